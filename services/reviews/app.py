@@ -1,0 +1,26 @@
+"""Composition root of the reviews service (``uvicorn services.reviews.app:create``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.reviews import endpoints
+from services.reviews.events import subscriptions
+from services.reviews.models import Base, InboxEvent, OutboxEvent
+from shared.service import ServiceDefinition, create_app
+from shared.settings import Settings
+
+DEFINITION = ServiceDefinition(
+    name="reviews",
+    title="Meritloop reviews",
+    description="People directory, review cycles, task inbox and calibration.",
+    routers=(endpoints.router,),
+    outbox_model=OutboxEvent,
+    inbox_model=InboxEvent,
+    subscriptions=subscriptions,
+)
+metadata = Base.metadata
+
+
+def create(settings: Settings | None = None) -> FastAPI:
+    return create_app(DEFINITION, settings)

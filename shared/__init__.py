@@ -1,0 +1,1 @@
+"""Cross-cutting parts every Meritloop service and the worker share."""

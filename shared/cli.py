@@ -1,0 +1,64 @@
+"""The ``meritloop`` command."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+from typing import Annotated
+
+import typer
+
+from shared.auth import Role, mint_token
+from shared.settings import SERVICES, ServiceName, get_settings
+
+app = typer.Typer(help="Meritloop: run, migrate and inspect a Meritloop installation.", no_args_is_help=True)
+
+
+@app.command()
+def migrate(
+    service: Annotated[
+        list[str] | None, typer.Option("--service", "-s", help="Only these services (repeatable).")
+    ] = None,
+    revision: Annotated[str, typer.Option(help="Alembic revision to upgrade to.")] = "head",
+) -> None:
+    """Apply each service's database migrations."""
+    from shared.migrations import upgrade
+
+    settings = get_settings()
+    chosen = service or list(SERVICES)
+    unknown = sorted(set(chosen) - set(SERVICES))
+    if unknown:
+        raise typer.BadParameter(f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    for name in chosen:
+        svc: ServiceName = name  # type: ignore[assignment]
+        upgrade(svc, settings.database_url(svc), revision)
+        typer.echo(f"{name}: migrated to {revision}")
+
+
+@app.command()
+def token(
+    person_id: Annotated[uuid.UUID, typer.Argument(help="The person the token speaks for.")],
+    role: Annotated[
+        list[Role] | None, typer.Option("--role", "-r", help="A role (repeatable); default employee.")
+    ] = None,
+    hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 8.0,
+) -> None:
+    """Mint a development bearer token (signed with MERITLOOP_JWT_SECRET)."""
+    settings = get_settings()
+    if settings.jwt_jwks_url:
+        raise typer.BadParameter("tokens come from the identity provider when MERITLOOP_JWT_JWKS_URL is set")
+    typer.echo(mint_token(settings, person_id, role or [Role.employee], ttl=timedelta(hours=hours)))
+
+
+@app.command()
+def worker() -> None:
+    """Run the Temporal worker (what ``up`` starts as a process of its own)."""
+    from workflows.worker import run_worker
+
+    asyncio.run(run_worker(get_settings()))
+
+
+if __name__ == "__main__":
+    app()

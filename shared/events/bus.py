@@ -1,0 +1,130 @@
+"""The NATS connection of one process, kept alive in the background, and its streams."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+import nats
+from nats.aio.client import Client
+from nats.js import JetStreamContext
+from nats.js.api import StorageType, StreamConfig
+from nats.js.errors import BadRequestError
+
+from shared.events.envelope import DEAD_LETTER_PREFIX, stream_name, stream_subjects
+
+logger = logging.getLogger(__name__)
+
+DEAD_LETTER_STREAM = "MERITLOOP_DEADLETTER"
+# Longer than any relay back-off, so a row re-published after a crash is still recognised.
+DUPLICATE_WINDOW = timedelta(minutes=30)
+
+
+class EventBus:
+    """Connects with retries, so a service starts (and reports not-ready) while NATS is down."""
+
+    def __init__(self, url: str, *, name: str) -> None:
+        self.url = url
+        self.name = name
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._connected = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._streams: list[StreamConfig] = []
+
+    def declare_stream(self, config: StreamConfig) -> None:
+        self._streams.append(config)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._connect_forever(), name=f"nats-connect-{self.name}")
+
+    async def _connect_forever(self) -> None:
+        delay = 0.2
+        while True:
+            try:
+                nc = await nats.connect(
+                    self.url,
+                    name=self.name,
+                    connect_timeout=2,
+                    reconnect_time_wait=0.5,
+                    max_reconnect_attempts=-1,
+                    allow_reconnect=True,
+                    error_cb=self._on_error,
+                    disconnected_cb=self._on_disconnected,
+                    reconnected_cb=self._on_reconnected,
+                )
+                self._nc = nc
+                self._js = nc.jetstream(timeout=5.0)
+                await self.ensure_streams()
+                self._connected.set()
+                logger.info("connected to NATS at %s", self.url)
+                return
+            except Exception as exc:  # noqa: BLE001 - any failure means: try again later
+                logger.warning("NATS not reachable at %s (%s); retrying in %.1fs", self.url, exc, delay)
+                if self._nc is not None:
+                    await self._nc.close()
+                    self._nc, self._js = None, None
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def ensure_streams(self) -> None:
+        js = self.jetstream()
+        for config in self._streams:
+            try:
+                await js.add_stream(config)
+            except BadRequestError:
+                await js.update_stream(config)
+
+    async def _on_error(self, exc: Exception) -> None:
+        logger.debug("NATS client error: %s", exc)
+
+    async def _on_disconnected(self) -> None:
+        logger.warning("disconnected from NATS")
+
+    async def _on_reconnected(self) -> None:
+        logger.info("reconnected to NATS")
+
+    async def wait_connected(self, timeout: float | None = None) -> None:
+        await asyncio.wait_for(self._connected.wait(), timeout)
+
+    @property
+    def is_connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
+
+    @property
+    def client(self) -> Client:
+        if self._nc is None:
+            raise ConnectionError(f"not connected to NATS at {self.url}")
+        return self._nc
+
+    def jetstream(self) -> JetStreamContext:
+        # One context per connection: each context owns a reply subscription for async acks.
+        if self._js is None:
+            raise ConnectionError(f"not connected to NATS at {self.url}")
+        return self._js
+
+    async def close(self) -> None:
+        if self._task is not None and not self._task.done():
+            self._task.cancel()
+        if self._nc is not None and not self._nc.is_closed:
+            await self._nc.drain()
+        self._nc, self._js = None, None
+
+
+def service_stream(service: str) -> StreamConfig:
+    return StreamConfig(
+        name=stream_name(service),
+        subjects=stream_subjects(service),
+        storage=StorageType.FILE,
+        duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+    )
+
+
+def dead_letter_stream() -> StreamConfig:
+    return StreamConfig(
+        name=DEAD_LETTER_STREAM,
+        subjects=[f"{DEAD_LETTER_PREFIX}.>"],
+        storage=StorageType.FILE,
+        max_age=timedelta(days=30).total_seconds(),
+    )

@@ -1,0 +1,182 @@
+"""Durable pull consumers: handle in a transaction, ack after commit, dead-letter at the end.
+
+A handler receives the session of its transaction and the event. The inbox row written in
+that same transaction is what makes a redelivered event change nothing.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+
+from nats.aio.msg import Msg
+from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from opentelemetry import propagate, trace
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from shared.events.bus import EventBus
+from shared.events.envelope import DEAD_LETTER_PREFIX, CloudEvent
+from shared.events.outbox import InboxMixin
+
+logger = logging.getLogger(__name__)
+tracer = trace.get_tracer(__name__)
+
+Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Subscription:
+    """What one durable consumer reads and who handles it."""
+
+    durable: str
+    stream: str
+    subjects: Sequence[str]
+    handler: Handler
+    batch: int = 100
+
+
+@dataclass
+class ConsumerPolicy:
+    max_deliver: int = 5
+    backoff: Sequence[float] = field(default_factory=lambda: [1.0, 5.0, 30.0, 120.0])
+    ack_wait: float = 30.0
+
+    def delay_after(self, delivery: int) -> float:
+        if not self.backoff:
+            return 0.0
+        return float(self.backoff[min(delivery - 1, len(self.backoff) - 1)])
+
+
+class EventConsumer:
+    def __init__(
+        self,
+        bus: EventBus,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        inbox_model: type[InboxMixin],
+        subscription: Subscription,
+        policy: ConsumerPolicy,
+    ) -> None:
+        self._bus = bus
+        self._sessionmaker = sessionmaker
+        self._inbox = inbox_model
+        self.subscription = subscription
+        self._policy = policy
+        self._task: asyncio.Task[None] | None = None
+        self.handled = 0
+        self.dead_lettered = 0
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.subscription.durable}")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    def consumer_config(self) -> ConsumerConfig:
+        subjects = list(self.subscription.subjects)
+        return ConsumerConfig(
+            durable_name=self.subscription.durable,
+            ack_policy=AckPolicy.EXPLICIT,
+            deliver_policy=DeliverPolicy.ALL,
+            # One more than we act on: our own code dead-letters at max_deliver, the server
+            # limit only catches a process that died during the last attempt.
+            max_deliver=self._policy.max_deliver + 1,
+            ack_wait=self._policy.ack_wait,
+            filter_subject=subjects[0] if len(subjects) == 1 else None,
+            filter_subjects=subjects if len(subjects) > 1 else None,
+        )
+
+    async def _run(self) -> None:
+        while True:
+            try:
+                await self._bus.wait_connected()
+                js = self._bus.jetstream()
+                await js.add_consumer(self.subscription.stream, self.consumer_config())
+                psub = await js.pull_subscribe_bind(
+                    self.subscription.durable, stream=self.subscription.stream
+                )
+                while True:
+                    try:
+                        messages = await psub.fetch(self.subscription.batch, timeout=1.0)
+                    except NatsTimeoutError:
+                        continue
+                    for message in messages:
+                        await self.process(message)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - keep consuming once NATS is back
+                logger.warning("consumer %s interrupted (%s); retrying", self.subscription.durable, exc)
+                await asyncio.sleep(1.0)
+
+    async def process(self, message: Msg) -> None:
+        delivery = message.metadata.num_delivered
+        context = propagate.extract(dict(message.headers or {}))
+        with tracer.start_as_current_span(
+            f"consume {message.subject}", context=context, kind=trace.SpanKind.CONSUMER
+        ) as span:
+            span.set_attribute("messaging.system", "nats")
+            span.set_attribute("messaging.destination.name", message.subject)
+            span.set_attribute("messaging.consumer.group.name", self.subscription.durable)
+            try:
+                event = CloudEvent.from_bytes(message.data)
+                await self._handle_once(event)
+            except Exception as exc:  # noqa: BLE001 - decide between retry and dead letter
+                span.record_exception(exc)
+                await self._failed(message, delivery, exc)
+                return
+        # Ack only after the handler's transaction committed: a crash before this line
+        # means redelivery, which the inbox turns into a no-op.
+        await message.ack()
+        self.handled += 1
+
+    async def _handle_once(self, event: CloudEvent) -> None:
+        durable = self.subscription.durable
+        async with self._sessionmaker() as session, session.begin():
+            seen = await session.scalar(
+                select(self._inbox.event_id).where(
+                    self._inbox.consumer == durable, self._inbox.event_id == event.id
+                )
+            )
+            if seen is not None:
+                logger.debug("%s already handled event %s", durable, event.id)
+                return
+            session.add(self._inbox(consumer=durable, event_id=event.id, event_type=event.type))
+            await self.subscription.handler(session, event)
+
+    async def _failed(self, message: Msg, delivery: int, exc: Exception) -> None:
+        durable = self.subscription.durable
+        if delivery < self._policy.max_deliver:
+            delay = self._policy.delay_after(delivery)
+            logger.warning(
+                "%s failed on %s (attempt %d/%d): %s; retry in %.1fs",
+                durable, message.subject, delivery, self._policy.max_deliver, exc, delay,
+            )
+            await message.nak(delay=delay)
+            return
+        logger.error(
+            "%s gave up on %s after %d attempts: %s; dead-lettered", durable, message.subject, delivery, exc
+        )
+        headers = dict(message.headers or {})
+        headers.pop("Nats-Msg-Id", None)
+        headers.update(
+            {
+                "Meritloop-Consumer": durable,
+                "Meritloop-Original-Subject": message.subject,
+                "Meritloop-Attempts": str(delivery),
+                "Meritloop-Error": json.dumps(f"{type(exc).__name__}: {exc}")[:1000],
+            }
+        )
+        await self._bus.jetstream().publish(
+            f"{DEAD_LETTER_PREFIX}.{durable}", message.data, headers=headers
+        )
+        await message.term()
+        self.dead_lettered += 1

@@ -1,0 +1,91 @@
+"""Transactional outbox: an event is a row written in the same transaction as the change.
+
+Each service maps the mixins below onto its own metadata (see ``services/*/models.py``),
+so the outbox and inbox live in the service's database and migrations.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime
+from typing import Any
+
+from opentelemetry import propagate
+from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, declared_attr, mapped_column
+
+from shared.database import UTCDateTime, utcnow
+from shared.events.envelope import CloudEvent, event_type
+
+WAKE_RELAY = "meritloop.outbox.wake"
+
+
+class OutboxMixin:
+    __tablename__ = "event_outbox"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    subject: Mapped[str] = mapped_column(String(255))
+    payload: Mapped[str] = mapped_column(Text)
+    headers: Mapped[str] = mapped_column(Text, default="{}")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_error: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    @declared_attr.directive
+    @classmethod
+    def __table_args__(cls) -> tuple[Any, ...]:
+        return (Index("ix_event_outbox_pending", "published_at", "created_at"),)
+
+
+class InboxMixin:
+    """Events a consumer has already handled; the primary key makes handling idempotent."""
+
+    __tablename__ = "event_inbox"
+
+    consumer: Mapped[str] = mapped_column(String(120), primary_key=True)
+    event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    event_type: Mapped[str] = mapped_column(String(255))
+    processed_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class Outbox:
+    """Writes events for one service into the current transaction."""
+
+    def __init__(self, service: str, model: type[OutboxMixin]) -> None:
+        self.service = service
+        self.model = model
+        self.source = f"/meritloop/{service}"
+
+    def add(
+        self,
+        session: AsyncSession,
+        entity: str,
+        verb: str,
+        data: dict[str, Any],
+        *,
+        subject: str | None = None,
+    ) -> CloudEvent:
+        event = CloudEvent(
+            source=self.source,
+            type=event_type(self.service, entity, verb),
+            subject=subject,
+            data=data,
+        )
+        headers: dict[str, str] = {}
+        propagate.inject(headers)
+        session.add(
+            self.model(
+                id=event.id,
+                subject=event.nats_subject,
+                payload=event.model_dump_json(),
+                headers=json.dumps(headers),
+                created_at=event.time,
+                attempts=0,
+            )
+        )
+        # Read by the relay's after_commit hook so it publishes at once instead of polling.
+        session.info[WAKE_RELAY] = True
+        return event

@@ -1,0 +1,152 @@
+"""Publishes pending outbox rows to JetStream and marks them sent once JetStream acks."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import event, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
+
+from shared.database import utcnow
+from shared.events.bus import EventBus
+from shared.events.outbox import WAKE_RELAY, OutboxMixin
+
+logger = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 30.0
+ACK_TIMEOUT_SECONDS = 5.0
+
+
+class OutboxRelay:
+    def __init__(
+        self,
+        bus: EventBus,
+        sessionmaker: async_sessionmaker[AsyncSession],
+        model: type[OutboxMixin],
+        *,
+        batch_size: int = 500,
+        poll_interval: float = 0.2,
+    ) -> None:
+        self._bus = bus
+        self._sessionmaker = sessionmaker
+        self._model = model
+        self._batch_size = batch_size
+        self._poll_interval = poll_interval
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self.published = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def watch_commits(self) -> None:
+        """Wake the relay right after any commit that wrote an outbox row."""
+
+        def after_commit(session: Session) -> None:
+            if session.info.pop(WAKE_RELAY, False):
+                self._wake.set()
+
+        def after_soft_rollback(session: Session, _previous: object) -> None:
+            session.info.pop(WAKE_RELAY, None)
+
+        # Each service's sessionmaker has its own Session subclass (shared.database), so
+        # these hooks never see another service's commits in the same process.
+        session_class = self._sessionmaker.kw["sync_session_class"]
+        event.listen(session_class, "after_commit", after_commit)
+        event.listen(session_class, "after_soft_rollback", after_soft_rollback)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+
+    async def _run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self._bus.wait_connected()
+                sent = await self.run_once()
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - NATS or the database is away: back off
+                failures += 1
+                delay = min(self._poll_interval * 2**failures, MAX_BACKOFF_SECONDS)
+                logger.warning("outbox relay failed (%s); retrying in %.1fs", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            if sent < self._batch_size:
+                try:
+                    await asyncio.wait_for(self._wake.wait(), self._poll_interval)
+                except TimeoutError:
+                    pass
+                self._wake.clear()
+
+    async def run_once(self) -> int:
+        """Publish one batch; returns how many rows were acknowledged and marked sent."""
+        async with self._sessionmaker() as session, session.begin():
+            rows = await self._pending(session)
+            if not rows:
+                return 0
+            acked, errors = await self.publish(rows)
+            now = utcnow()
+            if acked:
+                await session.execute(
+                    update(self._model)
+                    .where(self._model.id.in_(acked))
+                    .values(published_at=now, attempts=self._model.attempts + 1, last_error=None)
+                )
+            for row_id, error in errors.items():
+                await session.execute(
+                    update(self._model)
+                    .where(self._model.id == row_id)
+                    .values(attempts=self._model.attempts + 1, last_error=error[:2000])
+                )
+        self.published += len(acked)
+        if errors:
+            raise ConnectionError(f"{len(errors)} of {len(rows)} events were not acknowledged")
+        return len(acked)
+
+    async def _pending(self, session: AsyncSession) -> Sequence[OutboxMixin]:
+        query = (
+            select(self._model)
+            .where(self._model.published_at.is_(None))
+            .order_by(self._model.created_at, self._model.id)
+            .limit(self._batch_size)
+            # Several replicas of a service share the table; on PostgreSQL each takes its
+            # own rows. SQLite has a single writer anyway and ignores the clause.
+            .with_for_update(skip_locked=True)
+        )
+        return (await session.scalars(query)).all()
+
+    async def publish(self, rows: Sequence[OutboxMixin]) -> tuple[list[Any], dict[Any, str]]:
+        """Publish rows pipelined (all acks awaited together); Nats-Msg-Id makes it repeatable."""
+        js = self._bus.jetstream()
+        futures = []
+        for row in rows:
+            headers = {**json.loads(row.headers or "{}"), "Nats-Msg-Id": str(row.id)}
+            futures.append(await js.publish_async(row.subject, row.payload.encode(), headers=headers))
+        # A future whose ack never comes (NATS went away mid-batch) must not hang the relay.
+        results = await asyncio.gather(
+            *(asyncio.wait_for(future, ACK_TIMEOUT_SECONDS) for future in futures),
+            return_exceptions=True,
+        )
+        acked: list[Any] = []
+        errors: dict[Any, str] = {}
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                errors[row.id] = f"{type(result).__name__}: {result}"
+            else:
+                acked.append(row.id)
+        return acked, errors

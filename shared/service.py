@@ -1,0 +1,103 @@
+"""The app factory every service uses: one place wires database, bus, relay and consumers."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+from fastapi import APIRouter, FastAPI
+
+from shared.auth import TokenVerifier
+from shared.database import create_engine, create_sessionmaker
+from shared.errors import install_problem_handlers
+from shared.events import (
+    ConsumerPolicy,
+    EventBus,
+    EventConsumer,
+    InboxMixin,
+    OutboxMixin,
+    OutboxRelay,
+    Subscription,
+    dead_letter_stream,
+    service_stream,
+)
+from shared.settings import ServiceName, Settings, get_settings
+from shared.telemetry import configure_tracing, instrument_app
+
+
+@dataclass(frozen=True)
+class ServiceDefinition:
+    name: ServiceName
+    title: str
+    description: str
+    routers: Sequence[APIRouter]
+    outbox_model: type[OutboxMixin]
+    inbox_model: type[InboxMixin]
+    subscriptions: Sequence[Subscription] = field(default_factory=tuple)
+    version: str = "0.1.0"
+
+
+def create_app(definition: ServiceDefinition, settings: Settings | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    name = definition.name
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        bus = EventBus(settings.nats_url, name=f"meritloop-{name}")
+        bus.declare_stream(service_stream(name))
+        bus.declare_stream(dead_letter_stream())
+        sessionmaker = app.state.sessionmaker
+        relay = OutboxRelay(
+            bus,
+            sessionmaker,
+            definition.outbox_model,
+            batch_size=settings.outbox_batch_size,
+            poll_interval=settings.outbox_poll_interval,
+        )
+        relay.watch_commits()
+        policy = ConsumerPolicy(
+            max_deliver=settings.consumer_max_deliver,
+            backoff=settings.consumer_backoff,
+            ack_wait=settings.consumer_ack_wait,
+        )
+        consumers = [
+            EventConsumer(bus, sessionmaker, definition.inbox_model, subscription, policy)
+            for subscription in definition.subscriptions
+        ]
+        app.state.bus, app.state.relay, app.state.consumers = bus, relay, consumers
+        bus.start()
+        relay.start()
+        for consumer in consumers:
+            consumer.start()
+        try:
+            yield
+        finally:
+            for consumer in consumers:
+                await consumer.stop()
+            await relay.stop()
+            await bus.close()
+            await app.state.engine.dispose()
+
+    app = FastAPI(
+        title=definition.title,
+        description=definition.description,
+        version=definition.version,
+        lifespan=lifespan,
+    )
+    configure_tracing(f"meritloop-{name}", settings)
+    engine = create_engine(settings.database_url(name), echo=settings.database_echo)
+    app.state.settings = settings
+    app.state.service = name
+    app.state.engine = engine
+    app.state.sessionmaker = create_sessionmaker(engine)
+    app.state.token_verifier = TokenVerifier(settings)
+    install_problem_handlers(app)
+    instrument_app(app, engine)
+
+    from shared.health import router as health_router
+
+    app.include_router(health_router)
+    for router in definition.routers:
+        app.include_router(router)
+    return app

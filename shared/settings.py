@@ -1,0 +1,126 @@
+"""Settings, one environment variable each (prefix ``MERITLOOP_``).
+
+Every field's description is the documentation of its variable: ``meritloop settings``
+prints them, and docs/configuration.md is generated from the same source.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEVELOPMENT_JWT_SECRET = "meritloop-development-secret-do-not-use-in-production"
+
+SERVICES: tuple[str, ...] = ("goals", "feedback", "reviews", "rewards")
+ServiceName = Literal["goals", "feedback", "reviews", "rewards"]
+
+
+class Environment(StrEnum):
+    development = "development"
+    test = "test"
+    production = "production"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MERITLOOP_", env_file=".env", extra="ignore")
+
+    environment: Environment = Field(
+        Environment.development,
+        description="development, test or production. Production refuses development secrets.",
+    )
+    data_dir: Path = Field(
+        Path(".meritloop"),
+        description="Folder for SQLite databases, NATS/Temporal data and process logs.",
+    )
+    host: str = Field("127.0.0.1", description="Address the services and embedded servers bind to.")
+
+    goals_port: int = Field(8101, description="HTTP port of the goals service.")
+    feedback_port: int = Field(8102, description="HTTP port of the feedback service.")
+    reviews_port: int = Field(8103, description="HTTP port of the reviews service.")
+    rewards_port: int = Field(8104, description="HTTP port of the rewards service.")
+
+    goals_database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the goals database (default: SQLite in data_dir)."
+    )
+    feedback_database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the feedback database (default: SQLite in data_dir)."
+    )
+    reviews_database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the reviews database (default: SQLite in data_dir)."
+    )
+    rewards_database_url: str | None = Field(
+        None, description="SQLAlchemy URL of the rewards database (default: SQLite in data_dir)."
+    )
+    database_echo: bool = Field(False, description="Log every SQL statement.")
+
+    nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server URL (JetStream enabled).")
+    nats_monitor_port: int = Field(
+        8222, description="HTTP monitoring port of the embedded NATS server."
+    )
+    temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
+    temporal_namespace: str = Field("default", description="Temporal namespace.")
+    temporal_ui_port: int = Field(8233, description="Web UI port of the embedded Temporal server.")
+    temporal_task_queue: str = Field("meritloop", description="Task queue the worker polls.")
+
+    jwt_secret: str = Field(
+        DEVELOPMENT_JWT_SECRET,
+        description="HS256 signing secret for people's tokens (development and tests).",
+    )
+    jwt_jwks_url: str | None = Field(
+        None, description="JWKS URL of the OIDC provider; when set, tokens are verified with it."
+    )
+    jwt_issuer: str = Field("meritloop-dev", description="Expected `iss` claim.")
+    jwt_audience: str = Field("meritloop", description="Expected `aud` claim.")
+
+    otlp_endpoint: str | None = Field(
+        None, description="OTLP/HTTP endpoint for traces, e.g. http://collector:4318. Off if unset."
+    )
+    log_level: str = Field("INFO", description="Python log level.")
+
+    outbox_poll_interval: float = Field(
+        0.2, description="Seconds between outbox relay polls when nothing is pending."
+    )
+    outbox_batch_size: int = Field(500, description="Outbox rows published per relay round.")
+    consumer_max_deliver: int = Field(
+        5, description="Deliveries of one event before it goes to the dead-letter subject."
+    )
+    consumer_backoff: list[float] = Field(
+        default_factory=lambda: [1.0, 5.0, 30.0, 120.0],
+        description="Redelivery delays in seconds after each failed attempt (JSON list).",
+    )
+    consumer_ack_wait: float = Field(
+        30.0, description="Seconds a consumer has to ack before JetStream redelivers."
+    )
+
+    @model_validator(mode="after")
+    def _refuse_development_secrets(self) -> Settings:
+        if self.environment is Environment.production and self.jwt_jwks_url is None:
+            if self.jwt_secret == DEVELOPMENT_JWT_SECRET or len(self.jwt_secret) < 32:
+                raise ValueError(
+                    "MERITLOOP_JWT_SECRET is the development secret (or shorter than 32 "
+                    "characters); set a real secret or MERITLOOP_JWT_JWKS_URL in production"
+                )
+        return self
+
+    def port(self, service: ServiceName) -> int:
+        port: int = getattr(self, f"{service}_port")
+        return port
+
+    def database_url(self, service: ServiceName) -> str:
+        url: str | None = getattr(self, f"{service}_database_url")
+        if url:
+            return url
+        return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    def service_url(self, service: ServiceName) -> str:
+        return f"http://{self.host}:{self.port(service)}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,1 @@
+"""Temporal workflows and activities that orchestrate the review cycle."""

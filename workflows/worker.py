@@ -1,0 +1,64 @@
+"""The Temporal worker: one process that runs every workflow and activity of Meritloop."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.worker import Worker
+from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
+
+from shared.settings import Settings
+from shared.telemetry import configure_logging, configure_tracing
+from workflows.ping import PingWorkflow, echo
+
+logger = logging.getLogger(__name__)
+
+WORKFLOWS: Sequence[type] = (PingWorkflow,)
+ACTIVITIES: Sequence[Callable[..., Any]] = (echo,)
+
+# Model modules are deterministic and safe to share with the sandbox; reloading them for
+# every workflow run would only cost time.
+SANDBOX_PASSTHROUGH = ("pydantic", "shared", "workflows.models")
+
+
+async def connect(settings: Settings) -> Client:
+    return await Client.connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        data_converter=pydantic_data_converter,
+        interceptors=[TracingInterceptor()],
+    )
+
+
+def build_worker(client: Client, task_queue: str) -> Worker:
+    return Worker(
+        client,
+        task_queue=task_queue,
+        workflows=list(WORKFLOWS),
+        activities=list(ACTIVITIES),
+        workflow_runner=SandboxedWorkflowRunner(
+            restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
+        ),
+    )
+
+
+async def run_worker(settings: Settings) -> None:
+    configure_logging(settings.log_level)
+    configure_tracing("meritloop-worker", settings)
+    client = await connect(settings)
+    worker = build_worker(client, settings.temporal_task_queue)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    logger.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
+    async with worker:
+        await stop.wait()
+    logger.info("worker stopped")
