@@ -56,9 +56,7 @@ def new_metadata() -> MetaData:
 
 class TimestampMixin:
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, nullable=False)
-    modified_at: Mapped[datetime | None] = mapped_column(
-        UTCDateTime(), onupdate=utcnow, nullable=True
-    )
+    modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow, nullable=True)
 
 
 class RecordMixin(TimestampMixin):

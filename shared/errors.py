@@ -105,8 +105,7 @@ async def _on_problem(request: Request, exc: Exception) -> JSONResponse:
 async def _on_validation(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RequestValidationError)
     errors = [
-        {"field": _field_path(err["loc"]), "in": str(err["loc"][0]), "message": err["msg"]}
-        for err in exc.errors()
+        {"field": _field_path(err["loc"]), "in": str(err["loc"][0]), "message": err["msg"]} for err in exc.errors()
     ]
     fields = ", ".join(error["field"] for error in errors)
     return problem_response(ValidationFailed(f"Invalid input in: {fields}", errors), request)

@@ -19,7 +19,6 @@ SERVICES_DIR = Path(__file__).resolve().parent.parent / "services"
 def alembic_config(service: ServiceName, database_url: str) -> Config:
     config = Config()
     config.set_main_option("script_location", str(SERVICES_DIR / service / "migrations"))
-    config.set_main_option("version_locations", str(SERVICES_DIR / service / "migrations" / "versions"))
     config.attributes["database_url"] = database_url
     return config
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict
@@ -44,6 +44,10 @@ class PersonEventData(BaseModel):
 
 class PersonProjectionMixin:
     __tablename__ = "people"
+
+    if TYPE_CHECKING:
+        # Mapped subclasses get SQLAlchemy's keyword constructor; the mixin alone has none.
+        def __init__(self, **kwargs: Any) -> None: ...
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     version: Mapped[int] = mapped_column(Integer)
@@ -105,9 +109,7 @@ class PeopleProjection:
         if active is not None:
             query = query.where(self.model.active.is_(active))
         total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = await session.scalars(
-            query.order_by(self.model.display_name, self.model.id).limit(limit).offset(offset)
-        )
+        rows = await session.scalars(query.order_by(self.model.display_name, self.model.id).limit(limit).offset(offset))
         return list(rows), total
 
 
@@ -131,9 +133,7 @@ def people_router(projection: PeopleProjection) -> APIRouter:
         )
 
     @router.get("/{person_id}", response_model=PersonOut, summary="One person of the projection")
-    async def get_person(
-        person_id: uuid.UUID, session: SessionDep, _principal: CurrentPrincipal
-    ) -> PersonOut:
+    async def get_person(person_id: uuid.UUID, session: SessionDep, _principal: CurrentPrincipal) -> PersonOut:
         person = await projection.get(session, person_id)
         if person is None:
             raise NotFound(f"No person with id {person_id} is known to this service.")

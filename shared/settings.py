@@ -9,15 +9,15 @@ from __future__ import annotations
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal
+from typing import Literal, get_args
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-DEVELOPMENT_JWT_SECRET = "meritloop-development-secret-do-not-use-in-production"
+DEVELOPMENT_JWT_SECRET = "meritloop-development-secret-do-not-use-in-production"  # noqa: S105
 
-SERVICES: tuple[str, ...] = ("goals", "feedback", "reviews", "rewards")
 ServiceName = Literal["goals", "feedback", "reviews", "rewards"]
+SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
 
 
 class Environment(StrEnum):
@@ -59,9 +59,7 @@ class Settings(BaseSettings):
     database_echo: bool = Field(False, description="Log every SQL statement.")
 
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server URL (JetStream enabled).")
-    nats_monitor_port: int = Field(
-        8222, description="HTTP monitoring port of the embedded NATS server."
-    )
+    nats_monitor_port: int = Field(8222, description="HTTP monitoring port of the embedded NATS server.")
     temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
     temporal_namespace: str = Field("default", description="Temporal namespace.")
     temporal_ui_port: int = Field(8233, description="Web UI port of the embedded Temporal server.")
@@ -82,9 +80,7 @@ class Settings(BaseSettings):
     )
     log_level: str = Field("INFO", description="Python log level.")
 
-    outbox_poll_interval: float = Field(
-        0.2, description="Seconds between outbox relay polls when nothing is pending."
-    )
+    outbox_poll_interval: float = Field(0.2, description="Seconds between outbox relay polls when nothing is pending.")
     outbox_batch_size: int = Field(500, description="Outbox rows published per relay round.")
     consumer_max_deliver: int = Field(
         5, description="Deliveries of one event before it goes to the dead-letter subject."
@@ -93,18 +89,19 @@ class Settings(BaseSettings):
         default_factory=lambda: [1.0, 5.0, 30.0, 120.0],
         description="Redelivery delays in seconds after each failed attempt (JSON list).",
     )
-    consumer_ack_wait: float = Field(
-        30.0, description="Seconds a consumer has to ack before JetStream redelivers."
-    )
+    consumer_ack_wait: float = Field(30.0, description="Seconds a consumer has to ack before JetStream redelivers.")
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Settings:
-        if self.environment is Environment.production and self.jwt_jwks_url is None:
-            if self.jwt_secret == DEVELOPMENT_JWT_SECRET or len(self.jwt_secret) < 32:
-                raise ValueError(
-                    "MERITLOOP_JWT_SECRET is the development secret (or shorter than 32 "
-                    "characters); set a real secret or MERITLOOP_JWT_JWKS_URL in production"
-                )
+        if self.jwt_jwks_url == "":
+            # An empty variable must not silently mean "use the HS256 secret".
+            self.jwt_jwks_url = None
+        weak_secret = self.jwt_secret == DEVELOPMENT_JWT_SECRET or len(self.jwt_secret) < 32
+        if self.environment is Environment.production and self.jwt_jwks_url is None and weak_secret:
+            raise ValueError(
+                "MERITLOOP_JWT_SECRET is the development secret (or shorter than 32 "
+                "characters); set a real secret or MERITLOOP_JWT_JWKS_URL in production"
+            )
         return self
 
     def port(self, service: ServiceName) -> int:
@@ -115,6 +112,9 @@ class Settings(BaseSettings):
         url: str | None = getattr(self, f"{service}_database_url")
         if url:
             return url
+        if self.environment is Environment.production:
+            # A pod-local SQLite file would lose data silently and split it between replicas.
+            raise ValueError(f"MERITLOOP_{service.upper()}_DATABASE_URL must be set in production")
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').resolve()}"
 
     def service_url(self, service: ServiceName) -> str:

@@ -14,18 +14,16 @@ class PingInput(BaseModel):
 
 class PingResult(BaseModel):
     message: str
-    worker_identity: str
+    task_queue: str
 
 
 @activity.defn
 async def echo(value: PingInput) -> PingResult:
-    return PingResult(message=value.message, worker_identity=activity.info().worker_identity or "")
+    return PingResult(message=value.message, task_queue=activity.info().task_queue)
 
 
 @workflow.defn
 class PingWorkflow:
     @workflow.run
     async def run(self, value: PingInput) -> PingResult:
-        return await workflow.execute_activity(
-            echo, value, start_to_close_timeout=timedelta(seconds=10)
-        )
+        return await workflow.execute_activity(echo, value, start_to_close_timeout=timedelta(seconds=10))

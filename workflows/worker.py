@@ -11,7 +11,7 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
-from temporalio.worker import Worker
+from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from shared.settings import Settings
@@ -37,16 +37,25 @@ async def connect(settings: Settings) -> Client:
     )
 
 
+def _runner() -> SandboxedWorkflowRunner:
+    return SandboxedWorkflowRunner(
+        restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
+    )
+
+
 def build_worker(client: Client, task_queue: str) -> Worker:
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
         activities=list(ACTIVITIES),
-        workflow_runner=SandboxedWorkflowRunner(
-            restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
-        ),
+        workflow_runner=_runner(),
     )
+
+
+def build_replayer() -> Replayer:
+    """Replays histories exactly as the worker would run them (same sandbox, same converter)."""
+    return Replayer(workflows=list(WORKFLOWS), workflow_runner=_runner(), data_converter=pydantic_data_converter)
 
 
 async def run_worker(settings: Settings) -> None:

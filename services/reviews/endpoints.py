@@ -31,9 +31,7 @@ async def list_people(
     department: Annotated[str | None, Query(description="Only this department.")] = None,
 ) -> Page[PersonRead]:
     service = PeopleService(session)
-    rows, total = await service.people.list(
-        limit=page.limit, offset=page.offset, active=active, department=department
-    )
+    rows, total = await service.people.list(limit=page.limit, offset=page.offset, active=active, department=department)
     return Page(
         items=[PersonRead.model_validate(row) for row in rows],
         total=total,
@@ -48,7 +46,5 @@ async def get_person(person_id: uuid.UUID, session: SessionDep, _principal: Curr
 
 
 @router.patch("/{person_id}", response_model=PersonRead, summary="Change or deactivate a person")
-async def update_person(
-    person_id: uuid.UUID, data: PersonUpdate, session: SessionDep, _hr: HRPrincipal
-) -> PersonRead:
+async def update_person(person_id: uuid.UUID, data: PersonUpdate, session: SessionDep, _hr: HRPrincipal) -> PersonRead:
     return PersonRead.model_validate(await PeopleService(session).update(person_id, data))

@@ -22,7 +22,10 @@ class PersonRepository:
         return await self.session.get(Person, person_id)
 
     async def get_by_email(self, email: str) -> Person | None:
-        return await self.session.scalar(select(Person).where(func.lower(Person.email) == email.lower()))
+        person: Person | None = await self.session.scalar(
+            select(Person).where(func.lower(Person.email) == email.lower())
+        )
+        return person
 
     async def list(
         self, *, limit: int, offset: int, active: bool | None, department: str | None
@@ -33,9 +36,7 @@ class PersonRepository:
         if department is not None:
             query = query.where(Person.department == department)
         total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = await self.session.scalars(
-            query.order_by(Person.display_name, Person.id).limit(limit).offset(offset)
-        )
+        rows = await self.session.scalars(query.order_by(Person.display_name, Person.id).limit(limit).offset(offset))
         return list(rows), total
 
     async def add(self, person: Person) -> Person:

@@ -63,9 +63,7 @@ class PeopleService:
         return person
 
     def _publish(self, person: Person) -> None:
-        outbox.add(
-            self.session, "person", person_verb(person), person_event_data(person), subject=str(person.id)
-        )
+        outbox.add(self.session, "person", person_verb(person), person_event_data(person), subject=str(person.id))
 
     async def _require_manager(self, manager_id: uuid.UUID, *, for_person: uuid.UUID | None = None) -> None:
         if for_person is not None and manager_id == for_person:

@@ -19,6 +19,7 @@ logger = logging.getLogger(__name__)
 DEAD_LETTER_STREAM = "MERITLOOP_DEADLETTER"
 # Longer than any relay back-off, so a row re-published after a crash is still recognised.
 DUPLICATE_WINDOW = timedelta(minutes=30)
+DRAIN_TIMEOUT_SECONDS = 5.0
 
 
 class EventBus:
@@ -107,9 +108,22 @@ class EventBus:
     async def close(self) -> None:
         if self._task is not None and not self._task.done():
             self._task.cancel()
-        if self._nc is not None and not self._nc.is_closed:
-            await self._nc.drain()
+        nc = self._nc
         self._nc, self._js = None, None
+        if nc is None or nc.is_closed:
+            return
+        if nc.is_connected:
+            # Drain lets in-flight acks finish; bounded, because a server that vanishes
+            # mid-drain would otherwise hold shutdown forever.
+            try:
+                await asyncio.wait_for(nc.drain(), DRAIN_TIMEOUT_SECONDS)
+                return
+            except Exception as exc:  # noqa: BLE001 - fall back to a hard close
+                logger.warning("NATS drain did not finish (%s); closing", exc)
+        try:
+            await nc.close()
+        except OSError as exc:  # the server is already gone: nothing left to flush
+            logger.debug("NATS close after connection loss: %s", exc)
 
 
 def service_stream(service: str) -> StreamConfig:

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.events.bus import EventBus
 from shared.events.envelope import DEAD_LETTER_PREFIX, CloudEvent
+from shared.events.loop import BackgroundLoop
 from shared.events.outbox import InboxMixin
 
 logger = logging.getLogger(__name__)
@@ -52,7 +53,7 @@ class ConsumerPolicy:
         return float(self.backoff[min(delivery - 1, len(self.backoff) - 1)])
 
 
-class EventConsumer:
+class EventConsumer(BackgroundLoop):
     def __init__(
         self,
         bus: EventBus,
@@ -61,25 +62,18 @@ class EventConsumer:
         subscription: Subscription,
         policy: ConsumerPolicy,
     ) -> None:
+        super().__init__()
         self._bus = bus
         self._sessionmaker = sessionmaker
         self._inbox = inbox_model
         self.subscription = subscription
         self._policy = policy
-        self._task: asyncio.Task[None] | None = None
         self.handled = 0
         self.dead_lettered = 0
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name=f"consumer-{self.subscription.durable}")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
+    @property
+    def task_name(self) -> str:
+        return f"consumer-{self.subscription.durable}"
 
     def consumer_config(self) -> ConsumerConfig:
         subjects = list(self.subscription.subjects)
@@ -96,15 +90,13 @@ class EventConsumer:
         )
 
     async def _run(self) -> None:
-        while True:
+        while not self.stopping:
             try:
                 await self._bus.wait_connected()
                 js = self._bus.jetstream()
                 await js.add_consumer(self.subscription.stream, self.consumer_config())
-                psub = await js.pull_subscribe_bind(
-                    self.subscription.durable, stream=self.subscription.stream
-                )
-                while True:
+                psub = await js.pull_subscribe_bind(self.subscription.durable, stream=self.subscription.stream)
+                while not self.stopping:
                     try:
                         messages = await psub.fetch(self.subscription.batch, timeout=1.0)
                     except NatsTimeoutError:
@@ -114,6 +106,8 @@ class EventConsumer:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep consuming once NATS is back
+                if self.stopping:
+                    return
                 logger.warning("consumer %s interrupted (%s); retrying", self.subscription.durable, exc)
                 await asyncio.sleep(1.0)
 
@@ -142,9 +136,7 @@ class EventConsumer:
         durable = self.subscription.durable
         async with self._sessionmaker() as session, session.begin():
             seen = await session.scalar(
-                select(self._inbox.event_id).where(
-                    self._inbox.consumer == durable, self._inbox.event_id == event.id
-                )
+                select(self._inbox.event_id).where(self._inbox.consumer == durable, self._inbox.event_id == event.id)
             )
             if seen is not None:
                 logger.debug("%s already handled event %s", durable, event.id)
@@ -158,13 +150,16 @@ class EventConsumer:
             delay = self._policy.delay_after(delivery)
             logger.warning(
                 "%s failed on %s (attempt %d/%d): %s; retry in %.1fs",
-                durable, message.subject, delivery, self._policy.max_deliver, exc, delay,
+                durable,
+                message.subject,
+                delivery,
+                self._policy.max_deliver,
+                exc,
+                delay,
             )
             await message.nak(delay=delay)
             return
-        logger.error(
-            "%s gave up on %s after %d attempts: %s; dead-lettered", durable, message.subject, delivery, exc
-        )
+        logger.error("%s gave up on %s after %d attempts: %s; dead-lettered", durable, message.subject, delivery, exc)
         headers = dict(message.headers or {})
         headers.pop("Nats-Msg-Id", None)
         headers.update(
@@ -175,8 +170,6 @@ class EventConsumer:
                 "Meritloop-Error": json.dumps(f"{type(exc).__name__}: {exc}")[:1000],
             }
         )
-        await self._bus.jetstream().publish(
-            f"{DEAD_LETTER_PREFIX}.{durable}", message.data, headers=headers
-        )
+        await self._bus.jetstream().publish(f"{DEAD_LETTER_PREFIX}.{durable}", message.data, headers=headers)
         await message.term()
         self.dead_lettered += 1

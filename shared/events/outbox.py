@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import propagate
 from sqlalchemy import Index, Integer, String, Text
@@ -24,6 +24,10 @@ WAKE_RELAY = "meritloop.outbox.wake"
 
 class OutboxMixin:
     __tablename__ = "event_outbox"
+
+    if TYPE_CHECKING:
+        # Mapped subclasses get SQLAlchemy's keyword constructor; the mixin alone has none.
+        def __init__(self, **kwargs: Any) -> None: ...
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     subject: Mapped[str] = mapped_column(String(255))
@@ -44,6 +48,10 @@ class InboxMixin:
     """Events a consumer has already handled; the primary key makes handling idempotent."""
 
     __tablename__ = "event_inbox"
+
+    if TYPE_CHECKING:
+
+        def __init__(self, **kwargs: Any) -> None: ...
 
     consumer: Mapped[str] = mapped_column(String(120), primary_key=True)
     event_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Sequence
@@ -14,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from shared.database import utcnow
 from shared.events.bus import EventBus
+from shared.events.loop import BackgroundLoop
 from shared.events.outbox import WAKE_RELAY, OutboxMixin
 
 logger = logging.getLogger(__name__)
@@ -22,7 +24,9 @@ MAX_BACKOFF_SECONDS = 30.0
 ACK_TIMEOUT_SECONDS = 5.0
 
 
-class OutboxRelay:
+class OutboxRelay(BackgroundLoop):
+    task_name = "outbox-relay"
+
     def __init__(
         self,
         bus: EventBus,
@@ -32,13 +36,13 @@ class OutboxRelay:
         batch_size: int = 500,
         poll_interval: float = 0.2,
     ) -> None:
+        super().__init__()
         self._bus = bus
         self._sessionmaker = sessionmaker
         self._model = model
         self._batch_size = batch_size
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
         self.published = 0
 
     def wake(self) -> None:
@@ -60,20 +64,9 @@ class OutboxRelay:
         event.listen(session_class, "after_commit", after_commit)
         event.listen(session_class, "after_soft_rollback", after_soft_rollback)
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="outbox-relay")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            try:
-                await self._task
-            except asyncio.CancelledError:
-                pass
-
     async def _run(self) -> None:
         failures = 0
-        while True:
+        while not self.stopping:
             try:
                 await self._bus.wait_connected()
                 sent = await self.run_once()
@@ -81,16 +74,16 @@ class OutboxRelay:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - NATS or the database is away: back off
+                if self.stopping:
+                    return
                 failures += 1
                 delay = min(self._poll_interval * 2**failures, MAX_BACKOFF_SECONDS)
                 logger.warning("outbox relay failed (%s); retrying in %.1fs", exc, delay)
                 await asyncio.sleep(delay)
                 continue
             if sent < self._batch_size:
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), self._poll_interval)
-                except TimeoutError:
-                    pass
                 self._wake.clear()
 
     async def run_once(self) -> int:

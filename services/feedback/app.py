@@ -1,0 +1,27 @@
+"""Composition root of the feedback service (``uvicorn services.feedback.app:create``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.feedback import endpoints
+from services.feedback.events import people, subscriptions
+from services.feedback.models import Base, InboxEvent, OutboxEvent
+from shared.people import people_router
+from shared.service import ServiceDefinition, create_app
+from shared.settings import Settings
+
+DEFINITION = ServiceDefinition(
+    name="feedback",
+    title="Meritloop feedback",
+    description="Praise, continuous feedback and one-on-ones.",
+    routers=(endpoints.router, people_router(people)),
+    outbox_model=OutboxEvent,
+    inbox_model=InboxEvent,
+    subscriptions=subscriptions,
+)
+metadata = Base.metadata
+
+
+def create(settings: Settings | None = None) -> FastAPI:
+    return create_app(DEFINITION, settings)

@@ -1,0 +1,58 @@
+"""Tables of the feedback service."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+from shared.database import RecordMixin, new_metadata
+from shared.events import InboxMixin, OutboxMixin
+from shared.people import PersonProjectionMixin
+
+
+class Base(DeclarativeBase):
+    metadata = new_metadata()
+
+
+class OutboxEvent(OutboxMixin, Base):
+    pass
+
+
+class InboxEvent(InboxMixin, Base):
+    pass
+
+
+class Person(PersonProjectionMixin, Base):
+    pass
+
+
+class Praise(RecordMixin, Base):
+    """Public recognition from one person to one or more others."""
+
+    __tablename__ = "praise"
+
+    giver_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    message: Mapped[str] = mapped_column(Text)
+    company_value: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    # selectin: async sessions cannot lazy-load, and every read returns the receivers.
+    receivers: Mapped[list[PraiseReceiver]] = relationship(
+        back_populates="praise",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="PraiseReceiver.person_id",
+    )
+
+    @property
+    def receiver_ids(self) -> list[uuid.UUID]:
+        return [receiver.person_id for receiver in self.receivers]
+
+
+class PraiseReceiver(Base):
+    __tablename__ = "praise_receivers"
+
+    praise_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("praise.id", ondelete="CASCADE"), primary_key=True)
+    # Indexed on its own: "praise I received" filters by person, not by praise.
+    person_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
+    praise: Mapped[Praise] = relationship(back_populates="receivers")

@@ -1,0 +1,27 @@
+"""Composition root of the goals service (``uvicorn services.goals.app:create``)."""
+
+from __future__ import annotations
+
+from fastapi import FastAPI
+
+from services.goals import endpoints
+from services.goals.events import people, subscriptions
+from services.goals.models import Base, InboxEvent, OutboxEvent
+from shared.people import people_router
+from shared.service import ServiceDefinition, create_app
+from shared.settings import Settings
+
+DEFINITION = ServiceDefinition(
+    name="goals",
+    title="Meritloop goals",
+    description="Goals and objectives of people and teams.",
+    routers=(endpoints.router, people_router(people)),
+    outbox_model=OutboxEvent,
+    inbox_model=InboxEvent,
+    subscriptions=subscriptions,
+)
+metadata = Base.metadata
+
+
+def create(settings: Settings | None = None) -> FastAPI:
+    return create_app(DEFINITION, settings)

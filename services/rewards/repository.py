@@ -1,0 +1,37 @@
+"""All SQL of the rewards service."""
+
+from __future__ import annotations
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.rewards.models import PayBand
+
+
+class PayBandRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> PayBandRepository:
+        return cls(session)
+
+    async def get_by_grade(self, grade: str, currency: str) -> PayBand | None:
+        # Through a local: mypy infers Any for ``return await session.scalar(...)``.
+        band = await self.session.scalar(select(PayBand).where(PayBand.grade == grade, PayBand.currency == currency))
+        return band
+
+    async def list(self, *, limit: int, offset: int, currency: str | None) -> tuple[list[PayBand], int]:
+        query = select(PayBand)
+        if currency is not None:
+            query = query.where(PayBand.currency == currency)
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = await self.session.scalars(
+            query.order_by(PayBand.currency, PayBand.grade, PayBand.id).limit(limit).offset(offset)
+        )
+        return list(rows), total
+
+    async def add(self, band: PayBand) -> PayBand:
+        self.session.add(band)
+        await self.session.flush()
+        return band

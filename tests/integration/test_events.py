@@ -1,0 +1,269 @@
+"""Outbox → relay → JetStream → consumer, through a real NATS server and real databases."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nats
+import pytest
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.goals.models import InboxEvent as GoalsInbox
+from services.reviews.models import OutboxEvent as ReviewsOutbox
+from services.reviews.schemas import PersonCreate
+from services.reviews.service import PeopleService
+from shared.database import create_engine, create_sessionmaker
+from shared.events import (
+    CloudEvent,
+    ConsumerPolicy,
+    EventBus,
+    EventConsumer,
+    OutboxRelay,
+    Subscription,
+    dead_letter_stream,
+    service_stream,
+    stream_name,
+)
+from shared.events.bus import DEAD_LETTER_STREAM
+from shared.migrations import upgrade_async
+from shared.people import DIRECTORY_STREAM, PERSON_UPSERTED
+from shared.settings import ServiceName
+from tests.support.processes import NatsServer
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.database
+
+
+@dataclass
+class Recorder:
+    """A handler that remembers every event it was given (and may be told to fail)."""
+
+    fail: bool = False
+    calls: list[uuid.UUID] = field(default_factory=list)
+
+    async def __call__(self, session: AsyncSession, event: CloudEvent) -> None:
+        self.calls.append(event.id)
+        if self.fail:
+            raise RuntimeError("handler refuses this event")
+
+
+@dataclass
+class Pipeline:
+    bus: EventBus
+    reviews: async_sessionmaker[AsyncSession]
+    goals: async_sessionmaker[AsyncSession]
+    relay: OutboxRelay
+    engines: Sequence[AsyncEngine]
+    consumers: list[EventConsumer] = field(default_factory=list)
+
+    def consume(self, handler: Recorder, *, durable: str = "goals-test", max_deliver: int = 3) -> EventConsumer:
+        consumer = EventConsumer(
+            self.bus,
+            self.goals,
+            GoalsInbox,
+            Subscription(durable=durable, stream=DIRECTORY_STREAM, subjects=(PERSON_UPSERTED,), handler=handler),
+            ConsumerPolicy(max_deliver=max_deliver, backoff=[0.05, 0.1], ack_wait=5.0),
+        )
+        consumer.start()
+        self.consumers.append(consumer)
+        return consumer
+
+    async def add_person(self, name: str) -> uuid.UUID:
+        async with self.reviews() as session, session.begin():
+            person = await PeopleService(session).create(PersonCreate(email=f"{name}@example.com", display_name=name))
+            return person.id
+
+    async def pending(self) -> int:
+        async with self.reviews() as session:
+            count = await session.scalar(
+                select(func.count()).select_from(ReviewsOutbox).where(ReviewsOutbox.published_at.is_(None))
+            )
+            return count or 0
+
+
+async def stream_messages(url: str, stream: str) -> int:
+    nc = await nats.connect(url)
+    try:
+        info = await nc.jetstream().stream_info(stream)
+        return int(info.state.messages)
+    finally:
+        await nc.close()
+
+
+PipelineFactory = Callable[[str], Awaitable[Pipeline]]
+
+
+@pytest.fixture
+async def pipeline_factory(database_urls: dict[ServiceName, str]) -> AsyncIterator[PipelineFactory]:
+    """Reviews publishes through its outbox; consumers write to the goals database."""
+    opened: list[Pipeline] = []
+
+    async def open_pipeline(url: str) -> Pipeline:
+        await upgrade_async("reviews", database_urls["reviews"])
+        await upgrade_async("goals", database_urls["goals"])
+        reviews_engine = create_engine(database_urls["reviews"])
+        goals_engine = create_engine(database_urls["goals"])
+        bus = EventBus(url, name="test")
+        bus.declare_stream(service_stream("reviews"))
+        bus.declare_stream(dead_letter_stream())
+        bus.start()
+        reviews = create_sessionmaker(reviews_engine)
+        relay = OutboxRelay(bus, reviews, ReviewsOutbox, poll_interval=0.05)
+        relay.watch_commits()
+        pipeline = Pipeline(bus, reviews, create_sessionmaker(goals_engine), relay, [reviews_engine, goals_engine])
+        opened.append(pipeline)
+        return pipeline
+
+    yield open_pipeline
+    for pipeline in opened:
+        for consumer in pipeline.consumers:
+            await consumer.stop()
+        await pipeline.relay.stop()
+        await pipeline.bus.close()
+        for engine in pipeline.engines:
+            await engine.dispose()
+
+
+async def test_committed_event_arrives_exactly_once(nats_url: str, pipeline_factory: PipelineFactory) -> None:
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    recorder = Recorder()
+    pipeline.consume(recorder)
+    pipeline.relay.start()
+
+    person_id = await pipeline.add_person("ada")
+
+    await wait_until(lambda: len(recorder.calls) == 1, message="event delivered")
+    await asyncio.sleep(0.5)  # a duplicate would arrive within this window
+    assert len(recorder.calls) == 1
+    assert await pipeline.pending() == 0
+    async with pipeline.reviews() as session:
+        row = (await session.scalars(select(ReviewsOutbox))).one()
+    event = CloudEvent.model_validate_json(row.payload)
+    assert event.id == recorder.calls[0]
+    assert event.type == "meritloop.reviews.person.upserted"
+    assert event.subject == str(person_id)
+    assert event.source == "/meritloop/reviews"
+
+
+async def test_rolled_back_transaction_publishes_nothing(nats_url: str, pipeline_factory: PipelineFactory) -> None:
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+
+    async def request_that_fails() -> None:
+        async with pipeline.reviews() as session, session.begin():
+            await PeopleService(session).create(PersonCreate(email="bo@example.com", display_name="Bo"))
+            raise RuntimeError("abort the request")
+
+    with pytest.raises(RuntimeError, match="abort"):
+        await request_that_fails()
+
+    assert await pipeline.relay.run_once() == 0
+    assert await pipeline.pending() == 0
+    assert await stream_messages(nats_url, stream_name("reviews")) == 0
+
+
+async def test_republished_row_after_crash_is_deduplicated(nats_url: str, pipeline_factory: PipelineFactory) -> None:
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    recorder = Recorder()
+    await pipeline.add_person("cy")
+
+    # The relay published but died before it could mark the row sent...
+    async with pipeline.reviews() as session:
+        rows = (await session.scalars(select(ReviewsOutbox))).all()
+    acked, errors = await pipeline.relay.publish(rows)
+    assert len(acked) == 1
+    assert not errors
+    assert await pipeline.pending() == 1
+    # ...so the next relay run publishes the same row again.
+    assert await pipeline.relay.run_once() == 1
+    assert await pipeline.pending() == 0
+
+    assert await stream_messages(nats_url, stream_name("reviews")) == 1
+    pipeline.consume(recorder)
+    await wait_until(lambda: recorder.calls, message="event delivered")
+    await asyncio.sleep(0.5)
+    assert len(recorder.calls) == 1
+
+
+async def test_events_written_while_nats_is_down_arrive_after_restart(
+    tmp_path: Path, pipeline_factory: PipelineFactory
+) -> None:
+    server = NatsServer(store=tmp_path / "nats-own")
+    server.start()
+    try:
+        pipeline = await pipeline_factory(server.url)
+        await pipeline.bus.wait_connected(10)
+        recorder = Recorder()
+        pipeline.consume(recorder)
+        pipeline.relay.start()
+        await pipeline.add_person("before")
+        await wait_until(lambda: len(recorder.calls) == 1, message="first event")
+
+        server.stop()
+        written = [await pipeline.add_person(f"during-{index}") for index in range(20)]
+        await asyncio.sleep(1.0)
+        assert await pipeline.pending() == len(written), "nothing can be sent while NATS is down"
+
+        server.start()
+        await wait_until(lambda: len(recorder.calls) == 21, timeout=30, message="all events")
+        await asyncio.sleep(0.5)
+        assert len(recorder.calls) == 21
+        assert len(set(recorder.calls)) == 21, "no event handled twice"
+        assert await pipeline.pending() == 0
+        assert await stream_messages(server.url, stream_name("reviews")) == 21
+    finally:
+        server.stop()
+
+
+async def test_redelivered_event_is_handled_once(nats_url: str, pipeline_factory: PipelineFactory) -> None:
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    recorder = Recorder()
+    event = CloudEvent(source="/test", type=PERSON_UPSERTED, data={"any": "thing"})
+    js = pipeline.bus.jetstream()
+    # Two publishes with distinct message ids get past JetStream's own dedup: only the
+    # consumer's inbox can stop the second one.
+    for attempt in range(2):
+        await js.publish(PERSON_UPSERTED, event.to_bytes(), headers={"Nats-Msg-Id": f"{event.id}-{attempt}"})
+    consumer = pipeline.consume(recorder)
+
+    await wait_until(lambda: consumer.handled == 2, message="both deliveries acked")
+    assert recorder.calls == [event.id]
+    async with pipeline.goals() as session:
+        assert await session.scalar(select(func.count()).select_from(GoalsInbox)) == 1
+
+
+async def test_failing_handler_ends_in_dead_letter_subject(nats_url: str, pipeline_factory: PipelineFactory) -> None:
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    recorder = Recorder(fail=True)
+    consumer = pipeline.consume(recorder, durable="goals-failing", max_deliver=3)
+    pipeline.relay.start()
+    await pipeline.add_person("doomed")
+
+    await wait_until(lambda: consumer.dead_lettered == 1, message="dead-lettered")
+    await asyncio.sleep(0.5)
+    assert len(recorder.calls) == 3, "handled exactly max_deliver times"
+
+    nc = await nats.connect(nats_url)
+    try:
+        js = nc.jetstream()
+        message = await js.get_last_msg(DEAD_LETTER_STREAM, "meritloop.deadletter.goals-failing")
+        headers = message.headers or {}
+        assert headers["Meritloop-Attempts"] == "3"
+        assert headers["Meritloop-Original-Subject"] == PERSON_UPSERTED
+        assert "handler refuses this event" in headers["Meritloop-Error"]
+        assert CloudEvent.from_bytes(message.data or b"").id == recorder.calls[0]
+    finally:
+        await nc.close()
+    async with pipeline.goals() as session:
+        assert await session.scalar(select(func.count()).select_from(GoalsInbox)) == 0, (
+            "a failed handler's transaction leaves no inbox row"
+        )
