@@ -27,9 +27,17 @@ def upgrade(service: ServiceName, database_url: str, revision: str = "head") -> 
     command.upgrade(alembic_config(service, database_url), revision)
 
 
+def downgrade(service: ServiceName, database_url: str, revision: str) -> None:
+    command.downgrade(alembic_config(service, database_url), revision)
+
+
+# Alembic is synchronous and env.py starts its own event loop: keep it off the caller's.
 async def upgrade_async(service: ServiceName, database_url: str, revision: str = "head") -> None:
-    # Alembic is synchronous and env.py starts its own event loop: keep it off ours.
     await asyncio.to_thread(upgrade, service, database_url, revision)
+
+
+async def downgrade_async(service: ServiceName, database_url: str, revision: str) -> None:
+    await asyncio.to_thread(downgrade, service, database_url, revision)
 
 
 def run_env(target_metadata: MetaData) -> None:
