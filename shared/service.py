@@ -23,7 +23,7 @@ from shared.events import (
     service_stream,
 )
 from shared.settings import ServiceName, Settings, get_settings
-from shared.telemetry import configure_tracing, instrument_app
+from shared.telemetry import configure_logging, configure_tracing, instrument_app
 
 
 @dataclass(frozen=True)
@@ -85,6 +85,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         version=definition.version,
         lifespan=lifespan,
     )
+    configure_logging(settings.log_level)
     configure_tracing(f"meritloop-{name}", settings)
     engine = create_engine(settings.database_url(name), echo=settings.database_echo)
     app.state.settings = settings

@@ -1,7 +1,7 @@
 """Settings, one environment variable each (prefix ``MERITLOOP_``).
 
-Every field's description is the documentation of its variable: ``meritloop settings``
-prints them, and docs/configuration.md is generated from the same source.
+Every field's description is the documentation of its variable: docs/configuration.md is
+generated from it (``meritloop settings --markdown``) and a test keeps the two in step.
 """
 
 from __future__ import annotations
@@ -124,3 +124,21 @@ class Settings(BaseSettings):
 @lru_cache
 def get_settings() -> Settings:
     return Settings()
+
+
+def settings_reference() -> str:
+    """The Markdown reference of every setting, as docs/configuration.md shows it."""
+    lines = [
+        "# Configuration",
+        "",
+        "Every setting is an environment variable (or a line of a `.env` file in the working",
+        "folder). Generated from `shared/settings.py` by `meritloop settings --markdown`.",
+        "",
+        "| variable | default | meaning |",
+        "|---|---|---|",
+    ]
+    for name, field in Settings.model_fields.items():
+        default = field.default_factory() if field.default_factory else field.default  # type: ignore[call-arg]
+        shown = "(unset)" if default is None else f"`{default}`"
+        lines.append(f"| `MERITLOOP_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(lines) + "\n"

@@ -29,12 +29,18 @@ class TraceIdFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str) -> None:
+def trace_log_handler() -> logging.Handler:
     handler = logging.StreamHandler()
     handler.addFilter(TraceIdFilter())
     handler.setFormatter(logging.Formatter(LOG_FORMAT))
+    return handler
+
+
+def configure_logging(level: str) -> None:
+    """Log to stderr with trace ids, once per process; other handlers (pytest's) stay."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    if not any(isinstance(f, TraceIdFilter) for h in root.handlers for f in h.filters):
+        root.addHandler(trace_log_handler())
     root.setLevel(level.upper())
 
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
-from shared.settings import DEVELOPMENT_JWT_SECRET, Environment, Settings
+from shared.settings import DEVELOPMENT_JWT_SECRET, Environment, Settings, settings_reference
 
 
 def test_production_refuses_the_development_secret() -> None:
@@ -29,3 +31,12 @@ def test_settings_read_prefixed_environment(monkeypatch: pytest.MonkeyPatch) -> 
     assert settings.database_url("rewards") == "postgresql+asyncpg://db/rewards"
     assert settings.database_url("goals").startswith("sqlite+aiosqlite:///")
     assert settings.database_url("goals").endswith("goals.db")
+
+
+def test_configuration_reference_is_current() -> None:
+    reference = Path(__file__).resolve().parents[2] / "docs" / "configuration.md"
+    assert reference.read_text() == settings_reference(), "run: meritloop settings --markdown > docs/configuration.md"
+
+
+def test_every_setting_is_documented() -> None:
+    assert all(field.description for field in Settings.model_fields.values())
