@@ -5,12 +5,13 @@ from __future__ import annotations
 import asyncio
 import uuid
 from datetime import timedelta
+from pathlib import Path
 from typing import Annotated
 
 import typer
 
 from shared.auth import Role, mint_token
-from shared.settings import SERVICES, ServiceName, get_settings
+from shared.settings import SERVICES, get_settings
 
 app = typer.Typer(help="Meritloop: run, migrate and inspect a Meritloop installation.", no_args_is_help=True)
 
@@ -31,10 +32,10 @@ def migrate(
     if unknown:
         raise typer.BadParameter(f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    for name in chosen:
-        svc: ServiceName = name  # type: ignore[assignment]
-        upgrade(svc, settings.database_url(svc), revision)
-        typer.echo(f"{name}: migrated to {revision}")
+    for name in SERVICES:
+        if name in chosen:
+            upgrade(name, settings.database_url(name), revision)
+            typer.echo(f"{name}: migrated to {revision}")
 
 
 @app.command()
@@ -52,12 +53,52 @@ def token(
     typer.echo(mint_token(settings, person_id, role or [Role.employee], ttl=timedelta(hours=hours)))
 
 
+@app.command("settings")
+def show_settings(
+    markdown: Annotated[bool, typer.Option(help="Print the reference table of docs/configuration.md.")] = False,
+) -> None:
+    """List every setting: its environment variable, default and meaning."""
+    from shared.settings import settings_reference
+
+    if markdown:
+        typer.echo(settings_reference(), nl=False)
+        return
+    current = get_settings()
+    for name in type(current).model_fields:
+        typer.echo(f"MERITLOOP_{name.upper()}={getattr(current, name)}")
+
+
 @app.command()
 def worker() -> None:
     """Run the Temporal worker (what ``up`` starts as a process of its own)."""
     from workflows.worker import run_worker
 
     asyncio.run(run_worker(get_settings()))
+
+
+@app.command()
+def up(
+    demo: Annotated[
+        bool, typer.Option("--demo/--no-demo", help="Load a demo organisation if the directory is empty.")
+    ] = True,
+    timeout: Annotated[
+        float, typer.Option(help="Seconds to wait for everything to be ready before giving up.")
+    ] = 120.0,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(help="Folder for databases, NATS/Temporal data and logs (MERITLOOP_DATA_DIR)."),
+    ] = None,
+) -> None:
+    """Start NATS, Temporal, the four services and the worker; stop them all on Ctrl-C.
+
+    A NATS or Temporal server that already answers at MERITLOOP_NATS_URL or
+    MERITLOOP_TEMPORAL_ADDRESS is used instead of starting one.
+    """
+    from shared.launcher import run_up
+
+    code = run_up(demo=demo, timeout=timeout, data_dir=data_dir)
+    if code:
+        raise typer.Exit(code)
 
 
 if __name__ == "__main__":

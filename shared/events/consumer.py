@@ -7,6 +7,7 @@ that same transaction is what makes a redelivered event change nothing.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
+from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
 from sqlalchemy import select
@@ -68,8 +70,18 @@ class EventConsumer(BackgroundLoop):
         self._inbox = inbox_model
         self.subscription = subscription
         self._policy = policy
+        self._psub: JetStreamContext.PullSubscription | None = None
         self.handled = 0
         self.dead_lettered = 0
+
+    async def stop(self) -> None:
+        await super().stop()
+        # A cancelled fetch leaves its subscription pending; draining the connection would
+        # then wait for it until nats-py's drain timeout.
+        if self._psub is not None:
+            with contextlib.suppress(Exception):
+                await self._psub.unsubscribe()
+            self._psub = None
 
     @property
     def task_name(self) -> str:

@@ -54,7 +54,8 @@ async def test_consumer_span_continues_the_request_trace(
         if span.kind == trace.SpanKind.SERVER and span.attributes and span.attributes.get("http.route") == "/people"
     ]
     assert request_spans, [span.name for span in spans.get_finished_spans()]
-    assert consumed.context is not None and request_spans[0].context is not None
+    assert consumed.context is not None
+    assert request_spans[0].context is not None
     assert consumed.context.trace_id == request_spans[0].context.trace_id
     assert consumed.attributes is not None
     assert consumed.attributes["messaging.consumer.group.name"] == "goals-people"
