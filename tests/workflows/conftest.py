@@ -8,7 +8,8 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from tests.support.processes import TemporalServer, binary
+from shared.launcher import binary
+from tests.support.processes import TemporalServer
 
 
 @pytest.fixture
