@@ -65,7 +65,10 @@ def show_settings(
         return
     current = get_settings()
     for name in type(current).model_fields:
-        typer.echo(f"MERITLOOP_{name.upper()}={getattr(current, name)}")
+        value = getattr(current, name)
+        if value and any(word in name for word in ("secret", "token")):
+            value = "****"
+        typer.echo(f"MERITLOOP_{name.upper()}={value}")
 
 
 @app.command()
@@ -99,6 +102,54 @@ def up(
     code = run_up(demo=demo, timeout=timeout, data_dir=data_dir)
     if code:
         raise typer.Exit(code)
+
+
+people_app = typer.Typer(help="The people directory (reviews service).", no_args_is_help=True)
+app.add_typer(people_app, name="people")
+
+
+@people_app.command("import")
+def import_people_file(
+    file: Annotated[Path, typer.Argument(help="A CSV or JSON export (see docs/directory.md).", exists=True)],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would happen.")] = False,
+    valid_rows: Annotated[
+        bool, typer.Option("--valid-rows", help="Apply the valid rows even if some are rejected.")
+    ] = False,
+    deactivate_missing: Annotated[
+        bool, typer.Option("--deactivate-missing", help="A full export: deactivate people absent from the file.")
+    ] = False,
+    file_format: Annotated[str | None, typer.Option("--format", help="csv or json (default: from the name).")] = None,
+    database_url: Annotated[
+        str | None, typer.Option(help="The reviews database (default: MERITLOOP_REVIEWS_DATABASE_URL).")
+    ] = None,
+    report: Annotated[Path | None, typer.Option(help="Write the full JSON report to this file.")] = None,
+) -> None:
+    """Import people into the directory, in-process against the reviews database.
+
+    Events for every changed person go to the outbox; the reviews service publishes them.
+    """
+    from services.reviews.importer import ImportMode, MissingPeople, import_file
+
+    url = database_url or get_settings().database_url("reviews")
+    result = asyncio.run(
+        import_file(
+            url,
+            file,
+            file_format=file_format,
+            dry_run=dry_run,
+            mode=ImportMode.valid_rows if valid_rows else ImportMode.all_or_nothing,
+            missing=MissingPeople.deactivate if deactivate_missing else MissingPeople.keep,
+        )
+    )
+    for row in result.rows:
+        if row.action == "reject":
+            typer.echo(f"row {row.row} ({row.key}): rejected: {'; '.join(row.reasons)}", err=True)
+    counts = ", ".join(f"{action.value} {count}" for action, count in result.summary.items())
+    typer.echo(f"{counts}; {'applied' if result.applied else 'nothing written'}")
+    if report is not None:
+        report.write_text(result.model_dump_json(indent=2))
+    if result.rejected and not result.applied:
+        raise typer.Exit(1)
 
 
 if __name__ == "__main__":

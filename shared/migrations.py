@@ -50,6 +50,10 @@ def run_env(target_metadata: MetaData) -> None:
         return
 
     def migrate(connection: Connection) -> None:
+        if connection.dialect.name == "sqlite":
+            # Batch migrations rebuild a table by dropping the old one; with foreign keys on,
+            # that drop fires ON DELETE actions and would wipe references (every manager).
+            connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -40,6 +40,12 @@ class PersonEventData(BaseModel):
     manager_id: uuid.UUID | None = None
     department: str | None = None
     active: bool = True
+    # Added with the full directory (issue 3); absent from older events, hence the defaults.
+    title: str | None = None
+    organization: str | None = None
+    division: str | None = None
+    locale: str | None = None
+    timezone: str | None = None
 
 
 class PersonProjectionMixin:
@@ -56,6 +62,11 @@ class PersonProjectionMixin:
     manager_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True, index=True)
     department: Mapped[str | None] = mapped_column(String(200), nullable=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
+    title: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    organization: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    division: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -68,6 +79,9 @@ class PersonOut(BaseModel):
     manager_id: uuid.UUID | None
     department: str | None
     active: bool
+    title: str | None = None
+    organization: str | None = None
+    division: str | None = None
 
 
 class PeopleProjection:

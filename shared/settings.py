@@ -90,6 +90,11 @@ class Settings(BaseSettings):
         description="Redelivery delays in seconds after each failed attempt (JSON list).",
     )
     consumer_ack_wait: float = Field(30.0, description="Seconds a consumer has to ack before JetStream redelivers.")
+    scim_token: str | None = Field(
+        None,
+        description="Bearer token of the SCIM provisioning client (reviews `/scim/v2`). Unset: SCIM answers 401. "
+        "In production a token shorter than 32 characters also disables SCIM.",
+    )
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Settings:

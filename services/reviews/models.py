@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.database import RecordMixin, new_metadata
+from shared.database import RecordMixin, UTCDateTime, new_metadata
 from shared.events import InboxMixin, OutboxMixin
 
 
@@ -24,16 +25,76 @@ class InboxEvent(InboxMixin, Base):
 
 
 class Person(RecordMixin, Base):
-    """A person of the directory; issue-level features (SCIM, import) build on this row."""
+    """A person of the directory, as an HRIS or identity provider describes them.
+
+    Only directory basics are stored: no salary, gender, birth date or other sensitive field.
+    ``email`` is the primary address; every address (the primary one included) is a row of
+    ``person_emails``, whose key makes each address unique across the directory.
+    """
 
     __tablename__ = "people"
 
+    # SCIM userName; unique ignoring case (checked by the service; the constraint guards exact copies).
+    user_name: Mapped[str] = mapped_column(String(320), unique=True)
+    # The provisioning client's id for this person (SCIM externalId), unique when set.
+    external_id: Mapped[str | None] = mapped_column(String(255), unique=True, nullable=True)
     email: Mapped[str] = mapped_column(String(320), unique=True)
     display_name: Mapped[str] = mapped_column(String(200))
+    given_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    family_name: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    title: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
+    timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    employee_number: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    cost_center: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    organization: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    division: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    department: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
     manager_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("people.id", ondelete="SET NULL"), nullable=True, index=True
     )
-    department: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    # The ids (32 hex digits each) from the top of the organisation down to this person: everyone
+    # under X is one index range, path > X.path and path < X.path + "g" (see path_range).
+    path: Mapped[str] = mapped_column(Text, index=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
-    # Carried on every person event so projections can refuse an older state.
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Carried on every person event so projections can refuse an older state; also the ETag.
     version: Mapped[int] = mapped_column(Integer, default=1)
+
+    # selectin: async sessions cannot lazy-load, and every full read returns the addresses.
+    emails: Mapped[list[PersonEmail]] = relationship(
+        back_populates="person",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="(PersonEmail.primary.desc(), PersonEmail.value_key)",
+        passive_deletes=True,
+    )
+
+
+class PersonEmail(Base):
+    """One e-mail address of a person; the lower-cased address is the key, so it is unique."""
+
+    __tablename__ = "person_emails"
+
+    value_key: Mapped[str] = mapped_column(String(320), primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    value: Mapped[str] = mapped_column(String(320))
+    type: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    primary: Mapped[bool] = mapped_column(Boolean, default=False)
+    person: Mapped[Person] = relationship(back_populates="emails")
+
+
+def email_key(value: str) -> str:
+    return value.strip().lower()
+
+
+ID_LENGTH = 32
+
+
+def path_of(person_id: uuid.UUID, manager_path: str | None) -> str:
+    return (manager_path or "") + person_id.hex
+
+
+def path_range(path: str) -> tuple[str, str]:
+    """Bounds of the paths strictly below ``path``: hex digits all sort before "g", in any collation."""
+    return path, path + "g"

@@ -1,17 +1,59 @@
-"""Directory rules: validation, versioning and the events each change publishes."""
+"""Directory rules: validation, versioning and the events each change publishes.
+
+The /people API, the SCIM adapter (services/reviews/scim) and the importer all change
+people through this layer, so uniqueness, the manager rules and the events live once.
+"""
 
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm.attributes import set_committed_value
 
 from services.reviews.events import outbox, person_event_data, person_verb
-from services.reviews.models import Person
+from services.reviews.models import Person, PersonEmail, email_key, path_of
 from services.reviews.repository import PersonRepository
-from services.reviews.schemas import PersonCreate, PersonUpdate
-from shared.errors import Conflict, NotFound, ValidationFailed
+from services.reviews.schemas import (
+    DIRECTORY_FIELDS,
+    NULLABLE_FIELDS,
+    EmailEntry,
+    PersonCreate,
+    PersonFields,
+    PersonUpdate,
+    normalized_emails,
+)
+from shared.database import utcnow
+from shared.errors import Conflict, NotFound, Problem, ValidationFailed
+
+
+class PreconditionFailed(Problem):
+    status, type_name, title = 412, "precondition-failed", "Precondition Failed"
+
+
+def parse_etag(value: str | None) -> int | None:
+    """The version an ``If-Match`` header names (``W/"3"`` or ``"3"``); None for absent or ``*``."""
+    if value is None or value.strip() == "*":
+        return None
+    text = value.strip().removeprefix("W/").strip('"')
+    try:
+        return int(text)
+    except ValueError:
+        raise PreconditionFailed(f"If-Match {value!r} names no version of this person.") from None
+
+
+def etag(person: Person) -> str:
+    return f'W/"{person.version}"'
+
+
+def email_entries(person: Person) -> list[EmailEntry]:
+    return [EmailEntry(value=row.value, type=row.type, primary=row.primary) for row in person.emails]
+
+
+def current_fields(person: Person) -> PersonFields:
+    values = {name: getattr(person, name) for name in DIRECTORY_FIELDS if name != "emails"}
+    return PersonFields.model_validate({**values, "emails": email_entries(person)})
 
 
 class PeopleService:
@@ -25,56 +67,163 @@ class PeopleService:
             raise NotFound(f"No person with id {person_id}.")
         return person
 
-    async def create(self, data: PersonCreate) -> Person:
-        if await self.people.get_by_email(data.email) is not None:
-            raise Conflict(f"A person with email {data.email} already exists.", field="email")
-        if data.manager_id is not None:
-            await self._require_manager(data.manager_id)
-        person = await self.people.add(
-            Person(
-                email=data.email,
-                display_name=data.display_name,
-                manager_id=data.manager_id,
-                department=data.department,
-                active=True,
-                version=1,
-            )
-        )
+    async def create(self, data: PersonCreate | PersonFields) -> Person:
+        fields = data.fields() if isinstance(data, PersonCreate) else data
+        values = fields.model_dump()
+        values["emails"] = fields.emails
+        manager_path = await self._check(None, values)
+        person = Person(id=uuid.uuid4(), version=1, emails=[])
+        self._assign(person, values)
+        person.path = path_of(person.id, manager_path)
+        await self.people.add(person)
         self._publish(person)
         return person
 
-    async def update(self, person_id: uuid.UUID, data: PersonUpdate) -> Person:
+    async def update(
+        self, person_id: uuid.UUID, data: PersonUpdate | dict[str, Any], *, expected_version: int | None = None
+    ) -> Person:
+        """Change only the fields given (a PATCH)."""
         person = await self.get(person_id)
-        changes = data.model_dump(exclude_unset=True)
-        if "email" in changes and changes["email"] is not None:
-            other = await self.people.get_by_email(changes["email"])
-            if other is not None and other.id != person.id:
-                raise Conflict(f"A person with email {changes['email']} already exists.", field="email")
-        if changes.get("manager_id") is not None:
-            await self._require_manager(changes["manager_id"], for_person=person.id)
+        changes = data.changes() if isinstance(data, PersonUpdate) else dict(data)
+        self._require_version(person, expected_version)
         for name, value in changes.items():
-            if value is None and name not in {"manager_id", "department"}:
+            if value is None and name not in NULLABLE_FIELDS:
                 raise ValidationFailed.field(name, "may not be null")
-            setattr(person, name, value)
-        if changes:
+        values = self._merged(person, changes)
+        return await self._change(person, values)
+
+    async def replace(
+        self, person_id: uuid.UUID, fields: PersonFields, *, expected_version: int | None = None
+    ) -> Person:
+        """Set every directory field (a PUT); what ``fields`` leaves empty is cleared."""
+        person = await self.get(person_id)
+        self._require_version(person, expected_version)
+        values = fields.model_dump()
+        values["emails"] = fields.emails
+        return await self._change(person, values)
+
+    async def deactivate(self, person_id: uuid.UUID, *, expected_version: int | None = None) -> Person:
+        """Deactivate; the record and its history stay."""
+        return await self.update(person_id, {"active": False}, expected_version=expected_version)
+
+    # Hierarchy reads
+
+    async def reports(
+        self, person_id: uuid.UUID, *, all_levels: bool, limit: int, offset: int, active: bool | None = None
+    ) -> tuple[list[tuple[Person, int]], int]:
+        await self._require_exists(person_id)
+        return await self.people.reports(person_id, all_levels=all_levels, limit=limit, offset=offset, active=active)
+
+    async def managers(self, person_id: uuid.UUID) -> list[tuple[Person, int]]:
+        await self._require_exists(person_id)
+        return await self.people.manager_chain(person_id)
+
+    async def _require_exists(self, person_id: uuid.UUID) -> None:
+        if not await self.people.exists(person_id):
+            raise NotFound(f"No person with id {person_id}.")
+
+    # Writing
+
+    def _require_version(self, person: Person, expected_version: int | None) -> None:
+        if expected_version is not None and expected_version != person.version:
+            raise PreconditionFailed(
+                f"The person is at version {person.version}, not {expected_version}; read it again.",
+                version=person.version,
+            )
+
+    def _merged(self, person: Person, changes: dict[str, Any]) -> dict[str, Any]:
+        values = current_fields(person).model_dump()
+        values["emails"] = email_entries(person)
+        if "email" in changes and "emails" not in changes:
+            # A new primary address keeps the others; the old primary one is dropped.
+            old = person.email.lower()
+            others = [entry for entry in values["emails"] if str(entry.value).lower() != old]
+            changes = {**changes, "emails": others}
+        values.update(changes)
+        if "emails" in changes and "email" not in changes:
+            entries: list[EmailEntry] = [EmailEntry.model_validate(entry) for entry in changes["emails"]]
+            if not entries:
+                raise ValidationFailed.field("emails", "a person needs at least one e-mail address")
+            primary = next((entry for entry in entries if entry.primary), entries[0])
+            values["email"] = str(primary.value)
+        values["emails"] = normalized_emails(values["email"], [EmailEntry.model_validate(e) for e in values["emails"]])
+        return values
+
+    async def _change(self, person: Person, values: dict[str, Any]) -> Person:
+        manager_path = await self._check(person, values)
+        before = self._snapshot(person)
+        old_manager = person.manager_id
+        self._assign(person, values)
+        if self._snapshot(person) != before:
             person.version += 1
             await self.session.flush()
+            if person.manager_id != old_manager:
+                # The person and everyone below them move with one statement.
+                new_path = path_of(person.id, manager_path)
+                await self.people.move_subtree(person.path, new_path)
+                set_committed_value(person, "path", new_path)
             self._publish(person)
         return person
 
+    async def _check(self, person: Person | None, values: dict[str, Any]) -> str | None:
+        """Refuse a taken key or a bad manager; returns the manager's path (None: no manager)."""
+        own = person.id if person is not None else None
+        entries: list[EmailEntry] = values["emails"]
+        keys = [email_key(str(entry.value)) for entry in entries]
+        owners = await self.people.owners(
+            user_name=values["user_name"], external_id=values.get("external_id"), email_keys=keys
+        )
+        labels = {"user_name": "userName", "external_id": "externalId", "email": "e-mail address"}
+        for field in ("email", "user_name", "external_id"):
+            if owners.get(field, set()) - {own}:
+                raise Conflict(f"Another person already has this {labels[field]}.", field=field)
+        manager_id = values.get("manager_id")
+        if manager_id is None:
+            return None
+        return await self._require_manager(manager_id, for_person=person)
+
+    async def _require_manager(self, manager_id: uuid.UUID, *, for_person: Person | None = None) -> str:
+        if for_person is not None and manager_id == for_person.id:
+            raise ValidationFailed.field("manager_id", "a person cannot be their own manager")
+        manager_path = await self.people.path_of(manager_id)
+        if manager_path is None:
+            raise ValidationFailed.field("manager_id", f"no person with id {manager_id}")
+        # A cycle exists when the person is above the new manager: their path starts the manager's.
+        if for_person is not None and manager_path.startswith(for_person.path):
+            raise ValidationFailed.field("manager_id", "this manager reports to the person (a cycle)")
+        return manager_path
+
+    def _assign(self, person: Person, values: dict[str, Any]) -> None:
+        was_active = person.active if person.id is not None else None
+        for name in DIRECTORY_FIELDS:
+            if name == "emails":
+                continue
+            setattr(person, name, values.get(name))
+        if person.active is None:
+            person.active = True
+        self._assign_emails(person, values["emails"])
+        if not person.active and (was_active is None or was_active):
+            person.deactivated_at = utcnow()
+        elif person.active:
+            person.deactivated_at = None
+
+    def _assign_emails(self, person: Person, entries: list[EmailEntry]) -> None:
+        existing = {row.value_key: row for row in person.emails}
+        wanted: list[PersonEmail] = []
+        for entry in entries:
+            key = email_key(str(entry.value))
+            row = existing.get(key)
+            if row is None:
+                row = PersonEmail(value_key=key)
+            row.value, row.type, row.primary = str(entry.value), entry.type, entry.primary
+            wanted.append(row)
+        if [row.value_key for row in wanted] != [row.value_key for row in person.emails]:
+            person.emails = wanted
+
+    def _snapshot(self, person: Person) -> tuple[Any, ...]:
+        plain = tuple(getattr(person, name) for name in DIRECTORY_FIELDS if name != "emails")
+        emails = tuple((row.value_key, row.value, row.type, bool(row.primary)) for row in person.emails)
+        return (*plain, emails)
+
     def _publish(self, person: Person) -> None:
         outbox.add(self.session, "person", person_verb(person), person_event_data(person), subject=str(person.id))
-
-    async def _require_manager(self, manager_id: uuid.UUID, *, for_person: uuid.UUID | None = None) -> None:
-        if for_person is not None and manager_id == for_person:
-            raise ValidationFailed.field("manager_id", "a person cannot be their own manager")
-        if await self.people.get(manager_id) is None:
-            raise ValidationFailed.field("manager_id", f"no person with id {manager_id}")
-        if for_person is not None and manager_id in await self._reports_of(for_person):
-            raise ValidationFailed.field("manager_id", "this manager reports to the person (a cycle)")
-
-    async def _reports_of(self, person_id: uuid.UUID) -> set[uuid.UUID]:
-        # One recursive query, however deep the tree.
-        tree = select(Person.id).where(Person.manager_id == person_id).cte(recursive=True)
-        tree = tree.union_all(select(Person.id).where(Person.manager_id == tree.c.id))
-        return set(await self.session.scalars(select(tree.c.id)))

@@ -37,7 +37,18 @@ async def test_directory_changes_replicate_and_older_versions_never_win(
         boss = (await reviews.post("/people", json={"email": "b@x.io", "display_name": "Boss"}, headers=hr)).json()
         body = {"email": "ada@x.io", "display_name": "Ada", "manager_id": boss["id"], "department": "R&D"}
         ada = (await reviews.post("/people", json=body, headers=hr)).json()
-        expected = {key: ada[key] for key in ("id", "display_name", "email", "manager_id", "department", "active")}
+        basics = (
+            "id",
+            "display_name",
+            "email",
+            "manager_id",
+            "department",
+            "active",
+            "title",
+            "organization",
+            "division",
+        )
+        expected = {key: ada[key] for key in basics}
         for name, client in others.items():
 
             async def arrived(c: httpx.AsyncClient = client) -> dict[str, Any] | None:

@@ -39,8 +39,11 @@ async def test_create_read_list_and_update(reviews: httpx.AsyncClient, auth: Tok
     assert person["manager_id"] == boss["id"]
     assert person["version"] == 1
 
+    # An employee sees the directory basics of the record HR created; HR sees all of it.
     fetched = await reviews.get(f"/people/{person['id']}", headers=auth())
-    assert fetched.json() == person
+    assert fetched.json() == {key: person[key] for key in fetched.json()}
+    assert "employee_number" not in fetched.json()
+    assert (await reviews.get(f"/people/{person['id']}", headers=hr)).json() == person
 
     listed = await reviews.get("/people", params={"limit": 1, "department": "Ops"}, headers=auth())
     page = listed.json()
@@ -135,7 +138,20 @@ async def test_changes_are_published_with_ids_and_basics_only(
     first = CloudEvent.from_bytes(upserted.data or b"")
     second = CloudEvent.from_bytes(deactivated.data or b"")
     assert first.subject == person["id"]
-    assert set(first.data) == {"id", "version", "display_name", "email", "manager_id", "department", "active"}
+    assert set(first.data) == {
+        "id",
+        "version",
+        "display_name",
+        "email",
+        "manager_id",
+        "department",
+        "active",
+        "title",
+        "organization",
+        "division",
+        "locale",
+        "timezone",
+    }
     assert (first.data["version"], second.data["version"]) == (1, 2)
     assert second.data["active"] is False
     assert (upserted.headers or {})["Nats-Msg-Id"] == str(first.id)

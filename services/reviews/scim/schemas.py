@@ -1,0 +1,184 @@
+"""The SCIM User resource and its mapping to and from directory people.
+
+Models, paths, filters and PATCH come from ``scim2-models``. The Enterprise User extension
+is declared here only to accept ``manager`` as ``{"value": "<id>"}``: the library's version
+requires ``$ref``, which Okta and Entra ID do not send.
+"""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated, Any
+
+from pydantic import Field
+from scim2_models import (
+    URN,
+    ComplexAttribute,
+    Context,
+    Email,
+    Extension,
+    Meta,
+    Mutability,
+    Name,
+    Reference,
+    Required,
+    ScimPolicy,
+    User,
+)
+from scim2_models import CaseExact as CaseExact
+
+from services.reviews.models import Person
+from services.reviews.schemas import EmailEntry, PersonFields
+from services.reviews.service import etag
+
+SCIM_JSON = "application/scim+json"
+ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
+CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+
+# What this service tolerates from provisioning clients: vendor attributes are dropped,
+# and a PATCH remove with a value selects what to remove (as Entra ID sends it).
+POLICY = ScimPolicy(
+    unknown=ScimPolicy.Unknown.ignore,
+    remove_value_as_filter=ScimPolicy.RemoveValue.apply,
+)
+
+
+class DirectoryManager(ComplexAttribute):
+    value: Annotated[str | None, Required.true, CaseExact.true] = None
+    """The id of the manager's User resource."""
+
+    ref: Annotated[Reference[User[Any]] | None, Mutability.read_only] = Field(
+        None, serialization_alias="$ref", validation_alias="$ref"
+    )
+    """The URI of the manager's User resource."""
+
+    display_name: Annotated[str | None, Mutability.read_only] = None
+    """The manager's displayName."""
+
+
+class DirectoryEnterpriseUser(Extension):
+    __schema__ = URN(ENTERPRISE_USER)
+
+    employee_number: str | None = None
+    """Identifier assigned to a person, typically based on order of hire."""
+
+    cost_center: str | None = None
+    """The name of a cost center."""
+
+    organization: str | None = None
+    """The name of an organization."""
+
+    division: str | None = None
+    """The name of a division."""
+
+    department: str | None = None
+    """The name of a department."""
+
+    manager: DirectoryManager | None = None
+    """The person's manager: ``{"value": "<id>"}``."""
+
+
+ScimUser = User[DirectoryEnterpriseUser]
+
+
+def person_to_user(person: Person, base_url: str, manager_name: str | None = None) -> ScimUser:
+    location = f"{base_url}/Users/{person.id}"
+    enterprise = DirectoryEnterpriseUser(
+        employee_number=person.employee_number,
+        cost_center=person.cost_center,
+        organization=person.organization,
+        division=person.division,
+        department=person.department,
+        manager=(
+            DirectoryManager(
+                value=str(person.manager_id),
+                ref=f"{base_url}/Users/{person.manager_id}",
+                display_name=manager_name,
+            )
+            if person.manager_id
+            else None
+        ),
+    )
+    user = ScimUser(
+        id=str(person.id),
+        external_id=person.external_id,
+        user_name=person.user_name,
+        name=(
+            Name(given_name=person.given_name, family_name=person.family_name)
+            if person.given_name or person.family_name
+            else None
+        ),
+        display_name=person.display_name,
+        title=person.title,
+        locale=person.locale,
+        timezone=person.timezone,
+        active=person.active,
+        emails=[Email(value=row.value, type=row.type, primary=row.primary or None) for row in person.emails],
+        meta=Meta(
+            resource_type="User",
+            created=person.created_at,
+            last_modified=person.modified_at or person.created_at,
+            location=location,
+            version=etag(person),
+        ),
+    )
+    user[DirectoryEnterpriseUser] = enterprise
+    return user
+
+
+class MappingError(ValueError):
+    """The User cannot become a directory person; the message says which attribute."""
+
+
+def user_to_fields(user: ScimUser) -> PersonFields:
+    """The directory fields a User describes (everything it leaves out is empty)."""
+    entries = [
+        EmailEntry(value=str(email.value), type=str(email.type) if email.type else None, primary=bool(email.primary))
+        for email in user.emails or []
+        if email.value
+    ]
+    primary = next((entry for entry in entries if entry.primary), None) or next(
+        (entry for entry in entries if entry.type == "work"), entries[0] if entries else None
+    )
+    user_name = user.user_name or ""
+    if primary is None:
+        if "@" not in user_name:
+            raise MappingError("emails: a person needs an e-mail address (or a userName that is one)")
+        primary = EmailEntry(value=user_name, type="work", primary=True)
+    name = user.name
+    given = name.given_name if name else None
+    family = name.family_name if name else None
+    display = user.display_name or (name.formatted if name else None)
+    display = display or " ".join(part for part in (given, family) if part) or user_name
+    enterprise = user[DirectoryEnterpriseUser] or DirectoryEnterpriseUser()
+    manager_id: uuid.UUID | None = None
+    if enterprise.manager is not None and enterprise.manager.value:
+        try:
+            manager_id = uuid.UUID(enterprise.manager.value)
+        except ValueError:
+            raise MappingError(f"manager: {enterprise.manager.value!r} is not the id of a User") from None
+    values: dict[str, Any] = {
+        "user_name": user_name,
+        "external_id": user.external_id,
+        "email": str(primary.value),
+        "emails": [entry.model_copy(update={"primary": entry.value == primary.value}) for entry in entries],
+        "display_name": display,
+        "given_name": given,
+        "family_name": family,
+        "title": user.title,
+        "locale": user.locale,
+        "timezone": user.timezone,
+        "employee_number": enterprise.employee_number,
+        "cost_center": enterprise.cost_center,
+        "organization": enterprise.organization,
+        "division": enterprise.division,
+        "department": enterprise.department,
+        "manager_id": manager_id,
+        "active": True if user.active is None else user.active,
+    }
+    return PersonFields.model_validate(values)
+
+
+def dump(resource: Any, context: Context = Context.RESOURCE_QUERY_RESPONSE) -> dict[str, Any]:
+    body: dict[str, Any] = resource.model_dump(scim_ctx=context)
+    return body
