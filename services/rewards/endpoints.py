@@ -1,37 +1,14 @@
-"""HTTP routes of the rewards service."""
+"""HTTP routes of the rewards service, one router per domain (see the subpackages)."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter
 
-from fastapi import APIRouter, Query, status
+from services.rewards.bands.endpoints import router as bands
+from services.rewards.compensation.endpoints import router as compensation
+from services.rewards.matrix.endpoints import router as matrix
+from services.rewards.proposals.endpoints import router as proposals
 
-from services.rewards.schemas import Currency, PayBandCreate, PayBandRead
-from services.rewards.service import PayBandService
-from shared.auth import HRPrincipal
-from shared.database import SessionDep
-from shared.pagination import Page, PageDep
-
-router = APIRouter(prefix="/pay-bands", tags=["pay bands"])
-
-
-@router.post("", response_model=PayBandRead, status_code=status.HTTP_201_CREATED, summary="Add a pay band")
-async def create_pay_band(data: PayBandCreate, session: SessionDep, _hr: HRPrincipal) -> PayBandRead:
-    band = await PayBandService(session).create(data)
-    return PayBandRead.model_validate(band)
-
-
-@router.get("", response_model=Page[PayBandRead], summary="Pay bands by currency and grade")
-async def list_pay_bands(
-    session: SessionDep,
-    _hr: HRPrincipal,
-    page: PageDep,
-    currency: Annotated[Currency | None, Query(description="Only this ISO 4217 currency.")] = None,
-) -> Page[PayBandRead]:
-    rows, total = await PayBandService(session).bands.list(limit=page.limit, offset=page.offset, currency=currency)
-    return Page(
-        items=[PayBandRead.model_validate(row) for row in rows],
-        total=total,
-        limit=page.limit,
-        offset=page.offset,
-    )
+router = APIRouter()
+for part in (bands, compensation, matrix, proposals):
+    router.include_router(part)

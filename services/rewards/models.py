@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
-from sqlalchemy import CheckConstraint, Numeric, String, UniqueConstraint
+from sqlalchemy import JSON, CheckConstraint, Date, ForeignKey, Index, Integer, Numeric, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
-from shared.database import RecordMixin, new_metadata
+from shared.calibration import ProposalStatus
+from shared.database import RecordMixin, TimestampMixin, UTCDateTime, new_metadata
 from shared.events import InboxMixin, OutboxMixin
 from shared.people import PersonProjectionMixin
 
 AMOUNT = Numeric(14, 2)
+PERCENT = Numeric(6, 2)  # 3.25 means 3.25 %
+RATIO = Numeric(8, 4)  # compa-ratio, 1.0500
+RATING = Numeric(9, 3)
 
 
 class Base(DeclarativeBase):
@@ -45,3 +52,136 @@ class PayBand(RecordMixin, Base):
     minimum: Mapped[Decimal] = mapped_column(AMOUNT)
     midpoint: Mapped[Decimal] = mapped_column(AMOUNT)
     maximum: Mapped[Decimal] = mapped_column(AMOUNT)
+
+
+class CompensationRecord(RecordMixin, Base):
+    """One person's pay from ``effective_date`` on; a change is a new row, history stays.
+
+    The current record is the one with the latest ``effective_date`` not after today.
+    """
+
+    __tablename__ = "compensation_records"
+    __table_args__ = (
+        UniqueConstraint("person_id", "effective_date"),
+        CheckConstraint("base_salary >= 0", name="salary_not_negative"),
+    )
+
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id"))
+    pay_band_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pay_bands.id"), index=True)
+    currency: Mapped[str] = mapped_column(String(3))
+    base_salary: Mapped[Decimal] = mapped_column(AMOUNT)
+    effective_date: Mapped[date] = mapped_column(Date)
+    imported_by: Mapped[uuid.UUID]
+
+
+class MeritMatrix(RecordMixin, Base):
+    """Guideline increases by rating row and compa-ratio bucket, for one cycle or the default.
+
+    ``definition`` holds ``buckets``, ``rows`` and ``cells`` (decimals as strings): the
+    matrix is always read and replaced as a whole, and proposals copy the cell they use.
+    """
+
+    __tablename__ = "merit_matrices"
+
+    scope: Mapped[str] = mapped_column(String(36), unique=True)  # "default" or the cycle id
+    cycle_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    scale_min: Mapped[Decimal] = mapped_column(RATING)
+    scale_max: Mapped[Decimal] = mapped_column(RATING)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[uuid.UUID]
+
+
+class PayCycle(TimestampMixin, Base):
+    """The pay side of a review cycle (same id as in reviews): policy and completion."""
+
+    __tablename__ = "pay_cycles"
+    __table_args__ = (CheckConstraint("budget_pct >= 0 AND budget_pct <= 100", name="budget_range"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    budget_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
+    manager_due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    hr_due: Mapped[date | None] = mapped_column(Date, nullable=True)
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    approved_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+
+
+class OrgUnitApproval(RecordMixin, Base):
+    """HR's approval of every proposal of one organisation unit in one cycle."""
+
+    __tablename__ = "org_unit_approvals"
+    __table_args__ = (UniqueConstraint("cycle_id", "org_unit"),)
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pay_cycles.id"))
+    org_unit: Mapped[str] = mapped_column(String(200))
+    approved_by: Mapped[uuid.UUID]
+    approved_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    approved_count: Mapped[int] = mapped_column(Integer)
+
+
+_STATUSES = ", ".join(f"'{status.value}'" for status in ProposalStatus)
+
+
+class PayProposal(RecordMixin, Base):
+    """One employee's merit increase in one cycle, with the inputs it was computed from.
+
+    Salary, band and guideline are snapshots taken when the proposal was (re)computed, so
+    later imports or matrix edits never change a proposal under a manager's eyes.
+    """
+
+    __tablename__ = "pay_proposals"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "person_id"),
+        Index("ix_pay_proposals_cycle_unit_status", "cycle_id", "org_unit", "status"),
+        CheckConstraint(f"status IN ({_STATUSES})", name="status_known"),
+        CheckConstraint(
+            "guideline_min_pct <= guideline_target_pct AND guideline_target_pct <= guideline_max_pct",
+            name="guideline_order",
+        ),
+    )
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pay_cycles.id"))
+    # Not a foreign key: a rating may arrive before the directory event of its person.
+    person_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    org_unit: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20))
+    needs_data_reason: Mapped[str | None] = mapped_column(String(300), nullable=True)
+
+    rating: Mapped[Decimal] = mapped_column(RATING)
+    rating_label: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    scale_min: Mapped[Decimal] = mapped_column(RATING)
+    scale_max: Mapped[Decimal] = mapped_column(RATING)
+    rating_version: Mapped[int] = mapped_column(Integer)
+    rating_finalized_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+    compensation_record_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("compensation_records.id"), nullable=True, index=True
+    )
+    currency: Mapped[str | None] = mapped_column(String(3), nullable=True)
+    current_salary: Mapped[Decimal | None] = mapped_column(AMOUNT, nullable=True)
+    grade: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    band_minimum: Mapped[Decimal | None] = mapped_column(AMOUNT, nullable=True)
+    band_midpoint: Mapped[Decimal | None] = mapped_column(AMOUNT, nullable=True)
+    band_maximum: Mapped[Decimal | None] = mapped_column(AMOUNT, nullable=True)
+    compa_ratio: Mapped[Decimal | None] = mapped_column(RATIO, nullable=True)
+    matrix_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    matrix_revision: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    matrix_row: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    matrix_bucket: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    guideline_min_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
+    guideline_target_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
+    guideline_max_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
+    proposed_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
+    proposed_salary: Mapped[Decimal | None] = mapped_column(AMOUNT, nullable=True)
+    increase_amount: Mapped[Decimal | None] = mapped_column(AMOUNT, nullable=True)
+    justification: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    edited_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    edited_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    submitted_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    submitted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    approved_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    returned_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    return_reason: Mapped[str | None] = mapped_column(Text, nullable=True)

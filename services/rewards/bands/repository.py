@@ -1,6 +1,9 @@
-"""All SQL of the rewards service."""
+"""All SQL about pay bands."""
 
 from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -20,6 +23,18 @@ class PayBandRepository:
         # Through a local: mypy infers Any for ``return await session.scalar(...)``.
         band = await self.session.scalar(select(PayBand).where(PayBand.grade == grade, PayBand.currency == currency))
         return band
+
+    async def get(self, band_id: uuid.UUID) -> PayBand | None:
+        return await self.session.get(PayBand, band_id)
+
+    async def by_keys(self, keys: Iterable[tuple[str, str]]) -> dict[tuple[str, str], PayBand]:
+        """The bands of these ``(grade, currency)`` pairs that exist, by pair."""
+        wanted = set(keys)
+        if not wanted:
+            return {}
+        grades = {grade for grade, _ in wanted}
+        rows = await self.session.scalars(select(PayBand).where(PayBand.grade.in_(grades)))
+        return {(band.grade, band.currency): band for band in rows if (band.grade, band.currency) in wanted}
 
     async def list(self, *, limit: int, offset: int, currency: str | None) -> tuple[list[PayBand], int]:
         query = select(PayBand)

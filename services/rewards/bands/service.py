@@ -5,10 +5,10 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.rewards.bands.repository import PayBandRepository
+from services.rewards.bands.schemas import PayBandCreate
 from services.rewards.events import outbox, pay_band_event_data
 from services.rewards.models import PayBand
-from services.rewards.repository import PayBandRepository
-from services.rewards.schemas import PayBandCreate
 from shared.errors import Conflict, ValidationFailed
 
 

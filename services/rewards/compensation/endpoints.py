@@ -1,0 +1,96 @@
+"""Compensation routes: HR/admin import and lists; a person may read their own current record."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from fastapi import APIRouter, Query, Request
+
+from services.rewards.compensation.parsing import parse
+from services.rewards.compensation.repository import CompensationRepository
+from services.rewards.compensation.schemas import (
+    CompensationHistory,
+    CompensationListItem,
+    CompensationRead,
+    ImportReport,
+)
+from services.rewards.compensation.service import CompensationService, today
+from services.rewards.models import CompensationRecord, PayBand
+from services.rewards.schemas import Currency
+from shared.auth import CurrentPrincipal, HRPrincipal
+from shared.database import SessionDep
+from shared.pagination import Page, PageDep
+
+router = APIRouter(prefix="/compensation", tags=["compensation"])
+
+_IMPORT_BODY = {
+    "requestBody": {
+        "required": True,
+        "description": "Columns/keys: person_id, currency, base_salary, grade, effective_date.",
+        "content": {
+            "text/csv": {"schema": {"type": "string"}},
+            "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+        },
+    }
+}
+
+
+def _read(record: CompensationRecord, band: PayBand) -> CompensationRead:
+    return CompensationRead(
+        id=record.id,
+        person_id=record.person_id,
+        currency=record.currency,
+        base_salary=record.base_salary,
+        grade=band.grade,
+        pay_band_id=record.pay_band_id,
+        effective_date=record.effective_date,
+        created_at=record.created_at,
+    )
+
+
+@router.post(
+    "/import",
+    response_model=ImportReport,
+    summary="Import compensation records (CSV or JSON, all or nothing)",
+    openapi_extra=_IMPORT_BODY,
+)
+async def import_compensation(
+    request: Request,
+    session: SessionDep,
+    hr: HRPrincipal,
+    dry_run: Annotated[bool, Query(description="Check every row and report, store nothing.")] = False,
+) -> ImportReport:
+    rows = parse(request.headers.get("content-type", ""), await request.body())
+    return await CompensationService(session).import_rows(rows, dry_run=dry_run, by=hr.person_id)
+
+
+@router.get("", response_model=Page[CompensationListItem], summary="Everyone's current compensation")
+async def list_compensation(
+    session: SessionDep,
+    _hr: HRPrincipal,
+    page: PageDep,
+    department: Annotated[str | None, Query(description="Only this department.")] = None,
+    currency: Annotated[Currency | None, Query(description="Only this ISO 4217 currency.")] = None,
+) -> Page[CompensationListItem]:
+    rows, total = await CompensationRepository.from_session(session).list_current(
+        today=today(), limit=page.limit, offset=page.offset, department=department, currency=currency
+    )
+    items = [
+        CompensationListItem(
+            **_read(record, band).model_dump(), display_name=person.display_name, department=person.department
+        )
+        for record, band, person in rows
+    ]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/{person_id}", response_model=CompensationRead, summary="A person's current compensation")
+async def get_compensation(person_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> CompensationRead:
+    return _read(*await CompensationService(session).current(person_id, principal))
+
+
+@router.get("/{person_id}/history", response_model=CompensationHistory, summary="Every record of a person")
+async def get_compensation_history(person_id: uuid.UUID, session: SessionDep, _hr: HRPrincipal) -> CompensationHistory:
+    records = await CompensationService(session).history(person_id)
+    return CompensationHistory(person_id=person_id, records=[_read(record, band) for record, band in records])

@@ -1,0 +1,187 @@
+"""All SQL about pay cycles, proposals, organisation-unit approvals and reporting lines."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy import Select, func, literal, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.rewards.models import OrgUnitApproval, PayCycle, PayProposal, Person
+from shared.calibration import ProposalStatus
+
+# A guard against a corrupted hierarchy: no real organisation is this deep.
+MAX_DEPTH = 64
+
+
+class PayCycleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> PayCycleRepository:
+        return cls(session)
+
+    async def get(self, cycle_id: uuid.UUID, *, for_update: bool = False) -> PayCycle | None:
+        return await self.session.get(PayCycle, cycle_id, with_for_update=for_update)
+
+    async def get_or_create(self, cycle_id: uuid.UUID, *, for_update: bool = False) -> PayCycle:
+        """The cycle, created if new. Two transactions creating it at once: one fails on the
+        primary key (IntegrityError) and is retried (a consumer) or answered 409 (a request)."""
+        cycle = await self.get(cycle_id, for_update=for_update)
+        if cycle is None:
+            cycle = PayCycle(id=cycle_id)
+            self.session.add(cycle)
+            await self.session.flush()
+        return cycle
+
+    async def approvals(self, cycle_id: uuid.UUID) -> dict[str, OrgUnitApproval]:
+        rows = await self.session.scalars(select(OrgUnitApproval).where(OrgUnitApproval.cycle_id == cycle_id))
+        return {row.org_unit: row for row in rows}
+
+    async def add_approval(self, approval: OrgUnitApproval) -> None:
+        self.session.add(approval)
+        await self.session.flush()
+
+
+class ProposalRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> ProposalRepository:
+        return cls(session)
+
+    async def get(self, proposal_id: uuid.UUID, *, for_update: bool = False) -> PayProposal | None:
+        return await self.session.get(PayProposal, proposal_id, with_for_update=for_update)
+
+    async def get_for(
+        self, cycle_id: uuid.UUID, person_id: uuid.UUID, *, for_update: bool = False
+    ) -> PayProposal | None:
+        query = select(PayProposal).where(PayProposal.cycle_id == cycle_id, PayProposal.person_id == person_id)
+        if for_update:
+            query = query.with_for_update()
+        proposal = await self.session.scalar(query)
+        return proposal
+
+    async def add(self, proposal: PayProposal) -> PayProposal:
+        self.session.add(proposal)
+        await self.session.flush()
+        return proposal
+
+    async def person(self, person_id: uuid.UUID) -> Person | None:
+        return await self.session.get(Person, person_id)
+
+    def reports(self, manager_id: uuid.UUID, *, all_levels: bool) -> Select[tuple[uuid.UUID]]:
+        """Ids of the people under ``manager_id`` in the people projection (one recursive CTE)."""
+        tree = (
+            select(Person.id.label("id"), literal(1).label("level"))
+            .where(Person.manager_id == manager_id)
+            .cte("reports", recursive=True)
+        )
+        if all_levels:
+            tree = tree.union_all(
+                select(Person.id, tree.c.level + 1)
+                .join(tree, Person.manager_id == tree.c.id)
+                .where(tree.c.level < MAX_DEPTH)
+            )
+        return select(tree.c.id)
+
+    async def is_report(self, manager_id: uuid.UUID, person_id: uuid.UUID) -> bool:
+        tree = self.reports(manager_id, all_levels=True).subquery()
+        found = await self.session.scalar(select(tree.c.id).where(tree.c.id == person_id).limit(1))
+        return found is not None
+
+    async def page(
+        self,
+        cycle_id: uuid.UUID,
+        *,
+        limit: int,
+        offset: int,
+        under: uuid.UUID | None = None,
+        all_levels: bool = False,
+        org_unit: str | None = None,
+        status: ProposalStatus | None = None,
+    ) -> tuple[list[tuple[PayProposal, str | None]], int]:
+        query: Select[Any] = (
+            select(PayProposal, Person.display_name)
+            .outerjoin(Person, Person.id == PayProposal.person_id)
+            .where(PayProposal.cycle_id == cycle_id)
+        )
+        if under is not None:
+            query = query.where(PayProposal.person_id.in_(self.reports(under, all_levels=all_levels)))
+        if org_unit is not None:
+            query = query.where(PayProposal.org_unit == org_unit)
+        if status is not None:
+            query = query.where(PayProposal.status == status.value)
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = await self.session.execute(
+            query.order_by(PayProposal.org_unit, Person.display_name, PayProposal.id).limit(limit).offset(offset)
+        )
+        return [(row[0], row[1]) for row in rows.all()], total
+
+    async def of_reports(
+        self, cycle_id: uuid.UUID, manager_id: uuid.UUID, *, all_levels: bool, for_update: bool = False
+    ) -> list[PayProposal]:
+        query = select(PayProposal).where(
+            PayProposal.cycle_id == cycle_id,
+            PayProposal.person_id.in_(self.reports(manager_id, all_levels=all_levels)),
+        )
+        if for_update:
+            query = query.with_for_update()
+        return list(await self.session.scalars(query.order_by(PayProposal.id)))
+
+    async def of_unit(self, cycle_id: uuid.UUID, org_unit: str, *, for_update: bool = False) -> list[PayProposal]:
+        query = select(PayProposal).where(PayProposal.cycle_id == cycle_id, PayProposal.org_unit == org_unit)
+        if for_update:
+            query = query.with_for_update()
+        return list(await self.session.scalars(query.order_by(PayProposal.id)))
+
+    async def of_cycle_needing_data(self, cycle_id: uuid.UUID) -> list[PayProposal]:
+        query = select(PayProposal).where(
+            PayProposal.cycle_id == cycle_id, PayProposal.status == ProposalStatus.needs_data.value
+        )
+        return list(await self.session.scalars(query.with_for_update().order_by(PayProposal.id)))
+
+    async def money(self, cycle_id: uuid.UUID, org_unit: str) -> list[tuple[uuid.UUID, str, Decimal, Decimal]]:
+        """``(id, currency, salary, increase)`` of the unit's proposals that have pay data.
+
+        Summed by the caller in Decimal: SQLite would add the amounts as floating point.
+        """
+        rows = await self.session.execute(
+            select(PayProposal.id, PayProposal.currency, PayProposal.current_salary, PayProposal.increase_amount).where(
+                PayProposal.cycle_id == cycle_id,
+                PayProposal.org_unit == org_unit,
+                PayProposal.currency.is_not(None),
+                PayProposal.current_salary.is_not(None),
+                PayProposal.increase_amount.is_not(None),
+            )
+        )
+        return [(row[0], row[1], row[2], row[3]) for row in rows.all()]
+
+    async def status_counts(self, cycle_id: uuid.UUID, org_unit: str) -> dict[ProposalStatus, int]:
+        rows = await self.session.execute(
+            select(PayProposal.status, func.count())
+            .where(PayProposal.cycle_id == cycle_id, PayProposal.org_unit == org_unit)
+            .group_by(PayProposal.status)
+        )
+        return {ProposalStatus(row[0]): int(row[1]) for row in rows.all()}
+
+    async def org_units(self, cycle_id: uuid.UUID) -> list[str]:
+        rows = await self.session.scalars(
+            select(PayProposal.org_unit)
+            .where(PayProposal.cycle_id == cycle_id)
+            .distinct()
+            .order_by(PayProposal.org_unit)
+        )
+        return list(rows)
+
+    async def count(self, cycle_id: uuid.UUID, statuses: Iterable[ProposalStatus]) -> int:
+        values = [status.value for status in statuses]
+        total = await self.session.scalar(
+            select(func.count()).where(PayProposal.cycle_id == cycle_id, PayProposal.status.in_(values))
+        )
+        return int(total or 0)

@@ -1,0 +1,508 @@
+"""Pay proposals: created from final ratings, edited by managers, approved by HR per unit.
+
+Status flow (docs/rewards.md): ``needs_data`` -> ``draft`` -> ``submitted`` -> ``approved``;
+HR may return submitted proposals to ``draft`` with a reason. Log lines name ids only.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.rewards import rules
+from services.rewards.compensation.repository import CompensationRepository
+from services.rewards.events import add_cycle_finalized_event, add_proposal_event
+from services.rewards.matrix.service import MeritMatrixService
+from services.rewards.models import OrgUnitApproval, PayCycle, PayProposal
+from services.rewards.proposals.repository import PayCycleRepository, ProposalRepository
+from services.rewards.proposals.schemas import (
+    ApproveResult,
+    BudgetRead,
+    CycleUpdate,
+    Guideline,
+    ProposalRead,
+    ProposalUpdate,
+    RefreshResult,
+    ReturnRequest,
+    ReturnResult,
+    Statement,
+    SubmitResult,
+    UnitSummary,
+)
+from shared.auth import Principal, Role
+from shared.calibration import PayApprovalOpened, ProposalStatus, RatingFinalized
+from shared.database import utcnow
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+
+logger = logging.getLogger(__name__)
+
+UNASSIGNED_UNIT = "unassigned"
+
+
+def today() -> date:
+    return utcnow().date()
+
+
+def is_hr(principal: Principal) -> bool:
+    return principal.has_any(Role.hr, Role.admin)
+
+
+def guideline_of(proposal: PayProposal) -> rules.Guideline | None:
+    low, target, high = proposal.guideline_min_pct, proposal.guideline_target_pct, proposal.guideline_max_pct
+    if low is None or target is None or high is None:
+        return None
+    return rules.Guideline(low, target, high)
+
+
+def proposal_read(proposal: PayProposal, display_name: str | None = None) -> ProposalRead:
+    read = ProposalRead.model_validate(proposal)
+    read.display_name = display_name
+    if (
+        proposal.guideline_min_pct is not None
+        and proposal.guideline_target_pct is not None
+        and proposal.guideline_max_pct is not None
+    ):
+        guideline = rules.Guideline(
+            proposal.guideline_min_pct, proposal.guideline_target_pct, proposal.guideline_max_pct
+        )
+        read.guideline = Guideline(min=guideline.min, target=guideline.target, max=guideline.max)
+        read.outside_guideline = proposal.proposed_pct is not None and not guideline.allows(proposal.proposed_pct)
+    return read
+
+
+@dataclass(frozen=True)
+class ManagerView:
+    """Whose reports a request is about, and how deep."""
+
+    manager_id: uuid.UUID
+    all_levels: bool
+
+
+class ProposalService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.proposals = ProposalRepository.from_session(session)
+        self.cycles = PayCycleRepository.from_session(session)
+        self.compensation = CompensationRepository.from_session(session)
+        self.matrices = MeritMatrixService(session)
+
+    # Events from the reviews service ------------------------------------------------------
+
+    async def apply_rating(self, payload: dict[str, Any]) -> PayProposal | None:
+        """One final rating -> one proposal per person and cycle; older versions never win."""
+        rating = RatingFinalized.model_validate(payload)
+        cycle = await self.cycles.get_or_create(rating.cycle_id)
+        if cycle.finalized_at is not None:
+            logger.warning(
+                "rating v%d of %s ignored: cycle %s is finalized", rating.version, rating.person_id, cycle.id
+            )
+            return None
+        proposal = await self.proposals.get_for(rating.cycle_id, rating.person_id, for_update=True)
+        if proposal is not None and rating.version <= proposal.rating_version:
+            return proposal  # a stale or repeated rating
+        org_unit = await self._org_unit(rating, proposal)
+        if org_unit in await self.cycles.approvals(cycle.id):
+            logger.warning(
+                "rating v%d of %s ignored: unit of cycle %s is approved already",
+                rating.version,
+                rating.person_id,
+                cycle.id,
+            )
+            return proposal
+        created = proposal is None
+        if proposal is None:
+            proposal = PayProposal(cycle_id=rating.cycle_id, person_id=rating.person_id)
+        previous_status = proposal.status
+        proposal.org_unit = org_unit
+        proposal.rating = rating.rating
+        proposal.rating_label = rating.rating_label
+        proposal.scale_min, proposal.scale_max = rating.scale_min, rating.scale_max
+        proposal.rating_version = rating.version
+        proposal.rating_finalized_at = rating.finalized_at
+        proposal.submitted_by = proposal.submitted_at = None
+        await self._compute(proposal)
+        if created:
+            await self.proposals.add(proposal)
+            add_proposal_event(self.session, proposal, "created")
+        else:
+            await self.session.flush()
+            if previous_status == ProposalStatus.submitted:
+                add_proposal_event(self.session, proposal, "returned")
+        return proposal
+
+    async def open_pay_approval(self, payload: dict[str, Any]) -> PayCycle:
+        opened = PayApprovalOpened.model_validate(payload)
+        cycle = await self.cycles.get_or_create(opened.cycle_id, for_update=True)
+        for name in ("budget_pct", "manager_due", "hr_due"):
+            value = getattr(opened, name)
+            if value is not None:
+                setattr(cycle, name, value)
+        await self.session.flush()
+        return cycle
+
+    async def _org_unit(self, rating: RatingFinalized, proposal: PayProposal | None) -> str:
+        if rating.org_unit:
+            return rating.org_unit
+        if proposal is not None:
+            return proposal.org_unit
+        person = await self.proposals.person(rating.person_id)
+        return (person.department if person is not None else None) or UNASSIGNED_UNIT
+
+    async def _compute(self, proposal: PayProposal) -> None:
+        """Snapshot salary, band and guideline; the proposed % starts at the target."""
+        reason = await self._fill(proposal)
+        if reason is not None:
+            proposal.status = ProposalStatus.needs_data.value
+            proposal.needs_data_reason = reason
+            for name in (
+                "guideline_min_pct",
+                "guideline_target_pct",
+                "guideline_max_pct",
+                "proposed_pct",
+                "proposed_salary",
+                "increase_amount",
+            ):
+                setattr(proposal, name, None)
+            return
+        proposal.status = ProposalStatus.draft.value
+        proposal.needs_data_reason = None
+        proposal.justification = None
+
+    async def _fill(self, proposal: PayProposal) -> str | None:
+        """Fill the snapshot; returns why it cannot be completed, or None."""
+        found = (await self.compensation.current([proposal.person_id], today())).get(proposal.person_id)
+        if found is None:
+            return "The person has no current compensation record: import one, then refresh the cycle."
+        record, band = found
+        proposal.compensation_record_id = record.id
+        proposal.currency = record.currency
+        proposal.current_salary = record.base_salary
+        proposal.grade = band.grade
+        proposal.band_minimum, proposal.band_midpoint, proposal.band_maximum = band.minimum, band.midpoint, band.maximum
+        ratio = rules.compa_ratio(record.base_salary, band.midpoint)
+        proposal.compa_ratio = ratio
+        if ratio is None:
+            return f"The pay band {band.grade} ({band.currency}) has no midpoint, so no compa-ratio."
+        matrix = await self.matrices.for_cycle(proposal.cycle_id)
+        if matrix is None:
+            return "No merit matrix is set for this cycle and there is no default one."
+        stored, definition = matrix
+        if (definition.scale_min, definition.scale_max) != (proposal.scale_min, proposal.scale_max):
+            return (
+                f"The merit matrix is for ratings {definition.scale_min}-{definition.scale_max}; "
+                f"this rating is on a {proposal.scale_min}-{proposal.scale_max} scale."
+            )
+        cell = rules.lookup(definition, proposal.rating, ratio)
+        if cell is None:
+            return "The rating or the compa-ratio falls outside the merit matrix."
+        proposal.matrix_id, proposal.matrix_revision = stored.id, stored.revision
+        proposal.matrix_row, proposal.matrix_bucket = cell.row, cell.bucket
+        proposal.guideline_min_pct = cell.guideline.min
+        proposal.guideline_target_pct = cell.guideline.target
+        proposal.guideline_max_pct = cell.guideline.max
+        self._propose(proposal, cell.guideline.target)
+        return None
+
+    @staticmethod
+    def _propose(proposal: PayProposal, pct: Decimal) -> None:
+        assert proposal.current_salary is not None
+        proposal.proposed_pct = pct
+        proposal.proposed_salary = rules.new_salary(proposal.current_salary, pct)
+        proposal.increase_amount = rules.increase(proposal.current_salary, pct)
+
+    # HR: cycle policy and completing data -------------------------------------------------
+
+    async def cycle(self, cycle_id: uuid.UUID) -> tuple[PayCycle, list[str], list[str]]:
+        cycle = await self.cycles.get(cycle_id)
+        if cycle is None:
+            raise NotFound(f"No pay cycle {cycle_id} is known to the rewards service.")
+        units = await self.proposals.org_units(cycle_id)
+        approved = sorted(await self.cycles.approvals(cycle_id))
+        return cycle, units, approved
+
+    async def update_cycle(self, cycle_id: uuid.UUID, data: CycleUpdate) -> PayCycle:
+        cycle = await self.cycles.get_or_create(cycle_id, for_update=True)
+        if cycle.finalized_at is not None:
+            raise Conflict(f"Pay cycle {cycle_id} is finalized; its policy can no longer change.")
+        for name in data.model_fields_set:
+            setattr(cycle, name, getattr(data, name))
+        await self.session.flush()
+        return cycle
+
+    async def refresh(self, cycle_id: uuid.UUID) -> RefreshResult:
+        """Recompute every ``needs_data`` proposal of a cycle (after an import or a new matrix)."""
+        await self._cycle_or_404(cycle_id)
+        completed = still = 0
+        for proposal in await self.proposals.of_cycle_needing_data(cycle_id):
+            await self._compute(proposal)
+            if proposal.status == ProposalStatus.draft:
+                completed += 1
+            else:
+                still += 1
+        await self.session.flush()
+        return RefreshResult(cycle_id=cycle_id, completed=completed, still_needs_data=still)
+
+    # Managers -----------------------------------------------------------------------------
+
+    def manager_view(self, principal: Principal, manager: str | None, all_levels: bool) -> ManagerView | None:
+        """``manager=me`` for a manager's own reports; another id or none at all is HR's view."""
+        if manager == "me":
+            if not (principal.has_any(Role.manager) or is_hr(principal)):
+                raise Forbidden("Only managers, HR and admins may list proposals.")
+            return ManagerView(principal.person_id, all_levels)
+        if not is_hr(principal):
+            raise Forbidden("Only HR and admins may list proposals other than those of their own reports (manager=me).")
+        if manager is None:
+            return None
+        try:
+            return ManagerView(uuid.UUID(manager), all_levels)
+        except ValueError:
+            raise ValidationFailed.field("manager", "must be 'me' or a person id") from None
+
+    async def page(
+        self, cycle_id: uuid.UUID, view: ManagerView | None, *, limit: int, offset: int, **filters: Any
+    ) -> tuple[list[ProposalRead], int]:
+        rows, total = await self.proposals.page(
+            cycle_id,
+            limit=limit,
+            offset=offset,
+            under=view.manager_id if view else None,
+            all_levels=view.all_levels if view else False,
+            **filters,
+        )
+        return [proposal_read(proposal, name) for proposal, name in rows], total
+
+    async def get(self, proposal_id: uuid.UUID, principal: Principal, *, for_update: bool = False) -> PayProposal:
+        proposal = await self.proposals.get(proposal_id, for_update=for_update)
+        if proposal is None or not await self._may_see(proposal, principal):
+            # Not telling other people whose proposals exist.
+            raise NotFound(f"No pay proposal {proposal_id} that you may see.")
+        return proposal
+
+    async def _may_see(self, proposal: PayProposal, principal: Principal) -> bool:
+        if is_hr(principal):
+            return True
+        return principal.has_any(Role.manager) and await self.proposals.is_report(
+            principal.person_id, proposal.person_id
+        )
+
+    async def edit(
+        self, proposal_id: uuid.UUID, data: ProposalUpdate, principal: Principal
+    ) -> tuple[PayProposal, PayCycle, rules.Budget]:
+        proposal = await self.get(proposal_id, principal, for_update=True)
+        if proposal.status != ProposalStatus.draft:
+            raise Conflict(
+                f"Pay proposal {proposal_id} is {proposal.status}; only a draft can change.",
+                current_status=proposal.status,
+            )
+        # A draft always holds a complete snapshot (needs_data is a status of its own).
+        guideline = guideline_of(proposal)
+        salary, currency, old_increase = proposal.current_salary, proposal.currency, proposal.increase_amount
+        assert guideline is not None
+        assert salary is not None
+        assert currency is not None
+        assert old_increase is not None
+        if not guideline.allows(data.proposed_pct) and data.justification is None:
+            raise ValidationFailed.field(
+                "justification",
+                f"required: {data.proposed_pct} % is outside the guideline {guideline.min}-{guideline.max} %",
+            )
+        cycle = await self.cycles.get_or_create(proposal.cycle_id)
+        new_increase = rules.increase(salary, data.proposed_pct)
+        budget = await self._budget(proposal.cycle_id, proposal.org_unit, currency, cycle.budget_pct)
+        after = budget.proposed - old_increase + new_increase
+        if budget.budget is not None and new_increase > old_increase and after > budget.budget:
+            raise ValidationFailed.field(
+                "proposed_pct",
+                f"exceeds the merit budget of {proposal.org_unit} ({currency}) by {after - budget.budget}; "
+                f"{budget.remaining} remains",
+            )
+        self._propose(proposal, data.proposed_pct)
+        proposal.justification = None if guideline.allows(data.proposed_pct) else data.justification
+        proposal.edited_by, proposal.edited_at = principal.person_id, utcnow()
+        await self.session.flush()
+        return proposal, cycle, rules.budget_of(budget.currency, budget.payroll, after, cycle.budget_pct)
+
+    async def submit(self, cycle_id: uuid.UUID, view: ManagerView, by: uuid.UUID) -> SubmitResult:
+        """Submit every draft proposal of the manager's reports at once."""
+        await self._cycle_or_404(cycle_id)
+        proposals = await self.proposals.of_reports(
+            cycle_id, view.manager_id, all_levels=view.all_levels, for_update=True
+        )
+        if not proposals:
+            raise NotFound(f"No pay proposal of a report of {view.manager_id} in cycle {cycle_id}.")
+        now = utcnow()
+        counts: dict[str, int] = defaultdict(int)
+        for proposal in proposals:
+            counts[proposal.status] += 1
+            if proposal.status == ProposalStatus.draft:
+                proposal.status = ProposalStatus.submitted.value
+                proposal.submitted_by, proposal.submitted_at = by, now
+                add_proposal_event(self.session, proposal, "submitted")
+        await self.session.flush()
+        return SubmitResult(
+            cycle_id=cycle_id,
+            manager_id=view.manager_id,
+            submitted=counts[ProposalStatus.draft],
+            already_submitted=counts[ProposalStatus.submitted] + counts[ProposalStatus.approved],
+            needs_data=counts[ProposalStatus.needs_data],
+        )
+
+    # HR per organisation unit -------------------------------------------------------------
+
+    async def _cycle_or_404(self, cycle_id: uuid.UUID, *, for_update: bool = False) -> PayCycle:
+        cycle = await self.cycles.get(cycle_id, for_update=for_update)
+        if cycle is None:
+            raise NotFound(f"No pay cycle {cycle_id} is known to the rewards service.")
+        return cycle
+
+    async def _budget(
+        self, cycle_id: uuid.UUID, org_unit: str, currency: str, budget_pct: Decimal | None
+    ) -> rules.Budget:
+        return (await self._budgets(cycle_id, org_unit, budget_pct)).get(
+            currency, rules.budget_of(currency, rules.ZERO, rules.ZERO, budget_pct)
+        )
+
+    async def _budgets(self, cycle_id: uuid.UUID, org_unit: str, budget_pct: Decimal | None) -> dict[str, rules.Budget]:
+        payroll: dict[str, Decimal] = defaultdict(Decimal)
+        proposed: dict[str, Decimal] = defaultdict(Decimal)
+        for _id, currency, salary, increase in await self.proposals.money(cycle_id, org_unit):
+            payroll[currency] += salary
+            proposed[currency] += increase
+        return {
+            currency: rules.budget_of(currency, payroll[currency], proposed[currency], budget_pct)
+            for currency in sorted(payroll)
+        }
+
+    async def summary(self, cycle_id: uuid.UUID, org_unit: str) -> UnitSummary:
+        cycle = await self._cycle_or_404(cycle_id)
+        counts = await self.proposals.status_counts(cycle_id, org_unit)
+        if not counts:
+            raise NotFound(f"Cycle {cycle_id} has no pay proposal in organisation unit {org_unit!r}.")
+        approval = (await self.cycles.approvals(cycle_id)).get(org_unit)
+        budgets = await self._budgets(cycle_id, org_unit, cycle.budget_pct)
+        now = today()
+        return UnitSummary(
+            cycle_id=cycle_id,
+            org_unit=org_unit,
+            count=sum(counts.values()),
+            status_counts={status: counts.get(status, 0) for status in ProposalStatus},
+            approved=approval is not None,
+            approved_by=approval.approved_by if approval else None,
+            approved_at=approval.approved_at if approval else None,
+            budget_pct=cycle.budget_pct,
+            currencies=[budget_read(budget) for budget in budgets.values()],
+            manager_due=cycle.manager_due,
+            hr_due=cycle.hr_due,
+            manager_overdue=cycle.manager_due is not None
+            and now > cycle.manager_due
+            and counts.get(ProposalStatus.draft, 0) > 0,
+            hr_overdue=cycle.hr_due is not None and now > cycle.hr_due and approval is None,
+        )
+
+    async def approve_unit(self, cycle_id: uuid.UUID, org_unit: str, by: uuid.UUID) -> ApproveResult:
+        # The cycle row lock serialises approvals of one cycle, so exactly one of them sees
+        # the last unit approved and publishes cycle-rewards.finalized.
+        cycle = await self._cycle_or_404(cycle_id, for_update=True)
+        approvals = await self.cycles.approvals(cycle_id)
+        if org_unit in approvals:
+            raise Conflict(f"Organisation unit {org_unit!r} of cycle {cycle_id} is approved already.")
+        proposals = await self.proposals.of_unit(cycle_id, org_unit, for_update=True)
+        if not proposals:
+            raise NotFound(f"Cycle {cycle_id} has no pay proposal in organisation unit {org_unit!r}.")
+        waiting: dict[str, int] = defaultdict(int)
+        for proposal in proposals:
+            if proposal.status != ProposalStatus.submitted:
+                waiting[proposal.status] += 1
+        if waiting:
+            raise Conflict(
+                f"Every proposal of {org_unit!r} must be submitted before approval; "
+                + ", ".join(f"{count} {status}" for status, count in sorted(waiting.items()))
+                + " remain.",
+                not_submitted=dict(waiting),
+            )
+        now = utcnow()
+        for proposal in proposals:
+            proposal.status = ProposalStatus.approved.value
+            proposal.approved_by, proposal.approved_at = by, now
+            add_proposal_event(self.session, proposal, "approved")
+        await self.cycles.add_approval(
+            OrgUnitApproval(
+                cycle_id=cycle_id, org_unit=org_unit, approved_by=by, approved_at=now, approved_count=len(proposals)
+            )
+        )
+        units: set[str] = set(await self.proposals.org_units(cycle_id))
+        finalized = units <= {*approvals, org_unit} and cycle.finalized_at is None
+        if finalized:
+            cycle.finalized_at = now
+            cycle.approved_count = await self.proposals.count(cycle_id, [ProposalStatus.approved])
+            add_cycle_finalized_event(self.session, cycle_id, cycle.approved_count)
+        await self.session.flush()
+        return ApproveResult(cycle_id=cycle_id, org_unit=org_unit, approved=len(proposals), cycle_finalized=finalized)
+
+    async def return_unit(self, cycle_id: uuid.UUID, org_unit: str, data: ReturnRequest, by: uuid.UUID) -> ReturnResult:
+        """Send submitted proposals of a unit back to their managers as drafts, with a reason."""
+        await self._cycle_or_404(cycle_id, for_update=True)
+        if org_unit in await self.cycles.approvals(cycle_id):
+            raise Conflict(f"Organisation unit {org_unit!r} of cycle {cycle_id} is approved; it cannot be returned.")
+        proposals = await self.proposals.of_unit(cycle_id, org_unit, for_update=True)
+        if not proposals:
+            raise NotFound(f"Cycle {cycle_id} has no pay proposal in organisation unit {org_unit!r}.")
+        if data.proposal_ids is not None:
+            by_id = {proposal.id: proposal for proposal in proposals}
+            unknown = [str(pid) for pid in data.proposal_ids if pid not in by_id]
+            if unknown:
+                raise ValidationFailed.field("proposal_ids", f"not proposals of this unit: {', '.join(unknown)}")
+            proposals = [by_id[pid] for pid in dict.fromkeys(data.proposal_ids)]
+        chosen = [proposal for proposal in proposals if proposal.status == ProposalStatus.submitted]
+        if not chosen:
+            raise Conflict(f"No submitted proposal of {org_unit!r} to return.")
+        now = utcnow()
+        for proposal in chosen:
+            proposal.status = ProposalStatus.draft.value
+            proposal.submitted_by = proposal.submitted_at = None
+            proposal.returned_by, proposal.returned_at, proposal.return_reason = by, now, data.reason
+            add_proposal_event(self.session, proposal, "returned")
+        await self.session.flush()
+        return ReturnResult(cycle_id=cycle_id, org_unit=org_unit, returned=len(chosen))
+
+    # Employees ----------------------------------------------------------------------------
+
+    async def statement(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> Statement:
+        proposal = await self.proposals.get_for(cycle_id, person_id)
+        if proposal is None or proposal.status != ProposalStatus.approved:
+            raise NotFound(f"No approved pay statement for you in cycle {cycle_id} yet.")
+        # An approved proposal went through draft, so its snapshot is complete.
+        return Statement.model_validate(
+            {
+                "cycle_id": cycle_id,
+                "person_id": person_id,
+                "rating": proposal.rating,
+                "rating_label": proposal.rating_label,
+                "scale_min": proposal.scale_min,
+                "scale_max": proposal.scale_max,
+                "currency": proposal.currency,
+                "previous_salary": proposal.current_salary,
+                "new_salary": proposal.proposed_salary,
+                "increase_pct": proposal.proposed_pct,
+                "increase_amount": proposal.increase_amount,
+                "approved_at": proposal.approved_at,
+            }
+        )
+
+
+def budget_read(budget: rules.Budget) -> BudgetRead:
+    return BudgetRead(
+        currency=budget.currency,
+        payroll=budget.payroll,
+        proposed_increase=budget.proposed,
+        budget=budget.budget,
+        remaining=budget.remaining,
+    )

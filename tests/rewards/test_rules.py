@@ -1,0 +1,127 @@
+"""The pure pay rules: position in range, matrix validation and lookup, proposal arithmetic."""
+
+from __future__ import annotations
+
+from decimal import Decimal as D
+
+import pytest
+
+from services.rewards import rules
+from services.rewards.rules import Bucket, Guideline, Matrix, RatingRow
+
+
+def matrix(
+    buckets: list[Bucket] | None = None, rows: list[RatingRow] | None = None, cells: list[list[Guideline]] | None = None
+) -> Matrix:
+    buckets = (
+        buckets
+        if buckets is not None
+        else [Bucket(D("0"), D("0.9")), Bucket(D("0.9"), D("1.1")), Bucket(D("1.1"), None)]
+    )
+    rows = rows if rows is not None else [RatingRow(D("1"), D("3")), RatingRow(D("3"), D("5"))]
+    cell = Guideline(D("1"), D("2"), D("3"))
+    cells = cells if cells is not None else [[cell] * len(buckets) for _ in rows]
+    return Matrix(D("1"), D("5"), buckets, rows, cells)
+
+
+def fields(m: Matrix) -> set[str]:
+    return {error.field for error in rules.validate_matrix(m)}
+
+
+def test_compa_ratio_is_salary_over_midpoint_rounded_half_up() -> None:
+    assert rules.compa_ratio(D("45000"), D("50000")) == D("0.9000")
+    assert rules.compa_ratio(D("1"), D("3")) == D("0.3333")
+    assert rules.compa_ratio(D("2"), D("3")) == D("0.6667")
+    assert rules.compa_ratio(D("100005"), D("200000")) == D("0.5000")  # 0.500025 -> 0.5000
+    assert rules.compa_ratio(D("100010"), D("200000")) == D("0.5001")  # 0.50005 -> half up
+    assert rules.compa_ratio(D("70000"), D("50000")) == D("1.4000")  # above the band is fine
+    assert rules.compa_ratio(D("1"), D("0")) is None
+
+
+def test_new_salary_and_increase_round_half_up_to_cents() -> None:
+    assert rules.new_salary(D("50000"), D("3.25")) == D("51625.00")
+    assert rules.new_salary(D("100.10"), D("5")) == D("105.11")  # 105.105: half up, not half even
+    assert rules.new_salary(D("33333.33"), D("1.5")) == D("33833.33")
+    assert rules.new_salary(D("50000"), D("0")) == D("50000.00")
+    assert rules.increase(D("100.10"), D("5")) == D("5.01")
+    assert rules.increase(D("33333.33"), D("1.5")) + D("33333.33") == rules.new_salary(D("33333.33"), D("1.5"))
+    assert rules.budget_amount(D("150000"), D("3")) == D("4500.00")
+    assert rules.budget_amount(D("1.00"), D("0.5")) == D("0.01")  # 0.005: half up
+
+
+def test_a_complete_matrix_is_valid() -> None:
+    assert rules.validate_matrix(matrix()) == []
+
+
+@pytest.mark.parametrize(
+    ("buckets", "expected"),
+    [
+        ([Bucket(D("0.1"), D("1")), Bucket(D("1"), None)], {"buckets[0].min"}),
+        ([Bucket(D("0"), D("0.9")), Bucket(D("1.0"), None)], {"buckets[1].min"}),  # gap
+        ([Bucket(D("0"), D("1.0")), Bucket(D("0.9"), None)], {"buckets[1].min"}),  # overlap
+        ([Bucket(D("0"), D("1")), Bucket(D("1"), D("2"))], {"buckets[1].max"}),  # not open-ended
+        ([Bucket(D("0"), None), Bucket(D("1"), None)], {"buckets[0].max"}),
+        ([Bucket(D("0"), D("1")), Bucket(D("1"), D("1")), Bucket(D("1"), None)], {"buckets[1].max"}),
+        ([], {"buckets"}),
+    ],
+)
+def test_buckets_cover_zero_to_infinity_without_gaps_or_overlaps(buckets: list[Bucket], expected: set[str]) -> None:
+    cells = [[Guideline(D("1"), D("1"), D("1"))] * len(buckets)] * 2
+    assert fields(matrix(buckets=buckets, cells=cells)) == expected
+
+
+@pytest.mark.parametrize(
+    ("rows", "expected"),
+    [
+        ([RatingRow(D("2"), D("3")), RatingRow(D("3"), D("5"))], {"rows[0].min"}),
+        ([RatingRow(D("1"), D("3")), RatingRow(D("3"), D("4.5"))], {"rows[1].max"}),
+        ([RatingRow(D("1"), D("2.5")), RatingRow(D("3"), D("5"))], {"rows[1].min"}),
+        ([RatingRow(D("1"), D("3.5")), RatingRow(D("3"), D("5"))], {"rows[1].min"}),
+        ([RatingRow(D("1"), D("1")), RatingRow(D("1"), D("5"))], {"rows[0].max"}),
+    ],
+)
+def test_rating_rows_cover_the_scale(rows: list[RatingRow], expected: set[str]) -> None:
+    assert fields(matrix(rows=rows)) == expected
+
+
+def test_cells_are_ordered_and_shaped() -> None:
+    good = Guideline(D("1"), D("2"), D("3"))
+    assert fields(matrix(cells=[[good, good, good], [good, Guideline(D("3"), D("2"), D("4")), good]])) == {
+        "cells[1][1].target"
+    }
+    assert fields(matrix(cells=[[good, good, Guideline(D("1"), D("5"), D("4"))], [good] * 3])) == {"cells[0][2].max"}
+    assert fields(matrix(cells=[[good] * 3, [good] * 2])) == {"cells[1]"}
+    assert fields(matrix(cells=[[good] * 3])) == {"cells"}
+    assert rules.validate_matrix(Matrix(D("5"), D("1"), matrix().buckets, [RatingRow(D("5"), D("1"))], [[good] * 3]))
+
+
+def test_lookup_uses_half_open_ranges_and_a_closed_top_row() -> None:
+    m = matrix(
+        cells=[
+            [Guideline(D(0), D(b), D(9)) for b in (1, 2, 3)],
+            [Guideline(D(0), D(b), D(9)) for b in (4, 5, 6)],
+        ]
+    )
+
+    def target(rating: str, ratio: str) -> D | None:
+        cell = rules.lookup(m, D(rating), D(ratio))
+        return None if cell is None else cell.guideline.target
+
+    assert target("1", "0") == D(1)
+    assert target("2.999", "0.8999") == D(1)
+    assert target("3", "0.9") == D(5)  # a boundary belongs to the upper row and bucket
+    assert target("5", "1.1") == D(6)  # the scale maximum is in the last row
+    assert target("4", "7.5") == D(6)  # the last bucket has no upper bound
+    assert target("5.001", "1") is None
+    assert target("0.5", "1") is None
+
+
+def test_guideline_allows_its_bounds_and_budget_reports_what_remains() -> None:
+    guideline = Guideline(D("1"), D("2"), D("3"))
+    assert guideline.allows(D("1"))
+    assert guideline.allows(D("3"))
+    assert not guideline.allows(D("0.99"))
+    assert not guideline.allows(D("3.01"))
+    budget = rules.budget_of("EUR", D("100000"), D("2500"), D("3"))
+    assert (budget.budget, budget.remaining) == (D("3000.00"), D("500.00"))
+    assert rules.budget_of("EUR", D("100000"), D("2500"), None).remaining is None
