@@ -54,6 +54,8 @@ def run_env(target_metadata: MetaData) -> None:
             # Batch migrations rebuild a table by dropping the old one; with foreign keys on,
             # that drop fires ON DELETE actions and would wipe references (every manager).
             connection.exec_driver_sql("PRAGMA foreign_keys=OFF")
+            # The pragma autobegan a transaction; alembic must open (and commit) its own.
+            connection.commit()
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

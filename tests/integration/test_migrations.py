@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import importlib
+import uuid
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData, inspect
+from sqlalchemy import MetaData, String, Uuid, bindparam, inspect, text
 from sqlalchemy.engine import Connection
 
-from shared.database import create_engine
+from shared.database import UTCDateTime, create_engine, utcnow
 from shared.migrations import downgrade_async, upgrade_async
 from shared.settings import SERVICES, ServiceName
 
@@ -49,5 +50,31 @@ async def test_migrations_downgrade_to_nothing(service: ServiceName, database_ur
         async with engine.connect() as connection:
             tables = await connection.run_sync(lambda sync: inspect(sync).get_table_names())
         assert set(tables) <= {"alembic_version"}
+    finally:
+        await engine.dispose()
+
+
+async def test_upgrading_keeps_the_hierarchy(database_urls: dict[ServiceName, str]) -> None:
+    """Table rebuilds during an upgrade must not fire ON DELETE actions on existing rows."""
+    url = database_urls["reviews"]
+    await upgrade_async("reviews", url, "0001")
+    boss, report = uuid.uuid4(), uuid.uuid4()
+    insert = text(
+        "INSERT INTO people (id, email, display_name, manager_id, active, version, created_at)"
+        " VALUES (:id, :email, :email, :manager, :active, 1, :now)"
+    ).bindparams(
+        bindparam("id", type_=Uuid()), bindparam("manager", type_=Uuid()), bindparam("now", type_=UTCDateTime())
+    )
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for person_id, manager_id, email in ((boss, None, "boss@x.io"), (report, boss, "rep@x.io")):
+                values = {"id": person_id, "email": email, "manager": manager_id, "active": True, "now": utcnow()}
+                await connection.execute(insert, values)
+        await upgrade_async("reviews", url)
+        query = text("SELECT email, manager_id FROM people ORDER BY email").columns(email=String(), manager_id=Uuid())
+        async with engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+        assert [tuple(row) for row in rows] == [("boss@x.io", None), ("rep@x.io", boss)]
     finally:
         await engine.dispose()
