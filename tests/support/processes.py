@@ -111,6 +111,19 @@ class TemporalServer:
             cwd=self.workdir,
         )
         wait_for_port(self.port, timeout=60.0, process=self.process)
+        self._wait_for_namespace()
+
+    def _wait_for_namespace(self, timeout: float = 60.0) -> None:
+        # The frontend port opens before the default namespace serves; a client that
+        # connects in between gets an error, so wait until the namespace answers.
+        deadline = time.monotonic() + timeout
+        command = [binary("temporal"), "operator", "namespace", "describe", "-n", "default"]
+        while time.monotonic() < deadline:
+            result = subprocess.run([*command, "--address", self.address], capture_output=True, timeout=10, check=False)
+            if result.returncode == 0:
+                return
+            time.sleep(0.2)
+        raise TimeoutError(f"Temporal at {self.address} did not serve the default namespace in {timeout}s")
 
     def stop(self) -> None:
         if self.process is not None:
