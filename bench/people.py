@@ -29,8 +29,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from services.reviews.importer import import_people, parse_records
-from services.reviews.repository import PersonRepository
+from services.reviews.directory.importer import import_people, parse_records
+from services.reviews.directory.repository import PersonRepository
 from shared.database import create_engine, create_sessionmaker, utcnow
 from shared.migrations import upgrade
 

@@ -128,7 +128,7 @@ def import_people_file(
 
     Events for every changed person go to the outbox; the reviews service publishes them.
     """
-    from services.reviews.importer import ImportMode, MissingPeople, import_file
+    from services.reviews.directory.importer import ImportMode, MissingPeople, import_file
 
     url = database_url or get_settings().database_url("reviews")
     result = asyncio.run(

@@ -7,7 +7,6 @@ from fastapi import FastAPI
 from services.reviews import endpoints
 from services.reviews.events import subscriptions
 from services.reviews.models import Base, InboxEvent, OutboxEvent
-from services.reviews.scim import endpoints as scim
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
 
@@ -15,7 +14,7 @@ DEFINITION = ServiceDefinition(
     name="reviews",
     title="Meritloop reviews",
     description="People directory, review cycles, task inbox and calibration.",
-    routers=(endpoints.router, endpoints.org_router, scim.router),
+    routers=(endpoints.router,),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
     subscriptions=subscriptions,

@@ -11,9 +11,9 @@ from fastapi import APIRouter
 from sqlalchemy import func, select
 
 from services.reviews.app import DEFINITION
+from services.reviews.directory.schemas import PersonCreate
+from services.reviews.directory.service import PeopleService
 from services.reviews.models import OutboxEvent, Person
-from services.reviews.schemas import PersonCreate
-from services.reviews.service import PeopleService
 from shared.database import SessionDep
 from shared.migrations import upgrade_async
 from shared.service import create_app

@@ -14,9 +14,9 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.goals.models import InboxEvent as GoalsInbox
+from services.reviews.directory.schemas import PersonCreate
+from services.reviews.directory.service import PeopleService
 from services.reviews.models import OutboxEvent as ReviewsOutbox
-from services.reviews.schemas import PersonCreate
-from services.reviews.service import PeopleService
 from shared.database import create_engine, create_sessionmaker
 from shared.events import (
     CloudEvent,

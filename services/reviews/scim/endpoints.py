@@ -30,8 +30,9 @@ from scim2_models import (
     Sort,
 )
 
+from services.reviews.directory.repository import PersonRepository
+from services.reviews.directory.service import PeopleService, etag, parse_etag
 from services.reviews.models import Person
-from services.reviews.repository import PersonRepository
 from services.reviews.scim.auth import scim_client
 from services.reviews.scim.errors import ScimJSONResponse, ScimRoute
 from services.reviews.scim.filters import filter_to_sql
@@ -44,7 +45,6 @@ from services.reviews.scim.schemas import (
     person_to_user,
     user_to_fields,
 )
-from services.reviews.service import PeopleService, etag, parse_etag
 from shared.database import SessionDep
 
 MAX_COUNT = 500

@@ -26,8 +26,8 @@ from scim2_models.path import (
 from sqlalchemy import ColumnElement, and_, func, not_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
+from services.reviews.directory.repository import any_email_matches
 from services.reviews.models import Person, PersonEmail
-from services.reviews.repository import any_email_matches
 from services.reviews.scim.schemas import CORE_USER, ENTERPRISE_USER, POLICY, ScimUser
 
 Column = InstrumentedAttribute[Any]

@@ -27,9 +27,9 @@ from scim2_models import (
 )
 from scim2_models import CaseExact as CaseExact
 
+from services.reviews.directory.schemas import EmailEntry, PersonFields
+from services.reviews.directory.service import etag
 from services.reviews.models import Person
-from services.reviews.schemas import EmailEntry, PersonFields
-from services.reviews.service import etag
 
 SCIM_JSON = "application/scim+json"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"

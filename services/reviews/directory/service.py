@@ -12,10 +12,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm.attributes import set_committed_value
 
-from services.reviews.events import outbox, person_event_data, person_verb
-from services.reviews.models import Person, PersonEmail, email_key, path_of
-from services.reviews.repository import PersonRepository
-from services.reviews.schemas import (
+from services.reviews.directory.repository import PersonRepository
+from services.reviews.directory.schemas import (
     DIRECTORY_FIELDS,
     NULLABLE_FIELDS,
     EmailEntry,
@@ -24,6 +22,8 @@ from services.reviews.schemas import (
     PersonUpdate,
     normalized_emails,
 )
+from services.reviews.events import outbox, person_event_data, person_verb
+from services.reviews.models import Person, PersonEmail, email_key, path_of
 from shared.database import utcnow
 from shared.errors import Conflict, NotFound, Problem, ValidationFailed
 

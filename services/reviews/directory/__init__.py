@@ -1,0 +1,1 @@
+"""The people directory: people, managers, organisation units, bulk import."""
