@@ -14,8 +14,8 @@ from shared.settings import Settings
 DEFINITION = ServiceDefinition(
     name="goals",
     title="Meritloop goals",
-    description="Goals and objectives of people and teams.",
-    routers=(endpoints.router, people_router(people)),
+    description="Aligned SMART goals, key results, progress, bulk assignment and goal scores for review cycles.",
+    routers=(endpoints.router, endpoints.cycles_router, people_router(people)),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
     subscriptions=subscriptions,

@@ -1,32 +1,209 @@
-"""What the goals service publishes and consumes."""
+"""What the goals service publishes and consumes.
+
+Publishes (subjects ``meritloop.goals.<entity>.<verb>``, ids and minimal fields only):
+
+* ``goal.created``: ids, level, visibility, dates, alignment; the title only of a public goal
+  (a private goal's title never goes on the bus); never the description.
+* ``goal.updated``: ids, version and the *names* of the changed fields, never their values.
+* ``goal.progressed``: ids, version, progress and status after a check-in.
+* ``goal.completed``: ids, version and when; sent when a goal becomes done.
+* ``cycle-score.computed``: one per participant of a cycle (``shared.cycles``).
+
+Consumes person events (the people projection) and the reviews service's
+``cycle.goal-scores-requested``.
+"""
 
 from __future__ import annotations
 
+import json
 import uuid
-from datetime import date
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date, datetime
 
-from pydantic import BaseModel, ConfigDict
+from opentelemetry import propagate
+from pydantic import BaseModel
+from sqlalchemy import insert
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.goals.models import Goal, OutboxEvent, Person
-from shared.events import Outbox, Subscription
+from shared.cycles import (
+    CYCLE_SCORE_COMPUTED,
+    GOAL_SCORES_REQUESTED,
+    REQUESTS_STREAM,
+    GoalScoresRequested,
+    score_event_id,
+)
+from shared.events import CloudEvent, Outbox, Subscription
+from shared.events.outbox import WAKE_RELAY
 from shared.people import PeopleProjection
 
 outbox = Outbox("goals", OutboxEvent)
 people = PeopleProjection(Person)
 
-subscriptions: tuple[Subscription, ...] = (people.subscription("goals"),)
-
 
 class GoalCreatedData(BaseModel):
-    """What the bus may carry about a goal: ids, title and due date, never the description."""
-
-    model_config = ConfigDict(from_attributes=True)
-
     id: uuid.UUID
     owner_id: uuid.UUID
-    title: str
+    level: str
+    visibility: str
+    title: str | None
     due_date: date | None
+    period_start: date | None
+    period_end: date | None
+    aligned_to_id: uuid.UUID | None
+    assigned_from_id: uuid.UUID | None
+    version: int
 
 
 def goal_event_data(goal: Goal) -> dict[str, object]:
-    return GoalCreatedData.model_validate(goal).model_dump(mode="json")
+    return GoalCreatedData(
+        id=goal.id,
+        owner_id=goal.owner_id,
+        level=goal.level,
+        visibility=goal.visibility,
+        title=goal.title if goal.visibility == "public" else None,
+        due_date=goal.due_date,
+        period_start=goal.period_start,
+        period_end=goal.period_end,
+        aligned_to_id=goal.aligned_to_id,
+        assigned_from_id=goal.assigned_from_id,
+        version=goal.version,
+    ).model_dump(mode="json")
+
+
+def publish_created(session: AsyncSession, goal: Goal) -> None:
+    outbox.add(session, "goal", "created", goal_event_data(goal), subject=str(goal.id))
+
+
+def publish_updated(session: AsyncSession, goal: Goal, changed: Sequence[str], status: str) -> None:
+    data = {
+        "id": str(goal.id),
+        "owner_id": str(goal.owner_id),
+        "version": goal.version,
+        "changed": sorted(set(changed)),
+        "status": status,
+    }
+    outbox.add(session, "goal", "updated", data, subject=str(goal.id))
+
+
+def publish_progressed(
+    session: AsyncSession, goal: Goal, status: str, check_in_id: uuid.UUID, key_result_id: uuid.UUID | None
+) -> None:
+    data = {
+        "id": str(goal.id),
+        "owner_id": str(goal.owner_id),
+        "version": goal.version,
+        "progress": goal.progress,
+        "status": status,
+        "check_in_id": str(check_in_id),
+        "key_result_id": str(key_result_id) if key_result_id else None,
+    }
+    outbox.add(session, "goal", "progressed", data, subject=str(goal.id))
+
+
+def publish_completed(session: AsyncSession, goal: Goal) -> None:
+    completed_at = goal.completed_at.isoformat() if goal.completed_at else None
+    data = {
+        "id": str(goal.id),
+        "owner_id": str(goal.owner_id),
+        "version": goal.version,
+        "progress": goal.progress,
+        "completed_at": completed_at,
+    }
+    outbox.add(session, "goal", "completed", data, subject=str(goal.id))
+
+
+@dataclass(frozen=True, slots=True)
+class ComputedScore:
+    """One participant's score as computed (the row stored in ``cycle_scores``)."""
+
+    cycle_id: uuid.UUID
+    person_id: uuid.UUID
+    period_start: date
+    period_end: date
+    score: float | None
+    goal_count: int
+    weights_ok: bool
+    weight_total: float | None
+    error: str | None
+    formula_version: str
+    inputs: str
+    revision: int
+    computed_at: datetime
+
+    def as_row(self) -> dict[str, object]:
+        return {name: getattr(self, name) for name in self.__slots__}
+
+
+async def publish_scores(session: AsyncSession, scores: Sequence[ComputedScore], now: datetime) -> None:
+    """One ``cycle-score.computed`` per score, written as one multi-row insert into the outbox.
+
+    The event id comes from (cycle, person, formula version, revision), not chance: the same
+    computation published twice is one event for JetStream and for every consumer's inbox.
+    The envelope is serialised directly (the fields of ``shared.cycles.CycleScoreComputed``
+    inside a CloudEvent): validating 10,000 models would cost more than the scoring itself;
+    a test parses every event back with both models.
+    """
+    if not scores:
+        return
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    encoded_headers = json.dumps(headers)
+    stamp = now.isoformat().replace("+00:00", "Z")
+    rows = []
+    for score in scores:
+        event_id = score_event_id(score.cycle_id, score.person_id, score.formula_version, score.revision)
+        envelope = {
+            "specversion": "1.0",
+            "id": str(event_id),
+            "source": outbox.source,
+            "type": CYCLE_SCORE_COMPUTED,
+            "subject": str(score.person_id),
+            "time": stamp,
+            "datacontenttype": "application/json",
+            "data": {
+                "cycle_id": str(score.cycle_id),
+                "person_id": str(score.person_id),
+                "score": score.score,
+                "goal_count": score.goal_count,
+                "weights_ok": score.weights_ok,
+                "weight_total": score.weight_total,
+                "error": score.error,
+                "formula_version": score.formula_version,
+                "revision": score.revision,
+                "computed_at": stamp,
+            },
+        }
+        rows.append(
+            {
+                "id": event_id,
+                "subject": CYCLE_SCORE_COMPUTED,
+                "payload": json.dumps(envelope),
+                "headers": encoded_headers,
+                "created_at": now,
+                "attempts": 0,
+            }
+        )
+    await session.execute(insert(OutboxEvent), rows)
+    session.info[WAKE_RELAY] = True
+
+
+async def on_goal_scores_requested(session: AsyncSession, event: CloudEvent) -> None:
+    from services.goals.scoring import CycleScoring  # the scoring service imports this module
+
+    request = GoalScoresRequested.model_validate(event.data)
+    await CycleScoring(session).compute(
+        request.cycle_id, request.period_start, request.period_end, request.participant_ids
+    )
+
+
+cycle_scores_subscription = Subscription(
+    durable="goals-cycle-scores",
+    stream=REQUESTS_STREAM,
+    subjects=(GOAL_SCORES_REQUESTED,),
+    handler=on_goal_scores_requested,
+    batch=10,
+)
+
+subscriptions: tuple[Subscription, ...] = (people.subscription("goals"), cycle_scores_subscription)

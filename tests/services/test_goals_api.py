@@ -54,7 +54,9 @@ async def test_create_get_and_list_goals(client: httpx.AsyncClient, auth: TokenF
     first = created[0]
     assert first["title"] == "Goal 0"
     assert first["owner_id"] == str(ada)
-    assert first["status"] == "draft"
+    assert first["status"] == "not_started"
+    assert first["level"] == "individual"
+    assert first["visibility"] == "public"
     assert first["due_date"] == "2026-12-31"
     assert first["description"] is None
     assert hr_response.json()["owner_id"] == str(ada)
@@ -146,8 +148,15 @@ async def test_creating_a_goal_publishes_an_event_without_the_description(
     assert event.data == {
         "id": goal["id"],
         "owner_id": str(owner),
+        "level": "individual",
+        "visibility": "public",
         "title": "Learn Rust",
         "due_date": "2026-09-01",
+        "period_start": None,
+        "period_end": None,
+        "aligned_to_id": None,
+        "assigned_from_id": None,
+        "version": 1,
     }
     assert b"weak spots" not in raw
     assert headers["Nats-Msg-Id"] == str(event.id)

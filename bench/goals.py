@@ -1,0 +1,414 @@
+"""Goals benchmark: a company goal's full alignment tree with roll-up, and scoring a review cycle.
+
+    python -m bench.goals [--people 100000] [--goals-per-person 5] [--participants 10000]
+                          [--database-url URL] [--runs 5]
+
+It generates an organisation in the goals service's people projection (a CEO, a fan-out of
+4-12 reports per manager, a department per VP subtree) and its goals, bulk-inserted through
+SQLAlchemy Core into a migrated database (SQLite in WAL mode in a temporary folder unless
+``--database-url`` names another):
+
+* 5 company goals; 2 department goals per department (the first aligned to the first company
+  goal); a team goal per manager aligned to their department's first goal;
+* ``--goals-per-person`` individual goals per person for 2026-Q2, weight 100/n each, one key
+  result each; the first aligned to the manager's team goal; 5 % private.
+
+Then, median of ``--runs``:
+
+* tree: ``GoalService.tree`` of the first company goal as HR (one recursive CTE, the roll-up
+  in memory, the response model built), and its JSON serialisation;
+* score: ``CycleScoring.compute`` for ``--participants`` people, committed (scores and one
+  outbox event per participant);
+
+and in the same run the bare platform: the same recursive CTE as plain SQL through the raw
+driver (sqlite3 or asyncpg) fetching the same columns, and, for scoring, the raw SELECT of the
+same goal rows plus a raw ``executemany`` of the same number of score and outbox rows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import random
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from contextlib import closing
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import insert
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from services.goals.models import Goal, KeyResult, Person
+from services.goals.scoring import CycleScoring
+from services.goals.service import GoalService
+from shared.auth import Principal, Role
+from shared.database import create_engine, create_sessionmaker
+from shared.migrations import upgrade
+
+PERIOD_START, PERIOD_END = date(2026, 4, 1), date(2026, 6, 30)
+TODAY = date(2026, 5, 16)
+BATCH = 5000
+VERBS = ["Ship", "Cut", "Grow", "Launch", "Reduce", "Raise", "Automate", "Hire", "Migrate", "Document"]
+THINGS = ["billing", "onboarding", "churn", "latency", "cloud spend", "NPS", "test coverage", "pipeline", "docs"]
+
+
+def log(message: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
+
+
+@dataclass
+class Org:
+    people: list[uuid.UUID] = field(default_factory=list)
+    manager: dict[uuid.UUID, uuid.UUID | None] = field(default_factory=dict)
+    department: dict[uuid.UUID, str] = field(default_factory=dict)
+    reports: dict[uuid.UUID, list[uuid.UUID]] = field(default_factory=dict)
+
+
+def generate_org(count: int, rng: random.Random) -> Org:
+    org = Org()
+    ceo = uuid.UUID(int=rng.getrandbits(128), version=4)
+    org.people.append(ceo)
+    org.manager[ceo] = None
+    org.department[ceo] = "Executive"
+    queue = [ceo]
+    head = 0
+    while len(org.people) < count:
+        boss = queue[head]
+        head += 1
+        fan_out = 8 if boss == ceo else rng.randint(4, 12)
+        for _ in range(fan_out):
+            if len(org.people) >= count:
+                break
+            person = uuid.UUID(int=rng.getrandbits(128), version=4)
+            org.people.append(person)
+            org.manager[person] = boss
+            org.reports.setdefault(boss, []).append(person)
+            org.department[person] = f"Dept {len(org.reports[boss])}" if boss == ceo else org.department[boss]
+            queue.append(person)
+    return org
+
+
+def title(rng: random.Random) -> str:
+    return f"{rng.choice(VERBS)} {rng.choice(THINGS)} by {rng.randint(5, 40)}% this quarter"
+
+
+def goal_row(
+    goal_id: uuid.UUID,
+    owner: uuid.UUID,
+    level: str,
+    text: str,
+    *,
+    now: datetime,
+    aligned_to: uuid.UUID | None = None,
+    department: str | None = None,
+    weight: float | None = None,
+    progress: float = 0.0,
+    source: str = "manual",
+    visibility: str = "public",
+) -> dict[str, Any]:
+    return {
+        "id": goal_id,
+        "owner_id": owner,
+        "level": level,
+        "department": department,
+        "title": text,
+        "description": None,
+        "visibility": visibility,
+        "period_kind": "quarter",
+        "period_start": PERIOD_START,
+        "period_end": PERIOD_END,
+        "due_date": None,
+        "aligned_to_id": aligned_to,
+        "assigned_from_id": None,
+        "weight": weight,
+        "progress": progress,
+        "progress_source": source,
+        "manual_progress": 0.0,
+        "status_override": None,
+        "status_reason": None,
+        "completed_at": None,
+        "version": 1,
+        "created_at": now,
+        "modified_at": None,
+    }
+
+
+async def insert_rows(engine: AsyncEngine, table: Any, rows: Sequence[dict[str, Any]]) -> None:
+    for start in range(0, len(rows), BATCH):
+        async with engine.begin() as connection:
+            await connection.execute(insert(table), list(rows[start : start + BATCH]))
+
+
+async def populate(engine: AsyncEngine, people: int, per_person: int, rng: random.Random) -> tuple[uuid.UUID, Org]:
+    now = datetime.now(UTC)
+    started = time.perf_counter()
+    org = generate_org(people, rng)
+    person_rows = [
+        {
+            "id": person,
+            "version": 1,
+            "display_name": f"Person {index}",
+            "email": f"p{index}@example.com",
+            "manager_id": org.manager[person],
+            "department": org.department[person],
+            "active": True,
+            "synced_at": now,
+        }
+        for index, person in enumerate(org.people)
+    ]
+    await insert_rows(engine, Person.__table__, person_rows)
+    log(f"people projection: {len(person_rows):,} rows ({time.perf_counter() - started:.1f}s)")
+
+    ceo = org.people[0]
+    company = [uuid.uuid4() for _ in range(5)]
+    rows = [goal_row(goal_id, ceo, "company", f"Company objective {n}", now=now) for n, goal_id in enumerate(company)]
+    department_goal: dict[str, uuid.UUID] = {}
+    for department in sorted(set(org.department.values())):
+        first, second = uuid.uuid4(), uuid.uuid4()
+        department_goal[department] = first
+        for goal_id, parent in ((first, company[0]), (second, company[1 + len(department_goal) % 4])):
+            rows.append(
+                goal_row(goal_id, ceo, "department", title(rng), now=now, aligned_to=parent, department=department)
+            )
+    team_goal: dict[uuid.UUID, uuid.UUID] = {}
+    for manager in org.reports:
+        team_goal[manager] = uuid.uuid4()
+        rows.append(
+            goal_row(
+                team_goal[manager],
+                manager,
+                "team",
+                title(rng),
+                now=now,
+                aligned_to=department_goal[org.department[manager]],
+            )
+        )
+    key_results: list[dict[str, Any]] = []
+    weight = round(100 / per_person, 4)
+    for person in org.people:
+        boss = org.manager[person]
+        for number in range(per_person):
+            goal_id = uuid.uuid4()
+            current = float(rng.randint(0, 100))
+            aligned = team_goal[boss] if number == 0 and boss is not None else None
+            private = rng.random() < 0.05
+            rows.append(
+                goal_row(
+                    goal_id,
+                    person,
+                    "individual",
+                    title(rng),
+                    now=now,
+                    aligned_to=aligned,
+                    weight=weight,
+                    progress=current,
+                    source="key_results",
+                    visibility="private" if private else "public",
+                )
+            )
+            key_results.append(
+                {
+                    "id": uuid.uuid4(),
+                    "goal_id": goal_id,
+                    "position": 0,
+                    "title": "Key result",
+                    "unit": "number",
+                    "currency": None,
+                    "direction": "increase",
+                    "start_value": 0.0,
+                    "target_value": 100.0,
+                    "current_value": current,
+                    "weight": 1.0,
+                    "created_at": now,
+                    "modified_at": None,
+                }
+            )
+    # Parents before children: the aligned_to_id foreign key is checked row by row.
+    await insert_rows(engine, Goal.__table__, rows)
+    log(f"goals: {len(rows):,} rows ({time.perf_counter() - started:.1f}s)")
+    await insert_rows(engine, KeyResult.__table__, key_results)
+    log(f"key results: {len(key_results):,} rows ({time.perf_counter() - started:.1f}s)")
+    return company[0], org
+
+
+async def timed(runs: int, action: Callable[[], Awaitable[Any]]) -> tuple[float, Any]:
+    durations = []
+    result: Any = None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = await action()
+        durations.append(time.perf_counter() - started)
+    return statistics.median(durations), result
+
+
+RAW_TREE = """
+WITH RECURSIVE tree(id, depth) AS (
+    SELECT id, 0 FROM goals WHERE id = {p1}
+    UNION ALL
+    SELECT goals.id, tree.depth + 1 FROM goals JOIN tree ON goals.aligned_to_id = tree.id WHERE tree.depth < 64
+)
+SELECT goals.id, goals.aligned_to_id, goals.owner_id, goals.level, goals.visibility, goals.title, goals.progress,
+       goals.progress_source, goals.status_override, goals.period_start, goals.period_end, goals.due_date
+FROM goals JOIN tree ON goals.id = tree.id
+"""
+RAW_SCORED = (
+    "SELECT owner_id, id, weight, progress FROM goals WHERE owner_id IN ({ids}) AND level = 'individual' "
+    "AND coalesce(due_date, period_end) >= {start} AND coalesce(due_date, period_end) <= {end} "
+    "AND (status_override IS NULL OR status_override <> 'cancelled')"
+)
+
+
+class RawPlatform:
+    """The same statements through the bare driver (no ORM, no pydantic), for the ratio."""
+
+    def __init__(self, url: str) -> None:
+        self.url = make_url(url)
+        self.sqlite = self.url.get_backend_name() == "sqlite"
+
+    def _key(self, value: uuid.UUID) -> Any:
+        return value.hex if self.sqlite else value
+
+    async def tree(self, root: uuid.UUID) -> int:
+        if self.sqlite:
+            with closing(sqlite3.connect(self.url.database or "")) as connection:
+                return len(connection.execute(RAW_TREE.format(p1="?"), (self._key(root),)).fetchall())
+        import asyncpg  # type: ignore[import-untyped]
+
+        connection = await asyncpg.connect(self.url.set(drivername="postgresql").render_as_string(hide_password=False))
+        try:
+            return len(await connection.fetch(RAW_TREE.format(p1="$1"), root))
+        finally:
+            await connection.close()
+
+    async def score(self, people: Sequence[uuid.UUID], cycle: uuid.UUID) -> int:
+        """Read the goal rows of the participants and write one score and one outbox row each (rolled back)."""
+        now = datetime.now(UTC).isoformat()
+        payload = json.dumps({"cycle_id": str(cycle), "score": 50.0, "goal_count": 5, "weights_ok": True})
+        fetched = 0
+        if self.sqlite:
+            with closing(sqlite3.connect(self.url.database or "")) as connection:
+                for start in range(0, len(people), 1000):
+                    part = [self._key(p) for p in people[start : start + 1000]]
+                    query = RAW_SCORED.format(ids=",".join("?" * len(part)), start="?", end="?")
+                    fetched += len(connection.execute(query, (*part, "2026-01-01", "2026-06-30")).fetchall())
+                connection.executemany(
+                    "INSERT INTO cycle_scores (cycle_id, person_id, period_start, period_end, score, goal_count, "
+                    "weights_ok, weight_total, error, formula_version, inputs, revision, computed_at) "
+                    "VALUES (?, ?, '2026-01-01', '2026-06-30', 50.0, 5, 1, 100.0, NULL, 'raw', '[]', 1, ?)",
+                    [(cycle.hex, p.hex, now) for p in people],
+                )
+                connection.executemany(
+                    "INSERT INTO event_outbox (id, subject, payload, headers, created_at, attempts) "
+                    "VALUES (?, 'meritloop.goals.cycle-score.computed', ?, '{}', ?, 0)",
+                    [(uuid.uuid4().hex, payload, now) for _ in people],
+                )
+                connection.rollback()
+            return fetched
+        import asyncpg
+
+        connection = await asyncpg.connect(self.url.set(drivername="postgresql").render_as_string(hide_password=False))
+        try:
+            transaction = connection.transaction()
+            await transaction.start()
+            for start in range(0, len(people), 1000):
+                part = list(people[start : start + 1000])
+                query = RAW_SCORED.format(ids="SELECT unnest($1::uuid[])", start="$2", end="$3")
+                fetched += len(await connection.fetch(query, part, date(2026, 1, 1), date(2026, 6, 30)))
+            stamp = datetime.now(UTC)
+            await connection.executemany(
+                "INSERT INTO cycle_scores (cycle_id, person_id, period_start, period_end, score, goal_count, "
+                "weights_ok, weight_total, error, formula_version, inputs, revision, computed_at) "
+                "VALUES ($1, $2, $3, $4, 50.0, 5, true, 100.0, NULL, 'raw', '[]', 1, $5)",
+                [(cycle, p, date(2026, 1, 1), date(2026, 6, 30), stamp) for p in people],
+            )
+            await connection.executemany(
+                "INSERT INTO event_outbox (id, subject, payload, headers, created_at, attempts) "
+                "VALUES ($1, 'meritloop.goals.cycle-score.computed', $2, '{}', $3, 0)",
+                [(uuid.uuid4(), payload, stamp) for _ in people],
+            )
+            await transaction.rollback()
+        finally:
+            await connection.close()
+        return fetched
+
+
+async def run(args: argparse.Namespace) -> None:
+    rng = random.Random(args.seed)
+    with tempfile.TemporaryDirectory(prefix="meritloop-bench-goals-") as folder:
+        url = args.database_url or f"sqlite+aiosqlite:///{Path(folder) / 'goals.db'}"
+        log(f"database: {make_url(url).render_as_string(hide_password=True)}")
+        await asyncio.to_thread(upgrade, "goals", url)
+        engine = create_engine(url)
+        sessionmaker: async_sessionmaker[AsyncSession] = create_sessionmaker(engine)
+        try:
+            root, org = await populate(engine, args.people, args.goals_per_person, rng)
+            hr = Principal(uuid.uuid4(), frozenset({Role.hr}))
+
+            async def read_tree() -> Any:
+                async with sessionmaker() as session:
+                    return await GoalService(session, today=TODAY).tree(root, hr)
+
+            tree_seconds, tree = await timed(args.runs, read_tree)
+            json_runs = []
+            for _ in range(args.runs):
+                started = time.perf_counter()
+                body = json.dumps(tree, separators=(",", ":"))
+                json_runs.append(time.perf_counter() - started)
+            json_seconds = statistics.median(json_runs)
+            log(f"tree: {tree['size']:,} goals, roll-up {tree['root']['rollup_progress']:.2f}%")
+            raw = RawPlatform(url)
+            raw_tree_seconds, raw_rows = await timed(args.runs, lambda: raw.tree(root))
+            assert raw_rows == tree["size"], (raw_rows, tree["size"])
+
+            participants = rng.sample(org.people, min(args.participants, len(org.people)))
+
+            async def score() -> Any:
+                async with sessionmaker() as session, session.begin():
+                    return await CycleScoring(session).compute(cycle, date(2026, 1, 1), date(2026, 6, 30), participants)
+
+            cycle = uuid.uuid4()
+            score_seconds, scores = await timed(args.runs, score)
+            scored = [s for s in scores if s.score is not None]
+            log(f"scores: {len(scores):,} participants, {len(scored):,} with a score, revision {scores[0].revision}")
+            raw_score_seconds, raw_fetched = await timed(args.runs, lambda: raw.score(participants, uuid.uuid4()))
+        finally:
+            await engine.dispose()
+
+    print()
+    print(f"goals benchmark: {args.people:,} people x {args.goals_per_person} goals, median of {args.runs} runs")
+    print(f"{'measure':<58}{'meritloop':>12}{'bare':>12}{'ratio':>8}")
+
+    def line(name: str, ours: float, bare: float | None) -> None:
+        ratio = f"{ours / bare:.1f}x" if bare else ""
+        bare_text = f"{bare * 1000:.0f} ms" if bare is not None else ""
+        print(f"{name:<58}{ours * 1000:>9.0f} ms{bare_text:>12}{ratio:>8}")
+
+    line(f"alignment tree of a company goal ({tree['size']:,} goals, roll-up)", tree_seconds, raw_tree_seconds)
+    line(f"  + serialising that tree to JSON ({len(body) / 1e6:.1f} MB)", json_seconds, None)
+    line(
+        f"score a cycle of {len(participants):,} participants ({raw_fetched:,} goals)", score_seconds, raw_score_seconds
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--people", type=int, default=100_000)
+    parser.add_argument("--goals-per-person", type=int, default=5)
+    parser.add_argument("--participants", type=int, default=10_000)
+    parser.add_argument("--database-url", default=None, help="default: SQLite (WAL) in a temporary folder")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=7)
+    asyncio.run(run(parser.parse_args()))
+
+
+if __name__ == "__main__":
+    main()
