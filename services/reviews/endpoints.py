@@ -7,7 +7,8 @@ from fastapi import APIRouter
 from services.reviews.directory.endpoints import org_router as org_units
 from services.reviews.directory.endpoints import router as directory
 from services.reviews.scim.endpoints import router as scim
+from services.reviews.templates.endpoints import router as templates
 
 router = APIRouter()
-for part in (directory, org_units, scim):
+for part in (directory, org_units, scim, templates):
     router.include_router(part)

@@ -1,11 +1,11 @@
-"""Tables of the reviews service. It owns the people directory."""
+"""Tables of the reviews service: the people directory and review configuration."""
 
 from __future__ import annotations
 
 import uuid
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Text
+from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.database import RecordMixin, UTCDateTime, new_metadata
@@ -98,3 +98,66 @@ def path_of(person_id: uuid.UUID, manager_path: str | None) -> str:
 def path_range(path: str) -> tuple[str, str]:
     """Bounds of the paths strictly below ``path``: hex digits all sort before "g", in any collation."""
     return path, path + "g"
+
+
+# --- review configuration: rating scales, templates ---
+# (Appended as a section of its own; its imports stay with it.)
+
+
+class RatingScale(RecordMixin, Base):
+    """Points a reviewer picks from: 2 to 10, values strictly increasing, labels unique.
+
+    ``points`` is ``[{"value", "label", "description"}]`` in increasing value order. While a
+    published template uses the scale its points are frozen (templates/service.py);
+    ``revision`` grows with every change.
+    """
+
+    __tablename__ = "rating_scales"
+
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    points: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    created_by: Mapped[uuid.UUID]
+
+
+class ReviewTemplate(RecordMixin, Base):
+    """One version of a review template; the versions of one template share ``family_id``.
+
+    A draft may change; publishing freezes it (and copies the points of its scales into
+    ``scales``); a change afterwards is a new draft version. ``sections`` holds the
+    sections and their items as the API describes them (templates/schemas.py).
+    """
+
+    __tablename__ = "review_templates"
+    __table_args__ = (
+        UniqueConstraint("family_id", "version"),
+        CheckConstraint("status IN ('draft', 'published', 'archived')", name="status"),
+    )
+
+    family_id: Mapped[uuid.UUID]
+    version: Mapped[int] = mapped_column(Integer)
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    status: Mapped[str] = mapped_column(String(20), index=True)
+    formula: Mapped[str | None] = mapped_column(Text, nullable=True)
+    sections: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    # {scale id: {"name", "revision", "points"}}, copied when published; null for a draft.
+    scales: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    created_by: Mapped[uuid.UUID]
+    published_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    published_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    archived_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ReviewTemplateScale(Base):
+    """Which scales a template version uses: a scale in use cannot be deleted."""
+
+    __tablename__ = "review_template_scales"
+
+    template_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("review_templates.id", ondelete="CASCADE"), primary_key=True
+    )
+    scale_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("rating_scales.id", ondelete="RESTRICT"), primary_key=True, index=True
+    )

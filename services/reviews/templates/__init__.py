@@ -1,0 +1,1 @@
+"""Review configuration: rating scales, review templates, the score formula language and scoring."""

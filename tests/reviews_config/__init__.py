@@ -1,0 +1,1 @@
+"""Review configuration: rating scales, templates, the formula language and scoring."""
