@@ -89,37 +89,10 @@ def _type_of(value: str, emails: list[EmailEntry]) -> str | None:
     return next((entry.type for entry in emails if str(entry.value).lower() == value.lower()), None)
 
 
-class PersonCreate(BaseModel):
-    email: EmailStr
-    display_name: str = Field(min_length=1, max_length=200)
-    manager_id: uuid.UUID | None = None
+class OptionalAttributes(BaseModel):
+    """The directory attributes a create or an update may leave out."""
+
     department: str | None = Field(None, max_length=200)
-    user_name: str | None = Field(None, min_length=1, max_length=320, description="Defaults to the e-mail address.")
-    external_id: str | None = Field(None, min_length=1, max_length=255)
-    given_name: str | None = Field(None, max_length=200)
-    family_name: str | None = Field(None, max_length=200)
-    title: str | None = Field(None, max_length=200)
-    locale: str | None = Field(None, max_length=35)
-    timezone: str | None = Field(None, max_length=64)
-    employee_number: str | None = Field(None, max_length=100)
-    cost_center: str | None = Field(None, max_length=200)
-    organization: str | None = Field(None, max_length=200)
-    division: str | None = Field(None, max_length=200)
-
-    def fields(self) -> PersonFields:
-        values = self.model_dump()
-        values["user_name"] = values["user_name"] or values["email"]
-        return PersonFields.model_validate(values)
-
-
-class PersonUpdate(BaseModel):
-    """Only the fields given are changed."""
-
-    email: EmailStr | None = None
-    display_name: str | None = Field(None, min_length=1, max_length=200)
-    manager_id: uuid.UUID | None = None
-    department: str | None = Field(None, max_length=200)
-    active: bool | None = None
     user_name: str | None = Field(None, min_length=1, max_length=320)
     external_id: str | None = Field(None, min_length=1, max_length=255)
     given_name: str | None = Field(None, max_length=200)
@@ -131,6 +104,28 @@ class PersonUpdate(BaseModel):
     cost_center: str | None = Field(None, max_length=200)
     organization: str | None = Field(None, max_length=200)
     division: str | None = Field(None, max_length=200)
+
+
+class PersonCreate(OptionalAttributes):
+    """A new person; ``user_name`` defaults to the e-mail address."""
+
+    email: EmailStr
+    display_name: str = Field(min_length=1, max_length=200)
+    manager_id: uuid.UUID | None = None
+
+    def fields(self) -> PersonFields:
+        values = self.model_dump()
+        values["user_name"] = values["user_name"] or values["email"]
+        return PersonFields.model_validate(values)
+
+
+class PersonUpdate(OptionalAttributes):
+    """Only the fields given are changed."""
+
+    email: EmailStr | None = None
+    display_name: str | None = Field(None, min_length=1, max_length=200)
+    manager_id: uuid.UUID | None = None
+    active: bool | None = None
 
     def changes(self) -> dict[str, Any]:
         return self.model_dump(exclude_unset=True)
