@@ -16,11 +16,15 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from shared.settings import Settings
 from shared.telemetry import configure_logging, configure_tracing
+from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.ping import PingWorkflow, echo
+from workflows.review_cycle import ReviewCycleWorkflow
 
 logger = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (PingWorkflow,)
+WORKFLOWS: Sequence[type] = (PingWorkflow, ReviewCycleWorkflow, EmployeeReviewWorkflow)
+# Only activities that are really implemented. The review-cycle activities are contracts
+# (workflows/activities.py) until the reviews and rewards services implement them.
 ACTIVITIES: Sequence[Callable[..., Any]] = (echo,)
 
 # Model modules are deterministic and safe to share with the sandbox; reloading them for
@@ -43,12 +47,13 @@ def _runner() -> SandboxedWorkflowRunner:
     )
 
 
-def build_worker(client: Client, task_queue: str) -> Worker:
+def build_worker(client: Client, task_queue: str, activities: Sequence[Callable[..., Any]] = ()) -> Worker:
+    """The worker; ``activities`` adds implementations (tests register fakes by activity name)."""
     return Worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=list(ACTIVITIES),
+        activities=[*ACTIVITIES, *activities],
         workflow_runner=_runner(),
     )
 

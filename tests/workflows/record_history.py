@@ -1,45 +1,76 @@
-"""Record a workflow history for the replay tests: ``python -m tests.workflows.record_history``.
+"""Record workflow histories for the replay tests: ``python -m tests.workflows.record_history``.
 
 Starts a dev server, runs each workflow once, writes ``histories/<name>.json``. Re-record only
-when adding a workflow type; old histories stay to prove new code still replays them.
+when adding a workflow type; old histories stay to prove new code still replays them. Pass
+workflow type names to record only those (``python -m tests.workflows.record_history
+ReviewCycleWorkflow``); an existing file is never overwritten.
 """
 
 from __future__ import annotations
 
 import asyncio
+import sys
 import tempfile
 import uuid
 from pathlib import Path
 
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.support.processes import TemporalServer
+from tests.workflows.fakes import serving
+from tests.workflows.scenario import fakes, run_small_cycle
 from workflows.ping import PingInput, PingWorkflow
 from workflows.worker import build_worker
 
 HISTORIES = Path(__file__).parent / "histories"
 
+FILES = {
+    "PingWorkflow": "ping_v1.json",
+    "ReviewCycleWorkflow": "review_cycle_v1.json",
+    "EmployeeReviewWorkflow": "employee_review_v1.json",
+}
 
-async def record() -> None:
+
+async def _ping(client: Client) -> dict[str, WorkflowHistory]:
+    async with build_worker(client, "record"):
+        handle = await client.start_workflow(
+            PingWorkflow.run, PingInput(message="recorded"), id=f"ping-{uuid.uuid4()}", task_queue="record"
+        )
+        await handle.result()
+    return {"PingWorkflow": await handle.fetch_history()}
+
+
+async def _review_cycle(client: Client) -> dict[str, WorkflowHistory]:
+    """A two-person cycle through every phase, driven by Updates, on deterministic fakes."""
+    services = fakes()
+    async with serving(client, "record-cycle", services):
+        cycle, children = await run_small_cycle(client, "record-cycle", services, "recorded")
+    return {
+        "ReviewCycleWorkflow": await cycle.fetch_history(),
+        "EmployeeReviewWorkflow": await children[0].fetch_history(),
+    }
+
+
+async def record(only: set[str]) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         server = TemporalServer(workdir=Path(workdir))
         server.start()
         try:
             client = await Client.connect(server.address, data_converter=pydantic_data_converter)
-            async with build_worker(client, "record"):
-                handle = await client.start_workflow(
-                    PingWorkflow.run,
-                    PingInput(message="recorded"),
-                    id=f"ping-{uuid.uuid4()}",
-                    task_queue="record",
-                )
-                await handle.result()
-            history = await handle.fetch_history()
-            (HISTORIES / "ping_v1.json").write_text(history.to_json())
+            histories: dict[str, WorkflowHistory] = {}
+            if "PingWorkflow" in only:
+                histories |= await _ping(client)
+            if only & {"ReviewCycleWorkflow", "EmployeeReviewWorkflow"}:
+                histories |= await _review_cycle(client)
+            for name, history in histories.items():
+                path = HISTORIES / FILES[name]
+                if name in only and not path.exists():
+                    path.write_text(history.to_json())
+                    print(f"recorded {path}")
         finally:
             server.stop()
 
 
 if __name__ == "__main__":
-    asyncio.run(record())
+    asyncio.run(record(set(sys.argv[1:]) or set(FILES)))

@@ -1,0 +1,245 @@
+"""In-memory fakes of the review-cycle activity contracts, registered by activity name.
+
+Each fake records its calls. Like the real implementations must be, they are idempotent: a
+task is stored once per ``task_id`` however often ``reviews.create_task`` runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from temporalio import activity
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from shared.launcher import binary
+from workflows.models import (
+    CalibrationSessions,
+    CloseReviewInput,
+    CreateTaskInput,
+    CycleSchedule,
+    DeadlinePolicy,
+    EscalateGateInput,
+    EscalateTaskInput,
+    EscalationStep,
+    EscalationTarget,
+    ListParticipantsInput,
+    ManagerChain,
+    ManagerChainInput,
+    MarkPhaseInput,
+    OpenCalibrationInput,
+    Participant,
+    ParticipantPage,
+    ProposalOrgUnits,
+    ReminderInput,
+    RequestProposalsInput,
+    Step,
+    StepSchedule,
+    TaskRef,
+    UpdateTaskInput,
+)
+from workflows.worker import build_worker
+
+HR = "hr-owner"
+
+
+def schedule(start: datetime, *, with_policy: bool = True) -> CycleSchedule:
+    """Every step ten days after the previous; reminders every 3 days; escalation 0/2/4 days."""
+    policy = DeadlinePolicy(
+        reminder_every=timedelta(days=3) if with_policy else None,
+        escalation=[
+            EscalationStep(after=timedelta(0), notify=EscalationTarget.manager),
+            EscalationStep(after=timedelta(days=2), notify=EscalationTarget.skip_level),
+            EscalationStep(after=timedelta(days=4), notify=EscalationTarget.hr),
+        ]
+        if with_policy
+        else [],
+    )
+    return CycleSchedule(
+        steps={
+            step: StepSchedule(
+                deadline=start + timedelta(days=10 + 20 * index), closes_after=timedelta(days=6), policy=policy
+            )
+            for index, step in enumerate(Step)
+        }
+    )
+
+
+@dataclass
+class Call:
+    name: str
+    value: Any
+    attempt: int
+    at: datetime  # server time the attempt was scheduled (skipped time on the test server)
+
+
+@dataclass
+class FakeServices:
+    participants: list[Participant] = field(default_factory=list)
+    chains: dict[str, ManagerChain] = field(default_factory=dict)
+    sessions: list[str] = field(default_factory=list)
+    org_units: list[str] = field(default_factory=list)
+    fail_once: set[str] = field(default_factory=set)  # activity names that fail their first attempt
+    create_delay: float = 0.0  # real seconds reviews.create_task takes
+    close_gate: asyncio.Event | None = None  # reviews.close_review waits for it when set
+    calls: list[Call] = field(default_factory=list)
+    tasks: dict[str, CreateTaskInput] = field(default_factory=dict)
+    creating: int = 0
+    max_creating: int = 0
+
+    def named(self, name: str) -> list[Any]:
+        return [call.value for call in self.calls if call.name == name]
+
+    def _record(self, name: str, value: Any) -> None:
+        info = activity.info()
+        self.calls.append(Call(name, value, info.attempt, info.current_attempt_scheduled_time))
+        if name in self.fail_once and info.attempt == 1:
+            raise RuntimeError(f"{name} fails its first attempt (test)")
+
+    @activity.defn(name="reviews.list_participants")
+    async def list_participants(self, value: ListParticipantsInput) -> ParticipantPage:
+        offset = int(value.page_token or 0)
+        page = self.participants[offset : offset + value.page_size]
+        following = offset + value.page_size
+        return ParticipantPage(
+            participants=page, next_page_token=str(following) if following < len(self.participants) else None
+        )
+
+    @activity.defn(name="reviews.create_task")
+    async def create_task(self, value: CreateTaskInput) -> TaskRef:
+        self.creating += 1
+        self.max_creating = max(self.max_creating, self.creating)
+        try:
+            if self.create_delay:
+                await asyncio.sleep(self.create_delay)
+            self._record("reviews.create_task", value)
+            created = value.task_id not in self.tasks
+            self.tasks.setdefault(value.task_id, value)
+            return TaskRef(task_id=value.task_id, created=created)
+        finally:
+            self.creating -= 1
+
+    @activity.defn(name="reviews.update_task")
+    async def update_task(self, value: UpdateTaskInput) -> None:
+        self._record("reviews.update_task", value)
+
+    @activity.defn(name="reviews.send_reminder")
+    async def send_reminder(self, value: ReminderInput) -> None:
+        self._record("reviews.send_reminder", value)
+
+    @activity.defn(name="reviews.manager_chain")
+    async def manager_chain(self, value: ManagerChainInput) -> ManagerChain:
+        self._record("reviews.manager_chain", value)
+        return self.chains.get(value.person_id, ManagerChain())
+
+    @activity.defn(name="reviews.escalate_task")
+    async def escalate_task(self, value: EscalateTaskInput) -> None:
+        self._record("reviews.escalate_task", value)
+
+    @activity.defn(name="reviews.escalate_gate")
+    async def escalate_gate(self, value: EscalateGateInput) -> None:
+        self._record("reviews.escalate_gate", value)
+
+    @activity.defn(name="reviews.close_review")
+    async def close_review(self, value: CloseReviewInput) -> None:
+        if self.close_gate is not None:
+            await self.close_gate.wait()
+        self._record("reviews.close_review", value)
+
+    @activity.defn(name="reviews.mark_phase")
+    async def mark_phase(self, value: MarkPhaseInput) -> None:
+        self._record("reviews.mark_phase", value)
+
+    @activity.defn(name="reviews.open_calibration")
+    async def open_calibration(self, value: OpenCalibrationInput) -> CalibrationSessions:
+        self._record("reviews.open_calibration", value)
+        return CalibrationSessions(session_ids=self.sessions)
+
+    @activity.defn(name="rewards.request_proposals")
+    async def request_proposals(self, value: RequestProposalsInput) -> ProposalOrgUnits:
+        self._record("rewards.request_proposals", value)
+        return ProposalOrgUnits(org_units=self.org_units)
+
+    def activities(self) -> Sequence[Callable[..., Awaitable[Any]]]:
+        return (
+            self.list_participants,
+            self.create_task,
+            self.update_task,
+            self.send_reminder,
+            self.manager_chain,
+            self.escalate_task,
+            self.escalate_gate,
+            self.close_review,
+            self.mark_phase,
+            self.open_calibration,
+            self.request_proposals,
+        )
+
+
+@asynccontextmanager
+async def fresh_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
+    """A time-skipping test server of the test's own (starts in about 0.1 s).
+
+    The session's shared server is not used for these tests: after some sequences of
+    Updates, child workflows and ended runs, the Java test server kept a time-skipping lock
+    and a later test's ``env.sleep`` hung. A fresh server per test keeps them independent.
+    """
+    env = await WorkflowEnvironment.start_time_skipping(
+        data_converter=pydantic_data_converter, test_server_existing_path=binary("temporal-test-server")
+    )
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+@asynccontextmanager
+async def serving(env: WorkflowEnvironment | Client, task_queue: str, fakes: FakeServices) -> AsyncIterator[None]:
+    """A worker with the fakes for the test's task queue.
+
+    On the time-skipping server the test ends with one skipped second while the worker still
+    runs, so whatever the last step left (a report, a completion) is processed.
+    """
+    client = env.client if isinstance(env, WorkflowEnvironment) else env
+    async with build_worker(client, task_queue, fakes.activities()):
+        yield
+        if isinstance(env, WorkflowEnvironment) and env.supports_time_skipping:
+            await env.sleep(timedelta(seconds=1))
+
+
+async def eventually(check: Callable[[], Any], *, timeout: float = 10.0) -> None:
+    """Poll (real time) until ``check()`` neither raises AssertionError nor returns False."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if check() is not False:
+                return
+        except AssertionError:
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout}s")
+        await asyncio.sleep(0.02)
+
+
+async def eventually_async(check: Callable[[], Awaitable[Any]], *, timeout: float = 10.0) -> None:
+    """Like ``eventually`` for a coroutine; an RPC error (a query that timed out) counts as not yet."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if await check() is not False:
+                return
+        except (AssertionError, RPCError):
+            if time.monotonic() > deadline:
+                raise
+        if time.monotonic() > deadline:
+            raise AssertionError(f"still not true after {timeout}s")
+        await asyncio.sleep(0.05)

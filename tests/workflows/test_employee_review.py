@@ -1,0 +1,268 @@
+"""EmployeeReviewWorkflow on the time-skipping server: every deadline path, every refusal."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from datetime import datetime, timedelta
+
+import pytest
+from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.service import RPCError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.workflows.fakes import HR, FakeServices, eventually, fresh_time_skipping_env, schedule, serving
+from workflows.client import refusal_of
+from workflows.employee_review import EmployeeReviewWorkflow
+from workflows.models import (
+    CloseReason,
+    CloseReview,
+    CompleteTask,
+    EmployeeReviewInput,
+    EmployeeReviewResult,
+    EscalateTaskInput,
+    EscalationTarget,
+    ExtendDeadline,
+    ManagerChain,
+    ReassignTask,
+    Refusal,
+    Step,
+    TaskStatus,
+    task_id,
+)
+
+CYCLE = "c1"
+EMPLOYEE = "e1"
+MANAGER = "m1"
+SKIP = "s1"
+SA_TASK = task_id(CYCLE, EMPLOYEE, Step.self_assessment)
+MR_TASK = task_id(CYCLE, EMPLOYEE, Step.manager_review)
+
+Handle = WorkflowHandle[EmployeeReviewWorkflow, EmployeeReviewResult]
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with fresh_time_skipping_env() as environment:
+        yield environment
+
+
+@asynccontextmanager
+async def review(
+    env: WorkflowEnvironment, task_queue: str, fakes: FakeServices
+) -> AsyncIterator[tuple[Handle, datetime]]:
+    start = await env.get_current_time()
+    async with serving(env, task_queue, fakes):
+        handle = await env.client.start_workflow(
+            EmployeeReviewWorkflow.run,
+            EmployeeReviewInput(
+                cycle_id=CYCLE, person_id=EMPLOYEE, manager_id=MANAGER, hr_owner_id=HR, schedule=schedule(start)
+            ),
+            id=f"review-test-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        await eventually(lambda: SA_TASK in fakes.tasks)
+        yield handle, start
+        # End it the way a cycle would (terminating a workflow that has timers upsets the
+        # time-skipping server's clock for later tests).
+        if (await handle.describe()).status == WorkflowExecutionStatus.RUNNING:
+            with contextlib.suppress(RPCError):
+                await handle.signal(EmployeeReviewWorkflow.cycle_close, CloseReview(reason=CloseReason.removed))
+        if fakes.close_gate is not None:
+            fakes.close_gate.set()
+        await handle.result()
+
+
+async def refused(handle: Handle, update: object, value: object) -> Refusal:
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(update, value)  # type: ignore[call-overload]
+    refusal = refusal_of(caught.value)
+    assert refusal is not None
+    return refusal.code
+
+
+async def reminders_sent(fakes: FakeServices, count: int) -> None:
+    await eventually(lambda: len(fakes.named("reviews.send_reminder")) == count)
+
+
+def escalations(fakes: FakeServices) -> list[EscalateTaskInput]:
+    return fakes.named("reviews.escalate_task")
+
+
+async def test_reminders_at_the_configured_cadence(env: WorkflowEnvironment, task_queue: str) -> None:
+    fakes = FakeServices()
+    async with review(env, task_queue, fakes) as (_, start):
+        assert fakes.named("reviews.send_reminder") == []
+        for number in (1, 2, 3):
+            await env.sleep(timedelta(days=3))
+            await reminders_sent(fakes, number)
+        reminders = [call for call in fakes.calls if call.name == "reviews.send_reminder"]
+        assert [call.value.number for call in reminders] == [1, 2, 3]
+        assert all(call.value.assignee_id == EMPLOYEE for call in reminders)
+        days = [round((call.at - start) / timedelta(hours=1)) for call in reminders]
+        assert days == [72, 144, 216]
+        assert len({call.value.idempotency_key for call in reminders}) == 3
+        assert escalations(fakes) == []  # the deadline (day 10) has not come
+
+
+async def test_escalation_to_manager_then_skip_level_then_hr(env: WorkflowEnvironment, task_queue: str) -> None:
+    fakes = FakeServices(chains={EMPLOYEE: ManagerChain(manager_id=MANAGER, skip_level_id=SKIP)})
+    async with review(env, task_queue, fakes) as (_, start):
+        await env.sleep(timedelta(days=10, minutes=1))
+        await eventually(lambda: len(escalations(fakes)) == 1)
+        first = escalations(fakes)[0]
+        assert (first.target, first.notified_id, first.escalation_index) == (EscalationTarget.manager, MANAGER, 0)
+
+        await env.sleep(timedelta(days=1))
+        assert len(escalations(fakes)) == 1  # skip-level comes two days after the deadline
+        await env.sleep(timedelta(days=1))
+        await eventually(lambda: len(escalations(fakes)) == 2)
+        assert (escalations(fakes)[1].target, escalations(fakes)[1].notified_id) == (EscalationTarget.skip_level, SKIP)
+
+        await env.sleep(timedelta(days=2))
+        await eventually(lambda: len(escalations(fakes)) == 3)
+        third = escalations(fakes)[2]
+        assert (third.target, third.notified_id, third.fell_back_to_hr) == (EscalationTarget.hr, HR, False)
+        times = [
+            round((call.at - start) / timedelta(hours=1)) for call in fakes.calls if call.name.endswith("escalate_task")
+        ]
+        assert times == [240, 288, 336]
+
+        # The step closes six days past the deadline: the task expires, the manager review opens.
+        await env.sleep(timedelta(days=2))
+        await eventually(lambda: MR_TASK in fakes.tasks)
+        expired = [u for u in fakes.named("reviews.update_task") if u.task_id == SA_TASK]
+        assert [u.status for u in expired] == [TaskStatus.expired]
+        assert fakes.tasks[MR_TASK].assignee_id == MANAGER
+
+
+async def test_escalation_falls_back_to_hr_without_a_chain(env: WorkflowEnvironment, task_queue: str) -> None:
+    fakes = FakeServices(chains={EMPLOYEE: ManagerChain(manager_id=MANAGER, skip_level_id=None)})
+    async with review(env, task_queue, fakes):
+        await env.sleep(timedelta(days=12, minutes=1))
+        await eventually(lambda: len(escalations(fakes)) == 2)
+        skip = escalations(fakes)[1]
+        assert (skip.target, skip.notified_id, skip.fell_back_to_hr) == (EscalationTarget.skip_level, HR, True)
+
+
+async def test_extension_moves_reminders_and_escalations(env: WorkflowEnvironment, task_queue: str) -> None:
+    fakes = FakeServices(chains={EMPLOYEE: ManagerChain(manager_id=MANAGER, skip_level_id=SKIP)})
+    async with review(env, task_queue, fakes) as (handle, start):
+        await env.sleep(timedelta(days=4))
+        new_deadline = start + timedelta(days=20)
+        result = await handle.execute_update(
+            EmployeeReviewWorkflow.extend_deadline,
+            ExtendDeadline(step=Step.self_assessment, new_deadline=new_deadline, actor_id=HR),
+        )
+        assert result.deadline == new_deadline
+        assert [u.due_at for u in fakes.named("reviews.update_task")] == [new_deadline]
+
+        await env.sleep(timedelta(days=7))  # past the old deadline (day 10)
+        await eventually(lambda: len(fakes.named("reviews.send_reminder")) == 3)
+        assert escalations(fakes) == []
+        await env.sleep(timedelta(days=9, minutes=1))  # day 20: the new deadline
+        await eventually(lambda: len(escalations(fakes)) == 1)
+        assert [r.number for r in fakes.named("reviews.send_reminder")] == [1, 2, 3, 4, 5, 6]
+        assert escalations(fakes)[0].due_at == new_deadline
+
+        with pytest.raises(WorkflowUpdateFailedError) as caught:
+            await handle.execute_update(
+                EmployeeReviewWorkflow.extend_deadline,
+                ExtendDeadline(step=Step.self_assessment, new_deadline=start, actor_id=HR),
+            )
+        assert refusal_of(caught.value) is not None
+        assert refusal_of(caught.value).code is Refusal.invalid_deadline  # type: ignore[union-attr]
+
+
+async def test_wrong_actor_unknown_task_and_task_done_are_refused(env: WorkflowEnvironment, task_queue: str) -> None:
+    fakes = FakeServices()
+    async with review(env, task_queue, fakes) as (handle, _):
+        complete = EmployeeReviewWorkflow.complete_task
+        assert await refused(handle, complete, CompleteTask(task_id=SA_TASK, actor_id=MANAGER)) is Refusal.wrong_actor
+        assert (
+            await refused(handle, complete, CompleteTask(task_id=MR_TASK, actor_id=MANAGER)) is Refusal.task_not_found
+        )
+        done = await handle.execute_update(complete, CompleteTask(task_id=SA_TASK, actor_id=EMPLOYEE, payload={"r": 4}))
+        assert done.status is TaskStatus.done
+        assert await refused(handle, complete, CompleteTask(task_id=SA_TASK, actor_id=EMPLOYEE)) is Refusal.task_done
+        stored = [u for u in fakes.named("reviews.update_task") if u.task_id == SA_TASK]
+        assert [(u.status, u.payload, u.actor_id) for u in stored] == [(TaskStatus.done, {"r": 4}, EMPLOYEE)]
+        await eventually(lambda: MR_TASK in fakes.tasks)
+
+
+async def test_reassignment_changes_the_assignee_and_refuses_the_old_one(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    fakes = FakeServices(chains={"m2": ManagerChain(manager_id="m2-boss")})
+    async with review(env, task_queue, fakes) as (handle, _):
+        await handle.execute_update(
+            EmployeeReviewWorkflow.complete_task, CompleteTask(task_id=SA_TASK, actor_id=EMPLOYEE)
+        )
+        await eventually(lambda: MR_TASK in fakes.tasks)
+        moved = await handle.execute_update(
+            EmployeeReviewWorkflow.reassign_task, ReassignTask(task_id=MR_TASK, new_assignee_id="m2", actor_id=HR)
+        )
+        assert moved.assignee_id == "m2"
+        change = [u for u in fakes.named("reviews.update_task") if u.task_id == MR_TASK]
+        assert [u.assignee_id for u in change] == ["m2"]
+        old = CompleteTask(task_id=MR_TASK, actor_id=MANAGER)
+        assert await refused(handle, EmployeeReviewWorkflow.complete_task, old) is Refusal.wrong_actor
+
+        # Escalation now follows the new assignee's chain (manager review due on day 30).
+        await env.sleep(timedelta(days=30, minutes=1))
+        await eventually(lambda: len(escalations(fakes)) == 1)
+        assert escalations(fakes)[0].notified_id == "m2-boss"
+        done = await handle.execute_update(
+            EmployeeReviewWorkflow.complete_task, CompleteTask(task_id=MR_TASK, actor_id="m2")
+        )
+        assert done.status is TaskStatus.done
+
+
+async def test_participant_leaving_closes_the_review(env: WorkflowEnvironment, task_queue: str) -> None:
+    fakes = FakeServices()
+    async with review(env, task_queue, fakes) as (handle, _):
+        result = await handle.execute_update(
+            EmployeeReviewWorkflow.close, CloseReview(reason=CloseReason.participant_left)
+        )
+        assert result.closed_reason is CloseReason.participant_left
+        assert [(c.person_id, c.reason) for c in fakes.named("reviews.close_review")] == [
+            (EMPLOYEE, CloseReason.participant_left)
+        ]
+        final = await handle.result()
+        assert [t.status for t in final.tasks] == [TaskStatus.closed]
+
+
+async def test_completion_after_cancel_is_refused(env: WorkflowEnvironment, task_queue: str) -> None:
+    """Between the cancel and the inbox closing, the validator refuses; after that the API does."""
+    import asyncio
+
+    fakes = FakeServices(close_gate=asyncio.Event())
+    async with review(env, task_queue, fakes) as (handle, _):
+        await handle.signal(EmployeeReviewWorkflow.cycle_close, CloseReview(reason=CloseReason.cancelled))
+        complete = CompleteTask(task_id=SA_TASK, actor_id=EMPLOYEE)
+        assert await refused(handle, EmployeeReviewWorkflow.complete_task, complete) is Refusal.cycle_cancelled
+        assert fakes.close_gate is not None
+        fakes.close_gate.set()
+        final = await handle.result()
+        assert final.closed_reason is CloseReason.cancelled
+        with pytest.raises(Exception) as caught:  # noqa: PT011 - the workflow has ended: an RPC error
+            await handle.execute_update(EmployeeReviewWorkflow.complete_task, complete)
+        refusal = refusal_of(caught.value)
+        assert refusal is not None
+        assert refusal.code is Refusal.review_closed
+
+
+async def test_retried_activity_does_not_create_a_second_task(env: WorkflowEnvironment, task_queue: str) -> None:
+    fakes = FakeServices(fail_once={"reviews.create_task", "reviews.escalate_task"})
+    async with review(env, task_queue, fakes):
+        creates = [call for call in fakes.calls if call.name == "reviews.create_task"]
+        assert [call.attempt for call in creates] == [1, 2]
+        assert creates[0].value.task_id == creates[1].value.task_id == SA_TASK
+        assert list(fakes.tasks) == [SA_TASK]
+
+        await env.sleep(timedelta(days=10, minutes=1))
+        await eventually(lambda: len(escalations(fakes)) == 2)
+        keys = {e.idempotency_key for e in escalations(fakes)}
+        assert len(keys) == 1

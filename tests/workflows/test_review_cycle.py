@@ -1,0 +1,311 @@
+"""ReviewCycleWorkflow on the time-skipping server: fan-out, phases, HR changes, cancellation."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime, timedelta
+
+import pytest
+from temporalio.client import Client, WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.testing import WorkflowEnvironment
+
+from tests.workflows.fakes import (
+    HR,
+    FakeServices,
+    eventually,
+    eventually_async,
+    fresh_time_skipping_env,
+    schedule,
+    serving,
+)
+from workflows.client import refusal_of
+from workflows.employee_review import EmployeeReviewWorkflow
+from workflows.models import (
+    AddParticipant,
+    AdvancePhase,
+    CancelCycle,
+    CloseReason,
+    CompleteTask,
+    CycleConfig,
+    CycleResult,
+    EscalationTarget,
+    ExtendDeadline,
+    Participant,
+    PayApprovalFinalized,
+    Phase,
+    Refusal,
+    RemoveParticipant,
+    ReviewCycleInput,
+    SessionFinalized,
+    Step,
+    TaskStatus,
+    cycle_workflow_id,
+    review_workflow_id,
+    task_id,
+)
+from workflows.review_cycle import ReviewCycleWorkflow
+
+CycleHandle = WorkflowHandle[ReviewCycleWorkflow, CycleResult]
+
+
+def people(count: int) -> list[Participant]:
+    return [Participant(person_id=f"p{n:05d}", manager_id="m1", org_unit="ou1") for n in range(count)]
+
+
+@pytest.fixture
+async def env() -> AsyncIterator[WorkflowEnvironment]:
+    async with fresh_time_skipping_env() as environment:
+        yield environment
+
+
+async def start_cycle(client: Client, task_queue: str, start: datetime, **config: object) -> tuple[str, CycleHandle]:
+    cycle_id = uuid.uuid4().hex[:10]
+    handle = await client.start_workflow(
+        ReviewCycleWorkflow.run,
+        ReviewCycleInput(config=CycleConfig(cycle_id=cycle_id, hr_owner_id=HR, schedule=schedule(start), **config)),
+        id=cycle_workflow_id(cycle_id),
+        task_queue=task_queue,
+    )
+    return cycle_id, handle
+
+
+async def all_started(handle: CycleHandle, count: int, *, timeout: float = 10) -> None:
+    async def check() -> bool:
+        # A short RPC timeout: the time-skipping server may drop a query that races a
+        # continue-as-new; eventually_async asks again.
+        progress = await handle.query(ReviewCycleWorkflow.progress, rpc_timeout=timedelta(seconds=2))
+        return progress.fanout_done and progress.steps[Step.self_assessment].open == count
+
+    await eventually_async(check, timeout=max(timeout, 10))
+
+
+async def refused(handle: WorkflowHandle[object, object], update: object, value: object) -> Refusal:
+    with pytest.raises(WorkflowUpdateFailedError) as caught:
+        await handle.execute_update(update, value)  # type: ignore[call-overload]
+    refusal = refusal_of(caught.value)
+    assert refusal is not None
+    return refusal.code
+
+
+async def test_cancellation_closes_every_child(env: WorkflowEnvironment, task_queue: str) -> None:
+    fakes = FakeServices(participants=people(5))
+    async with serving(env, task_queue, fakes):
+        cycle_id, handle = await start_cycle(env.client, task_queue, await env.get_current_time())
+        await all_started(handle, 5)
+        ack = await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
+        assert ack.cancelled
+        result = await handle.result()
+        assert result.cancelled
+        assert result.steps[Step.self_assessment].closed == 5
+        assert sorted(c.person_id for c in fakes.named("reviews.close_review")) == [p.person_id for p in people(5)]
+        assert {c.reason for c in fakes.named("reviews.close_review")} == {CloseReason.cancelled}
+        for person in people(5):
+            child = env.client.get_workflow_handle_for(
+                EmployeeReviewWorkflow.run, review_workflow_id(cycle_id, person.person_id)
+            )
+            assert (await child.result()).closed_reason is CloseReason.cancelled
+        assert [(m.phase, m.cancelled) for m in fakes.named("reviews.mark_phase")] == [
+            (Phase.self_assessment, False),
+            (Phase.closed, True),
+        ]
+
+
+async def test_participant_leaving_and_removal_close_only_their_review(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    fakes = FakeServices(participants=people(3))
+    async with serving(env, task_queue, fakes):
+        _, handle = await start_cycle(env.client, task_queue, await env.get_current_time())
+        await all_started(handle, 3)
+        await handle.execute_update(
+            ReviewCycleWorkflow.remove_participant,
+            RemoveParticipant(person_id="p00001", reason=CloseReason.participant_left),
+        )
+        await eventually(lambda: len(fakes.named("reviews.close_review")) == 1)
+        closed = fakes.named("reviews.close_review")[0]
+        assert (closed.person_id, closed.reason) == ("p00001", CloseReason.participant_left)
+        gone = RemoveParticipant(person_id="nobody", reason=CloseReason.removed)
+        assert await refused(handle, ReviewCycleWorkflow.remove_participant, gone) is Refusal.participant_not_found  # type: ignore[arg-type]
+
+        async def counted() -> bool:
+            progress = await handle.query(ReviewCycleWorkflow.progress)
+            sa = progress.steps[Step.self_assessment]
+            return (sa.open, sa.closed, progress.ended) == (2, 1, 1)
+
+        await eventually_async(counted)
+        await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
+        assert (await handle.result()).participants == 3
+
+
+async def test_cycle_extension_reaches_every_child_and_add_participant(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    fakes = FakeServices(participants=people(3))
+    async with serving(env, task_queue, fakes):
+        start = await env.get_current_time()
+        cycle_id, handle = await start_cycle(env.client, task_queue, start)
+        await all_started(handle, 3)
+        new_deadline = start + timedelta(days=15)
+        await handle.execute_update(
+            ReviewCycleWorkflow.extend_deadline,
+            ExtendDeadline(step=Step.self_assessment, new_deadline=new_deadline, actor_id=HR),
+        )
+        await eventually(lambda: len([u for u in fakes.named("reviews.update_task") if u.due_at]) == 3)
+        assert {u.due_at for u in fakes.named("reviews.update_task")} == {new_deadline}
+
+        # One person: only their task moves, and the cycle keeps the phase open for them.
+        later = start + timedelta(days=25)
+        await handle.execute_update(
+            ReviewCycleWorkflow.extend_deadline,
+            ExtendDeadline(step=Step.self_assessment, new_deadline=later, actor_id=HR, person_id="p00002"),
+        )
+        await eventually(lambda: any(u.due_at == later for u in fakes.named("reviews.update_task")))
+
+        fakes.participants.append(Participant(person_id="late", manager_id="m1"))
+        await handle.execute_update(
+            ReviewCycleWorkflow.add_participant,
+            AddParticipant(participant=Participant(person_id="late", manager_id="m1"), actor_id=HR),
+        )
+        await eventually(lambda: task_id(cycle_id, "late", Step.self_assessment) in fakes.tasks)
+        assert fakes.tasks[task_id(cycle_id, "late", Step.self_assessment)].due_at == new_deadline
+        again = AddParticipant(participant=Participant(person_id="late"), actor_id=HR)
+        assert await refused(handle, ReviewCycleWorkflow.add_participant, again) is Refusal.already_participant  # type: ignore[arg-type]
+
+        # Day 21 (15 + 6): everyone's self-assessment expired except p00002's (closes day 31).
+        await env.sleep(timedelta(days=21, minutes=1))
+
+        async def phase_still_open() -> bool:
+            progress = await handle.query(ReviewCycleWorkflow.progress)
+            sa = progress.steps[Step.self_assessment]
+            return (sa.expired, sa.open, progress.phase) == (3, 1, Phase.self_assessment)
+
+        await eventually_async(phase_still_open)
+        await env.sleep(timedelta(days=10))
+
+        async def moved_on() -> bool:
+            progress = await handle.query(ReviewCycleWorkflow.progress)
+            return progress.phase is Phase.manager_review and progress.steps[Step.self_assessment].expired == 4
+
+        await eventually_async(moved_on)
+        await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
+        await handle.result()
+
+
+async def test_refusals_of_the_cycle(env: WorkflowEnvironment, task_queue: str) -> None:
+    fakes = FakeServices(participants=people(1))
+    async with serving(env, task_queue, fakes):
+        start = await env.get_current_time()
+        _, handle = await start_cycle(env.client, task_queue, start)
+        await all_started(handle, 1)
+        cycle: WorkflowHandle[object, object] = handle  # type: ignore[assignment]
+        skip = AdvancePhase(to=Phase.calibration, actor_id=HR)
+        assert await refused(cycle, ReviewCycleWorkflow.advance_phase, skip) is Refusal.invalid_phase
+        session = SessionFinalized(session_id="s1", actor_id=HR)
+        assert await refused(cycle, ReviewCycleWorkflow.calibration_finalized, session) is Refusal.invalid_phase
+        past = ExtendDeadline(step=Step.self_assessment, new_deadline=start, actor_id=HR)
+        assert await refused(cycle, ReviewCycleWorkflow.extend_deadline, past) is Refusal.invalid_deadline
+        await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
+        assert await refused(cycle, ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR)) is Refusal.cycle_cancelled
+        result = await handle.result()
+        assert result.ended == result.participants
+
+
+async def test_phases_from_start_to_close_with_gate_escalation(env: WorkflowEnvironment, task_queue: str) -> None:
+    """Two people; HR advances early, calibration escalates at its deadline, everyone acknowledges."""
+    fakes = FakeServices(participants=people(2), sessions=["s1"], org_units=["ou1"])
+    async with serving(env, task_queue, fakes):
+        start = await env.get_current_time()
+        cycle_id, handle = await start_cycle(env.client, task_queue, start)
+        await all_started(handle, 2)
+
+        def child(person: str) -> WorkflowHandle[EmployeeReviewWorkflow, object]:
+            return env.client.get_workflow_handle_for(EmployeeReviewWorkflow.run, review_workflow_id(cycle_id, person))
+
+        async def complete(person: str, step: Step, actor: str) -> None:
+            tid = task_id(cycle_id, person, step)
+            await eventually(lambda: tid in fakes.tasks)
+            await child(person).execute_update(
+                EmployeeReviewWorkflow.complete_task, CompleteTask(task_id=tid, actor_id=actor)
+            )
+
+        # Self-assessments: one done, HR advances the phase early for the other.
+        await complete("p00000", Step.self_assessment, "p00000")
+        await handle.execute_update(
+            ReviewCycleWorkflow.advance_phase, AdvancePhase(to=Phase.manager_review, actor_id=HR)
+        )
+        for person in ("p00000", "p00001"):
+            await complete(person, Step.manager_review, "m1")
+
+        async def in_phase(phase: Phase) -> None:
+            async def check() -> bool:
+                return (await handle.query(ReviewCycleWorkflow.progress)).phase is phase
+
+            await eventually_async(check)
+
+        async def calibration_open() -> bool:
+            return (await handle.query(ReviewCycleWorkflow.progress)).calibration_pending == ["s1"]
+
+        await eventually_async(calibration_open)
+        # Calibration is due on day 50; the policy escalates at once, after 2 and 4 days.
+        await env.sleep(timedelta(days=50, minutes=1))
+        await eventually(lambda: len(fakes.named("reviews.escalate_gate")) == 1)
+        gate = fakes.named("reviews.escalate_gate")[0]
+        assert (gate.step, gate.target, gate.pending) == (Step.calibration, EscalationTarget.manager, ["s1"])
+        await handle.execute_update(
+            ReviewCycleWorkflow.calibration_finalized, SessionFinalized(session_id="s1", actor_id=HR)
+        )
+
+        await in_phase(Phase.pay_approval)
+        for person in ("p00000", "p00001"):
+            await complete(person, Step.pay_review, "m1")
+        await handle.execute_update(
+            ReviewCycleWorkflow.pay_approval_finalized, PayApprovalFinalized(org_unit="ou1", actor_id=HR)
+        )
+        await in_phase(Phase.acknowledgement)
+        for person in ("p00000", "p00001"):
+            await complete(person, Step.acknowledgement, person)
+
+        result = await handle.result()
+        assert not result.cancelled
+        assert result.steps[Step.self_assessment].done == 1
+        assert result.steps[Step.self_assessment].expired == 1
+        for step in (Step.manager_review, Step.pay_review, Step.acknowledgement):
+            assert result.steps[step].done == 2
+        assert [m.phase for m in fakes.named("reviews.mark_phase")] == list(Phase)
+        statuses = [t.status for t in (await child("p00001").result()).tasks]  # type: ignore[attr-defined]
+        assert statuses == [TaskStatus.expired, TaskStatus.done, TaskStatus.done, TaskStatus.done]
+
+
+async def fan_out(
+    env: WorkflowEnvironment, task_queue: str, *, participants: int, window: int, children_per_run: int, page_size: int
+) -> tuple[CycleResult, FakeServices, CycleHandle]:
+    """Start a cycle of ``participants``, wait until every child is up, cancel it, wait for the end."""
+    fakes = FakeServices(participants=people(participants), create_delay=0.002)
+    async with serving(env, task_queue, fakes):
+        start = await env.get_current_time()
+        _, handle = await start_cycle(
+            env.client, task_queue, start, window=window, children_per_run=children_per_run, page_size=page_size
+        )
+        await all_started(handle, participants, timeout=participants / 5)
+        await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
+        # A handle without a run id: the test server's long poll does not follow continue-as-new.
+        latest = env.client.get_workflow_handle_for(ReviewCycleWorkflow.run, handle.id)
+        result = await latest.result()
+    return result, fakes, handle
+
+
+async def test_fan_out_in_a_sliding_window_with_continue_as_new(env: WorkflowEnvironment, task_queue: str) -> None:
+    """240 people, window 20, continue-as-new every 70 starts (the 1,000-person run: bench_fan_out.py)."""
+    result, fakes, handle = await fan_out(
+        env, task_queue, participants=240, window=20, children_per_run=70, page_size=45
+    )
+    assert (result.participants, result.ended, result.cancelled) == (240, 240, True)
+    assert result.runs >= 4  # 240 children, at most 70 per run
+    assert result.max_started_in_a_run == 70
+    assert result.max_starting <= 20
+    assert fakes.max_creating <= 20  # never more than the window creating their first task at once
+    assert len(fakes.tasks) == 240  # one task each, none twice
+    assert len(fakes.named("reviews.close_review")) == 240
+    described = await handle.describe()
+    assert described.run_id != handle.first_execution_run_id  # the run id changed: continue-as-new

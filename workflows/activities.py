@@ -1,0 +1,131 @@
+"""Activity CONTRACTS of the review-cycle workflows.
+
+Each function fixes a stable activity name and its pydantic input and output. The real
+implementations belong to the reviews and rewards services and are not written yet: these
+defaults raise ``NotImplementedError`` and are deliberately **not** registered in
+``workflows.worker.ACTIVITIES``. Tests register fakes under the same names.
+
+Rules every implementation must keep:
+
+- **Idempotent.** Every input carries an idempotency key (``task_id`` for tasks, otherwise
+  ``idempotency_key``) derived deterministically in the workflow. A retry of the same call
+  must not create a second task, send a second notification or publish a second event: store
+  the key with the effect in the same transaction and answer from it on a repeat.
+- **No PII in the result** beyond ids; workflow histories keep what activities return.
+- Failures that retrying cannot fix (an unknown cycle) raise
+  ``ApplicationError(..., non_retryable=True)``; everything else may raise and is retried.
+"""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from workflows.models import (
+    CalibrationSessions,
+    CloseReviewInput,
+    CreateTaskInput,
+    EscalateGateInput,
+    EscalateTaskInput,
+    ListParticipantsInput,
+    ManagerChain,
+    ManagerChainInput,
+    MarkPhaseInput,
+    OpenCalibrationInput,
+    ParticipantPage,
+    ProposalOrgUnits,
+    ReminderInput,
+    RequestProposalsInput,
+    TaskRef,
+    UpdateTaskInput,
+)
+
+
+def _not_built(name: str) -> NotImplementedError:
+    return NotImplementedError(f"activity {name!r} is a contract; its implementation comes with the service")
+
+
+# --- reviews service -------------------------------------------------------------------------
+
+
+@activity.defn(name="reviews.list_participants")
+async def list_participants(value: ListParticipantsInput) -> ParticipantPage:
+    """One stable page of the cycle's current participants (removed ones left out)."""
+    raise _not_built("reviews.list_participants")
+
+
+@activity.defn(name="reviews.create_task")
+async def create_task(value: CreateTaskInput) -> TaskRef:
+    """Upsert the task in the assignee's inbox, keyed by ``task_id``; publish ``task.created`` once."""
+    raise _not_built("reviews.create_task")
+
+
+@activity.defn(name="reviews.update_task")
+async def update_task(value: UpdateTaskInput) -> None:
+    """Apply status/assignee/deadline/payload if ``revision`` is newer than the stored one."""
+    raise _not_built("reviews.update_task")
+
+
+@activity.defn(name="reviews.send_reminder")
+async def send_reminder(value: ReminderInput) -> None:
+    """Notify the assignee once per ``idempotency_key``."""
+    raise _not_built("reviews.send_reminder")
+
+
+@activity.defn(name="reviews.manager_chain")
+async def manager_chain(value: ManagerChainInput) -> ManagerChain:
+    """The person's manager and skip-level manager from the directory (active people only)."""
+    raise _not_built("reviews.manager_chain")
+
+
+@activity.defn(name="reviews.escalate_task")
+async def escalate_task(value: EscalateTaskInput) -> None:
+    """Record the escalation on the task, notify ``notified_id``, publish ``task.escalated``."""
+    raise _not_built("reviews.escalate_task")
+
+
+@activity.defn(name="reviews.escalate_gate")
+async def escalate_gate(value: EscalateGateInput) -> None:
+    """A cycle-level step (calibration, pay approval) is late: notify and publish."""
+    raise _not_built("reviews.escalate_gate")
+
+
+@activity.defn(name="reviews.close_review")
+async def close_review(value: CloseReviewInput) -> None:
+    """Close the person's review and every open task of it in the inbox; publish ``review.closed``."""
+    raise _not_built("reviews.close_review")
+
+
+@activity.defn(name="reviews.mark_phase")
+async def mark_phase(value: MarkPhaseInput) -> None:
+    """Record the cycle's phase; publish ``cycle.phase-opened`` (or ``cycle.cancelled``)."""
+    raise _not_built("reviews.mark_phase")
+
+
+@activity.defn(name="reviews.open_calibration")
+async def open_calibration(value: OpenCalibrationInput) -> CalibrationSessions:
+    """Create the calibration sessions (one per organisation unit) once; return their ids."""
+    raise _not_built("reviews.open_calibration")
+
+
+# --- rewards service -------------------------------------------------------------------------
+
+
+@activity.defn(name="rewards.request_proposals")
+async def request_proposals(value: RequestProposalsInput) -> ProposalOrgUnits:
+    """Create pay proposals from the final ratings once; return the organisation units to approve."""
+    raise _not_built("rewards.request_proposals")
+
+
+CONTRACTS = (
+    list_participants,
+    create_task,
+    update_task,
+    send_reminder,
+    manager_chain,
+    escalate_task,
+    escalate_gate,
+    close_review,
+    mark_phase,
+    open_calibration,
+    request_proposals,
+)

@@ -1,0 +1,481 @@
+"""One participant's review: their tasks, deadlines, reminders and escalations.
+
+The workflow runs the steps in order: self-assessment (employee), manager review (manager),
+then waits for the cycle to open pay approval (sending the calibrated rating first) for the
+pay review (manager), then acknowledgement (employee). Each task is created in the reviews
+service's inbox by an activity and completed by the ``complete_task`` Update, which the
+service API delivers. See docs/workflows.md for the protocol.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from temporalio import workflow
+from temporalio.exceptions import FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from workflows import activities
+    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, REPORT_SIGNAL, is_due, refuse, seconds_until
+    from workflows.models import (
+        FINISHED,
+        STEP_PHASE,
+        TASK_STEPS,
+        CloseReason,
+        CloseReview,
+        CloseReviewInput,
+        CompleteTask,
+        CreateTaskInput,
+        DeadlineResult,
+        EmployeeReviewInput,
+        EmployeeReviewResult,
+        EscalateTaskInput,
+        EscalationStep,
+        EscalationTarget,
+        ExtendDeadline,
+        FinalRating,
+        ManagerChainInput,
+        ParticipantReport,
+        Phase,
+        PhaseOpened,
+        ReassignTask,
+        Refusal,
+        ReminderInput,
+        StatusTransition,
+        Step,
+        TaskResult,
+        TaskState,
+        TaskStatus,
+        UpdateTaskInput,
+        phase_index,
+        review_workflow_id,
+        task_id,
+    )
+
+
+@workflow.defn
+class EmployeeReviewWorkflow:
+    @workflow.init
+    def __init__(self, value: EmployeeReviewInput) -> None:
+        self._input = value
+        self._schedule = value.schedule.model_copy(deep=True)
+        self._opened: set[Phase] = set(value.opened_phases)
+        self._tasks: dict[str, TaskState] = {}
+        self._status: dict[Step, TaskStatus] = dict.fromkeys(TASK_STEPS, TaskStatus.pending)
+        self._closed: CloseReason | None = None
+        self._close_recorded = False
+        self._final_rating: str | None = None
+        self._calibrated = False
+        self._changes = 0  # bumped by every deadline change: wakes the deadline loop
+        self._outbox: list[StatusTransition] = []
+        self._started_reported = False
+
+    # --- run ---------------------------------------------------------------------------------
+
+    @workflow.run
+    async def run(self, value: EmployeeReviewInput) -> EmployeeReviewResult:
+        manager = value.manager_id or value.hr_owner_id
+        plan: list[tuple[Step, str, Phase | None]] = [
+            (Step.self_assessment, value.person_id, None),
+            (Step.manager_review, manager, None),
+            (Step.pay_review, manager, Phase.pay_approval),
+            (Step.acknowledgement, value.person_id, Phase.acknowledgement),
+        ]
+        for step, assignee, gate in plan:
+            if gate is not None:
+                await self._wait_for_phase(gate)
+            if self._closed is not None:
+                break
+            if self._passed(step):
+                self._set(step, TaskStatus.expired)
+                continue
+            await self._run_task(step, assignee)
+            await self._flush()
+        if self._closed is not None:
+            await self._close()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._flush(ended=True)
+        return EmployeeReviewResult(
+            person_id=value.person_id,
+            closed_reason=self._closed,
+            final_rating=self._final_rating,
+            tasks=[
+                TaskResult(task_id=t.task_id, status=t.status, assignee_id=t.assignee_id) for t in self._tasks.values()
+            ],
+        )
+
+    async def _run_task(self, step: Step, assignee_id: str) -> None:
+        schedule = self._schedule.of(step)
+        task = TaskState(
+            task_id=task_id(self._input.cycle_id, self._input.person_id, step),
+            step=step,
+            assignee_id=assignee_id,
+            status=TaskStatus.pending,
+            opened_at=workflow.now(),
+            due_at=schedule.deadline,
+            closes_at=schedule.closes_at,
+        )
+        self._tasks[task.task_id] = task
+        await workflow.execute_activity(
+            activities.create_task,
+            CreateTaskInput(
+                task_id=task.task_id,
+                cycle_id=self._input.cycle_id,
+                person_id=self._input.person_id,
+                step=step,
+                assignee_id=assignee_id,
+                due_at=task.due_at,
+                workflow_id=review_workflow_id(self._input.cycle_id, self._input.person_id),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        if task.status is TaskStatus.pending:  # an Update may not touch it before it exists
+            self._set_task(task, TaskStatus.open)
+
+        while True:
+            await self._flush()
+            if task.status in FINISHED or self._closed is not None:
+                return
+            if self._passed(step):
+                await self._finish(task, TaskStatus.expired)
+                return
+            now = workflow.now()
+            policy = self._schedule.of(step).policy
+            if task.status is TaskStatus.open and is_due(task.due_at, now):
+                self._set_task(task, TaskStatus.overdue)
+                continue
+            if task.escalations_done < len(policy.escalation):
+                escalation = policy.escalation[task.escalations_done]
+                if is_due(task.due_at + escalation.after, now):
+                    await self._escalate(task, task.escalations_done, escalation)
+                    continue
+            if is_due(task.closes_at, now):
+                await self._finish(task, TaskStatus.expired)
+                return
+            next_reminder: datetime | None = None
+            if policy.reminder_every is not None:
+                number = task.reminders_sent + 1
+                at = task.opened_at + policy.reminder_every * number
+                if at < task.due_at:
+                    if is_due(at, now):
+                        # After a long outage send one reminder, numbered by the cadence.
+                        number = max(number, int((now - task.opened_at) / policy.reminder_every))
+                        await self._remind(task, number)
+                        continue
+                    next_reminder = at
+
+            wake = [task.closes_at]
+            if next_reminder is not None:
+                wake.append(next_reminder)
+            if task.status is TaskStatus.open:
+                wake.append(task.due_at)
+            if task.escalations_done < len(policy.escalation):
+                wake.append(task.due_at + policy.escalation[task.escalations_done].after)
+            await self._wait_for_change(task, min(wake), now)
+
+    async def _wait_for_phase(self, phase: Phase) -> None:
+        await workflow.wait_condition(lambda: self._closed is not None or self._reached(phase))
+
+    async def _wait_for_change(self, task: TaskState, wake: datetime, now: datetime) -> None:
+        """Until ``wake`` (a reminder, the deadline, an escalation or the close) or a change."""
+        changes = self._changes
+        try:
+            await workflow.wait_condition(
+                lambda: (
+                    task.status in FINISHED
+                    or self._closed is not None
+                    or self._changes != changes
+                    or self._passed(task.step)
+                ),
+                timeout=seconds_until(wake, now),
+                timeout_summary=f"{task.step.value} deadline",
+            )
+        except TimeoutError:
+            return  # something is due: the task loop decides what
+
+    async def _remind(self, task: TaskState, number: int) -> None:
+        task.reminders_sent = number
+        await workflow.execute_activity(
+            activities.send_reminder,
+            ReminderInput(
+                idempotency_key=f"{task.task_id}:reminder:{number}",
+                task_id=task.task_id,
+                assignee_id=task.assignee_id,
+                due_at=task.due_at,
+                number=number,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+
+    async def _escalate(self, task: TaskState, index: int, escalation: EscalationStep) -> None:
+        task.escalations_done = index + 1
+        hr = self._input.hr_owner_id
+        notified: str | None = hr
+        if escalation.notify is not EscalationTarget.hr:
+            chain = await workflow.execute_activity(
+                activities.manager_chain,
+                ManagerChainInput(person_id=task.assignee_id),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+            )
+            notified = chain.manager_id if escalation.notify is EscalationTarget.manager else chain.skip_level_id
+        await workflow.execute_activity(
+            activities.escalate_task,
+            EscalateTaskInput(
+                idempotency_key=f"{task.task_id}:escalation:{index}:r{task.revision}",
+                task_id=task.task_id,
+                cycle_id=self._input.cycle_id,
+                person_id=self._input.person_id,
+                step=task.step,
+                escalation_index=index,
+                target=escalation.notify,
+                notified_id=notified or hr,
+                fell_back_to_hr=notified is None,
+                due_at=task.due_at,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        if task.status not in FINISHED:
+            self._set_task(task, TaskStatus.escalated)
+
+    async def _finish(self, task: TaskState, status: TaskStatus) -> None:
+        self._set_task(task, status)
+        task.revision += 1
+        await self._update_task(UpdateTaskInput(task_id=task.task_id, revision=task.revision, status=status))
+
+    async def _close(self) -> None:
+        reason = self._closed
+        assert reason is not None
+        for task in self._tasks.values():
+            if task.status not in FINISHED:
+                self._set_task(task, TaskStatus.closed)
+                task.revision += 1
+        for step in TASK_STEPS:
+            if self._status[step] not in FINISHED:
+                self._set(step, TaskStatus.closed)
+        await workflow.execute_activity(
+            activities.close_review,
+            CloseReviewInput(
+                idempotency_key=f"{self._input.cycle_id}:{self._input.person_id}:close",
+                cycle_id=self._input.cycle_id,
+                person_id=self._input.person_id,
+                reason=reason,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        self._close_recorded = True
+
+    async def _update_task(self, change: UpdateTaskInput) -> None:
+        await workflow.execute_activity(
+            activities.update_task, change, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
+        )
+
+    def _results(self) -> list[TaskResult]:
+        return [TaskResult(task_id=t.task_id, status=t.status, assignee_id=t.assignee_id) for t in self._tasks.values()]
+
+    # --- status bookkeeping and reports to the cycle -----------------------------------------
+
+    def _set_task(self, task: TaskState, status: TaskStatus) -> None:
+        task.status = status
+        self._set(task.step, status)
+
+    def _set(self, step: Step, status: TaskStatus) -> None:
+        previous = self._status[step]
+        if previous == status:
+            return
+        self._status[step] = status
+        self._outbox.append(StatusTransition(step=step, previous=previous, status=status))
+
+    async def _flush(self, *, ended: bool = False) -> None:
+        """Send the cycle what changed since the last report, in one signal."""
+        if not self._outbox and not ended:
+            return
+        report = ParticipantReport(
+            person_id=self._input.person_id,
+            transitions=self._outbox,
+            started=not self._started_reported,
+            ended=ended,
+        )
+        self._outbox = []
+        self._started_reported = True
+        if self._input.cycle_workflow_id is None:
+            return
+        try:
+            await workflow.get_external_workflow_handle(self._input.cycle_workflow_id).signal(REPORT_SIGNAL, report)
+        except FailureError as error:  # the cycle is gone (closed or terminated): nobody to tell
+            workflow.logger.warning("cycle did not take the report: %s", error)
+
+    def _reached(self, phase: Phase) -> bool:
+        return any(phase_index(opened) >= phase_index(phase) for opened in self._opened)
+
+    def _passed(self, step: Step) -> bool:
+        return any(phase_index(opened) > phase_index(STEP_PHASE[step]) for opened in self._opened)
+
+    # --- Updates from the service API --------------------------------------------------------
+
+    def _open_task(self, task_id_: str) -> TaskState:
+        if self._closed is CloseReason.cancelled:
+            raise refuse(Refusal.cycle_cancelled, "the review cycle was cancelled")
+        if self._closed is not None:
+            raise refuse(Refusal.review_closed, f"the review was closed ({self._closed.value})")
+        task = self._tasks.get(task_id_)
+        # A pending task is being created: the inbox may show it before the activity's result
+        # reaches the workflow, so it can already be completed.
+        if task is None:
+            raise refuse(Refusal.task_not_found, f"no task {task_id_} in this review")
+        if task.status is TaskStatus.done:
+            raise refuse(Refusal.task_done, "the task is already done")
+        if task.status in FINISHED:
+            raise refuse(Refusal.too_late, f"the task is {task.status.value}: its phase has closed")
+        return task
+
+    @workflow.update
+    async def complete_task(self, value: CompleteTask) -> TaskResult:
+        task = self._open_task(value.task_id)  # again: a second Update may have won meanwhile
+        self._check_actor(task, value.actor_id)
+        task.completed_by = value.actor_id
+        self._set_task(task, TaskStatus.done)
+        task.revision += 1
+        await self._update_task(
+            UpdateTaskInput(
+                task_id=task.task_id,
+                revision=task.revision,
+                status=TaskStatus.done,
+                actor_id=value.actor_id,
+                payload=value.payload,
+            )
+        )
+        return TaskResult(task_id=task.task_id, status=task.status, assignee_id=task.assignee_id)
+
+    @complete_task.validator
+    def _validate_complete_task(self, value: CompleteTask) -> None:
+        self._check_actor(self._open_task(value.task_id), value.actor_id)
+
+    @staticmethod
+    def _check_actor(task: TaskState, actor_id: str) -> None:
+        if actor_id != task.assignee_id:
+            raise refuse(Refusal.wrong_actor, "only the task's assignee may complete it")
+
+    @workflow.update
+    async def reassign_task(self, value: ReassignTask) -> TaskResult:
+        task = self._open_task(value.task_id)
+        if task.assignee_id != value.new_assignee_id:
+            task.assignee_id = value.new_assignee_id
+            task.revision += 1
+            self._changes += 1
+            await self._update_task(
+                UpdateTaskInput(
+                    task_id=task.task_id,
+                    revision=task.revision,
+                    assignee_id=value.new_assignee_id,
+                    actor_id=value.actor_id,
+                )
+            )
+        return TaskResult(task_id=task.task_id, status=task.status, assignee_id=task.assignee_id)
+
+    @reassign_task.validator
+    def _validate_reassign_task(self, value: ReassignTask) -> None:
+        self._open_task(value.task_id)
+
+    @workflow.update
+    async def extend_deadline(self, value: ExtendDeadline) -> DeadlineResult:
+        self._check_extension(value)
+        return await self._apply_deadline(value)
+
+    @extend_deadline.validator
+    def _validate_extend_deadline(self, value: ExtendDeadline) -> None:
+        self._check_extension(value)
+
+    def _check_extension(self, value: ExtendDeadline) -> None:
+        if self._closed is CloseReason.cancelled:
+            raise refuse(Refusal.cycle_cancelled, "the review cycle was cancelled")
+        if self._closed is not None:
+            raise refuse(Refusal.review_closed, f"the review was closed ({self._closed.value})")
+        if value.step not in TASK_STEPS:
+            raise refuse(Refusal.invalid_deadline, f"{value.step.value} is a cycle step: extend it on the cycle")
+        if value.new_deadline <= workflow.now():
+            raise refuse(Refusal.invalid_deadline, "the new deadline is in the past")
+        if self._status[value.step] is TaskStatus.done:
+            raise refuse(Refusal.task_done, "the task is already done")
+        if self._status[value.step] in FINISHED or self._passed(value.step):
+            raise refuse(Refusal.too_late, f"the {value.step.value} step has closed")
+
+    async def _apply_deadline(self, value: ExtendDeadline) -> DeadlineResult:
+        current = self._schedule.of(value.step)
+        schedule = current.model_copy(update={"deadline": value.new_deadline})
+        self._schedule.steps[value.step] = schedule
+        for task in self._tasks.values():
+            if task.step is value.step and task.status not in FINISHED:
+                task.due_at = schedule.deadline
+                task.closes_at = schedule.closes_at
+                task.escalations_done = 0
+                task.revision += 1
+                if task.status is not TaskStatus.pending and not is_due(task.due_at, workflow.now()):
+                    self._set_task(task, TaskStatus.open)
+                self._changes += 1
+                await self._update_task(
+                    UpdateTaskInput(
+                        task_id=task.task_id, revision=task.revision, due_at=task.due_at, actor_id=value.actor_id
+                    )
+                )
+        self._changes += 1
+        return DeadlineResult(step=value.step, deadline=schedule.deadline, closes_at=schedule.closes_at)
+
+    @workflow.update
+    async def close(self, value: CloseReview) -> EmployeeReviewResult:
+        self._check_close()
+        self._closed = value.reason
+        await workflow.wait_condition(lambda: self._close_recorded)
+        return EmployeeReviewResult(
+            person_id=self._input.person_id,
+            closed_reason=self._closed,
+            final_rating=self._final_rating,
+            tasks=[
+                TaskResult(task_id=t.task_id, status=t.status, assignee_id=t.assignee_id) for t in self._tasks.values()
+            ],
+        )
+
+    @close.validator
+    def _validate_close(self, value: CloseReview) -> None:
+        self._check_close()
+
+    def _check_close(self) -> None:
+        if self._closed is CloseReason.cancelled:
+            raise refuse(Refusal.cycle_cancelled, "the review cycle was cancelled")
+        if self._closed is not None:
+            raise refuse(Refusal.review_closed, f"the review is already closed ({self._closed.value})")
+        if all(status in FINISHED for status in self._status.values()):
+            raise refuse(Refusal.review_closed, "the review has already finished")
+
+    # --- signals from the cycle --------------------------------------------------------------
+
+    @workflow.signal
+    def phase_opened(self, value: PhaseOpened) -> None:
+        self._opened.add(value.phase)
+
+    @workflow.signal
+    def calibration_finalized(self, value: FinalRating) -> None:
+        self._final_rating = value.rating
+        self._calibrated = True
+
+    @workflow.signal
+    async def deadline_changed(self, value: ExtendDeadline) -> None:
+        if value.step not in TASK_STEPS or self._closed is not None:
+            return
+        if self._status[value.step] not in FINISHED and not self._passed(value.step):
+            await self._apply_deadline(value)
+
+    @workflow.signal
+    def cycle_close(self, value: CloseReview) -> None:
+        if self._closed is None:
+            self._closed = value.reason
+
+    # --- queries -----------------------------------------------------------------------------
+
+    @workflow.query
+    def tasks(self) -> list[TaskState]:
+        return list(self._tasks.values())

@@ -1,0 +1,551 @@
+"""Inputs, outputs and state of the review-cycle workflows and their activity contracts.
+
+Everything here is deterministic, free of I/O and passed through the workflow sandbox
+(``workflows.worker.SANDBOX_PASSTHROUGH``). The reviews and rewards services import these
+models too: they are the wire contract between the services and the workflows.
+
+Nothing here carries PII beyond opaque person ids: no names, no e-mail addresses. Workflow
+ids are built from ids only (``cycle_workflow_id``, ``review_workflow_id``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field, model_validator
+
+# ---------------------------------------------------------------------------------------------
+# Vocabulary
+
+
+class Phase(StrEnum):
+    """Phases of a cycle, in order. The cycle opens each one for every participant."""
+
+    self_assessment = "self_assessment"
+    manager_review = "manager_review"
+    calibration = "calibration"
+    pay_approval = "pay_approval"
+    acknowledgement = "acknowledgement"
+    closed = "closed"
+
+
+PHASES: tuple[Phase, ...] = tuple(Phase)
+
+
+def phase_index(phase: Phase) -> int:
+    return PHASES.index(phase)
+
+
+class Step(StrEnum):
+    """A scheduled step: a human task of every participant, or a cycle-level gate."""
+
+    self_assessment = "self_assessment"  # task of the employee
+    manager_review = "manager_review"  # task of the manager
+    calibration = "calibration"  # gate: every calibration session finalized by HR
+    pay_review = "pay_review"  # task of the manager: review the pay proposal
+    pay_approval = "pay_approval"  # gate: HR approves per organisation unit
+    acknowledgement = "acknowledgement"  # task of the employee
+
+
+TASK_STEPS: tuple[Step, ...] = (Step.self_assessment, Step.manager_review, Step.pay_review, Step.acknowledgement)
+GATE_STEPS: tuple[Step, ...] = (Step.calibration, Step.pay_approval)
+
+STEP_PHASE: dict[Step, Phase] = {
+    Step.self_assessment: Phase.self_assessment,
+    Step.manager_review: Phase.manager_review,
+    Step.calibration: Phase.calibration,
+    Step.pay_review: Phase.pay_approval,
+    Step.pay_approval: Phase.pay_approval,
+    Step.acknowledgement: Phase.acknowledgement,
+}
+
+
+class EscalationTarget(StrEnum):
+    manager = "manager"  # the assignee's manager
+    skip_level = "skip_level"  # the assignee's manager's manager
+    hr = "hr"  # the cycle's HR owner
+
+
+class TaskStatus(StrEnum):
+    """Where one participant's task of one step stands. ``pending``: not opened yet."""
+
+    pending = "pending"
+    open = "open"
+    overdue = "overdue"  # past its deadline, not escalated yet
+    escalated = "escalated"  # at least one escalation step ran
+    done = "done"  # completed by its assignee
+    expired = "expired"  # its phase closed before anyone completed it
+    closed = "closed"  # the review was closed (left, removed, cancelled)
+
+
+FINISHED: frozenset[TaskStatus] = frozenset({TaskStatus.done, TaskStatus.expired, TaskStatus.closed})
+
+
+class CloseReason(StrEnum):
+    participant_left = "participant_left"  # deactivated in the directory
+    removed = "removed"  # HR removed the participant
+    cancelled = "cancelled"  # the cycle was cancelled
+
+
+class Refusal(StrEnum):
+    """Machine-readable reasons an Update is refused (the ApplicationError ``type``)."""
+
+    wrong_actor = "wrong_actor"
+    task_done = "task_done"
+    task_not_found = "task_not_found"
+    cycle_cancelled = "cycle_cancelled"
+    review_closed = "review_closed"
+    too_late = "too_late"
+    invalid_deadline = "invalid_deadline"
+    invalid_phase = "invalid_phase"
+    unknown_session = "unknown_session"
+    unknown_org_unit = "unknown_org_unit"
+    already_participant = "already_participant"
+    participant_not_found = "participant_not_found"
+
+
+# The HTTP status the service API answers for each refusal (problem+json ``status``).
+REFUSAL_STATUS: dict[Refusal, int] = {
+    Refusal.wrong_actor: 403,
+    Refusal.task_done: 409,
+    Refusal.task_not_found: 404,
+    Refusal.cycle_cancelled: 409,
+    Refusal.review_closed: 409,
+    Refusal.too_late: 409,
+    Refusal.invalid_deadline: 422,
+    Refusal.invalid_phase: 409,
+    Refusal.unknown_session: 404,
+    Refusal.unknown_org_unit: 404,
+    Refusal.already_participant: 409,
+    Refusal.participant_not_found: 404,
+}
+
+
+# ---------------------------------------------------------------------------------------------
+# Ids: only ids, never PII. The services use the same functions to address the workflows.
+
+
+def cycle_workflow_id(cycle_id: str) -> str:
+    return f"review-cycle-{cycle_id}"
+
+
+def review_workflow_id(cycle_id: str, person_id: str) -> str:
+    return f"review-{cycle_id}-{person_id}"
+
+
+def task_id(cycle_id: str, person_id: str, step: Step, attempt: int = 1) -> str:
+    """The task's id is its idempotency key: a retried create never makes a second task."""
+    return f"{cycle_id}:{person_id}:{step.value}:{attempt}"
+
+
+# ---------------------------------------------------------------------------------------------
+# Schedule
+
+
+class EscalationStep(BaseModel):
+    after: timedelta = Field(ge=timedelta(0), description="how long after the deadline")
+    notify: EscalationTarget
+
+
+class DeadlinePolicy(BaseModel):
+    reminder_every: timedelta | None = Field(
+        default=None, gt=timedelta(0), description="cadence of reminders from opening until the deadline"
+    )
+    escalation: list[EscalationStep] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _sorted(self) -> DeadlinePolicy:
+        self.escalation = sorted(self.escalation, key=lambda step: step.after)
+        return self
+
+
+class StepSchedule(BaseModel):
+    deadline: datetime
+    closes_after: timedelta = Field(
+        default=timedelta(0),
+        ge=timedelta(0),
+        description="how long past the deadline the step stays open (escalations run in this window)",
+    )
+    policy: DeadlinePolicy = Field(default_factory=DeadlinePolicy)
+
+    @property
+    def closes_at(self) -> datetime:
+        return self.deadline + self.closes_after
+
+    @model_validator(mode="after")
+    def _escalations_before_close(self) -> StepSchedule:
+        if self.policy.escalation and self.policy.escalation[-1].after > self.closes_after:
+            raise ValueError("every escalation step must come before the step closes (after <= closes_after)")
+        return self
+
+
+class CycleSchedule(BaseModel):
+    steps: dict[Step, StepSchedule]
+
+    @model_validator(mode="after")
+    def _complete(self) -> CycleSchedule:
+        missing = [step.value for step in Step if step not in self.steps]
+        if missing:
+            raise ValueError(f"schedule misses steps: {', '.join(missing)}")
+        return self
+
+    def of(self, step: Step) -> StepSchedule:
+        return self.steps[step]
+
+
+# ---------------------------------------------------------------------------------------------
+# Activity contracts (implemented by the reviews and rewards services; see workflows/activities.py)
+
+
+class Participant(BaseModel):
+    person_id: str
+    manager_id: str | None = None
+    org_unit: str | None = None
+    final_rating: str | None = Field(default=None, description="set once calibration finalized it")
+
+
+class ListParticipantsInput(BaseModel):
+    cycle_id: str
+    page_token: str | None = None
+    page_size: int = Field(default=200, ge=1, le=1000)
+
+
+class ParticipantPage(BaseModel):
+    """A stable page (keyset by person id): the same token always yields the same page."""
+
+    participants: list[Participant]
+    next_page_token: str | None = None
+
+
+class CreateTaskInput(BaseModel):
+    task_id: str = Field(description="idempotency key: the service upserts by it")
+    cycle_id: str
+    person_id: str = Field(description="whose review the task belongs to")
+    step: Step
+    assignee_id: str
+    due_at: datetime
+    workflow_id: str = Field(description="where the service delivers the completion Update")
+
+
+class TaskRef(BaseModel):
+    task_id: str
+    created: bool = Field(description="False when the task already existed (a retry)")
+
+
+class UpdateTaskInput(BaseModel):
+    """Set fields of a task. ``revision`` grows with every change: the service ignores stale ones."""
+
+    task_id: str
+    revision: int
+    status: TaskStatus | None = None
+    assignee_id: str | None = None
+    due_at: datetime | None = None
+    actor_id: str | None = None
+    payload: dict[str, Any] | None = None
+
+
+class ReminderInput(BaseModel):
+    idempotency_key: str
+    task_id: str
+    assignee_id: str
+    due_at: datetime
+    number: int
+
+
+class ManagerChainInput(BaseModel):
+    person_id: str
+
+
+class ManagerChain(BaseModel):
+    manager_id: str | None = None
+    skip_level_id: str | None = None
+
+
+class EscalateTaskInput(BaseModel):
+    """Recorded on the task; the reviews service publishes ``meritloop.reviews.task.escalated``."""
+
+    idempotency_key: str
+    task_id: str
+    cycle_id: str
+    person_id: str
+    step: Step
+    escalation_index: int
+    target: EscalationTarget
+    notified_id: str = Field(description="who is notified; HR owner when the chain has nobody")
+    fell_back_to_hr: bool = False
+    due_at: datetime
+
+
+class EscalateGateInput(BaseModel):
+    idempotency_key: str
+    cycle_id: str
+    step: Step
+    escalation_index: int
+    target: EscalationTarget
+    hr_owner_id: str
+    pending: list[str] = Field(description="session ids or organisation units still open")
+
+
+class CloseReviewInput(BaseModel):
+    idempotency_key: str
+    cycle_id: str
+    person_id: str
+    reason: CloseReason
+
+
+class MarkPhaseInput(BaseModel):
+    idempotency_key: str
+    cycle_id: str
+    phase: Phase
+    cancelled: bool = False
+
+
+class OpenCalibrationInput(BaseModel):
+    idempotency_key: str
+    cycle_id: str
+
+
+class CalibrationSessions(BaseModel):
+    session_ids: list[str]
+
+
+class RequestProposalsInput(BaseModel):
+    idempotency_key: str
+    cycle_id: str
+
+
+class ProposalOrgUnits(BaseModel):
+    org_units: list[str]
+
+
+# ---------------------------------------------------------------------------------------------
+# EmployeeReviewWorkflow
+
+
+class EmployeeReviewInput(BaseModel):
+    cycle_id: str
+    person_id: str
+    manager_id: str | None = None
+    hr_owner_id: str
+    schedule: CycleSchedule
+    cycle_workflow_id: str | None = Field(default=None, description="None: run alone, report to nobody")
+    opened_phases: list[Phase] = Field(default_factory=lambda: [Phase.self_assessment])
+
+
+class TaskState(BaseModel):
+    task_id: str
+    step: Step
+    assignee_id: str
+    status: TaskStatus
+    opened_at: datetime
+    due_at: datetime
+    closes_at: datetime
+    revision: int = 1
+    reminders_sent: int = 0
+    escalations_done: int = 0
+    completed_by: str | None = None
+
+
+class CompleteTask(BaseModel):
+    task_id: str
+    actor_id: str
+    payload: dict[str, Any] = Field(default_factory=dict, description="rating, comments, rebuttal: opaque")
+
+
+class TaskResult(BaseModel):
+    task_id: str
+    status: TaskStatus
+    assignee_id: str
+
+
+class ReassignTask(BaseModel):
+    task_id: str
+    new_assignee_id: str
+    actor_id: str
+
+
+class ExtendDeadline(BaseModel):
+    step: Step
+    new_deadline: datetime
+    actor_id: str
+    person_id: str | None = Field(default=None, description="cycle update: one person, or None for everyone")
+
+
+class DeadlineResult(BaseModel):
+    step: Step
+    deadline: datetime
+    closes_at: datetime
+
+
+class CloseReview(BaseModel):
+    reason: CloseReason
+    actor_id: str | None = None
+
+
+class PhaseOpened(BaseModel):
+    phase: Phase
+
+
+class FinalRating(BaseModel):
+    rating: str | None = None
+
+
+class EmployeeReviewResult(BaseModel):
+    person_id: str
+    closed_reason: CloseReason | None = None
+    final_rating: str | None = None
+    tasks: list[TaskResult]
+
+
+# ---------------------------------------------------------------------------------------------
+# ReviewCycleWorkflow
+
+
+class CycleConfig(BaseModel):
+    cycle_id: str
+    hr_owner_id: str
+    schedule: CycleSchedule
+    window: int = Field(default=200, ge=1, le=1000, description="children started and not yet reported in")
+    children_per_run: int = Field(
+        default=1000, ge=1, le=1500, description="continue-as-new after starting this many (server limit 2000)"
+    )
+    page_size: int = Field(default=200, ge=1, le=1000)
+    history_limit: int = Field(default=10_000, ge=500, description="continue-as-new past this many events")
+
+
+class StatusTransition(BaseModel):
+    step: Step
+    previous: TaskStatus
+    status: TaskStatus
+
+
+class ParticipantReport(BaseModel):
+    """A child tells its cycle how its tasks moved (signal ``participant_report``)."""
+
+    person_id: str
+    transitions: list[StatusTransition] = Field(default_factory=list)
+    started: bool = False  # first report: the child is up and its first task exists
+    ended: bool = False  # last report: the child workflow is about to complete
+
+
+class BroadcastKind(StrEnum):
+    phase_opened = "phase_opened"
+    deadline_changed = "deadline_changed"
+    close = "close"
+
+
+class Broadcast(BaseModel):
+    """A notice to every participant, sent page by page (the cursor survives continue-as-new)."""
+
+    kind: BroadcastKind
+    phase: Phase | None = None
+    extension: ExtendDeadline | None = None
+    reason: CloseReason | None = None
+    page_token: str | None = None
+
+
+class CycleState(BaseModel):
+    run: int = 1
+    phase: Phase = Phase.self_assessment
+    opened_phases: list[Phase] = Field(default_factory=lambda: [Phase.self_assessment])
+    phase_opened_at: datetime | None = None
+    schedule: CycleSchedule
+    late_closes_at: dict[Step, datetime] = Field(default_factory=dict, description="per-person extensions")
+    # fan-out
+    fanout_page_token: str | None = None
+    fanout_offset: int = 0
+    fanout_done: bool = False
+    participants: int = 0
+    starting: list[str] = Field(default_factory=list, description="started, not yet reported in (<= window)")
+    max_starting: int = 0
+    max_started_in_a_run: int = 0
+    ended: int = 0
+    # progress: step -> status -> count (pending is participants minus the rest)
+    counts: dict[Step, dict[TaskStatus, int]] = Field(default_factory=dict)
+    broadcasts: list[Broadcast] = Field(default_factory=list)
+    calibration_sessions: dict[str, bool] | None = None
+    org_units: dict[str, bool] | None = None
+    gate_escalations: dict[Step, int] = Field(default_factory=dict)
+    advance_requested: Phase | None = None
+    cancelled: bool = False
+
+
+class ReviewCycleInput(BaseModel):
+    config: CycleConfig
+    state: CycleState | None = Field(default=None, description="carried by continue-as-new")
+
+
+class AddParticipant(BaseModel):
+    participant: Participant
+    actor_id: str
+
+
+class RemoveParticipant(BaseModel):
+    person_id: str
+    reason: CloseReason = CloseReason.removed
+    actor_id: str | None = None
+
+
+class AdvancePhase(BaseModel):
+    to: Phase
+    actor_id: str
+
+
+class CancelCycle(BaseModel):
+    actor_id: str
+    reason: str | None = None
+
+
+class SessionFinalized(BaseModel):
+    session_id: str
+    actor_id: str
+
+
+class PayApprovalFinalized(BaseModel):
+    org_unit: str
+    actor_id: str
+
+
+class CycleAck(BaseModel):
+    """What a cycle Update answers: the phase the cycle is in after it."""
+
+    phase: Phase
+    cancelled: bool = False
+
+
+class StepProgress(BaseModel):
+    pending: int = 0
+    open: int = 0
+    overdue: int = 0
+    escalated: int = 0
+    done: int = 0
+    expired: int = 0
+    closed: int = 0
+
+
+class CycleProgress(BaseModel):
+    cycle_id: str
+    phase: Phase
+    cancelled: bool
+    participants: int
+    fanout_done: bool
+    ended: int
+    run: int
+    steps: dict[Step, StepProgress]
+    calibration_pending: list[str] = Field(default_factory=list)
+    pay_approval_pending: list[str] = Field(default_factory=list)
+    max_starting: int = 0
+    max_started_in_a_run: int = 0
+
+
+class CycleResult(BaseModel):
+    cycle_id: str
+    cancelled: bool
+    participants: int
+    ended: int = Field(description="children that reported their end (fewer only if the closing grace ran out)")
+    runs: int
+    max_starting: int
+    max_started_in_a_run: int
+    steps: dict[Step, StepProgress]
