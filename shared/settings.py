@@ -95,6 +95,16 @@ class Settings(BaseSettings):
         description="Bearer token of the SCIM provisioning client (reviews `/scim/v2`). Unset: SCIM answers 401. "
         "In production a token shorter than 32 characters also disables SCIM.",
     )
+    cycle_update_timeout: float = Field(
+        20.0,
+        description="Seconds the reviews API waits for a review-cycle workflow to answer an Update "
+        "(task submit, HR changes) before answering 503.",
+    )
+    cycle_default_guideline: list[float] = Field(
+        [10.0, 20.0, 40.0, 20.0, 10.0],
+        description="Calibration guideline when a cycle gives none: the wanted % of people at each point of "
+        "the final rating scale, lowest first (spread evenly when the scale has another number of points).",
+    )
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Settings:

@@ -10,6 +10,7 @@ from opentelemetry import propagate
 from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.reviews.cycles.consumers import cycle_subscriptions
 from services.reviews.models import OutboxEvent, Person
 from shared.events import CloudEvent, Outbox, Subscription
 from shared.events.outbox import WAKE_RELAY
@@ -17,8 +18,8 @@ from shared.people import PERSON_DEACTIVATED, PERSON_UPSERTED, PersonEventData
 
 outbox = Outbox("reviews", OutboxEvent)
 
-# The reviews service owns the directory, so it consumes nothing yet.
-subscriptions: tuple[Subscription, ...] = ()
+# Review cycles consume leavers (from its own stream), goal scores and pay approvals.
+subscriptions: tuple[Subscription, ...] = cycle_subscriptions
 
 EVENT_FIELDS = frozenset(PersonEventData.model_fields)
 

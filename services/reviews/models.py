@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 
-from sqlalchemy import JSON, Boolean, CheckConstraint, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    CheckConstraint,
+    Date,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    Numeric,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.database import RecordMixin, UTCDateTime, new_metadata
+from shared.database import RecordMixin, UTCDateTime, new_metadata, utcnow
 from shared.events import InboxMixin, OutboxMixin
 
 
@@ -161,3 +175,140 @@ class ReviewTemplateScale(Base):
     scale_id: Mapped[uuid.UUID] = mapped_column(
         ForeignKey("rating_scales.id", ondelete="RESTRICT"), primary_key=True, index=True
     )
+
+
+# --- review cycles: cycles, participants, tasks, calibration ---
+
+
+class ReviewCycle(RecordMixin, Base):
+    """A review cycle: what HR configured, and where its workflow stands.
+
+    ``filters`` is the participant selection as HR gave it (cycles/schemas.py), ``schedule``
+    the workflow's ``CycleSchedule`` as JSON, ``guideline`` the wanted share (%) of each
+    rating point in calibration. Participants are a snapshot taken at launch.
+    """
+
+    __tablename__ = "review_cycles"
+    __table_args__ = (
+        CheckConstraint("status IN ('draft', 'launched', 'cancelled', 'closed')", name="status"),
+    )
+
+    name: Mapped[str] = mapped_column(String(200), index=True)
+    period_start: Mapped[date] = mapped_column(Date)
+    period_end: Mapped[date] = mapped_column(Date)
+    template_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("review_templates.id", ondelete="RESTRICT"), index=True)
+    rating_scale_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("rating_scales.id", ondelete="RESTRICT"), nullable=True
+    )
+    # [{"value", "label"}] of the final rating, copied at creation (the scale's or the default 1-5).
+    rating_points: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    guideline: Mapped[dict[str, float]] = mapped_column(JSON)
+    filters: Mapped[dict[str, object]] = mapped_column(JSON)
+    schedule: Mapped[dict[str, object]] = mapped_column(JSON)
+    status: Mapped[str] = mapped_column(String(20), index=True, default="draft")
+    phase: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    hr_owner_id: Mapped[uuid.UUID]
+    created_by: Mapped[uuid.UUID]
+    launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    participant_count: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class CycleParticipant(Base):
+    """One person of a cycle, snapshotted at launch (or added by HR), with their ratings.
+
+    ``proposed_rating`` comes from the manager review's score; ``final_rating`` is the
+    calibrated one (``rating_version`` grows with each change); ``potential_rating`` is
+    reserved for 9-box calibration.
+    """
+
+    __tablename__ = "cycle_participants"
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("review_cycles.id", ondelete="CASCADE"), primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    manager_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    org_unit: Mapped[str] = mapped_column(String(200))
+    closed_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    goal_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    goal_score_revision: Mapped[int] = mapped_column(Integer, default=0)
+    score: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    proposed_rating: Mapped[Decimal | None] = mapped_column(Numeric(9, 3), nullable=True)
+    final_rating: Mapped[Decimal | None] = mapped_column(Numeric(9, 3), nullable=True)
+    rating_version: Mapped[int] = mapped_column(Integer, default=0)
+    potential_rating: Mapped[Decimal | None] = mapped_column(Numeric(9, 3), nullable=True)
+    added_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+Index("ix_cycle_participants_cycle_unit", CycleParticipant.cycle_id, CycleParticipant.org_unit)
+
+
+class ReviewTask(Base):
+    """A human task in someone's inbox; its id is the workflow's deterministic task id.
+
+    ``draft`` holds the answers being written (and, once done, the answers given); they
+    never travel through the workflow or the bus. ``revision`` is the workflow's: an older
+    change is ignored. ``escalations`` lists ``{index, target, notified_id, at}``.
+    """
+
+    __tablename__ = "review_tasks"
+    __table_args__ = (
+        Index("ix_review_tasks_assignee_status", "assignee_id", "status"),
+        Index("ix_review_tasks_cycle_step_status", "cycle_id", "step", "status"),
+        Index("ix_review_tasks_cycle_person", "cycle_id", "person_id"),
+    )
+
+    id: Mapped[str] = mapped_column(String(200), primary_key=True)
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("review_cycles.id", ondelete="CASCADE"))
+    person_id: Mapped[uuid.UUID]
+    step: Mapped[str] = mapped_column(String(30))
+    assignee_id: Mapped[uuid.UUID]
+    status: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    workflow_id: Mapped[str] = mapped_column(String(200))
+    escalations: Mapped[list[dict[str, object]]] = mapped_column(JSON, default=list)
+    draft: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    completed_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    completed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    modified_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), onupdate=utcnow, nullable=True)
+
+
+class ActivityEffect(Base):
+    """Idempotency keys of activity effects (reminders, escalations, closes, phases) already applied."""
+
+    __tablename__ = "activity_effects"
+
+    key: Mapped[str] = mapped_column(String(300), primary_key=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+
+
+class CalibrationSession(RecordMixin, Base):
+    """Calibration of one organisation unit of one cycle; HR finalizes it."""
+
+    __tablename__ = "calibration_sessions"
+    __table_args__ = (
+        UniqueConstraint("cycle_id", "org_unit"),
+        CheckConstraint("status IN ('open', 'final')", name="status"),
+    )
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("review_cycles.id", ondelete="CASCADE"), index=True)
+    org_unit: Mapped[str] = mapped_column(String(200))
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    finalized_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class CalibrationAdjustment(RecordMixin, Base):
+    """One change of one person's rating in a session: who, when (created_at), from, to, why."""
+
+    __tablename__ = "calibration_adjustments"
+
+    session_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("calibration_sessions.id", ondelete="CASCADE"), index=True
+    )
+    person_id: Mapped[uuid.UUID]
+    adjusted_by: Mapped[uuid.UUID]
+    kind: Mapped[str] = mapped_column(String(20), default="performance")
+    from_rating: Mapped[Decimal | None] = mapped_column(Numeric(9, 3), nullable=True)
+    to_rating: Mapped[Decimal] = mapped_column(Numeric(9, 3))
+    reason: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,114 @@
+"""Events the review cycles react to.
+
+* ``meritloop.reviews.person.deactivated`` (the directory's own event, read back from the
+  reviews stream): a person who leaves has their open reviews closed through the review
+  workflow's ``close`` Update (reason ``participant_left``).
+* ``meritloop.goals.cycle-score.computed``: the goal score shown in the form and used to
+  score the review (highest revision wins).
+* ``meritloop.rewards.proposal.approved``: HR approved a unit's pay; the cycle workflow
+  hears it through ``pay_approval_finalized`` (a repeat is refused as done and ignored).
+
+No handler writes before it calls Temporal (``no_autoflush``), so a worker activity writing
+the same SQLite database never waits for this transaction.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reviews.cycles.repository import CycleRepository
+from services.reviews.cycles.temporal import holder
+from shared.calibration import PROPOSAL_APPROVED, REWARDS_STREAM, ProposalStatusChanged
+from shared.cycles import CYCLE_SCORE_COMPUTED, SCORES_STREAM, CycleScoreComputed
+from shared.events import CloudEvent, Subscription, stream_name
+from shared.people import PERSON_DEACTIVATED, PersonEventData
+from workflows.client import refusal_of
+from workflows.models import (
+    CloseReason,
+    CloseReview,
+    PayApprovalFinalized,
+    Phase,
+    Refusal,
+    cycle_workflow_id,
+    review_workflow_id,
+)
+
+# Refusals that mean "nothing left to do": the review or cycle is already where we want it.
+SETTLED = frozenset({Refusal.review_closed, Refusal.cycle_cancelled, Refusal.task_done, Refusal.too_late})
+SYSTEM_ACTOR = "system"
+
+
+async def on_person_deactivated(session: AsyncSession, event: CloudEvent) -> None:
+    from workflows.employee_review import EmployeeReviewWorkflow
+
+    person = PersonEventData.model_validate(event.data)
+    with session.no_autoflush:
+        open_reviews = await CycleRepository.from_session(session).open_participations(person.id)
+    if not open_reviews:
+        return
+    client = await holder.client()
+    for participation in open_reviews:
+        handle = client.get_workflow_handle(review_workflow_id(str(participation.cycle_id), str(person.id)))
+        try:
+            await handle.execute_update(
+                EmployeeReviewWorkflow.close, CloseReview(reason=CloseReason.participant_left, actor_id=SYSTEM_ACTOR)
+            )
+        except Exception as exc:
+            refusal = refusal_of(exc)
+            if refusal is None or refusal.code not in SETTLED:
+                raise
+
+
+async def on_goal_score(session: AsyncSession, event: CloudEvent) -> None:
+    score = CycleScoreComputed.model_validate(event.data)
+    await CycleRepository.from_session(session).set_goal_score(
+        score.cycle_id, score.person_id, score.score, score.revision
+    )
+
+
+async def on_proposal_approved(session: AsyncSession, event: CloudEvent) -> None:
+    from workflows.review_cycle import ReviewCycleWorkflow
+
+    proposal = ProposalStatusChanged.model_validate(event.data)
+    with session.no_autoflush:
+        cycle = await CycleRepository.from_session(session).get(proposal.cycle_id)
+    if cycle is None or cycle.status != "launched":
+        return
+    handle = (await holder.client()).get_workflow_handle(cycle_workflow_id(str(proposal.cycle_id)))
+    try:
+        await handle.execute_update(
+            ReviewCycleWorkflow.pay_approval_finalized,
+            PayApprovalFinalized(org_unit=proposal.org_unit, actor_id=SYSTEM_ACTOR),
+        )
+    except Exception as exc:
+        refusal = refusal_of(exc)
+        if refusal is not None and refusal.code is Refusal.invalid_phase:
+            with session.no_autoflush:
+                await session.refresh(cycle)
+            if cycle.phase in (Phase.acknowledgement.value, Phase.closed.value):
+                return  # pay approval is over: this unit's approval was counted already
+            raise  # not in pay approval yet: the redelivery tries again
+        if refusal is None or refusal.code not in SETTLED | {Refusal.unknown_org_unit}:
+            raise
+
+
+cycle_subscriptions: tuple[Subscription, ...] = (
+    Subscription(
+        durable="reviews-cycles-leavers",
+        stream=stream_name("reviews"),
+        subjects=(PERSON_DEACTIVATED,),
+        handler=on_person_deactivated,
+    ),
+    Subscription(
+        durable="reviews-cycles-goal-scores",
+        stream=SCORES_STREAM,
+        subjects=(CYCLE_SCORE_COMPUTED,),
+        handler=on_goal_score,
+    ),
+    Subscription(
+        durable="reviews-cycles-pay-approvals",
+        stream=REWARDS_STREAM,
+        subjects=(PROPOSAL_APPROVED,),
+        handler=on_proposal_approved,
+    ),
+)

@@ -1,0 +1,395 @@
+"""Routes of review cycles (HR), the task inbox (everyone) and calibration (HR).
+
+A route that reaches a workflow commits the request's changes first (so the worker's
+activities never wait on this transaction), then starts the workflow or delivers the
+Update; a refused Update is a 4xx problem whose ``reason`` is the refusal code.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Awaitable
+from enum import StrEnum
+from typing import Annotated, Any, TypeVar
+
+from fastapi import APIRouter, Query, Request, status
+from temporalio.client import Client, WorkflowHandle
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError
+
+from services.reviews.cycles.repository import TaskRepository
+from services.reviews.cycles.schemas import (
+    Ack,
+    AddParticipantRequest,
+    AdjustmentRead,
+    AdjustmentWrite,
+    AdvanceRequest,
+    Answers,
+    CancelRequest,
+    CycleRead,
+    CycleStatus,
+    CycleWrite,
+    DeadlineRead,
+    ExtendRequest,
+    ParticipantRead,
+    ProgressRead,
+    ReassignRequest,
+    SessionRead,
+    SessionSummary,
+    TaskForm,
+    TaskRead,
+    UnitProgress,
+)
+from services.reviews.cycles.service import CalibrationService, CycleService, InboxService, config_of, task_read
+from services.reviews.cycles.temporal import UpdateRefused, holder, raise_refusal
+from shared.auth import CurrentPrincipal, HRPrincipal
+from shared.database import SessionDep, utcnow
+from shared.errors import ServiceUnavailable
+from shared.pagination import Page, PageDep
+from shared.settings import Settings
+from workflows.employee_review import EmployeeReviewWorkflow
+from workflows.models import (
+    AddParticipant,
+    AdvancePhase,
+    CancelCycle,
+    CloseReason,
+    CompleteTask,
+    CycleAck,
+    CycleProgress,
+    ExtendDeadline,
+    ReassignTask,
+    RemoveParticipant,
+    ReviewCycleInput,
+    SessionFinalized,
+    Step,
+    cycle_workflow_id,
+)
+from workflows.review_cycle import ReviewCycleWorkflow
+
+router = APIRouter(tags=["review cycles"])
+TASK_OPEN_RETRIES = 10
+T = TypeVar("T")
+
+
+def _settings(request: Request) -> Settings:
+    settings: Settings = request.app.state.settings
+    return settings
+
+
+async def _client(request: Request) -> Client:
+    return await holder.client(_settings(request))
+
+
+async def _deliver(request: Request, call: Awaitable[T]) -> T:
+    """Await an Update (or query); refusals become 4xx problems, silence a 503."""
+    try:
+        return await asyncio.wait_for(call, timeout=_settings(request).cycle_update_timeout)
+    except TimeoutError as exc:
+        raise ServiceUnavailable("The review workflow did not answer in time; try again.") from exc
+    except (RPCError, Exception) as exc:  # noqa: BLE001 - sorted out by raise_refusal
+        raise_refusal(exc)
+
+
+async def _cycle_handle(request: Request, cycle_id: uuid.UUID) -> WorkflowHandle[Any, Any]:
+    return (await _client(request)).get_workflow_handle(cycle_workflow_id(str(cycle_id)))
+
+
+def _ack(ack: CycleAck) -> Ack:
+    return Ack(phase=ack.phase, cancelled=ack.cancelled)
+
+
+# --- cycles (HR) -----------------------------------------------------------------------------
+
+
+@router.post("/review-cycles", response_model=CycleRead, status_code=status.HTTP_201_CREATED, summary="Add a cycle")
+async def create_cycle(data: CycleWrite, request: Request, session: SessionDep, hr: HRPrincipal) -> CycleRead:
+    cycle = await CycleService(session, _settings(request)).create(data, hr.person_id)
+    return CycleRead.model_validate(cycle)
+
+
+@router.get("/review-cycles", response_model=Page[CycleRead], summary="Cycles, newest first")
+async def list_cycles(
+    request: Request, session: SessionDep, _hr: HRPrincipal, page: PageDep, status: CycleStatus | None = None
+) -> Page[CycleRead]:
+    service = CycleService(session, _settings(request))
+    rows, total = await service.cycles.page(
+        status=None if status is None else status.value, limit=page.limit, offset=page.offset
+    )
+    items = [CycleRead.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/review-cycles/{cycle_id}", response_model=CycleRead, summary="One cycle")
+async def get_cycle(cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> CycleRead:
+    return CycleRead.model_validate(await CycleService(session, _settings(request)).get(cycle_id))
+
+
+@router.get("/review-cycles/{cycle_id}/participants", response_model=Page[ParticipantRead], summary="Participants")
+async def list_participants(
+    cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal, page: PageDep
+) -> Page[ParticipantRead]:
+    service = CycleService(session, _settings(request))
+    await service.get(cycle_id)
+    rows, total = await service.cycles.participants(cycle_id, limit=page.limit, offset=page.offset)
+    items = [ParticipantRead.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post("/review-cycles/{cycle_id}/launch", response_model=CycleRead, summary="Snapshot participants, start")
+async def launch_cycle(cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> CycleRead:
+    """Idempotent: launching a launched cycle starts its workflow if it is not running yet."""
+    settings = _settings(request)
+    cycle, _ = await CycleService(session, settings).launch(cycle_id)
+    await session.commit()  # the workflow's first activity reads the participants
+    client = await _client(request)
+    try:
+        await client.start_workflow(
+            ReviewCycleWorkflow.run,
+            ReviewCycleInput(config=config_of(cycle)),
+            id=cycle_workflow_id(str(cycle.id)),
+            task_queue=settings.temporal_task_queue,
+        )
+    except WorkflowAlreadyStartedError:
+        pass
+    except RPCError as exc:
+        raise ServiceUnavailable("The cycle is saved but its workflow could not start; launch it again.") from exc
+    return CycleRead.model_validate(cycle)
+
+
+@router.post("/review-cycles/{cycle_id}/deadlines", response_model=DeadlineRead, summary="Extend a deadline")
+async def extend_deadline(
+    cycle_id: uuid.UUID, data: ExtendRequest, request: Request, session: SessionDep, hr: HRPrincipal
+) -> DeadlineRead:
+    service = CycleService(session, _settings(request))
+    await service.get(cycle_id)
+    if data.person_id is not None:
+        await service.require_participant(cycle_id, data.person_id)
+    change = ExtendDeadline(
+        step=data.step,
+        new_deadline=data.new_deadline,
+        actor_id=str(hr.person_id),
+        person_id=None if data.person_id is None else str(data.person_id),
+    )
+    handle = await _cycle_handle(request, cycle_id)
+    result = await _deliver(request, handle.execute_update(ReviewCycleWorkflow.extend_deadline, change))
+    return DeadlineRead(step=result.step, deadline=result.deadline, closes_at=result.closes_at)
+
+
+@router.post("/review-cycles/{cycle_id}/participants", response_model=Ack, summary="Add a participant")
+async def add_participant(
+    cycle_id: uuid.UUID, data: AddParticipantRequest, request: Request, session: SessionDep, hr: HRPrincipal
+) -> Ack:
+    participant = await CycleService(session, _settings(request)).add_participant(cycle_id, data.person_id)
+    await session.commit()  # the workflow lists participants from the table
+    handle = await _cycle_handle(request, cycle_id)
+    update = AddParticipant(participant=participant, actor_id=str(hr.person_id))
+    return _ack(await _deliver(request, handle.execute_update(ReviewCycleWorkflow.add_participant, update)))
+
+
+@router.delete("/review-cycles/{cycle_id}/participants/{person_id}", response_model=Ack, summary="Remove one")
+async def remove_participant(
+    cycle_id: uuid.UUID, person_id: uuid.UUID, request: Request, session: SessionDep, hr: HRPrincipal
+) -> Ack:
+    await CycleService(session, _settings(request)).require_participant(cycle_id, person_id)
+    handle = await _cycle_handle(request, cycle_id)
+    update = RemoveParticipant(person_id=str(person_id), reason=CloseReason.removed, actor_id=str(hr.person_id))
+    return _ack(await _deliver(request, handle.execute_update(ReviewCycleWorkflow.remove_participant, update)))
+
+
+@router.post("/review-cycles/{cycle_id}/advance", response_model=Ack, summary="Open the next phase now")
+async def advance_phase(
+    cycle_id: uuid.UUID, data: AdvanceRequest, request: Request, session: SessionDep, hr: HRPrincipal
+) -> Ack:
+    await CycleService(session, _settings(request)).get(cycle_id)
+    handle = await _cycle_handle(request, cycle_id)
+    update = AdvancePhase(to=data.to, actor_id=str(hr.person_id))
+    return _ack(await _deliver(request, handle.execute_update(ReviewCycleWorkflow.advance_phase, update)))
+
+
+@router.post("/review-cycles/{cycle_id}/cancel", response_model=Ack, summary="Cancel the cycle")
+async def cancel_cycle(
+    cycle_id: uuid.UUID, data: CancelRequest, request: Request, session: SessionDep, hr: HRPrincipal
+) -> Ack:
+    await CycleService(session, _settings(request)).get(cycle_id)
+    handle = await _cycle_handle(request, cycle_id)
+    update = CancelCycle(actor_id=str(hr.person_id), reason=data.reason)
+    return _ack(await _deliver(request, handle.execute_update(ReviewCycleWorkflow.cancel, update)))
+
+
+@router.get("/review-cycles/{cycle_id}/progress", response_model=ProgressRead, summary="Progress per phase and unit")
+async def cycle_progress(cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> ProgressRead:
+    service = CycleService(session, _settings(request))
+    cycle = await service.get(cycle_id)
+    steps, units = await service.progress_by_unit(cycle_id)
+    workflow: CycleProgress | None = None
+    if cycle.status != "draft":
+        try:
+            handle = await _cycle_handle(request, cycle_id)
+            workflow = await asyncio.wait_for(handle.query(ReviewCycleWorkflow.progress), timeout=5)
+        except (RPCError, TimeoutError, ServiceUnavailable, Exception):  # noqa: BLE001 - the inbox figures still answer
+            workflow = None
+    return ProgressRead(
+        cycle_id=cycle_id,
+        workflow=workflow,
+        steps=steps,
+        org_units=[UnitProgress(org_unit=unit, steps=unit_steps) for unit, unit_steps in sorted(units.items())],
+    )
+
+
+@router.get("/review-cycles/{cycle_id}/overdue", response_model=Page[TaskRead], summary="Overdue tasks")
+async def overdue_tasks(
+    cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal, page: PageDep
+) -> Page[TaskRead]:
+    await CycleService(session, _settings(request)).get(cycle_id)
+    now = utcnow()
+    rows, total = await TaskRepository.from_session(session).page(
+        cycle_id=cycle_id, overdue=True, now=now, limit=page.limit, offset=page.offset
+    )
+    return Page(items=[task_read(row, now) for row in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+# --- inbox -----------------------------------------------------------------------------------
+
+
+class Scope(StrEnum):
+    mine = "mine"
+    reports = "reports"
+    all = "all"
+
+
+@router.get("/tasks", response_model=Page[TaskRead], summary="Open tasks: mine, my reports', or all (HR)")
+async def list_tasks(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    scope: Scope = Scope.mine,
+    kind: Annotated[Step | None, Query(description="Only tasks of this step.")] = None,
+    cycle_id: uuid.UUID | None = None,
+    overdue: bool | None = None,
+) -> Page[TaskRead]:
+    now = utcnow()
+    rows, total = await InboxService(session).page(
+        principal,
+        scope=scope.value,
+        step=kind,
+        cycle_id=cycle_id,
+        overdue=overdue,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    return Page(items=[task_read(row, now) for row in rows], total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/tasks/{task_id}", response_model=TaskForm, summary="A task with the form it needs")
+async def get_task(task_id: str, session: SessionDep, principal: CurrentPrincipal) -> TaskForm:
+    service = InboxService(session)
+    return await service.form(await service.access(task_id, principal))
+
+
+@router.put("/tasks/{task_id}/draft", response_model=TaskRead, summary="Save a draft")
+async def save_draft(task_id: str, data: Answers, session: SessionDep, principal: CurrentPrincipal) -> TaskRead:
+    service = InboxService(session)
+    return task_read(await service.save_draft(await service.access(task_id, principal), data))
+
+
+@router.post("/tasks/{task_id}/submit", response_model=TaskRead, summary="Submit (completes the workflow task)")
+async def submit_task(
+    task_id: str, data: Answers, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> TaskRead:
+    """The answers stay in this database; the workflow learns only who completed which task."""
+    service = InboxService(session)
+    access = await service.access(task_id, principal)
+    if access.may_write and access.task.status in ("open", "overdue", "escalated"):
+        await service.save_draft(access, data, final=True)
+    workflow_id = access.task.workflow_id
+    await session.commit()  # the completion activity updates this task
+    handle = (await _client(request)).get_workflow_handle(workflow_id)
+    update = CompleteTask(task_id=task_id, actor_id=str(principal.person_id), payload={})
+    # The inbox row exists as soon as the create activity commits; the workflow opens the task
+    # when it records the activity's result a moment later. Until then it answers
+    # task_not_found: wait briefly instead of passing that race on (contract note in the docs).
+    for attempt in range(TASK_OPEN_RETRIES):
+        try:
+            await _deliver(request, handle.execute_update(EmployeeReviewWorkflow.complete_task, update))
+            break
+        except UpdateRefused as refused:
+            if refused.extensions.get("reason") != "task_not_found" or attempt == TASK_OPEN_RETRIES - 1:
+                raise
+            await asyncio.sleep(0.1 * (attempt + 1))
+    task = await TaskRepository.from_session(session).get(task_id)
+    assert task is not None
+    await session.refresh(task)
+    return task_read(task)
+
+
+@router.post("/tasks/{task_id}/reassign", response_model=TaskRead, summary="Give a task to someone else (HR)")
+async def reassign_task(
+    task_id: str, data: ReassignRequest, request: Request, session: SessionDep, hr: HRPrincipal
+) -> TaskRead:
+    service = InboxService(session)
+    access = await service.access(task_id, hr)
+    if await service.people.get(data.new_assignee_id) is None:
+        from shared.errors import ValidationFailed
+
+        raise ValidationFailed.field("new_assignee_id", "no such person")
+    handle = (await _client(request)).get_workflow_handle(access.task.workflow_id)
+    update = ReassignTask(task_id=task_id, new_assignee_id=str(data.new_assignee_id), actor_id=str(hr.person_id))
+    await session.commit()
+    await _deliver(request, handle.execute_update(EmployeeReviewWorkflow.reassign_task, update))
+    await session.refresh(access.task)
+    return task_read(access.task)
+
+
+# --- calibration (HR) ------------------------------------------------------------------------
+
+
+@router.get("/review-cycles/{cycle_id}/calibration-sessions", response_model=list[SessionSummary], summary="Sessions")
+async def list_sessions(
+    cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal
+) -> list[SessionSummary]:
+    await CycleService(session, _settings(request)).get(cycle_id)
+    return [SessionSummary.model_validate(s) for s in await CalibrationService(session).sessions.of_cycle(cycle_id)]
+
+
+@router.get("/calibration-sessions/{session_id}", response_model=SessionRead, summary="Ratings and distribution")
+async def get_session(session_id: uuid.UUID, session: SessionDep, _hr: HRPrincipal) -> SessionRead:
+    service = CalibrationService(session)
+    calibration = await service.get(session_id)
+    cycle = await service.cycles.get(calibration.cycle_id)
+    assert cycle is not None
+    rows = await service.rows(calibration)
+    read = SessionRead.model_validate(calibration)
+    read.rows = [service.row(row) for row in rows]
+    read.distribution = service.distribution(cycle, rows)
+    read.adjustments = [AdjustmentRead.model_validate(a) for a in await service.sessions.adjustments(session_id)]
+    return read
+
+
+@router.post(
+    "/calibration-sessions/{session_id}/adjustments",
+    response_model=AdjustmentRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Change a rating, with a reason",
+)
+async def adjust_rating(
+    session_id: uuid.UUID, data: AdjustmentWrite, session: SessionDep, hr: HRPrincipal
+) -> AdjustmentRead:
+    return AdjustmentRead.model_validate(await CalibrationService(session).adjust(session_id, data, hr.person_id))
+
+
+@router.post("/calibration-sessions/{session_id}/finalize", response_model=SessionSummary, summary="Finalize")
+async def finalize_session(
+    session_id: uuid.UUID, request: Request, session: SessionDep, hr: HRPrincipal
+) -> SessionSummary:
+    """Publishes each final rating once; repeating it re-delivers the workflow Update only."""
+    calibration, _ = await CalibrationService(session).finalize(session_id, hr.person_id)
+    await session.commit()
+    handle = await _cycle_handle(request, calibration.cycle_id)
+    update = SessionFinalized(session_id=str(calibration.id), actor_id=str(hr.person_id))
+    try:
+        await _deliver(request, handle.execute_update(ReviewCycleWorkflow.calibration_finalized, update))
+    except Exception as exc:
+        if getattr(exc, "extensions", {}).get("reason") != "task_done":  # already final in the workflow
+            raise
+    return SessionSummary.model_validate(calibration)

@@ -1,0 +1,374 @@
+"""All SQL of review cycles, the task inbox and calibration."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Select, and_, false, func, insert, literal, or_, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reviews.models import (
+    ActivityEffect,
+    CalibrationAdjustment,
+    CalibrationSession,
+    CycleParticipant,
+    Person,
+    ReviewCycle,
+    ReviewTask,
+    path_range,
+)
+
+UNASSIGNED_UNIT = "unassigned"
+OPEN_STATUSES = ("open", "overdue", "escalated")
+
+
+def selection(filters: dict[str, Any], manager_paths: Sequence[str]) -> ColumnElement[bool]:
+    """The WHERE clause of a participant selection: one set-based condition, no per-person query."""
+    criteria: list[ColumnElement[bool]] = [Person.active.is_(True)]
+    for key, column in (
+        ("departments", Person.department),
+        ("organizations", Person.organization),
+        ("divisions", Person.division),
+    ):
+        values = filters.get(key)
+        if values is not None:
+            criteria.append(column.in_(values) if values else false())
+    if filters.get("manager_subtrees") is not None:
+        ranges = [and_(Person.path > low, Person.path < high) for low, high in map(path_range, manager_paths)]
+        criteria.append(or_(*ranges) if ranges else false())
+    chosen: ColumnElement[bool] = and_(*criteria)
+    include = [uuid.UUID(str(value)) for value in filters.get("include") or []]
+    if include:
+        chosen = or_(chosen, and_(Person.id.in_(include), Person.active.is_(True)))
+    exclude = [uuid.UUID(str(value)) for value in filters.get("exclude") or []]
+    if exclude:
+        chosen = and_(chosen, Person.id.not_in(exclude))
+    return chosen
+
+
+class CycleRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> CycleRepository:
+        return cls(session)
+
+    async def get(self, cycle_id: uuid.UUID, *, for_update: bool = False) -> ReviewCycle | None:
+        return await self.session.get(ReviewCycle, cycle_id, with_for_update=for_update)
+
+    async def add(self, cycle: ReviewCycle) -> ReviewCycle:
+        self.session.add(cycle)
+        await self.session.flush()
+        return cycle
+
+    async def page(self, *, status: str | None, limit: int, offset: int) -> tuple[list[ReviewCycle], int]:
+        query = select(ReviewCycle)
+        if status is not None:
+            query = query.where(ReviewCycle.status == status)
+        total = int(await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = await self.session.scalars(
+            query.order_by(ReviewCycle.created_at.desc(), ReviewCycle.id).limit(limit).offset(offset)
+        )
+        return list(rows), total
+
+    async def manager_paths(self, manager_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        rows = await self.session.execute(select(Person.id, Person.path).where(Person.id.in_(list(manager_ids))))
+        return {row[0]: row[1] for row in rows.all()}
+
+    def _snapshot_select(self, cycle_id: uuid.UUID, where: ColumnElement[bool]) -> Select[Any]:
+        return select(
+            literal(cycle_id).label("cycle_id"),
+            Person.id,
+            Person.manager_id,
+            func.coalesce(Person.department, UNASSIGNED_UNIT),
+            literal(0),
+            literal(0),
+            func.now(),
+        ).where(where)
+
+    async def snapshot(self, cycle_id: uuid.UUID, where: ColumnElement[bool]) -> int:
+        """Copy the selected people into the cycle in one INSERT ... SELECT; returns how many."""
+        columns = [
+            CycleParticipant.cycle_id,
+            CycleParticipant.person_id,
+            CycleParticipant.manager_id,
+            CycleParticipant.org_unit,
+            CycleParticipant.goal_score_revision,
+            CycleParticipant.rating_version,
+            CycleParticipant.added_at,
+        ]
+        source = select(
+            literal(cycle_id, type_=CycleParticipant.cycle_id.type),
+            Person.id,
+            Person.manager_id,
+            func.coalesce(Person.department, UNASSIGNED_UNIT),
+            literal(0),
+            literal(0),
+            literal(datetime.now().astimezone(), type_=CycleParticipant.added_at.type),
+        ).where(where)
+        await self.session.execute(insert(CycleParticipant).from_select(columns, source))
+        return int(
+            await self.session.scalar(
+                select(func.count()).select_from(CycleParticipant).where(CycleParticipant.cycle_id == cycle_id)
+            )
+            or 0
+        )
+
+    async def count_selected(self, where: ColumnElement[bool]) -> int:
+        return int(await self.session.scalar(select(func.count()).select_from(Person).where(where)) or 0)
+
+    async def participant(
+        self, cycle_id: uuid.UUID, person_id: uuid.UUID, *, for_update: bool = False
+    ) -> CycleParticipant | None:
+        return await self.session.get(CycleParticipant, (cycle_id, person_id), with_for_update=for_update)
+
+    async def add_participant(self, participant: CycleParticipant) -> None:
+        self.session.add(participant)
+        await self.session.flush()
+
+    async def participants_page(
+        self, cycle_id: uuid.UUID, *, after: uuid.UUID | None, size: int, current_only: bool = True
+    ) -> list[CycleParticipant]:
+        """Keyset by person id: the same ``after`` always gives the same page."""
+        query = select(CycleParticipant).where(CycleParticipant.cycle_id == cycle_id)
+        if current_only:
+            query = query.where(
+                or_(CycleParticipant.closed_reason.is_(None), CycleParticipant.closed_reason == "cancelled")
+            )
+        if after is not None:
+            query = query.where(CycleParticipant.person_id > after)
+        rows = await self.session.scalars(query.order_by(CycleParticipant.person_id).limit(size))
+        return list(rows)
+
+    async def participants(
+        self, cycle_id: uuid.UUID, *, org_unit: str | None = None, limit: int | None = None, offset: int = 0
+    ) -> tuple[list[CycleParticipant], int]:
+        query = select(CycleParticipant).where(CycleParticipant.cycle_id == cycle_id)
+        if org_unit is not None:
+            query = query.where(CycleParticipant.org_unit == org_unit)
+        total = int(await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        query = query.order_by(CycleParticipant.org_unit, CycleParticipant.person_id).offset(offset)
+        if limit is not None:
+            query = query.limit(limit)
+        return list(await self.session.scalars(query)), total
+
+    async def open_participations(self, person_id: uuid.UUID) -> list[CycleParticipant]:
+        rows = await self.session.scalars(
+            select(CycleParticipant)
+            .join(ReviewCycle, ReviewCycle.id == CycleParticipant.cycle_id)
+            .where(
+                CycleParticipant.person_id == person_id,
+                CycleParticipant.closed_reason.is_(None),
+                ReviewCycle.status == "launched",
+            )
+        )
+        return list(rows)
+
+    async def org_units(self, cycle_id: uuid.UUID) -> list[str]:
+        rows = await self.session.scalars(
+            select(CycleParticipant.org_unit)
+            .where(CycleParticipant.cycle_id == cycle_id, CycleParticipant.closed_reason.is_(None))
+            .distinct()
+            .order_by(CycleParticipant.org_unit)
+        )
+        return list(rows)
+
+    async def set_goal_score(
+        self, cycle_id: uuid.UUID, person_id: uuid.UUID, score: float | None, revision: int
+    ) -> None:
+        await self.session.execute(
+            update(CycleParticipant)
+            .where(
+                CycleParticipant.cycle_id == cycle_id,
+                CycleParticipant.person_id == person_id,
+                CycleParticipant.goal_score_revision < revision,
+            )
+            .values(goal_score=score, goal_score_revision=revision)
+        )
+
+
+class TaskRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> TaskRepository:
+        return cls(session)
+
+    async def get(self, task_id: str, *, for_update: bool = False) -> ReviewTask | None:
+        return await self.session.get(ReviewTask, task_id, with_for_update=for_update)
+
+    async def add(self, task: ReviewTask) -> bool:
+        """Insert the task; False when another attempt inserted it first (nothing changes)."""
+        try:
+            async with self.session.begin_nested():
+                self.session.add(task)
+                await self.session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+    async def of_person(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> list[ReviewTask]:
+        rows = await self.session.scalars(
+            select(ReviewTask)
+            .where(ReviewTask.cycle_id == cycle_id, ReviewTask.person_id == person_id)
+            .order_by(ReviewTask.created_at)
+        )
+        return list(rows)
+
+    async def close_open(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> int:
+        result = await self.session.execute(
+            update(ReviewTask)
+            .where(
+                ReviewTask.cycle_id == cycle_id,
+                ReviewTask.person_id == person_id,
+                ReviewTask.status.in_(OPEN_STATUSES),
+            )
+            .values(status="closed")
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    def _filtered(
+        self,
+        *,
+        assignee_id: uuid.UUID | None,
+        person_ids: ColumnElement[bool] | None,
+        step: str | None,
+        cycle_id: uuid.UUID | None,
+        overdue: bool | None,
+        open_only: bool,
+        now: datetime,
+    ) -> Select[tuple[ReviewTask]]:
+        query = select(ReviewTask)
+        if assignee_id is not None:
+            query = query.where(ReviewTask.assignee_id == assignee_id)
+        if person_ids is not None:
+            query = query.where(person_ids)
+        if step is not None:
+            query = query.where(ReviewTask.step == step)
+        if cycle_id is not None:
+            query = query.where(ReviewTask.cycle_id == cycle_id)
+        if open_only or overdue is not None:
+            query = query.where(ReviewTask.status.in_(OPEN_STATUSES))
+        if overdue is True:
+            query = query.where(ReviewTask.due_at < now)
+        elif overdue is False:
+            query = query.where(ReviewTask.due_at >= now)
+        return query
+
+    async def page(
+        self,
+        *,
+        assignee_id: uuid.UUID | None = None,
+        person_ids: ColumnElement[bool] | None = None,
+        step: str | None = None,
+        cycle_id: uuid.UUID | None = None,
+        overdue: bool | None = None,
+        open_only: bool = True,
+        now: datetime,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[ReviewTask], int]:
+        query = self._filtered(
+            assignee_id=assignee_id,
+            person_ids=person_ids,
+            step=step,
+            cycle_id=cycle_id,
+            overdue=overdue,
+            open_only=open_only,
+            now=now,
+        )
+        total = int(await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = await self.session.scalars(query.order_by(ReviewTask.due_at, ReviewTask.id).limit(limit).offset(offset))
+        return list(rows), total
+
+    async def counts(self, cycle_id: uuid.UUID, now: datetime) -> list[tuple[str, str, str, bool, int]]:
+        """(org unit, step, status, past due, tasks) of a cycle, one grouped query."""
+        late = ReviewTask.due_at < now
+        query = (
+            select(CycleParticipant.org_unit, ReviewTask.step, ReviewTask.status, late, func.count())
+            .join(
+                CycleParticipant,
+                and_(
+                    CycleParticipant.cycle_id == ReviewTask.cycle_id,
+                    CycleParticipant.person_id == ReviewTask.person_id,
+                ),
+            )
+            .where(ReviewTask.cycle_id == cycle_id)
+            .group_by(CycleParticipant.org_unit, ReviewTask.step, ReviewTask.status, late)
+        )
+        rows = (await self.session.execute(query)).all()
+        return [(row[0], row[1], row[2], bool(row[3]), int(row[4])) for row in rows]
+
+
+class EffectRepository:
+    """Idempotency keys of applied effects."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> EffectRepository:
+        return cls(session)
+
+    async def claim(self, key: str) -> bool:
+        """True the first time ``key`` is claimed (in this transaction), False on a repeat."""
+        if await self.session.get(ActivityEffect, key) is not None:
+            return False
+        try:
+            async with self.session.begin_nested():
+                self.session.add(ActivityEffect(key=key))
+                await self.session.flush()
+        except IntegrityError:
+            return False
+        return True
+
+
+class CalibrationRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> CalibrationRepository:
+        return cls(session)
+
+    async def get(self, session_id: uuid.UUID, *, for_update: bool = False) -> CalibrationSession | None:
+        return await self.session.get(CalibrationSession, session_id, with_for_update=for_update)
+
+    async def of_cycle(self, cycle_id: uuid.UUID) -> list[CalibrationSession]:
+        rows = await self.session.scalars(
+            select(CalibrationSession)
+            .where(CalibrationSession.cycle_id == cycle_id)
+            .order_by(CalibrationSession.org_unit)
+        )
+        return list(rows)
+
+    async def add(self, calibration: CalibrationSession) -> None:
+        self.session.add(calibration)
+        await self.session.flush()
+
+    async def add_adjustment(self, adjustment: CalibrationAdjustment) -> None:
+        self.session.add(adjustment)
+        await self.session.flush()
+
+    async def adjustments(self, session_id: uuid.UUID) -> list[CalibrationAdjustment]:
+        rows = await self.session.scalars(
+            select(CalibrationAdjustment)
+            .where(CalibrationAdjustment.session_id == session_id)
+            .order_by(CalibrationAdjustment.created_at, CalibrationAdjustment.id)
+        )
+        return list(rows)
+
+    async def all_final(self, cycle_id: uuid.UUID) -> bool:
+        open_count = await self.session.scalar(
+            select(func.count())
+            .select_from(CalibrationSession)
+            .where(CalibrationSession.cycle_id == cycle_id, CalibrationSession.status != "final")
+        )
+        return not open_count

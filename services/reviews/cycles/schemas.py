@@ -1,0 +1,328 @@
+"""Request and response bodies of the review-cycle, inbox and calibration API."""
+
+from __future__ import annotations
+
+import itertools
+import uuid
+from datetime import date, datetime, timedelta
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from services.reviews.templates.schemas import Respondent
+from workflows.models import CycleProgress, DeadlinePolicy, EscalationStep, EscalationTarget, Phase, Step
+
+# --- cycles ----------------------------------------------------------------------------------
+
+
+class ParticipantFilters(BaseModel):
+    """Who takes part: everyone active matching every given criterion (any value of a list),
+    plus ``include``, minus ``exclude``. No criterion at all means everyone active."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    departments: list[str] | None = Field(None, max_length=500)
+    organizations: list[str] | None = Field(None, max_length=500)
+    divisions: list[str] | None = Field(None, max_length=500)
+    manager_subtrees: list[uuid.UUID] | None = Field(
+        None, max_length=500, description="Everyone below these managers, at any depth."
+    )
+    locations: list[str] | None = Field(None, description="Not supported yet: the directory keeps no location.")
+    hired_before: date | None = Field(None, description="Not supported yet: the directory keeps no hire date.")
+    include: list[uuid.UUID] = Field(default_factory=list, max_length=10_000)
+    exclude: list[uuid.UUID] = Field(default_factory=list, max_length=10_000)
+
+
+class Escalation(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    after_hours: float = Field(ge=0, description="Hours after the deadline.")
+    notify: EscalationTarget
+
+
+class PhaseDeadlines(BaseModel):
+    """The deadline of each phase; pay review (managers) shares the pay-approval deadline."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    self_assessment: datetime
+    manager_review: datetime
+    calibration: datetime
+    pay_approval: datetime
+    acknowledgement: datetime
+
+    @model_validator(mode="after")
+    def _ordered(self) -> PhaseDeadlines:
+        values = [self.self_assessment, self.manager_review, self.calibration, self.pay_approval, self.acknowledgement]
+        if any(value.tzinfo is None for value in values):
+            raise ValueError("deadlines need a time zone offset")
+        if any(later < earlier for earlier, later in itertools.pairwise(values)):
+            raise ValueError("phase deadlines must not go back in time (self_assessment first, acknowledgement last)")
+        return self
+
+
+class CycleWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    name: str = Field(min_length=1, max_length=200)
+    period_start: date
+    period_end: date
+    template_id: uuid.UUID = Field(description="A published review template version.")
+    rating_scale_id: uuid.UUID | None = Field(None, description="Scale of the final rating (default: 1-5).")
+    filters: ParticipantFilters = Field(default_factory=ParticipantFilters)
+    deadlines: PhaseDeadlines
+    grace_hours: float = Field(
+        72, ge=0, le=24 * 90, description="How long a step stays open past its deadline (escalations run then)."
+    )
+    reminder_every_hours: float | None = Field(None, gt=0)
+    escalation: list[Escalation] = Field(default_factory=list, max_length=10)
+    guideline: dict[str, float] | None = Field(
+        None, description="Wanted % of people per final rating label; default from the settings."
+    )
+    hr_owner_id: uuid.UUID | None = Field(None, description="Who hears of escalations last (default: the creator).")
+
+    @model_validator(mode="after")
+    def _period(self) -> CycleWrite:
+        if self.period_end < self.period_start:
+            raise ValueError("period_end must not be before period_start")
+        return self
+
+    def policy(self) -> DeadlinePolicy:
+        return DeadlinePolicy(
+            reminder_every=None if self.reminder_every_hours is None else timedelta(hours=self.reminder_every_hours),
+            escalation=[EscalationStep(after=timedelta(hours=e.after_hours), notify=e.notify) for e in self.escalation],
+        )
+
+
+class CycleStatus(StrEnum):
+    draft = "draft"
+    launched = "launched"
+    cancelled = "cancelled"
+    closed = "closed"
+
+
+class CycleRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    period_start: date
+    period_end: date
+    template_id: uuid.UUID
+    rating_scale_id: uuid.UUID | None
+    rating_points: list[dict[str, Any]]
+    guideline: dict[str, float]
+    filters: dict[str, Any]
+    schedule: dict[str, Any]
+    status: CycleStatus
+    phase: Phase | None
+    hr_owner_id: uuid.UUID
+    created_by: uuid.UUID
+    created_at: datetime
+    launched_at: datetime | None
+    participant_count: int
+
+
+class ParticipantRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    person_id: uuid.UUID
+    manager_id: uuid.UUID | None
+    org_unit: str
+    closed_reason: str | None
+    goal_score: float | None
+    proposed_rating: Decimal | None
+    final_rating: Decimal | None
+    rating_version: int
+    potential_rating: Decimal | None
+
+
+class AddParticipantRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: uuid.UUID
+
+
+class ExtendRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    step: Step
+    new_deadline: datetime
+    person_id: uuid.UUID | None = Field(None, description="One person, or everyone when left out.")
+
+
+class AdvanceRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    to: Phase
+
+
+class CancelRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(None, max_length=500)
+
+
+class ReassignRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    new_assignee_id: uuid.UUID
+
+
+class Ack(BaseModel):
+    phase: Phase
+    cancelled: bool = False
+
+
+class DeadlineRead(BaseModel):
+    step: Step
+    deadline: datetime
+    closes_at: datetime
+
+
+class UnitProgress(BaseModel):
+    org_unit: str
+    steps: dict[str, dict[str, int]] = Field(description="step -> status -> tasks")
+
+
+class ProgressRead(BaseModel):
+    cycle_id: uuid.UUID
+    workflow: CycleProgress | None = Field(description="What the cycle workflow counts (None before launch).")
+    steps: dict[str, dict[str, int]] = Field(description="From the inbox: step -> status (open, overdue, ...) -> tasks")
+    org_units: list[UnitProgress]
+
+
+# --- inbox -----------------------------------------------------------------------------------
+
+
+class TaskRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: str
+    cycle_id: uuid.UUID
+    person_id: uuid.UUID
+    step: Step
+    assignee_id: uuid.UUID
+    status: str
+    overdue: bool = False
+    due_at: datetime
+    escalations: list[dict[str, Any]]
+    revision: int
+    completed_by: uuid.UUID | None
+    completed_at: datetime | None
+    created_at: datetime
+
+
+class Answer(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    item: str = Field(min_length=1, max_length=64)
+    value: float | None = Field(None, allow_inf_nan=False, description="A point of the item's scale.")
+    comment: str | None = Field(None, max_length=10_000)
+
+
+class Answers(BaseModel):
+    """A draft or the submitted answers; acknowledgement takes only ``comment`` (a rebuttal)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    answers: list[Answer] = Field(default_factory=list, max_length=500)
+    comment: str | None = Field(None, max_length=20_000)
+
+
+class FormItem(BaseModel):
+    key: str
+    kind: str
+    text: str | None = None
+    required: bool = False
+    scale: list[dict[str, Any]] | None = None
+
+
+class FormSection(BaseModel):
+    key: str
+    title: str
+    kind: str
+    answered_by: Respondent | str
+    items: list[FormItem]
+
+
+class TaskForm(BaseModel):
+    task: TaskRead
+    sections: list[FormSection]
+    goal_score: float | None
+    self_assessment: Answers | None = Field(None, description="The employee's answers (manager review only).")
+    manager_review: Answers | None = Field(None, description="The manager's answers (acknowledgement only).")
+    final_rating: Decimal | None = None
+    final_rating_label: str | None = None
+    draft: Answers | None
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+
+class SessionStatus(StrEnum):
+    open = "open"
+    final = "final"
+
+
+class SessionSummary(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    cycle_id: uuid.UUID
+    org_unit: str
+    status: SessionStatus
+    finalized_by: uuid.UUID | None
+    finalized_at: datetime | None
+
+
+class Bucket(BaseModel):
+    value: Decimal
+    label: str
+    count: int
+    share: float = Field(description="% of rated people")
+    guideline: float = Field(description="% the guideline wants")
+
+
+class CalibrationRow(BaseModel):
+    person_id: uuid.UUID
+    manager_id: uuid.UUID | None
+    score: float | None
+    proposed_rating: Decimal | None
+    final_rating: Decimal | None
+    potential_rating: Decimal | None
+
+
+class AdjustmentRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    person_id: uuid.UUID
+    adjusted_by: uuid.UUID
+    kind: str
+    from_rating: Decimal | None
+    to_rating: Decimal
+    reason: str
+    created_at: datetime
+
+
+class SessionRead(SessionSummary):
+    rows: list[CalibrationRow] = Field(default_factory=list)
+    distribution: list[Bucket] = Field(default_factory=list)
+    adjustments: list[AdjustmentRead] = Field(default_factory=list)
+
+
+class AdjustmentKind(StrEnum):
+    performance = "performance"
+    potential = "potential"
+
+
+class AdjustmentWrite(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    person_id: uuid.UUID
+    to_rating: Decimal = Field(max_digits=9, decimal_places=3)
+    reason: str = Field(min_length=3, max_length=2000, description="Required: why the rating changes.")
+    kind: AdjustmentKind = AdjustmentKind.performance

@@ -1,0 +1,640 @@
+"""Rules of review cycles, the task inbox and calibration. Flushes, never commits.
+
+Everything that reaches a workflow (start, Updates) happens in endpoints.py after the
+request's changes are committed, so a worker's activity never waits on this transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+from opentelemetry import propagate
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reviews.cycles.repository import (
+    OPEN_STATUSES,
+    UNASSIGNED_UNIT,
+    CalibrationRepository,
+    CycleRepository,
+    TaskRepository,
+    selection,
+)
+from services.reviews.cycles.schemas import (
+    AdjustmentKind,
+    AdjustmentWrite,
+    Answers,
+    Bucket,
+    CalibrationRow,
+    CycleWrite,
+    FormItem,
+    FormSection,
+    TaskForm,
+    TaskRead,
+)
+from services.reviews.directory.repository import PersonRepository
+from services.reviews.events import outbox
+from services.reviews.models import (
+    CalibrationAdjustment,
+    CalibrationSession,
+    CycleParticipant,
+    OutboxEvent,
+    RatingScale,
+    ReviewCycle,
+    ReviewTask,
+)
+from services.reviews.templates.schemas import Respondent, Section
+from services.reviews.templates.scoring import Rating, ScoringError, TemplateSpec, components_from_ratings, score_review
+from services.reviews.templates.service import TemplateService, sections_of
+from shared.auth import Principal, Role
+from shared.calibration import RatingFinalized, rating_event_id
+from shared.cycles import chunk_request
+from shared.database import utcnow
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.events import CloudEvent
+from shared.events.outbox import WAKE_RELAY
+from shared.settings import Settings
+from workflows.models import (
+    CycleConfig,
+    CycleSchedule,
+    Participant,
+    Step,
+    StepSchedule,
+)
+
+DEFAULT_POINTS: list[dict[str, object]] = [
+    {"value": 1, "label": "Unsatisfactory"},
+    {"value": 2, "label": "Needs improvement"},
+    {"value": 3, "label": "Meets expectations"},
+    {"value": 4, "label": "Exceeds expectations"},
+    {"value": 5, "label": "Outstanding"},
+]
+STEP_RESPONDENT: dict[str, Respondent] = {
+    Step.self_assessment.value: Respondent.self,
+    Step.manager_review.value: Respondent.manager,
+}
+_PAY_OPENED_NAMESPACE = uuid.UUID("4b7c9d3e-2f1a-4e8b-9c6d-0a1b2c3d4e5f")
+
+
+def is_hr(principal: Principal) -> bool:
+    return principal.has_any(Role.hr, Role.admin)
+
+
+def pay_approval_event_id(cycle_id: uuid.UUID) -> uuid.UUID:
+    """The id of a cycle's ``cycle.pay-approval-opened`` event: rewards waits for it (rewards/activities.py)."""
+    return uuid.uuid5(_PAY_OPENED_NAMESPACE, str(cycle_id))
+
+
+def add_event(
+    session: AsyncSession,
+    entity: str,
+    verb: str,
+    data: dict[str, Any],
+    *,
+    subject: str | None = None,
+    event_id: uuid.UUID | None = None,
+) -> CloudEvent:
+    """Like ``outbox.add``, with an optional fixed event id (JetStream drops a re-publish)."""
+    if event_id is None:
+        return outbox.add(session, entity, verb, data, subject=subject)
+    event = CloudEvent(
+        id=event_id, source=outbox.source, type=f"meritloop.reviews.{entity}.{verb}", subject=subject, data=data
+    )
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    session.add(
+        OutboxEvent(
+            id=event.id,
+            subject=event.nats_subject,
+            payload=event.model_dump_json(),
+            headers=json.dumps(headers),
+            created_at=event.time,
+            attempts=0,
+        )
+    )
+    session.info[WAKE_RELAY] = True
+    return event
+
+
+def points_of(cycle: ReviewCycle) -> list[tuple[Decimal, str]]:
+    return [(Decimal(str(point["value"])), str(point["label"])) for point in cycle.rating_points]
+
+
+def nearest_point(points: list[tuple[Decimal, str]], score: float) -> Decimal:
+    """The scale point a 0-100 score maps to (linear over the scale, then the nearest point)."""
+    low, high = points[0][0], points[-1][0]
+    target = low + (high - low) * Decimal(str(score)) / Decimal(100)
+    return min((value for value, _ in points), key=lambda value: (abs(value - target), -value))
+
+
+def label_of(points: list[tuple[Decimal, str]], value: Decimal | None) -> str | None:
+    return next((label for point, label in points if value is not None and point == value), None)
+
+
+def guideline_for(
+    points: list[dict[str, object]], given: dict[str, float] | None, default: list[float]
+) -> dict[str, float]:
+    labels = [str(point["label"]) for point in points]
+    if given is not None:
+        unknown = sorted(set(given) - set(labels))
+        if unknown:
+            raise ValidationFailed.field("guideline", f"not labels of the rating scale: {', '.join(unknown)}")
+        return {label: float(given.get(label, 0.0)) for label in labels}
+    if len(default) == len(labels):
+        return dict(zip(labels, default, strict=True))
+    share = round(100.0 / len(labels), 2)
+    return dict.fromkeys(labels, share)
+
+
+def config_of(cycle: ReviewCycle) -> CycleConfig:
+    return CycleConfig(
+        cycle_id=str(cycle.id),
+        hr_owner_id=str(cycle.hr_owner_id),
+        schedule=CycleSchedule.model_validate(cycle.schedule),
+    )
+
+
+def task_read(task: ReviewTask, now: datetime | None = None) -> TaskRead:
+    read = TaskRead.model_validate(task)
+    read.overdue = task.status in OPEN_STATUSES and task.due_at < (now or utcnow())
+    return read
+
+
+# --- cycles ----------------------------------------------------------------------------------
+
+
+class CycleService:
+    def __init__(self, session: AsyncSession, settings: Settings) -> None:
+        self.session = session
+        self.settings = settings
+        self.cycles = CycleRepository.from_session(session)
+        self.people = PersonRepository.from_session(session)
+
+    async def get(self, cycle_id: uuid.UUID, *, for_update: bool = False) -> ReviewCycle:
+        cycle = await self.cycles.get(cycle_id, for_update=for_update)
+        if cycle is None:
+            raise NotFound(f"No review cycle {cycle_id}.")
+        return cycle
+
+    async def create(self, data: CycleWrite, by: uuid.UUID) -> ReviewCycle:
+        if data.filters.locations:
+            raise ValidationFailed.field("filters.locations", "the directory keeps no location yet")
+        if data.filters.hired_before is not None:
+            raise ValidationFailed.field("filters.hired_before", "the directory keeps no hire date yet")
+        try:
+            await TemplateService(self.session).scoring_spec(data.template_id)
+        except NotFound:
+            raise ValidationFailed.field("template_id", f"no review template {data.template_id}") from None
+        except Conflict:
+            raise ValidationFailed.field("template_id", "the template is a draft: publish it first") from None
+        points = DEFAULT_POINTS
+        if data.rating_scale_id is not None:
+            scale = await self.session.get(RatingScale, data.rating_scale_id)
+            if scale is None:
+                raise ValidationFailed.field("rating_scale_id", f"no rating scale {data.rating_scale_id}")
+            points = [{"value": p["value"], "label": p["label"]} for p in scale.points]
+        guideline = guideline_for(points, data.guideline, self.settings.cycle_default_guideline)
+        schedule = self._schedule(data)
+        cycle = ReviewCycle(
+            name=data.name,
+            period_start=data.period_start,
+            period_end=data.period_end,
+            template_id=data.template_id,
+            rating_scale_id=data.rating_scale_id,
+            rating_points=points,
+            guideline=guideline,
+            filters=data.filters.model_dump(mode="json", exclude_none=True),
+            schedule=schedule.model_dump(mode="json"),
+            status="draft",
+            hr_owner_id=data.hr_owner_id or by,
+            created_by=by,
+            participant_count=0,
+        )
+        return await self.cycles.add(cycle)
+
+    @staticmethod
+    def _schedule(data: CycleWrite) -> CycleSchedule:
+        deadlines = data.deadlines
+        at = {
+            Step.self_assessment: deadlines.self_assessment,
+            Step.manager_review: deadlines.manager_review,
+            Step.calibration: deadlines.calibration,
+            Step.pay_review: deadlines.pay_approval,
+            Step.pay_approval: deadlines.pay_approval,
+            Step.acknowledgement: deadlines.acknowledgement,
+        }
+        grace = timedelta(hours=data.grace_hours)
+        policy = data.policy()
+        if policy.escalation and policy.escalation[-1].after > grace:
+            raise ValidationFailed.field("escalation", "every escalation must come within grace_hours")
+        return CycleSchedule(
+            steps={step: StepSchedule(deadline=when, closes_after=grace, policy=policy) for step, when in at.items()}
+        )
+
+    async def _where(self, cycle: ReviewCycle) -> Any:
+        given = cycle.filters.get("manager_subtrees")
+        managers = [uuid.UUID(str(value)) for value in given] if isinstance(given, list) else []
+        paths = await self.cycles.manager_paths(managers) if managers else {}
+        missing = [str(m) for m in managers if m not in paths]
+        if missing:
+            raise ValidationFailed.field("filters.manager_subtrees", f"no such people: {', '.join(missing)}")
+        return selection(cycle.filters, list(paths.values()))
+
+    async def preview_count(self, cycle_id: uuid.UUID) -> int:
+        cycle = await self.get(cycle_id)
+        return await self.cycles.count_selected(await self._where(cycle))
+
+    async def launch(self, cycle_id: uuid.UUID) -> tuple[ReviewCycle, bool]:
+        """Snapshot the participants (once); True when this call launched it."""
+        cycle = await self.get(cycle_id, for_update=True)
+        if cycle.status == "launched":
+            return cycle, False
+        if cycle.status != "draft":
+            raise Conflict(f"The cycle is {cycle.status}; only a draft can be launched.")
+        count = await self.cycles.snapshot(cycle.id, await self._where(cycle))
+        if count == 0:
+            raise ValidationFailed.field("filters", "nobody active matches the filters")
+        cycle.status, cycle.phase, cycle.launched_at, cycle.participant_count = "launched", None, utcnow(), count
+        await self.session.flush()
+        ids = [p.person_id for p in (await self.cycles.participants(cycle.id))[0]]
+        for request in chunk_request(cycle.id, cycle.period_start, cycle.period_end, ids):
+            outbox.add(
+                self.session, "cycle", "goal-scores-requested", request.model_dump(mode="json"), subject=str(cycle.id)
+            )
+        outbox.add(
+            self.session, "cycle", "launched", {"cycle_id": str(cycle.id), "participants": count}, subject=str(cycle.id)
+        )
+        return cycle, True
+
+    async def add_participant(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> Participant:
+        cycle = await self.get(cycle_id, for_update=True)
+        if cycle.status != "launched":
+            raise Conflict(f"The cycle is {cycle.status}: participants join a launched cycle.")
+        person = await self.people.get(person_id)
+        if person is None or not person.active:
+            raise ValidationFailed.field("person_id", "no active person with this id")
+        found = await self.cycles.participant(cycle.id, person_id, for_update=True)
+        if found is not None and found.closed_reason is None:
+            raise Conflict("The person already takes part in this cycle.", reason="already_participant")
+        if found is None:
+            found = CycleParticipant(
+                cycle_id=cycle.id,
+                person_id=person_id,
+                manager_id=person.manager_id,
+                org_unit=person.department or UNASSIGNED_UNIT,
+                goal_score_revision=0,
+                rating_version=0,
+            )
+            await self.cycles.add_participant(found)
+            cycle.participant_count += 1
+        else:
+            found.closed_reason = None
+        await self.session.flush()
+        return Participant(
+            person_id=str(person_id),
+            manager_id=None if found.manager_id is None else str(found.manager_id),
+            org_unit=found.org_unit,
+        )
+
+    async def require_participant(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> CycleParticipant:
+        found = await self.cycles.participant(cycle_id, person_id)
+        if found is None:
+            raise NotFound(f"Person {person_id} does not take part in cycle {cycle_id}.")
+        return found
+
+    async def progress_by_unit(
+        self, cycle_id: uuid.UUID
+    ) -> tuple[dict[str, dict[str, int]], dict[str, dict[str, dict[str, int]]]]:
+        await self.get(cycle_id)
+        total: dict[str, dict[str, int]] = defaultdict(lambda: defaultdict(int))
+        units: dict[str, dict[str, dict[str, int]]] = defaultdict(lambda: defaultdict(lambda: defaultdict(int)))
+        for unit, step, status, late, count in await TaskRepository.from_session(self.session).counts(
+            cycle_id, utcnow()
+        ):
+            shown = "overdue" if status == "open" and late else status
+            total[step][shown] += count
+            units[unit][step][shown] += count
+        return (
+            {step: dict(statuses) for step, statuses in total.items()},
+            {unit: {step: dict(s) for step, s in steps.items()} for unit, steps in units.items()},
+        )
+
+
+# --- inbox -----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TaskAccess:
+    task: ReviewTask
+    may_write: bool
+
+
+class InboxService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.tasks = TaskRepository.from_session(session)
+        self.cycles = CycleRepository.from_session(session)
+        self.people = PersonRepository.from_session(session)
+
+    async def access(self, task_id: str, principal: Principal) -> TaskAccess:
+        """The assignee writes; HR and the managers above the person read; others get 404."""
+        task = await self.tasks.get(task_id)
+        if task is None:
+            raise NotFound(f"No task {task_id}.")
+        if task.assignee_id == principal.person_id:
+            return TaskAccess(task, True)
+        if is_hr(principal):
+            return TaskAccess(task, False)
+        if principal.has_any(Role.manager) and principal.person_id in await self.people.manager_chain_ids(
+            task.person_id
+        ):
+            return TaskAccess(task, False)
+        raise NotFound(f"No task {task_id}.")  # not yours: do not even confirm it exists
+
+    async def page(
+        self,
+        principal: Principal,
+        *,
+        scope: str,
+        step: Step | None,
+        cycle_id: uuid.UUID | None,
+        overdue: bool | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[ReviewTask], int]:
+        now = utcnow()
+        common: dict[str, Any] = {
+            "step": None if step is None else step.value,
+            "cycle_id": cycle_id,
+            "overdue": overdue,
+            "now": now,
+            "limit": limit,
+            "offset": offset,
+        }
+        if scope == "mine":
+            return await self.tasks.page(assignee_id=principal.person_id, **common)
+        if scope == "reports":
+            if not (principal.has_any(Role.manager) or is_hr(principal)):
+                raise Forbidden("Only managers, HR and admins may list their reports' tasks.")
+            ids = await self.people.report_ids(principal.person_id)
+            return await self.tasks.page(person_ids=ReviewTask.person_id.in_(list(ids)), **common)
+        if not is_hr(principal):
+            raise Forbidden("Only HR and admins may list every task.")
+        return await self.tasks.page(**common)
+
+    async def _spec(self, cycle: ReviewCycle) -> TemplateSpec:
+        return await TemplateService(self.session).scoring_spec(cycle.template_id)
+
+    async def form(self, access: TaskAccess) -> TaskForm:
+        task = access.task
+        cycle = await self.cycles.get(task.cycle_id)
+        assert cycle is not None
+        spec = await self._spec(cycle)
+        template = await TemplateService(self.session).get(cycle.template_id)
+        participant = await self.cycles.participant(task.cycle_id, task.person_id)
+        respondent = STEP_RESPONDENT.get(task.step)
+        sections = [
+            self._section(section, spec)
+            for section in sections_of(template)
+            if respondent is None or section.answered_by.value in (respondent.value, "both")
+        ]
+        others = {other.step: other for other in await self.tasks.of_person(task.cycle_id, task.person_id)}
+        form = TaskForm(
+            task=task_read(task),
+            sections=sections,
+            goal_score=None if participant is None else participant.goal_score,
+            draft=None if task.draft is None else Answers.model_validate(task.draft),
+        )
+        own = others.get(Step.self_assessment.value)
+        if task.step == Step.manager_review.value and own is not None and own.status == "done" and own.draft:
+            form.self_assessment = Answers.model_validate(own.draft)
+        if task.step == Step.acknowledgement.value and participant is not None:
+            review = others.get(Step.manager_review.value)
+            if review is not None and review.status == "done" and review.draft:
+                form.manager_review = Answers.model_validate(review.draft)
+            form.final_rating = participant.final_rating
+            form.final_rating_label = label_of(points_of(cycle), participant.final_rating)
+        return form
+
+    @staticmethod
+    def _section(section: Section, spec: TemplateSpec) -> FormSection:
+        items = []
+        for item in section.items:
+            scale = spec.scales.get(item.scale_id) if item.scale_id is not None else None
+            items.append(
+                FormItem(
+                    key=item.key,
+                    kind=item.kind.value,
+                    text=item.text or item.name,
+                    required=bool(item.required),
+                    scale=None if scale is None else [{"value": value} for value in scale.values],
+                )
+            )
+        return FormSection(
+            key=section.key, title=section.title, kind=section.kind.value, answered_by=section.answered_by, items=items
+        )
+
+    async def check_answers(self, task: ReviewTask, answers: Answers, *, final: bool) -> None:
+        """Refuse answers the template cannot take (422 naming ``answers[i].value``)."""
+        respondent = STEP_RESPONDENT.get(task.step)
+        if respondent is None:
+            if answers.answers:
+                raise ValidationFailed.field("answers", f"a {task.step} task takes only a comment")
+            return
+        cycle = await self.cycles.get(task.cycle_id)
+        assert cycle is not None
+        spec = await self._spec(cycle)
+        ratings = [Rating(a.item, respondent, a.value) for a in answers.answers if a.value is not None]
+        try:
+            components_from_ratings(spec, ratings)
+        except ScoringError as exc:
+            field = exc.field.replace("ratings", "answers")
+            raise ValidationFailed.field(field, exc.message) from None
+        if final:
+            given = {a.item for a in answers.answers if a.value is not None or a.comment}
+            missing = [
+                item.key
+                for section in spec.sections
+                if section.answered_by.value in (respondent.value, "both")
+                for item in section.items
+                if item.required and item.key not in given
+            ]
+            if missing:
+                raise ValidationFailed.field("answers", f"required items unanswered: {', '.join(missing)}")
+
+    async def save_draft(self, access: TaskAccess, answers: Answers, *, final: bool = False) -> ReviewTask:
+        task = access.task
+        if not access.may_write:
+            raise Forbidden("Only the task's assignee may write its answers.")
+        if task.status not in OPEN_STATUSES:
+            raise Conflict(f"The task is {task.status}; its answers can no longer change.", reason="task_done")
+        await self.check_answers(task, answers, final=final)
+        task.draft = answers.model_dump(mode="json")
+        await self.session.flush()
+        return task
+
+
+# --- calibration -----------------------------------------------------------------------------
+
+
+class CalibrationService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.sessions = CalibrationRepository.from_session(session)
+        self.cycles = CycleRepository.from_session(session)
+        self.tasks = TaskRepository.from_session(session)
+
+    async def get(self, session_id: uuid.UUID, *, for_update: bool = False) -> CalibrationSession:
+        found = await self.sessions.get(session_id, for_update=for_update)
+        if found is None:
+            raise NotFound(f"No calibration session {session_id}.")
+        return found
+
+    async def open_sessions(self, cycle: ReviewCycle) -> list[CalibrationSession]:
+        """One session per organisation unit (once), and every proposed rating scored."""
+        existing = {s.org_unit: s for s in await self.sessions.of_cycle(cycle.id)}
+        for unit in await self.cycles.org_units(cycle.id):
+            if unit not in existing:
+                created = CalibrationSession(cycle_id=cycle.id, org_unit=unit, status="open")
+                await self.sessions.add(created)
+                existing[unit] = created
+        await self.score_participants(cycle)
+        return sorted(existing.values(), key=lambda s: s.org_unit)
+
+    async def score_participants(self, cycle: ReviewCycle) -> None:
+        spec = await TemplateService(self.session).scoring_spec(cycle.template_id)
+        points = points_of(cycle)
+        participants, _ = await self.cycles.participants(cycle.id)
+        answers = await self._answers(cycle.id)
+        for participant in participants:
+            if participant.closed_reason is not None or participant.score is not None:
+                continue
+            ratings = answers.get(participant.person_id, [])
+            try:
+                record = score_review(spec, ratings, goals=participant.goal_score)
+            except ScoringError:
+                continue
+            participant.score = record.model_dump(mode="json")
+            if record.score is not None:
+                participant.proposed_rating = nearest_point(points, record.score)
+                if participant.final_rating is None:
+                    participant.final_rating = participant.proposed_rating
+        await self.session.flush()
+
+    async def _answers(self, cycle_id: uuid.UUID) -> dict[uuid.UUID, list[Rating]]:
+        found: dict[uuid.UUID, list[Rating]] = defaultdict(list)
+        for step, respondent in STEP_RESPONDENT.items():
+            tasks, _ = await self.tasks.page(
+                cycle_id=cycle_id, step=step, open_only=False, now=utcnow(), limit=10**9, offset=0
+            )
+            for task in tasks:
+                if task.status != "done" or not task.draft:
+                    continue
+                for answer in Answers.model_validate(task.draft).answers:
+                    if answer.value is not None:
+                        found[task.person_id].append(Rating(answer.item, respondent, answer.value))
+        return found
+
+    async def rows(self, calibration: CalibrationSession) -> list[CycleParticipant]:
+        participants, _ = await self.cycles.participants(calibration.cycle_id, org_unit=calibration.org_unit)
+        return [p for p in participants if p.closed_reason is None]
+
+    @staticmethod
+    def row(participant: CycleParticipant) -> CalibrationRow:
+        score = (participant.score or {}).get("score")
+        return CalibrationRow(
+            person_id=participant.person_id,
+            manager_id=participant.manager_id,
+            score=None if score is None else float(str(score)),
+            proposed_rating=participant.proposed_rating,
+            final_rating=participant.final_rating,
+            potential_rating=participant.potential_rating,
+        )
+
+    @staticmethod
+    def distribution(cycle: ReviewCycle, participants: list[CycleParticipant]) -> list[Bucket]:
+        points = points_of(cycle)
+        rated = [p.final_rating for p in participants if p.final_rating is not None]
+        buckets = []
+        for value, label in points:
+            count = sum(1 for rating in rated if rating == value)
+            share = 0.0 if not rated else round(100.0 * count / len(rated), 2)
+            buckets.append(
+                Bucket(value=value, label=label, count=count, share=share, guideline=cycle.guideline.get(label, 0.0))
+            )
+        return buckets
+
+    async def adjust(self, session_id: uuid.UUID, data: AdjustmentWrite, by: uuid.UUID) -> CalibrationAdjustment:
+        calibration = await self.get(session_id, for_update=True)
+        if calibration.status != "open":
+            raise Conflict("The session is final; ratings can no longer change.", reason="task_done")
+        cycle = await self.cycles.get(calibration.cycle_id)
+        assert cycle is not None
+        if cycle.phase != "calibration":
+            raise Conflict(f"The cycle is in {cycle.phase}, not calibration.", reason="invalid_phase")
+        participant = await self.cycles.participant(cycle.id, data.person_id, for_update=True)
+        if participant is None or participant.org_unit != calibration.org_unit or participant.closed_reason is not None:
+            raise ValidationFailed.field("person_id", "not a participant of this session")
+        value = data.to_rating.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
+        if value not in {point for point, _ in points_of(cycle)}:
+            raise ValidationFailed.field("to_rating", "not a point of the cycle's rating scale")
+        if data.kind is AdjustmentKind.potential:
+            previous, participant.potential_rating = participant.potential_rating, value
+        else:
+            previous, participant.final_rating = participant.final_rating, value
+        adjustment = CalibrationAdjustment(
+            session_id=calibration.id,
+            person_id=data.person_id,
+            adjusted_by=by,
+            kind=data.kind.value,
+            from_rating=previous,
+            to_rating=value,
+            reason=data.reason,
+        )
+        await self.sessions.add_adjustment(adjustment)
+        return adjustment
+
+    async def finalize(self, session_id: uuid.UUID, by: uuid.UUID) -> tuple[CalibrationSession, bool]:
+        """Mark the session final and publish each final rating once; True if this call did it."""
+        calibration = await self.get(session_id, for_update=True)
+        if calibration.status == "final":
+            return calibration, False
+        cycle = await self.cycles.get(calibration.cycle_id)
+        assert cycle is not None
+        if cycle.phase != "calibration":
+            raise Conflict(f"The cycle is in {cycle.phase}, not calibration.", reason="invalid_phase")
+        points = points_of(cycle)
+        low, high = points[0][0], points[-1][0]
+        now = utcnow()
+        for participant in await self.rows(calibration):
+            if participant.final_rating is None:
+                continue
+            participant.rating_version += 1
+            data = RatingFinalized(
+                cycle_id=cycle.id,
+                person_id=participant.person_id,
+                rating=participant.final_rating,
+                scale_min=low,
+                scale_max=high,
+                rating_label=label_of(points, participant.final_rating),
+                org_unit=participant.org_unit,
+                manager_id=participant.manager_id,
+                finalized_at=now,
+                version=participant.rating_version,
+            )
+            add_event(
+                self.session,
+                "rating",
+                "finalized",
+                data.model_dump(mode="json"),
+                subject=str(participant.person_id),
+                event_id=rating_event_id(cycle.id, participant.person_id, participant.rating_version),
+            )
+        calibration.status, calibration.finalized_by, calibration.finalized_at = "final", by, now
+        await self.session.flush()
+        return calibration, True

@@ -1,0 +1,232 @@
+"""A whole review cycle for 28 people through the APIs, on the real Temporal dev server and NATS.
+
+HR launches the cycle; everyone completes their tasks with their own token; calibration
+adjusts two ratings; managers submit and HR approves pay in the rewards service; everyone
+acknowledges; the cycle closes. Every task, final state and event is checked.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+
+from services.reviews.cycles.service import pay_approval_event_id
+from services.rewards.activities import pay_approval_event_id as rewards_pay_approval_event_id
+from shared.auth import Role
+from shared.database import utcnow
+from shared.events import CloudEvent, stream_name
+from shared.settings import Settings
+from tests.conftest import ServiceClientFactory, TokenFactory
+from tests.cycles.conftest import WorkerFactory
+from tests.cycles.support import ANSWERS, add_person, read_stream, ready
+from tests.reviews_config.builders import scale_body, template_body
+from tests.rewards.support import MATRIX, band, import_csv
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.database
+
+
+def test_pay_approval_event_ids_agree() -> None:
+    cycle = uuid.uuid4()
+    assert pay_approval_event_id(cycle) == rewards_pay_approval_event_id(cycle)
+
+
+async def test_cycle_end_to_end(
+    service_client: ServiceClientFactory, auth: TokenFactory, settings: Settings, cycle_worker: WorkerFactory
+) -> None:
+    hr_id = uuid.uuid4()
+    hr = auth(Role.hr, person_id=hr_id)
+    async with service_client("reviews") as reviews, service_client("rewards") as rewards, cycle_worker():
+        # --- the organisation: a boss, 4 managers in 2 departments, 6 reports each ---------
+        boss = await add_person(reviews, hr, "boss", "Exec", None)
+        managers: dict[str, str] = {}
+        reports: dict[str, str] = {}  # person -> manager
+        for index in range(4):
+            dept = "Eng" if index < 2 else "Sales"
+            manager = await add_person(reviews, hr, f"mgr{index}", dept, boss)
+            managers[manager] = dept
+            for number in range(6):
+                reports[await add_person(reviews, hr, f"emp{index}-{number}", dept, manager)] = manager
+        people = {**{m: boss for m in managers}, **reports}  # participant -> manager
+        assert len(people) == 28
+
+        def token(person: str) -> dict[str, str]:
+            roles = (Role.manager,) if person in managers or person == boss else (Role.employee,)
+            return auth(*roles, person_id=uuid.UUID(person))
+
+        # --- configuration: scale, template, pay data -----------------------------------------
+        scale = (await reviews.post("/rating-scales", json=scale_body(), headers=hr)).json()
+        template = (await reviews.post("/templates", json=template_body(scale["id"]), headers=hr)).json()
+        assert (await reviews.post(f"/templates/{template['id']}/publish", headers=hr)).status_code == 200
+        pay_band = band("G1", "EUR", "40000", "50000", "60000")
+        assert (await rewards.post("/pay-bands", json=pay_band, headers=hr)).status_code == 201
+        day = (utcnow() - timedelta(days=30)).date().isoformat()
+        imported = await import_csv(rewards, hr, *[(p, "EUR", "50000", "G1", day) for p in people])
+        assert imported.status_code in (200, 201), imported.text
+        assert (await rewards.put("/merit-matrices/default", json=MATRIX, headers=hr)).status_code == 201
+
+        # --- HR creates and launches the cycle -------------------------------------------------
+        start = utcnow()
+        deadlines = {
+            phase: (start + timedelta(days=10 * (i + 1))).isoformat()
+            for i, phase in enumerate(
+                ["self_assessment", "manager_review", "calibration", "pay_approval", "acknowledgement"]
+            )
+        }
+        cycle_body: dict[str, Any] = {
+            "name": "2026 annual review",
+            "period_start": "2026-01-01",
+            "period_end": "2026-12-31",
+            "template_id": template["id"],
+            "filters": {"departments": ["Eng", "Sales"]},
+            "deadlines": deadlines,
+            "reminder_every_hours": 48,
+            "escalation": [{"after_hours": 0, "notify": "manager"}, {"after_hours": 24, "notify": "hr"}],
+        }
+        created = await reviews.post("/review-cycles", json=cycle_body, headers=hr)
+        assert created.status_code == 201, created.text
+        cycle = created.json()["id"]
+        launched = await reviews.post(f"/review-cycles/{cycle}/launch", headers=hr)
+        assert launched.status_code == 200, launched.text
+        assert launched.json()["participant_count"] == 28
+
+        # --- self-assessments, each with the employee's own token ------------------------------
+        selfs = await wait_until(
+            lambda: ready(reviews, hr, cycle, "self_assessment", 28), timeout=60, message="self-assessment tasks"
+        )
+        assert {t["assignee_id"] for t in selfs} == set(people)
+        first = selfs[0]
+        # HR is not the assignee: the workflow's validator refuses, the API answers 403.
+        wrong = await reviews.post(f"/tasks/{first['id']}/submit", json=ANSWERS, headers=hr)
+        assert wrong.status_code == 403, wrong.text
+        assert wrong.json()["reason"] == "wrong_actor"
+        for task in selfs:
+            mine = await reviews.get("/tasks", params={"kind": "self_assessment"}, headers=token(task["assignee_id"]))
+            assert [t["id"] for t in mine.json()["items"]] == [task["id"]]
+            form = await reviews.get(f"/tasks/{task['id']}", headers=token(task["assignee_id"]))
+            assert form.status_code == 200, form.text
+            assert form.json()["sections"]
+            draft = await reviews.put(f"/tasks/{task['id']}/draft", json=ANSWERS, headers=token(task["assignee_id"]))
+            assert draft.status_code == 200, draft.text
+            done = await reviews.post(f"/tasks/{task['id']}/submit", json=ANSWERS, headers=token(task["assignee_id"]))
+            assert done.status_code == 200, done.text
+            assert done.json()["status"] == "done"
+        again = await reviews.post(f"/tasks/{first['id']}/submit", json=ANSWERS, headers=token(first["assignee_id"]))
+        assert again.status_code == 409, again.text
+        assert again.json()["reason"] == "task_done"
+
+        # --- manager reviews: two people get a higher and a lower rating --------------------
+        reviews_due = await wait_until(
+            lambda: ready(reviews, hr, cycle, "manager_review", 28), timeout=60, message="manager reviews"
+        )
+        for task in reviews_due:
+            assert task["assignee_id"] == people[task["person_id"]]
+            done = await reviews.post(f"/tasks/{task['id']}/submit", json=ANSWERS, headers=token(task["assignee_id"]))
+            assert done.status_code == 200, done.text
+
+        # --- calibration: two sessions, two adjustments, both finalized ----------------------
+        sessions = await wait_until(lambda: _sessions(reviews, hr, cycle), timeout=60, message="calibration")
+        assert sorted(s["org_unit"] for s in sessions) == ["Eng", "Sales"]
+        adjusted: dict[str, str] = {}
+        for calibration in sessions:
+            detail = (await reviews.get(f"/calibration-sessions/{calibration['id']}", headers=hr)).json()
+            assert len(detail["rows"]) == 14
+            assert all(row["proposed_rating"] is not None for row in detail["rows"])
+            row = detail["rows"][0]
+            target = "5" if calibration["org_unit"] == "Eng" else "2"
+            missing_reason = await reviews.post(
+                f"/calibration-sessions/{calibration['id']}/adjustments",
+                json={"person_id": row["person_id"], "to_rating": target, "reason": ""},
+                headers=hr,
+            )
+            assert missing_reason.status_code == 422
+            adjustment = await reviews.post(
+                f"/calibration-sessions/{calibration['id']}/adjustments",
+                json={"person_id": row["person_id"], "to_rating": target, "reason": "Calibrated against peers"},
+                headers=hr,
+            )
+            assert adjustment.status_code == 201, adjustment.text
+            assert adjustment.json()["from_rating"] == row["proposed_rating"]
+            adjusted[row["person_id"]] = target
+            final = await reviews.post(f"/calibration-sessions/{calibration['id']}/finalize", headers=hr)
+            assert final.status_code == 200, final.text
+
+        # --- pay: managers review and submit, HR approves each unit in rewards --------------
+        pay_reviews = await wait_until(
+            lambda: ready(reviews, hr, cycle, "pay_review", 28), timeout=90, message="pay review tasks"
+        )
+        for task in pay_reviews:
+            done = await reviews.post(f"/tasks/{task['id']}/submit", json={}, headers=token(task["assignee_id"]))
+            assert done.status_code == 200, done.text
+        for manager in [*managers, boss]:
+            submitted = await rewards.post(
+                f"/cycles/{cycle}/proposals/submit", params={"manager": "me"}, headers=token(manager)
+            )
+            assert submitted.status_code == 200, submitted.text
+        for unit in ("Eng", "Sales"):
+            approved = await rewards.post(f"/cycles/{cycle}/org-units/{unit}/approve", headers=hr)
+            assert approved.status_code == 200, approved.text
+
+        # --- acknowledgement: everyone sees their final rating and acknowledges ------------
+        acks = await wait_until(
+            lambda: ready(reviews, hr, cycle, "acknowledgement", 28), timeout=90, message="acknowledgements"
+        )
+        for task in acks:
+            form = (await reviews.get(f"/tasks/{task['id']}", headers=token(task["assignee_id"]))).json()
+            expected = adjusted.get(task["person_id"])
+            if expected is not None:
+                assert float(form["final_rating"]) == float(expected)
+            assert form["manager_review"] is not None
+            ack: dict[str, Any] = {"comment": "I disagree" if expected == "2" else None}
+            done = await reviews.post(f"/tasks/{task['id']}/submit", json=ack, headers=token(task["assignee_id"]))
+            assert done.status_code == 200, done.text
+
+        async def closed() -> dict[str, Any] | None:
+            found: dict[str, Any] = (await reviews.get(f"/review-cycles/{cycle}", headers=hr)).json()
+            return found if found["status"] == "closed" else None
+
+        final_cycle = await wait_until(closed, timeout=90, message="cycle closed")
+        assert final_cycle["phase"] == "closed"
+        progress = (await reviews.get(f"/review-cycles/{cycle}/progress", headers=hr)).json()
+        for step in ("self_assessment", "manager_review", "pay_review", "acknowledgement"):
+            assert progress["steps"][step] == {"done": 28}, progress
+        assert (await reviews.get(f"/review-cycles/{cycle}/overdue", headers=hr)).json()["total"] == 0
+
+        # --- events: each task created and completed once; a final rating per person --------
+        async def all_events() -> list[CloudEvent] | None:
+            events = await read_stream(settings, stream_name("reviews"))
+            kinds = Counter(event.type for event in events)
+            return events if kinds["meritloop.reviews.task.completed"] == 4 * 28 else None
+
+        events = await wait_until(all_events, timeout=30, message="events relayed")
+        kinds = Counter(event.type for event in events)
+        assert kinds["meritloop.reviews.task.created"] == 4 * 28
+        assert kinds["meritloop.reviews.rating.finalized"] == 28
+        assert kinds["meritloop.reviews.cycle.pay-approval-opened"] == 1
+        phases = [e.data["phase"] for e in events if e.type == "meritloop.reviews.cycle.phase-opened"]
+        assert phases == [
+            "self_assessment",
+            "manager_review",
+            "calibration",
+            "pay_approval",
+            "acknowledgement",
+            "closed",
+        ]
+        created_ids = [e.data["task_id"] for e in events if e.type == "meritloop.reviews.task.created"]
+        assert len(set(created_ids)) == len(created_ids)
+        for event in events:  # nothing about answers or comments travels
+            assert "answers" not in event.data
+            assert "comment" not in event.data
+        statements = await rewards.get(f"/me/statements/{cycle}", headers=token(next(iter(reports))))
+        assert statements.status_code == 200, statements.text
+
+
+async def _sessions(client: httpx.AsyncClient, hr: dict[str, str], cycle: str) -> Any:
+    response = await client.get(f"/review-cycles/{cycle}/calibration-sessions", headers=hr)
+    found = response.json() if response.status_code == 200 else []
+    return found if len(found) == 2 else None
