@@ -23,8 +23,8 @@ from workflows.review_cycle import ReviewCycleWorkflow
 logger = logging.getLogger(__name__)
 
 WORKFLOWS: Sequence[type] = (PingWorkflow, ReviewCycleWorkflow, EmployeeReviewWorkflow)
-# Only activities that are really implemented. The review-cycle activities are contracts
-# (workflows/activities.py) until the reviews and rewards services implement them.
+# Activities that need nothing but their input. The review-cycle activities are bound to the
+# reviews and rewards databases: run_worker builds them from the settings.
 ACTIVITIES: Sequence[Callable[..., Any]] = (echo,)
 
 # Model modules are deterministic and safe to share with the sandbox; reloading them for
@@ -67,7 +67,13 @@ async def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level)
     configure_tracing("meritloop-worker", settings)
     client = await connect(settings)
-    worker = build_worker(client, settings.temporal_task_queue)
+    # The worker hosts the services' activities; imported here so workflow modules (and the
+    # replayer) never pull service code into the sandbox.
+    from services.reviews.cycles.activities import ReviewsActivities
+    from services.rewards.activities import RewardsActivities
+
+    activities = [*ReviewsActivities.from_settings(settings).all(), *RewardsActivities.from_settings(settings).all()]
+    worker = build_worker(client, settings.temporal_task_queue, activities)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
