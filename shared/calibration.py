@@ -83,6 +83,14 @@ def rating_event_id(cycle_id: uuid.UUID, person_id: uuid.UUID, version: int) -> 
     return uuid.uuid5(_RATING_EVENT_NAMESPACE, f"{cycle_id}:{person_id}:{version}")
 
 
+_PAY_OPENED_NAMESPACE = uuid.UUID("4b7c9d3e-2f1a-4e8b-9c6d-0a1b2c3d4e5f")
+
+
+def pay_approval_event_id(cycle_id: uuid.UUID) -> uuid.UUID:
+    """The id of a cycle's ``cycle.pay-approval-opened`` event; rewards waits for it to be handled."""
+    return uuid.uuid5(_PAY_OPENED_NAMESPACE, str(cycle_id))
+
+
 class PayApprovalOpened(BaseModel):
     """``data`` of ``meritloop.reviews.cycle.pay-approval-opened``: policy, never anyone's pay."""
 

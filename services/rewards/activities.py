@@ -28,17 +28,10 @@ from temporalio.exceptions import ApplicationError
 from services.rewards.events import review_events_subscription
 from services.rewards.models import InboxEvent
 from services.rewards.proposals.repository import ProposalRepository
+from shared.calibration import pay_approval_event_id
 from shared.database import create_engine, create_sessionmaker
 from shared.settings import Settings
 from workflows.models import ProposalOrgUnits, RequestProposalsInput
-
-# Must equal services.reviews.cycles.service.pay_approval_event_id (a test keeps them equal);
-# it belongs in shared/calibration.py next to rating_event_id.
-_PAY_OPENED_NAMESPACE = uuid.UUID("4b7c9d3e-2f1a-4e8b-9c6d-0a1b2c3d4e5f")
-
-
-def pay_approval_event_id(cycle_id: uuid.UUID) -> uuid.UUID:
-    return uuid.uuid5(_PAY_OPENED_NAMESPACE, str(cycle_id))
 
 
 class RewardsActivities:

@@ -15,8 +15,6 @@ from typing import Any
 import httpx
 import pytest
 
-from services.reviews.cycles.service import pay_approval_event_id
-from services.rewards.activities import pay_approval_event_id as rewards_pay_approval_event_id
 from shared.auth import Role
 from shared.database import utcnow
 from shared.events import CloudEvent, stream_name
@@ -29,11 +27,6 @@ from tests.rewards.support import MATRIX, band, import_csv
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
-
-
-def test_pay_approval_event_ids_agree() -> None:
-    cycle = uuid.uuid4()
-    assert pay_approval_event_id(cycle) == rewards_pay_approval_event_id(cycle)
 
 
 async def test_cycle_end_to_end(

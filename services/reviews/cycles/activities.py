@@ -20,11 +20,11 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from services.reviews.cycles.repository import CycleRepository, EffectRepository, TaskRepository
-from services.reviews.cycles.service import CalibrationService, add_event, pay_approval_event_id
+from services.reviews.cycles.service import CalibrationService, add_event
 from services.reviews.directory.repository import PersonRepository
 from services.reviews.events import outbox
 from services.reviews.models import ReviewCycle, ReviewTask
-from shared.calibration import PayApprovalOpened
+from shared.calibration import PayApprovalOpened, pay_approval_event_id
 from shared.database import create_engine, create_sessionmaker, utcnow
 from shared.settings import Settings
 from workflows.models import (

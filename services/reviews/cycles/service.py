@@ -78,16 +78,10 @@ STEP_RESPONDENT: dict[str, Respondent] = {
     Step.self_assessment.value: Respondent.self,
     Step.manager_review.value: Respondent.manager,
 }
-_PAY_OPENED_NAMESPACE = uuid.UUID("4b7c9d3e-2f1a-4e8b-9c6d-0a1b2c3d4e5f")
 
 
 def is_hr(principal: Principal) -> bool:
     return principal.has_any(Role.hr, Role.admin)
-
-
-def pay_approval_event_id(cycle_id: uuid.UUID) -> uuid.UUID:
-    """The id of a cycle's ``cycle.pay-approval-opened`` event: rewards waits for it (rewards/activities.py)."""
-    return uuid.uuid5(_PAY_OPENED_NAMESPACE, str(cycle_id))
 
 
 def add_event(
