@@ -189,9 +189,7 @@ class ReviewCycle(RecordMixin, Base):
     """
 
     __tablename__ = "review_cycles"
-    __table_args__ = (
-        CheckConstraint("status IN ('draft', 'launched', 'cancelled', 'closed')", name="status"),
-    )
+    __table_args__ = (CheckConstraint("status IN ('draft', 'launched', 'cancelled', 'closed')", name="status"),)
 
     name: Mapped[str] = mapped_column(String(200), index=True)
     period_start: Mapped[date] = mapped_column(Date)
@@ -303,9 +301,7 @@ class CalibrationAdjustment(RecordMixin, Base):
 
     __tablename__ = "calibration_adjustments"
 
-    session_id: Mapped[uuid.UUID] = mapped_column(
-        ForeignKey("calibration_sessions.id", ondelete="CASCADE"), index=True
-    )
+    session_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("calibration_sessions.id", ondelete="CASCADE"), index=True)
     person_id: Mapped[uuid.UUID]
     adjusted_by: Mapped[uuid.UUID]
     kind: Mapped[str] = mapped_column(String(20), default="performance")
