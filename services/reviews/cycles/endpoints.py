@@ -14,11 +14,12 @@ from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, status
+from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from services.reviews.cycles.repository import TaskRepository
+from services.reviews.cycles.repository import CycleRepository, TaskRepository
 from services.reviews.cycles.schemas import (
     Ack,
     AddParticipantRequest,
@@ -48,6 +49,7 @@ from shared.database import SessionDep, utcnow
 from shared.errors import ServiceUnavailable
 from shared.pagination import Page, PageDep
 from shared.settings import Settings
+from workflows.client import UpdateRefusal
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
     AddParticipant,
@@ -59,6 +61,7 @@ from workflows.models import (
     CycleProgress,
     ExtendDeadline,
     ReassignTask,
+    Refusal,
     RemoveParticipant,
     ReviewCycleInput,
     SessionFinalized,
@@ -314,13 +317,24 @@ async def submit_task(
             await _deliver(request, handle.execute_update(EmployeeReviewWorkflow.complete_task, update))
             break
         except UpdateRefused as refused:
-            if refused.extensions.get("reason") != "task_not_found" or attempt == TASK_OPEN_RETRIES - 1:
+            reason = refused.extensions.get("reason")
+            if reason == "review_closed" and await _cycle_cancelled(session, access.task.cycle_id):
+                # A review closed by the cancellation ends soon after; an Update to the ended
+                # workflow reads as review_closed, but the reason the caller needs is the cancel.
+                cancelled = UpdateRefusal(Refusal.cycle_cancelled, "the review cycle was cancelled")
+                raise UpdateRefused(cancelled) from refused
+            if reason != "task_not_found" or attempt == TASK_OPEN_RETRIES - 1:
                 raise
             await asyncio.sleep(0.1 * (attempt + 1))
     task = await TaskRepository.from_session(session).get(task_id)
     assert task is not None
     await session.refresh(task)
     return task_read(task)
+
+
+async def _cycle_cancelled(session: AsyncSession, cycle_id: uuid.UUID) -> bool:
+    cycle = await CycleRepository.from_session(session).get(cycle_id)
+    return cycle is not None and cycle.status == "cancelled"
 
 
 @router.post("/tasks/{task_id}/reassign", response_model=TaskRead, summary="Give a task to someone else (HR)")
@@ -387,9 +401,19 @@ async def finalize_session(
     await session.commit()
     handle = await _cycle_handle(request, calibration.cycle_id)
     update = SessionFinalized(session_id=str(calibration.id), actor_id=str(hr.person_id))
-    try:
-        await _deliver(request, handle.execute_update(ReviewCycleWorkflow.calibration_finalized, update))
-    except Exception as exc:
-        if getattr(exc, "extensions", {}).get("reason") != "task_done":  # already final in the workflow
-            raise
+    # The sessions exist as soon as the open_calibration activity commits; the workflow opens
+    # calibration when it records the activity's result a moment later and refuses with
+    # invalid_phase until then: wait briefly instead of answering 409 for a session that is
+    # final here already (the same race as task_not_found in submit_task).
+    for attempt in range(TASK_OPEN_RETRIES):
+        try:
+            await _deliver(request, handle.execute_update(ReviewCycleWorkflow.calibration_finalized, update))
+            break
+        except UpdateRefused as refused:
+            reason = refused.extensions.get("reason")
+            if reason == "task_done":  # already final in the workflow
+                break
+            if reason != "invalid_phase" or attempt == TASK_OPEN_RETRIES - 1:
+                raise
+            await asyncio.sleep(0.1 * (attempt + 1))
     return SessionSummary.model_validate(calibration)
