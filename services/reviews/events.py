@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterable
-from typing import Any, cast
+from typing import Any
 
-from opentelemetry import propagate
-from sqlalchemy import Table, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reviews.cycles.consumers import cycle_subscriptions
 from services.reviews.models import OutboxEvent, Person
-from shared.events import CloudEvent, Outbox, Subscription
-from shared.events.outbox import WAKE_RELAY
-from shared.people import PERSON_DEACTIVATED, PERSON_UPSERTED, PersonEventData
+from shared.events import Outbox, Subscription
+from shared.people import PersonEventData
 
 outbox = Outbox("reviews", OutboxEvent)
 
@@ -39,34 +35,9 @@ def person_verb(person: Person | dict[str, Any]) -> str:
 
 
 async def add_person_events(session: AsyncSession, people: Iterable[dict[str, Any]]) -> int:
-    """Outbox rows for many people in one executemany: what ``outbox.add`` writes, row for row.
-
-    The importer changes thousands of people in one transaction; building an ORM object per
-    event costs more than the change itself.
-    """
-    headers: dict[str, str] = {}
-    propagate.inject(headers)
-    encoded_headers = json.dumps(headers)
-    rows: list[dict[str, Any]] = []
-    for person in people:
-        verb = person_verb(person)
-        event = CloudEvent(
-            source=outbox.source,
-            type=PERSON_UPSERTED if verb == "upserted" else PERSON_DEACTIVATED,
-            subject=str(person["id"]),
-            data=person_event_data(person),
-        )
-        rows.append(
-            {
-                "id": event.id,
-                "subject": event.nats_subject,
-                "payload": event.model_dump_json(),
-                "headers": encoded_headers,
-                "created_at": event.time,
-                "attempts": 0,
-            }
-        )
-    if rows:
-        await session.execute(insert(cast(Table, OutboxEvent.__table__)), rows)
-        session.info[WAKE_RELAY] = True
-    return len(rows)
+    """Outbox rows for many people at once: the importer changes thousands in one transaction."""
+    events = [
+        outbox.event("person", person_verb(person), person_event_data(person), subject=str(person["id"]))
+        for person in people
+    ]
+    return await outbox.add_many(session, events)

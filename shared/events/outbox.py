@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import propagate
-from sqlalchemy import Index, Integer, String, Text
+from sqlalchemy import Index, Integer, String, Table, Text, insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
@@ -67,6 +68,24 @@ class Outbox:
         self.model = model
         self.source = f"/meritloop/{service}"
 
+    def event(
+        self,
+        entity: str,
+        verb: str,
+        data: dict[str, Any],
+        *,
+        subject: str | None = None,
+        event_id: uuid.UUID | None = None,
+    ) -> CloudEvent:
+        """The envelope of an event of this service; a fixed ``event_id`` makes a re-publish a duplicate."""
+        return CloudEvent(
+            id=event_id or uuid.uuid4(),
+            source=self.source,
+            type=event_type(self.service, entity, verb),
+            subject=subject,
+            data=data,
+        )
+
     def add(
         self,
         session: AsyncSession,
@@ -75,25 +94,37 @@ class Outbox:
         data: dict[str, Any],
         *,
         subject: str | None = None,
+        event_id: uuid.UUID | None = None,
     ) -> CloudEvent:
-        event = CloudEvent(
-            source=self.source,
-            type=event_type(self.service, entity, verb),
-            subject=subject,
-            data=data,
-        )
-        headers: dict[str, str] = {}
-        propagate.inject(headers)
-        session.add(
-            self.model(
-                id=event.id,
-                subject=event.nats_subject,
-                payload=event.model_dump_json(),
-                headers=json.dumps(headers),
-                created_at=event.time,
-                attempts=0,
-            )
-        )
+        event = self.event(entity, verb, data, subject=subject, event_id=event_id)
+        session.add(self.model(**_row(event, _trace_headers())))
         # Read by the relay's after_commit hook so it publishes at once instead of polling.
         session.info[WAKE_RELAY] = True
         return event
+
+    async def add_many(self, session: AsyncSession, events: Sequence[CloudEvent]) -> int:
+        """Many events in one multi-row insert: an ORM object per event costs more than a bulk change."""
+        if not events:
+            return 0
+        headers = _trace_headers()
+        table = cast(Table, self.model.__table__)  # type: ignore[attr-defined]
+        await session.execute(insert(table), [_row(event, headers) for event in events])
+        session.info[WAKE_RELAY] = True
+        return len(events)
+
+
+def _trace_headers() -> str:
+    headers: dict[str, str] = {}
+    propagate.inject(headers)
+    return json.dumps(headers)
+
+
+def _row(event: CloudEvent, headers: str) -> dict[str, Any]:
+    return {
+        "id": event.id,
+        "subject": event.nats_subject,
+        "payload": event.model_dump_json(),
+        "headers": headers,
+        "created_at": event.time,
+        "attempts": 0,
+    }

@@ -20,7 +20,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from services.reviews.cycles.repository import CycleRepository, EffectRepository, TaskRepository
-from services.reviews.cycles.service import CalibrationService, add_event
+from services.reviews.cycles.service import CalibrationService
 from services.reviews.directory.repository import PersonRepository
 from services.reviews.events import outbox
 from services.reviews.models import ReviewCycle, ReviewTask
@@ -263,7 +263,7 @@ class ReviewsActivities:
                     hr_due=_date_of(cycle.schedule, Step.pay_approval),
                     manager_due=_date_of(cycle.schedule, Step.pay_review),
                 )
-                add_event(
+                outbox.add(
                     session,
                     "cycle",
                     "pay-approval-opened",

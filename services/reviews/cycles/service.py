@@ -6,7 +6,6 @@ request's changes are committed, so a worker's activity never waits on this tran
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -14,7 +13,6 @@ from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
-from opentelemetry import propagate
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reviews.cycles.repository import (
@@ -43,7 +41,6 @@ from services.reviews.models import (
     CalibrationAdjustment,
     CalibrationSession,
     CycleParticipant,
-    OutboxEvent,
     RatingScale,
     ReviewCycle,
     ReviewTask,
@@ -56,8 +53,6 @@ from shared.calibration import RatingFinalized, rating_event_id
 from shared.cycles import chunk_request
 from shared.database import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
-from shared.events import CloudEvent
-from shared.events.outbox import WAKE_RELAY
 from shared.settings import Settings
 from workflows.models import (
     CycleConfig,
@@ -82,37 +77,6 @@ STEP_RESPONDENT: dict[str, Respondent] = {
 
 def is_hr(principal: Principal) -> bool:
     return principal.has_any(Role.hr, Role.admin)
-
-
-def add_event(
-    session: AsyncSession,
-    entity: str,
-    verb: str,
-    data: dict[str, Any],
-    *,
-    subject: str | None = None,
-    event_id: uuid.UUID | None = None,
-) -> CloudEvent:
-    """Like ``outbox.add``, with an optional fixed event id (JetStream drops a re-publish)."""
-    if event_id is None:
-        return outbox.add(session, entity, verb, data, subject=subject)
-    event = CloudEvent(
-        id=event_id, source=outbox.source, type=f"meritloop.reviews.{entity}.{verb}", subject=subject, data=data
-    )
-    headers: dict[str, str] = {}
-    propagate.inject(headers)
-    session.add(
-        OutboxEvent(
-            id=event.id,
-            subject=event.nats_subject,
-            payload=event.model_dump_json(),
-            headers=json.dumps(headers),
-            created_at=event.time,
-            attempts=0,
-        )
-    )
-    session.info[WAKE_RELAY] = True
-    return event
 
 
 def points_of(cycle: ReviewCycle) -> list[tuple[Decimal, str]]:
@@ -621,7 +585,7 @@ class CalibrationService:
                 finalized_at=now,
                 version=participant.rating_version,
             )
-            add_event(
+            outbox.add(
                 self.session,
                 "rating",
                 "finalized",
