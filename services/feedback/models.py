@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.database import RecordMixin, new_metadata
+from shared.database import RecordMixin, UTCDateTime, new_metadata
 from shared.events import InboxMixin, OutboxMixin
 from shared.people import PersonProjectionMixin
 
@@ -56,3 +57,37 @@ class PraiseReceiver(Base):
     # Indexed on its own: "praise I received" filters by person, not by praise.
     person_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
     praise: Mapped[Praise] = relationship(back_populates="receivers")
+
+
+class PeerCycle(RecordMixin, Base):
+    """A review cycle as feedback follows it; ``id`` is the reviews service's cycle id."""
+
+    __tablename__ = "peer_cycles"
+
+    status: Mapped[str] = mapped_column(String(20))  # open | closed | cancelled
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class PeerRating(RecordMixin, Base):
+    """One peer's rating of one colleague in one cycle: read back only by the peer who gave it."""
+
+    __tablename__ = "peer_ratings"
+    __table_args__ = (UniqueConstraint("cycle_id", "giver_id", "receiver_id"),)
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peer_cycles.id", ondelete="CASCADE"))
+    giver_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    # Aggregation reads by cycle and receiver.
+    receiver_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    rating: Mapped[int] = mapped_column(Integer)
+
+
+class PeerAggregate(RecordMixin, Base):
+    """What was published for one receiver when a cycle's ratings closed; the receiver may read it."""
+
+    __tablename__ = "peer_aggregates"
+    __table_args__ = (UniqueConstraint("cycle_id", "person_id"),)
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peer_cycles.id", ondelete="CASCADE"))
+    person_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    score: Mapped[float | None] = mapped_column(nullable=True)
+    rater_count: Mapped[int] = mapped_column(Integer)

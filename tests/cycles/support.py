@@ -54,7 +54,9 @@ async def read_stream(settings: Settings, name: str) -> list[CloudEvent]:
     try:
         js = nc.jetstream()
         info = await js.stream_info(name)
-        events = []
+        events: list[CloudEvent] = []
+        if info.state.messages == 0:
+            return events  # first_seq is 0 then, which get_msg refuses
         for sequence in range(info.state.first_seq, info.state.last_seq + 1):
             message = await js.get_msg(name, sequence)
             assert message.data is not None
