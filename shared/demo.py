@@ -51,6 +51,21 @@ DEMO_PEOPLE: tuple[DemoPerson, ...] = (
     DemoPerson("sales-2", "Elena Petrova", "Sales", "Account Executive", "head-sales"),
 )
 HR_KEY = "head-people"
+# Where each demo person works and since when (YYYY-MM-DD): review-cycle filters select on both.
+DEMO_LOCATIONS: dict[str, tuple[str, str]] = {
+    "ceo": ("Berlin", "2018-04-03"),
+    "head-engineering": ("Berlin", "2018-09-17"),
+    "em-platform": ("Berlin", "2019-06-03"),
+    "staff-engineer": ("Lisbon", "2020-01-13"),
+    "engineer-1": ("Lisbon", "2021-03-01"),
+    "engineer-2": ("Berlin", "2023-08-14"),
+    "engineer-3": ("Lisbon", "2024-11-04"),
+    "head-people": ("Berlin", "2019-02-11"),
+    "hr-partner": ("Berlin", "2022-05-02"),
+    "head-sales": ("London", "2019-10-01"),
+    "sales-1": ("London", "2022-02-07"),
+    "sales-2": ("London", "2025-01-06"),
+}
 
 
 class DemoError(Exception):
@@ -120,6 +135,8 @@ async def load_demo(client: httpx.AsyncClient, settings: Settings) -> DemoResult
             "email": person.email,
             "display_name": person.display_name,
             "department": person.department,
+            "location": DEMO_LOCATIONS[person.key][0],
+            "hire_date": DEMO_LOCATIONS[person.key][1],
             "manager_id": str(ids[person.manager]) if person.manager else None,
         }
         response = await client.post("/people", json=body, headers=headers)

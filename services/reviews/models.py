@@ -64,6 +64,10 @@ class Person(RecordMixin, Base):
     organization: Mapped[str | None] = mapped_column(String(200), nullable=True)
     division: Mapped[str | None] = mapped_column(String(200), nullable=True)
     department: Mapped[str | None] = mapped_column(String(200), nullable=True, index=True)
+    # Where the person works, as free text ("Berlin"); cycle filters select by it.
+    location: Mapped[str | None] = mapped_column(String(100), nullable=True, index=True)
+    # The first day of employment; cycle filters select people hired before a date.
+    hire_date: Mapped[date | None] = mapped_column(Date, nullable=True)
     manager_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("people.id", ondelete="SET NULL"), nullable=True, index=True
     )
@@ -228,6 +232,10 @@ class CycleParticipant(Base):
     closed_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
     goal_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     goal_score_revision: Mapped[int] = mapped_column(Integer, default=0)
+    # The peers' aggregate from the feedback service (0-100; null below its minimum of raters).
+    peer_score: Mapped[float | None] = mapped_column(Float, nullable=True)
+    peer_rater_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    peer_score_revision: Mapped[int] = mapped_column(Integer, default=0)
     score: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     proposed_rating: Mapped[Decimal | None] = mapped_column(Numeric(9, 3), nullable=True)
     final_rating: Mapped[Decimal | None] = mapped_column(Numeric(9, 3), nullable=True)

@@ -1,8 +1,13 @@
-"""A whole review cycle for 28 people through the APIs, on the real Temporal dev server and NATS.
+"""A whole review cycle for 28 people through the four services, the real Temporal dev server and NATS.
 
-HR launches the cycle; everyone completes their tasks with their own token; calibration
-adjusts two ratings; managers submit and HR approves pay in the rewards service; everyone
-acknowledges; the cycle closes. Every task, final state and event is checked.
+Everyone has two goals in the goals service (weights 60/40, progress 50%/100%: a goal score
+of 70). HR launches the cycle; during self-assessment the reports rate three teammates each
+in the feedback service (Eng gives 1s, Sales 5s); everyone completes their tasks with their
+own token; the manager sees the goal score and the peers' aggregate in the form; the
+template's formula combines goals, manager, competencies and peer, so the peer aggregate
+moves the proposed ratings; calibration adjusts two ratings; managers submit and HR approves
+pay in the rewards service; everyone acknowledges; the cycle closes. Every task, final state
+and event is checked.
 """
 
 from __future__ import annotations
@@ -28,13 +33,26 @@ from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
 
+FORMULA = "weighted(goals: 40, manager: 30, competencies: 10, peer: 20)"
+GOALS = ((60, 50.0), (40, 100.0))
+# With ANSWERS and a goal score of 70: goals 70, manager 75, competencies 66.67 (see the docstring).
+SCORE_PEERS_LOW = (40 * 70 + 30 * 75 + 10 * 200 / 3 + 20 * 0) / 100  # Eng reports, peers gave 1 -> 0
+SCORE_PEERS_HIGH = (40 * 70 + 30 * 75 + 10 * 200 / 3 + 20 * 100) / 100  # Sales reports, peers gave 5 -> 100
+SCORE_NO_PEERS = (40 * 70 + 30 * 75 + 10 * 200 / 3) / 80  # managers: nobody rated them, peer re-normalised away
+
 
 async def test_cycle_end_to_end(
     service_client: ServiceClientFactory, auth: TokenFactory, settings: Settings, cycle_worker: WorkerFactory
 ) -> None:
     hr_id = uuid.uuid4()
     hr = auth(Role.hr, person_id=hr_id)
-    async with service_client("reviews") as reviews, service_client("rewards") as rewards, cycle_worker():
+    async with (
+        service_client("reviews") as reviews,
+        service_client("rewards") as rewards,
+        service_client("goals") as goals,
+        service_client("feedback") as feedback,
+        cycle_worker(),
+    ):
         # --- the organisation: a boss, 4 managers in 2 departments, 6 reports each ---------
         boss = await add_person(reviews, hr, "boss", "Exec", None)
         managers: dict[str, str] = {}
@@ -54,7 +72,9 @@ async def test_cycle_end_to_end(
 
         # --- configuration: scale, template, pay data -----------------------------------------
         scale = (await reviews.post("/rating-scales", json=scale_body(), headers=hr)).json()
-        template = (await reviews.post("/templates", json=template_body(scale["id"]), headers=hr)).json()
+        template = (
+            await reviews.post("/templates", json=template_body(scale["id"], formula=FORMULA), headers=hr)
+        ).json()
         assert (await reviews.post(f"/templates/{template['id']}/publish", headers=hr)).status_code == 200
         pay_band = band("G1", "EUR", "40000", "50000", "60000")
         assert (await rewards.post("/pay-bands", json=pay_band, headers=hr)).status_code == 201
@@ -62,6 +82,29 @@ async def test_cycle_end_to_end(
         imported = await import_csv(rewards, hr, *[(p, "EUR", "50000", "G1", day) for p in people])
         assert imported.status_code in (200, 201), imported.text
         assert (await rewards.put("/merit-matrices/default", json=MATRIX, headers=hr)).status_code == 201
+
+        # --- goals: two per participant, scored 70 once the cycle asks --------------------------
+        for person in people:
+
+            async def projected(who: str = person) -> bool:
+                return await _known((goals, feedback), hr, who)
+
+            await wait_until(projected, message="goals and feedback know the person")
+            for weight, progress in GOALS:
+                body = {
+                    "title": f"Ship the {weight}% objective",
+                    "owner_id": person,
+                    "weight": weight,
+                    "period_start": "2026-01-01",
+                    "period_end": "2026-12-31",
+                    "due_date": "2026-06-30",
+                }
+                created_goal = await goals.post("/goals", json=body, headers=hr)
+                assert created_goal.status_code == 201, created_goal.text
+                check_in = await goals.post(
+                    f"/goals/{created_goal.json()['id']}/check-ins", json={"value": progress}, headers=token(person)
+                )
+                assert check_in.status_code == 201, check_in.text
 
         # --- HR creates and launches the cycle -------------------------------------------------
         start = utcnow()
@@ -87,6 +130,29 @@ async def test_cycle_end_to_end(
         launched = await reviews.post(f"/review-cycles/{cycle}/launch", headers=hr)
         assert launched.status_code == 200, launched.text
         assert launched.json()["participant_count"] == 28
+
+        # --- peer ratings while self-assessment runs: each report rates three teammates -------
+        peer_ratings = f"/review-cycles/{cycle}/peer-ratings"
+
+        async def peer_ratings_open() -> bool:
+            return (await feedback.get(peer_ratings, headers=hr)).status_code == 200
+
+        await wait_until(peer_ratings_open, timeout=30, message="feedback opens peer ratings")
+        teams: dict[str, list[str]] = {}
+        for person, manager in reports.items():
+            teams.setdefault(manager, []).append(person)
+        peer_rated: dict[str, float] = {}  # report -> expected peer score
+        for manager, team in teams.items():
+            rating = 1 if managers[manager] == "Eng" else 5
+            for index, receiver in enumerate(team):
+                for offset in (1, 2, 3):
+                    giver = team[(index + offset) % len(team)]
+                    given = await feedback.put(
+                        f"{peer_ratings}/{receiver}", json={"rating": rating}, headers=token(giver)
+                    )
+                    assert given.status_code == 201, given.text
+                peer_rated[receiver] = 0.0 if rating == 1 else 100.0
+        assert (await feedback.get(peer_ratings, headers=hr)).json()["total"] == 0  # HR reads nobody's ratings
 
         # --- self-assessments, each with the employee's own token ------------------------------
         selfs = await wait_until(
@@ -119,6 +185,18 @@ async def test_cycle_end_to_end(
         )
         for task in reviews_due:
             assert task["assignee_id"] == people[task["person_id"]]
+
+            async def scored_form(current: dict[str, Any] = task) -> dict[str, Any] | None:
+                found: dict[str, Any] = (
+                    await reviews.get(f"/tasks/{current['id']}", headers=token(current["assignee_id"]))
+                ).json()
+                peers_in = current["person_id"] not in peer_rated or found["peer_score"] is not None
+                return found if found["goal_score"] is not None and peers_in else None
+
+            manager_form = await wait_until(scored_form, timeout=30, message="goal and peer scores in the form")
+            assert manager_form["goal_score"] == pytest.approx(70.0)
+            assert manager_form["peer_score"] == peer_rated.get(task["person_id"])
+            assert manager_form["peer_rater_count"] == (3 if task["person_id"] in peer_rated else None)
             done = await reviews.post(f"/tasks/{task['id']}/submit", json=ANSWERS, headers=token(task["assignee_id"]))
             assert done.status_code == 200, done.text
 
@@ -129,7 +207,11 @@ async def test_cycle_end_to_end(
         for calibration in sessions:
             detail = (await reviews.get(f"/calibration-sessions/{calibration['id']}", headers=hr)).json()
             assert len(detail["rows"]) == 14
-            assert all(row["proposed_rating"] is not None for row in detail["rows"])
+            for scored in detail["rows"]:
+                peer = peer_rated.get(scored["person_id"])
+                expected_score = SCORE_NO_PEERS if peer is None else SCORE_PEERS_LOW if peer == 0 else SCORE_PEERS_HIGH
+                assert scored["score"] == pytest.approx(expected_score, abs=0.01), scored
+                assert float(scored["proposed_rating"]) == (3 if peer == 0 else 4), scored
             row = detail["rows"][0]
             target = "5" if calibration["org_unit"] == "Eng" else "2"
             missing_reason = await reviews.post(
@@ -215,6 +297,13 @@ async def test_cycle_end_to_end(
         for event in events:  # nothing about answers or comments travels
             assert "answers" not in event.data
             assert "comment" not in event.data
+        peer_events = [
+            e
+            for e in await read_stream(settings, stream_name("feedback"))
+            if e.type == "meritloop.feedback.peer-aggregate.computed" and e.data["cycle_id"] == cycle
+        ]
+        assert sorted(e.data["person_id"] for e in peer_events) == sorted(peer_rated)
+        assert all(set(e.data) >= {"score", "rater_count"} and "giver_id" not in e.data for e in peer_events)
         statements = await rewards.get(f"/me/statements/{cycle}", headers=token(next(iter(reports))))
         assert statements.status_code == 200, statements.text
 
@@ -223,3 +312,8 @@ async def _sessions(client: httpx.AsyncClient, hr: dict[str, str], cycle: str) -
     response = await client.get(f"/review-cycles/{cycle}/calibration-sessions", headers=hr)
     found = response.json() if response.status_code == 200 else []
     return found if len(found) == 2 else None
+
+
+async def _known(clients: tuple[httpx.AsyncClient, ...], hr: dict[str, str], person: str) -> bool:
+    """Every one of these services has the person in its projection."""
+    return all([(await client.get(f"/people/{person}", headers=hr)).status_code == 200 for client in clients])

@@ -14,7 +14,7 @@ from shared.auth import Role
 from shared.events import CloudEvent, stream_name
 from shared.settings import Environment, Settings
 from tests.conftest import TokenFactory
-from tests.directory.scim_support import ENTERPRISE, SCIM_JSON, assert_scim_error, patch, user
+from tests.directory.scim_support import ENTERPRISE, MERITLOOP, SCIM_JSON, assert_scim_error, patch, user
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
@@ -287,13 +287,16 @@ async def test_discovery_endpoints(reviews: httpx.AsyncClient, scim_headers: dic
     assert types["totalResults"] == 1
     resource_type = types["Resources"][0]
     assert (resource_type["id"], resource_type["endpoint"]) == ("User", "/Users")
-    assert resource_type["schemaExtensions"] == [{"schema": ENTERPRISE, "required": False}]
+    assert resource_type["schemaExtensions"] == [
+        {"schema": ENTERPRISE, "required": False},
+        {"schema": MERITLOOP, "required": False},
+    ]
     assert (await reviews.get("/scim/v2/ResourceTypes/User", headers=scim_headers)).json()["id"] == "User"
     assert_scim_error(await reviews.get("/scim/v2/ResourceTypes/Group", headers=scim_headers), 404)
 
     schemas = (await reviews.get("/scim/v2/Schemas", headers=scim_headers)).json()
     found = {schema["id"]: schema for schema in schemas["Resources"]}
-    assert set(found) == {"urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE}
+    assert set(found) == {"urn:ietf:params:scim:schemas:core:2.0:User", ENTERPRISE, MERITLOOP}
     assert "manager" in {attribute["name"] for attribute in found[ENTERPRISE]["attributes"]}
     one = await reviews.get(f"/scim/v2/Schemas/{ENTERPRISE}", headers=scim_headers)
     assert one.json()["name"] == "EnterpriseUser"

@@ -78,3 +78,45 @@ async def test_upgrading_keeps_the_hierarchy(database_urls: dict[ServiceName, st
         assert [tuple(row) for row in rows] == [("boss@x.io", None), ("rep@x.io", boss)]
     finally:
         await engine.dispose()
+
+
+async def test_location_and_hire_date_keep_existing_people(database_urls: dict[ServiceName, str]) -> None:
+    """0005 adds both columns, empty, to people already there; its downgrade keeps them too."""
+    url = database_urls["reviews"]
+    await upgrade_async("reviews", url, "0004")
+    boss, report = uuid.uuid4(), uuid.uuid4()
+    insert = text(
+        "INSERT INTO people (id, user_name, email, display_name, manager_id, path, active, version, created_at)"
+        " VALUES (:id, :email, :email, :email, :manager, :path, true, 1, :now)"
+    ).bindparams(
+        bindparam("id", type_=Uuid()), bindparam("manager", type_=Uuid()), bindparam("now", type_=UTCDateTime())
+    )
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            for person_id, manager_id, path, email in (
+                (boss, None, boss.hex, "boss@x.io"),
+                (report, boss, boss.hex + report.hex, "rep@x.io"),
+            ):
+                values = {"id": person_id, "email": email, "manager": manager_id, "path": path, "now": utcnow()}
+                await connection.execute(insert, values)
+        await upgrade_async("reviews", url, "0005")
+        query = text("SELECT email, manager_id, location, hire_date FROM people ORDER BY email").columns(
+            email=String(), manager_id=Uuid()
+        )
+        async with engine.connect() as connection:
+            rows = [tuple(row) for row in (await connection.execute(query)).all()]
+        assert rows == [("boss@x.io", None, None, None), ("rep@x.io", boss, None, None)]
+        async with engine.begin() as connection:
+            await connection.execute(text("UPDATE people SET location = 'Berlin', hire_date = '2021-03-15'"))
+        await downgrade_async("reviews", url, "0004")
+        async with engine.connect() as connection:
+            columns = await connection.run_sync(lambda sync: {c["name"] for c in inspect(sync).get_columns("people")})
+            kept = text("SELECT email, manager_id FROM people ORDER BY email").columns(
+                email=String(), manager_id=Uuid()
+            )
+            rows = [tuple(row) for row in (await connection.execute(kept)).all()]
+        assert not {"location", "hire_date"} & columns
+        assert rows == [("boss@x.io", None), ("rep@x.io", boss)]
+    finally:
+        await engine.dispose()

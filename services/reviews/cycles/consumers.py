@@ -5,6 +5,8 @@
   workflow's ``close`` Update (reason ``participant_left``).
 * ``meritloop.goals.cycle-score.computed``: the goal score shown in the form and used to
   score the review (highest revision wins).
+* ``meritloop.feedback.peer-aggregate.computed``: the peers' aggregate shown to the manager
+  and used as the ``peer`` component of the score (highest revision wins).
 * ``meritloop.rewards.proposal.approved``: HR approved a unit's pay; the cycle workflow
   hears it through ``pay_approval_finalized`` (a repeat is refused as done and ignored).
 
@@ -21,6 +23,7 @@ from services.reviews.cycles.temporal import holder
 from shared.calibration import PROPOSAL_APPROVED, REWARDS_STREAM, ProposalStatusChanged
 from shared.cycles import CYCLE_SCORE_COMPUTED, SCORES_STREAM, CycleScoreComputed
 from shared.events import CloudEvent, Subscription, stream_name
+from shared.peer_ratings import AGGREGATES_STREAM, PEER_AGGREGATE_COMPUTED, PeerAggregateComputed
 from shared.people import PERSON_DEACTIVATED, PersonEventData
 from workflows.client import refusal_of
 from workflows.models import (
@@ -66,6 +69,13 @@ async def on_goal_score(session: AsyncSession, event: CloudEvent) -> None:
     )
 
 
+async def on_peer_aggregate(session: AsyncSession, event: CloudEvent) -> None:
+    aggregate = PeerAggregateComputed.model_validate(event.data)
+    await CycleRepository.from_session(session).set_peer_score(
+        aggregate.cycle_id, aggregate.person_id, aggregate.score, aggregate.rater_count, aggregate.revision
+    )
+
+
 async def on_proposal_approved(session: AsyncSession, event: CloudEvent) -> None:
     from workflows.review_cycle import ReviewCycleWorkflow
 
@@ -104,6 +114,12 @@ cycle_subscriptions: tuple[Subscription, ...] = (
         stream=SCORES_STREAM,
         subjects=(CYCLE_SCORE_COMPUTED,),
         handler=on_goal_score,
+    ),
+    Subscription(
+        durable="reviews-cycles-peer-aggregates",
+        stream=AGGREGATES_STREAM,
+        subjects=(PEER_AGGREGATE_COMPUTED,),
+        handler=on_peer_aggregate,
     ),
     Subscription(
         durable="reviews-cycles-pay-approvals",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, insert, literal, or_, select, update
@@ -33,10 +33,15 @@ def selection(filters: dict[str, Any], manager_paths: Sequence[str]) -> ColumnEl
         ("departments", Person.department),
         ("organizations", Person.organization),
         ("divisions", Person.division),
+        ("locations", Person.location),
     ):
         values = filters.get(key)
         if values is not None:
             criteria.append(column.in_(values) if values else false())
+    if filters.get("hired_before") is not None:
+        # Strictly before; a person whose hire date is unknown does not qualify.
+        hired_before = date.fromisoformat(str(filters["hired_before"]))
+        criteria.append(and_(Person.hire_date.is_not(None), Person.hire_date < hired_before))
     if filters.get("manager_subtrees") is not None:
         ranges = [and_(Person.path > low, Person.path < high) for low, high in map(path_range, manager_paths)]
         criteria.append(or_(*ranges) if ranges else false())
@@ -99,6 +104,7 @@ class CycleRepository:
             CycleParticipant.manager_id,
             CycleParticipant.org_unit,
             CycleParticipant.goal_score_revision,
+            CycleParticipant.peer_score_revision,
             CycleParticipant.rating_version,
             CycleParticipant.added_at,
         ]
@@ -107,6 +113,7 @@ class CycleRepository:
             Person.id,
             Person.manager_id,
             func.coalesce(Person.department, UNASSIGNED_UNIT),
+            literal(0),
             literal(0),
             literal(0),
             literal(datetime.now().astimezone(), type_=CycleParticipant.added_at.type),
@@ -191,6 +198,19 @@ class CycleRepository:
             .values(goal_score=score, goal_score_revision=revision)
         )
 
+    async def set_peer_score(
+        self, cycle_id: uuid.UUID, person_id: uuid.UUID, score: float | None, rater_count: int, revision: int
+    ) -> None:
+        await self.session.execute(
+            update(CycleParticipant)
+            .where(
+                CycleParticipant.cycle_id == cycle_id,
+                CycleParticipant.person_id == person_id,
+                CycleParticipant.peer_score_revision < revision,
+            )
+            .values(peer_score=score, peer_rater_count=rater_count, peer_score_revision=revision)
+        )
+
 
 class TaskRepository:
     def __init__(self, session: AsyncSession) -> None:
@@ -220,6 +240,21 @@ class TaskRepository:
             .order_by(ReviewTask.created_at)
         )
         return list(rows)
+
+    async def open_assigned_to(self, assignee_id: uuid.UUID) -> list[tuple[ReviewTask, uuid.UUID]]:
+        """Open tasks of launched cycles in this person's inbox, about someone else, with the cycle's HR owner."""
+        rows = await self.session.execute(
+            select(ReviewTask, ReviewCycle.hr_owner_id)
+            .join(ReviewCycle, ReviewCycle.id == ReviewTask.cycle_id)
+            .where(
+                ReviewTask.assignee_id == assignee_id,
+                ReviewTask.person_id != assignee_id,
+                ReviewTask.status.in_(OPEN_STATUSES),
+                ReviewCycle.status == "launched",
+            )
+            .order_by(ReviewTask.cycle_id, ReviewTask.id)
+        )
+        return [(task, hr_owner) for task, hr_owner in rows.tuples()]
 
     async def close_open(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> int:
         result = await self.session.execute(

@@ -29,8 +29,16 @@ class ParticipantFilters(BaseModel):
     manager_subtrees: list[uuid.UUID] | None = Field(
         None, max_length=500, description="Everyone below these managers, at any depth."
     )
-    locations: list[str] | None = Field(None, description="Not supported yet: the directory keeps no location.")
-    hired_before: date | None = Field(None, description="Not supported yet: the directory keeps no hire date.")
+    locations: list[str] | None = Field(
+        None,
+        max_length=500,
+        description="People whose directory location is one of these (exact match, case included).",
+    )
+    hired_before: date | None = Field(
+        None,
+        description="People hired strictly before this date (hire_date < hired_before); "
+        "people without a hire date in the directory are left out.",
+    )
     include: list[uuid.UUID] = Field(default_factory=list, max_length=10_000)
     exclude: list[uuid.UUID] = Field(default_factory=list, max_length=10_000)
 
@@ -133,6 +141,8 @@ class ParticipantRead(BaseModel):
     org_unit: str
     closed_reason: str | None
     goal_score: float | None
+    peer_score: float | None
+    peer_rater_count: int | None
     proposed_rating: Decimal | None
     final_rating: Decimal | None
     rating_version: int
@@ -252,6 +262,8 @@ class TaskForm(BaseModel):
     task: TaskRead
     sections: list[FormSection]
     goal_score: float | None
+    peer_score: float | None = Field(None, description="The peers' aggregate, 0-100, once peer ratings have closed.")
+    peer_rater_count: int | None = Field(None, description="How many peers rated; no single rating is ever shown.")
     self_assessment: Answers | None = Field(None, description="The employee's answers (manager review only).")
     manager_review: Answers | None = Field(None, description="The manager's answers (acknowledgement only).")
     final_rating: Decimal | None = None

@@ -140,10 +140,6 @@ class CycleService:
         return cycle
 
     async def create(self, data: CycleWrite, by: uuid.UUID) -> ReviewCycle:
-        if data.filters.locations:
-            raise ValidationFailed.field("filters.locations", "the directory keeps no location yet")
-        if data.filters.hired_before is not None:
-            raise ValidationFailed.field("filters.hired_before", "the directory keeps no hire date yet")
         try:
             await TemplateService(self.session).scoring_spec(data.template_id)
         except NotFound:
@@ -246,6 +242,7 @@ class CycleService:
                 manager_id=person.manager_id,
                 org_unit=person.department or UNASSIGNED_UNIT,
                 goal_score_revision=0,
+                peer_score_revision=0,
                 rating_version=0,
             )
             await self.cycles.add_participant(found)
@@ -366,6 +363,8 @@ class InboxService:
             task=task_read(task),
             sections=sections,
             goal_score=None if participant is None else participant.goal_score,
+            peer_score=None if participant is None else participant.peer_score,
+            peer_rater_count=None if participant is None else participant.peer_rater_count,
             draft=None if task.draft is None else Answers.model_validate(task.draft),
         )
         own = others.get(Step.self_assessment.value)
@@ -474,7 +473,7 @@ class CalibrationService:
                 continue
             ratings = answers.get(participant.person_id, [])
             try:
-                record = score_review(spec, ratings, goals=participant.goal_score)
+                record = score_review(spec, ratings, goals=participant.goal_score, peer=participant.peer_score)
             except ScoringError:
                 continue
             participant.score = record.model_dump(mode="json")

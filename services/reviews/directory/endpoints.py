@@ -114,6 +114,7 @@ async def list_people(
     department: Annotated[str | None, Query(description="Only this department.")] = None,
     organization: Annotated[str | None, Query(description="Only this organization.")] = None,
     division: Annotated[str | None, Query(description="Only this division.")] = None,
+    location: Annotated[str | None, Query(description="Only this location (exact match).")] = None,
 ) -> Page[PersonRecord] | Page[PersonRead]:
     rows, total = await PeopleService(session).people.list(
         limit=page.limit,
@@ -122,6 +123,7 @@ async def list_people(
         department=department,
         organization=organization,
         division=division,
+        location=location,
     )
     if principal.has_any(Role.hr, Role.admin):
         return Page[PersonRecord](

@@ -20,6 +20,7 @@ import re
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Any, cast
@@ -53,6 +54,8 @@ PERSON_COLUMNS = (
     "organization",
     "division",
     "department",
+    "location",
+    "hire_date",
     "active",
 )
 MANAGER_COLUMNS = ("manager_email", "manager_user_name", "manager_external_id", "manager_employee_number", "manager_id")
@@ -73,11 +76,13 @@ MAX_LENGTHS = {
     "organization": 200,
     "division": 200,
     "department": 200,
+    "location": 100,
 }
 # The Person columns an import writes (emails aside), in one order for bulk statements.
 WRITTEN = (*[name for name in PERSON_COLUMNS if name != "active"], "manager_id", "active")
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "active"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "inactive"})
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
 class ImportMode(StrEnum):
@@ -257,6 +262,17 @@ def _clean(value: Any) -> Any:
     return text or None
 
 
+def _date(value: Any) -> date | None:
+    """A calendar date written as YYYY-MM-DD (the only form an HRIS export cannot mean two ways)."""
+    text = str(value)
+    if not _ISO_DATE.fullmatch(text):
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        return None
+
+
 def _read_row(number: int, record: dict[str, Any], columns: set[str]) -> _Row:
     present = {name for name in record if name in KNOWN_COLUMNS}
     values = {name: _clean(record.get(name)) for name in present}
@@ -289,6 +305,11 @@ def _read_row(number: int, record: dict[str, Any], columns: set[str]) -> _Row:
             values["active"] = False
         else:
             row.reasons.append(f"active: {active!r} is not true or false")
+    if values.get("hire_date") is not None:
+        hired = _date(values["hire_date"])
+        if hired is None:
+            row.reasons.append(f"hire_date: {values['hire_date']!r} is not a date (YYYY-MM-DD)")
+        values["hire_date"] = hired
     refs = [(name, values[name]) for name in MANAGER_COLUMNS if name in present]
     row.manager_given = bool(refs)
     given = [(name, str(value)) for name, value in refs if value]

@@ -63,6 +63,7 @@ class PersonRepository:
         department: str | None = None,
         organization: str | None = None,
         division: str | None = None,
+        location: str | None = None,
     ) -> Select[tuple[Person]]:
         query = select(Person)
         if active is not None:
@@ -73,6 +74,8 @@ class PersonRepository:
             query = query.where(Person.organization == organization)
         if division is not None:
             query = query.where(Person.division == division)
+        if location is not None:
+            query = query.where(Person.location == location)
         return query
 
     async def search(self, where: ColumnElement[bool] | None, *, limit: int, offset: int) -> tuple[list[Person], int]:
@@ -190,8 +193,11 @@ class PersonRepository:
         department: str | None = None,
         organization: str | None = None,
         division: str | None = None,
+        location: str | None = None,
     ) -> tuple[list[Person], int]:
-        query = self._filtered(active=active, department=department, organization=organization, division=division)
+        query = self._filtered(
+            active=active, department=department, organization=organization, division=division, location=location
+        )
         total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = await self.session.scalars(query.order_by(Person.display_name, Person.id).limit(limit).offset(offset))
         return list(rows), total

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -25,6 +25,8 @@ DIRECTORY_FIELDS = (
     "organization",
     "division",
     "department",
+    "location",
+    "hire_date",
     "manager_id",
     "active",
 )
@@ -62,6 +64,8 @@ class PersonFields(BaseModel):
     organization: str | None = Field(None, max_length=200)
     division: str | None = Field(None, max_length=200)
     department: str | None = Field(None, max_length=200)
+    location: str | None = Field(None, max_length=100)
+    hire_date: date | None = None
     manager_id: uuid.UUID | None = None
     active: bool = True
 
@@ -104,6 +108,10 @@ class OptionalAttributes(BaseModel):
     cost_center: str | None = Field(None, max_length=200)
     organization: str | None = Field(None, max_length=200)
     division: str | None = Field(None, max_length=200)
+    location: str | None = Field(
+        None, max_length=100, description='Where the person works, as free text (e.g. "Berlin").'
+    )
+    hire_date: date | None = Field(None, description="The first day of employment (YYYY-MM-DD).")
 
 
 class PersonCreate(OptionalAttributes):
@@ -146,6 +154,7 @@ class PersonRead(BaseModel):
     department: str | None
     organization: str | None
     division: str | None
+    location: str | None
     locale: str | None
     timezone: str | None
     manager_id: uuid.UUID | None
@@ -169,6 +178,7 @@ class PersonRecord(PersonRead):
     external_id: str | None
     employee_number: str | None
     cost_center: str | None
+    hire_date: date | None
     emails: list[EmailRead]
     deactivated_at: datetime | None
 

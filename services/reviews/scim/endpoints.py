@@ -12,6 +12,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request, Response, status
 from scim2_models import (
+    Address,
     AuthenticationScheme,
     Bulk,
     ChangePassword,
@@ -39,7 +40,9 @@ from services.reviews.scim.filters import filter_to_sql
 from services.reviews.scim.schemas import (
     ENTERPRISE_USER,
     POLICY,
+    WORK,
     DirectoryEnterpriseUser,
+    MeritloopUser,
     ScimUser,
     dump,
     person_to_user,
@@ -145,7 +148,8 @@ async def replace_user(user_id: str, request: Request, session: SessionDep, if_m
     _refuse_id_change(body, user_id)
     with POLICY:
         user = ScimUser.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
-    person = await service.replace(person.id, user_to_fields(user), expected_version=parse_etag(if_match))
+    fields = user_to_fields(user, keep_hire_date=person.hire_date)
+    person = await service.replace(person.id, fields, expected_version=parse_etag(if_match))
     return _user_response(person, request)
 
 
@@ -170,6 +174,10 @@ async def patch_user(user_id: str, request: Request, session: SessionDep, if_mat
     expected = parse_etag(if_match)
     body = _tolerate_vendors(await _body(request))
     user = person_to_user(person, _base_url(request))
+    if not user.addresses:
+        # Entra ID and Okta set the city with add addresses[type eq "work"].locality, also for a
+        # person without a work address yet: an empty one is there for the path to find.
+        user.addresses = [Address(type=WORK)]
     with POLICY:
         patch = PatchOp[ScimUser].model_validate(body, scim_ctx=Context.RESOURCE_PATCH_REQUEST)
         patch.patch(user)
@@ -254,6 +262,7 @@ def _schemas(base: str) -> list[dict[str, Any]]:
     for model, name, description in (
         (ScimUser, "User", "User Account"),
         (DirectoryEnterpriseUser, "EnterpriseUser", "Enterprise User"),
+        (MeritloopUser, "MeritloopUser", "Meritloop User: attributes SCIM has no standard name for"),
     ):
         body = dump(model.to_schema())
         body["name"], body["description"] = name, description

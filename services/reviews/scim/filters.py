@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from scim2_models import InvalidFilterException, ScimFilter
@@ -28,7 +28,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 
 from services.reviews.directory.repository import any_email_matches
 from services.reviews.models import Person, PersonEmail
-from services.reviews.scim.schemas import CORE_USER, ENTERPRISE_USER, POLICY, ScimUser
+from services.reviews.scim.schemas import CORE_USER, ENTERPRISE_USER, MERITLOOP_USER, POLICY, ScimUser
 
 Column = InstrumentedAttribute[Any]
 
@@ -43,6 +43,8 @@ PERSON_ATTRIBUTES: dict[tuple[str, str, str | None], Column] = {
     (CORE_USER, "title", None): Person.title,
     (CORE_USER, "locale", None): Person.locale,
     (CORE_USER, "timezone", None): Person.timezone,
+    # The location is the work address's locality; the directory keeps no other address.
+    (CORE_USER, "addresses", "locality"): Person.location,
     (CORE_USER, "active", None): Person.active,
     (CORE_USER, "meta", "created"): Person.created_at,
     (CORE_USER, "meta", "lastmodified"): Person.modified_at,
@@ -53,7 +55,9 @@ PERSON_ATTRIBUTES: dict[tuple[str, str, str | None], Column] = {
     (ENTERPRISE_USER, "department", None): Person.department,
     (ENTERPRISE_USER, "manager", "value"): Person.manager_id,
     (ENTERPRISE_USER, "manager", None): Person.manager_id,
+    (MERITLOOP_USER, "hiredate", None): Person.hire_date,
 }
+SCHEMAS = {name.lower(): name for name in (CORE_USER, ENTERPRISE_USER, MERITLOOP_USER)}
 EMAIL_ATTRIBUTES: dict[str, Column] = {
     "value": PersonEmail.value_key,
     "type": PersonEmail.type,
@@ -64,10 +68,9 @@ CASE_EXACT = {Person.id, Person.external_id, Person.manager_id}
 
 
 def _key(path: AttrPath) -> tuple[str, str, str | None]:
-    schema = (path.uri or CORE_USER).lower()
-    if schema not in (CORE_USER.lower(), ENTERPRISE_USER.lower()):
+    schema = SCHEMAS.get((path.uri or CORE_USER).lower())
+    if schema is None:
         raise InvalidFilterException(detail=f"unknown schema {path.uri!r}")
-    schema = CORE_USER if schema == CORE_USER.lower() else ENTERPRISE_USER
     return schema, path.attr.lower(), path.sub_attr.lower() if path.sub_attr else None
 
 
@@ -113,6 +116,11 @@ def _typed(column: Column, value: Any, attribute: str) -> Any:
             return datetime.fromisoformat(str(value).replace("Z", "+00:00"))
         except ValueError:
             raise InvalidFilterException(detail=f"{attribute} compares with a dateTime") from None
+    if column is Person.hire_date:
+        try:
+            return date.fromisoformat(str(value))
+        except ValueError:
+            raise InvalidFilterException(detail=f"{attribute} compares with a date (YYYY-MM-DD)") from None
     if isinstance(value, bool | int | float):
         return str(value).lower() if isinstance(value, bool) else str(value)
     return value
@@ -148,6 +156,8 @@ class _SqlVisitor(FilterVisitor[ColumnElement[bool]]):
         value = _typed(column, node.value, str(node.attr_path))
         if column in (Person.active,) and node.op not in (CompareOperator.eq, CompareOperator.ne):
             raise InvalidFilterException(detail=f"{node.attr_path} supports eq and ne only")
+        if column is Person.hire_date and node.op in (CompareOperator.co, CompareOperator.sw, CompareOperator.ew):
+            raise InvalidFilterException(detail=f"{node.attr_path} supports eq, ne, gt, ge, lt and le")
         return _compare(column, node.op, value, case_exact=column in CASE_EXACT)
 
     def visit_value_path(self, node: ValuePath) -> ColumnElement[bool]:

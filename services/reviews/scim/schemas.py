@@ -3,16 +3,23 @@
 Models, paths, filters and PATCH come from ``scim2-models``. The Enterprise User extension
 is declared here only to accept ``manager`` as ``{"value": "<id>"}``: the library's version
 requires ``$ref``, which Okta and Entra ID do not send.
+
+A person's location is the locality of their work address (``addresses[type eq "work"]
+.locality``, where Entra ID and Okta put the city); the other parts of an address are not
+kept. SCIM has no hire date: it travels in Meritloop's own extension (``MERITLOOP_USER``).
 """
 
 from __future__ import annotations
 
+import re
 import uuid
+from datetime import date
 from typing import Annotated, Any
 
 from pydantic import Field
 from scim2_models import (
     URN,
+    Address,
     ComplexAttribute,
     Context,
     Email,
@@ -34,6 +41,9 @@ from services.reviews.models import Person
 SCIM_JSON = "application/scim+json"
 ENTERPRISE_USER = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"
 CORE_USER = "urn:ietf:params:scim:schemas:core:2.0:User"
+# The form Entra ID asks of custom extensions; Okta accepts any URN.
+MERITLOOP_USER = "urn:ietf:params:scim:schemas:extension:meritloop:2.0:User"
+WORK = "work"
 
 # What this service tolerates from provisioning clients: vendor attributes are dropped,
 # and a PATCH remove with a value selects what to remove (as Entra ID sends it).
@@ -78,7 +88,34 @@ class DirectoryEnterpriseUser(Extension):
     """The person's manager: ``{"value": "<id>"}``."""
 
 
-ScimUser = User[DirectoryEnterpriseUser]
+class MeritloopUser(Extension):
+    __schema__ = URN(MERITLOOP_USER)
+
+    hire_date: str | None = None
+    """The first day of employment, as YYYY-MM-DD."""
+
+
+ScimUser = User[DirectoryEnterpriseUser | MeritloopUser]
+_ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
+
+
+def _work_address(addresses: list[Address] | None) -> Address | None:
+    """The address whose locality is the location: a work (or untyped) one, primary first."""
+    candidates = [address for address in addresses or [] if address.locality and (address.type or WORK) == WORK]
+    candidates.sort(key=lambda address: (not address.primary, address.type != WORK))
+    return candidates[0] if candidates else None
+
+
+def _hire_date(value: str | None) -> date | None:
+    if value is None or not value.strip():
+        return None
+    text = value.strip()
+    try:
+        if _ISO_DATE.fullmatch(text):
+            return date.fromisoformat(text)
+    except ValueError:
+        pass
+    raise MappingError(f"hireDate: {value!r} is not a date (YYYY-MM-DD)")
 
 
 def person_to_user(person: Person, base_url: str, manager_name: str | None = None) -> ScimUser:
@@ -114,6 +151,7 @@ def person_to_user(person: Person, base_url: str, manager_name: str | None = Non
         timezone=person.timezone,
         active=person.active,
         emails=[Email(value=row.value, type=row.type, primary=row.primary or None) for row in person.emails],
+        addresses=[Address(type=WORK, locality=person.location, primary=True)] if person.location else None,
         meta=Meta(
             resource_type="User",
             created=person.created_at,
@@ -123,6 +161,8 @@ def person_to_user(person: Person, base_url: str, manager_name: str | None = Non
         ),
     )
     user[DirectoryEnterpriseUser] = enterprise
+    if person.hire_date is not None:
+        user[MeritloopUser] = MeritloopUser(hire_date=person.hire_date.isoformat())
     return user
 
 
@@ -130,8 +170,13 @@ class MappingError(ValueError):
     """The User cannot become a directory person; the message says which attribute."""
 
 
-def user_to_fields(user: ScimUser) -> PersonFields:
-    """The directory fields a User describes (everything it leaves out is empty)."""
+def user_to_fields(user: ScimUser, *, keep_hire_date: date | None = None) -> PersonFields:
+    """The directory fields a User describes (everything it leaves out is empty).
+
+    ``keep_hire_date``: the hire date when the User carries no Meritloop extension at all. A
+    PUT passes the current one: identity providers send no hire date unless told to, and
+    their replacements must not clear one an HRIS import set.
+    """
     entries = [
         EmailEntry(value=str(email.value), type=str(email.type) if email.type else None, primary=bool(email.primary))
         for email in user.emails or []
@@ -157,6 +202,9 @@ def user_to_fields(user: ScimUser) -> PersonFields:
             manager_id = uuid.UUID(enterprise.manager.value)
         except ValueError:
             raise MappingError(f"manager: {enterprise.manager.value!r} is not the id of a User") from None
+    meritloop = user[MeritloopUser]
+    hire_date = keep_hire_date if meritloop is None else _hire_date(meritloop.hire_date)
+    work_address = _work_address(user.addresses)
     values: dict[str, Any] = {
         "user_name": user_name,
         "external_id": user.external_id,
@@ -173,6 +221,8 @@ def user_to_fields(user: ScimUser) -> PersonFields:
         "organization": enterprise.organization,
         "division": enterprise.division,
         "department": enterprise.department,
+        "location": work_address.locality if work_address else None,
+        "hire_date": hire_date,
         "manager_id": manager_id,
         "active": True if user.active is None else user.active,
     }
