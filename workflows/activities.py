@@ -26,6 +26,7 @@ from workflows.models import (
     CreateTaskInput,
     EscalateGateInput,
     EscalateTaskInput,
+    GateReminderInput,
     ListParticipantsInput,
     ManagerChain,
     ManagerChainInput,
@@ -89,6 +90,12 @@ async def escalate_gate(value: EscalateGateInput) -> None:
     raise _not_built("reviews.escalate_gate")
 
 
+@activity.defn(name="reviews.remind_gate")
+async def remind_gate(value: GateReminderInput) -> None:
+    """A cycle-level step is still open before its deadline: remind HR once, publish ``cycle.gate-reminder-due``."""
+    raise _not_built("reviews.remind_gate")
+
+
 @activity.defn(name="reviews.close_review")
 async def close_review(value: CloseReviewInput) -> None:
     """Close the person's review and every open task of it in the inbox; publish ``review.closed``."""
@@ -124,6 +131,7 @@ CONTRACTS = (
     manager_chain,
     escalate_task,
     escalate_gate,
+    remind_gate,
     close_review,
     mark_phase,
     open_calibration,

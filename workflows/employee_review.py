@@ -53,6 +53,11 @@ with workflow.unsafe.imports_passed_through():
     )
 
 
+# Patch id (``workflow.patched``), decided once per run in ``__init__``: a review whose history
+# began without the marker keeps applying every deadline change as it comes, to its end.
+PERSONAL_DEADLINES_PATCH = "personal-deadlines"
+
+
 @workflow.defn
 class EmployeeReviewWorkflow:
     @workflow.init
@@ -69,6 +74,14 @@ class EmployeeReviewWorkflow:
         self._changes = 0  # bumped by every deadline change: wakes the deadline loop
         self._outbox: list[StatusTransition] = []
         self._started_reported = False
+        # A step's deadline is the later of the cycle-wide one and the person's own extension
+        # (if HR gave one): a cycle-wide change never undoes a longer personal extension.
+        # The workflow never continues as new, so this state lives here only.
+        self._cycle_deadlines: dict[Step, datetime] = {step: self._schedule.of(step).deadline for step in TASK_STEPS}
+        self._personal_deadlines: dict[Step, datetime] = {}
+        # Decided at the run's first activation: patched() is memoized for the run, so asking
+        # later (after an old-code workflow task) could answer differently on replay.
+        self._keeps_personal = workflow.patched(PERSONAL_DEADLINES_PATCH)
 
     # --- run ---------------------------------------------------------------------------------
 
@@ -383,8 +396,11 @@ class EmployeeReviewWorkflow:
 
     @workflow.update
     async def extend_deadline(self, value: ExtendDeadline) -> DeadlineResult:
+        """HR extends this person's deadline directly: a personal extension."""
         self._check_extension(value)
-        return await self._apply_deadline(value)
+        if self._keeps_personal:
+            return await self._change_deadline(value, personal=True)
+        return await self._apply_deadline(value.step, value.new_deadline, value.actor_id)
 
     @extend_deadline.validator
     def _validate_extend_deadline(self, value: ExtendDeadline) -> None:
@@ -404,12 +420,31 @@ class EmployeeReviewWorkflow:
         if self._status[value.step] in FINISHED or self._passed(value.step):
             raise refuse(Refusal.too_late, f"the {value.step.value} step has closed")
 
-    async def _apply_deadline(self, value: ExtendDeadline) -> DeadlineResult:
+    def _effective_deadline(self, step: Step) -> datetime:
+        cycle_wide = self._cycle_deadlines[step]
+        personal = self._personal_deadlines.get(step)
+        return cycle_wide if personal is None else max(cycle_wide, personal)
+
+    async def _change_deadline(self, value: ExtendDeadline, *, personal: bool) -> DeadlineResult:
+        """Record a personal or cycle-wide deadline; apply the later of the two if it moved."""
+        if personal:
+            self._personal_deadlines[value.step] = value.new_deadline
+        else:
+            self._cycle_deadlines[value.step] = value.new_deadline
+        deadline = self._effective_deadline(value.step)
         current = self._schedule.of(value.step)
-        schedule = current.model_copy(update={"deadline": value.new_deadline})
-        self._schedule.steps[value.step] = schedule
+        if deadline == current.deadline:
+            # Nothing moves (a shorter cycle-wide change under a personal extension): the
+            # escalations already sent stay sent.
+            return DeadlineResult(step=value.step, deadline=current.deadline, closes_at=current.closes_at)
+        return await self._apply_deadline(value.step, deadline, value.actor_id)
+
+    async def _apply_deadline(self, step: Step, deadline: datetime, actor_id: str) -> DeadlineResult:
+        current = self._schedule.of(step)
+        schedule = current.model_copy(update={"deadline": deadline})
+        self._schedule.steps[step] = schedule
         for task in self._tasks.values():
-            if task.step is value.step and task.status not in FINISHED:
+            if task.step is step and task.status not in FINISHED:
                 task.due_at = schedule.deadline
                 task.closes_at = schedule.closes_at
                 task.escalations_done = 0
@@ -418,12 +453,10 @@ class EmployeeReviewWorkflow:
                     self._set_task(task, TaskStatus.open)
                 self._changes += 1
                 await self._update_task(
-                    UpdateTaskInput(
-                        task_id=task.task_id, revision=task.revision, due_at=task.due_at, actor_id=value.actor_id
-                    )
+                    UpdateTaskInput(task_id=task.task_id, revision=task.revision, due_at=task.due_at, actor_id=actor_id)
                 )
         self._changes += 1
-        return DeadlineResult(step=value.step, deadline=schedule.deadline, closes_at=schedule.closes_at)
+        return DeadlineResult(step=step, deadline=schedule.deadline, closes_at=schedule.closes_at)
 
     @workflow.update
     async def close(self, value: CloseReview) -> EmployeeReviewResult:
@@ -464,10 +497,14 @@ class EmployeeReviewWorkflow:
 
     @workflow.signal
     async def deadline_changed(self, value: ExtendDeadline) -> None:
+        """From the cycle: a personal extension (``person_id`` set) or a cycle-wide change."""
         if value.step not in TASK_STEPS or self._closed is not None:
             return
         if self._status[value.step] not in FINISHED and not self._passed(value.step):
-            await self._apply_deadline(value)
+            if self._keeps_personal:
+                await self._change_deadline(value, personal=value.person_id is not None)
+            else:
+                await self._apply_deadline(value.step, value.new_deadline, value.actor_id)
 
     @workflow.signal
     def cycle_close(self, value: CloseReview) -> None:

@@ -288,6 +288,18 @@ class EscalateGateInput(BaseModel):
     pending: list[str] = Field(description="session ids or organisation units still open")
 
 
+class GateReminderInput(BaseModel):
+    """A cycle-level step (calibration, pay approval) is still open before its deadline."""
+
+    idempotency_key: str = Field(description="unique per cycle, step, reminder number and deadline")
+    cycle_id: str
+    step: Step
+    number: int = Field(ge=1, description="the reminder's place in the cadence from the phase's opening")
+    due_at: datetime = Field(description="the gate's deadline")
+    hr_owner_id: str
+    pending: list[str] = Field(description="session ids or organisation units still open")
+
+
 class CloseReviewInput(BaseModel):
     idempotency_key: str
     cycle_id: str
@@ -471,6 +483,7 @@ class CycleState(BaseModel):
     calibration_sessions: dict[str, bool] | None = None
     org_units: dict[str, bool] | None = None
     gate_escalations: dict[Step, int] = Field(default_factory=dict)
+    gate_reminders: dict[Step, int] = Field(default_factory=dict, description="the last reminder number sent")
     advance_requested: Phase | None = None
     cancelled: bool = False
 

@@ -45,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         EscalateGateInput,
         ExtendDeadline,
         FinalRating,
+        GateReminderInput,
         ListParticipantsInput,
         MarkPhaseInput,
         OpenCalibrationInput,
@@ -77,6 +78,11 @@ CLOSING_STEP: dict[Phase, Step] = {
 }
 GATE_STEP: dict[Phase, Step] = {Phase.calibration: Step.calibration, Phase.pay_approval: Step.pay_approval}
 
+# Patch ids (``workflow.patched``), decided once per run in ``__init__``: a run whose history
+# began without the marker keeps the old behaviour to its end (its next run takes the new one).
+GATE_REMINDERS_PATCH = "review-cycle-gate-reminders"
+PERSONAL_DEADLINES_PATCH = "personal-deadlines"
+
 
 @workflow.defn
 class ReviewCycleWorkflow:
@@ -87,6 +93,10 @@ class ReviewCycleWorkflow:
         self._started_this_run = 0
         self._changes = 0  # bumped by every signal and Update: wakes the main loop
         self._page: ParticipantPage | None = None  # the fan-out page in hand (not carried)
+        # Decided at the run's first activation: patched() is memoized for the run, so asking
+        # later (after an old-code workflow task) could answer differently on replay.
+        self._gate_reminders = workflow.patched(GATE_REMINDERS_PATCH)
+        self._personal_deadlines = workflow.patched(PERSONAL_DEADLINES_PATCH)
 
     # --- run ---------------------------------------------------------------------------------
 
@@ -116,7 +126,7 @@ class ReviewCycleWorkflow:
             elif self._phase_complete():
                 await self._open_phase(PHASES[phase_index(state.phase) + 1])
                 continue
-            elif await self._escalate_gate_if_due():
+            elif await self._escalate_gate_if_due() or await self._remind_gate_if_due():
                 continue
             if not await self._wait_for_change(self._next_wake()) and state.phase is Phase.closed:
                 missing = state.participants - state.ended
@@ -370,14 +380,61 @@ class ReviewCycleWorkflow:
         )
         return True
 
+    def _next_gate_reminder(self) -> tuple[Step, int, datetime] | None:
+        """The gate's next reminder: (step, number, when), while the gate is open and before its deadline.
+
+        Reminders run at the step's ``reminder_every`` from the phase's opening, as a task's do
+        from the task's opening; the number counts on across an extension and continue-as-new.
+        """
+        state = self._state
+        step = GATE_STEP.get(state.phase)
+        if not self._gate_reminders or step is None or state.phase_opened_at is None:
+            return None
+        schedule = state.schedule.of(step)
+        every = schedule.policy.reminder_every
+        if every is None or workflow.now() >= schedule.deadline or not self._gate_pending(step):
+            return None
+        number = state.gate_reminders.get(step, 0) + 1
+        at = state.phase_opened_at + every * number
+        return None if at >= schedule.deadline else (step, number, at)
+
+    async def _remind_gate_if_due(self) -> bool:
+        due = self._next_gate_reminder()
+        if due is None or not is_due(due[2], workflow.now()):
+            return False
+        step, number, _ = due
+        opened_at = self._state.phase_opened_at
+        every = self._state.schedule.of(step).policy.reminder_every
+        assert opened_at is not None
+        assert every is not None
+        # After a long outage send one reminder, numbered by the cadence (as tasks do).
+        number = max(number, int((workflow.now() - opened_at) / every))
+        deadline = self._state.schedule.of(step).deadline
+        self._state.gate_reminders[step] = number
+        await workflow.execute_activity(
+            activities.remind_gate,
+            GateReminderInput(
+                idempotency_key=f"{self._config.cycle_id}:{step.value}:reminder:{number}:{deadline.isoformat()}",
+                cycle_id=self._config.cycle_id,
+                step=step,
+                number=number,
+                due_at=deadline,
+                hr_owner_id=self._config.hr_owner_id,
+                pending=self._gate_pending(step),
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+        )
+        return True
+
     def _next_wake(self) -> datetime | None:
         state = self._state
         if state.phase is Phase.closed:
             return (state.phase_opened_at or workflow.now()) + CLOSING_GRACE
         if state.phase in CLOSING_STEP:
             return self._closes_at(CLOSING_STEP[state.phase])
-        due = self._next_gate_escalation()
-        return None if due is None else due[2]
+        due = [event[2] for event in (self._next_gate_escalation(), self._next_gate_reminder()) if event is not None]
+        return min(due, default=None)
 
     # --- reports from children ---------------------------------------------------------------
 
@@ -417,15 +474,23 @@ class ReviewCycleWorkflow:
         self._check_extension(value)
         state = self._state
         schedule = state.schedule.of(value.step)
+        deadline = value.new_deadline
         if value.person_id is not None:
-            closes_at = value.new_deadline + schedule.closes_after
+            # The person's own closing time: the phase stays open until the latest of them
+            # (``_closes_at``), whatever cycle-wide change comes later.
+            personal_closes_at = value.new_deadline + schedule.closes_after
+            if self._personal_deadlines:
+                # The child keeps the later of this and the cycle-wide deadline (see
+                # EmployeeReviewWorkflow.deadline_changed): answer what the person gets.
+                deadline = max(value.new_deadline, schedule.deadline)
+            closes_at = deadline + schedule.closes_after
             handle = workflow.get_external_workflow_handle(review_workflow_id(self._config.cycle_id, value.person_id))
             try:
                 await handle.signal(EmployeeReviewWorkflow.deadline_changed, value)
             except FailureError as error:
                 raise refuse(Refusal.participant_not_found, "no running review for this person") from error
             late = state.late_closes_at.get(value.step)
-            state.late_closes_at[value.step] = closes_at if late is None else max(late, closes_at)
+            state.late_closes_at[value.step] = personal_closes_at if late is None else max(late, personal_closes_at)
         else:
             schedule = schedule.model_copy(update={"deadline": value.new_deadline})
             state.schedule.steps[value.step] = schedule
@@ -434,7 +499,7 @@ class ReviewCycleWorkflow:
             if value.step in TASK_STEPS:
                 state.broadcasts.append(Broadcast(kind=BroadcastKind.deadline_changed, extension=value))
         self._changes += 1
-        return DeadlineResult(step=value.step, deadline=value.new_deadline, closes_at=closes_at)
+        return DeadlineResult(step=value.step, deadline=deadline, closes_at=closes_at)
 
     @extend_deadline.validator
     def _validate_extend_deadline(self, value: ExtendDeadline) -> None:

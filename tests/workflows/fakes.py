@@ -31,6 +31,7 @@ from workflows.models import (
     EscalateTaskInput,
     EscalationStep,
     EscalationTarget,
+    GateReminderInput,
     ListParticipantsInput,
     ManagerChain,
     ManagerChainInput,
@@ -148,6 +149,10 @@ class FakeServices:
     async def escalate_gate(self, value: EscalateGateInput) -> None:
         self._record("reviews.escalate_gate", value)
 
+    @activity.defn(name="reviews.remind_gate")
+    async def remind_gate(self, value: GateReminderInput) -> None:
+        self._record("reviews.remind_gate", value)
+
     @activity.defn(name="reviews.close_review")
     async def close_review(self, value: CloseReviewInput) -> None:
         if self.close_gate is not None:
@@ -177,6 +182,7 @@ class FakeServices:
             self.manager_chain,
             self.escalate_task,
             self.escalate_gate,
+            self.remind_gate,
             self.close_review,
             self.mark_phase,
             self.open_calibration,

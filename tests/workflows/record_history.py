@@ -1,9 +1,14 @@
 """Record workflow histories for the replay tests: ``python -m tests.workflows.record_history``.
 
-Starts a dev server, runs each workflow once, writes ``histories/<name>.json``. Re-record only
-when adding a workflow type; old histories stay to prove new code still replays them. Pass
-workflow type names to record only those (``python -m tests.workflows.record_history
-ReviewCycleWorkflow``); an existing file is never overwritten.
+Starts a dev server, runs each workflow once, writes ``histories/<name>.json``. Re-record when
+adding a workflow type, or after a change guarded by ``workflow.patched``: give the type a new
+file name in ``FILES`` (``_v2``, ...) so a history that takes the new path is recorded beside the
+old ones. Old histories stay to prove new code still replays them. Pass workflow type names to
+record only those (``python -m tests.workflows.record_history ReviewCycleWorkflow``); an
+existing file is never overwritten.
+
+Versions: ``_v1`` before any patch; ``_v2`` with the patches ``personal-deadlines`` (both
+types) and ``review-cycle-gate-reminders`` (the cycle).
 """
 
 from __future__ import annotations
@@ -27,8 +32,8 @@ HISTORIES = Path(__file__).parent / "histories"
 
 FILES = {
     "PingWorkflow": "ping_v1.json",
-    "ReviewCycleWorkflow": "review_cycle_v1.json",
-    "EmployeeReviewWorkflow": "employee_review_v1.json",
+    "ReviewCycleWorkflow": "review_cycle_v2.json",
+    "EmployeeReviewWorkflow": "employee_review_v2.json",
 }
 
 
@@ -42,7 +47,10 @@ async def _ping(client: Client) -> dict[str, WorkflowHistory]:
 
 
 async def _review_cycle(client: Client) -> dict[str, WorkflowHistory]:
-    """A two-person cycle through every phase, driven by Updates, on deterministic fakes."""
+    """A two-person cycle through every phase, driven by Updates, on deterministic fakes.
+
+    The review recorded is the first person's: a personal extension, then a shorter cycle-wide one.
+    """
     services = fakes()
     async with serving(client, "record-cycle", services):
         cycle, children = await run_small_cycle(client, "record-cycle", services, "recorded")

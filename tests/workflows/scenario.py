@@ -1,11 +1,16 @@
 """A small review cycle driven end to end through its Updates: the dev-server test and
-``record_history`` both run it (fake activities, real workflows)."""
+``record_history`` both run it (fake activities, real workflows).
+
+Besides every phase it takes the patched paths (``workflow.patched``): a personal extension
+kept under a shorter cycle-wide one, and gate reminders before calibration and pay approval
+(their cadence is one second here, so they come in real time).
+"""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowHandle
 
@@ -15,7 +20,9 @@ from workflows.models import (
     CompleteTask,
     CycleConfig,
     CycleResult,
+    CycleSchedule,
     EmployeeReviewResult,
+    ExtendDeadline,
     Participant,
     PayApprovalFinalized,
     Phase,
@@ -30,6 +37,7 @@ from workflows.review_cycle import ReviewCycleWorkflow
 
 PEOPLE = ("p1", "p2")
 MANAGER = "m1"
+GATE_REMINDER_EVERY = timedelta(seconds=1)
 
 
 def fakes() -> FakeServices:
@@ -38,6 +46,20 @@ def fakes() -> FakeServices:
         sessions=["s1"],
         org_units=["ou1"],
     )
+
+
+def small_schedule(start: datetime) -> CycleSchedule:
+    """The tests' schedule, with gates due in ten minutes and reminded every second."""
+    plan = schedule(start)
+    for step in (Step.calibration, Step.pay_approval):
+        gate = plan.of(step)
+        plan.steps[step] = gate.model_copy(
+            update={
+                "deadline": start + timedelta(minutes=10),
+                "policy": gate.policy.model_copy(update={"reminder_every": GATE_REMINDER_EVERY}),
+            }
+        )
+    return plan
 
 
 async def _until(check: object, timeout: float = 20.0) -> None:
@@ -54,9 +76,10 @@ async def run_small_cycle(
     WorkflowHandle[ReviewCycleWorkflow, CycleResult], list[WorkflowHandle[EmployeeReviewWorkflow, EmployeeReviewResult]]
 ]:
     """Two people through every phase; a worker with ``services`` must serve ``task_queue``."""
+    start = datetime.now(UTC)
     cycle = await client.start_workflow(
         ReviewCycleWorkflow.run,
-        ReviewCycleInput(config=CycleConfig(cycle_id=cycle_id, hr_owner_id=HR, schedule=schedule(datetime.now(UTC)))),
+        ReviewCycleInput(config=CycleConfig(cycle_id=cycle_id, hr_owner_id=HR, schedule=small_schedule(start))),
         id=cycle_workflow_id(cycle_id),
         task_queue=task_queue,
     )
@@ -86,16 +109,40 @@ async def run_small_cycle(
 
         await _until(check)
 
+    async def reminded(step: Step, count: int) -> None:
+        async def check() -> bool:
+            return len([r for r in services.named("reviews.remind_gate") if r.step is step]) >= count
+
+        await _until(check)
+
+    # p1 gets a personal extension to day 25; the cycle-wide change to day 15 moves p2 only.
+    first, second = (task_id(cycle_id, person, Step.self_assessment) for person in PEOPLE)
+
+    async def tasks_exist() -> bool:
+        return first in services.tasks and second in services.tasks
+
+    await _until(tasks_exist)
+    for deadline, person in ((start + timedelta(days=25), PEOPLE[0]), (start + timedelta(days=15), None)):
+        extension = ExtendDeadline(step=Step.self_assessment, new_deadline=deadline, actor_id=HR, person_id=person)
+        await cycle.execute_update(ReviewCycleWorkflow.extend_deadline, extension)
+
+    async def extended() -> bool:
+        return {u.task_id for u in services.named("reviews.update_task") if u.due_at} == {first, second}
+
+    await _until(extended)
+
     for person in PEOPLE:
         await complete(person, Step.self_assessment, person)
         await complete(person, Step.manager_review, MANAGER)
     await in_phase(Phase.calibration)
+    await reminded(Step.calibration, 2)
     await cycle.execute_update(
         ReviewCycleWorkflow.calibration_finalized, SessionFinalized(session_id="s1", actor_id=HR)
     )
     await in_phase(Phase.pay_approval)
     for person in PEOPLE:
         await complete(person, Step.pay_review, MANAGER)
+    await reminded(Step.pay_approval, 2)
     await cycle.execute_update(
         ReviewCycleWorkflow.pay_approval_finalized, PayApprovalFinalized(org_unit="ou1", actor_id=HR)
     )

@@ -266,3 +266,65 @@ async def test_retried_activity_does_not_create_a_second_task(env: WorkflowEnvir
         await eventually(lambda: len(escalations(fakes)) == 2)
         keys = {e.idempotency_key for e in escalations(fakes)}
         assert len(keys) == 1
+
+
+async def test_shorter_cycle_wide_deadline_keeps_a_personal_extension(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Personal extension to day 20 (from the cycle), then a cycle-wide change to day 15: day 20 stays."""
+    fakes = FakeServices(chains={EMPLOYEE: ManagerChain(manager_id=MANAGER, skip_level_id=SKIP)})
+    async with review(env, task_queue, fakes) as (handle, start):
+        personal, cycle_wide = start + timedelta(days=20), start + timedelta(days=15)
+        await handle.signal(
+            EmployeeReviewWorkflow.deadline_changed,
+            ExtendDeadline(step=Step.self_assessment, new_deadline=personal, actor_id=HR, person_id=EMPLOYEE),
+        )
+        await eventually(lambda: [u.due_at for u in fakes.named("reviews.update_task")] == [personal])
+        await handle.signal(
+            EmployeeReviewWorkflow.deadline_changed,
+            ExtendDeadline(step=Step.self_assessment, new_deadline=cycle_wide, actor_id=HR),
+        )
+        await env.sleep(timedelta(days=15, minutes=1))  # past the cycle-wide deadline
+        assert escalations(fakes) == []
+        assert [u.due_at for u in fakes.named("reviews.update_task")] == [personal]
+        assert [t.due_at for t in await handle.query(EmployeeReviewWorkflow.tasks)] == [personal]
+        await env.sleep(timedelta(days=5))  # day 20: the personal deadline
+        await eventually(lambda: len(escalations(fakes)) == 1)
+        assert escalations(fakes)[0].due_at == personal
+
+
+async def test_later_cycle_wide_deadline_wins_over_a_personal_extension(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Personal extension to day 20 (HR through the review's Update), then cycle-wide day 25: day 25.
+
+    The personal extension is remembered: a cycle-wide change back to day 18 leaves day 20.
+    """
+    fakes = FakeServices()
+    async with review(env, task_queue, fakes) as (handle, start):
+        personal = start + timedelta(days=20)
+        result = await handle.execute_update(
+            EmployeeReviewWorkflow.extend_deadline,
+            ExtendDeadline(step=Step.self_assessment, new_deadline=personal, actor_id=HR),
+        )
+        assert result.deadline == personal
+        later = start + timedelta(days=25)
+        await handle.signal(
+            EmployeeReviewWorkflow.deadline_changed,
+            ExtendDeadline(step=Step.self_assessment, new_deadline=later, actor_id=HR),
+        )
+        await eventually(lambda: [u.due_at for u in fakes.named("reviews.update_task")] == [personal, later])
+        assert [t.due_at for t in await handle.query(EmployeeReviewWorkflow.tasks)] == [later]
+
+        await handle.signal(
+            EmployeeReviewWorkflow.deadline_changed,
+            ExtendDeadline(step=Step.self_assessment, new_deadline=start + timedelta(days=18), actor_id=HR),
+        )
+        await eventually(lambda: [u.due_at for u in fakes.named("reviews.update_task")] == [personal, later, personal])
+        # A new personal deadline replaces the old one; earlier than the cycle-wide one, that one holds.
+        shorter = await handle.execute_update(
+            EmployeeReviewWorkflow.extend_deadline,
+            ExtendDeadline(step=Step.self_assessment, new_deadline=start + timedelta(days=12), actor_id=HR),
+        )
+        assert shorter.deadline == start + timedelta(days=18)
+        assert fakes.named("reviews.update_task")[-1].due_at == start + timedelta(days=18)

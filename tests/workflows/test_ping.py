@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import uuid
 from pathlib import Path
@@ -9,6 +10,7 @@ from pathlib import Path
 from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
+from workflows import employee_review, review_cycle
 from workflows.ping import PingInput, PingResult, PingWorkflow
 from workflows.worker import WORKFLOWS, build_replayer, build_worker
 
@@ -46,3 +48,26 @@ async def test_recorded_histories_replay() -> None:
     for path in files:
         history = WorkflowHistory.from_json(path.stem, path.read_text())
         await replayer.replay_workflow(history)
+
+
+def _patches(path: Path) -> set[str]:
+    """The ``workflow.patched`` ids whose marker a recorded history holds."""
+    found: set[str] = set()
+    for event in json.loads(path.read_text())["events"]:
+        marker = event.get("markerRecordedEventAttributes")
+        if marker is None or marker["markerName"] != "core_patch":
+            continue
+        for payload in marker["details"]["patch-data"]["payloads"]:
+            found.add(json.loads(base64.b64decode(payload["data"]))["id"])
+    return found
+
+
+def test_recorded_histories_take_every_patch() -> None:
+    """Old histories without the markers replay the old paths; a newer one takes each new path."""
+    histories = {path.name: _patches(path) for path in HISTORIES.glob("*.json")}
+    assert histories["review_cycle_v1.json"] == histories["employee_review_v1.json"] == set()
+    assert histories["review_cycle_v2.json"] == {
+        review_cycle.GATE_REMINDERS_PATCH,
+        review_cycle.PERSONAL_DEADLINES_PATCH,
+    }
+    assert histories["employee_review_v2.json"] == {employee_review.PERSONAL_DEADLINES_PATCH}

@@ -22,6 +22,7 @@ from tests.workflows.fakes import (
 from workflows.client import refusal_of
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
+    PHASES,
     AddParticipant,
     AdvancePhase,
     CancelCycle,
@@ -31,6 +32,7 @@ from workflows.models import (
     CycleResult,
     EscalationTarget,
     ExtendDeadline,
+    GateReminderInput,
     Participant,
     PayApprovalFinalized,
     Phase,
@@ -41,6 +43,7 @@ from workflows.models import (
     Step,
     TaskStatus,
     cycle_workflow_id,
+    phase_index,
     review_workflow_id,
     task_id,
 )
@@ -309,3 +312,209 @@ async def test_fan_out_in_a_sliding_window_with_continue_as_new(env: WorkflowEnv
     assert len(fakes.named("reviews.close_review")) == 240
     described = await handle.describe()
     assert described.run_id != handle.first_execution_run_id  # the run id changed: continue-as-new
+
+
+async def test_cycle_wide_change_keeps_a_longer_personal_extension(env: WorkflowEnvironment, task_queue: str) -> None:
+    """p00001 has a personal extension to day 25; the cycle-wide change to day 15 leaves it, day 30 wins."""
+    fakes = FakeServices(participants=people(2))
+    async with serving(env, task_queue, fakes):
+        start = await env.get_current_time()
+        cycle_id, handle = await start_cycle(env.client, task_queue, start)
+        await all_started(handle, 2)
+        tasks = {person: task_id(cycle_id, person, Step.self_assessment) for person in ("p00000", "p00001")}
+
+        def due_changes(person: str) -> list[datetime]:
+            return [u.due_at for u in fakes.named("reviews.update_task") if u.task_id == tasks[person] and u.due_at]
+
+        async def extend(deadline: datetime, person: str | None = None) -> datetime:
+            extension = ExtendDeadline(step=Step.self_assessment, new_deadline=deadline, actor_id=HR, person_id=person)
+            return (await handle.execute_update(ReviewCycleWorkflow.extend_deadline, extension)).deadline
+
+        personal = start + timedelta(days=25)
+        assert await extend(personal, "p00001") == personal
+        await eventually(lambda: due_changes("p00001") == [personal])
+        cycle_wide = start + timedelta(days=15)
+        assert await extend(cycle_wide) == cycle_wide
+        await eventually(lambda: due_changes("p00000") == [cycle_wide])
+        # A personal deadline before the cycle-wide one: the person keeps the cycle-wide one.
+        assert await extend(start + timedelta(days=12), "p00000") == cycle_wide
+
+        async def self_assessment(expired: int, *, still_open: bool) -> None:
+            async def check() -> bool:
+                progress = await handle.query(ReviewCycleWorkflow.progress)
+                is_open = progress.phase is Phase.self_assessment
+                return (progress.steps[Step.self_assessment].expired, is_open) == (expired, still_open)
+
+            await eventually_async(check)
+
+        await env.sleep(timedelta(days=21, minutes=1))  # day 21: the cycle-wide closing time (15 + 6)
+        await self_assessment(1, still_open=True)
+        assert due_changes("p00000") == [cycle_wide]
+        assert due_changes("p00001") == [personal]
+
+        # A cycle-wide deadline later than the personal extension wins.
+        later = start + timedelta(days=30)
+        assert await extend(later) == later
+        await eventually(lambda: due_changes("p00001") == [personal, later])
+        assert due_changes("p00000") == [cycle_wide]  # expired: left alone
+        await env.sleep(timedelta(days=10))  # day 31: p00001's personal closing time has passed, not day 36
+        await self_assessment(1, still_open=True)
+        await env.sleep(timedelta(days=5))  # day 36: the new cycle-wide closing time
+        await self_assessment(2, still_open=False)
+        await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
+        await handle.result()
+
+
+async def advance_to(handle: CycleHandle, phase: Phase) -> None:
+    """HR advances the cycle phase by phase (each once the previous one is open)."""
+    for target in PHASES[1 : phase_index(phase) + 1]:
+        previous = PHASES[phase_index(target) - 1]
+
+        async def reached(current: Phase = previous) -> bool:
+            return (await handle.query(ReviewCycleWorkflow.progress)).phase is current
+
+        await eventually_async(reached)
+        await handle.execute_update(ReviewCycleWorkflow.advance_phase, AdvancePhase(to=target, actor_id=HR))
+
+
+def gate_reminders(fakes: FakeServices, step: Step) -> list[GateReminderInput]:
+    return [r for r in fakes.named("reviews.remind_gate") if r.step is step]
+
+
+def hours_since(fakes: FakeServices, name: str, opened: datetime) -> list[int]:
+    return [round((call.at - opened) / timedelta(hours=1)) for call in fakes.calls if call.name == name]
+
+
+def phase_opened_at(fakes: FakeServices, phase: Phase) -> datetime:
+    return next(c.at for c in fakes.calls if c.name == "reviews.mark_phase" and c.value.phase is phase)
+
+
+async def test_calibration_gate_reminders_until_every_session_is_final(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Reminders every 3 days from calibration's opening, naming what is pending; none once all are final."""
+    fakes = FakeServices(participants=people(1), sessions=["s1", "s2"], org_units=["ou1"])
+    async with serving(env, task_queue, fakes):
+        start = await env.get_current_time()
+        cycle_id, handle = await start_cycle(env.client, task_queue, start)
+        await all_started(handle, 1)
+        await advance_to(handle, Phase.calibration)
+
+        async def calibration_open() -> bool:
+            return (await handle.query(ReviewCycleWorkflow.progress)).calibration_pending == ["s1", "s2"]
+
+        await eventually_async(calibration_open)
+        opened = phase_opened_at(fakes, Phase.calibration)
+        assert fakes.named("reviews.remind_gate") == []
+        await env.sleep(timedelta(days=7))
+        await eventually(lambda: len(gate_reminders(fakes, Step.calibration)) == 2)
+        first, second = gate_reminders(fakes, Step.calibration)
+        assert [(r.number, r.pending, r.hr_owner_id) for r in (first, second)] == [
+            (1, ["s1", "s2"], HR),
+            (2, ["s1", "s2"], HR),
+        ]
+        assert first.due_at == start + timedelta(days=50)  # the calibration deadline
+        assert first.cycle_id == cycle_id
+        assert first.idempotency_key != second.idempotency_key
+        assert hours_since(fakes, "reviews.remind_gate", opened) == [72, 144]
+
+        await handle.execute_update(
+            ReviewCycleWorkflow.calibration_finalized, SessionFinalized(session_id="s1", actor_id=HR)
+        )
+        await env.sleep(timedelta(days=3))
+        await eventually(lambda: len(gate_reminders(fakes, Step.calibration)) == 3)
+        assert gate_reminders(fakes, Step.calibration)[2].pending == ["s2"]
+
+        await handle.execute_update(
+            ReviewCycleWorkflow.calibration_finalized, SessionFinalized(session_id="s2", actor_id=HR)
+        )
+
+        async def pay_approval() -> bool:
+            return (await handle.query(ReviewCycleWorkflow.progress)).phase is Phase.pay_approval
+
+        await eventually_async(pay_approval)
+        await env.sleep(timedelta(days=9))
+        assert len(gate_reminders(fakes, Step.calibration)) == 3  # every session final: no more
+        assert fakes.named("reviews.escalate_gate") == []
+        await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
+        await handle.result()
+
+
+async def test_pay_approval_gate_reminders_stop_at_the_deadline_and_when_approved(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """Reminders every 3 days until the pay-approval deadline (day 90), then escalations; none after approval."""
+    fakes = FakeServices(participants=people(1), sessions=[], org_units=["ou1", "ou2"])
+    async with serving(env, task_queue, fakes):
+        start = await env.get_current_time()
+        _, handle = await start_cycle(env.client, task_queue, start)
+        await all_started(handle, 1)
+        await advance_to(handle, Phase.calibration)  # no sessions: pay approval opens at once
+
+        async def pay_approval_open() -> bool:
+            return (await handle.query(ReviewCycleWorkflow.progress)).pay_approval_pending == ["ou1", "ou2"]
+
+        await eventually_async(pay_approval_open)
+        opened = phase_opened_at(fakes, Phase.pay_approval)
+        await env.sleep(timedelta(days=6, minutes=1))
+        await eventually(lambda: len(gate_reminders(fakes, Step.pay_approval)) == 2)
+        await handle.execute_update(
+            ReviewCycleWorkflow.pay_approval_finalized, PayApprovalFinalized(org_unit="ou1", actor_id=HR)
+        )
+        # Day 90 is the deadline: reminders on days 3, 6, ... 87 after the opening (about day 0).
+        await env.sleep(timedelta(days=84))
+        await eventually(lambda: len(fakes.named("reviews.escalate_gate")) == 1)
+        reminders = gate_reminders(fakes, Step.pay_approval)
+        assert [r.number for r in reminders] == list(range(1, 30))
+        assert hours_since(fakes, "reviews.remind_gate", opened) == [72 * n for n in range(1, 30)]
+        assert [r.pending for r in reminders[:2]] == [["ou1", "ou2"]] * 2
+        assert {tuple(r.pending) for r in reminders[2:]} == {("ou2",)}
+        assert {r.due_at for r in reminders} == {start + timedelta(days=90)}
+        assert len({r.idempotency_key for r in reminders}) == 29
+        assert fakes.named("reviews.remind_gate") == reminders  # none for calibration (no sessions)
+
+        await env.sleep(timedelta(days=3))
+        assert len(gate_reminders(fakes, Step.pay_approval)) == 29  # past the deadline: escalations only
+        await handle.execute_update(
+            ReviewCycleWorkflow.pay_approval_finalized, PayApprovalFinalized(org_unit="ou2", actor_id=HR)
+        )
+
+        async def acknowledgement() -> bool:
+            return (await handle.query(ReviewCycleWorkflow.progress)).phase is Phase.acknowledgement
+
+        await eventually_async(acknowledgement)
+        await env.sleep(timedelta(days=9))
+        assert len(fakes.named("reviews.remind_gate")) == 29
+        await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
+        await handle.result()
+
+
+async def test_gate_reminder_numbers_survive_continue_as_new(env: WorkflowEnvironment, task_queue: str) -> None:
+    """Reminders every 12 hours for 50 days fill the history: the cycle continues as new, numbers go on."""
+    fakes = FakeServices(participants=people(1), sessions=["s1"])
+    async with serving(env, task_queue, fakes):
+        start = await env.get_current_time()
+        plan = schedule(start)
+        calibration = plan.of(Step.calibration)
+        plan.steps[Step.calibration] = calibration.model_copy(
+            update={"policy": calibration.policy.model_copy(update={"reminder_every": timedelta(hours=12)})}
+        )
+        cycle_id = uuid.uuid4().hex[:10]
+        await env.client.start_workflow(
+            ReviewCycleWorkflow.run,
+            ReviewCycleInput(config=CycleConfig(cycle_id=cycle_id, hr_owner_id=HR, schedule=plan, history_limit=500)),
+            id=cycle_workflow_id(cycle_id),
+            task_queue=task_queue,
+        )
+        # A handle without a run id follows the runs.
+        handle = env.client.get_workflow_handle_for(ReviewCycleWorkflow.run, cycle_workflow_id(cycle_id))
+        await all_started(handle, 1)
+        await advance_to(handle, Phase.calibration)
+        await env.sleep(timedelta(days=50, minutes=1))
+        await eventually(lambda: len(fakes.named("reviews.escalate_gate")) == 1, timeout=30)
+        reminders = gate_reminders(fakes, Step.calibration)
+        assert [r.number for r in reminders] == list(range(1, 100))  # 12 h * 99 < 50 days
+        assert len({r.idempotency_key for r in reminders}) == 99
+        assert (await handle.query(ReviewCycleWorkflow.progress)).run > 1
+        await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
+        await handle.result()

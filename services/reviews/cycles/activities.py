@@ -33,6 +33,7 @@ from workflows.models import (
     CreateTaskInput,
     EscalateGateInput,
     EscalateTaskInput,
+    GateReminderInput,
     ListParticipantsInput,
     ManagerChain,
     ManagerChainInput,
@@ -73,6 +74,7 @@ class ReviewsActivities:
             self.manager_chain,
             self.escalate_task,
             self.escalate_gate,
+            self.remind_gate,
             self.close_review,
             self.mark_phase,
             self.open_calibration,
@@ -221,6 +223,21 @@ class ReviewsActivities:
                 "pending": value.pending,
             }
             outbox.add(session, "cycle", "gate-escalated", data, subject=value.cycle_id)
+
+    @activity.defn(name="reviews.remind_gate")
+    async def remind_gate(self, value: GateReminderInput) -> None:
+        async with self.sessionmaker() as session, session.begin():
+            if not await EffectRepository.from_session(session).claim(value.idempotency_key):
+                return
+            data = {
+                "cycle_id": value.cycle_id,
+                "step": value.step.value,
+                "number": value.number,
+                "due_at": value.due_at.isoformat(),
+                "notified_id": value.hr_owner_id,
+                "pending": value.pending,
+            }
+            outbox.add(session, "cycle", "gate-reminder-due", data, subject=value.cycle_id)
 
     @activity.defn(name="reviews.close_review")
     async def close_review(self, value: CloseReviewInput) -> None:
