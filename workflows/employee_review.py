@@ -10,6 +10,7 @@ service API delivers. See docs/workflows.md for the protocol.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import partial
 
 from temporalio import workflow
 from temporalio.exceptions import FailureError
@@ -21,6 +22,7 @@ with workflow.unsafe.imports_passed_through():
         FINISHED,
         STEP_PHASE,
         TASK_STEPS,
+        ChangeManager,
         CloseReason,
         CloseReview,
         CloseReviewInput,
@@ -35,6 +37,7 @@ with workflow.unsafe.imports_passed_through():
         ExtendDeadline,
         FinalRating,
         ManagerChainInput,
+        ManagerChanged,
         ParticipantReport,
         Phase,
         PhaseOpened,
@@ -56,6 +59,8 @@ with workflow.unsafe.imports_passed_through():
 # Patch id (``workflow.patched``), decided once per run in ``__init__``: a review whose history
 # began without the marker keeps applying every deadline change as it comes, to its end.
 PERSONAL_DEADLINES_PATCH = "personal-deadlines"
+# Steps the participant's manager answers; ``change_manager`` moves them to someone else.
+MANAGER_STEPS = frozenset({Step.manager_review, Step.pay_review})
 
 
 @workflow.defn
@@ -63,6 +68,8 @@ class EmployeeReviewWorkflow:
     @workflow.init
     def __init__(self, value: EmployeeReviewInput) -> None:
         self._input = value
+        # Changes only through change_manager, so a history without that Update replays as before.
+        self._manager = value.manager_id or value.hr_owner_id
         self._schedule = value.schedule.model_copy(deep=True)
         self._opened: set[Phase] = set(value.opened_phases)
         self._tasks: dict[str, TaskState] = {}
@@ -102,7 +109,7 @@ class EmployeeReviewWorkflow:
             if self._passed(step):
                 self._set(step, TaskStatus.expired)
                 continue
-            await self._run_task(step, assignee)
+            await self._run_task(step, self._manager if step in MANAGER_STEPS else assignee)
             await self._flush()
         if self._closed is not None:
             await self._close()
@@ -376,19 +383,49 @@ class EmployeeReviewWorkflow:
     @workflow.update
     async def reassign_task(self, value: ReassignTask) -> TaskResult:
         task = self._open_task(value.task_id)
-        if task.assignee_id != value.new_assignee_id:
-            task.assignee_id = value.new_assignee_id
-            task.revision += 1
-            self._changes += 1
-            await self._update_task(
-                UpdateTaskInput(
-                    task_id=task.task_id,
-                    revision=task.revision,
-                    assignee_id=value.new_assignee_id,
-                    actor_id=value.actor_id,
-                )
-            )
+        await self._reassign(task, value.new_assignee_id, value.actor_id)
         return TaskResult(task_id=task.task_id, status=task.status, assignee_id=task.assignee_id)
+
+    async def _reassign(self, task: TaskState, assignee_id: str, actor_id: str) -> None:
+        if task.assignee_id == assignee_id:
+            return
+        task.assignee_id = assignee_id
+        task.revision += 1
+        self._changes += 1
+        await self._update_task(
+            UpdateTaskInput(task_id=task.task_id, revision=task.revision, assignee_id=assignee_id, actor_id=actor_id)
+        )
+
+    @workflow.update
+    async def change_manager(self, value: ChangeManager) -> ManagerChanged:
+        self._check_change_manager()
+        self._manager = value.new_manager_id
+        moved: list[str] = []
+        for task in list(self._tasks.values()):
+            if task.step not in MANAGER_STEPS:
+                continue
+            # A task still being created would be created for the old manager: move it once it exists.
+            await workflow.wait_condition(partial(self._created_or_closed, task))
+            if task.status in FINISHED or self._closed is not None or task.assignee_id == value.new_manager_id:
+                continue
+            await self._reassign(task, value.new_manager_id, value.actor_id)
+            moved.append(task.task_id)
+        return ManagerChanged(manager_id=self._manager, reassigned_task_ids=moved)
+
+    def _created_or_closed(self, task: TaskState) -> bool:
+        return task.status is not TaskStatus.pending or self._closed is not None
+
+    @change_manager.validator
+    def _validate_change_manager(self, value: ChangeManager) -> None:
+        self._check_change_manager()
+
+    def _check_change_manager(self) -> None:
+        if self._closed is CloseReason.cancelled:
+            raise refuse(Refusal.cycle_cancelled, "the review cycle was cancelled")
+        if self._closed is not None:
+            raise refuse(Refusal.review_closed, f"the review was closed ({self._closed.value})")
+        if all(self._status[step] in FINISHED for step in MANAGER_STEPS):
+            raise refuse(Refusal.too_late, "the manager's tasks of this review are over")
 
     @reassign_task.validator
     def _validate_reassign_task(self, value: ReassignTask) -> None:

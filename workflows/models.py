@@ -378,6 +378,18 @@ class ReassignTask(BaseModel):
     actor_id: str
 
 
+class ChangeManager(BaseModel):
+    """The reviewer of a review changes (the manager left): open and later manager tasks move."""
+
+    new_manager_id: str
+    actor_id: str
+
+
+class ManagerChanged(BaseModel):
+    manager_id: str
+    reassigned_task_ids: list[str]
+
+
 class ExtendDeadline(BaseModel):
     step: Step
     new_deadline: datetime

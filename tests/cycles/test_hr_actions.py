@@ -78,8 +78,7 @@ async def test_hr_actions_over_http(
         )
         assert extended.status_code == 200, extended.text
         assert _at(extended.json()["deadline"]) == everyone
-        # The cycle hands a cycle-wide extension to its reviews in the background: let it land
-        # first. (A personal extension given before it lands is overwritten by it: see report.)
+        # The cycle hands a cycle-wide extension to its reviews in the background: let it land.
         for task in selfs.values():
             await _wait_due(org, task["id"], everyone)
         one = everyone + timedelta(days=3)
@@ -209,3 +208,52 @@ async def test_person_deactivated_mid_cycle(
         assert rated == set(org.people) - {leaver}
         created = Counter(e.data["person_id"] for e in events if e.type == "meritloop.reviews.task.created")
         assert created == {**{p: 4 for p in org.people if p != leaver}, leaver: 1}
+
+
+async def test_manager_leaving_hands_their_reviews_to_the_skip_level(
+    service_client: ServiceClientFactory, auth: TokenFactory, settings: Settings, cycle_worker: WorkerFactory
+) -> None:
+    """The manager leaves during manager review; the directory still lists them as the reports' manager."""
+    async with service_client("reviews") as reviews, service_client("rewards") as rewards, cycle_worker():
+        org = await Org(reviews, rewards, auth).build(reports=3)
+        reports = [person for person in org.people if person != org.manager]
+        cycle = await org.launch()
+        for task in await org.wait_tasks(cycle, "self_assessment", 4):
+            await org.submit_ok(task)
+        due = await org.wait_tasks(cycle, "manager_review", 4)
+        theirs = [task for task in due if task["assignee_id"] == org.manager]
+        assert sorted(task["person_id"] for task in theirs) == sorted(reports)
+        own = next(task for task in due if task["person_id"] == org.manager)
+
+        patched = await reviews.patch(f"/people/{org.manager}", json={"active": False}, headers=org.hr)
+        assert patched.status_code == 200, patched.text
+        await _wait_task(org, own["id"], status="closed")
+        handed = [await _wait_task(org, task["id"], assignee_id=org.boss) for task in theirs]
+        refused = await org.submit({**theirs[0], "assignee_id": org.manager})
+        assert refused.status_code == 403, refused.text
+        for task in handed:
+            await org.submit_ok(task)
+
+        # Later tasks about the reports go to the successor too, not to the leaver.
+        await org.calibrate(cycle)
+        pay_reviews = await org.wait_tasks(cycle, "pay_review", 3, timeout=90)
+        assert {task["assignee_id"] for task in pay_reviews} == {org.boss}
+        for task in pay_reviews:
+            await org.submit_ok(task)
+        # Rewards still files the proposals under the leaver (the directory says so): HR submits them.
+        submitted = await rewards.post(
+            f"/cycles/{cycle}/proposals/submit", params={"manager": org.manager}, headers=org.hr
+        )
+        assert submitted.status_code == 200, submitted.text
+        approved = await rewards.post(f"/cycles/{cycle}/org-units/Eng/approve", headers=org.hr)
+        assert approved.status_code == 200, approved.text
+        for task in await org.wait_tasks(cycle, "acknowledgement", 3, timeout=90):
+            await org.submit_ok(task)
+        await org.wait_cycle(cycle, "closed")
+
+        participants = (await reviews.get(f"/review-cycles/{cycle}/participants", headers=org.hr)).json()["items"]
+        managers = {p["person_id"]: p["manager_id"] for p in participants if p["closed_reason"] is None}
+        assert managers == dict.fromkeys(reports, org.boss)
+        events = await reviews_events(settings)
+        reassigned = [e.data for e in events if e.type == "meritloop.reviews.task.reassigned"]
+        assert sorted(e["task_id"] for e in reassigned) == sorted(task["id"] for task in theirs)

@@ -17,6 +17,7 @@ from tests.workflows.fakes import HR, FakeServices, eventually, fresh_time_skipp
 from workflows.client import refusal_of
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
+    ChangeManager,
     CloseReason,
     CloseReview,
     CompleteTask,
@@ -26,6 +27,8 @@ from workflows.models import (
     EscalationTarget,
     ExtendDeadline,
     ManagerChain,
+    Phase,
+    PhaseOpened,
     ReassignTask,
     Refusal,
     Step,
@@ -218,6 +221,35 @@ async def test_reassignment_changes_the_assignee_and_refuses_the_old_one(
             EmployeeReviewWorkflow.complete_task, CompleteTask(task_id=MR_TASK, actor_id="m2")
         )
         assert done.status is TaskStatus.done
+
+
+async def test_changed_manager_takes_the_open_and_the_later_manager_tasks(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    fakes = FakeServices()
+    async with review(env, task_queue, fakes) as (handle, _):
+        await handle.execute_update(
+            EmployeeReviewWorkflow.complete_task, CompleteTask(task_id=SA_TASK, actor_id=EMPLOYEE)
+        )
+        await eventually(lambda: MR_TASK in fakes.tasks)
+        changed = await handle.execute_update(
+            EmployeeReviewWorkflow.change_manager, ChangeManager(new_manager_id=SKIP, actor_id="system")
+        )
+        assert (changed.manager_id, changed.reassigned_task_ids) == (SKIP, [MR_TASK])
+        assert [u.assignee_id for u in fakes.named("reviews.update_task") if u.task_id == MR_TASK] == [SKIP]
+        old = CompleteTask(task_id=MR_TASK, actor_id=MANAGER)
+        assert await refused(handle, EmployeeReviewWorkflow.complete_task, old) is Refusal.wrong_actor
+        await handle.execute_update(EmployeeReviewWorkflow.complete_task, CompleteTask(task_id=MR_TASK, actor_id=SKIP))
+
+        # The pay review is created later, for the new manager; a repeat changes nothing.
+        await handle.signal(EmployeeReviewWorkflow.phase_opened, PhaseOpened(phase=Phase.pay_approval))
+        pay_task = task_id(CYCLE, EMPLOYEE, Step.pay_review)
+        await eventually(lambda: pay_task in fakes.tasks)
+        assert fakes.tasks[pay_task].assignee_id == SKIP
+        again = await handle.execute_update(
+            EmployeeReviewWorkflow.change_manager, ChangeManager(new_manager_id=SKIP, actor_id="system")
+        )
+        assert again.reassigned_task_ids == []
 
 
 async def test_participant_leaving_closes_the_review(env: WorkflowEnvironment, task_queue: str) -> None:

@@ -2,7 +2,9 @@
 
 * ``meritloop.reviews.person.deactivated`` (the directory's own event, read back from the
   reviews stream): a person who leaves has their open reviews closed through the review
-  workflow's ``close`` Update (reason ``participant_left``).
+  workflow's ``close`` Update (reason ``participant_left``); the reviews they managed move
+  to a successor (``change_manager``: open and later manager tasks), and any other open
+  task in their inbox is reassigned (``reassign_task``).
 * ``meritloop.goals.cycle-score.computed``: the goal score shown in the form and used to
   score the review (highest revision wins).
 * ``meritloop.feedback.peer-aggregate.computed``: the peers' aggregate shown to the manager
@@ -16,10 +18,14 @@ the same SQLite database never waits for this transaction.
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Awaitable
+
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reviews.cycles.repository import CycleRepository
+from services.reviews.cycles.repository import CycleRepository, TaskRepository
 from services.reviews.cycles.temporal import holder
+from services.reviews.directory.repository import PersonRepository
 from shared.calibration import PROPOSAL_APPROVED, REWARDS_STREAM, ProposalStatusChanged
 from shared.cycles import CYCLE_SCORE_COMPUTED, SCORES_STREAM, CycleScoreComputed
 from shared.events import CloudEvent, Subscription, stream_name
@@ -27,10 +33,12 @@ from shared.peer_ratings import AGGREGATES_STREAM, PEER_AGGREGATE_COMPUTED, Peer
 from shared.people import PERSON_DEACTIVATED, PersonEventData
 from workflows.client import refusal_of
 from workflows.models import (
+    ChangeManager,
     CloseReason,
     CloseReview,
     PayApprovalFinalized,
     Phase,
+    ReassignTask,
     Refusal,
     cycle_workflow_id,
     review_workflow_id,
@@ -42,24 +50,78 @@ SYSTEM_ACTOR = "system"
 
 
 async def on_person_deactivated(session: AsyncSession, event: CloudEvent) -> None:
+    """Close the leaver's own reviews, and hand the reviews they were managing to a successor."""
     from workflows.employee_review import EmployeeReviewWorkflow
 
     person = PersonEventData.model_validate(event.data)
+    cycles = CycleRepository.from_session(session)
     with session.no_autoflush:
-        open_reviews = await CycleRepository.from_session(session).open_participations(person.id)
-    if not open_reviews:
+        open_reviews = await cycles.open_participations(person.id)
+        managed = await cycles.managed_by(person.id)
+        handed = await TaskRepository.from_session(session).open_assigned_to(person.id)
+        successors = {
+            (participant.cycle_id, participant.person_id): await _successor(
+                session, participant.person_id, person, owner
+            )
+            for participant, owner in managed
+        }
+        others = [
+            (task, await _successor(session, task.person_id, person, owner))
+            for task, owner in handed
+            if (task.cycle_id, task.person_id) not in successors
+        ]
+    if not (open_reviews or managed or others):
         return
     client = await holder.client()
     for participation in open_reviews:
-        handle = client.get_workflow_handle(review_workflow_id(str(participation.cycle_id), str(person.id)))
-        try:
-            await handle.execute_update(
+        await _settle(
+            client.get_workflow_handle(review_workflow_id(str(participation.cycle_id), str(person.id))).execute_update(
                 EmployeeReviewWorkflow.close, CloseReview(reason=CloseReason.participant_left, actor_id=SYSTEM_ACTOR)
             )
-        except Exception as exc:
-            refusal = refusal_of(exc)
-            if refusal is None or refusal.code not in SETTLED:
-                raise
+        )
+    for participant, _owner in managed:
+        successor = successors[(participant.cycle_id, participant.person_id)]
+        handle = client.get_workflow_handle(review_workflow_id(str(participant.cycle_id), str(participant.person_id)))
+        await _settle(
+            handle.execute_update(
+                EmployeeReviewWorkflow.change_manager,
+                ChangeManager(new_manager_id=str(successor), actor_id=SYSTEM_ACTOR),
+            )
+        )
+        participant.manager_id = successor
+    for task, successor in others:
+        handle = client.get_workflow_handle(task.workflow_id)
+        update = ReassignTask(task_id=task.id, new_assignee_id=str(successor), actor_id=SYSTEM_ACTOR)
+        await _settle(handle.execute_update(EmployeeReviewWorkflow.reassign_task, update))
+
+
+async def _successor(
+    session: AsyncSession, subject_id: uuid.UUID, leaver: PersonEventData, hr_owner: uuid.UUID
+) -> uuid.UUID:
+    """Who takes over a leaver's task about ``subject_id``.
+
+    The subject's manager in the directory now (if the HRIS moved them already), else the
+    leaver's own manager (the skip-level), else the cycle's HR owner.
+    """
+    people = PersonRepository.from_session(session)
+    subject = await people.get(subject_id)
+    for candidate_id in (None if subject is None else subject.manager_id, leaver.manager_id):
+        if candidate_id is None or candidate_id in (leaver.id, subject_id):
+            continue
+        candidate = await people.get(candidate_id)
+        if candidate is not None and candidate.active:
+            return candidate_id
+    return hr_owner
+
+
+async def _settle(update: Awaitable[object]) -> None:
+    """Run an Update; a refusal saying it is no longer needed counts as done (a redelivery)."""
+    try:
+        await update
+    except Exception as exc:
+        refusal = refusal_of(exc)
+        if refusal is None or refusal.code not in SETTLED:
+            raise
 
 
 async def on_goal_score(session: AsyncSession, event: CloudEvent) -> None:

@@ -176,6 +176,20 @@ class CycleRepository:
         )
         return list(rows)
 
+    async def managed_by(self, manager_id: uuid.UUID) -> list[tuple[CycleParticipant, uuid.UUID]]:
+        """Open participations of launched cycles whose manager this is, with each cycle's HR owner."""
+        rows = await self.session.execute(
+            select(CycleParticipant, ReviewCycle.hr_owner_id)
+            .join(ReviewCycle, ReviewCycle.id == CycleParticipant.cycle_id)
+            .where(
+                CycleParticipant.manager_id == manager_id,
+                CycleParticipant.closed_reason.is_(None),
+                ReviewCycle.status == "launched",
+            )
+            .order_by(CycleParticipant.cycle_id, CycleParticipant.person_id)
+        )
+        return [(participant, hr_owner) for participant, hr_owner in rows.tuples()]
+
     async def org_units(self, cycle_id: uuid.UUID) -> list[str]:
         rows = await self.session.scalars(
             select(CycleParticipant.org_unit)
