@@ -35,6 +35,26 @@ async def add_person(client: httpx.AsyncClient, hr: dict[str, str], name: str, d
     return str(response.json()["id"])
 
 
+GOALS = ((60, 50.0), (40, 100.0))  # (weight, progress): a goal score of 0.6 * 50 + 0.4 * 100 = 70
+
+
+async def add_goals(goals: httpx.AsyncClient, hr: dict[str, str], person: str, token: dict[str, str]) -> None:
+    """Two goals in the 2026 cycle period for ``person`` (``GOALS``), each with its check-in."""
+    for weight, progress in GOALS:
+        body = {
+            "title": f"Ship the {weight}% objective",
+            "owner_id": person,
+            "weight": weight,
+            "period_start": "2026-01-01",
+            "period_end": "2026-12-31",
+            "due_date": "2026-06-30",
+        }
+        created = await goals.post("/goals", json=body, headers=hr)
+        assert created.status_code == 201, created.text
+        check_in = await goals.post(f"/goals/{created.json()['id']}/check-ins", json={"value": progress}, headers=token)
+        assert check_in.status_code == 201, check_in.text
+
+
 async def list_tasks(client: httpx.AsyncClient, hr: dict[str, str], cycle: str, kind: str) -> list[dict[str, Any]]:
     response = await client.get(
         "/tasks", params={"scope": "all", "kind": kind, "cycle_id": cycle, "limit": 500}, headers=hr

@@ -26,7 +26,7 @@ from shared.events import CloudEvent, stream_name
 from shared.settings import Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycles.conftest import WorkerFactory
-from tests.cycles.support import ANSWERS, add_person, read_stream, ready
+from tests.cycles.support import ANSWERS, add_goals, add_person, read_stream, ready
 from tests.reviews_config.builders import scale_body, template_body
 from tests.rewards.support import MATRIX, band, import_csv
 from tests.support.waiting import wait_until
@@ -34,7 +34,6 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.database
 
 FORMULA = "weighted(goals: 40, manager: 30, competencies: 10, peer: 20)"
-GOALS = ((60, 50.0), (40, 100.0))
 # With ANSWERS and a goal score of 70: goals 70, manager 75, competencies 66.67 (see the docstring).
 SCORE_PEERS_LOW = (40 * 70 + 30 * 75 + 10 * 200 / 3 + 20 * 0) / 100  # Eng reports, peers gave 1 -> 0
 SCORE_PEERS_HIGH = (40 * 70 + 30 * 75 + 10 * 200 / 3 + 20 * 100) / 100  # Sales reports, peers gave 5 -> 100
@@ -90,21 +89,7 @@ async def test_cycle_end_to_end(
                 return await _known((goals, feedback), hr, who)
 
             await wait_until(projected, message="goals and feedback know the person")
-            for weight, progress in GOALS:
-                body = {
-                    "title": f"Ship the {weight}% objective",
-                    "owner_id": person,
-                    "weight": weight,
-                    "period_start": "2026-01-01",
-                    "period_end": "2026-12-31",
-                    "due_date": "2026-06-30",
-                }
-                created_goal = await goals.post("/goals", json=body, headers=hr)
-                assert created_goal.status_code == 201, created_goal.text
-                check_in = await goals.post(
-                    f"/goals/{created_goal.json()['id']}/check-ins", json={"value": progress}, headers=token(person)
-                )
-                assert check_in.status_code == 201, check_in.text
+            await add_goals(goals, hr, person, token(person))
 
         # --- HR creates and launches the cycle -------------------------------------------------
         start = utcnow()

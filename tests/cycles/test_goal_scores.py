@@ -14,12 +14,10 @@ import pytest
 
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycles.conftest import WorkerFactory
-from tests.cycles.support import Org
+from tests.cycles.support import Org, add_goals
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
-
-GOALS = ((60, 50.0), (40, 100.0))
 
 
 async def test_goal_scores_reach_every_review_form(
@@ -33,21 +31,7 @@ async def test_goal_scores_reach_every_review_form(
                 return (await goals.get(f"/people/{who}", headers=org.hr)).status_code == 200
 
             await wait_until(projected, message="goals knows the participant")
-            for weight, progress in GOALS:
-                body = {
-                    "title": f"Ship the {weight}% objective",
-                    "owner_id": person,
-                    "weight": weight,
-                    "period_start": "2026-01-01",
-                    "period_end": "2026-12-31",
-                    "due_date": "2026-06-30",
-                }
-                created = await goals.post("/goals", json=body, headers=org.hr)
-                assert created.status_code == 201, created.text
-                check_in = await goals.post(
-                    f"/goals/{created.json()['id']}/check-ins", json={"value": progress}, headers=org.token(person)
-                )
-                assert check_in.status_code == 201, check_in.text
+            await add_goals(goals, org.hr, person, org.token(person))
 
         cycle = await org.launch()
         tasks = await org.wait_tasks(cycle, "self_assessment", len(org.people))

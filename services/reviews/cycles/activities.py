@@ -163,18 +163,21 @@ class ReviewsActivities:
             for verb in verbs:
                 outbox.add(session, "task", verb, _task_event(task), subject=task.id)
 
+    async def _announce_once(self, key: str, entity: str, verb: str, data: dict[str, object], subject: str) -> None:
+        """One event per idempotency key: a retried activity never announces twice."""
+        async with self.sessionmaker() as session, session.begin():
+            if await EffectRepository.from_session(session).claim(key):
+                outbox.add(session, entity, verb, data, subject=subject)
+
     @activity.defn(name="reviews.send_reminder")
     async def send_reminder(self, value: ReminderInput) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            if not await EffectRepository.from_session(session).claim(value.idempotency_key):
-                return
-            data = {
-                "task_id": value.task_id,
-                "assignee_id": value.assignee_id,
-                "due_at": value.due_at.isoformat(),
-                "number": value.number,
-            }
-            outbox.add(session, "task", "reminder-due", data, subject=value.task_id)
+        data: dict[str, object] = {
+            "task_id": value.task_id,
+            "assignee_id": value.assignee_id,
+            "due_at": value.due_at.isoformat(),
+            "number": value.number,
+        }
+        await self._announce_once(value.idempotency_key, "task", "reminder-due", data, value.task_id)
 
     @activity.defn(name="reviews.manager_chain")
     async def manager_chain(self, value: ManagerChainInput) -> ManagerChain:
@@ -211,33 +214,27 @@ class ReviewsActivities:
 
     @activity.defn(name="reviews.escalate_gate")
     async def escalate_gate(self, value: EscalateGateInput) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            if not await EffectRepository.from_session(session).claim(value.idempotency_key):
-                return
-            data = {
-                "cycle_id": value.cycle_id,
-                "step": value.step.value,
-                "escalation_index": value.escalation_index,
-                "target": value.target.value,
-                "notified_id": value.hr_owner_id,
-                "pending": value.pending,
-            }
-            outbox.add(session, "cycle", "gate-escalated", data, subject=value.cycle_id)
+        data: dict[str, object] = {
+            "cycle_id": value.cycle_id,
+            "step": value.step.value,
+            "escalation_index": value.escalation_index,
+            "target": value.target.value,
+            "notified_id": value.hr_owner_id,
+            "pending": value.pending,
+        }
+        await self._announce_once(value.idempotency_key, "cycle", "gate-escalated", data, value.cycle_id)
 
     @activity.defn(name="reviews.remind_gate")
     async def remind_gate(self, value: GateReminderInput) -> None:
-        async with self.sessionmaker() as session, session.begin():
-            if not await EffectRepository.from_session(session).claim(value.idempotency_key):
-                return
-            data = {
-                "cycle_id": value.cycle_id,
-                "step": value.step.value,
-                "number": value.number,
-                "due_at": value.due_at.isoformat(),
-                "notified_id": value.hr_owner_id,
-                "pending": value.pending,
-            }
-            outbox.add(session, "cycle", "gate-reminder-due", data, subject=value.cycle_id)
+        data: dict[str, object] = {
+            "cycle_id": value.cycle_id,
+            "step": value.step.value,
+            "number": value.number,
+            "due_at": value.due_at.isoformat(),
+            "notified_id": value.hr_owner_id,
+            "pending": value.pending,
+        }
+        await self._announce_once(value.idempotency_key, "cycle", "gate-reminder-due", data, value.cycle_id)
 
     @activity.defn(name="reviews.close_review")
     async def close_review(self, value: CloseReviewInput) -> None:
