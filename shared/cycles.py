@@ -14,6 +14,8 @@ stream ``MERITLOOP_REVIEWS``; the goals service answers with one
   same computation always has the same id (JetStream drops the duplicate, consumers' inboxes
   too). A consumer keeps the score with the highest revision.
 * Scores never carry text: no goal titles, no free-form error messages, only error codes.
+  ``goals`` lists each scored goal's id, weight and progress, so a review form can show
+  them; a reader fetches titles from the goals service, whose visibility rules apply.
 """
 
 from __future__ import annotations
@@ -95,6 +97,16 @@ class ScoreError(StrEnum):
     weights_not_100 = "weights_not_100"  # the weights add up to something other than 100
 
 
+class GoalInput(BaseModel):
+    """One goal behind a score: ids and numbers, so a form can list the goals (titles come from goals)."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    goal_id: uuid.UUID
+    weight: float | None = None
+    progress: float = Field(ge=0, le=100, description="Attainment, 0-100")
+
+
 class CycleScoreComputed(BaseModel):
     """``data`` of ``meritloop.goals.cycle-score.computed``: one participant of one cycle."""
 
@@ -110,6 +122,7 @@ class CycleScoreComputed(BaseModel):
     formula_version: str = SCORE_FORMULA_VERSION
     revision: int = Field(1, ge=1)
     computed_at: datetime
+    goals: list[GoalInput] = Field(default_factory=list, description="The goals scored, in the scorer's order.")
 
 
 def score_event_id(cycle_id: uuid.UUID, person_id: uuid.UUID, formula_version: str, revision: int) -> uuid.UUID:

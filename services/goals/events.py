@@ -173,6 +173,10 @@ async def publish_scores(session: AsyncSession, scores: Sequence[ComputedScore],
                 "formula_version": score.formula_version,
                 "revision": score.revision,
                 "computed_at": stamp,
+                "goals": [
+                    {"goal_id": goal_id, "weight": weight, "progress": progress}
+                    for goal_id, weight, progress in json.loads(score.inputs)
+                ],
             },
         }
         rows.append(

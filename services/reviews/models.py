@@ -232,6 +232,8 @@ class CycleParticipant(Base):
     closed_reason: Mapped[str | None] = mapped_column(String(30), nullable=True)
     goal_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     goal_score_revision: Mapped[int] = mapped_column(Integer, default=0)
+    # The goals behind goal_score as the goals service sent them: [{goal_id, weight, progress}].
+    goal_inputs: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)
     # The peers' aggregate from the feedback service (0-100; null below its minimum of raters).
     peer_score: Mapped[float | None] = mapped_column(Float, nullable=True)
     peer_rater_count: Mapped[int | None] = mapped_column(Integer, nullable=True)

@@ -49,3 +49,10 @@ async def test_goal_scores_reach_every_review_form(
                 return score
 
             assert await wait_until(scored, timeout=30, message="goal score in the form") == pytest.approx(70.0)
+            listed = (await form(task))["goals"]
+            assert sorted((goal["weight"], goal["progress"]) for goal in listed) == [(40.0, 100.0), (60.0, 50.0)]
+            # The form names each goal by id; its title comes from the goals service.
+            for goal in listed:
+                shown = await goals.get(f"/goals/{goal['goal_id']}", headers=org.token(task["assignee_id"]))
+                assert shown.status_code == 200, shown.text
+                assert shown.json()["title"].startswith("Ship the")

@@ -115,6 +115,10 @@ async def test_a_cycle_request_event_produces_one_score_event_per_participant(
         assert (scores[cyd].score, scores[cyd].goal_count) == (50.0, 2)  # no weights: equal; cancelled left out
         assert (scores[dan].score, scores[dan].goal_count, scores[dan].error) == (None, 0, "no_goals")
         assert all(data.revision == 1 for data in scores.values())
+        # Each goal behind a score travels as id, weight and progress (never a title).
+        assert sorted((goal.weight, goal.progress) for goal in scores[ada].goals) == [(40.0, 50.0), (60.0, 100.0)]
+        assert len(scores[cyd].goals) == 2
+        assert scores[dan].goals == []
         for event_id, data in events:
             assert event_id == score_event_id(cycle, data.person_id, data.formula_version, 1)
 

@@ -126,8 +126,9 @@ async def _settle(update: Awaitable[object]) -> None:
 
 async def on_goal_score(session: AsyncSession, event: CloudEvent) -> None:
     score = CycleScoreComputed.model_validate(event.data)
+    goals = [goal.model_dump(mode="json") for goal in score.goals]
     await CycleRepository.from_session(session).set_goal_score(
-        score.cycle_id, score.person_id, score.score, score.revision
+        score.cycle_id, score.person_id, score.score, score.revision, goals
     )
 
 

@@ -200,7 +200,12 @@ class CycleRepository:
         return list(rows)
 
     async def set_goal_score(
-        self, cycle_id: uuid.UUID, person_id: uuid.UUID, score: float | None, revision: int
+        self,
+        cycle_id: uuid.UUID,
+        person_id: uuid.UUID,
+        score: float | None,
+        revision: int,
+        goals: list[dict[str, object]] | None = None,
     ) -> None:
         await self.session.execute(
             update(CycleParticipant)
@@ -209,7 +214,7 @@ class CycleRepository:
                 CycleParticipant.person_id == person_id,
                 CycleParticipant.goal_score_revision < revision,
             )
-            .values(goal_score=score, goal_score_revision=revision)
+            .values(goal_score=score, goal_score_revision=revision, goal_inputs=goals)
         )
 
     async def set_peer_score(

@@ -258,10 +258,19 @@ class FormSection(BaseModel):
     items: list[FormItem]
 
 
+class FormGoal(BaseModel):
+    """A goal behind the goal score; its title is read from the goals service (``GET /goals/{goal_id}``)."""
+
+    goal_id: uuid.UUID
+    weight: float | None
+    progress: float = Field(description="Attainment, 0-100.")
+
+
 class TaskForm(BaseModel):
     task: TaskRead
     sections: list[FormSection]
     goal_score: float | None
+    goals: list[FormGoal] = Field(default_factory=list, description="The goals the goal score was computed from.")
     peer_score: float | None = Field(None, description="The peers' aggregate, 0-100, once peer ratings have closed.")
     peer_rater_count: int | None = Field(None, description="How many peers rated; no single rating is ever shown.")
     self_assessment: Answers | None = Field(None, description="The employee's answers (manager review only).")
