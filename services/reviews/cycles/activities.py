@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 from services.reviews.cycles.repository import CycleRepository, EffectRepository, TaskRepository
 from services.reviews.cycles.service import CalibrationService
 from services.reviews.directory.repository import PersonRepository
-from services.reviews.events import outbox
+from services.reviews.events import outbox, task_event_data
 from services.reviews.models import ReviewCycle, ReviewTask
 from shared.calibration import PayApprovalOpened, pay_approval_event_id
 from shared.database import create_engine, create_sessionmaker, utcnow
@@ -129,7 +129,7 @@ class ReviewsActivities:
             )
             if not await tasks.add(task):
                 return TaskRef(task_id=value.task_id, created=False)
-            outbox.add(session, "task", "created", _task_event(task), subject=task.id)
+            outbox.add(session, "task", "created", task_event_data(task), subject=task.id)
         return TaskRef(task_id=value.task_id, created=True)
 
     @activity.defn(name="reviews.update_task")
@@ -151,17 +151,20 @@ class ReviewsActivities:
                 if task.status == TaskStatus.overdue.value and value.due_at > utcnow():
                     task.status = TaskStatus.open.value
                 verbs.append("deadline-changed")
-            if value.status is not None and value.status.value != task.status:
+            completing = value.status is TaskStatus.done and task.status != TaskStatus.done.value
+            if value.status is not None and value.status is not TaskStatus.done and value.status.value != task.status:
                 task.status = value.status.value
-                if value.status is TaskStatus.done:
-                    task.completed_by = None if value.actor_id is None else _uuid(value.actor_id, "actor_id")
-                    task.completed_at = utcnow()
-                    verbs.append("completed")
-                else:
-                    verbs.append(value.status.value)
+                verbs.append(value.status.value)
             await session.flush()
+            if completing:
+                # The API marks an accepted completion done too, maybe after our read: only the
+                # conditional write that wins announces it.
+                actor = None if value.actor_id is None else _uuid(value.actor_id, "actor_id")
+                if await TaskRepository.from_session(session).mark_done(task.id, actor, utcnow()):
+                    verbs.append("completed")
+                await session.refresh(task)
             for verb in verbs:
-                outbox.add(session, "task", verb, _task_event(task), subject=task.id)
+                outbox.add(session, "task", verb, task_event_data(task), subject=task.id)
 
     async def _announce_once(self, key: str, entity: str, verb: str, data: dict[str, object], subject: str) -> None:
         """One event per idempotency key: a retried activity never announces twice."""
@@ -209,7 +212,7 @@ class ReviewsActivities:
             if task.status in (TaskStatus.open.value, TaskStatus.overdue.value):
                 task.status = TaskStatus.escalated.value
             await session.flush()
-            data = {**_task_event(task), **{k: v for k, v in entry.items() if k != "at"}}
+            data = {**task_event_data(task), **{k: v for k, v in entry.items() if k != "at"}}
             outbox.add(session, "task", "escalated", data, subject=task.id)
 
     @activity.defn(name="reviews.escalate_gate")
@@ -296,19 +299,6 @@ class ReviewsActivities:
                 data = {"cycle_id": value.cycle_id, "sessions": len(ids)}
                 outbox.add(session, "calibration", "opened", data, subject=value.cycle_id)
         return CalibrationSessions(session_ids=ids)
-
-
-def _task_event(task: ReviewTask) -> dict[str, object]:
-    return {
-        "task_id": task.id,
-        "cycle_id": str(task.cycle_id),
-        "person_id": str(task.person_id),
-        "step": task.step,
-        "assignee_id": str(task.assignee_id),
-        "status": task.status,
-        "due_at": task.due_at.isoformat(),
-        "revision": task.revision,
-    }
 
 
 def _date_of(schedule: dict[str, Any], step: Step) -> Any:

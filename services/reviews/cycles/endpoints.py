@@ -326,10 +326,9 @@ async def submit_task(
             if reason != "task_not_found" or attempt == TASK_OPEN_RETRIES - 1:
                 raise
             await asyncio.sleep(0.1 * (attempt + 1))
-    task = await TaskRepository.from_session(session).get(task_id)
-    assert task is not None
-    await session.refresh(task)
-    return task_read(task)
+    await service.record_completion(access.task, principal.person_id)
+    await session.refresh(access.task)
+    return task_read(access.task)
 
 
 async def _cycle_cancelled(session: AsyncSession, cycle_id: uuid.UUID) -> bool:

@@ -275,6 +275,16 @@ class TaskRepository:
         )
         return [(task, hr_owner) for task, hr_owner in rows.tuples()]
 
+    async def mark_done(self, task_id: str, actor_id: uuid.UUID | None, at: datetime) -> bool:
+        """Done, unless something else finished it first; True if this call did it."""
+        result = await self.session.execute(
+            update(ReviewTask)
+            .where(ReviewTask.id == task_id, ReviewTask.status.in_(OPEN_STATUSES))
+            .values(status="done", completed_by=actor_id, completed_at=at)
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0) == 1
+
     async def close_open(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> int:
         result = await self.session.execute(
             update(ReviewTask)

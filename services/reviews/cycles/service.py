@@ -37,7 +37,7 @@ from services.reviews.cycles.schemas import (
     TaskRead,
 )
 from services.reviews.directory.repository import PersonRepository
-from services.reviews.events import outbox
+from services.reviews.events import outbox, task_event_data
 from services.reviews.models import (
     CalibrationAdjustment,
     CalibrationSession,
@@ -436,6 +436,16 @@ class InboxService:
         task.draft = answers.model_dump(mode="json")
         await self.session.flush()
         return task
+
+    async def record_completion(self, task: ReviewTask, actor_id: uuid.UUID) -> None:
+        """Show a completion the workflow accepted at once; its activity finds it done and adds nothing.
+
+        Whichever of the two writes first marks the task done and announces it, so
+        ``task.completed`` is published once.
+        """
+        if await self.tasks.mark_done(task.id, actor_id, utcnow()):
+            await self.session.refresh(task)
+            outbox.add(self.session, "task", "completed", task_event_data(task), subject=task.id)
 
 
 # --- calibration -----------------------------------------------------------------------------
