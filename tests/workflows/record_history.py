@@ -8,7 +8,8 @@ record only those (``python -m tests.workflows.record_history ReviewCycleWorkflo
 existing file is never overwritten.
 
 Versions: ``_v1`` before any patch; ``_v2`` with the patches ``personal-deadlines`` (both
-types) and ``review-cycle-gate-reminders`` (the cycle).
+types) and ``review-cycle-gate-reminders`` (the cycle); ``employee_review_v3`` adds
+``record-completion-after-reply``.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ HISTORIES = Path(__file__).parent / "histories"
 FILES = {
     "PingWorkflow": "ping_v1.json",
     "ReviewCycleWorkflow": "review_cycle_v2.json",
-    "EmployeeReviewWorkflow": "employee_review_v2.json",
+    "EmployeeReviewWorkflow": "employee_review_v3.json",
 }
 
 

@@ -71,3 +71,7 @@ def test_recorded_histories_take_every_patch() -> None:
         review_cycle.PERSONAL_DEADLINES_PATCH,
     }
     assert histories["employee_review_v2.json"] == {employee_review.PERSONAL_DEADLINES_PATCH}
+    assert histories["employee_review_v3.json"] == {
+        employee_review.PERSONAL_DEADLINES_PATCH,
+        employee_review.RECORD_AFTER_REPLY_PATCH,
+    }
