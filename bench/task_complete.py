@@ -12,8 +12,8 @@ and nats-server in a temporary folder unless addresses are given). Then:
    and launches it; waits until every self-assessment task exists.
 2. The load: ``--users`` concurrent virtual users (one ``httpx.AsyncClient`` each, in this
    process, which is not the server's) take the next task and ``POST /tasks/{id}/submit`` it
-   with the assignee's own token (the answers are validated and stored, then the workflow's
-   ``complete_task`` Update runs the ``reviews.update_task`` activity). One sequential
+   with the assignee's own token (the answers are validated and stored, the workflow's
+   ``complete_task`` Update answers, the row is marked done). One sequential
    warm-up submit (the service's first Temporal connection) is left out of the figures.
 3. The bare platform in the same run, same server: as many trivial workflows with an Update
    handler (no activity, unsandboxed, default converter) started beforehand, then one
