@@ -104,6 +104,46 @@ def up(
         raise typer.Exit(code)
 
 
+@app.command("demo-cycle")
+def demo_cycle(
+    department: Annotated[
+        list[str] | None, typer.Option("--department", "-d", help="Participants' department (repeatable).")
+    ] = None,
+    days_per_phase: Annotated[int, typer.Option(help="Days between the phase deadlines.")] = 7,
+) -> None:
+    """Launch a review cycle for the demo organisation (after 'meritloop up') and list its first tasks."""
+    import httpx
+
+    from shared.demo import DemoError, launch_demo_cycle
+
+    settings = get_settings()
+
+    async def launch() -> None:
+        async with httpx.AsyncClient(base_url=settings.service_url("reviews"), timeout=10.0, trust_env=False) as client:
+            cycle = await launch_demo_cycle(
+                client,
+                settings,
+                departments=department or ["Engineering", "Sales"],
+                days_per_phase=days_per_phase,
+            )
+        typer.echo(
+            f"cycle {cycle.cycle_id} launched: {cycle.participants} participants, "
+            f"{len(cycle.tasks)} self-assessment tasks in {cycle.seconds:.1f}s"
+        )
+        for task in sorted(cycle.tasks, key=lambda t: t.assignee_name):
+            typer.echo(f"  {task.assignee_name:<18} meritloop token {task.assignee_id}   task {task.task_id}")
+        typer.echo(
+            "Each person: GET /tasks (their inbox), GET /tasks/{id} (the form), POST /tasks/{id}/submit; "
+            f"HR: GET /review-cycles/{cycle.cycle_id}/progress. Walkthrough: docs/review-cycles.md"
+        )
+
+    try:
+        asyncio.run(launch())
+    except (DemoError, httpx.HTTPError) as error:
+        typer.echo(f"demo-cycle: {error}", err=True)
+        raise typer.Exit(1) from error
+
+
 people_app = typer.Typer(help="The people directory (reviews service).", no_args_is_help=True)
 app.add_typer(people_app, name="people")
 

@@ -147,3 +147,147 @@ async def load_demo(client: httpx.AsyncClient, settings: Settings) -> DemoResult
         ids[person.key] = uuid.UUID(str(response.json()["id"]))
     hr = next(person for person in DEMO_PEOPLE if person.key == HR_KEY)
     return DemoResult(created=True, people=len(DEMO_PEOPLE), hr_person_id=ids[HR_KEY], hr_person_name=hr.display_name)
+
+
+# --- a demo review cycle -------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DemoTask:
+    task_id: str
+    assignee_id: uuid.UUID
+    assignee_name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DemoCycle:
+    cycle_id: uuid.UUID
+    participants: int
+    tasks: list[DemoTask]
+    seconds: float
+
+
+def demo_template(scale_id: str) -> dict[str, Any]:
+    """Goals, two company-value competencies and one rated question; the formula weighs peers too."""
+    return {
+        "name": "Annual review (demo)",
+        "description": "Loaded by meritloop demo-cycle.",
+        "formula": "weighted(goals: 30, manager: 30, competencies: 25, peer: 15)",
+        "sections": [
+            {"key": "goals", "title": "Goals", "kind": "goals", "weight": 30, "answered_by": "manager"},
+            {
+                "key": "values",
+                "title": "Company values",
+                "kind": "competencies",
+                "weight": 40,
+                "answered_by": "both",
+                "items": [
+                    {
+                        "key": key,
+                        "kind": "competency",
+                        "name": name,
+                        "company_value": name,
+                        "scale_id": scale_id,
+                        "behaviours": [{"description": text}],
+                    }
+                    for key, name, text in (
+                        ("ownership", "Ownership", "Sees things through and says so when they slip."),
+                        ("candour", "Candour", "Says the hard thing kindly, early."),
+                    )
+                ],
+            },
+            {
+                "key": "reflection",
+                "title": "Reflection",
+                "kind": "questions",
+                "weight": 30,
+                "answered_by": "both",
+                "items": [
+                    {"key": "impact", "kind": "rated", "text": "How big was the impact?", "scale_id": scale_id},
+                    {"key": "next", "kind": "free_text", "text": "What next?", "required": False},
+                ],
+            },
+        ],
+    }
+
+
+async def _created(client: httpx.AsyncClient, path: str, body: dict[str, Any], headers: dict[str, str]) -> Any:
+    response = await client.post(path, json=body, headers=headers)
+    if response.status_code not in (200, 201):
+        raise DemoError(f"POST {path} answered {response.status_code}: {_detail(response)}")
+    return response.json()
+
+
+async def launch_demo_cycle(
+    client: httpx.AsyncClient,
+    settings: Settings,
+    *,
+    departments: list[str],
+    days_per_phase: int = 7,
+    timeout: float = 60.0,
+) -> DemoCycle:
+    """Create a scale, a template and a cycle over the reviews API as the demo's HR person, and launch it.
+
+    Waits until every participant's self-assessment task is in the inbox. ``client`` has the
+    reviews service's URL as its ``base_url``.
+    """
+    import asyncio
+    import time
+
+    from shared.database import utcnow
+
+    found = await _find_hr_person(client, _headers(settings))
+    if found is None:
+        raise DemoError("no HR person in the directory: run 'meritloop up' with the demo organisation first")
+    hr = {"Authorization": f"Bearer {mint_token(settings, found[0], [Role.hr], ttl=timedelta(minutes=10))}"}
+    started = time.monotonic()
+    points = [
+        {"value": value, "label": label, "description": f"{label}."}
+        for value, label in enumerate(("Well below", "Below", "Meets", "Above", "Well above"), start=1)
+    ]
+    scale = await _created(
+        client, "/rating-scales", {"name": "Five points (demo)", "description": "Demo scale.", "points": points}, hr
+    )
+    template = await _created(client, "/templates", demo_template(str(scale["id"])), hr)
+    await _created(client, f"/templates/{template['id']}/publish", {}, hr)
+    now = utcnow()
+    phases = ("self_assessment", "manager_review", "calibration", "pay_approval", "acknowledgement")
+    body = {
+        "name": f"Demo review {now:%Y-%m-%d %H:%M}",
+        "period_start": f"{now.year}-01-01",
+        "period_end": f"{now.year}-12-31",
+        "template_id": template["id"],
+        "filters": {"departments": departments},
+        "deadlines": {
+            phase: (now + timedelta(days=days_per_phase * (index + 1))).isoformat()
+            for index, phase in enumerate(phases)
+        },
+        "reminder_every_hours": 48,
+        "escalation": [{"after_hours": 0, "notify": "manager"}, {"after_hours": 48, "notify": "hr"}],
+    }
+    cycle = await _created(client, "/review-cycles", body, hr)
+    launched = await _created(client, f"/review-cycles/{cycle['id']}/launch", {}, hr)
+    count = int(launched["participant_count"])
+    names = {
+        str(item["id"]): str(item["display_name"])
+        for item in (await client.get("/people", params={"limit": 500}, headers=hr)).json()["items"]
+    }
+    deadline = time.monotonic() + timeout
+    items: list[dict[str, Any]] = []
+    while time.monotonic() < deadline:
+        response = await client.get(
+            "/tasks",
+            params={"scope": "all", "cycle_id": cycle["id"], "kind": "self_assessment", "limit": 500},
+            headers=hr,
+        )
+        items = response.json().get("items", []) if response.status_code == 200 else []
+        if len(items) >= count:
+            break
+        await asyncio.sleep(0.3)
+    else:
+        raise DemoError(f"only {len(items)} of {count} self-assessment tasks after {timeout:.0f}s: is the worker up?")
+    tasks = [
+        DemoTask(str(item["id"]), uuid.UUID(str(item["assignee_id"])), names.get(str(item["assignee_id"]), "?"))
+        for item in items
+    ]
+    return DemoCycle(uuid.UUID(str(cycle["id"])), count, tasks, time.monotonic() - started)

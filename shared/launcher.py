@@ -197,6 +197,15 @@ async def nats_info(endpoint: Endpoint, within: float = 1.0) -> dict[str, Any] |
     return info
 
 
+def _at_least(version: str, wanted: tuple[int, ...]) -> bool:
+    """``"2.9.10"`` against ``(2, 10)``; an unreadable version counts as new enough."""
+    try:
+        found = tuple(int(part) for part in version.split("-")[0].split(".")[: len(wanted)])
+    except ValueError:
+        return True
+    return found >= wanted
+
+
 # --------------------------------------------------------------------------- processes
 
 
@@ -434,7 +443,7 @@ class Launcher:
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.console.say(f"meritloop up: data in {self.data_dir}, logs in {self.log_dir}")
 
-        nats_ready = self._task(self._ensure_nats(nats, reuse=nats_info_found is not None), "nats")
+        nats_ready = self._task(self._ensure_nats(nats, reused=nats_info_found), "nats")
         temporal_ready = self._task(self._ensure_temporal(temporal, reuse=temporal_found), "temporal")
         migrated = self._task(self._migrate(), "migrate")
 
@@ -544,10 +553,12 @@ class Launcher:
 
     # ----------------------------------------------------------------- NATS and Temporal
 
-    async def _ensure_nats(self, endpoint: Endpoint, *, reuse: bool) -> None:
+    async def _ensure_nats(self, endpoint: Endpoint, *, reused: dict[str, Any] | None) -> None:
         url = self.settings.nats_url
-        if reuse:
-            self._ready("NATS", f"NATS reused at {url}")
+        if reused is not None:
+            version = str(reused.get("version", "?"))
+            note = "" if _at_least(version, (2, 10)) else " (before 2.10: consumers filter their subjects themselves)"
+            self._ready("NATS", f"NATS {version} reused at {url}{note}")
             return
         store = self.data_dir / "nats"
         store.mkdir(parents=True, exist_ok=True)

@@ -124,6 +124,10 @@ class EventConsumer(BackgroundLoop):
                 await asyncio.sleep(1.0)
 
     async def process(self, message: Msg) -> None:
+        if not any(subject_matches(pattern, message.subject) for pattern in self.subscription.subjects):
+            # A server older than 2.10 ignores filter_subjects and delivers the whole stream.
+            await message.ack()
+            return
         delivery = message.metadata.num_delivered
         context = propagate.extract(dict(message.headers or {}))
         with tracer.start_as_current_span(
@@ -185,3 +189,14 @@ class EventConsumer(BackgroundLoop):
         await self._bus.jetstream().publish(f"{DEAD_LETTER_PREFIX}.{durable}", message.data, headers=headers)
         await message.term()
         self.dead_lettered += 1
+
+
+def subject_matches(pattern: str, subject: str) -> bool:
+    """NATS subject matching: ``*`` stands for one token, a final ``>`` for one or more."""
+    wanted, given = pattern.split("."), subject.split(".")
+    for index, part in enumerate(wanted):
+        if part == ">":
+            return len(given) > index
+        if index >= len(given) or part not in ("*", given[index]):
+            return False
+    return len(given) == len(wanted)

@@ -264,6 +264,19 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
             assert emails == {person.email for person in DEMO_PEOPLE}
             for projecting in PROJECTING_SERVICES:
                 wait_until_projected(client, system, projecting, len(DEMO_PEOPLE))
+        # The README's next step: a demo review cycle, launched through the API, tasks listed.
+        demo = subprocess.run(
+            [sys.executable, "-m", "shared.cli", "demo-cycle"],
+            cwd=system.workdir,
+            env=system.env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert demo.returncode == 0, demo.stdout + demo.stderr
+        engineering_and_sales = sum(1 for p in DEMO_PEOPLE if p.department in ("Engineering", "Sales"))
+        assert f"launched: {engineering_and_sales} participants, {engineering_and_sales} self-assessment" in demo.stdout
+        assert demo.stdout.count("meritloop token") == engineering_and_sales
     except BaseException:
         up.kill()
         raise

@@ -267,3 +267,46 @@ async def test_failing_handler_ends_in_dead_letter_subject(nats_url: str, pipeli
         assert await session.scalar(select(func.count()).select_from(GoalsInbox)) == 0, (
             "a failed handler's transaction leaves no inbox row"
         )
+
+
+async def test_consumer_skips_subjects_it_did_not_ask_for(nats_url: str, pipeline_factory: PipelineFactory) -> None:
+    """NATS before 2.10 ignores filter_subjects and hands a consumer the whole stream (seen on 2.9.10)."""
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    recorder = Recorder()
+    consumer = EventConsumer(
+        pipeline.bus,
+        pipeline.goals,
+        GoalsInbox,
+        Subscription(
+            durable="goals-unfiltered", stream=DIRECTORY_STREAM, subjects=(PERSON_UPSERTED,), handler=recorder
+        ),
+        ConsumerPolicy(max_deliver=3, backoff=[0.05], ack_wait=5.0),
+    )
+    wanted = CloudEvent(source="/test", type=PERSON_UPSERTED, data={"id": str(uuid.uuid4())})
+    other = CloudEvent(source="/test", type="meritloop.reviews.task.created", data={"task_id": "t1"})
+    js = pipeline.bus.jetstream()
+    for event in (other, wanted):
+        await js.publish(event.nats_subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
+    # What an old server creates for that consumer: no filter at all.
+    unfiltered = await js.pull_subscribe("", durable="goals-unfiltered", stream=DIRECTORY_STREAM)
+    messages = await unfiltered.fetch(10, timeout=2.0)
+    assert sorted(m.subject for m in messages) == sorted([other.type, wanted.type])
+    for message in messages:
+        await consumer.process(message)
+    assert recorder.calls == [wanted.id]
+    assert consumer.dead_lettered == 0
+    info = await js.consumer_info(DIRECTORY_STREAM, "goals-unfiltered")
+    assert info.num_ack_pending == 0  # the skipped message was acked, so it never comes back
+    await unfiltered.unsubscribe()
+
+
+def test_subject_patterns() -> None:
+    from shared.events.consumer import subject_matches
+
+    assert subject_matches("a.b.c", "a.b.c")
+    assert not subject_matches("a.b.c", "a.b.d")
+    assert not subject_matches("a.b", "a.b.c")
+    assert subject_matches("a.*.c", "a.x.c")
+    assert subject_matches("a.>", "a.b.c")
+    assert not subject_matches("a.>", "a")
