@@ -299,7 +299,7 @@ async def test_consumer_skips_subjects_it_did_not_ask_for(nats_url: str, pipelin
 
     async def all_acked() -> bool:  # an ack is a plain publish: the server counts it a moment later
         info = await js.consumer_info(DIRECTORY_STREAM, "goals-unfiltered")
-        return info.num_ack_pending == 0
+        return bool(info.num_ack_pending == 0)
 
     await wait_until(all_acked, timeout=5, message="the skipped message acked, so it never comes back")
     await unfiltered.unsubscribe()
