@@ -483,7 +483,10 @@ async def test_pay_approval_gate_reminders_stop_at_the_deadline_and_when_approve
             return (await handle.query(ReviewCycleWorkflow.progress)).phase is Phase.acknowledgement
 
         await eventually_async(acknowledgement)
-        await env.sleep(timedelta(days=9))
+        # Land between the acknowledgement task's 3-day reminders: the cancel below makes the
+        # review cancel its reminder timer, and the time-skipping server strands a run whose
+        # task cancels a timer that fired meanwhile (temporalio/sdk-java#3088; seen once in CI).
+        await env.sleep(timedelta(days=9, hours=12))
         assert len(fakes.named("reviews.remind_gate")) == 29
         await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
         await handle.result()
