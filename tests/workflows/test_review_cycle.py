@@ -433,7 +433,7 @@ async def test_calibration_gate_reminders_until_every_session_is_final(
             return (await handle.query(ReviewCycleWorkflow.progress)).phase is Phase.pay_approval
 
         await eventually_async(pay_approval)
-        await env.sleep(timedelta(days=9))
+        await env.sleep(timedelta(days=9, hours=12))  # between 3-day reminder instants (sdk-java#3088)
         assert len(gate_reminders(fakes, Step.calibration)) == 3  # every session final: no more
         assert fakes.named("reviews.escalate_gate") == []
         await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
