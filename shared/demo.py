@@ -7,6 +7,8 @@ The other services learn about them from the directory's events, as they would i
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
 from dataclasses import dataclass
 from datetime import timedelta
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 
 from shared.auth import Role, mint_token
+from shared.database import utcnow
 from shared.settings import Settings
 
 DEMO_DOMAIN = "northwind.example"
@@ -231,11 +234,6 @@ async def launch_demo_cycle(
     Waits until every participant's self-assessment task is in the inbox. ``client`` has the
     reviews service's URL as its ``base_url``.
     """
-    import asyncio
-    import time
-
-    from shared.database import utcnow
-
     found = await _find_hr_person(client, _headers(settings))
     if found is None:
         raise DemoError("no HR person in the directory: run 'meritloop up' with the demo organisation first")
