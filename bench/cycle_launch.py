@@ -53,11 +53,11 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.people import generate, to_csv
+from meritloop.launcher import binary
 from services.reviews.directory.importer import import_people, parse_records
 from services.reviews.models import ReviewTask
 from shared.auth import Role, mint_token
 from shared.database import create_engine, create_sessionmaker, utcnow
-from shared.launcher import binary
 from shared.migrations import upgrade
 from shared.settings import Environment, Settings
 from tests.support.processes import NatsServer, free_port, stop_process, wait_for_port

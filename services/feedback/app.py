@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.feedback import endpoints
-from services.feedback.events import people, subscriptions
+from services.feedback.consumers import subscriptions
+from services.feedback.events import people
 from services.feedback.models import Base, InboxEvent, OutboxEvent
 from shared.people import people_router
 from shared.service import ServiceDefinition, create_app

@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.goals import endpoints
-from services.goals.events import people, subscriptions
+from services.goals.consumers import subscriptions
+from services.goals.events import people
 from services.goals.models import Base, InboxEvent, OutboxEvent
 from shared.people import people_router
 from shared.service import ServiceDefinition, create_app

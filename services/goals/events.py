@@ -1,4 +1,4 @@
-"""What the goals service publishes and consumes.
+"""What the goals service publishes (its consumers are in ``consumers.py``).
 
 Publishes (subjects ``meritloop.goals.<entity>.<verb>``, ids and minimal fields only):
 
@@ -8,9 +8,6 @@ Publishes (subjects ``meritloop.goals.<entity>.<verb>``, ids and minimal fields 
 * ``goal.progressed``: ids, version, progress and status after a check-in.
 * ``goal.completed``: ids, version and when; sent when a goal becomes done.
 * ``cycle-score.computed``: one per participant of a cycle (``shared.cycles``).
-
-Consumes person events (the people projection) and the reviews service's
-``cycle.goal-scores-requested``.
 """
 
 from __future__ import annotations
@@ -29,12 +26,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.goals.models import Goal, OutboxEvent, Person
 from shared.cycles import (
     CYCLE_SCORE_COMPUTED,
-    GOAL_SCORES_REQUESTED,
-    REQUESTS_STREAM,
-    GoalScoresRequested,
     score_event_id,
 )
-from shared.events import CloudEvent, Outbox, Subscription
+from shared.events import Outbox
 from shared.events.outbox import WAKE_RELAY
 from shared.people import PeopleProjection
 
@@ -191,23 +185,3 @@ async def publish_scores(session: AsyncSession, scores: Sequence[ComputedScore],
         )
     await session.execute(insert(OutboxEvent), rows)
     session.info[WAKE_RELAY] = True
-
-
-async def on_goal_scores_requested(session: AsyncSession, event: CloudEvent) -> None:
-    from services.goals.scoring import CycleScoring  # the scoring service imports this module
-
-    request = GoalScoresRequested.model_validate(event.data)
-    await CycleScoring(session).compute(
-        request.cycle_id, request.period_start, request.period_end, request.participant_ids
-    )
-
-
-cycle_scores_subscription = Subscription(
-    durable="goals-cycle-scores",
-    stream=REQUESTS_STREAM,
-    subjects=(GOAL_SCORES_REQUESTED,),
-    handler=on_goal_scores_requested,
-    batch=10,
-)
-
-subscriptions: tuple[Subscription, ...] = (people.subscription("goals"), cycle_scores_subscription)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.reviews import endpoints
-from services.reviews.events import subscriptions
+from services.reviews.consumers import subscriptions
 from services.reviews.models import Base, InboxEvent, OutboxEvent
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings

@@ -1,4 +1,4 @@
-"""What the reviews service publishes and consumes."""
+"""What the reviews service publishes (its consumers are in ``consumers.py``)."""
 
 from __future__ import annotations
 
@@ -7,15 +7,11 @@ from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reviews.cycles.consumers import cycle_subscriptions
 from services.reviews.models import OutboxEvent, Person, ReviewTask
-from shared.events import Outbox, Subscription
+from shared.events import Outbox
 from shared.people import PersonEventData
 
 outbox = Outbox("reviews", OutboxEvent)
-
-# Review cycles consume leavers (from its own stream), goal scores and pay approvals.
-subscriptions: tuple[Subscription, ...] = cycle_subscriptions
 
 EVENT_FIELDS = frozenset(PersonEventData.model_fields)
 

@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
-from services.rewards.events import review_events_subscription
+from services.rewards.consumers import review_events_subscription
 from services.rewards.models import InboxEvent
 from services.rewards.proposals.repository import ProposalRepository
 from shared.calibration import pay_approval_event_id

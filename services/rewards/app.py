@@ -5,7 +5,8 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.rewards import endpoints
-from services.rewards.events import people, subscriptions
+from services.rewards.consumers import subscriptions
+from services.rewards.events import people
 from services.rewards.models import Base, InboxEvent, OutboxEvent
 from shared.people import people_router
 from shared.service import ServiceDefinition, create_app

@@ -1,4 +1,4 @@
-"""What the rewards service publishes and consumes.
+"""What the rewards service publishes (its consumers are in ``consumers.py``).
 
 Publishes (subjects ``meritloop.rewards.<entity>.<verb>``; ids, codes and statuses only,
 never an amount or a percentage):
@@ -7,9 +7,6 @@ never an amount or a percentage):
 * ``proposal.created`` / ``.submitted`` / ``.approved`` / ``.returned``: the proposal's ids,
   organisation unit and new status (``shared.calibration.ProposalStatusChanged``).
 * ``cycle-rewards.finalized``: cycle id and how many proposals were approved, once per cycle.
-
-Consumes person events (the people projection) and, from the reviews service,
-``rating.finalized`` and ``cycle.pay-approval-opened`` (``shared.calibration``).
 """
 
 from __future__ import annotations
@@ -17,19 +14,15 @@ from __future__ import annotations
 import uuid
 
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rewards.models import OutboxEvent, PayBand, PayProposal, Person
 from shared.calibration import (
-    PAY_APPROVAL_OPENED,
-    RATING_FINALIZED,
-    RATINGS_STREAM,
     CycleRewardsFinalized,
     ProposalStatus,
     ProposalStatusChanged,
 )
-from shared.events import CloudEvent, Outbox, Subscription
+from shared.events import Outbox
 from shared.people import PeopleProjection
 
 outbox = Outbox("rewards", OutboxEvent)
@@ -65,32 +58,3 @@ def add_proposal_event(session: AsyncSession, proposal: PayProposal, verb: str) 
 def add_cycle_finalized_event(session: AsyncSession, cycle_id: uuid.UUID, approved_count: int) -> None:
     data = CycleRewardsFinalized(cycle_id=cycle_id, approved_count=approved_count)
     outbox.add(session, "cycle-rewards", "finalized", data.model_dump(mode="json"), subject=str(cycle_id))
-
-
-async def on_review_event(session: AsyncSession, event: CloudEvent) -> None:
-    from services.rewards.proposals.service import ProposalService  # the service imports this module
-
-    service = ProposalService(session)
-    try:
-        if event.type == RATING_FINALIZED:
-            await service.apply_rating(event.data)
-        elif event.type == PAY_APPROVAL_OPENED:
-            await service.open_pay_approval(event.data)
-    except SQLAlchemyError as exc:
-        # A database error's text carries the statement's parameters (salaries); the consumer
-        # logs the error and copies it into the dead-letter headers, so only its kind goes on.
-        raise PayDataError(f"{type(exc).__name__} while handling {event.type} {event.id}") from None
-
-
-class PayDataError(RuntimeError):
-    """A database failure while handling an event, stripped of the statement's parameters."""
-
-
-review_events_subscription = Subscription(
-    durable="rewards-ratings",
-    stream=RATINGS_STREAM,
-    subjects=(RATING_FINALIZED, PAY_APPROVAL_OPENED),
-    handler=on_review_event,
-)
-
-subscriptions: tuple[Subscription, ...] = (people.subscription("rewards"), review_events_subscription)

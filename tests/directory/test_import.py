@@ -15,9 +15,9 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner, Result
 
+from meritloop.cli import app as cli
 from services.reviews.models import OutboxEvent, Person
 from shared.auth import Role
-from shared.cli import app as cli
 from shared.settings import Settings
 from tests.conftest import TokenFactory
 from tests.support.http import assert_problem

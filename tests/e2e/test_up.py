@@ -25,8 +25,8 @@ from typing import Any
 import httpx
 import pytest
 
+from meritloop.demo import DEMO_PEOPLE
 from shared.auth import Role, mint_token
-from shared.demo import DEMO_PEOPLE
 from shared.settings import DEVELOPMENT_JWT_SECRET, SERVICES, Settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
@@ -104,12 +104,12 @@ class System:
 
 
 class Up:
-    """``python -m shared.cli up`` as a child process, its output collected line by line."""
+    """``python -m meritloop.cli up`` as a child process, its output collected line by line."""
 
     def __init__(self, system: System, args: list[str]) -> None:
         self.started = time.monotonic()
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "up", *args],
+            [sys.executable, "-m", "meritloop.cli", "up", *args],
             cwd=system.workdir,
             env=system.env,
             stdin=subprocess.DEVNULL,
@@ -266,7 +266,7 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
                 wait_until_projected(client, system, projecting, len(DEMO_PEOPLE))
         # The README's next step: a demo review cycle, launched through the API, tasks listed.
         demo = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "demo-cycle"],
+            [sys.executable, "-m", "meritloop.cli", "demo-cycle"],
             cwd=system.workdir,
             env=system.env,
             capture_output=True,
@@ -290,7 +290,7 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
     commands = " | ".join(children.values())
     assert "nats-server" in commands
     assert "temporal server start-dev" in commands
-    assert "shared.cli worker" in commands
+    assert "meritloop.cli worker" in commands
     for service in SERVICES:
         assert f"services.{service}.app:create" in commands
 
@@ -330,7 +330,7 @@ def test_up_refuses_a_port_that_is_in_use(system: System) -> None:
         blocker.bind(("127.0.0.1", taken))
         blocker.listen()
         result = subprocess.run(
-            [sys.executable, "-m", "shared.cli", "up", "--no-demo", "--timeout", "30"],
+            [sys.executable, "-m", "meritloop.cli", "up", "--no-demo", "--timeout", "30"],
             cwd=system.workdir,
             env=system.env,
             stdin=subprocess.DEVNULL,

@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.rewards.events import PayDataError, on_review_event
+from services.rewards.consumers import PayDataError, on_review_event
 from services.rewards.proposals.service import ProposalService
 from shared.calibration import RATING_FINALIZED
 from shared.events import CloudEvent

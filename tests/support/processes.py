@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from shared.launcher import binary
+from meritloop.launcher import binary
 
 
 def free_port() -> int:

@@ -8,7 +8,7 @@ from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from shared.launcher import binary
+from meritloop.launcher import binary
 from tests.support.processes import TemporalServer
 
 

@@ -20,7 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from shared.launcher import binary
+from meritloop.launcher import binary
 from workflows.models import (
     CalibrationSessions,
     CloseReviewInput,

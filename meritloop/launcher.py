@@ -700,7 +700,7 @@ class Launcher:
         return Child(name, f"{name} service", argv, self.log_dir / f"{name}.log", TIER_APPS)
 
     def _worker_child(self) -> Child:
-        argv = [sys.executable, "-m", "shared.cli", "worker"]
+        argv = [sys.executable, "-m", "meritloop.cli", "worker"]
         return Child("worker", "worker", argv, self.log_dir / "worker.log", TIER_APPS)
 
     def service_url(self, name: ServiceName) -> str:
@@ -825,7 +825,7 @@ class Launcher:
         return "\n".join(lines)
 
     async def _load_demo(self) -> str | None:
-        from shared.demo import DemoError, load_demo
+        from meritloop.demo import DemoError, load_demo
 
         if self.settings.jwt_jwks_url:
             self.console.say("Demo organisation skipped: tokens come from MERITLOOP_JWT_JWKS_URL.")

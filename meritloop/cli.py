@@ -97,7 +97,7 @@ def up(
     A NATS or Temporal server that already answers at MERITLOOP_NATS_URL or
     MERITLOOP_TEMPORAL_ADDRESS is used instead of starting one.
     """
-    from shared.launcher import run_up
+    from meritloop.launcher import run_up
 
     code = run_up(demo=demo, timeout=timeout, data_dir=data_dir)
     if code:
@@ -114,7 +114,7 @@ def demo_cycle(
     """Launch a review cycle for the demo organisation (after 'meritloop up') and list its first tasks."""
     import httpx
 
-    from shared.demo import DemoError, launch_demo_cycle
+    from meritloop.demo import DemoError, launch_demo_cycle
 
     settings = get_settings()
 

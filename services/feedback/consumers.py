@@ -1,0 +1,37 @@
+"""What the feedback service consumes: person events (the people projection) and the reviews
+service's cycle events, which open and close peer ratings (contract in ``shared.peer_ratings``)."""
+
+from __future__ import annotations
+
+import uuid
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.feedback.events import people
+from services.feedback.service import PeerRatingService
+from shared.events import CloudEvent, Subscription
+from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED, CYCLE_PHASE_OPENED, CYCLES_STREAM
+
+# Peer ratings are open while the cycle is launched or in self-assessment; any later phase closes them.
+COLLECTING_PHASES = frozenset({"self_assessment"})
+
+
+async def on_cycle_event(session: AsyncSession, event: CloudEvent) -> None:
+    cycle_id = uuid.UUID(str(event.data["cycle_id"]))
+    ratings = PeerRatingService(session)
+    if event.type == CYCLE_CANCELLED:
+        await ratings.close(cycle_id, cancelled=True)
+    elif event.type == CYCLE_LAUNCHED or event.data.get("phase") in COLLECTING_PHASES:
+        await ratings.open(cycle_id)
+    else:
+        await ratings.close(cycle_id)
+
+
+cycles_subscription = Subscription(
+    durable="feedback-peer-cycles",
+    stream=CYCLES_STREAM,
+    subjects=(CYCLE_LAUNCHED, CYCLE_PHASE_OPENED, CYCLE_CANCELLED),
+    handler=on_cycle_event,
+)
+
+subscriptions: tuple[Subscription, ...] = (people.subscription("feedback"), cycles_subscription)
