@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from shared.auth import Role, mint_token
-from shared.settings import SERVICES, get_settings
+from shared.settings import SERVICES, Settings, get_settings
 
 app = typer.Typer(help="Meritloop: run, migrate and inspect a Meritloop installation.", no_args_is_help=True)
 
@@ -40,17 +40,87 @@ def migrate(
 
 @app.command()
 def token(
-    person_id: Annotated[uuid.UUID, typer.Argument(help="The person the token speaks for.")],
+    person_id: Annotated[
+        uuid.UUID | None, typer.Argument(help="The person the token speaks for (or give --email).")
+    ] = None,
+    email: Annotated[str | None, typer.Option(help="Find the person by e-mail address in the directory.")] = None,
     role: Annotated[
         list[Role] | None, typer.Option("--role", "-r", help="A role (repeatable); default employee.")
     ] = None,
     hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 8.0,
+    database_url: Annotated[
+        str | None, typer.Option(help="With --email: the reviews database (default: MERITLOOP_REVIEWS_DATABASE_URL).")
+    ] = None,
 ) -> None:
-    """Mint a development bearer token (signed with MERITLOOP_JWT_SECRET)."""
+    """Mint a development bearer token (signed with MERITLOOP_JWT_SECRET).
+
+    In development any person id is accepted with any role: the services check roles, not
+    that the person exists. ``--email`` looks the id up in the reviews database.
+    """
+    settings = _development_settings()
+    if (person_id is None) == (email is None):
+        raise typer.BadParameter("give a person id or --email, not both")
+    if email is not None:
+        from meritloop.tokens import UnknownPeople, tokens_for
+
+        try:
+            found = asyncio.run(tokens_for(settings, emails=[email], database_url=database_url))
+        except UnknownPeople as exc:
+            raise typer.BadParameter(str(exc)) from None
+        person_id = uuid.UUID(found[0].person_id)
+    assert person_id is not None
+    typer.echo(mint_token(settings, person_id, role or [Role.employee], ttl=timedelta(hours=hours)))
+
+
+@app.command()
+def tokens(
+    department: Annotated[
+        list[str] | None, typer.Option("--department", "-d", help="Every active person of it (repeatable).")
+    ] = None,
+    email: Annotated[list[str] | None, typer.Option("--email", "-e", help="This person (repeatable).")] = None,
+    person_id: Annotated[list[uuid.UUID] | None, typer.Option("--id", help="This person (repeatable).")] = None,
+    role: Annotated[
+        list[Role] | None, typer.Option("--role", "-r", help="A role for everyone, besides employee (repeatable).")
+    ] = None,
+    hours: Annotated[float, typer.Option(help="Lifetime in hours.")] = 8.0,
+    database_url: Annotated[
+        str | None, typer.Option(help="The reviews database (default: MERITLOOP_REVIEWS_DATABASE_URL).")
+    ] = None,
+) -> None:
+    """Mint development tokens for many people at once, printed as a JSON list.
+
+    Each entry has person_id, display_name, email, department, roles and token. Everyone is an
+    employee; people who manage someone are managers too; --role adds roles for all.
+    """
+    import json
+
+    from meritloop.tokens import UnknownPeople, tokens_for
+
+    settings = _development_settings()
+    if not (department or email or person_id):
+        raise typer.BadParameter("choose people with --department, --email or --id")
+    try:
+        minted = asyncio.run(
+            tokens_for(
+                settings,
+                departments=department or [],
+                emails=email or [],
+                ids=person_id or [],
+                extra_roles=role or [],
+                ttl=timedelta(hours=hours),
+                database_url=database_url,
+            )
+        )
+    except UnknownPeople as exc:
+        raise typer.BadParameter(str(exc)) from None
+    typer.echo(json.dumps([entry.as_dict() for entry in minted], indent=2))
+
+
+def _development_settings() -> Settings:
     settings = get_settings()
     if settings.jwt_jwks_url:
         raise typer.BadParameter("tokens come from the identity provider when MERITLOOP_JWT_JWKS_URL is set")
-    typer.echo(mint_token(settings, person_id, role or [Role.employee], ttl=timedelta(hours=hours)))
+    return settings
 
 
 @app.command("settings")

@@ -173,6 +173,13 @@ class PersonRepository:
             await self.session.scalars(select(Person.id).where(self._below(path, all_levels=True, person_id=person_id)))
         )
 
+    async def with_reports(self, person_ids: Sequence[uuid.UUID]) -> set[uuid.UUID]:
+        """Those of these people who manage at least one active person directly."""
+        rows = await self.session.scalars(
+            select(Person.manager_id).where(Person.manager_id.in_(list(person_ids)), Person.active.is_(True)).distinct()
+        )
+        return {manager_id for manager_id in rows if manager_id is not None}
+
     async def org_units(self, *, active_only: bool = True) -> list[tuple[str | None, str | None, str | None, int]]:
         query = select(Person.organization, Person.division, Person.department, func.count())
         if active_only:
