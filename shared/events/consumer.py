@@ -24,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.events.bus import EventBus
 from shared.events.envelope import DEAD_LETTER_PREFIX, CloudEvent
 from shared.events.loop import BackgroundLoop
-from shared.events.metrics import DEAD_LETTERS, HANDLED, REDELIVERIES
+from shared.events.metrics import DEAD_LETTERS, HANDLED, REDELIVERIES, declare_consumer
 from shared.events.outbox import InboxMixin
 
 logger = logging.getLogger(__name__)
@@ -74,6 +74,7 @@ class EventConsumer(BackgroundLoop):
         self._psub: JetStreamContext.PullSubscription | None = None
         self.handled = 0
         self.dead_lettered = 0
+        declare_consumer(subscription.durable, subscription.subjects)
 
     async def stop(self) -> None:
         await super().stop()

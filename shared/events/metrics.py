@@ -41,3 +41,11 @@ def count_published(rows: Iterable[OutboxMixin], failed: Collection[Any]) -> Non
     """Count a relay batch once per subject: a labelled inc per row would cost more than the batch's bookkeeping."""
     for subject, count in Tally(row.subject for row in rows if row.id not in failed).items():
         PUBLISHED.labels(subject).inc(count)
+
+
+def declare_consumer(consumer: str, subjects: Iterable[str]) -> None:
+    """Zero series from the start: ``increase()`` cannot see the first dead letter of a series that begins at 1."""
+    for subject in subjects:
+        if "*" not in subject and ">" not in subject:
+            for counter in (HANDLED, REDELIVERIES, DEAD_LETTERS):
+                counter.labels(consumer, subject)

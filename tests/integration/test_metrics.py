@@ -125,3 +125,16 @@ async def test_metrics_page_is_not_in_the_api_schema(service_client: ServiceClie
     async with service_client("goals") as goals:
         schema = (await goals.get("/openapi.json")).json()
     assert "/metrics" not in schema["paths"]
+
+
+async def test_consumer_series_start_at_zero(service_client: ServiceClientFactory) -> None:
+    """A dead-letter alert on increase() only sees the first dead letter of a series that already existed."""
+    async with service_client("rewards") as rewards:
+        consumers = rewards.app.state.consumers  # type: ignore[attr-defined]
+        metrics = await scrape(rewards)
+    assert consumers
+    for consumer in consumers:
+        for subject in consumer.subscription.subjects:
+            labels = {"consumer": consumer.subscription.durable, "subject": subject}
+            for name in ("meritloop_consumer_dead_letters_total", "meritloop_consumer_redeliveries_total"):
+                assert metrics.has(name, **labels), (name, labels)
