@@ -19,6 +19,7 @@ from shared.events import CloudEvent
 from shared.metrics import OutboxGauges
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.support.metrics import Scrape
+from tests.support.tracing import recorded_spans
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
@@ -138,3 +139,17 @@ async def test_consumer_series_start_at_zero(service_client: ServiceClientFactor
             labels = {"consumer": consumer.subscription.durable, "subject": subject}
             for name in ("meritloop_consumer_dead_letters_total", "meritloop_consumer_redeliveries_total"):
                 assert metrics.has(name, **labels), (name, labels)
+
+
+async def test_a_scrape_leaves_no_trace(service_client: ServiceClientFactory) -> None:
+    """Prometheus scrapes every pod twice a minute: spans of that would bury the requests' traces."""
+    with recorded_spans() as spans:
+        async with service_client("goals") as goals:
+            assert (await scrape(goals)).has("meritloop_outbox_pending_events", service="goals")
+            assert (await goals.get("/healthz")).status_code == 200  # flushes the spans of the scrape, if any
+    scrape_spans = [
+        span.name
+        for span in spans.get_finished_spans()
+        if "/metrics" in span.name or "count(*)" in str((span.attributes or {}).get("db.statement", ""))
+    ]
+    assert not scrape_spans
