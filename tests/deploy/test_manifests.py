@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -404,6 +405,7 @@ def test_monitoring_component_is_optional_and_complete() -> None:
         assert path.is_file(), path
     (generator,) = component["configMapGenerator"]
     assert generator["files"] == [DASHBOARD.name]
+    assert generator["namespace"] == "meritloop", "like the other objects: an overlay need not set one"
     assert generator["options"]["labels"]["grafana_dashboard"] == "1"
     for document in [doc for path in component_resources() for doc in load(path)]:
         assert document["metadata"]["labels"][PART_OF] == "meritloop"
@@ -493,3 +495,27 @@ def test_alerts_fire_when_they_should(tmp_path: Path) -> None:
     (tmp_path / "meritloop.rules.yml").write_text(yaml.safe_dump(spec), encoding="utf-8")
     shutil.copy(ALERT_TESTS, tmp_path / ALERT_TESTS.name)
     promtool("test", "rules", ALERT_TESTS.name, cwd=tmp_path)
+
+
+KUBECTL = shutil.which("kubectl")
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
+def test_kustomize_builds_the_base_with_the_monitoring_component(tmp_path: Path) -> None:
+    overlay = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(K8S, tmp_path)],
+        "components": [os.path.relpath(MONITORING, tmp_path)],
+    }
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay), encoding="utf-8")
+    assert KUBECTL is not None
+    result = subprocess.run([KUBECTL, "kustomize", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    built = [document for document in yaml.safe_load_all(result.stdout) if document]
+    kinds = {(document["kind"], document["metadata"]["name"]) for document in built}
+    assert {("PodMonitor", "meritloop"), ("PrometheusRule", "meritloop")} <= kinds
+    (dashboard,) = [d for d in built if d["metadata"]["name"] == "meritloop-grafana-dashboard"]
+    assert dashboard["metadata"]["namespace"] == "meritloop"
+    assert json.loads(dashboard["data"][DASHBOARD.name]) == json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    assert all(d["metadata"].get("namespace") == "meritloop" for d in built if d["kind"] != "Namespace")
