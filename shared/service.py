@@ -22,6 +22,7 @@ from shared.events import (
     dead_letter_stream,
     service_stream,
 )
+from shared.metrics import install_metrics
 from shared.settings import ServiceName, Settings, get_settings
 from shared.telemetry import configure_logging, configure_tracing, instrument_app
 
@@ -95,6 +96,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     app.state.token_verifier = TokenVerifier(settings)
     install_problem_handlers(app)
     instrument_app(app, engine)
+    install_metrics(app, name, definition.outbox_model)
 
     from shared.health import router as health_router
 

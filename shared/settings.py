@@ -64,6 +64,15 @@ class Settings(BaseSettings):
     temporal_namespace: str = Field("default", description="Temporal namespace.")
     temporal_ui_port: int = Field(8233, description="Web UI port of the embedded Temporal server.")
     temporal_task_queue: str = Field("meritloop", description="Task queue the worker polls.")
+    worker_metrics_port: int | None = Field(
+        None,
+        description="Port of the Temporal worker's Prometheus endpoint (`/metrics`, the SDK's metrics). Off if unset.",
+    )
+    worker_metrics_host: str | None = Field(
+        None,
+        description="Address the worker's Prometheus endpoint binds to (default: `MERITLOOP_HOST`; "
+        "`0.0.0.0` in a pod).",
+    )
 
     jwt_secret: str = Field(
         DEVELOPMENT_JWT_SECRET,

@@ -61,5 +61,5 @@ def configure_tracing(service_name: str, settings: Settings) -> None:
 
 
 def instrument_app(app: FastAPI, engine: AsyncEngine) -> None:
-    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz")
+    FastAPIInstrumentor.instrument_app(app, excluded_urls="healthz,readyz,/metrics$")
     SQLAlchemyInstrumentor().instrument(engine=engine.sync_engine)

@@ -11,9 +11,11 @@ from typing import Any
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.runtime import Runtime
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from shared.metrics import temporal_runtime
 from shared.settings import Settings
 from shared.telemetry import configure_logging, configure_tracing
 from workflows.employee_review import EmployeeReviewWorkflow
@@ -32,12 +34,14 @@ ACTIVITIES: Sequence[Callable[..., Any]] = (echo,)
 SANDBOX_PASSTHROUGH = ("pydantic", "shared", "workflows.models")
 
 
-async def connect(settings: Settings) -> Client:
+async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
+    """``runtime`` (shared.metrics.temporal_runtime) makes the client and its workers export metrics."""
     return await Client.connect(
         settings.temporal_address,
         namespace=settings.temporal_namespace,
         data_converter=pydantic_data_converter,
         interceptors=[TracingInterceptor()],
+        runtime=runtime,
     )
 
 
@@ -66,7 +70,7 @@ def build_replayer() -> Replayer:
 async def run_worker(settings: Settings) -> None:
     configure_logging(settings.log_level)
     configure_tracing("meritloop-worker", settings)
-    client = await connect(settings)
+    client = await connect(settings, temporal_runtime(settings))
     # The worker hosts the services' activities; imported here so workflow modules (and the
     # replayer) never pull service code into the sandbox.
     from services.reviews.cycles.activities import ReviewsActivities

@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from shared.events.bus import EventBus
 from shared.events.envelope import DEAD_LETTER_PREFIX, CloudEvent
 from shared.events.loop import BackgroundLoop
+from shared.events.metrics import DEAD_LETTERS, HANDLED, REDELIVERIES, declare_consumer
 from shared.events.outbox import InboxMixin
 
 logger = logging.getLogger(__name__)
@@ -73,6 +74,7 @@ class EventConsumer(BackgroundLoop):
         self._psub: JetStreamContext.PullSubscription | None = None
         self.handled = 0
         self.dead_lettered = 0
+        declare_consumer(subscription.durable, subscription.subjects)
 
     async def stop(self) -> None:
         await super().stop()
@@ -129,6 +131,8 @@ class EventConsumer(BackgroundLoop):
             await message.ack()
             return
         delivery = message.metadata.num_delivered
+        if delivery > 1:
+            REDELIVERIES.labels(self.subscription.durable, message.subject).inc()
         context = propagate.extract(dict(message.headers or {}))
         with tracer.start_as_current_span(
             f"consume {message.subject}", context=context, kind=trace.SpanKind.CONSUMER
@@ -147,6 +151,7 @@ class EventConsumer(BackgroundLoop):
         # means redelivery, which the inbox turns into a no-op.
         await message.ack()
         self.handled += 1
+        HANDLED.labels(self.subscription.durable, message.subject).inc()
 
     async def _handle_once(self, event: CloudEvent) -> None:
         durable = self.subscription.durable
@@ -189,6 +194,7 @@ class EventConsumer(BackgroundLoop):
         await self._bus.jetstream().publish(f"{DEAD_LETTER_PREFIX}.{durable}", message.data, headers=headers)
         await message.term()
         self.dead_lettered += 1
+        DEAD_LETTERS.labels(durable, message.subject).inc()
 
 
 def subject_matches(pattern: str, subject: str) -> bool:

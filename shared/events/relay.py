@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 from shared.database import utcnow
 from shared.events.bus import EventBus
 from shared.events.loop import BackgroundLoop
+from shared.events.metrics import count_published
 from shared.events.outbox import WAKE_RELAY, OutboxMixin
 
 logger = logging.getLogger(__name__)
@@ -107,6 +108,7 @@ class OutboxRelay(BackgroundLoop):
                     .values(attempts=self._model.attempts + 1, last_error=error[:2000])
                 )
         self.published += len(acked)
+        count_published(rows, errors)
         if errors:
             raise ConnectionError(f"{len(errors)} of {len(rows)} events were not acknowledged")
         return len(acked)

@@ -7,13 +7,20 @@ shared/settings.py does not know (a misspelt MERITLOOP_* variable is silently ig
 
 from __future__ import annotations
 
+import functools
+import json
+import os
 import re
+import shutil
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import temporalio
 import yaml
+from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from shared.settings import SERVICES, Environment, Settings
@@ -106,6 +113,7 @@ def test_kustomization_lists_existing_files_and_pins_the_image(kustomization: Pa
 def test_every_manifest_is_a_resource_or_an_example() -> None:
     listed = {path.resolve() for k in KUSTOMIZATIONS for path in kustomize_resources(k)}
     listed |= {k.resolve() for k in KUSTOMIZATIONS}
+    listed |= {path.resolve() for path in [COMPONENT, *component_resources()]}
     for path in sorted(K8S.rglob("*.yaml")):
         if not path.name.endswith(".example.yaml"):
             assert path.resolve() in listed, f"{path} is in no kustomization"
@@ -295,3 +303,219 @@ def test_dockerfile_builds_one_non_root_image() -> None:
     assert 'ENTRYPOINT ["meritloop"]' in dockerfile
     assert "pip install /src" in dockerfile
     assert not re.search(r"pip install[^\n]*\[", dockerfile), "no extras (tests) in the image"
+
+
+# --- monitoring: scrape annotations, the optional Prometheus Operator component, dashboard, alerts
+
+
+MONITORING = K8S / "monitoring"
+COMPONENT = MONITORING / "kustomization.yaml"
+DASHBOARD = MONITORING / "meritloop-dashboard.json"
+ALERTS = MONITORING / "alerts.yaml"
+ALERT_TESTS = Path(__file__).parent / "alerts.promtool.yml"
+SERVICE_METRICS_PORT, WORKER_METRICS_PORT = 8000, 9000
+METRIC_NAME = re.compile(r"\b(?:meritloop|temporal)_[a-z0-9_]*[a-z0-9]\b")
+# What Grafana substitutes before a query reaches Prometheus.
+DASHBOARD_VARIABLES = {"$__rate_interval": "5m", "$service": ".*"}
+
+
+def component_resources() -> list[Path]:
+    (document,) = load(COMPONENT)
+    return [MONITORING / name for name in document["resources"]]
+
+
+def monitoring_objects(kind: str) -> list[Manifest]:
+    return [doc for path in component_resources() for doc in load(path) if doc["kind"] == kind]
+
+
+def dashboard_expressions() -> list[tuple[str, str]]:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    return [
+        (panel["title"], target["expr"])
+        for panel in dashboard["panels"]
+        if panel["type"] != "row"
+        for target in panel["targets"]
+    ]
+
+
+def alert_rules() -> list[Manifest]:
+    (rule,) = load(ALERTS)
+    assert rule["kind"] == "PrometheusRule"
+    return [entry for group in rule["spec"]["groups"] for entry in group["rules"]]
+
+
+def meritloop_exported_names() -> set[str]:
+    """Every sample name shared/ registers with prometheus_client (series of no labels yet included)."""
+    import shared.metrics  # noqa: F401 - registers the metrics
+
+    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
+    return {
+        family.name + suffix
+        for family in REGISTRY.collect()
+        if family.name.startswith("meritloop_")
+        for suffix in suffixes[family.type]
+    }
+
+
+@functools.cache
+def temporal_core_library() -> bytes:
+    """The Temporal SDK's core (Rust), where its metric names are defined."""
+    (library,) = (Path(temporalio.__file__).parent / "bridge").glob("temporal_sdk_bridge*")
+    return library.read_bytes()
+
+
+def temporal_exports(name: str) -> bool:
+    # shared.metrics.temporal_runtime asks for _total on counters and _seconds on durations.
+    base = re.sub(r"(_bucket|_count|_sum)$", "", name).removesuffix("_total").removesuffix("_seconds")
+    return base.startswith("temporal_") and base.removeprefix("temporal_").encode() in temporal_core_library()
+
+
+def assert_names_exported_metrics(where: str, expression: str) -> None:
+    names = METRIC_NAME.findall(expression)
+    assert names, f"{where}: names no metric: {expression}"
+    exported = meritloop_exported_names()
+    for name in names:
+        known = name in exported if name.startswith("meritloop_") else temporal_exports(name)
+        assert known, f"{where}: {name} is exported by nothing in this code or the Temporal SDK"
+
+
+def test_every_deployment_pod_is_scraped_where_it_serves_metrics() -> None:
+    deployments = objects("Deployment")
+    for name, deployment in deployments.items():
+        annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+        container = only_container(deployment)
+        ports = {port["containerPort"]: port["name"] for port in container["ports"]}
+        assert annotations["prometheus.io/scrape"] == "true", name
+        assert annotations["prometheus.io/path"] == "/metrics", name
+        expected = WORKER_METRICS_PORT if name == "worker" else SERVICE_METRICS_PORT
+        assert annotations["prometheus.io/port"] == str(expected), name
+        assert ports[expected] == ("metrics" if name == "worker" else "http"), name
+    worker_env = env_names(only_container(deployments["worker"]))
+    assert worker_env["MERITLOOP_WORKER_METRICS_PORT"]["value"] == str(WORKER_METRICS_PORT)
+    assert worker_env["MERITLOOP_WORKER_METRICS_HOST"]["value"] == "0.0.0.0"  # noqa: S104 - scraped from outside
+
+
+def test_monitoring_component_is_optional_and_complete() -> None:
+    (component,) = load(COMPONENT)
+    assert component["kind"] == "Component", "the Operator's kinds must not be in the base"
+    for kustomization in KUSTOMIZATIONS:
+        (document,) = load(kustomization)
+        assert "monitoring" not in str(document.get("resources", [])), kustomization
+    for path in component_resources():
+        assert path.is_file(), path
+    (generator,) = component["configMapGenerator"]
+    assert generator["files"] == [DASHBOARD.name]
+    assert generator["namespace"] == "meritloop", "like the other objects: an overlay need not set one"
+    assert generator["options"]["labels"]["grafana_dashboard"] == "1"
+    for document in [doc for path in component_resources() for doc in load(path)]:
+        assert document["metadata"]["labels"][PART_OF] == "meritloop"
+        assert document["metadata"]["namespace"] == "meritloop"
+
+
+def test_pod_monitor_selects_every_pod_on_its_metrics_port() -> None:
+    (monitor,) = monitoring_objects("PodMonitor")
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    endpoints = {entry["port"]: entry["path"] for entry in monitor["spec"]["podMetricsEndpoints"]}
+    for name, deployment in objects("Deployment").items():
+        assert selector.items() <= deployment["spec"]["template"]["metadata"]["labels"].items(), name
+        annotations = deployment["spec"]["template"]["metadata"]["annotations"]
+        (port,) = [
+            port["name"]
+            for port in only_container(deployment)["ports"]
+            if str(port["containerPort"]) == annotations["prometheus.io/port"]
+        ]
+        assert endpoints[port] == annotations["prometheus.io/path"], name
+
+
+def test_dashboard_panels_query_metrics_the_code_exports() -> None:
+    dashboard = json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    assert dashboard["uid"] == "meritloop-overview"
+    expressions = dashboard_expressions()
+    for title, expression in expressions:
+        assert_names_exported_metrics(f"panel {title!r}", expression)
+    shown = " ".join(expression for _, expression in expressions)
+    for wanted in (
+        "meritloop_http_requests_total",
+        "meritloop_http_request_duration_seconds_bucket",
+        "meritloop_outbox_pending_events",
+        "meritloop_outbox_oldest_pending_age_seconds",
+        "meritloop_consumer_dead_letters_total",
+        "meritloop_consumer_redeliveries_total",
+        "temporal_workflow_task_execution_failed_total",
+        "temporal_workflow_task_schedule_to_start_latency_seconds_bucket",
+    ):
+        assert wanted in shown, f"the dashboard shows no {wanted}"
+    panel_ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(panel_ids) == len(set(panel_ids))
+
+
+def test_alert_rules_cover_outbox_dead_letters_and_workflow_tasks() -> None:
+    rules = alert_rules()
+    for rule in rules:
+        assert_names_exported_metrics(f"alert {rule['alert']}", rule["expr"])
+        assert rule["labels"]["severity"] in {"warning", "critical"}, rule["alert"]
+        assert {"summary", "description"} <= rule["annotations"].keys(), rule["alert"]
+    by_metric = {name: rule["alert"] for rule in rules for name in METRIC_NAME.findall(rule["expr"])}
+    assert "meritloop_outbox_oldest_pending_age_seconds" in by_metric
+    assert "meritloop_consumer_dead_letters_total" in by_metric
+    assert "temporal_workflow_task_execution_failed_total" in by_metric
+
+
+PROMTOOL = shutil.which("promtool")
+needs_promtool = pytest.mark.skipif(PROMTOOL is None, reason="promtool not installed (Debian package prometheus)")
+
+
+def promtool(*args: str, cwd: Path) -> None:
+    assert PROMTOOL is not None
+    result = subprocess.run([PROMTOOL, *args], cwd=cwd, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+@needs_promtool
+def test_promtool_accepts_the_rules_and_every_dashboard_query(tmp_path: Path) -> None:
+    (rule,) = load(ALERTS)
+    (tmp_path / "alerts.yml").write_text(yaml.safe_dump(rule["spec"]), encoding="utf-8")
+    recorded = []
+    for index, (_, expression) in enumerate(dashboard_expressions()):
+        for variable, value in DASHBOARD_VARIABLES.items():
+            expression = expression.replace(variable, value)
+        recorded.append({"record": f"dashboard:query_{index}", "expr": expression})
+    dashboard = {"groups": [{"name": "dashboard", "rules": recorded}]}
+    (tmp_path / "dashboard.yml").write_text(yaml.safe_dump(dashboard), encoding="utf-8")
+    promtool("check", "rules", "alerts.yml", "dashboard.yml", cwd=tmp_path)
+
+
+@needs_promtool
+def test_alerts_fire_when_they_should(tmp_path: Path) -> None:
+    (rule,) = load(ALERTS)
+    spec = rule["spec"]
+    for group in spec["groups"]:
+        for entry in group["rules"]:
+            entry.pop("annotations")
+    (tmp_path / "meritloop.rules.yml").write_text(yaml.safe_dump(spec), encoding="utf-8")
+    shutil.copy(ALERT_TESTS, tmp_path / ALERT_TESTS.name)
+    promtool("test", "rules", ALERT_TESTS.name, cwd=tmp_path)
+
+
+KUBECTL = shutil.which("kubectl")
+
+
+@pytest.mark.skipif(KUBECTL is None, reason="kubectl not installed")
+def test_kustomize_builds_the_base_with_the_monitoring_component(tmp_path: Path) -> None:
+    overlay = {
+        "apiVersion": "kustomize.config.k8s.io/v1beta1",
+        "kind": "Kustomization",
+        "resources": [os.path.relpath(K8S, tmp_path)],
+        "components": [os.path.relpath(MONITORING, tmp_path)],
+    }
+    (tmp_path / "kustomization.yaml").write_text(yaml.safe_dump(overlay), encoding="utf-8")
+    assert KUBECTL is not None
+    result = subprocess.run([KUBECTL, "kustomize", str(tmp_path)], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    built = [document for document in yaml.safe_load_all(result.stdout) if document]
+    kinds = {(document["kind"], document["metadata"]["name"]) for document in built}
+    assert {("PodMonitor", "meritloop"), ("PrometheusRule", "meritloop")} <= kinds
+    (dashboard,) = [d for d in built if d["metadata"]["name"] == "meritloop-grafana-dashboard"]
+    assert dashboard["metadata"]["namespace"] == "meritloop"
+    assert json.loads(dashboard["data"][DASHBOARD.name]) == json.loads(DASHBOARD.read_text(encoding="utf-8"))
+    assert all(d["metadata"].get("namespace") == "meritloop" for d in built if d["kind"] != "Namespace")

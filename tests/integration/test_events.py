@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
@@ -96,6 +97,15 @@ async def stream_messages(url: str, stream: str) -> int:
 
 
 PipelineFactory = Callable[[str], Awaitable[Pipeline]]
+
+REDELIVERED = "meritloop_consumer_redeliveries_total"
+DEAD_LETTERED = "meritloop_consumer_dead_letters_total"
+HANDLED = "meritloop_consumer_handled_events_total"
+
+
+def counted(name: str, labels: dict[str, str]) -> float:
+    """A counter of this process's /metrics registry (counters only grow: tests compare before and after)."""
+    return REGISTRY.get_sample_value(name, labels) or 0.0
 
 
 @pytest.fixture
@@ -232,10 +242,14 @@ async def test_redelivered_event_is_handled_once(nats_url: str, pipeline_factory
     # consumer's inbox can stop the second one.
     for attempt in range(2):
         await js.publish(PERSON_UPSERTED, event.to_bytes(), headers={"Nats-Msg-Id": f"{event.id}-{attempt}"})
+    labels = {"consumer": "goals-test", "subject": PERSON_UPSERTED}
+    handled_before, redelivered_before = counted(HANDLED, labels), counted(REDELIVERED, labels)
     consumer = pipeline.consume(recorder)
 
     await wait_until(lambda: consumer.handled == 2, message="both deliveries acked")
     assert recorder.calls == [event.id]
+    assert counted(HANDLED, labels) - handled_before == 2
+    assert counted(REDELIVERED, labels) == redelivered_before, "two messages, each delivered once"
     async with pipeline.goals() as session:
         assert await session.scalar(select(func.count()).select_from(GoalsInbox)) == 1
 
@@ -244,6 +258,8 @@ async def test_failing_handler_ends_in_dead_letter_subject(nats_url: str, pipeli
     pipeline = await pipeline_factory(nats_url)
     await pipeline.bus.wait_connected(10)
     recorder = Recorder(fail=True)
+    labels = {"consumer": "goals-failing", "subject": PERSON_UPSERTED}
+    counted_before = {name: counted(name, labels) for name in (REDELIVERED, DEAD_LETTERED, HANDLED)}
     consumer = pipeline.consume(recorder, durable="goals-failing", max_deliver=3)
     pipeline.relay.start()
     await pipeline.add_person("doomed")
@@ -251,6 +267,9 @@ async def test_failing_handler_ends_in_dead_letter_subject(nats_url: str, pipeli
     await wait_until(lambda: consumer.dead_lettered == 1, message="dead-lettered")
     await asyncio.sleep(0.5)
     assert len(recorder.calls) == 3, "handled exactly max_deliver times"
+    assert counted(REDELIVERED, labels) - counted_before[REDELIVERED] == 2, "deliveries 2 and 3"
+    assert counted(DEAD_LETTERED, labels) - counted_before[DEAD_LETTERED] == 1
+    assert counted(HANDLED, labels) == counted_before[HANDLED], "a dead letter was never handled"
 
     nc = await nats.connect(nats_url)
     try:

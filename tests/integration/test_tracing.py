@@ -7,12 +7,12 @@ from contextlib import AsyncExitStack
 
 import pytest
 from opentelemetry import trace
-from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from shared.auth import Role
 from tests.conftest import ServiceClientFactory, TokenFactory
+from tests.support.tracing import recorded_spans
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
@@ -20,14 +20,8 @@ pytestmark = pytest.mark.database
 
 @pytest.fixture
 def spans() -> Iterator[InMemorySpanExporter]:
-    exporter = InMemorySpanExporter()
-    provider = trace.get_tracer_provider()
-    if not isinstance(provider, TracerProvider):  # no service configured tracing yet
-        provider = TracerProvider()
-        trace.set_tracer_provider(provider)
-    provider.add_span_processor(SimpleSpanProcessor(exporter))
-    yield exporter
-    exporter.shutdown()
+    with recorded_spans() as exporter:
+        yield exporter
 
 
 async def test_consumer_span_continues_the_request_trace(
