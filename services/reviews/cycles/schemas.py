@@ -11,7 +11,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.reviews.templates.schemas import Respondent
+from services.reviews.templates.schemas import Behaviour, Respondent
 from workflows.models import CycleProgress, DeadlinePolicy, EscalationStep, EscalationTarget, Phase, Step
 
 # --- cycles ----------------------------------------------------------------------------------
@@ -242,18 +242,35 @@ class Answers(BaseModel):
     comment: str | None = Field(None, max_length=20_000)
 
 
+class FormScalePoint(BaseModel):
+    """A point of an item's rating scale as the scale had it when the template was published."""
+
+    value: float = Field(description="What an answer gives as ``value``.")
+    label: str
+    description: str | None = None
+
+
 class FormItem(BaseModel):
     key: str
     kind: str
-    text: str | None = None
+    text: str | None = Field(None, description="The question, or the competency's name when it has no text.")
+    name: str | None = Field(None, description="The competency's name.")
+    company_value: str | None = Field(None, description="The company value this competency stands for.")
+    behaviours: list[Behaviour] = Field(
+        default_factory=list, description="What the competency looks like, overall or at a scale point (``level``)."
+    )
     required: bool = False
-    scale: list[dict[str, Any]] | None = None
+    weight: float | None = None
+    scale_name: str | None = None
+    scale: list[FormScalePoint] | None = Field(None, description="The points to pick from, lowest first.")
 
 
 class FormSection(BaseModel):
     key: str
     title: str
+    description: str | None = None
     kind: str
+    weight: float
     answered_by: Respondent | str
     items: list[FormItem]
 

@@ -32,6 +32,7 @@ from services.reviews.cycles.schemas import (
     CycleWrite,
     FormGoal,
     FormItem,
+    FormScalePoint,
     FormSection,
     TaskForm,
     TaskRead,
@@ -46,9 +47,9 @@ from services.reviews.models import (
     ReviewCycle,
     ReviewTask,
 )
-from services.reviews.templates.schemas import Respondent, Section
+from services.reviews.templates.schemas import Respondent, ScalePoint, Section
 from services.reviews.templates.scoring import Rating, ScoringError, TemplateSpec, components_from_ratings, score_review
-from services.reviews.templates.service import TemplateService, sections_of
+from services.reviews.templates.service import TemplateService, frozen_scales, sections_of
 from shared.auth import Principal, Role
 from shared.calibration import RatingFinalized, rating_event_id
 from shared.cycles import chunk_request
@@ -350,12 +351,12 @@ class InboxService:
         task = access.task
         cycle = await self.cycles.get(task.cycle_id)
         assert cycle is not None
-        spec = await self._spec(cycle)
         template = await TemplateService(self.session).get(cycle.template_id)
+        scales = frozen_scales(template)
         participant = await self.cycles.participant(task.cycle_id, task.person_id)
         respondent = STEP_RESPONDENT.get(task.step)
         sections = [
-            self._section(section, spec)
+            self._section(section, scales)
             for section in sections_of(template)
             if respondent is None or section.answered_by.value in (respondent.value, "both")
         ]
@@ -381,21 +382,32 @@ class InboxService:
         return form
 
     @staticmethod
-    def _section(section: Section, spec: TemplateSpec) -> FormSection:
+    def _section(section: Section, scales: dict[uuid.UUID, tuple[str, list[ScalePoint]]]) -> FormSection:
         items = []
         for item in section.items:
-            scale = spec.scales.get(item.scale_id) if item.scale_id is not None else None
+            scale = scales.get(item.scale_id) if item.scale_id is not None else None
             items.append(
                 FormItem(
                     key=item.key,
                     kind=item.kind.value,
                     text=item.text or item.name,
+                    name=item.name,
+                    company_value=item.company_value,
+                    behaviours=item.behaviours,
                     required=bool(item.required),
-                    scale=None if scale is None else [{"value": value} for value in scale.values],
+                    weight=item.weight,
+                    scale_name=None if scale is None else scale[0],
+                    scale=None if scale is None else [FormScalePoint.model_validate(p.model_dump()) for p in scale[1]],
                 )
             )
         return FormSection(
-            key=section.key, title=section.title, kind=section.kind.value, answered_by=section.answered_by, items=items
+            key=section.key,
+            title=section.title,
+            description=section.description,
+            kind=section.kind.value,
+            weight=section.weight,
+            answered_by=section.answered_by,
+            items=items,
         )
 
     async def check_answers(self, task: ReviewTask, answers: Answers, *, final: bool) -> None:
