@@ -18,7 +18,7 @@ import httpx
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.reviews.cycles.service import CycleService
-from services.reviews.models import CycleParticipant, Person, ReviewCycle, ReviewTask
+from services.reviews.models import CalibrationSession, CycleParticipant, Person, ReviewCycle, ReviewTask
 from shared.auth import Role
 from shared.database import utcnow
 from shared.settings import Settings
@@ -147,3 +147,12 @@ class Seeded:
             found = await session.get(Person, uuid.UUID(person))
             assert found is not None
             found.active, found.deactivated_at = False, utcnow()
+
+
+async def open_session(seeded: Seeded, org_unit: str = "Eng") -> str:
+    """A calibration session of the unit, as ``reviews.open_calibration`` opens it."""
+    async with sessionmaker_of(seeded.reviews)() as session, session.begin():
+        calibration = CalibrationSession(cycle_id=uuid.UUID(seeded.cycle_id), org_unit=org_unit, status="open")
+        session.add(calibration)
+        await session.flush()
+        return str(calibration.id)

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.reviews.templates.schemas import Behaviour, Respondent
+from shared.calibration import RatingNumber
 from workflows.models import CycleProgress, DeadlinePolicy, EscalationStep, EscalationTarget, Phase, Step
 
 # --- cycles ----------------------------------------------------------------------------------
@@ -143,10 +144,10 @@ class ParticipantRead(BaseModel):
     goal_score: float | None
     peer_score: float | None
     peer_rater_count: int | None
-    proposed_rating: Decimal | None
-    final_rating: Decimal | None
+    proposed_rating: RatingNumber | None
+    final_rating: RatingNumber | None
     rating_version: int
-    potential_rating: Decimal | None
+    potential_rating: RatingNumber | None
 
 
 class AddParticipantRequest(BaseModel):
@@ -292,7 +293,7 @@ class TaskForm(BaseModel):
     peer_rater_count: int | None = Field(None, description="How many peers rated; no single rating is ever shown.")
     self_assessment: Answers | None = Field(None, description="The employee's answers (manager review only).")
     manager_review: Answers | None = Field(None, description="The manager's answers (acknowledgement only).")
-    final_rating: Decimal | None = None
+    final_rating: RatingNumber | None = None
     final_rating_label: str | None = None
     draft: Answers | None
 
@@ -317,7 +318,7 @@ class SessionSummary(BaseModel):
 
 
 class Bucket(BaseModel):
-    value: Decimal
+    value: RatingNumber
     label: str
     count: int
     share: float = Field(description="% of rated people")
@@ -328,9 +329,9 @@ class CalibrationRow(BaseModel):
     person_id: uuid.UUID
     manager_id: uuid.UUID | None
     score: float | None
-    proposed_rating: Decimal | None
-    final_rating: Decimal | None
-    potential_rating: Decimal | None
+    proposed_rating: RatingNumber | None
+    final_rating: RatingNumber | None
+    potential_rating: RatingNumber | None
 
 
 class AdjustmentRead(BaseModel):
@@ -340,8 +341,8 @@ class AdjustmentRead(BaseModel):
     person_id: uuid.UUID
     adjusted_by: uuid.UUID
     kind: str
-    from_rating: Decimal | None
-    to_rating: Decimal
+    from_rating: RatingNumber | None
+    to_rating: RatingNumber
     reason: str
     created_at: datetime
 

@@ -22,7 +22,7 @@ from services.rewards.proposals.schemas import (
     SubmitResult,
     UnitSummary,
 )
-from services.rewards.proposals.service import ProposalService, budget_read, proposal_read
+from services.rewards.proposals.service import ProposalService, budget_read
 from services.rewards.schemas import OrgUnit
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.calibration import ProposalStatus
@@ -83,15 +83,19 @@ async def list_proposals(
 
 @router.get("/proposals/{proposal_id}", response_model=ProposalRead, summary="One pay proposal")
 async def get_proposal(proposal_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> ProposalRead:
-    return proposal_read(await ProposalService(session).get(proposal_id, principal))
+    service = ProposalService(session)
+    return await service.read(await service.get(proposal_id, principal))
 
 
 @router.patch("/proposals/{proposal_id}", response_model=ProposalEdited, summary="Change a draft's increase")
 async def edit_proposal(
     proposal_id: uuid.UUID, data: ProposalUpdate, session: SessionDep, principal: CurrentPrincipal
 ) -> ProposalEdited:
-    proposal, cycle, budget = await ProposalService(session).edit(proposal_id, data, principal)
-    return ProposalEdited(proposal=proposal_read(proposal), budget_pct=cycle.budget_pct, budget=budget_read(budget))
+    service = ProposalService(session)
+    proposal, cycle, budget = await service.edit(proposal_id, data, principal)
+    return ProposalEdited(
+        proposal=await service.read(proposal), budget_pct=cycle.budget_pct, budget=budget_read(budget)
+    )
 
 
 @router.post(

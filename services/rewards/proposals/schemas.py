@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.rewards.schemas import Percent
-from shared.calibration import ProposalStatus
+from shared.calibration import ProposalStatus, RatingNumber
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
@@ -37,10 +37,10 @@ class ProposalRead(BaseModel):
     org_unit: str
     status: ProposalStatus
     needs_data_reason: str | None
-    rating: Decimal
+    rating: RatingNumber
     rating_label: str | None
-    scale_min: Decimal
-    scale_max: Decimal
+    scale_min: RatingNumber
+    scale_max: RatingNumber
     rating_version: int
     currency: str | None
     current_salary: Decimal | None
@@ -169,10 +169,10 @@ class Statement(BaseModel):
 
     cycle_id: uuid.UUID
     person_id: uuid.UUID
-    rating: Decimal
+    rating: RatingNumber
     rating_label: str | None
-    scale_min: Decimal
-    scale_max: Decimal
+    scale_min: RatingNumber
+    scale_max: RatingNumber
     currency: str
     previous_salary: Decimal
     new_salary: Decimal
