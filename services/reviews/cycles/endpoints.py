@@ -133,9 +133,9 @@ async def list_participants(
     cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal, page: PageDep
 ) -> Page[ParticipantRead]:
     service = CycleService(session, _settings(request))
-    await service.get(cycle_id)
+    cycle = await service.get(cycle_id)
     rows, total = await service.cycles.participants(cycle_id, limit=page.limit, offset=page.offset)
-    items = [ParticipantRead.model_validate(row) for row in rows]
+    items = await service.participant_reads(cycle, rows)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
@@ -261,7 +261,21 @@ class Scope(StrEnum):
     all = "all"
 
 
-@router.get("/tasks", response_model=Page[TaskRead], summary="Open tasks: mine, my reports', or all (HR)")
+class TaskStatusFilter(StrEnum):
+    open = "open"
+    overdue = "overdue"
+    escalated = "escalated"
+    done = "done"
+    expired = "expired"
+    closed = "closed"
+    any = "any"
+
+
+@router.get(
+    "/tasks",
+    response_model=Page[TaskRead],
+    summary="Tasks: mine, my reports', or all (HR); open ones by default, any status with `status`",
+)
 async def list_tasks(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -270,8 +284,23 @@ async def list_tasks(
     kind: Annotated[Step | None, Query(description="Only tasks of this step.")] = None,
     cycle_id: uuid.UUID | None = None,
     overdue: bool | None = None,
+    status: Annotated[
+        list[TaskStatusFilter] | None,
+        Query(
+            description="Only tasks in these statuses (repeat the parameter); `any` for every status. "
+            "Left out: the open ones (open, overdue, escalated), soonest deadline first. "
+            "Given: newest deadline first, so history reads from the latest cycle back. "
+            "`closed` means the review was closed early (left, removed, cancelled)."
+        ),
+    ] = None,
+    person_id: Annotated[
+        uuid.UUID | None, Query(description="Only tasks about this person (within the scope).")
+    ] = None,
 ) -> Page[TaskRead]:
     now = utcnow()
+    statuses = None if status is None else [s.value for s in status if s is not TaskStatusFilter.any]
+    if status is not None and TaskStatusFilter.any in status:
+        statuses = []
     rows, total = await InboxService(session).page(
         principal,
         scope=scope.value,
@@ -280,6 +309,8 @@ async def list_tasks(
         overdue=overdue,
         limit=page.limit,
         offset=page.offset,
+        statuses=statuses,
+        person_id=person_id,
     )
     return Page(items=[task_read(row, now) for row in rows], total=total, limit=page.limit, offset=page.offset)
 

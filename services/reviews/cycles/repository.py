@@ -352,6 +352,54 @@ class TaskRepository:
         rows = await self.session.scalars(query.order_by(ReviewTask.due_at, ReviewTask.id).limit(limit).offset(offset))
         return list(rows), total
 
+    async def search(
+        self,
+        *,
+        assignee_id: uuid.UUID | None = None,
+        person_ids: ColumnElement[bool] | None = None,
+        person_id: uuid.UUID | None = None,
+        step: str | None = None,
+        cycle_id: uuid.UUID | None = None,
+        statuses: Sequence[str] | None = None,
+        overdue: bool | None = None,
+        now: datetime,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[ReviewTask], int]:
+        """Tasks in any status (``statuses`` None: every one), newest deadline first: the history view."""
+        query = self._filtered(
+            assignee_id=assignee_id,
+            person_ids=person_ids,
+            step=step,
+            cycle_id=cycle_id,
+            overdue=overdue,
+            open_only=False,
+            now=now,
+        )
+        if person_id is not None:
+            query = query.where(ReviewTask.person_id == person_id)
+        if statuses is not None:
+            query = query.where(ReviewTask.status.in_(list(statuses)))
+        total = int(await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = await self.session.scalars(
+            query.order_by(ReviewTask.due_at.desc(), ReviewTask.id).limit(limit).offset(offset)
+        )
+        return list(rows), total
+
+    async def statuses_of(
+        self, cycle_id: uuid.UUID, person_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[str, str]]:
+        """person -> step -> status of these participants' tasks in one cycle (one query)."""
+        rows = await self.session.execute(
+            select(ReviewTask.person_id, ReviewTask.step, ReviewTask.status).where(
+                ReviewTask.cycle_id == cycle_id, ReviewTask.person_id.in_(list(person_ids))
+            )
+        )
+        found: dict[uuid.UUID, dict[str, str]] = {}
+        for person_id, step, status in rows.tuples():
+            found.setdefault(person_id, {})[step] = status
+        return found
+
     async def counts(self, cycle_id: uuid.UUID, now: datetime) -> list[tuple[str, str, str, bool, int]]:
         """(org unit, step, status, past due, tasks) of a cycle, one grouped query."""
         late = ReviewTask.due_at < now

@@ -140,7 +140,10 @@ class ParticipantRead(BaseModel):
     person_id: uuid.UUID
     manager_id: uuid.UUID | None
     org_unit: str
-    closed_reason: str | None
+    closed_reason: str | None = Field(
+        description="Why the person's review ended: participant_left, removed, cancelled (closed early), "
+        "or completed (it ran to the cycle's close); null while it runs."
+    )
     goal_score: float | None
     peer_score: float | None
     peer_rater_count: int | None
@@ -148,6 +151,7 @@ class ParticipantRead(BaseModel):
     final_rating: RatingNumber | None
     rating_version: int
     potential_rating: RatingNumber | None
+    tasks: dict[str, str] = Field(default_factory=dict, description="step -> status of the person's tasks")
 
 
 class AddParticipantRequest(BaseModel):

@@ -34,6 +34,7 @@ from services.reviews.cycles.schemas import (
     FormItem,
     FormScalePoint,
     FormSection,
+    ParticipantRead,
     TaskForm,
     TaskRead,
 )
@@ -117,6 +118,16 @@ def config_of(cycle: ReviewCycle) -> CycleConfig:
         hr_owner_id=str(cycle.hr_owner_id),
         schedule=CycleSchedule.model_validate(cycle.schedule),
     )
+
+
+# What a participant's review ended with when nothing closed it early: reviews.close_review
+# stores a reason only for a review closed before its end (left, removed, cancelled); one that
+# runs to the cycle's close ends with its workflow and writes nothing, so the read side says so.
+ENDED_WITH_CYCLE = {"closed": "completed", "cancelled": "cancelled"}
+
+
+def closed_reason_of(cycle: ReviewCycle, participant: CycleParticipant) -> str | None:
+    return participant.closed_reason or ENDED_WITH_CYCLE.get(cycle.status)
 
 
 def task_read(task: ReviewTask, now: datetime | None = None) -> TaskRead:
@@ -258,6 +269,17 @@ class CycleService:
             org_unit=found.org_unit,
         )
 
+    async def participant_reads(self, cycle: ReviewCycle, rows: list[CycleParticipant]) -> list[ParticipantRead]:
+        """Participants with each one's outcome: the stored close reason, else what the cycle's end implies."""
+        statuses = await TaskRepository.from_session(self.session).statuses_of(cycle.id, [p.person_id for p in rows])
+        reads = []
+        for row in rows:
+            read = ParticipantRead.model_validate(row)
+            read.closed_reason = closed_reason_of(cycle, row)
+            read.tasks = statuses.get(row.person_id, {})
+            reads.append(read)
+        return reads
+
     async def require_participant(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> CycleParticipant:
         found = await self.cycles.participant(cycle_id, person_id)
         if found is None:
@@ -323,7 +345,13 @@ class InboxService:
         overdue: bool | None,
         limit: int,
         offset: int,
+        statuses: list[str] | None = None,
+        person_id: uuid.UUID | None = None,
     ) -> tuple[list[ReviewTask], int]:
+        """Open tasks by deadline (the inbox) or, with ``statuses``, any status newest first (history).
+
+        ``statuses`` is a list of task statuses, ``[]`` meaning every status.
+        """
         now = utcnow()
         common: dict[str, Any] = {
             "step": None if step is None else step.value,
@@ -334,15 +362,24 @@ class InboxService:
             "offset": offset,
         }
         if scope == "mine":
-            return await self.tasks.page(assignee_id=principal.person_id, **common)
-        if scope == "reports":
+            where: dict[str, Any] = {"assignee_id": principal.person_id}
+        elif scope == "reports":
             if not (principal.has_any(Role.manager) or is_hr(principal)):
                 raise Forbidden("Only managers, HR and admins may list their reports' tasks.")
             ids = await self.people.report_ids(principal.person_id)
-            return await self.tasks.page(person_ids=ReviewTask.person_id.in_(list(ids)), **common)
-        if not is_hr(principal):
+            where = {"person_ids": ReviewTask.person_id.in_(list(ids))}
+        elif is_hr(principal):
+            where = {}
+        else:
             raise Forbidden("Only HR and admins may list every task.")
-        return await self.tasks.page(**common)
+        if statuses is None and person_id is None:
+            return await self.tasks.page(**where, **common)
+        return await self.tasks.search(
+            **where,
+            **common,
+            person_id=person_id,
+            statuses=(list(OPEN_STATUSES) if statuses is None else statuses) or None,
+        )
 
     async def _spec(self, cycle: ReviewCycle) -> TemplateSpec:
         return await TemplateService(self.session).scoring_spec(cycle.template_id)
