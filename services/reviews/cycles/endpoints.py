@@ -36,13 +36,21 @@ from services.reviews.cycles.schemas import (
     ParticipantRead,
     ProgressRead,
     ReassignRequest,
+    ScoreLineage,
     SessionRead,
     SessionSummary,
     TaskForm,
     TaskRead,
     UnitProgress,
 )
-from services.reviews.cycles.service import CalibrationService, CycleService, InboxService, config_of, task_read
+from services.reviews.cycles.service import (
+    CalibrationService,
+    CycleService,
+    InboxService,
+    LineageService,
+    config_of,
+    task_read,
+)
 from services.reviews.cycles.temporal import UpdateRefused, holder, raise_refusal
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.database import SessionDep, utcnow
@@ -137,6 +145,19 @@ async def list_participants(
     rows, total = await service.cycles.participants(cycle_id, limit=page.limit, offset=page.offset)
     items = await service.participant_reads(cycle, rows)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get(
+    "/review-cycles/{cycle_id}/participants/{person_id}/score",
+    response_model=ScoreLineage,
+    summary="A participant's score record: formula version, inputs, weights (HR, managers above, the person later)",
+)
+async def score_lineage(
+    cycle_id: uuid.UUID, person_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> ScoreLineage:
+    """HR and admins; the person's managers at any level; the person once their acknowledgement
+    task shows them the rating. 404 for anyone else, and for anyone inactive in the directory."""
+    return await LineageService(session).lineage(cycle_id, person_id, principal)
 
 
 @router.post("/review-cycles/{cycle_id}/launch", response_model=CycleRead, summary="Snapshot participants, start")

@@ -12,6 +12,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.reviews.templates.schemas import Behaviour, Respondent
+from services.reviews.templates.scoring import ScoreRecord
 from shared.calibration import RatingNumber
 from workflows.models import CycleProgress, DeadlinePolicy, EscalationStep, EscalationTarget, Phase, Step
 
@@ -299,7 +300,34 @@ class TaskForm(BaseModel):
     manager_review: Answers | None = Field(None, description="The manager's answers (acknowledgement only).")
     final_rating: RatingNumber | None = None
     final_rating_label: str | None = None
+    score_url: str | None = Field(None, description="With the final rating: how it was computed (lineage).")
     draft: Answers | None
+
+
+def score_path(cycle_id: uuid.UUID, person_id: uuid.UUID) -> str:
+    return f"/review-cycles/{cycle_id}/participants/{person_id}/score"
+
+
+class ScoreLineage(BaseModel):
+    """Where a participant's score and rating came from: the stored record and what followed it."""
+
+    cycle_id: uuid.UUID
+    person_id: uuid.UUID
+    record: ScoreRecord | None = Field(
+        description="The score as computed when calibration opened: formula, formula_version, the component "
+        "inputs (0-100, null = missing) and each weighted(...) term's share after re-normalisation over the "
+        "present components. Null until calibration opens, or when the review could not be scored."
+    )
+    reproduces: bool | None = Field(
+        description="Whether recomputing the record's inputs with its formula version gives the stored record."
+    )
+    goals: list[FormGoal] = Field(default_factory=list, description="The goals behind the goals component.")
+    peer_rater_count: int | None = Field(None, description="How many peers the peer component averages.")
+    proposed_rating: RatingNumber | None = Field(description="The scale point the score maps to.")
+    final_rating: RatingNumber | None = Field(description="After calibration.")
+    final_rating_label: str | None
+    rating_version: int = Field(description="Grows with each published change of the final rating.")
+    calibrated: bool = Field(description="Calibration moved the final rating away from the proposed one.")
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -333,6 +361,8 @@ class CalibrationRow(BaseModel):
     person_id: uuid.UUID
     manager_id: uuid.UUID | None
     score: float | None
+    formula_version: str | None = None
+    score_url: str = Field(description="The score's lineage: GET it for the formula, inputs and weights.")
     proposed_rating: RatingNumber | None
     final_rating: RatingNumber | None
     potential_rating: RatingNumber | None

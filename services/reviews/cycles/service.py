@@ -35,8 +35,10 @@ from services.reviews.cycles.schemas import (
     FormScalePoint,
     FormSection,
     ParticipantRead,
+    ScoreLineage,
     TaskForm,
     TaskRead,
+    score_path,
 )
 from services.reviews.directory.repository import PersonRepository
 from services.reviews.events import outbox, task_event_data
@@ -49,7 +51,15 @@ from services.reviews.models import (
     ReviewTask,
 )
 from services.reviews.templates.schemas import Respondent, ScalePoint, Section
-from services.reviews.templates.scoring import Rating, ScoringError, TemplateSpec, components_from_ratings, score_review
+from services.reviews.templates.scoring import (
+    Rating,
+    ScoreRecord,
+    ScoringError,
+    TemplateSpec,
+    components_from_ratings,
+    replay,
+    score_review,
+)
 from services.reviews.templates.service import TemplateService, frozen_scales, sections_of
 from shared.auth import Principal, Role
 from shared.calibration import RatingFinalized, rating_event_id
@@ -416,6 +426,7 @@ class InboxService:
                 form.manager_review = Answers.model_validate(review.draft)
             form.final_rating = participant.final_rating
             form.final_rating_label = label_of(points_of(cycle), participant.final_rating)
+            form.score_url = score_path(cycle.id, participant.person_id)
         return form
 
     @staticmethod
@@ -497,6 +508,67 @@ class InboxService:
             outbox.add(self.session, "task", "completed", task_event_data(task), subject=task.id)
 
 
+# --- score lineage ---------------------------------------------------------------------------
+
+
+class LineageService:
+    """A participant's score record, to whoever may see the score.
+
+    HR and admins; the managers above the person (the inbox's rule for reading their tasks);
+    the person themself once the cycle has shown them their rating (their acknowledgement
+    task exists). Anyone the directory lists as inactive sees nothing. Everyone else gets 404,
+    so a score's existence does not leak.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.cycles = CycleRepository.from_session(session)
+        self.tasks = TaskRepository.from_session(session)
+        self.people = PersonRepository.from_session(session)
+
+    async def lineage(self, cycle_id: uuid.UUID, person_id: uuid.UUID, principal: Principal) -> ScoreLineage:
+        cycle = await self.cycles.get(cycle_id)
+        participant = None if cycle is None else await self.cycles.participant(cycle_id, person_id)
+        if cycle is None or participant is None or not await self._may_see(participant, principal):
+            raise NotFound(f"No score of {person_id} in cycle {cycle_id} that you may see.")
+        record = None if participant.score is None else ScoreRecord.model_validate(participant.score)
+        return ScoreLineage(
+            cycle_id=cycle_id,
+            person_id=person_id,
+            record=record,
+            reproduces=None if record is None else await self._reproduces(record),
+            goals=[FormGoal.model_validate(goal) for goal in participant.goal_inputs or []],
+            peer_rater_count=participant.peer_rater_count,
+            proposed_rating=participant.proposed_rating,
+            final_rating=participant.final_rating,
+            final_rating_label=label_of(points_of(cycle), participant.final_rating),
+            rating_version=participant.rating_version,
+            calibrated=participant.final_rating is not None and participant.final_rating != participant.proposed_rating,
+        )
+
+    async def _may_see(self, participant: CycleParticipant, principal: Principal) -> bool:
+        viewer = await self.people.get(principal.person_id)
+        if viewer is not None and not viewer.active:
+            return False
+        if is_hr(principal):
+            return True
+        if principal.person_id == participant.person_id:
+            own = await self.tasks.of_person(participant.cycle_id, participant.person_id)
+            return any(task.step == Step.acknowledgement.value for task in own)
+        return principal.has_any(Role.manager) and principal.person_id in await self.people.manager_chain_ids(
+            participant.person_id
+        )
+
+    async def _reproduces(self, record: ScoreRecord) -> bool:
+        if record.template_id is None:
+            return False
+        try:
+            spec = await TemplateService(self.session).scoring_spec(record.template_id)
+            return replay(spec, record) == record
+        except (NotFound, Conflict, ScoringError):
+            return False
+
+
 # --- calibration -----------------------------------------------------------------------------
 
 
@@ -565,10 +637,13 @@ class CalibrationService:
     @staticmethod
     def row(participant: CycleParticipant) -> CalibrationRow:
         score = (participant.score or {}).get("score")
+        version = (participant.score or {}).get("formula_version")
         return CalibrationRow(
             person_id=participant.person_id,
             manager_id=participant.manager_id,
             score=None if score is None else float(str(score)),
+            formula_version=None if version is None else str(version),
+            score_url=score_path(participant.cycle_id, participant.person_id),
             proposed_rating=participant.proposed_rating,
             final_rating=participant.final_rating,
             potential_rating=participant.potential_rating,
