@@ -16,6 +16,46 @@ from services.reviews.templates.scoring import ScoreRecord
 from shared.calibration import RatingNumber
 from workflows.models import CycleProgress, DeadlinePolicy, EscalationStep, EscalationTarget, Phase, Step
 
+# Worked examples, shown in the OpenAPI and in docs/review-cycles.md (a test keeps the two equal
+# and posts the cycle to the app).
+CYCLE_EXAMPLE: dict[str, Any] = {
+    "name": "2027 annual review",
+    "period_start": "2027-01-01",
+    "period_end": "2027-12-31",
+    "template_id": "5b0f3c1e-8a2d-4e6f-9b7a-3c1d2e4f5a6b",
+    "filters": {"departments": ["Engineering"], "exclude": ["0e7d9c4b-2f1a-4b3c-8d5e-6f7a8b9c0d1e"]},
+    "deadlines": {
+        "self_assessment": "2027-01-15T17:00:00+01:00",
+        "manager_review": "2027-01-29T17:00:00+01:00",
+        "calibration": "2027-02-12T17:00:00+01:00",
+        "pay_approval": "2027-02-26T17:00:00+01:00",
+        "acknowledgement": "2027-03-12T17:00:00+01:00",
+    },
+    "grace_hours": 72,
+    "reminder_every_hours": 48,
+    "escalation": [
+        {"after_hours": 0, "notify": "manager"},
+        {"after_hours": 24, "notify": "skip_level"},
+        {"after_hours": 48, "notify": "hr"},
+    ],
+    "guideline": {
+        "Unsatisfactory": 5,
+        "Needs improvement": 15,
+        "Meets expectations": 50,
+        "Exceeds expectations": 20,
+        "Outstanding": 10,
+    },
+}
+ANSWERS_EXAMPLE: dict[str, Any] = {
+    "answers": [
+        {"item": "ownership", "value": 4, "comment": "Took the billing migration over when it stalled."},
+        {"item": "candour", "value": 3},
+        {"item": "impact", "value": 4},
+        {"item": "next", "comment": "Lead the reliability work in Q3."},
+    ]
+}
+ACKNOWLEDGEMENT_EXAMPLE: dict[str, Any] = {"comment": "Thanks; I see the impact rating differently, see my notes."}
+
 # --- cycles ----------------------------------------------------------------------------------
 
 
@@ -48,7 +88,7 @@ class ParticipantFilters(BaseModel):
 class Escalation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    after_hours: float = Field(ge=0, description="Hours after the deadline.")
+    after_hours: float = Field(ge=0, description="Hours after the step's deadline (at most grace_hours).")
     notify: EscalationTarget
 
 
@@ -74,7 +114,11 @@ class PhaseDeadlines(BaseModel):
 
 
 class CycleWrite(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A draft cycle. ``deadlines`` need a time zone offset; each ``escalation`` step runs
+    ``after_hours`` after a step's deadline and within ``grace_hours``; ``guideline`` is keyed by
+    the labels of the final rating scale (docs/review-cycles.md has a worked example)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CYCLE_EXAMPLE]})
 
     name: str = Field(min_length=1, max_length=200)
     period_start: date
@@ -240,9 +284,15 @@ class Answer(BaseModel):
 
 
 class Answers(BaseModel):
-    """A draft or the submitted answers; acknowledgement takes only ``comment`` (a rebuttal)."""
+    """A draft or the submitted answers; acknowledgement takes only ``comment`` (a rebuttal).
 
-    model_config = ConfigDict(extra="forbid")
+    ``item`` is an item's ``key`` from the task's form; ``value`` one of that item's scale
+    values (rated items and competencies); ``comment`` free text (free-text items need no value).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [ANSWERS_EXAMPLE, ACKNOWLEDGEMENT_EXAMPLE]}
+    )
 
     answers: list[Answer] = Field(default_factory=list, max_length=500)
     comment: str | None = Field(None, max_length=20_000)
