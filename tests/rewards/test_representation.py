@@ -12,6 +12,7 @@ from shared.auth import Role
 from tests.conftest import TokenFactory
 from tests.rewards.support import publish_people, publish_rating, someone
 from tests.rewards.test_proposals import wait_for_proposal
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
 
@@ -37,3 +38,27 @@ async def test_a_proposal_reads_the_same_in_the_list_and_alone(
     # A rating and the scale's bounds are JSON numbers, as scale points are everywhere else.
     assert (listed["rating"], listed["scale_min"], listed["scale_max"]) == (3.5, 1, 5)
     assert all(isinstance(listed[name], float) for name in ("rating", "scale_min", "scale_max"))
+
+
+async def test_the_pay_cycle_counts_the_ratings_that_arrived(
+    rewards: httpx.AsyncClient, js: JetStreamContext, auth: TokenFactory
+) -> None:
+    """Issue 15.10: after calibration, rewards says how many final ratings it has (compare with reviews)."""
+    hr = auth(Role.hr)
+    rewards.headers["Authorization"] = hr["Authorization"]
+    boss = someone("Boss", "Board")
+    ada, bob = someone("Ada", "Eng", boss), someone("Bob", "Eng", boss)
+    await publish_people(js, rewards, boss, ada, bob)
+    cycle = uuid.uuid4()
+    assert (await rewards.get(f"/cycles/{cycle}", headers=hr)).status_code == 404  # nothing arrived yet
+    await publish_rating(js, cycle, ada, "4")
+    await publish_rating(js, cycle, bob, "2")
+
+    async def both() -> dict[str, object] | None:
+        response = await rewards.get(f"/cycles/{cycle}", headers=hr)
+        found: dict[str, object] = response.json()
+        return found if response.status_code == 200 and found["ratings_received"] == 2 else None
+
+    found = await wait_until(both, message="both ratings counted")
+    assert found["proposal_counts"] == {"needs_data": 2}  # no compensation data in this test
+    assert found["last_rating_at"] is not None

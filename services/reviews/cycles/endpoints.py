@@ -133,7 +133,8 @@ async def list_cycles(
 
 @router.get("/review-cycles/{cycle_id}", response_model=CycleRead, summary="One cycle")
 async def get_cycle(cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> CycleRead:
-    return CycleRead.model_validate(await CycleService(session, _settings(request)).get(cycle_id))
+    service = CycleService(session, _settings(request))
+    return await service.read(await service.get(cycle_id))
 
 
 @router.get("/review-cycles/{cycle_id}/participants", response_model=Page[ParticipantRead], summary="Participants")

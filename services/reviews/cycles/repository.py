@@ -190,6 +190,34 @@ class CycleRepository:
         )
         return [(participant, hr_owner) for participant, hr_owner in rows.tuples()]
 
+    async def activity_counts(self, cycle_id: uuid.UUID) -> dict[str, int]:
+        """Counts of what the asynchronous steps after launch have written (participants still in the cycle)."""
+        current = and_(CycleParticipant.cycle_id == cycle_id, CycleParticipant.closed_reason.is_(None))
+        row = (
+            await self.session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(CycleParticipant.goal_score_revision > 0),
+                    func.count().filter(CycleParticipant.peer_score_revision > 0),
+                    func.count().filter(CycleParticipant.score.is_not(None)),
+                    func.count().filter(CycleParticipant.rating_version > 0),
+                ).where(current)
+            )
+        ).one()
+        sessions = (
+            await self.session.execute(
+                select(func.count(), func.count().filter(CalibrationSession.status == "final")).where(
+                    CalibrationSession.cycle_id == cycle_id
+                )
+            )
+        ).one()
+        names = ("participants", "goal_scores", "peer_scores", "scored", "ratings_published")
+        return {
+            **dict(zip(names, (int(value) for value in row), strict=True)),
+            "calibration_sessions": int(sessions[0]),
+            "calibration_sessions_final": int(sessions[1]),
+        }
+
     async def org_units(self, cycle_id: uuid.UUID) -> list[str]:
         rows = await self.session.scalars(
             select(CycleParticipant.org_unit)
@@ -385,6 +413,22 @@ class TaskRepository:
             query.order_by(ReviewTask.due_at.desc(), ReviewTask.id).limit(limit).offset(offset)
         )
         return list(rows), total
+
+    async def created_per_step(self, cycle_id: uuid.UUID) -> dict[str, int]:
+        """step -> tasks created so far about the participants still in the cycle (any status)."""
+        rows = await self.session.execute(
+            select(ReviewTask.step, func.count())
+            .join(
+                CycleParticipant,
+                and_(
+                    CycleParticipant.cycle_id == ReviewTask.cycle_id,
+                    CycleParticipant.person_id == ReviewTask.person_id,
+                ),
+            )
+            .where(ReviewTask.cycle_id == cycle_id, CycleParticipant.closed_reason.is_(None))
+            .group_by(ReviewTask.step)
+        )
+        return {step: int(count) for step, count in rows.tuples()}
 
     async def statuses_of(
         self, cycle_id: uuid.UUID, person_ids: Sequence[uuid.UUID]

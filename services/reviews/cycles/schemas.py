@@ -157,6 +157,31 @@ class CycleStatus(StrEnum):
     closed = "closed"
 
 
+class CycleActivity(BaseModel):
+    """What the asynchronous work after each step has written so far: watch it instead of polling lists.
+
+    ``settled`` is true once everything the current phase starts in the background is there:
+    its tasks for every participant (self-assessment, manager review, pay review,
+    acknowledgement), or calibration's sessions and scores. docs/review-cycles.md says how
+    long each normally takes.
+    """
+
+    participants: int = Field(description="People still in the cycle (not closed early).")
+    tasks_created: dict[str, int] = Field(description="step -> tasks created so far for those people (any status)")
+    phase_step: Step | None = Field(description="The task step the current phase opens, if it opens one.")
+    phase_tasks_expected: int | None = Field(description="How many tasks of phase_step the phase opens.")
+    goal_scores_received: int = Field(description="Participants whose goal score came from the goals service.")
+    peer_scores_received: int = Field(description="Participants whose peer aggregate came from feedback.")
+    scored: int = Field(description="Participants with a score record (written when calibration opens).")
+    calibration_sessions: int
+    calibration_sessions_final: int
+    ratings_published: int = Field(
+        description="Participants whose final rating was published to rewards (rating.finalized); compare with "
+        "the rewards service's GET /cycles/{id} ratings_received."
+    )
+    settled: bool
+
+
 class CycleRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -177,6 +202,9 @@ class CycleRead(BaseModel):
     created_at: datetime
     launched_at: datetime | None
     participant_count: int
+    activity: CycleActivity | None = Field(
+        None, description="GET /review-cycles/{id} only, once launched: progress of the background work."
+    )
 
 
 class ParticipantRead(BaseModel):

@@ -29,6 +29,8 @@ from services.reviews.cycles.schemas import (
     Answers,
     Bucket,
     CalibrationRow,
+    CycleActivity,
+    CycleRead,
     CycleWrite,
     FormGoal,
     FormItem,
@@ -71,6 +73,7 @@ from workflows.models import (
     CycleConfig,
     CycleSchedule,
     Participant,
+    Phase,
     Step,
     StepSchedule,
 )
@@ -85,6 +88,15 @@ DEFAULT_POINTS: list[dict[str, object]] = [
 STEP_RESPONDENT: dict[str, Respondent] = {
     Step.self_assessment.value: Respondent.self,
     Step.manager_review.value: Respondent.manager,
+}
+
+
+# The task step each phase opens for every participant (calibration opens sessions instead).
+PHASE_TASK_STEP: dict[Phase, Step] = {
+    Phase.self_assessment: Step.self_assessment,
+    Phase.manager_review: Step.manager_review,
+    Phase.pay_approval: Step.pay_review,
+    Phase.acknowledgement: Step.acknowledgement,
 }
 
 
@@ -277,6 +289,41 @@ class CycleService:
             person_id=str(person_id),
             manager_id=None if found.manager_id is None else str(found.manager_id),
             org_unit=found.org_unit,
+        )
+
+    async def read(self, cycle: ReviewCycle) -> CycleRead:
+        """The cycle with its background activity (after launch)."""
+        read = CycleRead.model_validate(cycle)
+        if cycle.status != "draft":
+            read.activity = await self.activity(cycle)
+        return read
+
+    async def activity(self, cycle: ReviewCycle) -> CycleActivity:
+        counts = await self.cycles.activity_counts(cycle.id)
+        created = await TaskRepository.from_session(self.session).created_per_step(cycle.id)
+        phase = None if cycle.phase is None else Phase(cycle.phase)
+        step = None if phase is None else PHASE_TASK_STEP.get(phase)
+        expected = None if step is None else counts["participants"]
+        if cycle.status == "launched" and phase is None:
+            settled = False  # the workflow has not marked its first phase yet
+        elif step is not None:
+            settled = created.get(step.value, 0) >= counts["participants"]
+        elif phase is Phase.calibration:
+            settled = counts["calibration_sessions"] > 0
+        else:
+            settled = True
+        return CycleActivity(
+            participants=counts["participants"],
+            tasks_created=created,
+            phase_step=step,
+            phase_tasks_expected=expected,
+            goal_scores_received=counts["goal_scores"],
+            peer_scores_received=counts["peer_scores"],
+            scored=counts["scored"],
+            calibration_sessions=counts["calibration_sessions"],
+            calibration_sessions_final=counts["calibration_sessions_final"],
+            ratings_published=counts["ratings_published"],
+            settled=settled,
         )
 
     async def participant_reads(self, cycle: ReviewCycle, rows: list[CycleParticipant]) -> list[ParticipantRead]:

@@ -41,8 +41,19 @@ ScopeQuery = Annotated[ReportScope, Query(description="direct reports only, or e
 
 @router.get("/cycles/{cycle_id}", response_model=CycleRead, summary="A cycle's pay policy and progress")
 async def get_cycle(cycle_id: uuid.UUID, session: SessionDep, _hr: HRPrincipal) -> CycleRead:
-    cycle, units, approved = await ProposalService(session).cycle(cycle_id)
-    return CycleRead.model_validate(cycle).model_copy(update={"org_units": units, "approved_org_units": approved})
+    """404 until the first final rating (or the pay-approval opening) of the cycle arrives."""
+    service = ProposalService(session)
+    cycle, units, approved = await service.cycle(cycle_id)
+    counts, latest = await service.proposals.arrivals(cycle_id)
+    return CycleRead.model_validate(cycle).model_copy(
+        update={
+            "org_units": units,
+            "approved_org_units": approved,
+            "ratings_received": sum(counts.values()),
+            "proposal_counts": counts,
+            "last_rating_at": latest,
+        }
+    )
 
 
 @router.patch("/cycles/{cycle_id}", response_model=CycleRead, summary="Set a cycle's budget and due dates")

@@ -154,6 +154,13 @@ class CycleRead(BaseModel):
     approved_count: int | None
     org_units: list[str] = Field(default_factory=list)
     approved_org_units: list[str] = Field(default_factory=list)
+    ratings_received: int = Field(
+        0,
+        description="Final ratings that arrived from reviews, one proposal each; caught up when it equals the "
+        "reviews service's GET /review-cycles/{id} activity.ratings_published.",
+    )
+    proposal_counts: dict[ProposalStatus, int] = Field(default_factory=dict, description="status -> proposals")
+    last_rating_at: datetime | None = Field(None, description="When the latest rating received was finalized.")
 
 
 class CycleUpdate(BaseModel):
