@@ -32,7 +32,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Self
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer, StringConstraints, model_validator
 
 from shared.events import event_type, stream_name
 
@@ -50,6 +50,11 @@ _RATING_EVENT_NAMESPACE = uuid.UUID("0d6c2b7e-91a4-4f3e-8b1d-5e2f7a9c3b41")
 
 # A rating on any scale a cycle may use (1-5, 0-100, 1.0-4.0 ...), at most 3 decimals.
 RatingValue = Annotated[Decimal, Field(max_digits=9, decimal_places=3, allow_inf_nan=False)]
+# How every API response shows a rating, a scale point or a scale's bounds: a JSON number
+# (3, 3.5), never a string ("3.000"): scale points are numbers where they are defined (rating
+# scales, forms, answers), so a client compares a rating with a point without parsing.
+# Stored and computed as Decimal (3 decimals at most), so the float is exact to that precision.
+RatingNumber = Annotated[Decimal, PlainSerializer(float, return_type=float, when_used="json")]
 OrgUnit = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
 
 

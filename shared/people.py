@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import Boolean, Integer, String, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
@@ -84,6 +84,16 @@ class PersonOut(BaseModel):
     division: str | None = None
 
 
+class PeopleSync(BaseModel):
+    """How far a copy of the directory has come: equal figures in the directory and a projection
+    mean the projection has applied every change (versions only grow, and a projection keeps the
+    highest it saw, so the sum matches only when every person is at the directory's version)."""
+
+    people: int = Field(description="People held, active or not.")
+    versions: int = Field(description="The sum of every person's version.")
+    last_synced_at: datetime | None = Field(None, description="When the latest change was applied here.")
+
+
 class PeopleProjection:
     """Repository and event handler for one service's ``people`` table."""
 
@@ -116,6 +126,14 @@ class PeopleProjection:
     async def get(self, session: AsyncSession, person_id: uuid.UUID) -> PersonProjectionMixin | None:
         return await session.get(self.model, person_id)
 
+    async def sync(self, session: AsyncSession) -> PeopleSync:
+        row = (
+            await session.execute(
+                select(func.count(), func.coalesce(func.sum(self.model.version), 0), func.max(self.model.synced_at))
+            )
+        ).one()
+        return PeopleSync(people=int(row[0]), versions=int(row[1]), last_synced_at=row[2])
+
     async def list(
         self, session: AsyncSession, *, limit: int, offset: int, active: bool | None = None
     ) -> tuple[list[PersonProjectionMixin], int]:
@@ -145,6 +163,11 @@ def people_router(projection: PeopleProjection) -> APIRouter:
             limit=page.limit,
             offset=page.offset,
         )
+
+    @router.get("/sync", response_model=PeopleSync, summary="How far this service's copy of the directory has come")
+    async def people_sync(session: SessionDep, _principal: CurrentPrincipal) -> PeopleSync:
+        """Compare with the directory's ``GET /people/sync`` (reviews service) after an import."""
+        return await projection.sync(session)
 
     @router.get("/{person_id}", response_model=PersonOut, summary="One person of the projection")
     async def get_person(person_id: uuid.UUID, session: SessionDep, _principal: CurrentPrincipal) -> PersonOut:

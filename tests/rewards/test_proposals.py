@@ -146,7 +146,7 @@ async def test_pay_approval_from_final_ratings_to_statements(
     await wait_for_proposal(rewards, other_cycle, hr, barrier)
     proposal_b = await proposal_of(rewards, cycle, hr, bob)
     assert proposal_b is not None
-    assert (proposal_b["rating_version"], Decimal(proposal_b["rating"])) == (3, Decimal("4.2"))
+    assert (proposal_b["rating_version"], proposal_b["rating"]) == (3, 4.2)  # ratings are JSON numbers
     assert Decimal(proposal_b["proposed_pct"]) == Decimal(4)
     everyone = await proposals(rewards, cycle, hr)
     assert len(everyone) == 4

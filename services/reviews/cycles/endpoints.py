@@ -36,13 +36,21 @@ from services.reviews.cycles.schemas import (
     ParticipantRead,
     ProgressRead,
     ReassignRequest,
+    ScoreLineage,
     SessionRead,
     SessionSummary,
     TaskForm,
     TaskRead,
     UnitProgress,
 )
-from services.reviews.cycles.service import CalibrationService, CycleService, InboxService, config_of, task_read
+from services.reviews.cycles.service import (
+    CalibrationService,
+    CycleService,
+    InboxService,
+    LineageService,
+    config_of,
+    task_read,
+)
 from services.reviews.cycles.temporal import UpdateRefused, holder, raise_refusal
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.database import SessionDep, utcnow
@@ -125,7 +133,8 @@ async def list_cycles(
 
 @router.get("/review-cycles/{cycle_id}", response_model=CycleRead, summary="One cycle")
 async def get_cycle(cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> CycleRead:
-    return CycleRead.model_validate(await CycleService(session, _settings(request)).get(cycle_id))
+    service = CycleService(session, _settings(request))
+    return await service.read(await service.get(cycle_id))
 
 
 @router.get("/review-cycles/{cycle_id}/participants", response_model=Page[ParticipantRead], summary="Participants")
@@ -133,10 +142,23 @@ async def list_participants(
     cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal, page: PageDep
 ) -> Page[ParticipantRead]:
     service = CycleService(session, _settings(request))
-    await service.get(cycle_id)
+    cycle = await service.get(cycle_id)
     rows, total = await service.cycles.participants(cycle_id, limit=page.limit, offset=page.offset)
-    items = [ParticipantRead.model_validate(row) for row in rows]
+    items = await service.participant_reads(cycle, rows)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get(
+    "/review-cycles/{cycle_id}/participants/{person_id}/score",
+    response_model=ScoreLineage,
+    summary="A participant's score record: formula version, inputs, weights (HR, managers above, the person later)",
+)
+async def score_lineage(
+    cycle_id: uuid.UUID, person_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+) -> ScoreLineage:
+    """HR and admins; the person's managers at any level; the person once their acknowledgement
+    task shows them the rating. 404 for anyone else, and for anyone inactive in the directory."""
+    return await LineageService(session).lineage(cycle_id, person_id, principal)
 
 
 @router.post("/review-cycles/{cycle_id}/launch", response_model=CycleRead, summary="Snapshot participants, start")
@@ -261,7 +283,21 @@ class Scope(StrEnum):
     all = "all"
 
 
-@router.get("/tasks", response_model=Page[TaskRead], summary="Open tasks: mine, my reports', or all (HR)")
+class TaskStatusFilter(StrEnum):
+    open = "open"
+    overdue = "overdue"
+    escalated = "escalated"
+    done = "done"
+    expired = "expired"
+    closed = "closed"
+    any = "any"
+
+
+@router.get(
+    "/tasks",
+    response_model=Page[TaskRead],
+    summary="Tasks: mine, my reports', or all (HR); open ones by default, any status with `status`",
+)
 async def list_tasks(
     session: SessionDep,
     principal: CurrentPrincipal,
@@ -270,8 +306,23 @@ async def list_tasks(
     kind: Annotated[Step | None, Query(description="Only tasks of this step.")] = None,
     cycle_id: uuid.UUID | None = None,
     overdue: bool | None = None,
+    status: Annotated[
+        list[TaskStatusFilter] | None,
+        Query(
+            description="Only tasks in these statuses (repeat the parameter); `any` for every status. "
+            "Left out: the open ones (open, overdue, escalated), soonest deadline first. "
+            "Given: newest deadline first, so history reads from the latest cycle back. "
+            "`closed` means the review was closed early (left, removed, cancelled)."
+        ),
+    ] = None,
+    person_id: Annotated[
+        uuid.UUID | None, Query(description="Only tasks about this person (within the scope).")
+    ] = None,
 ) -> Page[TaskRead]:
     now = utcnow()
+    statuses = None if status is None else [s.value for s in status if s is not TaskStatusFilter.any]
+    if status is not None and TaskStatusFilter.any in status:
+        statuses = []
     rows, total = await InboxService(session).page(
         principal,
         scope=scope.value,
@@ -280,6 +331,8 @@ async def list_tasks(
         overdue=overdue,
         limit=page.limit,
         offset=page.offset,
+        statuses=statuses,
+        person_id=person_id,
     )
     return Page(items=[task_read(row, now) for row in rows], total=total, limit=page.limit, offset=page.offset)
 

@@ -190,6 +190,34 @@ class CycleRepository:
         )
         return [(participant, hr_owner) for participant, hr_owner in rows.tuples()]
 
+    async def activity_counts(self, cycle_id: uuid.UUID) -> dict[str, int]:
+        """Counts of what the asynchronous steps after launch have written (participants still in the cycle)."""
+        current = and_(CycleParticipant.cycle_id == cycle_id, CycleParticipant.closed_reason.is_(None))
+        row = (
+            await self.session.execute(
+                select(
+                    func.count(),
+                    func.count().filter(CycleParticipant.goal_score_revision > 0),
+                    func.count().filter(CycleParticipant.peer_score_revision > 0),
+                    func.count().filter(CycleParticipant.score.is_not(None)),
+                    func.count().filter(CycleParticipant.rating_version > 0),
+                ).where(current)
+            )
+        ).one()
+        sessions = (
+            await self.session.execute(
+                select(func.count(), func.count().filter(CalibrationSession.status == "final")).where(
+                    CalibrationSession.cycle_id == cycle_id
+                )
+            )
+        ).one()
+        names = ("participants", "goal_scores", "peer_scores", "scored", "ratings_published")
+        return {
+            **dict(zip(names, (int(value) for value in row), strict=True)),
+            "calibration_sessions": int(sessions[0]),
+            "calibration_sessions_final": int(sessions[1]),
+        }
+
     async def org_units(self, cycle_id: uuid.UUID) -> list[str]:
         rows = await self.session.scalars(
             select(CycleParticipant.org_unit)
@@ -351,6 +379,70 @@ class TaskRepository:
         total = int(await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
         rows = await self.session.scalars(query.order_by(ReviewTask.due_at, ReviewTask.id).limit(limit).offset(offset))
         return list(rows), total
+
+    async def search(
+        self,
+        *,
+        assignee_id: uuid.UUID | None = None,
+        person_ids: ColumnElement[bool] | None = None,
+        person_id: uuid.UUID | None = None,
+        step: str | None = None,
+        cycle_id: uuid.UUID | None = None,
+        statuses: Sequence[str] | None = None,
+        overdue: bool | None = None,
+        now: datetime,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[ReviewTask], int]:
+        """Tasks in any status (``statuses`` None: every one), newest deadline first: the history view."""
+        query = self._filtered(
+            assignee_id=assignee_id,
+            person_ids=person_ids,
+            step=step,
+            cycle_id=cycle_id,
+            overdue=overdue,
+            open_only=False,
+            now=now,
+        )
+        if person_id is not None:
+            query = query.where(ReviewTask.person_id == person_id)
+        if statuses is not None:
+            query = query.where(ReviewTask.status.in_(list(statuses)))
+        total = int(await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
+        rows = await self.session.scalars(
+            query.order_by(ReviewTask.due_at.desc(), ReviewTask.id).limit(limit).offset(offset)
+        )
+        return list(rows), total
+
+    async def created_per_step(self, cycle_id: uuid.UUID) -> dict[str, int]:
+        """step -> tasks created so far about the participants still in the cycle (any status)."""
+        rows = await self.session.execute(
+            select(ReviewTask.step, func.count())
+            .join(
+                CycleParticipant,
+                and_(
+                    CycleParticipant.cycle_id == ReviewTask.cycle_id,
+                    CycleParticipant.person_id == ReviewTask.person_id,
+                ),
+            )
+            .where(ReviewTask.cycle_id == cycle_id, CycleParticipant.closed_reason.is_(None))
+            .group_by(ReviewTask.step)
+        )
+        return {step: int(count) for step, count in rows.tuples()}
+
+    async def statuses_of(
+        self, cycle_id: uuid.UUID, person_ids: Sequence[uuid.UUID]
+    ) -> dict[uuid.UUID, dict[str, str]]:
+        """person -> step -> status of these participants' tasks in one cycle (one query)."""
+        rows = await self.session.execute(
+            select(ReviewTask.person_id, ReviewTask.step, ReviewTask.status).where(
+                ReviewTask.cycle_id == cycle_id, ReviewTask.person_id.in_(list(person_ids))
+            )
+        )
+        found: dict[uuid.UUID, dict[str, str]] = {}
+        for person_id, step, status in rows.tuples():
+            found.setdefault(person_id, {})[step] = status
+        return found
 
     async def counts(self, cycle_id: uuid.UUID, now: datetime) -> list[tuple[str, str, str, bool, int]]:
         """(org unit, step, status, past due, tasks) of a cycle, one grouped query."""

@@ -11,8 +11,50 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from services.reviews.templates.schemas import Respondent
+from services.reviews.templates.schemas import Behaviour, Respondent
+from services.reviews.templates.scoring import ScoreRecord
+from shared.calibration import RatingNumber
 from workflows.models import CycleProgress, DeadlinePolicy, EscalationStep, EscalationTarget, Phase, Step
+
+# Worked examples, shown in the OpenAPI and in docs/review-cycles.md (a test keeps the two equal
+# and posts the cycle to the app).
+CYCLE_EXAMPLE: dict[str, Any] = {
+    "name": "2027 annual review",
+    "period_start": "2027-01-01",
+    "period_end": "2027-12-31",
+    "template_id": "5b0f3c1e-8a2d-4e6f-9b7a-3c1d2e4f5a6b",
+    "filters": {"departments": ["Engineering"], "exclude": ["0e7d9c4b-2f1a-4b3c-8d5e-6f7a8b9c0d1e"]},
+    "deadlines": {
+        "self_assessment": "2027-01-15T17:00:00+01:00",
+        "manager_review": "2027-01-29T17:00:00+01:00",
+        "calibration": "2027-02-12T17:00:00+01:00",
+        "pay_approval": "2027-02-26T17:00:00+01:00",
+        "acknowledgement": "2027-03-12T17:00:00+01:00",
+    },
+    "grace_hours": 72,
+    "reminder_every_hours": 48,
+    "escalation": [
+        {"after_hours": 0, "notify": "manager"},
+        {"after_hours": 24, "notify": "skip_level"},
+        {"after_hours": 48, "notify": "hr"},
+    ],
+    "guideline": {
+        "Unsatisfactory": 5,
+        "Needs improvement": 15,
+        "Meets expectations": 50,
+        "Exceeds expectations": 20,
+        "Outstanding": 10,
+    },
+}
+ANSWERS_EXAMPLE: dict[str, Any] = {
+    "answers": [
+        {"item": "ownership", "value": 4, "comment": "Took the billing migration over when it stalled."},
+        {"item": "candour", "value": 3},
+        {"item": "impact", "value": 4},
+        {"item": "next", "comment": "Lead the reliability work in Q3."},
+    ]
+}
+ACKNOWLEDGEMENT_EXAMPLE: dict[str, Any] = {"comment": "Thanks; I see the impact rating differently, see my notes."}
 
 # --- cycles ----------------------------------------------------------------------------------
 
@@ -46,7 +88,7 @@ class ParticipantFilters(BaseModel):
 class Escalation(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    after_hours: float = Field(ge=0, description="Hours after the deadline.")
+    after_hours: float = Field(ge=0, description="Hours after the step's deadline (at most grace_hours).")
     notify: EscalationTarget
 
 
@@ -72,7 +114,11 @@ class PhaseDeadlines(BaseModel):
 
 
 class CycleWrite(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    """A draft cycle. ``deadlines`` need a time zone offset; each ``escalation`` step runs
+    ``after_hours`` after a step's deadline and within ``grace_hours``; ``guideline`` is keyed by
+    the labels of the final rating scale (docs/review-cycles.md has a worked example)."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [CYCLE_EXAMPLE]})
 
     name: str = Field(min_length=1, max_length=200)
     period_start: date
@@ -111,6 +157,31 @@ class CycleStatus(StrEnum):
     closed = "closed"
 
 
+class CycleActivity(BaseModel):
+    """What the asynchronous work after each step has written so far: watch it instead of polling lists.
+
+    ``settled`` is true once everything the current phase starts in the background is there:
+    its tasks for every participant (self-assessment, manager review, pay review,
+    acknowledgement), or calibration's sessions and scores. docs/review-cycles.md says how
+    long each normally takes.
+    """
+
+    participants: int = Field(description="People still in the cycle (not closed early).")
+    tasks_created: dict[str, int] = Field(description="step -> tasks created so far for those people (any status)")
+    phase_step: Step | None = Field(description="The task step the current phase opens, if it opens one.")
+    phase_tasks_expected: int | None = Field(description="How many tasks of phase_step the phase opens.")
+    goal_scores_received: int = Field(description="Participants whose goal score came from the goals service.")
+    peer_scores_received: int = Field(description="Participants whose peer aggregate came from feedback.")
+    scored: int = Field(description="Participants with a score record (written when calibration opens).")
+    calibration_sessions: int
+    calibration_sessions_final: int
+    ratings_published: int = Field(
+        description="Participants whose final rating was published to rewards (rating.finalized); compare with "
+        "the rewards service's GET /cycles/{id} ratings_received."
+    )
+    settled: bool
+
+
 class CycleRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
@@ -131,6 +202,9 @@ class CycleRead(BaseModel):
     created_at: datetime
     launched_at: datetime | None
     participant_count: int
+    activity: CycleActivity | None = Field(
+        None, description="GET /review-cycles/{id} only, once launched: progress of the background work."
+    )
 
 
 class ParticipantRead(BaseModel):
@@ -139,14 +213,18 @@ class ParticipantRead(BaseModel):
     person_id: uuid.UUID
     manager_id: uuid.UUID | None
     org_unit: str
-    closed_reason: str | None
+    closed_reason: str | None = Field(
+        description="Why the person's review ended: participant_left, removed, cancelled (closed early), "
+        "or completed (it ran to the cycle's close); null while it runs."
+    )
     goal_score: float | None
     peer_score: float | None
     peer_rater_count: int | None
-    proposed_rating: Decimal | None
-    final_rating: Decimal | None
+    proposed_rating: RatingNumber | None
+    final_rating: RatingNumber | None
     rating_version: int
-    potential_rating: Decimal | None
+    potential_rating: RatingNumber | None
+    tasks: dict[str, str] = Field(default_factory=dict, description="step -> status of the person's tasks")
 
 
 class AddParticipantRequest(BaseModel):
@@ -234,26 +312,49 @@ class Answer(BaseModel):
 
 
 class Answers(BaseModel):
-    """A draft or the submitted answers; acknowledgement takes only ``comment`` (a rebuttal)."""
+    """A draft or the submitted answers; acknowledgement takes only ``comment`` (a rebuttal).
 
-    model_config = ConfigDict(extra="forbid")
+    ``item`` is an item's ``key`` from the task's form; ``value`` one of that item's scale
+    values (rated items and competencies); ``comment`` free text (free-text items need no value).
+    """
+
+    model_config = ConfigDict(
+        extra="forbid", json_schema_extra={"examples": [ANSWERS_EXAMPLE, ACKNOWLEDGEMENT_EXAMPLE]}
+    )
 
     answers: list[Answer] = Field(default_factory=list, max_length=500)
     comment: str | None = Field(None, max_length=20_000)
 
 
+class FormScalePoint(BaseModel):
+    """A point of an item's rating scale as the scale had it when the template was published."""
+
+    value: float = Field(description="What an answer gives as ``value``.")
+    label: str
+    description: str | None = None
+
+
 class FormItem(BaseModel):
     key: str
     kind: str
-    text: str | None = None
+    text: str | None = Field(None, description="The question, or the competency's name when it has no text.")
+    name: str | None = Field(None, description="The competency's name.")
+    company_value: str | None = Field(None, description="The company value this competency stands for.")
+    behaviours: list[Behaviour] = Field(
+        default_factory=list, description="What the competency looks like, overall or at a scale point (``level``)."
+    )
     required: bool = False
-    scale: list[dict[str, Any]] | None = None
+    weight: float | None = None
+    scale_name: str | None = None
+    scale: list[FormScalePoint] | None = Field(None, description="The points to pick from, lowest first.")
 
 
 class FormSection(BaseModel):
     key: str
     title: str
+    description: str | None = None
     kind: str
+    weight: float
     answered_by: Respondent | str
     items: list[FormItem]
 
@@ -275,9 +376,36 @@ class TaskForm(BaseModel):
     peer_rater_count: int | None = Field(None, description="How many peers rated; no single rating is ever shown.")
     self_assessment: Answers | None = Field(None, description="The employee's answers (manager review only).")
     manager_review: Answers | None = Field(None, description="The manager's answers (acknowledgement only).")
-    final_rating: Decimal | None = None
+    final_rating: RatingNumber | None = None
     final_rating_label: str | None = None
+    score_url: str | None = Field(None, description="With the final rating: how it was computed (lineage).")
     draft: Answers | None
+
+
+def score_path(cycle_id: uuid.UUID, person_id: uuid.UUID) -> str:
+    return f"/review-cycles/{cycle_id}/participants/{person_id}/score"
+
+
+class ScoreLineage(BaseModel):
+    """Where a participant's score and rating came from: the stored record and what followed it."""
+
+    cycle_id: uuid.UUID
+    person_id: uuid.UUID
+    record: ScoreRecord | None = Field(
+        description="The score as computed when calibration opened: formula, formula_version, the component "
+        "inputs (0-100, null = missing) and each weighted(...) term's share after re-normalisation over the "
+        "present components. Null until calibration opens, or when the review could not be scored."
+    )
+    reproduces: bool | None = Field(
+        description="Whether recomputing the record's inputs with its formula version gives the stored record."
+    )
+    goals: list[FormGoal] = Field(default_factory=list, description="The goals behind the goals component.")
+    peer_rater_count: int | None = Field(None, description="How many peers the peer component averages.")
+    proposed_rating: RatingNumber | None = Field(description="The scale point the score maps to.")
+    final_rating: RatingNumber | None = Field(description="After calibration.")
+    final_rating_label: str | None
+    rating_version: int = Field(description="Grows with each published change of the final rating.")
+    calibrated: bool = Field(description="Calibration moved the final rating away from the proposed one.")
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -300,7 +428,7 @@ class SessionSummary(BaseModel):
 
 
 class Bucket(BaseModel):
-    value: Decimal
+    value: RatingNumber
     label: str
     count: int
     share: float = Field(description="% of rated people")
@@ -311,9 +439,11 @@ class CalibrationRow(BaseModel):
     person_id: uuid.UUID
     manager_id: uuid.UUID | None
     score: float | None
-    proposed_rating: Decimal | None
-    final_rating: Decimal | None
-    potential_rating: Decimal | None
+    formula_version: str | None = None
+    score_url: str = Field(description="The score's lineage: GET it for the formula, inputs and weights.")
+    proposed_rating: RatingNumber | None
+    final_rating: RatingNumber | None
+    potential_rating: RatingNumber | None
 
 
 class AdjustmentRead(BaseModel):
@@ -323,8 +453,8 @@ class AdjustmentRead(BaseModel):
     person_id: uuid.UUID
     adjusted_by: uuid.UUID
     kind: str
-    from_rating: Decimal | None
-    to_rating: Decimal
+    from_rating: RatingNumber | None
+    to_rating: RatingNumber
     reason: str
     created_at: datetime
 

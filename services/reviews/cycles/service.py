@@ -29,12 +29,18 @@ from services.reviews.cycles.schemas import (
     Answers,
     Bucket,
     CalibrationRow,
+    CycleActivity,
+    CycleRead,
     CycleWrite,
     FormGoal,
     FormItem,
+    FormScalePoint,
     FormSection,
+    ParticipantRead,
+    ScoreLineage,
     TaskForm,
     TaskRead,
+    score_path,
 )
 from services.reviews.directory.repository import PersonRepository
 from services.reviews.events import outbox, task_event_data
@@ -46,9 +52,17 @@ from services.reviews.models import (
     ReviewCycle,
     ReviewTask,
 )
-from services.reviews.templates.schemas import Respondent, Section
-from services.reviews.templates.scoring import Rating, ScoringError, TemplateSpec, components_from_ratings, score_review
-from services.reviews.templates.service import TemplateService, sections_of
+from services.reviews.templates.schemas import Respondent, ScalePoint, Section
+from services.reviews.templates.scoring import (
+    Rating,
+    ScoreRecord,
+    ScoringError,
+    TemplateSpec,
+    components_from_ratings,
+    replay,
+    score_review,
+)
+from services.reviews.templates.service import TemplateService, frozen_scales, sections_of
 from shared.auth import Principal, Role
 from shared.calibration import RatingFinalized, rating_event_id
 from shared.cycles import chunk_request
@@ -59,6 +73,7 @@ from workflows.models import (
     CycleConfig,
     CycleSchedule,
     Participant,
+    Phase,
     Step,
     StepSchedule,
 )
@@ -73,6 +88,15 @@ DEFAULT_POINTS: list[dict[str, object]] = [
 STEP_RESPONDENT: dict[str, Respondent] = {
     Step.self_assessment.value: Respondent.self,
     Step.manager_review.value: Respondent.manager,
+}
+
+
+# The task step each phase opens for every participant (calibration opens sessions instead).
+PHASE_TASK_STEP: dict[Phase, Step] = {
+    Phase.self_assessment: Step.self_assessment,
+    Phase.manager_review: Step.manager_review,
+    Phase.pay_approval: Step.pay_review,
+    Phase.acknowledgement: Step.acknowledgement,
 }
 
 
@@ -116,6 +140,16 @@ def config_of(cycle: ReviewCycle) -> CycleConfig:
         hr_owner_id=str(cycle.hr_owner_id),
         schedule=CycleSchedule.model_validate(cycle.schedule),
     )
+
+
+# What a participant's review ended with when nothing closed it early: reviews.close_review
+# stores a reason only for a review closed before its end (left, removed, cancelled); one that
+# runs to the cycle's close ends with its workflow and writes nothing, so the read side says so.
+ENDED_WITH_CYCLE = {"closed": "completed", "cancelled": "cancelled"}
+
+
+def closed_reason_of(cycle: ReviewCycle, participant: CycleParticipant) -> str | None:
+    return participant.closed_reason or ENDED_WITH_CYCLE.get(cycle.status)
 
 
 def task_read(task: ReviewTask, now: datetime | None = None) -> TaskRead:
@@ -257,6 +291,52 @@ class CycleService:
             org_unit=found.org_unit,
         )
 
+    async def read(self, cycle: ReviewCycle) -> CycleRead:
+        """The cycle with its background activity (after launch)."""
+        read = CycleRead.model_validate(cycle)
+        if cycle.status != "draft":
+            read.activity = await self.activity(cycle)
+        return read
+
+    async def activity(self, cycle: ReviewCycle) -> CycleActivity:
+        counts = await self.cycles.activity_counts(cycle.id)
+        created = await TaskRepository.from_session(self.session).created_per_step(cycle.id)
+        phase = None if cycle.phase is None else Phase(cycle.phase)
+        step = None if phase is None else PHASE_TASK_STEP.get(phase)
+        expected = None if step is None else counts["participants"]
+        if cycle.status == "launched" and phase is None:
+            settled = False  # the workflow has not marked its first phase yet
+        elif step is not None:
+            settled = created.get(step.value, 0) >= counts["participants"]
+        elif phase is Phase.calibration:
+            settled = counts["calibration_sessions"] > 0
+        else:
+            settled = True
+        return CycleActivity(
+            participants=counts["participants"],
+            tasks_created=created,
+            phase_step=step,
+            phase_tasks_expected=expected,
+            goal_scores_received=counts["goal_scores"],
+            peer_scores_received=counts["peer_scores"],
+            scored=counts["scored"],
+            calibration_sessions=counts["calibration_sessions"],
+            calibration_sessions_final=counts["calibration_sessions_final"],
+            ratings_published=counts["ratings_published"],
+            settled=settled,
+        )
+
+    async def participant_reads(self, cycle: ReviewCycle, rows: list[CycleParticipant]) -> list[ParticipantRead]:
+        """Participants with each one's outcome: the stored close reason, else what the cycle's end implies."""
+        statuses = await TaskRepository.from_session(self.session).statuses_of(cycle.id, [p.person_id for p in rows])
+        reads = []
+        for row in rows:
+            read = ParticipantRead.model_validate(row)
+            read.closed_reason = closed_reason_of(cycle, row)
+            read.tasks = statuses.get(row.person_id, {})
+            reads.append(read)
+        return reads
+
     async def require_participant(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> CycleParticipant:
         found = await self.cycles.participant(cycle_id, person_id)
         if found is None:
@@ -322,7 +402,13 @@ class InboxService:
         overdue: bool | None,
         limit: int,
         offset: int,
+        statuses: list[str] | None = None,
+        person_id: uuid.UUID | None = None,
     ) -> tuple[list[ReviewTask], int]:
+        """Open tasks by deadline (the inbox) or, with ``statuses``, any status newest first (history).
+
+        ``statuses`` is a list of task statuses, ``[]`` meaning every status.
+        """
         now = utcnow()
         common: dict[str, Any] = {
             "step": None if step is None else step.value,
@@ -333,15 +419,24 @@ class InboxService:
             "offset": offset,
         }
         if scope == "mine":
-            return await self.tasks.page(assignee_id=principal.person_id, **common)
-        if scope == "reports":
+            where: dict[str, Any] = {"assignee_id": principal.person_id}
+        elif scope == "reports":
             if not (principal.has_any(Role.manager) or is_hr(principal)):
                 raise Forbidden("Only managers, HR and admins may list their reports' tasks.")
             ids = await self.people.report_ids(principal.person_id)
-            return await self.tasks.page(person_ids=ReviewTask.person_id.in_(list(ids)), **common)
-        if not is_hr(principal):
+            where = {"person_ids": ReviewTask.person_id.in_(list(ids))}
+        elif is_hr(principal):
+            where = {}
+        else:
             raise Forbidden("Only HR and admins may list every task.")
-        return await self.tasks.page(**common)
+        if statuses is None and person_id is None:
+            return await self.tasks.page(**where, **common)
+        return await self.tasks.search(
+            **where,
+            **common,
+            person_id=person_id,
+            statuses=(list(OPEN_STATUSES) if statuses is None else statuses) or None,
+        )
 
     async def _spec(self, cycle: ReviewCycle) -> TemplateSpec:
         return await TemplateService(self.session).scoring_spec(cycle.template_id)
@@ -350,12 +445,12 @@ class InboxService:
         task = access.task
         cycle = await self.cycles.get(task.cycle_id)
         assert cycle is not None
-        spec = await self._spec(cycle)
         template = await TemplateService(self.session).get(cycle.template_id)
+        scales = frozen_scales(template)
         participant = await self.cycles.participant(task.cycle_id, task.person_id)
         respondent = STEP_RESPONDENT.get(task.step)
         sections = [
-            self._section(section, spec)
+            self._section(section, scales)
             for section in sections_of(template)
             if respondent is None or section.answered_by.value in (respondent.value, "both")
         ]
@@ -378,24 +473,36 @@ class InboxService:
                 form.manager_review = Answers.model_validate(review.draft)
             form.final_rating = participant.final_rating
             form.final_rating_label = label_of(points_of(cycle), participant.final_rating)
+            form.score_url = score_path(cycle.id, participant.person_id)
         return form
 
     @staticmethod
-    def _section(section: Section, spec: TemplateSpec) -> FormSection:
+    def _section(section: Section, scales: dict[uuid.UUID, tuple[str, list[ScalePoint]]]) -> FormSection:
         items = []
         for item in section.items:
-            scale = spec.scales.get(item.scale_id) if item.scale_id is not None else None
+            scale = scales.get(item.scale_id) if item.scale_id is not None else None
             items.append(
                 FormItem(
                     key=item.key,
                     kind=item.kind.value,
                     text=item.text or item.name,
+                    name=item.name,
+                    company_value=item.company_value,
+                    behaviours=item.behaviours,
                     required=bool(item.required),
-                    scale=None if scale is None else [{"value": value} for value in scale.values],
+                    weight=item.weight,
+                    scale_name=None if scale is None else scale[0],
+                    scale=None if scale is None else [FormScalePoint.model_validate(p.model_dump()) for p in scale[1]],
                 )
             )
         return FormSection(
-            key=section.key, title=section.title, kind=section.kind.value, answered_by=section.answered_by, items=items
+            key=section.key,
+            title=section.title,
+            description=section.description,
+            kind=section.kind.value,
+            weight=section.weight,
+            answered_by=section.answered_by,
+            items=items,
         )
 
     async def check_answers(self, task: ReviewTask, answers: Answers, *, final: bool) -> None:
@@ -446,6 +553,67 @@ class InboxService:
         if await self.tasks.mark_done(task.id, actor_id, utcnow()):
             await self.session.refresh(task)
             outbox.add(self.session, "task", "completed", task_event_data(task), subject=task.id)
+
+
+# --- score lineage ---------------------------------------------------------------------------
+
+
+class LineageService:
+    """A participant's score record, to whoever may see the score.
+
+    HR and admins; the managers above the person (the inbox's rule for reading their tasks);
+    the person themself once the cycle has shown them their rating (their acknowledgement
+    task exists). Anyone the directory lists as inactive sees nothing. Everyone else gets 404,
+    so a score's existence does not leak.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.cycles = CycleRepository.from_session(session)
+        self.tasks = TaskRepository.from_session(session)
+        self.people = PersonRepository.from_session(session)
+
+    async def lineage(self, cycle_id: uuid.UUID, person_id: uuid.UUID, principal: Principal) -> ScoreLineage:
+        cycle = await self.cycles.get(cycle_id)
+        participant = None if cycle is None else await self.cycles.participant(cycle_id, person_id)
+        if cycle is None or participant is None or not await self._may_see(participant, principal):
+            raise NotFound(f"No score of {person_id} in cycle {cycle_id} that you may see.")
+        record = None if participant.score is None else ScoreRecord.model_validate(participant.score)
+        return ScoreLineage(
+            cycle_id=cycle_id,
+            person_id=person_id,
+            record=record,
+            reproduces=None if record is None else await self._reproduces(record),
+            goals=[FormGoal.model_validate(goal) for goal in participant.goal_inputs or []],
+            peer_rater_count=participant.peer_rater_count,
+            proposed_rating=participant.proposed_rating,
+            final_rating=participant.final_rating,
+            final_rating_label=label_of(points_of(cycle), participant.final_rating),
+            rating_version=participant.rating_version,
+            calibrated=participant.final_rating is not None and participant.final_rating != participant.proposed_rating,
+        )
+
+    async def _may_see(self, participant: CycleParticipant, principal: Principal) -> bool:
+        viewer = await self.people.get(principal.person_id)
+        if viewer is not None and not viewer.active:
+            return False
+        if is_hr(principal):
+            return True
+        if principal.person_id == participant.person_id:
+            own = await self.tasks.of_person(participant.cycle_id, participant.person_id)
+            return any(task.step == Step.acknowledgement.value for task in own)
+        return principal.has_any(Role.manager) and principal.person_id in await self.people.manager_chain_ids(
+            participant.person_id
+        )
+
+    async def _reproduces(self, record: ScoreRecord) -> bool:
+        if record.template_id is None:
+            return False
+        try:
+            spec = await TemplateService(self.session).scoring_spec(record.template_id)
+            return replay(spec, record) == record
+        except (NotFound, Conflict, ScoringError):
+            return False
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -516,10 +684,13 @@ class CalibrationService:
     @staticmethod
     def row(participant: CycleParticipant) -> CalibrationRow:
         score = (participant.score or {}).get("score")
+        version = (participant.score or {}).get("formula_version")
         return CalibrationRow(
             person_id=participant.person_id,
             manager_id=participant.manager_id,
             score=None if score is None else float(str(score)),
+            formula_version=None if version is None else str(version),
+            score_url=score_path(participant.cycle_id, participant.person_id),
             proposed_rating=participant.proposed_rating,
             final_rating=participant.final_rating,
             potential_rating=participant.potential_rating,

@@ -32,6 +32,7 @@ from shared.auth import CurrentPrincipal, HRPrincipal, Principal, Role
 from shared.database import SessionDep
 from shared.errors import BadRequest, ValidationFailed
 from shared.pagination import Page, PageDep
+from shared.people import PeopleSync
 
 router = APIRouter(prefix="/people", tags=["directory"])
 org_router = APIRouter(tags=["directory"])
@@ -132,6 +133,14 @@ async def list_people(
     return Page[PersonRead](
         items=[PersonRead.model_validate(row) for row in rows], total=total, limit=page.limit, offset=page.offset
     )
+
+
+@router.get("/sync", response_model=PeopleSync, summary="The directory's change watermark")
+async def people_sync(session: SessionDep, _principal: CurrentPrincipal) -> PeopleSync:
+    """After an import or any change: goals, feedback and rewards have caught up when their
+    ``GET /people/sync`` answers the same ``people`` and ``versions`` as this."""
+    people, versions, changed = await PeopleService(session).people.sync()
+    return PeopleSync(people=people, versions=versions, last_synced_at=changed)
 
 
 @router.get("/{person_id}", response_model=PersonRecord | PersonRead, summary="One person")

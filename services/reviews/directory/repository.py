@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from datetime import datetime
 
 from sqlalchemy import ColumnElement, Select, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -24,6 +25,14 @@ class PersonRepository:
 
     async def get(self, person_id: uuid.UUID) -> Person | None:
         return await self.session.get(Person, person_id)
+
+    async def sync(self) -> tuple[int, int, datetime | None]:
+        """People, the sum of their versions and the latest change: what every projection catches up to."""
+        changed = func.max(func.coalesce(Person.modified_at, Person.created_at))
+        row = (
+            await self.session.execute(select(func.count(), func.coalesce(func.sum(Person.version), 0), changed))
+        ).one()
+        return int(row[0]), int(row[1]), row[2]
 
     async def get_by_email(self, email: str) -> Person | None:
         person: Person | None = await self.session.scalar(

@@ -334,3 +334,21 @@ def score_review(
     """Score one review: components from the ratings, plus the goals score and peer aggregate (0-100)."""
     components = components_from_ratings(spec, ratings)
     return score(spec, {**components, "goals": goals, "peer": peer})
+
+
+def replay(spec: TemplateSpec, record: ScoreRecord) -> ScoreRecord:
+    """Recompute a stored record from its inputs with the formula version it names.
+
+    ``spec`` must be the template version the record was scored with: its formula version
+    (template version and formula hash) must equal the record's, or the replay is refused.
+    The stored component values are the inputs, so the result equals the stored record for
+    any record ``score`` produced; a difference means the record or the template changed.
+    """
+    version = formula_version(spec, spec.compiled()) if spec.effective_formula else ""
+    if version != record.formula_version or spec.id != record.template_id:
+        raise ScoringError(
+            "formula_version",
+            f"the record was scored with {record.formula_version} of template {record.template_id}, "
+            f"not {version or 'no formula'} of {spec.id}",
+        )
+    return score(spec, record.inputs.components)

@@ -133,6 +133,16 @@ def sections_of(template: ReviewTemplate) -> list[Section]:
     return [Section.model_validate(section) for section in template.sections]
 
 
+def frozen_scales(template: ReviewTemplate) -> dict[uuid.UUID, tuple[str, list[ScalePoint]]]:
+    """The name and points of each scale a published version uses, as they were when it was published."""
+    frozen = template.scales or {}
+    found: dict[uuid.UUID, tuple[str, list[ScalePoint]]] = {}
+    for key, value in frozen.items():
+        name = str(value.get("name", "")) if isinstance(value, dict) else ""
+        found[uuid.UUID(key)] = (name, [ScalePoint.model_validate(point) for point in _points_of(value)])
+    return found
+
+
 def scale_ids_of(sections: Sequence[Section]) -> list[uuid.UUID]:
     ids = {item.scale_id for section in sections for item in section.items if item.scale_id is not None}
     return sorted(ids)

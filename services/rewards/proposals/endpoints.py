@@ -22,7 +22,7 @@ from services.rewards.proposals.schemas import (
     SubmitResult,
     UnitSummary,
 )
-from services.rewards.proposals.service import ProposalService, budget_read, proposal_read
+from services.rewards.proposals.service import ProposalService, budget_read
 from services.rewards.schemas import OrgUnit
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.calibration import ProposalStatus
@@ -41,8 +41,19 @@ ScopeQuery = Annotated[ReportScope, Query(description="direct reports only, or e
 
 @router.get("/cycles/{cycle_id}", response_model=CycleRead, summary="A cycle's pay policy and progress")
 async def get_cycle(cycle_id: uuid.UUID, session: SessionDep, _hr: HRPrincipal) -> CycleRead:
-    cycle, units, approved = await ProposalService(session).cycle(cycle_id)
-    return CycleRead.model_validate(cycle).model_copy(update={"org_units": units, "approved_org_units": approved})
+    """404 until the first final rating (or the pay-approval opening) of the cycle arrives."""
+    service = ProposalService(session)
+    cycle, units, approved = await service.cycle(cycle_id)
+    counts, latest = await service.proposals.arrivals(cycle_id)
+    return CycleRead.model_validate(cycle).model_copy(
+        update={
+            "org_units": units,
+            "approved_org_units": approved,
+            "ratings_received": sum(counts.values()),
+            "proposal_counts": counts,
+            "last_rating_at": latest,
+        }
+    )
 
 
 @router.patch("/cycles/{cycle_id}", response_model=CycleRead, summary="Set a cycle's budget and due dates")
@@ -83,15 +94,19 @@ async def list_proposals(
 
 @router.get("/proposals/{proposal_id}", response_model=ProposalRead, summary="One pay proposal")
 async def get_proposal(proposal_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> ProposalRead:
-    return proposal_read(await ProposalService(session).get(proposal_id, principal))
+    service = ProposalService(session)
+    return await service.read(await service.get(proposal_id, principal))
 
 
 @router.patch("/proposals/{proposal_id}", response_model=ProposalEdited, summary="Change a draft's increase")
 async def edit_proposal(
     proposal_id: uuid.UUID, data: ProposalUpdate, session: SessionDep, principal: CurrentPrincipal
 ) -> ProposalEdited:
-    proposal, cycle, budget = await ProposalService(session).edit(proposal_id, data, principal)
-    return ProposalEdited(proposal=proposal_read(proposal), budget_pct=cycle.budget_pct, budget=budget_read(budget))
+    service = ProposalService(session)
+    proposal, cycle, budget = await service.edit(proposal_id, data, principal)
+    return ProposalEdited(
+        proposal=await service.read(proposal), budget_pct=cycle.budget_pct, budget=budget_read(budget)
+    )
 
 
 @router.post(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
@@ -169,6 +170,20 @@ class ProposalRepository:
             .group_by(PayProposal.status)
         )
         return {ProposalStatus(row[0]): int(row[1]) for row in rows.all()}
+
+    async def arrivals(self, cycle_id: uuid.UUID) -> tuple[dict[ProposalStatus, int], datetime | None]:
+        """Proposals per status of a whole cycle, and when the latest rating behind them was finalized."""
+        rows = await self.session.execute(
+            select(PayProposal.status, func.count(), func.max(PayProposal.rating_finalized_at))
+            .where(PayProposal.cycle_id == cycle_id)
+            .group_by(PayProposal.status)
+        )
+        counts: dict[ProposalStatus, int] = {}
+        latest: datetime | None = None
+        for status, count, finalized in rows.tuples():
+            counts[ProposalStatus(status)] = int(count)
+            latest = finalized if latest is None or (finalized is not None and finalized > latest) else latest
+        return counts, latest
 
     async def org_units(self, cycle_id: uuid.UUID) -> list[str]:
         rows = await self.session.scalars(

@@ -9,7 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.rewards.schemas import Percent
-from shared.calibration import ProposalStatus
+from shared.calibration import ProposalStatus, RatingNumber
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
 
@@ -37,10 +37,10 @@ class ProposalRead(BaseModel):
     org_unit: str
     status: ProposalStatus
     needs_data_reason: str | None
-    rating: Decimal
+    rating: RatingNumber
     rating_label: str | None
-    scale_min: Decimal
-    scale_max: Decimal
+    scale_min: RatingNumber
+    scale_max: RatingNumber
     rating_version: int
     currency: str | None
     current_salary: Decimal | None
@@ -154,6 +154,13 @@ class CycleRead(BaseModel):
     approved_count: int | None
     org_units: list[str] = Field(default_factory=list)
     approved_org_units: list[str] = Field(default_factory=list)
+    ratings_received: int = Field(
+        0,
+        description="Final ratings that arrived from reviews, one proposal each; caught up when it equals the "
+        "reviews service's GET /review-cycles/{id} activity.ratings_published.",
+    )
+    proposal_counts: dict[ProposalStatus, int] = Field(default_factory=dict, description="status -> proposals")
+    last_rating_at: datetime | None = Field(None, description="When the latest rating received was finalized.")
 
 
 class CycleUpdate(BaseModel):
@@ -169,10 +176,10 @@ class Statement(BaseModel):
 
     cycle_id: uuid.UUID
     person_id: uuid.UUID
-    rating: Decimal
+    rating: RatingNumber
     rating_label: str | None
-    scale_min: Decimal
-    scale_max: Decimal
+    scale_min: RatingNumber
+    scale_max: RatingNumber
     currency: str
     previous_salary: Decimal
     new_salary: Decimal

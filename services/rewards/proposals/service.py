@@ -286,6 +286,11 @@ class ProposalService:
             raise NotFound(f"No pay proposal {proposal_id} that you may see.")
         return proposal
 
+    async def read(self, proposal: PayProposal) -> ProposalRead:
+        """The proposal as the list shows it: with the person's name from the people projection."""
+        person = await self.proposals.person(proposal.person_id)
+        return proposal_read(proposal, None if person is None else person.display_name)
+
     async def _may_see(self, proposal: PayProposal, principal: Principal) -> bool:
         if is_hr(principal):
             return True
