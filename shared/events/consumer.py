@@ -10,17 +10,19 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.database import utcnow
 from shared.events.bus import EventBus
 from shared.events.envelope import DEAD_LETTER_PREFIX, CloudEvent
 from shared.events.loop import BackgroundLoop
@@ -113,8 +115,7 @@ class EventConsumer(BackgroundLoop):
                         messages = await psub.fetch(self.subscription.batch, timeout=1.0)
                     except NatsTimeoutError:
                         continue
-                    for message in messages:
-                        await self.process(message)
+                    await self.process_batch(messages)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep consuming once NATS is back
@@ -123,12 +124,84 @@ class EventConsumer(BackgroundLoop):
                 logger.warning("consumer %s interrupted (%s); retrying", self.subscription.durable, exc)
                 await asyncio.sleep(1.0)
 
-    async def process(self, message: Msg) -> None:
-        if not any(subject_matches(pattern, message.subject) for pattern in self.subscription.subjects):
-            # A server older than 2.10 ignores filter_subjects and delivers the whole stream.
-            await message.ack()
-            return
-        delivery = message.metadata.num_delivered
+    async def process_batch(self, messages: Sequence[Msg]) -> None:
+        """Handle a fetched batch in one transaction; a failure sends its message down the single path.
+
+        Each event still gets its own inbox row and its own verdict: the batch commits only
+        if every handler in it succeeded. A handler that raises is charged with a failed
+        delivery (retry or dead letter, exactly as alone) and the others run again without
+        it; a failure that names no message (the commit itself) sends each message through
+        ``process`` on its own. Either way an event's effects are committed once and every
+        message is acked only after the transaction that handled it committed.
+        """
+        batch: list[tuple[Msg, CloudEvent]] = []
+        for message in messages:
+            if not self._wanted(message):
+                await message.ack()
+                continue
+            try:
+                event = CloudEvent.from_bytes(message.data)
+            except Exception:  # noqa: BLE001 - the single path records the failure
+                await self.process(message)
+                continue
+            batch.append((message, event))
+        while len(batch) > 1:
+            failed = await self._handle_batch(batch)
+            if failed is None:
+                for message, _event in batch:
+                    await message.ack()
+                self.handled += len(batch)
+                return
+            index, exc = failed
+            if index is None:
+                break
+            await self._failed(batch[index][0], batch[index][0].metadata.num_delivered, exc)
+            del batch[index]
+        for message, _event in batch:
+            await self.process(message)
+
+    async def _handle_batch(self, batch: Sequence[tuple[Msg, CloudEvent]]) -> tuple[int | None, Exception] | None:
+        """None once the whole batch committed; else the index of the message that failed (if known) and why."""
+        durable = self.subscription.durable
+        table = cast(Table, self._inbox.__table__)  # type: ignore[attr-defined]
+        failed_at: int | None = None
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                ids = {event.id for _message, event in batch}
+                seen = set(
+                    await session.scalars(
+                        select(self._inbox.event_id).where(
+                            self._inbox.consumer == durable, self._inbox.event_id.in_(ids)
+                        )
+                    )
+                )
+                now = utcnow()
+                rows = []
+                for index, (message, event) in enumerate(batch):
+                    if event.id in seen:  # handled before, or earlier in this very batch
+                        continue
+                    seen.add(event.id)
+                    failed_at = index
+                    with self._span(message):
+                        await self.subscription.handler(session, event)
+                    failed_at = None
+                    rows.append(
+                        {"consumer": durable, "event_id": event.id, "event_type": event.type, "processed_at": now}
+                    )
+                if rows:
+                    await session.execute(insert(table), rows)
+        except Exception as exc:  # noqa: BLE001 - the caller decides who pays for it
+            if failed_at is None:
+                logger.info("%s: batch of %d failed as a whole (%s); one by one", durable, len(batch), exc)
+            return failed_at, exc
+        return None
+
+    def _wanted(self, message: Msg) -> bool:
+        # A server older than 2.10 ignores filter_subjects and delivers the whole stream.
+        return any(subject_matches(pattern, message.subject) for pattern in self.subscription.subjects)
+
+    @contextlib.contextmanager
+    def _span(self, message: Msg) -> Iterator[trace.Span]:
         context = propagate.extract(dict(message.headers or {}))
         with tracer.start_as_current_span(
             f"consume {message.subject}", context=context, kind=trace.SpanKind.CONSUMER
@@ -136,6 +209,14 @@ class EventConsumer(BackgroundLoop):
             span.set_attribute("messaging.system", "nats")
             span.set_attribute("messaging.destination.name", message.subject)
             span.set_attribute("messaging.consumer.group.name", self.subscription.durable)
+            yield span
+
+    async def process(self, message: Msg) -> None:
+        if not self._wanted(message):
+            await message.ack()
+            return
+        delivery = message.metadata.num_delivered
+        with self._span(message) as span:
             try:
                 event = CloudEvent.from_bytes(message.data)
                 await self._handle_once(event)
