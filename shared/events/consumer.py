@@ -110,12 +110,8 @@ class EventConsumer(BackgroundLoop):
                 js = self._bus.jetstream()
                 await js.add_consumer(self.subscription.stream, self.consumer_config())
                 psub = await js.pull_subscribe_bind(self.subscription.durable, stream=self.subscription.stream)
-                while not self.stopping:
-                    try:
-                        messages = await psub.fetch(self.subscription.batch, timeout=1.0)
-                    except NatsTimeoutError:
-                        continue
-                    await self.process_batch(messages)
+                self._psub = psub
+                await self._consume(psub)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep consuming once NATS is back
@@ -123,6 +119,46 @@ class EventConsumer(BackgroundLoop):
                     return
                 logger.warning("consumer %s interrupted (%s); retrying", self.subscription.durable, exc)
                 await asyncio.sleep(1.0)
+
+    async def _consume(self, psub: JetStreamContext.PullSubscription) -> None:
+        """Fetch ahead while a batch is handled, then handle all that arrived meanwhile as one batch.
+
+        A consumer that keeps pace gets one or two messages per fetch; without the fetch
+        running beside the transaction every message would wait for a round trip and
+        commit alone. At most ``batch`` messages wait here unacked, well inside ack_wait.
+        """
+        size = self.subscription.batch
+        queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=size)
+
+        async def fetch_ahead() -> None:
+            while not self.stopping:
+                try:
+                    fetched = await psub.fetch(size, timeout=1.0)
+                except NatsTimeoutError:
+                    continue
+                for message in fetched:
+                    await queue.put(message)
+
+        fetcher = asyncio.create_task(fetch_ahead(), name=f"{self.task_name}-fetch")
+        try:
+            while not self.stopping:
+                if queue.empty():
+                    getter = asyncio.create_task(queue.get())
+                    await asyncio.wait({getter, fetcher}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        fetcher.result()  # the fetch failed: raise its error to the retry loop
+                        return
+                    messages = [getter.result()]
+                else:
+                    messages = []
+                while len(messages) < size and not queue.empty():
+                    messages.append(queue.get_nowait())
+                await self.process_batch(messages)
+        finally:
+            fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetcher
 
     async def process_batch(self, messages: Sequence[Msg]) -> None:
         """Handle a fetched batch in one transaction; a failure sends its message down the single path.
@@ -202,13 +238,15 @@ class EventConsumer(BackgroundLoop):
 
     @contextlib.contextmanager
     def _span(self, message: Msg) -> Iterator[trace.Span]:
-        context = propagate.extract(dict(message.headers or {}))
+        context = propagate.extract(message.headers) if message.headers else None
+        attributes = {
+            "messaging.system": "nats",
+            "messaging.destination.name": message.subject,
+            "messaging.consumer.group.name": self.subscription.durable,
+        }
         with tracer.start_as_current_span(
-            f"consume {message.subject}", context=context, kind=trace.SpanKind.CONSUMER
+            f"consume {message.subject}", context=context, kind=trace.SpanKind.CONSUMER, attributes=attributes
         ) as span:
-            span.set_attribute("messaging.system", "nats")
-            span.set_attribute("messaging.destination.name", message.subject)
-            span.set_attribute("messaging.consumer.group.name", self.subscription.durable)
             yield span
 
     async def process(self, message: Msg) -> None:

@@ -154,15 +154,18 @@ class OutboxRelay(BackgroundLoop):
             headers = {**common, "Nats-Msg-Id": str(row.id)}
             futures.append(await js.publish_async(row.subject, row.payload.encode(), headers=headers))
         # A future whose ack never comes (NATS went away mid-batch) must not hang the relay.
-        results = await asyncio.gather(
-            *(asyncio.wait_for(future, ACK_TIMEOUT_SECONDS) for future in futures),
-            return_exceptions=True,
-        )
+        # One wait for the whole batch: a timer per future cost more than the publish itself.
+        if futures:
+            _done, late = await asyncio.wait(futures, timeout=ACK_TIMEOUT_SECONDS)
+            for future in late:
+                future.cancel()
         acked: list[Any] = []
         errors: dict[Any, str] = {}
-        for row, result in zip(rows, results, strict=True):
-            if isinstance(result, BaseException):
-                errors[row.id] = f"{type(result).__name__}: {result}"
+        for row, future in zip(rows, futures, strict=True):
+            if future.cancelled():
+                errors[row.id] = f"TimeoutError: no ack within {ACK_TIMEOUT_SECONDS:.0f} s"
+            elif (error := future.exception()) is not None:
+                errors[row.id] = f"{type(error).__name__}: {error}"
             else:
                 acked.append(row.id)
         return acked, errors
