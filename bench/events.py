@@ -14,7 +14,7 @@ consumer fills. Then, in one process and one event loop, per round:
    subscription's batch size and acks every message: the time until the last message is
    acked.
 2. **meritloop**: the real ``OutboxRelay`` and ``EventConsumer`` (default batch sizes and
-   policy) started together on the committed outbox rows; the time until the consumer has
+   policy, or ``--relay-batch`` / ``--fetch-batch``, which the bare run then uses too) started together on the committed outbox rows; the time until the consumer has
    handled every event (its handler ran and its inbox row committed in one transaction,
    then the message acked). The handler itself writes nothing else, so what is measured
    is the pipeline's own cost. Checked afterwards: every outbox row marked published,
@@ -156,7 +156,9 @@ async def write_outbox(producer_url: str, events: Sequence[CloudEvent]) -> float
         await engine.dispose()
 
 
-async def pipeline(url: str, producer_url: str, consumer_url: str, count: int, round_: int) -> tuple[float, int, int]:
+async def pipeline(
+    url: str, producer_url: str, consumer_url: str, count: int, round_: int, publish_batch: int, fetch_batch: int
+) -> tuple[float, int, int]:
     """The relay and a consumer on committed outbox rows: the time until every event is handled."""
 
     async def nothing_more(_session: object, _event: CloudEvent) -> None:
@@ -175,14 +177,18 @@ async def pipeline(url: str, producer_url: str, consumer_url: str, count: int, r
         stack.push_async_callback(bus.close)
         await bus.wait_connected(30)
         subscription = Subscription(
-            durable=f"{DURABLE}-{round_}", stream=DIRECTORY_STREAM, subjects=(PERSON_UPSERTED,), handler=nothing_more
+            durable=f"{DURABLE}-{round_}",
+            stream=DIRECTORY_STREAM,
+            subjects=(PERSON_UPSERTED,),
+            handler=nothing_more,
+            batch=fetch_batch,
         )
         consumer = EventConsumer(bus, consumer_sessions, InboxEvent, subscription, ConsumerPolicy())
         # The durable consumer exists before the clock starts, as it does in a running service;
         # the stream is emptied so that it sees only what this round publishes.
         await bus.jetstream().purge_stream(DIRECTORY_STREAM)
         await bus.jetstream().add_consumer(DIRECTORY_STREAM, consumer.consumer_config())
-        relay = OutboxRelay(bus, producer, OutboxEvent)
+        relay = OutboxRelay(bus, producer, OutboxEvent, batch_size=publish_batch)
         started = time.perf_counter()
         consumer.start()
         relay.start()
@@ -217,8 +223,8 @@ async def run(args: argparse.Namespace) -> None:
             stack.callback(server.stop)
             url = server.url
         print(f"nats {url}, data in {workdir}")
-        publish_batch = OutboxRelay.DEFAULT_BATCH_SIZE
-        fetch_batch = Subscription.batch
+        publish_batch = args.relay_batch or OutboxRelay.DEFAULT_BATCH_SIZE
+        fetch_batch = args.fetch_batch or Subscription.batch
         print(f"{args.events:,} events per round; relay batch {publish_batch}, consumer fetch batch {fetch_batch}")
         for round_ in range(1, args.rounds + 1):
             producer_url = args.producer_url or f"sqlite+aiosqlite:///{workdir / f'reviews-{round_}.db'}"
@@ -233,7 +239,9 @@ async def run(args: argparse.Namespace) -> None:
             print(f"  bare JetStream publish + pull consume: {bare_time:.2f} s ({bare_rate:,.0f} events/s)")
             write_time = await write_outbox(producer_url, events)
             print(f"  outbox write (add_many, one transaction, not in the pipeline figure): {write_time:.2f} s")
-            elapsed, pending, inbox = await pipeline(url, producer_url, consumer_url, args.events, round_)
+            elapsed, pending, inbox = await pipeline(
+                url, producer_url, consumer_url, args.events, round_, publish_batch, fetch_batch
+            )
             rate = args.events / elapsed
             print(
                 f"  outbox -> relay -> JetStream -> consumer inbox, committed: {elapsed:.2f} s ({rate:,.0f} events/s)"
@@ -247,6 +255,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--rounds", type=int, default=1)
+    parser.add_argument("--relay-batch", type=int, help="Outbox rows per relay batch (default: the relay's).")
+    parser.add_argument("--fetch-batch", type=int, help="Messages per consumer fetch (default: a subscription's).")
     parser.add_argument("--nats-url", help="A NATS server with JetStream (default: one of its own on a free port).")
     parser.add_argument("--producer-url", help="An empty reviews database (default: SQLite, WAL, in a temp folder).")
     parser.add_argument("--consumer-url", help="An empty goals database (default: SQLite, WAL, in a temp folder).")

@@ -140,6 +140,7 @@ class EventConsumer(BackgroundLoop):
                     await queue.put(message)
 
         fetcher = asyncio.create_task(fetch_ahead(), name=f"{self.task_name}-fetch")
+        getter: asyncio.Task[Msg] | None = None
         try:
             while not self.stopping:
                 if queue.empty():
@@ -156,6 +157,8 @@ class EventConsumer(BackgroundLoop):
                     messages.append(queue.get_nowait())
                 await self.process_batch(messages)
         finally:
+            if getter is not None:
+                getter.cancel()
             fetcher.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await fetcher
