@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Sequence
 from typing import Any
 
+from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reviews.cycles.consumers import cycle_subscriptions
@@ -18,6 +19,7 @@ outbox = Outbox("reviews", OutboxEvent)
 subscriptions: tuple[Subscription, ...] = cycle_subscriptions
 
 EVENT_FIELDS = frozenset(PersonEventData.model_fields)
+PEOPLE_EVENT_DATA = TypeAdapter(list[PersonEventData])
 
 
 def person_event_data(person: Person | dict[str, Any]) -> dict[str, object]:
@@ -34,11 +36,18 @@ def person_verb(person: Person | dict[str, Any]) -> str:
     return "upserted" if active else "deactivated"
 
 
-async def add_person_events(session: AsyncSession, people: Iterable[dict[str, Any]]) -> int:
+async def add_person_events(session: AsyncSession, people: Sequence[dict[str, Any]]) -> int:
     """Outbox rows for many people at once: the importer changes thousands in one transaction."""
+    # One validation of the whole list: per-person model calls cost more than the rows' insert.
+    data = PEOPLE_EVENT_DATA.dump_python(
+        PEOPLE_EVENT_DATA.validate_python(
+            [{k: v for k, v in person.items() if k in EVENT_FIELDS} for person in people]
+        ),
+        mode="json",
+    )
     events = [
-        outbox.event("person", person_verb(person), person_event_data(person), subject=str(person["id"]))
-        for person in people
+        outbox.event("person", person_verb(person), person_data, subject=str(person["id"]))
+        for person, person_data in zip(people, data, strict=True)
     ]
     return await outbox.add_many(session, events)
 

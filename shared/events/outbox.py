@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import propagate
-from sqlalchemy import Index, Integer, String, Table, Text, insert
+from sqlalchemy import Index, Integer, String, Table, Text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from shared.database import UTCDateTime, utcnow
+from shared.database import UTCDateTime, insert_many, utcnow
 from shared.events.envelope import CloudEvent, event_type
 
 WAKE_RELAY = "meritloop.outbox.wake"
@@ -108,7 +108,12 @@ class Outbox:
             return 0
         headers = _trace_headers()
         table = cast(Table, self.model.__table__)  # type: ignore[attr-defined]
-        await session.execute(insert(table), [_row(event, headers) for event in events])
+        await insert_many(
+            session,
+            table,
+            ("id", "subject", "payload", "headers", "created_at", "attempts"),
+            [(e.id, e.nats_subject, e.model_dump_json(), headers, e.time, 0) for e in events],
+        )
         session.info[WAKE_RELAY] = True
         return len(events)
 
