@@ -16,6 +16,7 @@ Consumes person events (the people projection) and the reviews service's
 from __future__ import annotations
 
 import json
+import typing
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from datetime import date, datetime
 
 from opentelemetry import propagate
 from pydantic import BaseModel
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.goals.models import Goal, OutboxEvent, Person
@@ -34,6 +35,7 @@ from shared.cycles import (
     GoalScoresRequested,
     score_event_id,
 )
+from shared.database import insert_many
 from shared.events import CloudEvent, Outbox, Subscription
 from shared.events.outbox import WAKE_RELAY
 from shared.people import PeopleProjection
@@ -179,17 +181,13 @@ async def publish_scores(session: AsyncSession, scores: Sequence[ComputedScore],
                 ],
             },
         }
-        rows.append(
-            {
-                "id": event_id,
-                "subject": CYCLE_SCORE_COMPUTED,
-                "payload": json.dumps(envelope),
-                "headers": encoded_headers,
-                "created_at": now,
-                "attempts": 0,
-            }
-        )
-    await session.execute(insert(OutboxEvent), rows)
+        rows.append((event_id, CYCLE_SCORE_COMPUTED, json.dumps(envelope), encoded_headers, now, 0))
+    await insert_many(
+        session,
+        typing.cast(Table, OutboxEvent.__table__),
+        ("id", "subject", "payload", "headers", "created_at", "attempts"),
+        rows,
+    )
     session.info[WAKE_RELAY] = True
 
 

@@ -7,6 +7,7 @@ read with one recursive CTE each, never level by level.
 from __future__ import annotations
 
 import json
+import typing
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,13 +21,13 @@ from sqlalchemy import (
     Float,
     Select,
     String,
+    Table,
     and_,
     case,
     cast,
     delete,
     false,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -49,9 +50,11 @@ from services.goals.rules import (
     Status,
     Visibility,
 )
+from shared.database import insert_many
 
 # SQLite allows 32766 bound parameters; PostgreSQL 32767. Chunks of ids stay far below.
 IN_CHUNK = 1000
+CYCLE_SCORES = typing.cast(Table, CycleScore.__table__)
 # An alignment chain longer than this is a data error; the CTE stops there instead of looping.
 MAX_TREE_DEPTH = 64
 
@@ -433,7 +436,10 @@ class CycleScoreRepository:
                 delete(CycleScore).where(CycleScore.cycle_id == cycle_id, CycleScore.person_id.in_(part))
             )
         if rows:
-            await self.session.execute(insert(CycleScore), list(rows))
+            columns = tuple(rows[0])
+            await insert_many(
+                self.session, CYCLE_SCORES, columns, [tuple(row[name] for name in columns) for row in rows]
+            )
 
     async def page(
         self, cycle_id: uuid.UUID, *, limit: int, offset: int, person_ids: Sequence[uuid.UUID] | None = None
