@@ -45,11 +45,10 @@ async def add_person_events(session: AsyncSession, people: Sequence[dict[str, An
         ),
         mode="json",
     )
-    events = [
-        outbox.event("person", person_verb(person), person_data, subject=str(person["id"]))
-        for person, person_data in zip(people, data, strict=True)
+    items = [
+        (person_verb(person), str(person["id"]), person_data) for person, person_data in zip(people, data, strict=True)
     ]
-    return await outbox.add_many(session, events)
+    return await outbox.add_many_json(session, "person", items)
 
 
 def task_event_data(task: ReviewTask) -> dict[str, object]:

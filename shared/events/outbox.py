@@ -117,6 +117,38 @@ class Outbox:
         session.info[WAKE_RELAY] = True
         return len(events)
 
+    async def add_many_json(
+        self, session: AsyncSession, entity: str, items: Sequence[tuple[str, str | None, dict[str, Any]]]
+    ) -> int:
+        """Many events given as ``(verb, subject, data)`` with JSON-ready data, serialised without a model.
+
+        The same envelope as ``CloudEvent`` (same fields, parsed back by its model); for bulk
+        changes, where building and validating 100,000 envelopes cost more than writing them.
+        """
+        if not items:
+            return 0
+        headers = _trace_headers()
+        now = utcnow()
+        stamp = now.isoformat().replace("+00:00", "Z")
+        rows = []
+        for verb, subject, data in items:
+            event_id = uuid.uuid4()
+            envelope = {
+                "specversion": "1.0",
+                "id": str(event_id),
+                "source": self.source,
+                "type": event_type(self.service, entity, verb),
+                "subject": subject,
+                "time": stamp,
+                "datacontenttype": "application/json",
+                "data": data,
+            }
+            rows.append((event_id, envelope["type"], json.dumps(envelope, separators=(",", ":")), headers, now, 0))
+        table = cast(Table, self.model.__table__)  # type: ignore[attr-defined]
+        await insert_many(session, table, ("id", "subject", "payload", "headers", "created_at", "attempts"), rows)
+        session.info[WAKE_RELAY] = True
+        return len(rows)
+
 
 def _trace_headers() -> str:
     headers: dict[str, str] = {}
