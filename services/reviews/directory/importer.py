@@ -78,6 +78,7 @@ MAX_LENGTHS = {
     "department": 200,
     "location": 100,
 }
+SHORTEST_LIMIT = min(MAX_LENGTHS.values())
 # The Person columns an import writes (emails aside), in one order for bulk statements.
 WRITTEN = (*[name for name in PERSON_COLUMNS if name != "active"], "manager_id", "active")
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "active"})
@@ -194,7 +195,7 @@ def detect_format(content_type: str | None, filename: str | None = None) -> str:
 class _Row:
     number: int
     values: dict[str, Any]
-    present: set[str]
+    present: frozenset[str]
     key: str
     reasons: list[str] = field(default_factory=list)
     person_id: uuid.UUID | None = None
@@ -274,8 +275,8 @@ def _date(value: Any) -> date | None:
 
 
 def _read_row(number: int, record: dict[str, Any], columns: set[str]) -> _Row:
-    present = {name for name in record if name in KNOWN_COLUMNS}
-    values = {name: _clean(record.get(name)) for name in present}
+    present = KNOWN_COLUMNS.intersection(record)
+    values = {name: _clean(record[name]) for name in present}
     key = str(values.get("email") or values.get("user_name") or f"row {number}")
     row = _Row(number=number, values=values, present=present, key=key)
     for column in REQUIRED_COLUMNS:
@@ -283,10 +284,11 @@ def _read_row(number: int, record: dict[str, Any], columns: set[str]) -> _Row:
             row.reasons.append(f"missing required column '{column}'")
         elif not values.get(column):
             row.reasons.append(f"{column}: required")
-    for name, limit in MAX_LENGTHS.items():
-        value = values.get(name)
-        if isinstance(value, str) and len(value) > limit:
-            row.reasons.append(f"{name}: longer than {limit} characters")
+    if any(isinstance(value, str) and len(value) > SHORTEST_LIMIT for value in values.values()):
+        for name, limit in MAX_LENGTHS.items():
+            value = values.get(name)
+            if isinstance(value, str) and len(value) > limit:
+                row.reasons.append(f"{name}: longer than {limit} characters")
     if values.get("email"):
         try:
             values["email"] = normalized_email(str(values["email"]))
@@ -346,11 +348,13 @@ class _Plan:
             row.person_id = target or uuid.uuid4()
 
     def check_duplicates(self) -> None:
-        seen: dict[tuple[str, str], list[_Row]] = {}
+        # Most keys are unique: remember the first holder, make a list only on a second one.
+        first: dict[tuple[str, object], tuple[int, _Row]] = {}
+        seen: dict[tuple[str, object], list[_Row]] = {}
         for row in self.rows:
             if row.person_id is None:
                 continue
-            keys = [("person", str(row.person_id))]
+            keys: list[tuple[str, object]] = [("person", row.person_id)]
             if row.values.get("email"):
                 keys.append(("email", email_key(row.values["email"])))
             if row.values.get("user_name"):
@@ -360,8 +364,11 @@ class _Plan:
             if row.values.get("employee_number"):
                 keys.append(("employee_number", str(row.values["employee_number"])))
             for key in keys:
-                seen.setdefault(key, []).append(row)
-        for (kind, value), rows in seen.items():
+                holder = first.setdefault(key, (len(first), row))[1]
+                if holder is not row:
+                    seen.setdefault(key, [holder]).append(row)
+        for kind, value in sorted(seen, key=lambda key: first[key][0]):
+            rows = seen[(kind, value)]
             if len(rows) < 2:
                 continue
             numbers = ", ".join(str(row.number) for row in rows)
