@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from pydantic import TypeAdapter
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reviews.cycles.consumers import cycle_subscriptions
@@ -19,7 +19,10 @@ outbox = Outbox("reviews", OutboxEvent)
 subscriptions: tuple[Subscription, ...] = cycle_subscriptions
 
 EVENT_FIELDS = frozenset(PersonEventData.model_fields)
-PEOPLE_EVENT_DATA = TypeAdapter(list[PersonEventData])
+# PersonEventData's fields in order; None marks a required one (a missing value is a KeyError).
+EVENT_DEFAULTS = {
+    name: None if field.is_required() else (field.default,) for name, field in PersonEventData.model_fields.items()
+}
 
 
 def person_event_data(person: Person | dict[str, Any]) -> dict[str, object]:
@@ -37,18 +40,29 @@ def person_verb(person: Person | dict[str, Any]) -> str:
 
 
 async def add_person_events(session: AsyncSession, people: Sequence[dict[str, Any]]) -> int:
-    """Outbox rows for many people at once: the importer changes thousands in one transaction."""
-    # One validation of the whole list: per-person model calls cost more than the rows' insert.
-    data = PEOPLE_EVENT_DATA.dump_python(
-        PEOPLE_EVENT_DATA.validate_python(
-            [{k: v for k, v in person.items() if k in EVENT_FIELDS} for person in people]
-        ),
-        mode="json",
-    )
+    """Outbox rows for many people at once: the importer changes thousands in one transaction.
+
+    ``people`` are the importer's validated rows, so their event data is read off directly
+    (PersonEventData's fields, in its order and JSON form) instead of validating a model
+    per person, which cost a 100,000-row import more than writing its rows; a test checks
+    that the result equals ``person_event_data`` of each stored person.
+    """
     items = [
-        (person_verb(person), str(person["id"]), person_data) for person, person_data in zip(people, data, strict=True)
+        (
+            person_verb(person),
+            str(person["id"]),
+            {
+                name: _json_ready(person[name] if default is None else person.get(name, default[0]))
+                for name, default in EVENT_DEFAULTS.items()
+            },
+        )
+        for person in people
     ]
     return await outbox.add_many_json(session, "person", items)
+
+
+def _json_ready(value: object) -> object:
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def task_event_data(task: ReviewTask) -> dict[str, object]:
