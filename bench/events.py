@@ -14,8 +14,9 @@ consumer fills. Then, in one process and one event loop, per round:
    subscription's batch size and acks every message: the time until the last message is
    acked.
 2. **meritloop**: the real ``OutboxRelay`` and ``EventConsumer`` (default batch sizes and
-   policy, or ``--relay-batch`` / ``--fetch-batch``, which the bare run then uses too) started together on the committed outbox rows; the time until the consumer has
-   handled every event (its handler ran and its inbox row committed in one transaction,
+   policy, or ``--relay-batch`` / ``--fetch-batch``, which the bare run then uses too)
+   started together on the committed outbox rows; the time until the consumer has handled
+   every event (its handler ran and its inbox row committed in one transaction,
    then the message acked). The handler itself writes nothing else, so what is measured
    is the pipeline's own cost. Checked afterwards: every outbox row marked published,
    exactly ``--events`` inbox rows.
