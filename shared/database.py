@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
-from sqlalchemy import DateTime, MetaData, event, text
+from sqlalchemy import DateTime, MetaData, Table, event, insert, text
 from sqlalchemy.engine import Engine
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -96,6 +96,36 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     # this sessionmaker only, not to every session in the process.
     session_class = type("ServiceSession", (Session,), {})
     return async_sessionmaker(engine, expire_on_commit=False, sync_session_class=session_class)
+
+
+async def insert_many(
+    session: AsyncSession, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]]
+) -> None:
+    """One INSERT executed for many rows given as tuples in ``columns`` order, in the session's transaction.
+
+    What ``session.execute(insert(table), dicts)`` does, minus its per-row work: SQLAlchemy
+    builds a parameter dict and calls each column's bind processor row by row, which cost
+    more than the database's own insert for the importer's 100,000 rows. Here each
+    column's processor maps over the column at once and the driver gets plain tuples.
+    Columns left out get no Python-side default: give every column the rows need.
+    """
+    if not rows:
+        return
+    connection = await session.connection()
+    dialect = connection.dialect
+    compiled = insert(table).compile(dialect=dialect, column_keys=list(columns))
+    order = compiled.positiontup if compiled.positional else None
+    if order is None or sorted(order) != sorted(columns):
+        # A named paramstyle, or defaults SQLAlchemy must compute: the ordinary path.
+        await session.execute(insert(table), [dict(zip(columns, row, strict=True)) for row in rows])
+        return
+    position = {name: index for index, name in enumerate(columns)}
+    values = []
+    for name in order:
+        column = [row[position[name]] for row in rows]
+        processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        values.append(column if processor is None else list(map(processor, column)))
+    await connection.exec_driver_sql(compiled.string, list(zip(*values, strict=True)))
 
 
 async def ping(engine: AsyncEngine) -> None:

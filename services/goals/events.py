@@ -13,6 +13,7 @@ Publishes (subjects ``meritloop.goals.<entity>.<verb>``, ids and minimal fields 
 from __future__ import annotations
 
 import json
+import typing
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,7 +21,7 @@ from datetime import date, datetime
 
 from opentelemetry import propagate
 from pydantic import BaseModel
-from sqlalchemy import insert
+from sqlalchemy import Table
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.goals.models import Goal, OutboxEvent, Person
@@ -28,6 +29,7 @@ from shared.cycles import (
     CYCLE_SCORE_COMPUTED,
     score_event_id,
 )
+from shared.database import insert_many
 from shared.events import Outbox
 from shared.events.outbox import WAKE_RELAY
 from shared.people import PeopleProjection
@@ -173,15 +175,11 @@ async def publish_scores(session: AsyncSession, scores: Sequence[ComputedScore],
                 ],
             },
         }
-        rows.append(
-            {
-                "id": event_id,
-                "subject": CYCLE_SCORE_COMPUTED,
-                "payload": json.dumps(envelope),
-                "headers": encoded_headers,
-                "created_at": now,
-                "attempts": 0,
-            }
-        )
-    await session.execute(insert(OutboxEvent), rows)
+        rows.append((event_id, CYCLE_SCORE_COMPUTED, json.dumps(envelope), encoded_headers, now, 0))
+    await insert_many(
+        session,
+        typing.cast(Table, OutboxEvent.__table__),
+        ("id", "subject", "payload", "headers", "created_at", "attempts"),
+        rows,
+    )
     session.info[WAKE_RELAY] = True

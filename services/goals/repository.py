@@ -7,6 +7,7 @@ read with one recursive CTE each, never level by level.
 from __future__ import annotations
 
 import json
+import typing
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -20,13 +21,13 @@ from sqlalchemy import (
     Float,
     Select,
     String,
+    Table,
     and_,
     case,
     cast,
     delete,
     false,
     func,
-    insert,
     literal,
     or_,
     select,
@@ -49,9 +50,11 @@ from services.goals.rules import (
     Status,
     Visibility,
 )
+from shared.database import insert_many
 
 # SQLite allows 32766 bound parameters; PostgreSQL 32767. Chunks of ids stay far below.
 IN_CHUNK = 1000
+CYCLE_SCORES = typing.cast(Table, CycleScore.__table__)
 # An alignment chain longer than this is a data error; the CTE stops there instead of looping.
 MAX_TREE_DEPTH = 64
 
@@ -352,11 +355,26 @@ class GoalRepository:
         self, owner_ids: Sequence[uuid.UUID], period_start: date, period_end: date
     ) -> list[tuple[uuid.UUID, uuid.UUID, float | None, float]]:
         """``(owner_id, goal_id, weight, progress)`` of the individual goals a cycle scores."""
+        columns = (Goal.owner_id, Goal.id, Goal.weight, Goal.progress)
+        return [tuple(row) for row in await self._scored(columns, owner_ids, period_start, period_end)]
+
+    async def scored_rows_text(
+        self, owner_ids: Sequence[uuid.UUID], period_start: date, period_end: date
+    ) -> list[tuple[str, str, float | None, float]]:
+        """``scored_rows`` with both ids as dashed text: a cycle's scoring reads tens of thousands
+        and only writes them back out as text, so turning each into a UUID first was waste."""
+        columns = (type_coerce(Goal.owner_id, String), type_coerce(Goal.id, String), Goal.weight, Goal.progress)
+        rows = await self._scored(columns, owner_ids, period_start, period_end)
+        return [(uuid_text(owner), uuid_text(goal), weight, progress) for owner, goal, weight, progress in rows]
+
+    async def _scored(
+        self, columns: Sequence[Any], owner_ids: Sequence[uuid.UUID], period_start: date, period_end: date
+    ) -> list[Any]:
         end = goal_end_column()
-        out: list[tuple[uuid.UUID, uuid.UUID, float | None, float]] = []
+        out: list[Any] = []
         for part in chunks(owner_ids):
             rows = await self.session.execute(
-                select(Goal.owner_id, Goal.id, Goal.weight, Goal.progress)
+                select(*columns)
                 .where(
                     Goal.owner_id.in_(part),
                     Goal.level == Level.individual.value,
@@ -366,7 +384,7 @@ class GoalRepository:
                 )
                 .order_by(Goal.owner_id, Goal.id)
             )
-            out.extend(rows.tuples())
+            out.extend(rows.all())
         return out
 
     # ------------------------------------------------------------------ suggestions corpus
@@ -433,7 +451,10 @@ class CycleScoreRepository:
                 delete(CycleScore).where(CycleScore.cycle_id == cycle_id, CycleScore.person_id.in_(part))
             )
         if rows:
-            await self.session.execute(insert(CycleScore), list(rows))
+            columns = tuple(rows[0])
+            await insert_many(
+                self.session, CYCLE_SCORES, columns, [tuple(row[name] for name in columns) for row in rows]
+            )
 
     async def page(
         self, cycle_id: uuid.UUID, *, limit: int, offset: int, person_ids: Sequence[uuid.UUID] | None = None

@@ -37,13 +37,13 @@ class CycleScoring:
         """
         people = list(dict.fromkeys(participant_ids))
         now = self._now or utcnow()
-        goals: dict[uuid.UUID, list[tuple[uuid.UUID, float | None, float]]] = defaultdict(list)
-        for owner_id, goal_id, weight, progress in await self.goals.scored_rows(people, period_start, period_end):
-            goals[owner_id].append((goal_id, weight, progress))
+        goals: dict[str, list[tuple[str, float | None, float]]] = defaultdict(list)
+        for owner, goal, weight, progress in await self.goals.scored_rows_text(people, period_start, period_end):
+            goals[owner].append((goal, weight, progress))
         revisions = await self.scores.revisions(cycle_id, people)
         scores: list[ComputedScore] = []
         for person_id in people:
-            inputs = goals.get(person_id, [])
+            inputs = goals.get(str(person_id), [])
             result = score_goals([ScoredGoal(weight, progress) for _, weight, progress in inputs])
             scores.append(
                 ComputedScore(
@@ -57,7 +57,7 @@ class CycleScoring:
                     weight_total=result.weight_total,
                     error=result.error.value if result.error else None,
                     formula_version=SCORE_FORMULA_VERSION,
-                    inputs=json.dumps([[str(goal_id), weight, progress] for goal_id, weight, progress in inputs]),
+                    inputs=json.dumps([[goal_id, weight, progress] for goal_id, weight, progress in inputs]),
                     revision=revisions.get(person_id, 0) + 1,
                     computed_at=now,
                 )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -14,6 +15,10 @@ from shared.people import PersonEventData
 outbox = Outbox("reviews", OutboxEvent)
 
 EVENT_FIELDS = frozenset(PersonEventData.model_fields)
+# PersonEventData's fields in order; None marks a required one (a missing value is a KeyError).
+EVENT_DEFAULTS = {
+    name: None if field.is_required() else (field.default,) for name, field in PersonEventData.model_fields.items()
+}
 
 
 def person_event_data(person: Person | dict[str, Any]) -> dict[str, object]:
@@ -30,13 +35,30 @@ def person_verb(person: Person | dict[str, Any]) -> str:
     return "upserted" if active else "deactivated"
 
 
-async def add_person_events(session: AsyncSession, people: Iterable[dict[str, Any]]) -> int:
-    """Outbox rows for many people at once: the importer changes thousands in one transaction."""
-    events = [
-        outbox.event("person", person_verb(person), person_event_data(person), subject=str(person["id"]))
+async def add_person_events(session: AsyncSession, people: Sequence[dict[str, Any]]) -> int:
+    """Outbox rows for many people at once: the importer changes thousands in one transaction.
+
+    ``people`` are the importer's validated rows, so their event data is read off directly
+    (PersonEventData's fields, in its order and JSON form) instead of validating a model
+    per person, which cost a 100,000-row import more than writing its rows; a test checks
+    that the result equals ``person_event_data`` of each stored person.
+    """
+    items = [
+        (
+            person_verb(person),
+            str(person["id"]),
+            {
+                name: _json_ready(person[name] if default is None else person.get(name, default[0]))
+                for name, default in EVENT_DEFAULTS.items()
+            },
+        )
         for person in people
     ]
-    return await outbox.add_many(session, events)
+    return await outbox.add_many_json(session, "person", items)
+
+
+def _json_ready(value: object) -> object:
+    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def task_event_data(task: ReviewTask) -> dict[str, object]:

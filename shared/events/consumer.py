@@ -10,17 +10,19 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 from nats.aio.msg import Msg
 from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from shared.database import utcnow
 from shared.events.bus import EventBus
 from shared.events.envelope import DEAD_LETTER_PREFIX, CloudEvent
 from shared.events.loop import BackgroundLoop
@@ -110,13 +112,8 @@ class EventConsumer(BackgroundLoop):
                 js = self._bus.jetstream()
                 await js.add_consumer(self.subscription.stream, self.consumer_config())
                 psub = await js.pull_subscribe_bind(self.subscription.durable, stream=self.subscription.stream)
-                while not self.stopping:
-                    try:
-                        messages = await psub.fetch(self.subscription.batch, timeout=1.0)
-                    except NatsTimeoutError:
-                        continue
-                    for message in messages:
-                        await self.process(message)
+                self._psub = psub
+                await self._consume(psub)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep consuming once NATS is back
@@ -125,21 +122,154 @@ class EventConsumer(BackgroundLoop):
                 logger.warning("consumer %s interrupted (%s); retrying", self.subscription.durable, exc)
                 await asyncio.sleep(1.0)
 
+    async def _consume(self, psub: JetStreamContext.PullSubscription) -> None:
+        """Fetch ahead while a batch is handled, then handle all that arrived meanwhile as one batch.
+
+        A consumer that keeps pace gets one or two messages per fetch; without the fetch
+        running beside the transaction every message would wait for a round trip and
+        commit alone. At most ``batch`` messages wait here unacked, well inside ack_wait.
+        """
+        size = self.subscription.batch
+        queue: asyncio.Queue[Msg] = asyncio.Queue(maxsize=size)
+
+        async def fetch_ahead() -> None:
+            while not self.stopping:
+                try:
+                    fetched = await psub.fetch(size, timeout=1.0)
+                except NatsTimeoutError:
+                    continue
+                for message in fetched:
+                    await queue.put(message)
+
+        fetcher = asyncio.create_task(fetch_ahead(), name=f"{self.task_name}-fetch")
+        getter: asyncio.Task[Msg] | None = None
+        try:
+            while not self.stopping:
+                if queue.empty():
+                    getter = asyncio.create_task(queue.get())
+                    await asyncio.wait({getter, fetcher}, return_when=asyncio.FIRST_COMPLETED)
+                    if not getter.done():
+                        getter.cancel()
+                        fetcher.result()  # the fetch failed: raise its error to the retry loop
+                        return
+                    messages = [getter.result()]
+                else:
+                    messages = []
+                while len(messages) < size and not queue.empty():
+                    messages.append(queue.get_nowait())
+                await self.process_batch(messages)
+        finally:
+            if getter is not None:
+                getter.cancel()
+            fetcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await fetcher
+
+    async def process_batch(self, messages: Sequence[Msg]) -> None:
+        """Handle a fetched batch in one transaction; a failure sends its message down the single path.
+
+        Each event still gets its own inbox row and its own verdict: the batch commits only
+        if every handler in it succeeded. A handler that raises is charged with a failed
+        delivery (retry or dead letter, exactly as alone) and the others run again without
+        it; a failure that names no message (the commit itself) sends each message through
+        ``process`` on its own. Either way an event's effects are committed once and every
+        message is acked only after the transaction that handled it committed.
+        """
+        batch: list[tuple[Msg, CloudEvent]] = []
+        for message in messages:
+            if not self._wanted(message):
+                await message.ack()
+                continue
+            self._count_delivery(message)
+            try:
+                event = CloudEvent.from_bytes(message.data)
+            except Exception:  # noqa: BLE001 - the single path records the failure
+                await self._process_one(message)
+                continue
+            batch.append((message, event))
+        while len(batch) > 1:
+            failed = await self._handle_batch(batch)
+            if failed is None:
+                for message, _event in batch:
+                    await message.ack()
+                    HANDLED.labels(self.subscription.durable, message.subject).inc()
+                self.handled += len(batch)
+                return
+            index, exc = failed
+            if index is None:
+                break
+            await self._failed(batch[index][0], batch[index][0].metadata.num_delivered, exc)
+            del batch[index]
+        for message, _event in batch:
+            await self._process_one(message)
+
+    async def _handle_batch(self, batch: Sequence[tuple[Msg, CloudEvent]]) -> tuple[int | None, Exception] | None:
+        """None once the whole batch committed; else the index of the message that failed (if known) and why."""
+        durable = self.subscription.durable
+        table = cast(Table, self._inbox.__table__)  # type: ignore[attr-defined]
+        failed_at: int | None = None
+        try:
+            async with self._sessionmaker() as session, session.begin():
+                ids = {event.id for _message, event in batch}
+                seen = set(
+                    await session.scalars(
+                        select(self._inbox.event_id).where(
+                            self._inbox.consumer == durable, self._inbox.event_id.in_(ids)
+                        )
+                    )
+                )
+                now = utcnow()
+                rows = []
+                for index, (message, event) in enumerate(batch):
+                    if event.id in seen:  # handled before, or earlier in this very batch
+                        continue
+                    seen.add(event.id)
+                    failed_at = index
+                    with self._span(message):
+                        await self.subscription.handler(session, event)
+                    failed_at = None
+                    rows.append(
+                        {"consumer": durable, "event_id": event.id, "event_type": event.type, "processed_at": now}
+                    )
+                if rows:
+                    await session.execute(insert(table), rows)
+        except Exception as exc:  # noqa: BLE001 - the caller decides who pays for it
+            if failed_at is None:
+                logger.info("%s: batch of %d failed as a whole (%s); one by one", durable, len(batch), exc)
+            return failed_at, exc
+        return None
+
+    def _wanted(self, message: Msg) -> bool:
+        # A server older than 2.10 ignores filter_subjects and delivers the whole stream.
+        return any(subject_matches(pattern, message.subject) for pattern in self.subscription.subjects)
+
+    @contextlib.contextmanager
+    def _span(self, message: Msg) -> Iterator[trace.Span]:
+        context = propagate.extract(message.headers) if message.headers else None
+        attributes = {
+            "messaging.system": "nats",
+            "messaging.destination.name": message.subject,
+            "messaging.consumer.group.name": self.subscription.durable,
+        }
+        with tracer.start_as_current_span(
+            f"consume {message.subject}", context=context, kind=trace.SpanKind.CONSUMER, attributes=attributes
+        ) as span:
+            yield span
+
     async def process(self, message: Msg) -> None:
-        if not any(subject_matches(pattern, message.subject) for pattern in self.subscription.subjects):
-            # A server older than 2.10 ignores filter_subjects and delivers the whole stream.
+        if not self._wanted(message):
             await message.ack()
             return
-        delivery = message.metadata.num_delivered
-        if delivery > 1:
+        self._count_delivery(message)
+        await self._process_one(message)
+
+    def _count_delivery(self, message: Msg) -> None:
+        if message.metadata.num_delivered > 1:
             REDELIVERIES.labels(self.subscription.durable, message.subject).inc()
-        context = propagate.extract(dict(message.headers or {}))
-        with tracer.start_as_current_span(
-            f"consume {message.subject}", context=context, kind=trace.SpanKind.CONSUMER
-        ) as span:
-            span.set_attribute("messaging.system", "nats")
-            span.set_attribute("messaging.destination.name", message.subject)
-            span.set_attribute("messaging.consumer.group.name", self.subscription.durable)
+
+    async def _process_one(self, message: Msg) -> None:
+        delivery = message.metadata.num_delivered
+        with self._span(message) as span:
             try:
                 event = CloudEvent.from_bytes(message.data)
                 await self._handle_once(event)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -16,6 +17,7 @@ DEAD_LETTER_PREFIX = f"{SUBJECT_PREFIX}.deadletter"
 _TOKEN = re.compile(r"^[a-z][a-z0-9_-]*$")
 
 
+@lru_cache(maxsize=1024)  # a handful of types, asked for once per event
 def event_type(service: str, entity: str, verb: str) -> str:
     for part in (service, entity, verb):
         if not _TOKEN.match(part):

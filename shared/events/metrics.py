@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections import Counter as Tally
 from collections.abc import Collection, Iterable
-from typing import Any
+from typing import Any, Protocol
 
 from prometheus_client import Counter
-
-from shared.events.outbox import OutboxMixin
 
 PUBLISHED = Counter(
     "meritloop_outbox_published_events",
@@ -37,7 +35,14 @@ DEAD_LETTERS = Counter(
 )
 
 
-def count_published(rows: Iterable[OutboxMixin], failed: Collection[Any]) -> None:
+class _PublishedRow(Protocol):
+    @property
+    def id(self) -> Any: ...
+    @property
+    def subject(self) -> str: ...
+
+
+def count_published(rows: Iterable[_PublishedRow], failed: Collection[Any]) -> None:
     """Count a relay batch once per subject: a labelled inc per row would cost more than the batch's bookkeeping."""
     for subject, count in Tally(row.subject for row in rows if row.id not in failed).items():
         PUBLISHED.labels(subject).inc(count)

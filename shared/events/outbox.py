@@ -13,11 +13,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import propagate
-from sqlalchemy import Index, Integer, String, Table, Text, insert
+from sqlalchemy import Index, Integer, String, Table, Text
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
-from shared.database import UTCDateTime, utcnow
+from shared.database import UTCDateTime, insert_many, utcnow
 from shared.events.envelope import CloudEvent, event_type
 
 WAKE_RELAY = "meritloop.outbox.wake"
@@ -108,9 +108,46 @@ class Outbox:
             return 0
         headers = _trace_headers()
         table = cast(Table, self.model.__table__)  # type: ignore[attr-defined]
-        await session.execute(insert(table), [_row(event, headers) for event in events])
+        await insert_many(
+            session,
+            table,
+            ("id", "subject", "payload", "headers", "created_at", "attempts"),
+            [(e.id, e.nats_subject, e.model_dump_json(), headers, e.time, 0) for e in events],
+        )
         session.info[WAKE_RELAY] = True
         return len(events)
+
+    async def add_many_json(
+        self, session: AsyncSession, entity: str, items: Sequence[tuple[str, str | None, dict[str, Any]]]
+    ) -> int:
+        """Many events given as ``(verb, subject, data)`` with JSON-ready data, serialised without a model.
+
+        The same envelope as ``CloudEvent`` (same fields, parsed back by its model); for bulk
+        changes, where building and validating 100,000 envelopes cost more than writing them.
+        """
+        if not items:
+            return 0
+        headers = _trace_headers()
+        now = utcnow()
+        stamp = now.isoformat().replace("+00:00", "Z")
+        rows = []
+        for verb, subject, data in items:
+            event_id = uuid.uuid4()
+            envelope = {
+                "specversion": "1.0",
+                "id": str(event_id),
+                "source": self.source,
+                "type": event_type(self.service, entity, verb),
+                "subject": subject,
+                "time": stamp,
+                "datacontenttype": "application/json",
+                "data": data,
+            }
+            rows.append((event_id, envelope["type"], json.dumps(envelope, separators=(",", ":")), headers, now, 0))
+        table = cast(Table, self.model.__table__)  # type: ignore[attr-defined]
+        await insert_many(session, table, ("id", "subject", "payload", "headers", "created_at", "attempts"), rows)
+        session.info[WAKE_RELAY] = True
+        return len(rows)
 
 
 def _trace_headers() -> str:

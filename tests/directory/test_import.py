@@ -273,3 +273,29 @@ async def test_moving_a_manager_moves_their_team(reviews: httpx.AsyncClient, aut
     chain = (await reviews.get(f"/people/{people['dev@example.com']['id']}/managers", headers=hr)).json()
     assert [item["email"] for item in chain] == ["vp@example.com", "cto@example.com", "ceo@example.com"]
     assert people["dev@example.com"]["version"] == 1  # only its place in the tree moved: no new version
+
+
+async def test_imported_events_are_the_envelopes_a_single_change_would_write(
+    reviews: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    """The importer serialises its envelopes without models: they must parse back as the models say."""
+    from services.reviews.events import person_event_data
+    from shared.events import CloudEvent
+    from shared.people import PERSON_DEACTIVATED, PERSON_UPSERTED, PersonEventData
+
+    rows = [*SMALL_ORG, ["gone@example.com", "Gone", "4", "Engineer", "Eng", "2", "false"]]
+    response = await post_import(reviews, auth(Role.hr), csv_bytes(rows))
+    assert response.status_code == 200, response.text
+    async with reviews.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+        people = {person.id: person for person in await session.scalars(select(Person))}
+        outbox = list(await session.scalars(select(OutboxEvent)))
+    assert len(outbox) == len(people) == 4
+    for row in outbox:
+        event = CloudEvent.from_bytes(row.payload.encode())
+        person = people[PersonEventData.model_validate(event.data).id]
+        assert event.id == row.id
+        assert event.type == row.subject == (PERSON_UPSERTED if person.active else PERSON_DEACTIVATED)
+        assert event.source == "/meritloop/reviews"
+        assert event.subject == str(person.id)
+        assert event.time == row.created_at
+        assert event.data == person_event_data(person)

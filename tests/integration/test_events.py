@@ -15,6 +15,7 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.goals.models import InboxEvent as GoalsInbox
+from services.goals.models import Person as GoalsPerson
 from services.reviews.directory.schemas import PersonCreate
 from services.reviews.directory.service import PeopleService
 from services.reviews.models import OutboxEvent as ReviewsOutbox
@@ -24,6 +25,7 @@ from shared.events import (
     ConsumerPolicy,
     EventBus,
     EventConsumer,
+    Handler,
     OutboxRelay,
     Subscription,
     dead_letter_stream,
@@ -62,7 +64,7 @@ class Pipeline:
     engines: Sequence[AsyncEngine]
     consumers: list[EventConsumer] = field(default_factory=list)
 
-    def consume(self, handler: Recorder, *, durable: str = "goals-test", max_deliver: int = 3) -> EventConsumer:
+    def consume(self, handler: Handler, *, durable: str = "goals-test", max_deliver: int = 3) -> EventConsumer:
         consumer = EventConsumer(
             self.bus,
             self.goals,
@@ -322,6 +324,98 @@ async def test_consumer_skips_subjects_it_did_not_ask_for(nats_url: str, pipelin
 
     await wait_until(all_acked, timeout=5, message="the skipped message acked, so it never comes back")
     await unfiltered.unsubscribe()
+
+
+@dataclass
+class Projector:
+    """A handler with an effect: one projection row per event, in the consumer's transaction."""
+
+    poison: set[uuid.UUID] = field(default_factory=set)
+    calls: list[uuid.UUID] = field(default_factory=list)
+
+    async def __call__(self, session: AsyncSession, event: CloudEvent) -> None:
+        self.calls.append(event.id)
+        if event.id in self.poison:
+            raise RuntimeError("handler refuses this event")
+        person_id = uuid.UUID(event.data["id"])
+        session.add(GoalsPerson(id=person_id, version=1, display_name="P", email=f"{person_id}@example.com"))
+
+
+def person_event(person_id: uuid.UUID | None = None) -> CloudEvent:
+    return CloudEvent(source="/test", type=PERSON_UPSERTED, data={"id": str(person_id or uuid.uuid4())})
+
+
+async def publish_all(pipeline: Pipeline, events: Sequence[CloudEvent]) -> None:
+    """Published before the consumer starts, so that its first fetch returns them as one batch."""
+    js = pipeline.bus.jetstream()
+    for event in events:
+        await js.publish(event.nats_subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
+
+
+async def projected_and_inbox(pipeline: Pipeline) -> tuple[list[uuid.UUID], list[uuid.UUID]]:
+    async with pipeline.goals() as session:
+        people = list(await session.scalars(select(GoalsPerson.id)))
+        inbox = list(await session.scalars(select(GoalsInbox.event_id)))
+    return people, inbox
+
+
+async def test_poison_message_in_a_batch_neither_blocks_nor_duplicates_the_others(
+    nats_url: str, pipeline_factory: PipelineFactory
+) -> None:
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    events = [person_event() for _ in range(10)]
+    poison = events[4]
+    good = [event for event in events if event is not poison]
+    await publish_all(pipeline, events)
+    projector = Projector(poison={poison.id})
+    consumer = pipeline.consume(projector, durable="goals-batch", max_deliver=3)
+
+    await wait_until(lambda: consumer.handled == 9 and consumer.dead_lettered == 1, message="9 handled, 1 dead")
+    await asyncio.sleep(0.5)  # a redelivery of any of them would arrive within this window
+    people, inbox = await projected_and_inbox(pipeline)
+    assert sorted(people) == sorted(uuid.UUID(event.data["id"]) for event in good), "each effect exactly once"
+    assert sorted(inbox) == sorted(event.id for event in good)
+    assert projector.calls.count(poison.id) == 3, "the poison is tried max_deliver times, not more"
+    assert consumer.handled == 9
+    assert consumer.dead_lettered == 1
+
+
+async def test_batch_failing_at_commit_falls_back_to_one_transaction_per_event(
+    nats_url: str, pipeline_factory: PipelineFactory
+) -> None:
+    """Two events projecting the same row: only the commit fails, naming neither; one by one, one wins."""
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    same = uuid.uuid4()
+    clashing = [person_event(same), person_event(same)]
+    others = [person_event() for _ in range(3)]
+    await publish_all(pipeline, [clashing[0], *others, clashing[1]])
+    consumer = pipeline.consume(Projector(), durable="goals-clash", max_deliver=2)
+
+    await wait_until(lambda: consumer.handled == 4 and consumer.dead_lettered == 1, message="4 handled, 1 dead")
+    await asyncio.sleep(0.5)
+    people, inbox = await projected_and_inbox(pipeline)
+    assert sorted(people) == sorted([same, *(uuid.UUID(event.data["id"]) for event in others)])
+    assert sorted(inbox) == sorted([clashing[0].id, *(event.id for event in others)])
+
+
+async def test_same_event_twice_in_one_batch_is_handled_once(nats_url: str, pipeline_factory: PipelineFactory) -> None:
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    event = person_event()
+    js = pipeline.bus.jetstream()
+    for attempt in range(2):  # distinct message ids get past JetStream's dedup
+        await js.publish(event.nats_subject, event.to_bytes(), headers={"Nats-Msg-Id": f"{event.id}-{attempt}"})
+    await publish_all(pipeline, [person_event()])
+    projector = Projector()
+    consumer = pipeline.consume(projector, durable="goals-twice")
+
+    await wait_until(lambda: consumer.handled == 3, message="all three acked")
+    people, inbox = await projected_and_inbox(pipeline)
+    assert len(people) == 2
+    assert sorted(inbox) == sorted(set(projector.calls))
+    assert projector.calls.count(event.id) == 1
 
 
 def test_subject_patterns() -> None:

@@ -27,12 +27,12 @@ from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
 from pydantic import BaseModel, Field
-from sqlalchemy import Table, bindparam, delete, insert, select, update
+from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reviews.events import add_person_events
 from services.reviews.models import Person, PersonEmail, email_key
-from shared.database import create_engine, create_sessionmaker, utcnow
+from shared.database import create_engine, create_sessionmaker, insert_many, utcnow
 
 CHUNK = 5000
 PEOPLE = cast(Table, Person.__table__)
@@ -78,6 +78,7 @@ MAX_LENGTHS = {
     "department": 200,
     "location": 100,
 }
+SHORTEST_LIMIT = min(MAX_LENGTHS.values())
 # The Person columns an import writes (emails aside), in one order for bulk statements.
 WRITTEN = (*[name for name in PERSON_COLUMNS if name != "active"], "manager_id", "active")
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "active"})
@@ -194,7 +195,7 @@ def detect_format(content_type: str | None, filename: str | None = None) -> str:
 class _Row:
     number: int
     values: dict[str, Any]
-    present: set[str]
+    present: frozenset[str]
     key: str
     reasons: list[str] = field(default_factory=list)
     person_id: uuid.UUID | None = None
@@ -274,8 +275,8 @@ def _date(value: Any) -> date | None:
 
 
 def _read_row(number: int, record: dict[str, Any], columns: set[str]) -> _Row:
-    present = {name for name in record if name in KNOWN_COLUMNS}
-    values = {name: _clean(record.get(name)) for name in present}
+    present = KNOWN_COLUMNS.intersection(record)
+    values = {name: _clean(record[name]) for name in present}
     key = str(values.get("email") or values.get("user_name") or f"row {number}")
     row = _Row(number=number, values=values, present=present, key=key)
     for column in REQUIRED_COLUMNS:
@@ -283,10 +284,11 @@ def _read_row(number: int, record: dict[str, Any], columns: set[str]) -> _Row:
             row.reasons.append(f"missing required column '{column}'")
         elif not values.get(column):
             row.reasons.append(f"{column}: required")
-    for name, limit in MAX_LENGTHS.items():
-        value = values.get(name)
-        if isinstance(value, str) and len(value) > limit:
-            row.reasons.append(f"{name}: longer than {limit} characters")
+    if any(isinstance(value, str) and len(value) > SHORTEST_LIMIT for value in values.values()):
+        for name, limit in MAX_LENGTHS.items():
+            value = values.get(name)
+            if isinstance(value, str) and len(value) > limit:
+                row.reasons.append(f"{name}: longer than {limit} characters")
     if values.get("email"):
         try:
             values["email"] = normalized_email(str(values["email"]))
@@ -346,11 +348,13 @@ class _Plan:
             row.person_id = target or uuid.uuid4()
 
     def check_duplicates(self) -> None:
-        seen: dict[tuple[str, str], list[_Row]] = {}
+        # Most keys are unique: remember the first holder, make a list only on a second one.
+        first: dict[tuple[str, object], tuple[int, _Row]] = {}
+        seen: dict[tuple[str, object], list[_Row]] = {}
         for row in self.rows:
             if row.person_id is None:
                 continue
-            keys = [("person", str(row.person_id))]
+            keys: list[tuple[str, object]] = [("person", row.person_id)]
             if row.values.get("email"):
                 keys.append(("email", email_key(row.values["email"])))
             if row.values.get("user_name"):
@@ -360,8 +364,11 @@ class _Plan:
             if row.values.get("employee_number"):
                 keys.append(("employee_number", str(row.values["employee_number"])))
             for key in keys:
-                seen.setdefault(key, []).append(row)
-        for (kind, value), rows in seen.items():
+                holder = first.setdefault(key, (len(first), row))[1]
+                if holder is not row:
+                    seen.setdefault(key, [holder]).append(row)
+        for kind, value in sorted(seen, key=lambda key: first[key][0]):
+            rows = seen[(kind, value)]
             if len(rows) < 2:
                 continue
             numbers = ", ".join(str(row.number) for row in rows)
@@ -584,12 +591,10 @@ def plan_import(
             values = _final_values(row, current)
             values["path"] = paths[row.person_id]
         if row.rejected:
-            reports.append(
-                RowReport(row=row.number, action=RowAction.reject, key=row.key, person_id=None, reasons=row.reasons)
-            )
+            reports.append(_report(row.number, RowAction.reject, row.key, None, reasons=row.reasons))
             continue
         action, changes = _verdict(row, values, current)
-        reports.append(RowReport(row=row.number, action=action, key=row.key, person_id=row.person_id, changes=changes))
+        reports.append(_report(row.number, action, row.key, row.person_id, changes=changes))
         if action is RowAction.create:
             creates.append({"id": row.person_id, **values})
         elif action is not RowAction.unchanged:
@@ -606,11 +611,7 @@ def plan_import(
                 continue
             # A person absent from a full export is deactivated, unless a rejected row named them.
             values = {**current, "active": False}
-            reports.append(
-                RowReport(
-                    row=None, action=RowAction.deactivate, key=current["email"], person_id=person_id, changes=["active"]
-                )
-            )
+            reports.append(_report(None, RowAction.deactivate, current["email"], person_id, changes=["active"]))
             updates.append({**values, "version": current["version"] + 1, "was_active": True})
     updated = {values["id"] for values in updates}
     path_moves = [
@@ -635,6 +636,20 @@ def plan_import(
         rows=reports,
     )
     return _Outcome(report, creates, updates, email_changes, path_moves)
+
+
+def _report(
+    number: int | None,
+    action: RowAction,
+    key: str,
+    person_id: uuid.UUID | None,
+    *,
+    changes: list[str] | None = None,
+    reasons: list[str] | None = None,
+) -> RowReport:
+    return RowReport(
+        row=number, action=action, key=key, person_id=person_id, changes=changes or [], reasons=reasons or []
+    )
 
 
 def _paths(graph: dict[uuid.UUID, uuid.UUID | None]) -> dict[uuid.UUID, str]:
@@ -684,18 +699,21 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 async def _apply(session: AsyncSession, outcome: _Outcome) -> None:
     now = utcnow()
     creates = _creation_order(outcome.creates)
+    created_columns = (*WRITTEN, "id", "path", "version", "created_at", "deactivated_at")
     for chunk in _chunks(creates):
-        await session.execute(
-            insert(PEOPLE),
+        await insert_many(
+            session,
+            PEOPLE,
+            created_columns,
             [
-                {
-                    **{name: values[name] for name in WRITTEN},
-                    "id": values["id"],
-                    "path": values["path"],
-                    "version": 1,
-                    "created_at": now,
-                    "deactivated_at": None if values["active"] else now,
-                }
+                (
+                    *[values[name] for name in WRITTEN],
+                    values["id"],
+                    values["path"],
+                    1,
+                    now,
+                    None if values["active"] else now,
+                )
                 for values in chunk
             ],
         )
@@ -731,21 +749,11 @@ async def _apply(session: AsyncSession, outcome: _Outcome) -> None:
             update(PEOPLE).where(PEOPLE.c.id == bindparam("person_id")).values(path=bindparam("path")),
             [{"person_id": move["id"], "path": move["path"]} for move in chunk],
         )
-    email_rows = [
-        {
-            "value_key": email_key(values["email"]),
-            "person_id": values["id"],
-            "value": values["email"],
-            "type": "work",
-            "primary": True,
-        }
-        for values in creates
-    ] + [
-        {"value_key": email_key(new), "person_id": pid, "value": new, "type": "work", "primary": True}
-        for pid, _old, new in outcome.email_changes
+    email_rows = [(email_key(values["email"]), values["id"], values["email"], "work", True) for values in creates] + [
+        (email_key(new), pid, new, "work", True) for pid, _old, new in outcome.email_changes
     ]
     for chunk in _chunks(email_rows):
-        await session.execute(insert(PERSON_EMAILS), list(chunk))
+        await insert_many(session, PERSON_EMAILS, ("value_key", "person_id", "value", "type", "primary"), chunk)
     changed_people = [{**values, "version": 1} for values in creates] + outcome.updates
     await add_person_events(session, changed_people)
     await session.flush()
