@@ -481,14 +481,14 @@ def percentile(values: Sequence[float], share: float) -> float:
 async def run(args: argparse.Namespace) -> None:
     from services.reviews.app import create as create_reviews
     from services.reviews.cycles.temporal import holder
+    from workflows.client import connect
     from workflows.models import CycleProgress, cycle_workflow_id
     from workflows.review_cycle import ReviewCycleWorkflow
-    from workflows.worker import connect
 
     async with environment(args, "meritloop-bench-cycle-") as env:
         settings = env.settings
         await import_directory(settings, args.participants, args.depth)
-        log("starting the worker (subprocess: every workflow, real reviews + rewards activities) ...")
+        log("starting the workflow worker (subprocess); the reviews activities run in the reviews app ...")
         worker = start_worker(env, "cycle")
         env.stack.callback(stop_process, worker)
         holder.forget()
@@ -569,9 +569,8 @@ async def run(args: argparse.Namespace) -> None:
 async def run_worker(mode: str) -> None:
     import signal
 
-    from services.reviews.cycles.activities import ReviewsActivities
-    from services.rewards.activities import RewardsActivities
-    from workflows.worker import build_worker, connect
+    from workflows.client import connect
+    from workflows.worker import build_worker
 
     settings = Settings()
     stop = asyncio.Event()
@@ -581,9 +580,7 @@ async def run_worker(mode: str) -> None:
     ready = settings.data_dir / f"worker-{mode}.ready"
     if mode == "cycle":
         client = await connect(settings)
-        reviews = ReviewsActivities.from_settings(settings)
-        rewards = RewardsActivities.from_settings(settings)
-        worker = build_worker(client, settings.temporal_task_queue, [*reviews.all(), *rewards.all()])
+        worker = build_worker(client, settings.temporal_task_queue)
     else:
         client = await Client.connect(settings.temporal_address)
         worker = Worker(

@@ -17,7 +17,15 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import activities
-    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, REPORT_SIGNAL, is_due, refuse, seconds_until
+    from workflows.common import (
+        ACTIVITY_RETRY,
+        ACTIVITY_TIMEOUT,
+        REPORT_SIGNAL,
+        SERVICE_QUEUES_PATCH,
+        is_due,
+        refuse,
+        seconds_until,
+    )
     from workflows.models import (
         FINISHED,
         STEP_PHASE,
@@ -93,6 +101,7 @@ class EmployeeReviewWorkflow:
         # later (after an old-code workflow task) could answer differently on replay.
         self._keeps_personal = workflow.patched(PERSONAL_DEADLINES_PATCH)
         self._records_after_reply = workflow.patched(RECORD_AFTER_REPLY_PATCH)
+        self._queue = value.queues.reviews if workflow.patched(SERVICE_QUEUES_PATCH) else None
         self._records: list[UpdateTaskInput] = []  # completions answered, not yet sent to the inbox
 
     # --- run ---------------------------------------------------------------------------------
@@ -156,6 +165,7 @@ class EmployeeReviewWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._queue,
         )
         if task.status is TaskStatus.pending:  # an Update may not touch it before it exists
             self._set_task(task, TaskStatus.open)
@@ -235,6 +245,7 @@ class EmployeeReviewWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._queue,
         )
 
     async def _escalate(self, task: TaskState, index: int, escalation: EscalationStep) -> None:
@@ -247,6 +258,7 @@ class EmployeeReviewWorkflow:
                 ManagerChainInput(person_id=task.assignee_id),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
+                task_queue=self._queue,
             )
             notified = chain.manager_id if escalation.notify is EscalationTarget.manager else chain.skip_level_id
         await workflow.execute_activity(
@@ -265,6 +277,7 @@ class EmployeeReviewWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._queue,
         )
         if task.status not in FINISHED:
             self._set_task(task, TaskStatus.escalated)
@@ -294,6 +307,7 @@ class EmployeeReviewWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._queue,
         )
         self._close_recorded = True
 
@@ -303,7 +317,11 @@ class EmployeeReviewWorkflow:
 
     async def _update_task(self, change: UpdateTaskInput) -> None:
         await workflow.execute_activity(
-            activities.update_task, change, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
+            activities.update_task,
+            change,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+            task_queue=self._queue,
         )
 
     def _results(self) -> list[TaskResult]:

@@ -336,6 +336,13 @@ class ProposalOrgUnits(BaseModel):
 # EmployeeReviewWorkflow
 
 
+class ActivityQueues(BaseModel):
+    """The task queues the services' activity workers poll (settings ``temporal_*_task_queue``)."""
+
+    reviews: str = "reviews"
+    rewards: str = "rewards"
+
+
 class EmployeeReviewInput(BaseModel):
     cycle_id: str
     person_id: str
@@ -344,6 +351,7 @@ class EmployeeReviewInput(BaseModel):
     schedule: CycleSchedule
     cycle_workflow_id: str | None = Field(default=None, description="None: run alone, report to nobody")
     opened_phases: list[Phase] = Field(default_factory=lambda: [Phase.self_assessment])
+    queues: ActivityQueues = Field(default_factory=ActivityQueues)
 
 
 class TaskState(BaseModel):
@@ -440,6 +448,7 @@ class CycleConfig(BaseModel):
     )
     page_size: int = Field(default=200, ge=1, le=1000)
     history_limit: int = Field(default=2_000, ge=500, description="continue-as-new past this many events")
+    queues: ActivityQueues = Field(default_factory=ActivityQueues)
 
 
 class StatusTransition(BaseModel):

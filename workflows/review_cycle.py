@@ -23,7 +23,15 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.common import WorkflowIDReusePolicy
 
     from workflows import activities
-    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, REPORT_SIGNAL, is_due, refuse, seconds_until
+    from workflows.common import (
+        ACTIVITY_RETRY,
+        ACTIVITY_TIMEOUT,
+        REPORT_SIGNAL,
+        SERVICE_QUEUES_PATCH,
+        is_due,
+        refuse,
+        seconds_until,
+    )
     from workflows.models import (
         FINISHED,
         PHASES,
@@ -97,6 +105,9 @@ class ReviewCycleWorkflow:
         # later (after an old-code workflow task) could answer differently on replay.
         self._gate_reminders = workflow.patched(GATE_REMINDERS_PATCH)
         self._personal_deadlines = workflow.patched(PERSONAL_DEADLINES_PATCH)
+        service_queues = workflow.patched(SERVICE_QUEUES_PATCH)
+        self._reviews_queue = value.config.queues.reviews if service_queues else None
+        self._rewards_queue = value.config.queues.rewards if service_queues else None
 
     # --- run ---------------------------------------------------------------------------------
 
@@ -210,6 +221,7 @@ class ReviewCycleWorkflow:
                     schedule=state.schedule,
                     cycle_workflow_id=workflow.info().workflow_id,
                     opened_phases=list(state.opened_phases),
+                    queues=self._config.queues,
                 ),
                 id=review_workflow_id(self._config.cycle_id, participant.person_id),
                 # Children outlive each run of the cycle (continue-as-new closes the run); they
@@ -233,6 +245,7 @@ class ReviewCycleWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._reviews_queue,
         )
 
     # --- broadcasts --------------------------------------------------------------------------
@@ -314,6 +327,7 @@ class ReviewCycleWorkflow:
                 ),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
+                task_queue=self._reviews_queue,
             )
             state.calibration_sessions = dict.fromkeys(sessions.session_ids, False)
         if phase is Phase.pay_approval:
@@ -324,6 +338,7 @@ class ReviewCycleWorkflow:
                 ),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
+                task_queue=self._rewards_queue,
             )
             state.org_units = dict.fromkeys(proposals.org_units, False)
         if phase is not Phase.calibration:  # children wait for nothing at calibration
@@ -341,6 +356,7 @@ class ReviewCycleWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._reviews_queue,
         )
 
     def _gate_pending(self, step: Step) -> list[str]:
@@ -377,6 +393,7 @@ class ReviewCycleWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._reviews_queue,
         )
         return True
 
@@ -424,6 +441,7 @@ class ReviewCycleWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._reviews_queue,
         )
         return True
 

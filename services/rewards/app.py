@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.rewards import endpoints
+from services.rewards.activities import serve_activities
 from services.rewards.events import people, subscriptions
 from services.rewards.models import Base, InboxEvent, OutboxEvent
 from shared.people import people_router
@@ -19,6 +20,7 @@ DEFINITION = ServiceDefinition(
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
     subscriptions=subscriptions,
+    activities=serve_activities,
 )
 metadata = Base.metadata
 

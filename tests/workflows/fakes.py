@@ -21,7 +21,9 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from shared.launcher import binary
+from workflows.client import activity_worker
 from workflows.models import (
+    ActivityQueues,
     CalibrationSessions,
     CloseReviewInput,
     CreateTaskInput,
@@ -173,7 +175,7 @@ class FakeServices:
         self._record("rewards.request_proposals", value)
         return ProposalOrgUnits(org_units=self.org_units)
 
-    def activities(self) -> Sequence[Callable[..., Awaitable[Any]]]:
+    def reviews_activities(self) -> Sequence[Callable[..., Awaitable[Any]]]:
         return (
             self.list_participants,
             self.create_task,
@@ -186,8 +188,10 @@ class FakeServices:
             self.close_review,
             self.mark_phase,
             self.open_calibration,
-            self.request_proposals,
         )
+
+    def rewards_activities(self) -> Sequence[Callable[..., Awaitable[Any]]]:
+        return (self.request_proposals,)
 
 
 @asynccontextmanager
@@ -207,15 +211,26 @@ async def fresh_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+def queues_for(task_queue: str) -> ActivityQueues:
+    """The services' activity queues of a test: its own, beside its workflow queue."""
+    return ActivityQueues(reviews=f"{task_queue}-reviews", rewards=f"{task_queue}-rewards")
+
+
 @asynccontextmanager
 async def serving(env: WorkflowEnvironment | Client, task_queue: str, fakes: FakeServices) -> AsyncIterator[None]:
-    """A worker with the fakes for the test's task queue.
+    """The workflow worker of the test's task queue, and the fakes on the services' queues
+    (``queues_for(task_queue)``), as the reviews and rewards services serve them.
 
-    On the time-skipping server the test ends with one skipped second while the worker still
-    runs, so whatever the last step left (a report, a completion) is processed.
+    On the time-skipping server the test ends with one skipped second while the workers still
+    run, so whatever the last step left (a report, a completion) is processed.
     """
     client = env.client if isinstance(env, WorkflowEnvironment) else env
-    async with build_worker(client, task_queue, fakes.activities()):
+    queues = queues_for(task_queue)
+    async with (
+        build_worker(client, task_queue),
+        activity_worker(client, queues.reviews, fakes.reviews_activities()),
+        activity_worker(client, queues.rewards, fakes.rewards_activities()),
+    ):
         yield
         if isinstance(env, WorkflowEnvironment) and env.supports_time_skipping:
             await env.sleep(timedelta(seconds=1))

@@ -9,7 +9,8 @@ existing file is never overwritten.
 
 Versions: ``_v1`` before any patch; ``_v2`` with the patches ``personal-deadlines`` (both
 types) and ``review-cycle-gate-reminders`` (the cycle); ``employee_review_v3`` adds
-``record-completion-after-reply``.
+``record-completion-after-reply``; ``review_cycle_v3`` and ``employee_review_v4`` add
+``activities-on-service-queues`` (activities on the reviews and rewards services' queues).
 """
 
 from __future__ import annotations
@@ -33,8 +34,8 @@ HISTORIES = Path(__file__).parent / "histories"
 
 FILES = {
     "PingWorkflow": "ping_v1.json",
-    "ReviewCycleWorkflow": "review_cycle_v2.json",
-    "EmployeeReviewWorkflow": "employee_review_v3.json",
+    "ReviewCycleWorkflow": "review_cycle_v3.json",
+    "EmployeeReviewWorkflow": "employee_review_v4.json",
 }
 
 

@@ -13,7 +13,15 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowU
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.workflows.fakes import HR, FakeServices, eventually, fresh_time_skipping_env, schedule, serving
+from tests.workflows.fakes import (
+    HR,
+    FakeServices,
+    eventually,
+    fresh_time_skipping_env,
+    queues_for,
+    schedule,
+    serving,
+)
 from workflows.client import refusal_of
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
@@ -61,7 +69,12 @@ async def review(
         handle = await env.client.start_workflow(
             EmployeeReviewWorkflow.run,
             EmployeeReviewInput(
-                cycle_id=CYCLE, person_id=EMPLOYEE, manager_id=MANAGER, hr_owner_id=HR, schedule=schedule(start)
+                cycle_id=CYCLE,
+                person_id=EMPLOYEE,
+                manager_id=MANAGER,
+                hr_owner_id=HR,
+                schedule=schedule(start),
+                queues=queues_for(task_queue),
             ),
             id=f"review-test-{uuid.uuid4()}",
             task_queue=task_queue,

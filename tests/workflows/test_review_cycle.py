@@ -16,6 +16,7 @@ from tests.workflows.fakes import (
     eventually,
     eventually_async,
     fresh_time_skipping_env,
+    queues_for,
     schedule,
     serving,
 )
@@ -66,7 +67,11 @@ async def start_cycle(client: Client, task_queue: str, start: datetime, **config
     cycle_id = uuid.uuid4().hex[:10]
     handle = await client.start_workflow(
         ReviewCycleWorkflow.run,
-        ReviewCycleInput(config=CycleConfig(cycle_id=cycle_id, hr_owner_id=HR, schedule=schedule(start), **config)),
+        ReviewCycleInput(
+            config=CycleConfig(
+                cycle_id=cycle_id, hr_owner_id=HR, schedule=schedule(start), queues=queues_for(task_queue), **config
+            )
+        ),
         id=cycle_workflow_id(cycle_id),
         task_queue=task_queue,
     )
@@ -505,7 +510,11 @@ async def test_gate_reminder_numbers_survive_continue_as_new(env: WorkflowEnviro
         cycle_id = uuid.uuid4().hex[:10]
         await env.client.start_workflow(
             ReviewCycleWorkflow.run,
-            ReviewCycleInput(config=CycleConfig(cycle_id=cycle_id, hr_owner_id=HR, schedule=plan, history_limit=500)),
+            ReviewCycleInput(
+                config=CycleConfig(
+                    cycle_id=cycle_id, hr_owner_id=HR, schedule=plan, history_limit=500, queues=queues_for(task_queue)
+                )
+            ),
             id=cycle_workflow_id(cycle_id),
             task_queue=task_queue,
         )

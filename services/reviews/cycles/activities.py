@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -27,6 +28,7 @@ from services.reviews.models import ReviewCycle, ReviewTask
 from shared.calibration import PayApprovalOpened, pay_approval_event_id
 from shared.database import create_engine, create_sessionmaker, utcnow
 from shared.settings import Settings
+from workflows.client import serving_activities
 from workflows.models import (
     CalibrationSessions,
     CloseReviewInput,
@@ -299,6 +301,13 @@ class ReviewsActivities:
                 data = {"cycle_id": value.cycle_id, "sessions": len(ids)}
                 outbox.add(session, "calibration", "opened", data, subject=value.cycle_id)
         return CalibrationSessions(session_ids=ids)
+
+
+def serve_activities(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> AbstractAsyncContextManager[None]:
+    """The service's activity worker on its own task queue (ServiceDefinition.activities)."""
+    return serving_activities(settings, settings.temporal_reviews_task_queue, ReviewsActivities(sessionmaker).all())
 
 
 def _date_of(schedule: dict[str, Any], step: Step) -> Any:

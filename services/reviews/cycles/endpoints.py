@@ -149,7 +149,7 @@ async def launch_cycle(cycle_id: uuid.UUID, request: Request, session: SessionDe
     try:
         await client.start_workflow(
             ReviewCycleWorkflow.run,
-            ReviewCycleInput(config=config_of(cycle)),
+            ReviewCycleInput(config=config_of(cycle, settings)),
             id=cycle_workflow_id(str(cycle.id)),
             task_queue=settings.temporal_task_queue,
         )

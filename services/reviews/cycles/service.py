@@ -55,6 +55,7 @@ from shared.cycles import chunk_request
 from shared.database import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.settings import Settings
+from workflows.client import activity_queues
 from workflows.models import (
     CycleConfig,
     CycleSchedule,
@@ -110,11 +111,12 @@ def guideline_for(
     return dict.fromkeys(labels, share)
 
 
-def config_of(cycle: ReviewCycle) -> CycleConfig:
+def config_of(cycle: ReviewCycle, settings: Settings) -> CycleConfig:
     return CycleConfig(
         cycle_id=str(cycle.id),
         hr_owner_id=str(cycle.hr_owner_id),
         schedule=CycleSchedule.model_validate(cycle.schedule),
+        queues=activity_queues(settings),
     )
 
 

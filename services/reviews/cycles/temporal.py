@@ -16,8 +16,7 @@ from temporalio.service import RPCError
 
 from shared.errors import Problem, ServiceUnavailable
 from shared.settings import Settings, get_settings
-from workflows.client import UpdateRefusal, refusal_of
-from workflows.worker import connect
+from workflows.client import UpdateRefusal, connect, refusal_of
 
 
 class TemporalHolder:
