@@ -103,6 +103,23 @@ class EmployeeReviewWorkflow:
         self._records_after_reply = workflow.patched(RECORD_AFTER_REPLY_PATCH)
         self._queue = value.queues.reviews if workflow.patched(SERVICE_QUEUES_PATCH) else None
         self._records: list[UpdateTaskInput] = []  # completions answered, not yet sent to the inbox
+        if value.first_task_opened_at is not None:
+            # The cycle's launch wrote the self-assessment into the inbox before this review
+            # started (maybe long before): it is open from the first activation, so an Update
+            # that started this workflow (update-with-start) finds it, and its reminders count
+            # from when the person got it.
+            schedule = self._schedule.of(Step.self_assessment)
+            first = TaskState(
+                task_id=task_id(value.cycle_id, value.person_id, Step.self_assessment),
+                step=Step.self_assessment,
+                assignee_id=value.person_id,
+                status=TaskStatus.open,
+                opened_at=value.first_task_opened_at,
+                due_at=schedule.deadline,
+                closes_at=schedule.closes_at,
+            )
+            self._tasks[first.task_id] = first
+            self._set(Step.self_assessment, TaskStatus.open)
 
     # --- run ---------------------------------------------------------------------------------
 
@@ -121,7 +138,11 @@ class EmployeeReviewWorkflow:
             if self._closed is not None:
                 break
             if self._passed(step):
-                self._set(step, TaskStatus.expired)
+                written = self._tasks.get(task_id(value.cycle_id, value.person_id, step))
+                if written is None:
+                    self._set(step, TaskStatus.expired)
+                elif written.status not in FINISHED:
+                    await self._finish(written, TaskStatus.expired)  # it is in the inbox: expire it there
                 continue
             await self._run_task(step, self._manager if step in MANAGER_STEPS else assignee)
             await self._flush()
@@ -141,6 +162,12 @@ class EmployeeReviewWorkflow:
         )
 
     async def _run_task(self, step: Step, assignee_id: str) -> None:
+        written = self._tasks.get(task_id(self._input.cycle_id, self._input.person_id, step))
+        if written is None:
+            await self._create_task(step, assignee_id)
+        await self._follow_task(self._tasks[task_id(self._input.cycle_id, self._input.person_id, step)])
+
+    async def _create_task(self, step: Step, assignee_id: str) -> None:
         schedule = self._schedule.of(step)
         task = TaskState(
             task_id=task_id(self._input.cycle_id, self._input.person_id, step),
@@ -170,6 +197,9 @@ class EmployeeReviewWorkflow:
         if task.status is TaskStatus.pending:  # an Update may not touch it before it exists
             self._set_task(task, TaskStatus.open)
 
+    async def _follow_task(self, task: TaskState) -> None:
+        """Reminders, deadline, escalations and expiry of an open task, until it is finished."""
+        step = task.step
         while True:
             await self._record_completions()
             await self._flush()

@@ -20,6 +20,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
+from services.reviews.cycles.review_starts import start_reviews
 from shared.launcher import binary
 from workflows.client import activity_worker
 from workflows.models import (
@@ -33,21 +34,27 @@ from workflows.models import (
     EscalateTaskInput,
     EscalationStep,
     EscalationTarget,
+    FirstTasksOpened,
     GateReminderInput,
     ListParticipantsInput,
     ManagerChain,
     ManagerChainInput,
     MarkPhaseInput,
     OpenCalibrationInput,
+    OpenFirstTasksInput,
     Participant,
     ParticipantPage,
     ProposalOrgUnits,
     ReminderInput,
     RequestProposalsInput,
+    ReviewsStarted,
+    StartReviewsInput,
     Step,
     StepSchedule,
     TaskRef,
     UpdateTaskInput,
+    review_workflow_id,
+    task_id,
 )
 from workflows.worker import build_worker
 
@@ -97,6 +104,8 @@ class FakeServices:
     tasks: dict[str, CreateTaskInput] = field(default_factory=dict)
     creating: int = 0
     max_creating: int = 0
+    start_gate: asyncio.Event | None = None  # reviews.start_reviews waits for it when set
+    started_reviews: list[str] = field(default_factory=list)  # person ids, in the order started
 
     def named(self, name: str) -> list[Any]:
         return [call.value for call in self.calls if call.name == name]
@@ -129,6 +138,46 @@ class FakeServices:
             return TaskRef(task_id=value.task_id, created=created)
         finally:
             self.creating -= 1
+
+    @activity.defn(name="reviews.open_first_tasks")
+    async def open_first_tasks(self, value: OpenFirstTasksInput) -> FirstTasksOpened:
+        self._record("reviews.open_first_tasks", value)
+        created = 0
+        for participant in self.participants:
+            tid = task_id(value.cycle_id, participant.person_id, Step.self_assessment)
+            if tid not in self.tasks:
+                created += 1
+                self.tasks[tid] = CreateTaskInput(
+                    task_id=tid,
+                    cycle_id=value.cycle_id,
+                    person_id=participant.person_id,
+                    step=Step.self_assessment,
+                    assignee_id=participant.person_id,
+                    due_at=value.due_at,
+                    workflow_id=review_workflow_id(value.cycle_id, participant.person_id),
+                )
+        return FirstTasksOpened(created=created, participants=len(self.participants))
+
+    @activity.defn(name="reviews.start_reviews")
+    async def start_reviews(self, value: StartReviewsInput) -> ReviewsStarted:
+        """The real helper's starts (top-level reviews by id, a running one kept), on a fake page."""
+        self._record("reviews.start_reviews", value)
+        if self.start_gate is not None:
+            await self.start_gate.wait()
+        if value.person_id is not None:
+            page = [p for p in self.participants if p.person_id == value.person_id]
+            following = None
+        else:
+            offset = int(value.page_token or 0)
+            page = self.participants[offset : offset + value.page_size]
+            end = offset + value.page_size
+            following = str(end) if end < len(self.participants) else None
+        inputs = [value.template.for_person(value.cycle_id, p.person_id, p.manager_id) for p in page]
+        ended = await start_reviews(
+            activity.client(), inputs, value.workflow_task_queue, value.window, keep_running=not value.join
+        )
+        self.started_reviews.extend(p.person_id for p in page if p.person_id not in ended)
+        return ReviewsStarted(participants=len(page), ended=ended, next_page_token=following)
 
     @activity.defn(name="reviews.update_task")
     async def update_task(self, value: UpdateTaskInput) -> None:
@@ -178,6 +227,8 @@ class FakeServices:
     def reviews_activities(self) -> Sequence[Callable[..., Awaitable[Any]]]:
         return (
             self.list_participants,
+            self.open_first_tasks,
+            self.start_reviews,
             self.create_task,
             self.update_task,
             self.send_reminder,

@@ -14,12 +14,11 @@ from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, status
-from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from services.reviews.cycles.repository import CycleRepository, TaskRepository
+from services.reviews.cycles.repository import TaskRepository
 from services.reviews.cycles.schemas import (
     Ack,
     AddParticipantRequest,
@@ -42,36 +41,38 @@ from services.reviews.cycles.schemas import (
     TaskRead,
     UnitProgress,
 )
-from services.reviews.cycles.service import CalibrationService, CycleService, InboxService, config_of, task_read
-from services.reviews.cycles.temporal import UpdateRefused, holder, raise_refusal
+from services.reviews.cycles.service import (
+    CalibrationService,
+    CycleService,
+    InboxService,
+    SubmitService,
+    config_of,
+    task_read,
+)
+from services.reviews.cycles.temporal import deliver, holder
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.database import SessionDep, utcnow
 from shared.errors import ServiceUnavailable
 from shared.pagination import Page, PageDep
 from shared.settings import Settings
-from workflows.client import UpdateRefusal
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
     AddParticipant,
     AdvancePhase,
     CancelCycle,
     CloseReason,
-    CompleteTask,
     CycleAck,
     CycleProgress,
     ExtendDeadline,
     ReassignTask,
-    Refusal,
     RemoveParticipant,
     ReviewCycleInput,
-    SessionFinalized,
     Step,
     cycle_workflow_id,
 )
 from workflows.review_cycle import ReviewCycleWorkflow
 
 router = APIRouter(tags=["review cycles"])
-TASK_OPEN_RETRIES = 10
 T = TypeVar("T")
 
 
@@ -85,13 +86,7 @@ async def _client(request: Request) -> Client:
 
 
 async def _deliver(request: Request, call: Awaitable[T]) -> T:
-    """Await an Update (or query); refusals become 4xx problems, silence a 503."""
-    try:
-        return await asyncio.wait_for(call, timeout=_settings(request).cycle_update_timeout)
-    except TimeoutError as exc:
-        raise ServiceUnavailable("The review workflow did not answer in time; try again.") from exc
-    except (RPCError, Exception) as exc:  # noqa: BLE001 - sorted out by raise_refusal
-        raise_refusal(exc)
+    return await deliver(_settings(request), call)
 
 
 async def _cycle_handle(request: Request, cycle_id: uuid.UUID) -> WorkflowHandle[Any, Any]:
@@ -301,39 +296,8 @@ async def submit_task(
     task_id: str, data: Answers, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> TaskRead:
     """The answers stay in this database; the workflow learns only who completed which task."""
-    service = InboxService(session)
-    access = await service.access(task_id, principal)
-    if access.may_write and access.task.status in ("open", "overdue", "escalated"):
-        await service.save_draft(access, data, final=True)
-    workflow_id = access.task.workflow_id
-    await session.commit()  # the completion activity updates this task
-    handle = (await _client(request)).get_workflow_handle(workflow_id)
-    update = CompleteTask(task_id=task_id, actor_id=str(principal.person_id), payload={})
-    # The inbox row exists as soon as the create activity commits; the workflow opens the task
-    # when it records the activity's result a moment later. Until then it answers
-    # task_not_found: wait briefly instead of passing that race on (contract note in the docs).
-    for attempt in range(TASK_OPEN_RETRIES):
-        try:
-            await _deliver(request, handle.execute_update(EmployeeReviewWorkflow.complete_task, update))
-            break
-        except UpdateRefused as refused:
-            reason = refused.extensions.get("reason")
-            if reason == "review_closed" and await _cycle_cancelled(session, access.task.cycle_id):
-                # A review closed by the cancellation ends soon after; an Update to the ended
-                # workflow reads as review_closed, but the reason the caller needs is the cancel.
-                cancelled = UpdateRefusal(Refusal.cycle_cancelled, "the review cycle was cancelled")
-                raise UpdateRefused(cancelled) from refused
-            if reason != "task_not_found" or attempt == TASK_OPEN_RETRIES - 1:
-                raise
-            await asyncio.sleep(0.1 * (attempt + 1))
-    await service.record_completion(access.task, principal.person_id)
-    await session.refresh(access.task)
-    return task_read(access.task)
-
-
-async def _cycle_cancelled(session: AsyncSession, cycle_id: uuid.UUID) -> bool:
-    cycle = await CycleRepository.from_session(session).get(cycle_id)
-    return cycle is not None and cycle.status == "cancelled"
+    service = SubmitService(session, _settings(request), await _client(request))
+    return task_read(await service.submit(task_id, data, principal))
 
 
 @router.post("/tasks/{task_id}/reassign", response_model=TaskRead, summary="Give a task to someone else (HR)")
@@ -396,23 +360,6 @@ async def finalize_session(
     session_id: uuid.UUID, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> SessionSummary:
     """Publishes each final rating once; repeating it re-delivers the workflow Update only."""
-    calibration, _ = await CalibrationService(session).finalize(session_id, hr.person_id)
-    await session.commit()
-    handle = await _cycle_handle(request, calibration.cycle_id)
-    update = SessionFinalized(session_id=str(calibration.id), actor_id=str(hr.person_id))
-    # The sessions exist as soon as the open_calibration activity commits; the workflow opens
-    # calibration when it records the activity's result a moment later and refuses with
-    # invalid_phase until then: wait briefly instead of answering 409 for a session that is
-    # final here already (the same race as task_not_found in submit_task).
-    for attempt in range(TASK_OPEN_RETRIES):
-        try:
-            await _deliver(request, handle.execute_update(ReviewCycleWorkflow.calibration_finalized, update))
-            break
-        except UpdateRefused as refused:
-            reason = refused.extensions.get("reason")
-            if reason == "task_done":  # already final in the workflow
-                break
-            if reason != "invalid_phase" or attempt == TASK_OPEN_RETRIES - 1:
-                raise
-            await asyncio.sleep(0.1 * (attempt + 1))
+    service = CalibrationService(session)
+    calibration = await service.finalize_and_tell(session_id, hr.person_id, _settings(request), await _client(request))
     return SessionSummary.model_validate(calibration)

@@ -1,11 +1,15 @@
-"""Rules of review cycles, the task inbox and calibration. Flushes, never commits.
+"""Rules of review cycles, the task inbox and calibration. Flushes, never commits, except:
 
-Everything that reaches a workflow (start, Updates) happens in endpoints.py after the
-request's changes are committed, so a worker's activity never waits on this transaction.
+``SubmitService`` delivers a completion to the person's review: it commits the answers
+before the Update (the completion activity writes the same task, and no transaction may stay
+open across a workflow round trip), and retries the short race of a task that is in the inbox
+before its review knows it. Other workflow calls happen in endpoints.py after the request's
+changes are committed, so a service's activity never waits on this transaction.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -14,6 +18,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from services.reviews.cycles.repository import (
     OPEN_STATUSES,
@@ -23,6 +30,7 @@ from services.reviews.cycles.repository import (
     TaskRepository,
     selection,
 )
+from services.reviews.cycles.review_starts import review_input, start_operation, template_of
 from services.reviews.cycles.schemas import (
     AdjustmentKind,
     AdjustmentWrite,
@@ -36,6 +44,7 @@ from services.reviews.cycles.schemas import (
     TaskForm,
     TaskRead,
 )
+from services.reviews.cycles.temporal import UpdateRefused, deliver
 from services.reviews.directory.repository import PersonRepository
 from services.reviews.events import outbox, task_event_data
 from services.reviews.models import (
@@ -55,14 +64,22 @@ from shared.cycles import chunk_request
 from shared.database import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.settings import Settings
-from workflows.client import activity_queues
+from workflows.client import UpdateRefusal, activity_queues
+from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
+    CompleteTask,
     CycleConfig,
     CycleSchedule,
+    EmployeeReviewResult,
     Participant,
+    Refusal,
+    SessionFinalized,
     Step,
     StepSchedule,
+    TaskResult,
+    cycle_workflow_id,
 )
+from workflows.review_cycle import ReviewCycleWorkflow
 
 DEFAULT_POINTS: list[dict[str, object]] = [
     {"value": 1, "label": "Unsatisfactory"},
@@ -450,6 +467,103 @@ class InboxService:
             outbox.add(self.session, "task", "completed", task_event_data(task), subject=task.id)
 
 
+# --- submit ----------------------------------------------------------------------------------
+
+TASK_OPEN_RETRIES = 10
+
+
+class SubmitService:
+    """A submit: the answers stay in this database; the review learns who completed which task."""
+
+    def __init__(self, session: AsyncSession, settings: Settings, client: Client) -> None:
+        self.session = session
+        self.settings = settings
+        self.client = client
+        self.inbox = InboxService(session)
+
+    async def submit(self, task_id: str, answers: Answers, principal: Principal) -> ReviewTask:
+        access = await self.inbox.access(task_id, principal)
+        task = access.task
+        if task.status not in OPEN_STATUSES:
+            # Finished in the inbox means finished in the review (the review's activities, or a
+            # cancellation, wrote it): refuse as the review would, without a round trip.
+            raise UpdateRefused(await self._finished(task))
+        if access.may_write:
+            await self.inbox.save_draft(access, answers, final=True)
+        await self.session.commit()  # the completion activity writes this task too
+        await self._complete(task, principal.person_id)
+        await self.inbox.record_completion(task, principal.person_id)
+        await self.session.refresh(task)
+        return task
+
+    async def _complete(self, task: ReviewTask, actor_id: uuid.UUID) -> None:
+        update = CompleteTask(task_id=task.id, actor_id=str(actor_id), payload={})
+        # A task a review creates is in the inbox as soon as the create activity commits; the
+        # review opens it when it records the activity's result a moment later and answers
+        # task_not_found until then: wait briefly instead of passing that race on.
+        for attempt in range(TASK_OPEN_RETRIES):
+            try:
+                await deliver(self.settings, self._send(task, update))
+                return
+            except UpdateRefused as refused:
+                reason = refused.extensions.get("reason")
+                if reason == "review_closed" and await self._cycle_cancelled(task.cycle_id):
+                    # A review closed by the cancellation ends soon after; an Update to the ended
+                    # workflow reads as review_closed, but the reason the caller needs is the cancel.
+                    cancelled = UpdateRefusal(Refusal.cycle_cancelled, "the review cycle was cancelled")
+                    raise UpdateRefused(cancelled) from refused
+                if reason != "task_not_found" or attempt == TASK_OPEN_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+
+    async def _send(self, task: ReviewTask, update: CompleteTask) -> TaskResult:
+        handle = self.client.get_workflow_handle_for(EmployeeReviewWorkflow.run, task.workflow_id)
+        try:
+            return await handle.execute_update(EmployeeReviewWorkflow.complete_task, update)
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            start = await self._start_operation(task)
+            if start is None:
+                raise
+        # A bulk launch writes the first tasks before their reviews start: start this one with
+        # the completion. A review that has ended is never started again (its id is taken).
+        try:
+            result: TaskResult = await self.client.execute_update_with_start_workflow(
+                EmployeeReviewWorkflow.complete_task, update, start_workflow_operation=start
+            )
+        except WorkflowAlreadyStartedError as error:
+            raise UpdateRefused(UpdateRefusal(Refusal.review_closed, "the review has ended")) from error
+        return result
+
+    async def _start_operation(
+        self, task: ReviewTask
+    ) -> WithStartWorkflowOperation[EmployeeReviewWorkflow, EmployeeReviewResult] | None:
+        """How to start the task's review, if the task is a first task of a running cycle."""
+        if task.step != Step.self_assessment.value:
+            return None
+        cycles = CycleRepository.from_session(self.session)
+        cycle = await cycles.get(task.cycle_id)
+        participant = await cycles.participant(task.cycle_id, task.person_id)
+        if cycle is None or cycle.status != "launched" or participant is None or participant.closed_reason:
+            return None
+        template = template_of(cycle, self.settings, task.created_at)
+        return start_operation(review_input(str(cycle.id), participant, template), self.settings.temporal_task_queue)
+
+    async def _cycle_cancelled(self, cycle_id: uuid.UUID) -> bool:
+        cycle = await CycleRepository.from_session(self.session).get(cycle_id)
+        return cycle is not None and cycle.status == "cancelled"
+
+    async def _finished(self, task: ReviewTask) -> UpdateRefusal:
+        if task.status == "done":
+            return UpdateRefusal(Refusal.task_done, "the task is already done")
+        if task.status == "expired":
+            return UpdateRefusal(Refusal.too_late, "the task expired: its phase has closed")
+        if await self._cycle_cancelled(task.cycle_id):
+            return UpdateRefusal(Refusal.cycle_cancelled, "the review cycle was cancelled")
+        return UpdateRefusal(Refusal.review_closed, f"the review was closed ({task.status})")
+
+
 # --- calibration -----------------------------------------------------------------------------
 
 
@@ -569,6 +683,31 @@ class CalibrationService:
         )
         await self.sessions.add_adjustment(adjustment)
         return adjustment
+
+    async def finalize_and_tell(
+        self, session_id: uuid.UUID, by: uuid.UUID, settings: Settings, client: Client
+    ) -> CalibrationSession:
+        """Finalize (committed), then tell the cycle; repeating it re-delivers the Update only."""
+        calibration, _ = await self.finalize(session_id, by)
+        await self.session.commit()  # the cycle's activities read the final ratings
+        handle = client.get_workflow_handle_for(ReviewCycleWorkflow.run, cycle_workflow_id(str(calibration.cycle_id)))
+        update = SessionFinalized(session_id=str(calibration.id), actor_id=str(by))
+        # The sessions exist as soon as the open_calibration activity commits; the workflow opens
+        # calibration when it records the activity's result a moment later and refuses with
+        # invalid_phase until then: wait briefly instead of answering 409 for a session that is
+        # final here already (the same race as task_not_found in a submit).
+        for attempt in range(TASK_OPEN_RETRIES):
+            try:
+                await deliver(settings, handle.execute_update(ReviewCycleWorkflow.calibration_finalized, update))
+                break
+            except UpdateRefused as refused:
+                reason = refused.extensions.get("reason")
+                if reason == "task_done":  # already final in the workflow
+                    break
+                if reason != "invalid_phase" or attempt == TASK_OPEN_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+        return calibration
 
     async def finalize(self, session_id: uuid.UUID, by: uuid.UUID) -> tuple[CalibrationSession, bool]:
         """Mark the session final and publish each final rating once; True if this call did it."""
