@@ -78,6 +78,7 @@ async def test_cycle_end_to_end(
         pay_band = band("G1", "EUR", "40000", "50000", "60000")
         assert (await rewards.post("/pay-bands", json=pay_band, headers=hr)).status_code == 201
         day = (utcnow() - timedelta(days=30)).date().isoformat()
+
         async def pay_imported() -> bool:
             # rewards learns people from the reviews stream: under load the last ones come later
             imported = await import_csv(rewards, hr, *[(p, "EUR", "50000", "G1", day) for p in people])
