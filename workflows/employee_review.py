@@ -119,7 +119,9 @@ class EmployeeReviewWorkflow:
                 closes_at=schedule.closes_at,
             )
             self._tasks[first.task_id] = first
-            self._set(Step.self_assessment, TaskStatus.open)
+            # The cycle counted it open when it started this review: no report until it changes
+            # (a signal per review to the cycle would double the cost of a launch).
+            self._status[Step.self_assessment] = TaskStatus.open
 
     # --- run ---------------------------------------------------------------------------------
 

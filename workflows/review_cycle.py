@@ -279,6 +279,9 @@ class ReviewCycleWorkflow:
             return
         started = await self._start_reviews(page_token=state.fanout_page_token)
         state.participants += started.participants
+        # Their first tasks are open (written in bulk); the reviews report only what changes.
+        opened = state.counts.setdefault(Step.self_assessment, {})
+        opened[TaskStatus.open] = opened.get(TaskStatus.open, 0) + started.participants
         state.fanout_page_token = started.next_page_token
         state.fanout_done = started.next_page_token is None
         self._changes += 1
