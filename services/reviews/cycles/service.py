@@ -460,10 +460,11 @@ class InboxService:
         """Show a completion the workflow accepted at once; its activity finds it done and adds nothing.
 
         Whichever of the two writes first marks the task done and announces it, so
-        ``task.completed`` is published once.
+        ``task.completed`` is published once. ``task`` is read again either way.
         """
-        if await self.tasks.mark_done(task.id, actor_id, utcnow()):
-            await self.session.refresh(task)
+        marked = await self.tasks.mark_done(task.id, actor_id, utcnow())
+        await self.session.refresh(task)
+        if marked:
             outbox.add(self.session, "task", "completed", task_event_data(task), subject=task.id)
 
 
@@ -493,7 +494,6 @@ class SubmitService:
         await self.session.commit()  # the completion activity writes this task too
         await self._complete(task, principal.person_id)
         await self.inbox.record_completion(task, principal.person_id)
-        await self.session.refresh(task)
         return task
 
     async def _complete(self, task: ReviewTask, actor_id: uuid.UUID) -> None:
