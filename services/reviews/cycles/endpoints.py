@@ -1,8 +1,9 @@
 """Routes of review cycles (HR), the task inbox (everyone) and calibration (HR).
 
-A route that reaches a workflow commits the request's changes first (so the worker's
-activities never wait on this transaction), then starts the workflow or delivers the
-Update; a refused Update is a 4xx problem whose ``reason`` is the refusal code.
+Routes stay thin: no commit and no retry loop here. A change that then reaches a workflow is
+a service method that commits first (service.py); a plain Update goes through
+``temporal.deliver``, where a refused Update becomes a 4xx problem whose ``reason`` is the
+refusal code.
 """
 
 from __future__ import annotations
@@ -15,7 +16,6 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, status
 from temporalio.client import Client, WorkflowHandle
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
 from services.reviews.cycles.repository import TaskRepository
@@ -46,7 +46,6 @@ from services.reviews.cycles.service import (
     CycleService,
     InboxService,
     SubmitService,
-    config_of,
     task_read,
 )
 from services.reviews.cycles.temporal import deliver, holder
@@ -55,18 +54,14 @@ from shared.database import SessionDep, utcnow
 from shared.errors import ServiceUnavailable
 from shared.pagination import Page, PageDep
 from shared.settings import Settings
-from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
-    AddParticipant,
     AdvancePhase,
     CancelCycle,
     CloseReason,
     CycleAck,
     CycleProgress,
     ExtendDeadline,
-    ReassignTask,
     RemoveParticipant,
-    ReviewCycleInput,
     Step,
     cycle_workflow_id,
 )
@@ -137,22 +132,8 @@ async def list_participants(
 @router.post("/review-cycles/{cycle_id}/launch", response_model=CycleRead, summary="Snapshot participants, start")
 async def launch_cycle(cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> CycleRead:
     """Idempotent: launching a launched cycle starts its workflow if it is not running yet."""
-    settings = _settings(request)
-    cycle, _ = await CycleService(session, settings).launch(cycle_id)
-    await session.commit()  # the workflow's first activity reads the participants
-    client = await _client(request)
-    try:
-        await client.start_workflow(
-            ReviewCycleWorkflow.run,
-            ReviewCycleInput(config=config_of(cycle, settings)),
-            id=cycle_workflow_id(str(cycle.id)),
-            task_queue=settings.temporal_task_queue,
-        )
-    except WorkflowAlreadyStartedError:
-        pass
-    except RPCError as exc:
-        raise ServiceUnavailable("The cycle is saved but its workflow could not start; launch it again.") from exc
-    return CycleRead.model_validate(cycle)
+    service = CycleService(session, _settings(request))
+    return CycleRead.model_validate(await service.launch_and_start(cycle_id, await _client(request)))
 
 
 @router.post("/review-cycles/{cycle_id}/deadlines", response_model=DeadlineRead, summary="Extend a deadline")
@@ -178,11 +159,8 @@ async def extend_deadline(
 async def add_participant(
     cycle_id: uuid.UUID, data: AddParticipantRequest, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> Ack:
-    participant = await CycleService(session, _settings(request)).add_participant(cycle_id, data.person_id)
-    await session.commit()  # the workflow lists participants from the table
-    handle = await _cycle_handle(request, cycle_id)
-    update = AddParticipant(participant=participant, actor_id=str(hr.person_id))
-    return _ack(await _deliver(request, handle.execute_update(ReviewCycleWorkflow.add_participant, update)))
+    service = CycleService(session, _settings(request))
+    return _ack(await service.add_and_tell(cycle_id, data.person_id, hr.person_id, await _client(request)))
 
 
 @router.delete("/review-cycles/{cycle_id}/participants/{person_id}", response_model=Ack, summary="Remove one")
@@ -305,17 +283,8 @@ async def reassign_task(
     task_id: str, data: ReassignRequest, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> TaskRead:
     service = InboxService(session)
-    access = await service.access(task_id, hr)
-    if await service.people.get(data.new_assignee_id) is None:
-        from shared.errors import ValidationFailed
-
-        raise ValidationFailed.field("new_assignee_id", "no such person")
-    handle = (await _client(request)).get_workflow_handle(access.task.workflow_id)
-    update = ReassignTask(task_id=task_id, new_assignee_id=str(data.new_assignee_id), actor_id=str(hr.person_id))
-    await session.commit()
-    await _deliver(request, handle.execute_update(EmployeeReviewWorkflow.reassign_task, update))
-    await session.refresh(access.task)
-    return task_read(access.task)
+    task = await service.reassign(task_id, data.new_assignee_id, hr, _settings(request), await _client(request))
+    return task_read(task)
 
 
 # --- calibration (HR) ------------------------------------------------------------------------

@@ -1,10 +1,10 @@
 """Rules of review cycles, the task inbox and calibration. Flushes, never commits, except:
 
-``SubmitService`` delivers a completion to the person's review: it commits the answers
-before the Update (the completion activity writes the same task, and no transaction may stay
-open across a workflow round trip), and retries the short race of a task that is in the inbox
-before its review knows it. Other workflow calls happen in endpoints.py after the request's
-changes are committed, so a service's activity never waits on this transaction.
+the methods that then reach a workflow (``launch_and_start``, ``add_and_tell``, ``reassign``,
+``SubmitService.submit``, ``finalize_and_tell``) commit the request's changes first, because
+the workflow's activities read or write the same rows and no transaction may stay open across
+a workflow round trip; they also own the short retries of a workflow that has not yet
+recorded what the inbox shows. Routes (endpoints.py) neither commit nor retry.
 """
 
 from __future__ import annotations
@@ -62,17 +62,21 @@ from shared.auth import Principal, Role
 from shared.calibration import RatingFinalized, rating_event_id
 from shared.cycles import chunk_request
 from shared.database import utcnow
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from shared.settings import Settings
 from workflows.client import UpdateRefusal, activity_queues
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
+    AddParticipant,
     CompleteTask,
+    CycleAck,
     CycleConfig,
     CycleSchedule,
     EmployeeReviewResult,
     Participant,
+    ReassignTask,
     Refusal,
+    ReviewCycleInput,
     SessionFinalized,
     Step,
     StepSchedule,
@@ -244,6 +248,34 @@ class CycleService:
             self.session, "cycle", "launched", {"cycle_id": str(cycle.id), "participants": count}, subject=str(cycle.id)
         )
         return cycle, True
+
+    async def launch_and_start(self, cycle_id: uuid.UUID, client: Client) -> ReviewCycle:
+        """Launch (committed: the workflow's first activity reads the participants), then start
+        the cycle's workflow unless it runs already."""
+        cycle, _ = await self.launch(cycle_id)
+        await self.session.commit()
+        try:
+            await client.start_workflow(
+                ReviewCycleWorkflow.run,
+                ReviewCycleInput(config=config_of(cycle, self.settings)),
+                id=cycle_workflow_id(str(cycle.id)),
+                task_queue=self.settings.temporal_task_queue,
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+        except RPCError as exc:
+            raise ServiceUnavailable("The cycle is saved but its workflow could not start; launch it again.") from exc
+        return cycle
+
+    async def add_and_tell(
+        self, cycle_id: uuid.UUID, person_id: uuid.UUID, actor_id: uuid.UUID, client: Client
+    ) -> CycleAck:
+        """Add the participant (committed: the cycle reads them from the table), then tell the cycle."""
+        participant = await self.add_participant(cycle_id, person_id)
+        await self.session.commit()
+        handle = client.get_workflow_handle_for(ReviewCycleWorkflow.run, cycle_workflow_id(str(cycle_id)))
+        update = AddParticipant(participant=participant, actor_id=str(actor_id))
+        return await deliver(self.settings, handle.execute_update(ReviewCycleWorkflow.add_participant, update))
 
     async def add_participant(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> Participant:
         cycle = await self.get(cycle_id, for_update=True)
@@ -455,6 +487,20 @@ class InboxService:
         task.draft = answers.model_dump(mode="json")
         await self.session.flush()
         return task
+
+    async def reassign(
+        self, task_id: str, assignee_id: uuid.UUID, hr: Principal, settings: Settings, client: Client
+    ) -> ReviewTask:
+        """HR gives a task to someone else: the review decides, its activity writes the inbox."""
+        access = await self.access(task_id, hr)
+        if await self.people.get(assignee_id) is None:
+            raise ValidationFailed.field("new_assignee_id", "no such person")
+        handle = client.get_workflow_handle_for(EmployeeReviewWorkflow.run, access.task.workflow_id)
+        update = ReassignTask(task_id=task_id, new_assignee_id=str(assignee_id), actor_id=str(hr.person_id))
+        await self.session.commit()  # the reassignment activity writes this task
+        await deliver(settings, handle.execute_update(EmployeeReviewWorkflow.reassign_task, update))
+        await self.session.refresh(access.task)
+        return access.task
 
     async def record_completion(self, task: ReviewTask, actor_id: uuid.UUID) -> None:
         """Show a completion the workflow accepted at once; its activity finds it done and adds nothing.
