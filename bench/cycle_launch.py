@@ -59,7 +59,7 @@ from services.reviews.models import ReviewTask
 from shared.auth import Role, mint_token
 from shared.database import create_engine, create_sessionmaker, utcnow
 from shared.migrations import upgrade
-from shared.settings import Environment, Settings
+from shared.settings import SERVICES, Environment, Settings
 from tests.support.processes import NatsServer, free_port, stop_process, wait_for_port
 
 BARE_QUEUE = "bench-bare"
@@ -180,8 +180,9 @@ class BenchEnv:
     settings: Settings
     stack: AsyncExitStack
 
-    def env(self) -> dict[str, str]:
-        """The settings as MERITLOOP_* variables, for a subprocess (worker, uvicorn)."""
+    def env(self, *, databases: bool = True) -> dict[str, str]:
+        """The settings as MERITLOOP_* variables, for a subprocess (worker, uvicorn); the workflow
+        worker gets no database URL (``databases=False``)."""
         s = self.settings
         values = {
             "MERITLOOP_ENVIRONMENT": s.environment.value,
@@ -189,13 +190,14 @@ class BenchEnv:
             "MERITLOOP_NATS_URL": s.nats_url,
             "MERITLOOP_TEMPORAL_ADDRESS": s.temporal_address,
             "MERITLOOP_TEMPORAL_TASK_QUEUE": s.temporal_task_queue,
-            "MERITLOOP_REVIEWS_DATABASE_URL": s.database_url("reviews"),
-            "MERITLOOP_REWARDS_DATABASE_URL": s.database_url("rewards"),
-            "MERITLOOP_GOALS_DATABASE_URL": s.database_url("goals"),
-            "MERITLOOP_FEEDBACK_DATABASE_URL": s.database_url("feedback"),
+            "MERITLOOP_TEMPORAL_REVIEWS_TASK_QUEUE": s.temporal_reviews_task_queue,
+            "MERITLOOP_TEMPORAL_REWARDS_TASK_QUEUE": s.temporal_rewards_task_queue,
             "MERITLOOP_LOG_LEVEL": "WARNING",
         }
-        return {**os.environ, **values}
+        if databases:
+            values |= {f"MERITLOOP_{name.upper()}_DATABASE_URL": s.database_url(name) for name in SERVICES}
+        environ = {k: v for k, v in os.environ.items() if databases or not k.endswith("_DATABASE_URL")}
+        return {**environ, **values}
 
 
 @asynccontextmanager
@@ -217,12 +219,15 @@ async def environment(args: argparse.Namespace, prefix: str) -> AsyncIterator[Be
             nats.start()
             stack.callback(nats.stop)
             nats_url = nats.url
+        suffix = uuid.uuid4().hex[:8]
         settings = Settings(
             environment=Environment.development,
             data_dir=workdir,
             nats_url=nats_url,
             temporal_address=temporal_address,
-            temporal_task_queue=f"bench-{uuid.uuid4().hex[:8]}",
+            temporal_task_queue=f"bench-{suffix}",
+            temporal_reviews_task_queue=f"bench-reviews-{suffix}",
+            temporal_rewards_task_queue=f"bench-rewards-{suffix}",
             reviews_database_url=args.database_url or f"sqlite+aiosqlite:///{workdir / 'reviews.db'}",
             rewards_database_url=f"sqlite+aiosqlite:///{workdir / 'rewards.db'}",
             goals_database_url=f"sqlite+aiosqlite:///{workdir / 'goals.db'}",
@@ -234,16 +239,22 @@ async def environment(args: argparse.Namespace, prefix: str) -> AsyncIterator[Be
         yield BenchEnv(workdir, settings, stack)
 
 
-def spawn(env: BenchEnv, name: str, argv: Sequence[str]) -> subprocess.Popen[bytes]:
+def spawn(env: BenchEnv, name: str, argv: Sequence[str], *, databases: bool = True) -> subprocess.Popen[bytes]:
     output = (env.workdir / f"{name}.log").open("ab")
     return subprocess.Popen(
-        list(argv), stdout=output, stderr=subprocess.STDOUT, start_new_session=True, env=env.env(), cwd=Path.cwd()
+        list(argv),
+        stdout=output,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+        env=env.env(databases=databases),
+        cwd=Path.cwd(),
     )
 
 
 def start_worker(env: BenchEnv, mode: str) -> subprocess.Popen[bytes]:
-    """``mode`` "cycle": every workflow and the real activities; "bare": the bare workflows only."""
-    process = spawn(env, f"worker-{mode}", [sys.executable, "-m", "bench.cycle_launch", f"_{mode}-worker"])
+    """``mode`` "cycle": every workflow (no activity, no database); "bare": the bare workflows only."""
+    argv = [sys.executable, "-m", "bench.cycle_launch", f"_{mode}-worker"]
+    process = spawn(env, f"worker-{mode}", argv, databases=False)
     ready = env.workdir / f"worker-{mode}.ready"
     deadline = time.monotonic() + 60
     while not ready.exists():
@@ -406,6 +417,33 @@ async def wait_for_tasks(
         await asyncio.sleep(1.0)
 
 
+async def wait_for_reviews(
+    settings: Settings, cycle_id: str, expected: int, started: float, timeout: float
+) -> float | None:
+    """Seconds from the launch request until the cycle has started every participant's review."""
+    from workflows.client import connect
+    from workflows.models import cycle_workflow_id
+    from workflows.review_cycle import ReviewCycleWorkflow
+
+    handle = (await connect(settings)).get_workflow_handle(cycle_workflow_id(cycle_id))
+    last_print = time.perf_counter()
+    while True:
+        now = time.perf_counter()
+        try:
+            progress = await handle.query(ReviewCycleWorkflow.progress)
+        except Exception:  # noqa: BLE001 - a query racing a continue-as-new: ask again
+            progress = None
+        if progress is not None and progress.fanout_done and progress.participants >= expected:
+            log(f"  every review runs ({progress.participants:,}) after {now - started:.1f} s")
+            return now - started
+        if now - started > timeout:
+            return None
+        if progress is not None and now - last_print >= 5:
+            log(f"  {now - started:6.0f} s: {progress.participants:>7,}/{expected:,} reviews started")
+            last_print = now
+        await asyncio.sleep(1.0)
+
+
 # --- history ---------------------------------------------------------------------------------
 
 
@@ -481,14 +519,14 @@ def percentile(values: Sequence[float], share: float) -> float:
 async def run(args: argparse.Namespace) -> None:
     from services.reviews.app import create as create_reviews
     from services.reviews.cycles.temporal import holder
+    from workflows.client import connect
     from workflows.models import CycleProgress, cycle_workflow_id
     from workflows.review_cycle import ReviewCycleWorkflow
-    from workflows.worker import connect
 
     async with environment(args, "meritloop-bench-cycle-") as env:
         settings = env.settings
         await import_directory(settings, args.participants, args.depth)
-        log("starting the worker (subprocess: every workflow, real reviews + rewards activities) ...")
+        log("starting the workflow worker (subprocess); the reviews activities run in the reviews app ...")
         worker = start_worker(env, "cycle")
         env.stack.callback(stop_process, worker)
         holder.forget()
@@ -514,6 +552,8 @@ async def run(args: argparse.Namespace) -> None:
                 waited = await wait_for_tasks(
                     sessionmaker, cycle_id, participants, started, args.timeout, args.stall_timeout
                 )
+                # The reviews start behind the tasks, from the reviews app's activity (in this process).
+                reviews_running = await wait_for_reviews(settings, cycle_id, participants, started, args.timeout)
         await engine.dispose()
 
         client = await connect(settings)
@@ -546,6 +586,11 @@ async def run(args: argparse.Namespace) -> None:
     print(f"  self-assessment tasks                            {waited.count:>8,}")
     print(f"  time until all tasks exist                       {waited.seconds:8.1f} s")
     print(f"  tasks created per second                         {rate:8.1f} /s")
+    if reviews_running is not None:
+        print(f"  time until every review workflow runs            {reviews_running:8.1f} s")
+        print(f"  reviews started per second                       {participants / reviews_running:8.1f} /s")
+    else:
+        print("  reviews: not all running before the timeout")
     print(f"  cycle workflow runs (continue-as-new)            {history.runs:>8}")
     print(f"  history events, current run                      {history.current_events:>8,}")
     print(f"  history events, all runs                         {history.total_events:>8,}  per run {history.per_run}")
@@ -569,9 +614,8 @@ async def run(args: argparse.Namespace) -> None:
 async def run_worker(mode: str) -> None:
     import signal
 
-    from services.reviews.cycles.activities import ReviewsActivities
-    from services.rewards.activities import RewardsActivities
-    from workflows.worker import build_worker, connect
+    from workflows.client import connect
+    from workflows.worker import build_worker
 
     settings = Settings()
     stop = asyncio.Event()
@@ -581,9 +625,7 @@ async def run_worker(mode: str) -> None:
     ready = settings.data_dir / f"worker-{mode}.ready"
     if mode == "cycle":
         client = await connect(settings)
-        reviews = ReviewsActivities.from_settings(settings)
-        rewards = RewardsActivities.from_settings(settings)
-        worker = build_worker(client, settings.temporal_task_queue, [*reviews.all(), *rewards.all()])
+        worker = build_worker(client, settings.temporal_task_queue)
     else:
         client = await Client.connect(settings.temporal_address)
         worker = Worker(

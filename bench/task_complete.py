@@ -7,9 +7,9 @@ Servers and databases as in ``bench.cycle_launch`` (its own Temporal dev server 
 and nats-server in a temporary folder unless addresses are given). Then:
 
 1. Imports an organisation of ``--participants`` people, starts the reviews service under
-   uvicorn in a subprocess (uvloop/httptools when installed) and a worker subprocess with
-   every workflow and the real activities; creates a scale, a template and a cycle over HTTP
-   and launches it; waits until every self-assessment task exists.
+   uvicorn in a subprocess (uvloop/httptools when installed; it runs the reviews activities)
+   and the workflow worker in a subprocess; creates a scale, a template and a cycle over HTTP
+   and launches it; waits until every self-assessment task exists and every review runs.
 2. The load: ``--users`` concurrent virtual users (one ``httpx.AsyncClient`` each, in this
    process, which is not the server's) take the next task and ``POST /tasks/{id}/submit`` it
    with the assignee's own token (the answers are validated and stored, the workflow's
@@ -51,6 +51,7 @@ from bench.cycle_launch import (
     percentile,
     spawn,
     start_worker,
+    wait_for_reviews,
     wait_for_tasks,
 )
 from services.reviews.models import ReviewTask
@@ -172,6 +173,9 @@ async def run(args: argparse.Namespace) -> None:
             waited = await wait_for_tasks(sessionmaker, cycle_id, participants, started, args.timeout)
             if not waited.complete:
                 raise SystemExit("the tasks did not all appear in time")
+            # The reviews start behind the tasks; measure submits to running reviews (the plain Update).
+            if await wait_for_reviews(settings, cycle_id, participants, started, args.timeout) is None:
+                raise SystemExit("the reviews did not all start in time")
         tasks = await open_tasks(sessionmaker, cycle_id)
         await engine.dispose()
         tokens = {

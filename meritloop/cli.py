@@ -143,10 +143,29 @@ def show_settings(
 
 @app.command()
 def worker() -> None:
-    """Run the Temporal worker (what ``up`` starts as a process of its own)."""
+    """Run the Temporal workflow worker (what ``up`` starts as a process of its own); it needs no database."""
     from workflows.worker import run_worker
 
     asyncio.run(run_worker(get_settings()))
+
+
+@app.command()
+def activities(
+    service: Annotated[str, typer.Argument(help="The service whose activities to run: reviews or rewards.")],
+) -> None:
+    """Run a service's Temporal activities as a process of their own.
+
+    For a deployment that runs them beside the API instead of inside it (the service then has
+    MERITLOOP_TEMPORAL_ACTIVITY_WORKER=false); it needs that service's database URL.
+    """
+    import importlib
+
+    from shared.service import ServiceDefinition, run_activities
+
+    if service not in ("reviews", "rewards"):
+        raise typer.BadParameter("reviews or rewards", param_hint="SERVICE")
+    definition: ServiceDefinition = importlib.import_module(f"services.{service}.app").DEFINITION
+    asyncio.run(run_activities(definition, get_settings()))
 
 
 @app.command()

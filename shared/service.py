@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+import asyncio
+import signal
+from collections.abc import AsyncIterator, Callable, Sequence
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.auth import TokenVerifier
 from shared.database import create_engine, create_sessionmaker
@@ -26,6 +29,10 @@ from shared.metrics import install_metrics
 from shared.settings import ServiceName, Settings, get_settings
 from shared.telemetry import configure_logging, configure_tracing, instrument_app
 
+# Runs the service's Temporal activities for as long as the block lasts, on the service's own
+# sessionmaker. The service supplies it (shared knows nothing of Temporal's set-up).
+ActivityRunner = Callable[[async_sessionmaker[AsyncSession], Settings], AbstractAsyncContextManager[None]]
+
 
 @dataclass(frozen=True)
 class ServiceDefinition:
@@ -36,6 +43,9 @@ class ServiceDefinition:
     outbox_model: type[OutboxMixin]
     inbox_model: type[InboxMixin]
     subscriptions: Sequence[Subscription] = field(default_factory=tuple)
+    # The activities live with the data they touch: in the service's process unless
+    # ``settings.temporal_activity_worker`` is off (then ``meritloop activities <name>`` runs them).
+    activities: ActivityRunner | None = None
     version: str = "0.1.0"
 
 
@@ -72,7 +82,10 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
         for consumer in consumers:
             consumer.start()
         try:
-            yield
+            async with AsyncExitStack() as stack:
+                if definition.activities is not None and settings.temporal_activity_worker:
+                    await stack.enter_async_context(definition.activities(sessionmaker, settings))
+                yield
         finally:
             for consumer in consumers:
                 await consumer.stop()
@@ -104,3 +117,21 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     for router in definition.routers:
         app.include_router(router)
     return app
+
+
+async def run_activities(definition: ServiceDefinition, settings: Settings) -> None:
+    """The service's activity worker as a process of its own, until SIGINT or SIGTERM."""
+    if definition.activities is None:
+        raise ValueError(f"the {definition.name} service has no Temporal activities")
+    configure_logging(settings.log_level)
+    configure_tracing(f"meritloop-{definition.name}-activities", settings)
+    engine = create_engine(settings.database_url(definition.name), echo=settings.database_echo)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        async with definition.activities(create_sessionmaker(engine), settings):
+            await stop.wait()
+    finally:
+        await engine.dispose()

@@ -63,7 +63,24 @@ class Settings(BaseSettings):
     temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
     temporal_namespace: str = Field("default", description="Temporal namespace.")
     temporal_ui_port: int = Field(8233, description="Web UI port of the embedded Temporal server.")
-    temporal_task_queue: str = Field("meritloop", description="Task queue the worker polls.")
+    temporal_task_queue: str = Field("meritloop", description="Task queue the workflow worker polls (workflows only).")
+    temporal_reviews_task_queue: str = Field(
+        "reviews", description="Task queue of the reviews service's activities (its worker runs in the service)."
+    )
+    temporal_rewards_task_queue: str = Field(
+        "rewards", description="Task queue of the rewards service's activities (its worker runs in the service)."
+    )
+    temporal_legacy_activity_queue: str | None = Field(
+        None,
+        description="Upgrade aid: the workflow queue on which runs begun before the activities moved to the "
+        "services still schedule them (e.g. `meritloop`). The reviews and rewards activity workers serve it "
+        "too until those runs have ended; unset it then.",
+    )
+    temporal_activity_worker: bool = Field(
+        True,
+        description="Run the service's Temporal activity worker inside the service process (reviews, rewards). "
+        "Off when the activities run as a second process of the same image (`meritloop activities <service>`).",
+    )
     worker_metrics_port: int | None = Field(
         None,
         description="Port of the Temporal worker's Prometheus endpoint (`/metrics`, the SDK's metrics). Off if unset.",

@@ -109,6 +109,9 @@ def settings(tmp_path: Path, nats_url: str, database_urls: dict[ServiceName, str
         consumer_backoff=[0.1, 0.2, 0.3],
         consumer_max_deliver=3,
         consumer_ack_wait=5.0,
+        # Only the review-cycle tests run a Temporal server: they switch the services' activity
+        # workers on (tests/cycles/conftest.py).
+        temporal_activity_worker=False,
     )
 
 

@@ -26,16 +26,20 @@ from workflows.models import (
     CreateTaskInput,
     EscalateGateInput,
     EscalateTaskInput,
+    FirstTasksOpened,
     GateReminderInput,
     ListParticipantsInput,
     ManagerChain,
     ManagerChainInput,
     MarkPhaseInput,
     OpenCalibrationInput,
+    OpenFirstTasksInput,
     ParticipantPage,
     ProposalOrgUnits,
     ReminderInput,
     RequestProposalsInput,
+    ReviewsStarted,
+    StartReviewsInput,
     TaskRef,
     UpdateTaskInput,
 )
@@ -58,6 +62,19 @@ async def list_participants(value: ListParticipantsInput) -> ParticipantPage:
 async def create_task(value: CreateTaskInput) -> TaskRef:
     """Upsert the task in the assignee's inbox, keyed by ``task_id``; publish ``task.created`` once."""
     raise _not_built("reviews.create_task")
+
+
+@activity.defn(name="reviews.open_first_tasks")
+async def open_first_tasks(value: OpenFirstTasksInput) -> FirstTasksOpened:
+    """Every current participant's self-assessment task, in batches of one transaction each with
+    their ``task.created`` events; a task that exists is left alone. Heartbeats its progress."""
+    raise _not_built("reviews.open_first_tasks")
+
+
+@activity.defn(name="reviews.start_reviews")
+async def start_reviews(value: StartReviewsInput) -> ReviewsStarted:
+    """Start the reviews of a page of participants (or one), at most ``window`` requests at once."""
+    raise _not_built("reviews.start_reviews")
 
 
 @activity.defn(name="reviews.update_task")
@@ -126,6 +143,8 @@ async def request_proposals(value: RequestProposalsInput) -> ProposalOrgUnits:
 CONTRACTS = (
     list_participants,
     create_task,
+    open_first_tasks,
+    start_reviews,
     update_task,
     send_reminder,
     manager_chain,

@@ -19,6 +19,11 @@ EPSILON = timedelta(seconds=1)
 
 REPORT_SIGNAL = "participant_report"
 
+# Patch id (``workflow.patched``): runs begun with it name the reviews or rewards service's
+# task queue on every activity; runs begun before it schedule on their own (the workflow
+# worker's) queue to their end, as their histories show.
+SERVICE_QUEUES_PATCH = "activities-on-service-queues"
+
 
 def refuse(code: Refusal, message: str) -> ApplicationError:
     """The rejection an Update validator raises: ``type`` is the machine-readable code."""

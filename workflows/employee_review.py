@@ -17,7 +17,15 @@ from temporalio.exceptions import FailureError
 
 with workflow.unsafe.imports_passed_through():
     from workflows import activities
-    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, REPORT_SIGNAL, is_due, refuse, seconds_until
+    from workflows.common import (
+        ACTIVITY_RETRY,
+        ACTIVITY_TIMEOUT,
+        REPORT_SIGNAL,
+        SERVICE_QUEUES_PATCH,
+        is_due,
+        refuse,
+        seconds_until,
+    )
     from workflows.models import (
         FINISHED,
         STEP_PHASE,
@@ -93,7 +101,27 @@ class EmployeeReviewWorkflow:
         # later (after an old-code workflow task) could answer differently on replay.
         self._keeps_personal = workflow.patched(PERSONAL_DEADLINES_PATCH)
         self._records_after_reply = workflow.patched(RECORD_AFTER_REPLY_PATCH)
+        self._queue = value.queues.reviews if workflow.patched(SERVICE_QUEUES_PATCH) else None
         self._records: list[UpdateTaskInput] = []  # completions answered, not yet sent to the inbox
+        if value.first_task_opened_at is not None:
+            # The cycle's launch wrote the self-assessment into the inbox before this review
+            # started (maybe long before): it is open from the first activation, so an Update
+            # that started this workflow (update-with-start) finds it, and its reminders count
+            # from when the person got it.
+            schedule = self._schedule.of(Step.self_assessment)
+            first = TaskState(
+                task_id=task_id(value.cycle_id, value.person_id, Step.self_assessment),
+                step=Step.self_assessment,
+                assignee_id=value.person_id,
+                status=TaskStatus.open,
+                opened_at=value.first_task_opened_at,
+                due_at=schedule.deadline,
+                closes_at=schedule.closes_at,
+            )
+            self._tasks[first.task_id] = first
+            # The cycle counted it open when it started this review: no report until it changes
+            # (a signal per review to the cycle would double the cost of a launch).
+            self._status[Step.self_assessment] = TaskStatus.open
 
     # --- run ---------------------------------------------------------------------------------
 
@@ -112,7 +140,11 @@ class EmployeeReviewWorkflow:
             if self._closed is not None:
                 break
             if self._passed(step):
-                self._set(step, TaskStatus.expired)
+                written = self._tasks.get(task_id(value.cycle_id, value.person_id, step))
+                if written is None:
+                    self._set(step, TaskStatus.expired)
+                elif written.status not in FINISHED:
+                    await self._finish(written, TaskStatus.expired)  # it is in the inbox: expire it there
                 continue
             await self._run_task(step, self._manager if step in MANAGER_STEPS else assignee)
             await self._flush()
@@ -132,6 +164,12 @@ class EmployeeReviewWorkflow:
         )
 
     async def _run_task(self, step: Step, assignee_id: str) -> None:
+        written = self._tasks.get(task_id(self._input.cycle_id, self._input.person_id, step))
+        if written is None:
+            await self._create_task(step, assignee_id)
+        await self._follow_task(self._tasks[task_id(self._input.cycle_id, self._input.person_id, step)])
+
+    async def _create_task(self, step: Step, assignee_id: str) -> None:
         schedule = self._schedule.of(step)
         task = TaskState(
             task_id=task_id(self._input.cycle_id, self._input.person_id, step),
@@ -156,10 +194,14 @@ class EmployeeReviewWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._queue,
         )
         if task.status is TaskStatus.pending:  # an Update may not touch it before it exists
             self._set_task(task, TaskStatus.open)
 
+    async def _follow_task(self, task: TaskState) -> None:
+        """Reminders, deadline, escalations and expiry of an open task, until it is finished."""
+        step = task.step
         while True:
             await self._record_completions()
             await self._flush()
@@ -235,6 +277,7 @@ class EmployeeReviewWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._queue,
         )
 
     async def _escalate(self, task: TaskState, index: int, escalation: EscalationStep) -> None:
@@ -247,6 +290,7 @@ class EmployeeReviewWorkflow:
                 ManagerChainInput(person_id=task.assignee_id),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
+                task_queue=self._queue,
             )
             notified = chain.manager_id if escalation.notify is EscalationTarget.manager else chain.skip_level_id
         await workflow.execute_activity(
@@ -265,6 +309,7 @@ class EmployeeReviewWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._queue,
         )
         if task.status not in FINISHED:
             self._set_task(task, TaskStatus.escalated)
@@ -294,6 +339,7 @@ class EmployeeReviewWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._queue,
         )
         self._close_recorded = True
 
@@ -303,7 +349,11 @@ class EmployeeReviewWorkflow:
 
     async def _update_task(self, change: UpdateTaskInput) -> None:
         await workflow.execute_activity(
-            activities.update_task, change, start_to_close_timeout=ACTIVITY_TIMEOUT, retry_policy=ACTIVITY_RETRY
+            activities.update_task,
+            change,
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+            task_queue=self._queue,
         )
 
     def _results(self) -> list[TaskResult]:

@@ -312,6 +312,9 @@ class MarkPhaseInput(BaseModel):
     cycle_id: str
     phase: Phase
     cancelled: bool = False
+    close_open_tasks: bool = Field(
+        default=False, description="also close every open task of the cycle (a cancelled bulk launch)"
+    )
 
 
 class OpenCalibrationInput(BaseModel):
@@ -336,6 +339,13 @@ class ProposalOrgUnits(BaseModel):
 # EmployeeReviewWorkflow
 
 
+class ActivityQueues(BaseModel):
+    """The task queues the services' activity workers poll (settings ``temporal_*_task_queue``)."""
+
+    reviews: str = "reviews"
+    rewards: str = "rewards"
+
+
 class EmployeeReviewInput(BaseModel):
     cycle_id: str
     person_id: str
@@ -344,6 +354,77 @@ class EmployeeReviewInput(BaseModel):
     schedule: CycleSchedule
     cycle_workflow_id: str | None = Field(default=None, description="None: run alone, report to nobody")
     opened_phases: list[Phase] = Field(default_factory=lambda: [Phase.self_assessment])
+    queues: ActivityQueues = Field(default_factory=ActivityQueues)
+    first_task_opened_at: datetime | None = Field(
+        default=None,
+        description="set: the self-assessment task was created in the inbox at this time by the cycle's "
+        "launch (reminders count from it); None: the review creates its tasks itself",
+    )
+
+
+class ReviewTemplate(BaseModel):
+    """What every review of a cycle starts with; the participant's ids come from the inbox."""
+
+    hr_owner_id: str
+    schedule: CycleSchedule
+    cycle_workflow_id: str
+    opened_phases: list[Phase]
+    queues: ActivityQueues
+    first_task_opened_at: datetime | None = Field(
+        default=None, description="when the launch wrote the self-assessment tasks; None: the review writes its own"
+    )
+
+    def for_person(self, cycle_id: str, person_id: str, manager_id: str | None) -> EmployeeReviewInput:
+        return EmployeeReviewInput(
+            cycle_id=cycle_id,
+            person_id=person_id,
+            manager_id=manager_id,
+            hr_owner_id=self.hr_owner_id,
+            schedule=self.schedule,
+            cycle_workflow_id=self.cycle_workflow_id,
+            opened_phases=self.opened_phases,
+            queues=self.queues,
+            first_task_opened_at=self.first_task_opened_at,
+        )
+
+
+class OpenFirstTasksInput(BaseModel):
+    idempotency_key: str
+    cycle_id: str
+    opened_at: datetime = Field(description="the tasks' opening time, as the reviews will count it")
+    due_at: datetime
+    batch_size: int = Field(default=500, ge=1, le=5000, description="tasks written per transaction")
+
+
+class FirstTasksOpened(BaseModel):
+    created: int
+    participants: int
+
+
+class StartReviewsInput(BaseModel):
+    """Start the participants' reviews (top-level workflows, id ``review_workflow_id``).
+
+    A page of the participants by ``page_token``/``page_size``, or ``person_id`` alone. An
+    existing running review is kept (its id is reused, never started twice); a review that
+    has ended is not started again.
+    """
+
+    cycle_id: str
+    template: ReviewTemplate
+    workflow_task_queue: str
+    page_token: str | None = None
+    page_size: int = Field(default=500, ge=1, le=5000)
+    person_id: str | None = None
+    window: int = Field(default=50, ge=1, le=1000, description="start requests in flight at once")
+    join: bool = Field(default=False, description="a participant joining: a running review counts as ended too")
+
+
+class ReviewsStarted(BaseModel):
+    participants: int = Field(description="participants whose review runs (started now or before)")
+    ended: list[str] = Field(
+        default_factory=list, description="person ids whose review had already ended (or, to join, existed)"
+    )
+    next_page_token: str | None = None
 
 
 class TaskState(BaseModel):
@@ -440,6 +521,14 @@ class CycleConfig(BaseModel):
     )
     page_size: int = Field(default=200, ge=1, le=1000)
     history_limit: int = Field(default=2_000, ge=500, description="continue-as-new past this many events")
+    queues: ActivityQueues = Field(default_factory=ActivityQueues)
+    bulk_launch: bool = Field(
+        default=True,
+        description="create every first task in bulk, then start the reviews behind them (patch bulk-launch); "
+        "False: one child per participant creates its own tasks",
+    )
+    task_batch: int = Field(default=500, ge=1, le=5000, description="first tasks written per transaction")
+    start_page: int = Field(default=500, ge=1, le=5000, description="reviews started per activity call")
 
 
 class StatusTransition(BaseModel):
@@ -484,6 +573,8 @@ class CycleState(BaseModel):
     fanout_page_token: str | None = None
     fanout_offset: int = 0
     fanout_done: bool = False
+    bulk_launch: bool = False  # decided in the cycle's first run (patch bulk-launch), carried
+    first_tasks_opened_at: datetime | None = None  # bulk launch: when the first tasks were written
     participants: int = 0
     starting: list[str] = Field(default_factory=list, description="started, not yet reported in (<= window)")
     max_starting: int = 0

@@ -23,7 +23,15 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.common import WorkflowIDReusePolicy
 
     from workflows import activities
-    from workflows.common import ACTIVITY_RETRY, ACTIVITY_TIMEOUT, REPORT_SIGNAL, is_due, refuse, seconds_until
+    from workflows.common import (
+        ACTIVITY_RETRY,
+        ACTIVITY_TIMEOUT,
+        REPORT_SIGNAL,
+        SERVICE_QUEUES_PATCH,
+        is_due,
+        refuse,
+        seconds_until,
+    )
     from workflows.models import (
         FINISHED,
         PHASES,
@@ -49,6 +57,7 @@ with workflow.unsafe.imports_passed_through():
         ListParticipantsInput,
         MarkPhaseInput,
         OpenCalibrationInput,
+        OpenFirstTasksInput,
         Participant,
         ParticipantPage,
         ParticipantReport,
@@ -59,7 +68,10 @@ with workflow.unsafe.imports_passed_through():
         RemoveParticipant,
         RequestProposalsInput,
         ReviewCycleInput,
+        ReviewsStarted,
+        ReviewTemplate,
         SessionFinalized,
+        StartReviewsInput,
         Step,
         StepProgress,
         TaskStatus,
@@ -82,6 +94,14 @@ GATE_STEP: dict[Phase, Step] = {Phase.calibration: Step.calibration, Phase.pay_a
 # began without the marker keeps the old behaviour to its end (its next run takes the new one).
 GATE_REMINDERS_PATCH = "review-cycle-gate-reminders"
 PERSONAL_DEADLINES_PATCH = "personal-deadlines"
+# A cycle begun with it writes every first task in bulk, then starts the reviews behind them
+# (top-level workflows, by an activity of the reviews service); the choice is made in the first
+# run and carried in the state, so a cycle keeps its launch path across continue-as-new.
+BULK_LAUNCH_PATCH = "bulk-launch"
+
+# The bulk launch's activities work through every participant: long, with heartbeats.
+FAN_OUT_TIMEOUT = timedelta(minutes=30)
+FAN_OUT_HEARTBEAT = timedelta(seconds=30)
 
 
 @workflow.defn
@@ -97,6 +117,11 @@ class ReviewCycleWorkflow:
         # later (after an old-code workflow task) could answer differently on replay.
         self._gate_reminders = workflow.patched(GATE_REMINDERS_PATCH)
         self._personal_deadlines = workflow.patched(PERSONAL_DEADLINES_PATCH)
+        service_queues = workflow.patched(SERVICE_QUEUES_PATCH)
+        self._reviews_queue = value.config.queues.reviews if service_queues else None
+        self._rewards_queue = value.config.queues.rewards if service_queues else None
+        if value.state is None:
+            self._state.bulk_launch = value.config.bulk_launch and workflow.patched(BULK_LAUNCH_PATCH)
 
     # --- run ---------------------------------------------------------------------------------
 
@@ -169,6 +194,8 @@ class ReviewCycleWorkflow:
 
     def _can_fan_out(self) -> bool:
         state = self._state
+        if state.bulk_launch:
+            return not state.fanout_done and not state.cancelled
         return (
             not state.fanout_done
             and not state.cancelled
@@ -178,6 +205,9 @@ class ReviewCycleWorkflow:
 
     async def _fan_out_chunk(self) -> None:
         state = self._state
+        if state.bulk_launch:
+            await self._bulk_fan_out()
+            return
         if self._page is None:
             self._page = await self._list_participants(state.fanout_page_token)
         page = self._page
@@ -210,6 +240,7 @@ class ReviewCycleWorkflow:
                     schedule=state.schedule,
                     cycle_workflow_id=workflow.info().workflow_id,
                     opened_phases=list(state.opened_phases),
+                    queues=self._config.queues,
                 ),
                 id=review_workflow_id(self._config.cycle_id, participant.person_id),
                 # Children outlive each run of the cycle (continue-as-new closes the run); they
@@ -225,6 +256,81 @@ class ReviewCycleWorkflow:
         state.participants += 1
         return True
 
+    async def _bulk_fan_out(self) -> None:
+        """First every self-assessment task in the inbox, then the reviews, a page per step."""
+        state = self._state
+        if state.first_tasks_opened_at is None:
+            opened_at = workflow.now()
+            await workflow.execute_activity(
+                activities.open_first_tasks,
+                OpenFirstTasksInput(
+                    idempotency_key=f"{self._config.cycle_id}:first-tasks",
+                    cycle_id=self._config.cycle_id,
+                    opened_at=opened_at,
+                    due_at=state.schedule.of(Step.self_assessment).deadline,
+                    batch_size=self._config.task_batch,
+                ),
+                start_to_close_timeout=FAN_OUT_TIMEOUT,
+                heartbeat_timeout=FAN_OUT_HEARTBEAT,
+                retry_policy=ACTIVITY_RETRY,
+                task_queue=self._reviews_queue,
+            )
+            state.first_tasks_opened_at = opened_at
+            return
+        started = await self._start_reviews(page_token=state.fanout_page_token)
+        state.participants += started.participants
+        # Their first tasks are open (written in bulk); the reviews report only what changes.
+        opened = state.counts.setdefault(Step.self_assessment, {})
+        opened[TaskStatus.open] = opened.get(TaskStatus.open, 0) + started.participants
+        state.fanout_page_token = started.next_page_token
+        state.fanout_done = started.next_page_token is None
+        self._changes += 1
+
+    async def _start_reviews(
+        self,
+        *,
+        page_token: str | None = None,
+        person_id: str | None = None,
+        first_task_written: bool = True,
+        join: bool = False,
+    ) -> ReviewsStarted:
+        state = self._state
+        template = ReviewTemplate(
+            hr_owner_id=self._config.hr_owner_id,
+            schedule=state.schedule,
+            cycle_workflow_id=workflow.info().workflow_id,
+            opened_phases=list(state.opened_phases),
+            queues=self._config.queues,
+            first_task_opened_at=state.first_tasks_opened_at if first_task_written else None,
+        )
+        return await workflow.execute_activity(
+            activities.start_reviews,
+            StartReviewsInput(
+                cycle_id=self._config.cycle_id,
+                template=template,
+                workflow_task_queue=workflow.info().task_queue,
+                page_token=page_token,
+                page_size=self._config.start_page,
+                person_id=person_id,
+                window=self._config.window,
+                join=join,
+            ),
+            start_to_close_timeout=FAN_OUT_TIMEOUT,
+            heartbeat_timeout=FAN_OUT_HEARTBEAT,
+            retry_policy=ACTIVITY_RETRY,
+            task_queue=self._reviews_queue,
+        )
+
+    def _fan_out_will_reach(self, person_id: str) -> bool:
+        """The bulk fan-out has not yet passed this person (pages are keyset by person id)."""
+        state = self._state
+        return not state.fanout_done and (state.fanout_page_token is None or person_id > state.fanout_page_token)
+
+    async def _ensure_review(self, person_id: str) -> None:
+        """Before the bulk fan-out has started everyone, start this person's review first (or keep it)."""
+        if self._state.bulk_launch and self._fan_out_will_reach(person_id):
+            await self._start_reviews(person_id=person_id)
+
     async def _list_participants(self, page_token: str | None) -> ParticipantPage:
         return await workflow.execute_activity(
             activities.list_participants,
@@ -233,6 +339,7 @@ class ReviewCycleWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._reviews_queue,
         )
 
     # --- broadcasts --------------------------------------------------------------------------
@@ -314,6 +421,7 @@ class ReviewCycleWorkflow:
                 ),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
+                task_queue=self._reviews_queue,
             )
             state.calibration_sessions = dict.fromkeys(sessions.session_ids, False)
         if phase is Phase.pay_approval:
@@ -324,6 +432,7 @@ class ReviewCycleWorkflow:
                 ),
                 start_to_close_timeout=ACTIVITY_TIMEOUT,
                 retry_policy=ACTIVITY_RETRY,
+                task_queue=self._rewards_queue,
             )
             state.org_units = dict.fromkeys(proposals.org_units, False)
         if phase is not Phase.calibration:  # children wait for nothing at calibration
@@ -338,9 +447,12 @@ class ReviewCycleWorkflow:
                 cycle_id=self._config.cycle_id,
                 phase=phase,
                 cancelled=cancelled,
+                # Tasks written in bulk may have no review yet to close them.
+                close_open_tasks=cancelled and self._state.bulk_launch,
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._reviews_queue,
         )
 
     def _gate_pending(self, step: Step) -> list[str]:
@@ -377,6 +489,7 @@ class ReviewCycleWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._reviews_queue,
         )
         return True
 
@@ -424,6 +537,7 @@ class ReviewCycleWorkflow:
             ),
             start_to_close_timeout=ACTIVITY_TIMEOUT,
             retry_policy=ACTIVITY_RETRY,
+            task_queue=self._reviews_queue,
         )
         return True
 
@@ -484,6 +598,7 @@ class ReviewCycleWorkflow:
                 # EmployeeReviewWorkflow.deadline_changed): answer what the person gets.
                 deadline = max(value.new_deadline, schedule.deadline)
             closes_at = deadline + schedule.closes_after
+            await self._ensure_review(value.person_id)
             handle = workflow.get_external_workflow_handle(review_workflow_id(self._config.cycle_id, value.person_id))
             try:
                 await handle.signal(EmployeeReviewWorkflow.deadline_changed, value)
@@ -513,6 +628,17 @@ class ReviewCycleWorkflow:
     @workflow.update
     async def add_participant(self, value: AddParticipant) -> CycleAck:
         self._check_add()
+        if self._state.bulk_launch:
+            person_id = value.participant.person_id
+            counted_later = self._fan_out_will_reach(person_id)
+            # Joined after the launch: no task of theirs was written in bulk, the review creates it.
+            started = await self._start_reviews(person_id=person_id, first_task_written=False, join=True)
+            if person_id in started.ended:
+                raise refuse(Refusal.already_participant, "the person already had a review in this cycle")
+            if not counted_later:
+                self._state.participants += 1
+            self._changes += 1
+            return CycleAck(phase=self._state.phase)
         self._state.starting.append(value.participant.person_id)
         self._state.max_starting = max(self._state.max_starting, len(self._state.starting))
         if not await self._start_child(value.participant):
@@ -527,6 +653,7 @@ class ReviewCycleWorkflow:
     @workflow.update
     async def remove_participant(self, value: RemoveParticipant) -> CycleAck:
         self._check_active()
+        await self._ensure_review(value.person_id)
         handle = workflow.get_external_workflow_handle(review_workflow_id(self._config.cycle_id, value.person_id))
         try:
             await handle.signal(

@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.reviews import endpoints
 from services.reviews.consumers import subscriptions
+from services.reviews.cycles.activities import serve_activities
 from services.reviews.models import Base, InboxEvent, OutboxEvent
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
@@ -18,6 +19,7 @@ DEFINITION = ServiceDefinition(
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
     subscriptions=subscriptions,
+    activities=serve_activities,
 )
 metadata = Base.metadata
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy import select
@@ -31,6 +32,7 @@ from services.rewards.proposals.repository import ProposalRepository
 from shared.calibration import pay_approval_event_id
 from shared.database import create_engine, create_sessionmaker
 from shared.settings import Settings
+from workflows.client import serving_activities
 from workflows.models import ProposalOrgUnits, RequestProposalsInput
 
 
@@ -64,3 +66,10 @@ class RewardsActivities:
                 )
             units = await ProposalRepository.from_session(session).org_units(cycle_id)
         return ProposalOrgUnits(org_units=units)
+
+
+def serve_activities(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> AbstractAsyncContextManager[None]:
+    """The service's activity worker on its own task queue (ServiceDefinition.activities)."""
+    return serving_activities(settings, settings.temporal_rewards_task_queue, RewardsActivities(sessionmaker).all())

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.rewards import endpoints
+from services.rewards.activities import serve_activities
 from services.rewards.consumers import subscriptions
 from services.rewards.events import people
 from services.rewards.models import Base, InboxEvent, OutboxEvent
@@ -20,6 +21,7 @@ DEFINITION = ServiceDefinition(
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
     subscriptions=subscriptions,
+    activities=serve_activities,
 )
 metadata = Base.metadata
 

@@ -32,6 +32,7 @@ from shared.database import create_engine, create_sessionmaker, is_sqlite, utcno
 from shared.events import CloudEvent
 from shared.settings import Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
+from tests.cycles.conftest import WorkerFactory
 from tests.cycles.support import (
     TASK_CREATED,
     Org,
@@ -43,8 +44,8 @@ from tests.cycles.support import (
     reviews_events,
 )
 from tests.support.waiting import wait_until
+from workflows.client import activity_worker, connect
 from workflows.models import CreateTaskInput, TaskRef, UpdateTaskInput
-from workflows.worker import build_worker, connect
 
 pytestmark = pytest.mark.database
 
@@ -54,28 +55,32 @@ TASK_STEPS = ("self_assessment", "manager_review", "pay_review", "acknowledgemen
 
 @pytest.fixture
 def settings(settings: Settings) -> Settings:
-    """Updates that a dead worker cannot answer give up after 5 s (503) instead of 20 s."""
-    return settings.model_copy(update={"cycle_update_timeout": 5.0})
+    """Updates that a dead worker cannot answer give up after 5 s (503) instead of 20 s.
+
+    The activities run beside the services (``meritloop activities``, here a process or the
+    test's own workers), not in their lifespan, so the test can kill or break them.
+    """
+    return settings.model_copy(update={"cycle_update_timeout": 5.0, "temporal_activity_worker": False})
 
 
-# --- a worker in a process of its own ------------------------------------------------------
+# --- the services' activities in a process of their own ------------------------------------
 
 
 @contextmanager
 def worker_process(
     settings: Settings, tmp_path: Path, *, slow: float = 0.0, activity_log: Path | None = None
 ) -> Iterator[subprocess.Popen[bytes]]:
-    """``python -m tests.cycles.worker_process`` on the test's task queue; killed at the end."""
+    """``python -m tests.cycles.worker_process`` on the test's activity queues; killed at the end."""
     ready = tmp_path / f"worker-{uuid.uuid4().hex[:8]}.ready"
     env = {
         **os.environ,
         "MERITLOOP_ENVIRONMENT": "test",
         "MERITLOOP_DATA_DIR": str(tmp_path),
         "MERITLOOP_TEMPORAL_ADDRESS": settings.temporal_address,
-        "MERITLOOP_TEMPORAL_TASK_QUEUE": settings.temporal_task_queue,
+        "MERITLOOP_TEMPORAL_REVIEWS_TASK_QUEUE": settings.temporal_reviews_task_queue,
+        "MERITLOOP_TEMPORAL_REWARDS_TASK_QUEUE": settings.temporal_rewards_task_queue,
         "MERITLOOP_REVIEWS_DATABASE_URL": settings.database_url("reviews"),
         "MERITLOOP_REWARDS_DATABASE_URL": settings.database_url("rewards"),
-        "MERITLOOP_NATS_URL": settings.nats_url,
         "MERITLOOP_TEST_WORKER_READY": str(ready),
         "MERITLOOP_TEST_SLOW_ACTIVITIES": str(slow),
         "MERITLOOP_TEST_ACTIVITY_LOG": str(activity_log or ""),
@@ -155,16 +160,20 @@ async def _relayed(settings: Settings, expected: set[str], *, completed: int) ->
 
 
 async def test_worker_killed_mid_cycle(
-    service_client: ServiceClientFactory, auth: TokenFactory, settings: Settings, tmp_path: Path
+    service_client: ServiceClientFactory,
+    auth: TokenFactory,
+    settings: Settings,
+    tmp_path: Path,
+    cycle_worker: WorkerFactory,
 ) -> None:
-    """SIGKILL the worker while completions are in flight; a new worker finishes the cycle.
+    """SIGKILL the activities' process while completions are in flight; a new one finishes the cycle.
 
-    The first worker holds each ``create_task``/``update_task`` result for 0.4 s after its
+    The first activities' process holds each ``create_task``/``update_task`` result for 0.4 s after its
     transaction committed, so the kill lands between an activity's effect and Temporal
     recording it: those activities time out (start-to-close, 30 s: they do not heartbeat)
     and run again on the second worker, where the stored idempotency key makes them no-ops.
     """
-    async with service_client("reviews") as reviews, service_client("rewards") as rewards:
+    async with service_client("reviews") as reviews, service_client("rewards") as rewards, cycle_worker():
         org = await Org(reviews, rewards, auth).build(reports=5)
         held = tmp_path / "held-activities.log"
         with worker_process(settings, tmp_path, slow=1.0, activity_log=held) as first:
@@ -185,7 +194,7 @@ async def test_worker_killed_mid_cycle(
         with worker_process(settings, tmp_path):
             answers = await asyncio.gather(*in_flight)
             # A completion is answered before its update_task activity runs (the API records it
-            # too), so most were answered already; one the dead worker never took is a 503.
+            # too), so most were answered already; one the dead process never took is a 503.
             assert all(r.status_code in (200, 409, 503) for r in answers), [r.text for r in answers]
             for task in selfs[2:]:
                 await _submit_until_done(org, task)
@@ -248,15 +257,20 @@ def _unreachable_url(settings: Settings, tmp_path: Path) -> str:
 
 
 async def test_reviews_outage_between_activity_and_retry(
-    service_client: ServiceClientFactory, auth: TokenFactory, settings: Settings, tmp_path: Path
+    service_client: ServiceClientFactory,
+    auth: TokenFactory,
+    settings: Settings,
+    tmp_path: Path,
+    cycle_worker: WorkerFactory,
 ) -> None:
     """The reviews side restarts while the workflows create the manager-review tasks.
 
-    What "service restart" means here: the workflows' activities run in the worker and write
-    the reviews database directly (not over HTTP); the reviews *app* serves the inbox and
-    relays the outbox to NATS. A restart of the reviews service is therefore (a) its
-    database being unreachable for the activities and (b) the app going down and coming
-    back (its lifespan exits, a new app starts on the same database). The self-assessment
+    What "service restart" means here: the reviews activities run beside the reviews app (as
+    ``meritloop activities reviews`` does; here the test's own worker, so it can break them)
+    and write the reviews database; the reviews *app* serves the inbox and relays the outbox
+    to NATS. A restart of the reviews service is therefore (a) its database being
+    unreachable for the activities and (b) the app going down and coming back (its lifespan
+    exits, a new app starts on the same database). The self-assessment
     deadline passes during the outage, so the expiry of the unanswered task and the
     creation of every manager-review task fail and are retried by Temporal once the
     database is back; two creations also commit and then fail, so their retries find the
@@ -266,7 +280,7 @@ async def test_reviews_outage_between_activity_and_retry(
     activities = FlakyReviewsActivities(
         create_sessionmaker(create_engine(reviews_settings)), _unreachable_url(settings, tmp_path)
     )
-    async with service_client("rewards") as rewards, _worker(settings, activities):
+    async with service_client("rewards") as rewards, cycle_worker(), _activities(settings, activities):
         async with service_client("reviews") as reviews:
             org = await Org(reviews, rewards, auth).build(reports=5)
             self_due = utcnow() + timedelta(seconds=8)
@@ -314,10 +328,13 @@ async def test_reviews_outage_between_activity_and_retry(
 
 
 @asynccontextmanager
-async def _worker(settings: Settings, reviews: ReviewsActivities) -> AsyncIterator[None]:
+async def _activities(settings: Settings, reviews: ReviewsActivities) -> AsyncIterator[None]:
+    """The reviews activities given, and the rewards service's, on the test's activity queues."""
     client = await connect(settings)
     rewards = RewardsActivities.from_settings(settings)
-    worker = build_worker(client, settings.temporal_task_queue, [*reviews.all(), *rewards.all()])
-    async with worker:
+    async with (
+        activity_worker(client, settings.temporal_reviews_task_queue, reviews.all()),
+        activity_worker(client, settings.temporal_rewards_task_queue, rewards.all()),
+    ):
         yield
     await rewards.sessionmaker.kw["bind"].dispose()

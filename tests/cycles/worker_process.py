@@ -1,9 +1,10 @@
-"""A review-cycle worker in a process of its own, so a test can SIGKILL it mid-cycle.
+"""The reviews and rewards activities in a process of their own, so a test can SIGKILL it mid-cycle.
 
-Run as ``python -m tests.cycles.worker_process``. It builds the same worker as
-tests/cycles/conftest.py (every workflow, the real reviews and rewards activities) from the
-``MERITLOOP_*`` environment (temporal address and task queue, database URLs, NATS URL).
-``MERITLOOP_TEST_WORKER_READY`` names a file written once the worker polls.
+Run as ``python -m tests.cycles.worker_process``. It is what ``meritloop activities reviews``
+and ``meritloop activities rewards`` run (the services' activity workers, beside the services
+instead of inside them), from the ``MERITLOOP_*`` environment (Temporal address and the two
+services' task queues, database URLs). ``MERITLOOP_TEST_WORKER_READY`` names a file written
+once the workers run.
 ``MERITLOOP_TEST_SLOW_ACTIVITIES`` (seconds) makes ``create_task`` and ``update_task`` wait
 that long *after* their transaction committed, so a kill lands between an activity's effect
 and Temporal recording its result: the retry must then change nothing. Each such activity
@@ -23,8 +24,8 @@ from services.reviews.cycles.activities import ReviewsActivities
 from services.rewards.activities import RewardsActivities
 from shared.database import create_engine, create_sessionmaker
 from shared.settings import Settings
+from workflows.client import activity_worker, connect
 from workflows.models import CreateTaskInput, TaskRef, UpdateTaskInput
-from workflows.worker import build_worker, connect
 
 
 class SlowReviewsActivities(ReviewsActivities):
@@ -59,8 +60,10 @@ async def main() -> None:
     log = os.environ.get("MERITLOOP_TEST_ACTIVITY_LOG")
     reviews.log = Path(log) if log else None
     rewards = RewardsActivities.from_settings(settings)
-    worker = build_worker(client, settings.temporal_task_queue, [*reviews.all(), *rewards.all()])
-    async with worker:
+    async with (
+        activity_worker(client, settings.temporal_reviews_task_queue, reviews.all()),
+        activity_worker(client, settings.temporal_rewards_task_queue, rewards.all()),
+    ):
         ready = os.environ.get("MERITLOOP_TEST_WORKER_READY")
         if ready:
             await asyncio.to_thread(Path(ready).write_text, str(os.getpid()))

@@ -205,8 +205,8 @@ def test_each_pod_receives_only_the_database_urls_it_needs() -> None:
         assert container["envFrom"] == [{"configMapRef": {"name": CONFIGMAP}}]
         urls = {name for name in env_names(container) if name.endswith("_DATABASE_URL")}
         if workload["metadata"]["name"] == "worker":
-            # It runs the reviews and rewards activities (task inbox, pay proposals).
-            expected = {"MERITLOOP_REVIEWS_DATABASE_URL", "MERITLOOP_REWARDS_DATABASE_URL"}
+            # It runs workflows only: the activities run in the services that own the data.
+            expected = set()
         else:
             service = workload["metadata"]["labels"][NAME].removeprefix("meritloop-")
             expected = {f"MERITLOOP_{service.upper()}_DATABASE_URL"}
@@ -214,6 +214,16 @@ def test_each_pod_receives_only_the_database_urls_it_needs() -> None:
         for variable in expected:
             reference = env_names(container)[variable]["valueFrom"]["secretKeyRef"]
             assert reference == {"name": SECRET, "key": variable}, "the URL must be required"
+
+
+def test_services_with_activities_get_temporal_and_their_queue() -> None:
+    config = objects("ConfigMap")[CONFIGMAP]["data"]
+    assert config["MERITLOOP_TEMPORAL_REVIEWS_TASK_QUEUE"] == "reviews"
+    assert config["MERITLOOP_TEMPORAL_REWARDS_TASK_QUEUE"] == "rewards"
+    assert config["MERITLOOP_TEMPORAL_ADDRESS"]
+    for name in ("reviews", "rewards"):
+        env = env_names(only_container(objects("Deployment")[name]))
+        assert "MERITLOOP_TEMPORAL_ACTIVITY_WORKER" not in env, "the activity worker runs in the service"
 
 
 def test_every_pod_can_read_the_token_settings() -> None:

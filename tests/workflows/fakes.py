@@ -21,7 +21,10 @@ from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
 from meritloop.launcher import binary
+from services.reviews.cycles.review_starts import start_reviews
+from workflows.client import activity_worker
 from workflows.models import (
+    ActivityQueues,
     CalibrationSessions,
     CloseReviewInput,
     CreateTaskInput,
@@ -31,21 +34,27 @@ from workflows.models import (
     EscalateTaskInput,
     EscalationStep,
     EscalationTarget,
+    FirstTasksOpened,
     GateReminderInput,
     ListParticipantsInput,
     ManagerChain,
     ManagerChainInput,
     MarkPhaseInput,
     OpenCalibrationInput,
+    OpenFirstTasksInput,
     Participant,
     ParticipantPage,
     ProposalOrgUnits,
     ReminderInput,
     RequestProposalsInput,
+    ReviewsStarted,
+    StartReviewsInput,
     Step,
     StepSchedule,
     TaskRef,
     UpdateTaskInput,
+    review_workflow_id,
+    task_id,
 )
 from workflows.worker import build_worker
 
@@ -95,6 +104,8 @@ class FakeServices:
     tasks: dict[str, CreateTaskInput] = field(default_factory=dict)
     creating: int = 0
     max_creating: int = 0
+    start_gate: asyncio.Event | None = None  # reviews.start_reviews waits for it when set
+    started_reviews: list[str] = field(default_factory=list)  # person ids, in the order started
 
     def named(self, name: str) -> list[Any]:
         return [call.value for call in self.calls if call.name == name]
@@ -127,6 +138,46 @@ class FakeServices:
             return TaskRef(task_id=value.task_id, created=created)
         finally:
             self.creating -= 1
+
+    @activity.defn(name="reviews.open_first_tasks")
+    async def open_first_tasks(self, value: OpenFirstTasksInput) -> FirstTasksOpened:
+        self._record("reviews.open_first_tasks", value)
+        created = 0
+        for participant in self.participants:
+            tid = task_id(value.cycle_id, participant.person_id, Step.self_assessment)
+            if tid not in self.tasks:
+                created += 1
+                self.tasks[tid] = CreateTaskInput(
+                    task_id=tid,
+                    cycle_id=value.cycle_id,
+                    person_id=participant.person_id,
+                    step=Step.self_assessment,
+                    assignee_id=participant.person_id,
+                    due_at=value.due_at,
+                    workflow_id=review_workflow_id(value.cycle_id, participant.person_id),
+                )
+        return FirstTasksOpened(created=created, participants=len(self.participants))
+
+    @activity.defn(name="reviews.start_reviews")
+    async def start_reviews(self, value: StartReviewsInput) -> ReviewsStarted:
+        """The real helper's starts (top-level reviews by id, a running one kept), on a fake page."""
+        self._record("reviews.start_reviews", value)
+        if self.start_gate is not None:
+            await self.start_gate.wait()
+        if value.person_id is not None:
+            page = [p for p in self.participants if p.person_id == value.person_id]
+            following = None
+        else:
+            offset = int(value.page_token or 0)
+            page = self.participants[offset : offset + value.page_size]
+            end = offset + value.page_size
+            following = str(end) if end < len(self.participants) else None
+        inputs = [value.template.for_person(value.cycle_id, p.person_id, p.manager_id) for p in page]
+        ended = await start_reviews(
+            activity.client(), inputs, value.workflow_task_queue, value.window, keep_running=not value.join
+        )
+        self.started_reviews.extend(p.person_id for p in page if p.person_id not in ended)
+        return ReviewsStarted(participants=len(page), ended=ended, next_page_token=following)
 
     @activity.defn(name="reviews.update_task")
     async def update_task(self, value: UpdateTaskInput) -> None:
@@ -173,9 +224,11 @@ class FakeServices:
         self._record("rewards.request_proposals", value)
         return ProposalOrgUnits(org_units=self.org_units)
 
-    def activities(self) -> Sequence[Callable[..., Awaitable[Any]]]:
+    def reviews_activities(self) -> Sequence[Callable[..., Awaitable[Any]]]:
         return (
             self.list_participants,
+            self.open_first_tasks,
+            self.start_reviews,
             self.create_task,
             self.update_task,
             self.send_reminder,
@@ -186,8 +239,10 @@ class FakeServices:
             self.close_review,
             self.mark_phase,
             self.open_calibration,
-            self.request_proposals,
         )
+
+    def rewards_activities(self) -> Sequence[Callable[..., Awaitable[Any]]]:
+        return (self.request_proposals,)
 
 
 @asynccontextmanager
@@ -207,15 +262,26 @@ async def fresh_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
         await env.shutdown()
 
 
+def queues_for(task_queue: str) -> ActivityQueues:
+    """The services' activity queues of a test: its own, beside its workflow queue."""
+    return ActivityQueues(reviews=f"{task_queue}-reviews", rewards=f"{task_queue}-rewards")
+
+
 @asynccontextmanager
 async def serving(env: WorkflowEnvironment | Client, task_queue: str, fakes: FakeServices) -> AsyncIterator[None]:
-    """A worker with the fakes for the test's task queue.
+    """The workflow worker of the test's task queue, and the fakes on the services' queues
+    (``queues_for(task_queue)``), as the reviews and rewards services serve them.
 
-    On the time-skipping server the test ends with one skipped second while the worker still
-    runs, so whatever the last step left (a report, a completion) is processed.
+    On the time-skipping server the test ends with one skipped second while the workers still
+    run, so whatever the last step left (a report, a completion) is processed.
     """
     client = env.client if isinstance(env, WorkflowEnvironment) else env
-    async with build_worker(client, task_queue, fakes.activities()):
+    queues = queues_for(task_queue)
+    async with (
+        build_worker(client, task_queue),
+        activity_worker(client, queues.reviews, fakes.reviews_activities()),
+        activity_worker(client, queues.rewards, fakes.rewards_activities()),
+    ):
         yield
         if isinstance(env, WorkflowEnvironment) and env.supports_time_skipping:
             await env.sleep(timedelta(seconds=1))

@@ -9,7 +9,10 @@ existing file is never overwritten.
 
 Versions: ``_v1`` before any patch; ``_v2`` with the patches ``personal-deadlines`` (both
 types) and ``review-cycle-gate-reminders`` (the cycle); ``employee_review_v3`` adds
-``record-completion-after-reply``.
+``record-completion-after-reply``; ``review_cycle_v3`` and ``employee_review_v4`` add
+``activities-on-service-queues`` (activities on the reviews and rewards services' queues);
+``review_cycle_v4`` adds ``bulk-launch`` (first tasks written in bulk, reviews started by an
+activity) and ``employee_review_v5`` is a review of it (its first task written before it started).
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ HISTORIES = Path(__file__).parent / "histories"
 
 FILES = {
     "PingWorkflow": "ping_v1.json",
-    "ReviewCycleWorkflow": "review_cycle_v2.json",
-    "EmployeeReviewWorkflow": "employee_review_v3.json",
+    "ReviewCycleWorkflow": "review_cycle_v4.json",
+    "EmployeeReviewWorkflow": "employee_review_v5.json",
 }
 
 

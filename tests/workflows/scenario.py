@@ -14,7 +14,7 @@ from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client, WorkflowHandle
 
-from tests.workflows.fakes import HR, FakeServices, schedule
+from tests.workflows.fakes import HR, FakeServices, queues_for, schedule
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
     CompleteTask,
@@ -79,7 +79,11 @@ async def run_small_cycle(
     start = datetime.now(UTC)
     cycle = await client.start_workflow(
         ReviewCycleWorkflow.run,
-        ReviewCycleInput(config=CycleConfig(cycle_id=cycle_id, hr_owner_id=HR, schedule=small_schedule(start))),
+        ReviewCycleInput(
+            config=CycleConfig(
+                cycle_id=cycle_id, hr_owner_id=HR, schedule=small_schedule(start), queues=queues_for(task_queue)
+            )
+        ),
         id=cycle_workflow_id(cycle_id),
         task_queue=task_queue,
     )

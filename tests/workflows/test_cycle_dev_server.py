@@ -3,13 +3,25 @@
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from temporalio.client import Client
 
-from tests.workflows.fakes import serving
+from services.reviews.cycles.review_starts import start_operation, start_reviews
+from tests.workflows.fakes import HR, FakeServices, eventually, queues_for, schedule, serving
 from tests.workflows.scenario import PEOPLE, fakes, run_small_cycle
-from workflows.models import Phase, Step, task_id
+from workflows.employee_review import EmployeeReviewWorkflow
+from workflows.models import (
+    CloseReason,
+    CloseReview,
+    CompleteTask,
+    EmployeeReviewInput,
+    Phase,
+    Step,
+    TaskStatus,
+    review_workflow_id,
+    task_id,
+)
 from workflows.worker import build_replayer
 
 
@@ -48,3 +60,38 @@ async def test_small_cycle_end_to_end_on_the_dev_server_replays(dev_client: Clie
     await replayer.replay_workflow(await cycle.fetch_history())
     for child in children:
         await replayer.replay_workflow(await child.fetch_history())
+
+
+async def test_a_submit_before_the_review_exists_starts_it_once(dev_client: Client, task_queue: str) -> None:
+    """Update-with-start: the completion starts the review; the fan-out's later start keeps it."""
+    services = FakeServices()
+    start = datetime.now(UTC)
+    cycle_id = uuid.uuid4().hex[:10]
+    value = EmployeeReviewInput(
+        cycle_id=cycle_id,
+        person_id="p1",
+        manager_id="m1",
+        hr_owner_id=HR,
+        schedule=schedule(start),
+        queues=queues_for(task_queue),
+        first_task_opened_at=start,
+    )
+    first = task_id(cycle_id, "p1", Step.self_assessment)
+    async with serving(dev_client, task_queue, services):
+        done = await dev_client.execute_update_with_start_workflow(
+            EmployeeReviewWorkflow.complete_task,
+            CompleteTask(task_id=first, actor_id="p1", payload={}),
+            start_workflow_operation=start_operation(value, task_queue),
+        )
+        assert done.status is TaskStatus.done
+        assert await start_reviews(dev_client, [value], task_queue, window=5) == []  # kept, not started again
+        handle = dev_client.get_workflow_handle_for(EmployeeReviewWorkflow.run, review_workflow_id(cycle_id, "p1"))
+        await eventually(lambda: [u.status for u in services.named("reviews.update_task")] == [TaskStatus.done])
+        # The review goes on to the manager review, which it creates itself.
+        await eventually(lambda: [c.step for c in services.named("reviews.create_task")] == [Step.manager_review])
+        await handle.signal(EmployeeReviewWorkflow.cycle_close, CloseReview(reason=CloseReason.removed))
+        await handle.result()
+        # Ended: a late start (or submit) never starts it again.
+        assert await start_reviews(dev_client, [value], task_queue, window=5) == ["p1"]
+    runs = [run async for run in dev_client.list_workflows(f"WorkflowId = '{handle.id}'")]
+    assert len(runs) == 1

@@ -13,7 +13,15 @@ from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowU
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
 
-from tests.workflows.fakes import HR, FakeServices, eventually, fresh_time_skipping_env, schedule, serving
+from tests.workflows.fakes import (
+    HR,
+    FakeServices,
+    eventually,
+    fresh_time_skipping_env,
+    queues_for,
+    schedule,
+    serving,
+)
 from workflows.client import refusal_of
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
@@ -61,7 +69,12 @@ async def review(
         handle = await env.client.start_workflow(
             EmployeeReviewWorkflow.run,
             EmployeeReviewInput(
-                cycle_id=CYCLE, person_id=EMPLOYEE, manager_id=MANAGER, hr_owner_id=HR, schedule=schedule(start)
+                cycle_id=CYCLE,
+                person_id=EMPLOYEE,
+                manager_id=MANAGER,
+                hr_owner_id=HR,
+                schedule=schedule(start),
+                queues=queues_for(task_queue),
             ),
             id=f"review-test-{uuid.uuid4()}",
             task_queue=task_queue,
@@ -360,3 +373,46 @@ async def test_later_cycle_wide_deadline_wins_over_a_personal_extension(
         )
         assert shorter.deadline == start + timedelta(days=18)
         assert fakes.named("reviews.update_task")[-1].due_at == start + timedelta(days=18)
+
+
+async def test_a_review_started_late_still_reminds_and_escalates(env: WorkflowEnvironment, task_queue: str) -> None:
+    """The launch wrote the self-assessment four days ago; the review starts only now.
+
+    Its first reminder (day 3 after the launch) is already past: the review sends it at once,
+    then keeps the launch's cadence and escalates at the deadline, as if it had run all along.
+    """
+    fakes = FakeServices(chains={EMPLOYEE: ManagerChain(manager_id=MANAGER, skip_level_id=SKIP)})
+    start = await env.get_current_time()
+    launched = start - timedelta(days=4)
+    async with serving(env, task_queue, fakes):
+        handle = await env.client.start_workflow(
+            EmployeeReviewWorkflow.run,
+            EmployeeReviewInput(
+                cycle_id=CYCLE,
+                person_id=EMPLOYEE,
+                manager_id=MANAGER,
+                hr_owner_id=HR,
+                schedule=schedule(launched),
+                queues=queues_for(task_queue),
+                first_task_opened_at=launched,
+            ),
+            id=f"review-test-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+        await reminders_sent(fakes, 1)
+        assert fakes.named("reviews.create_task") == []  # the task was in the inbox already
+        await env.sleep(timedelta(days=2, hours=12))
+        await reminders_sent(fakes, 2)
+        await env.sleep(timedelta(days=4))  # past the deadline (launch + 10 days)
+        await eventually(lambda: len(escalations(fakes)) == 1)
+        reminders = [call for call in fakes.calls if call.name == "reviews.send_reminder"]
+        assert [call.value.number for call in reminders] == [1, 2, 3]
+        hours = [round((call.at - start) / timedelta(hours=1)) for call in reminders]
+        assert hours == [0, 48, 120]  # at once, then launch + 6 and + 9 days
+        assert reminders[0].value.task_id == SA_TASK
+        escalated = [call for call in fakes.calls if call.name == "reviews.escalate_task"]
+        assert [round((call.at - start) / timedelta(hours=1)) for call in escalated] == [144]
+        assert escalations(fakes)[0].notified_id == MANAGER
+        await handle.signal(EmployeeReviewWorkflow.cycle_close, CloseReview(reason=CloseReason.removed))
+        final = await handle.result()
+    assert [(task.task_id, task.status) for task in final.tasks] == [(SA_TASK, TaskStatus.closed)]

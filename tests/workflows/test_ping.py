@@ -11,6 +11,7 @@ from temporalio.client import Client, WorkflowHistory
 from temporalio.testing import WorkflowEnvironment
 
 from workflows import employee_review, review_cycle
+from workflows.common import SERVICE_QUEUES_PATCH
 from workflows.ping import PingInput, PingResult, PingWorkflow
 from workflows.worker import WORKFLOWS, build_replayer, build_worker
 
@@ -75,3 +76,11 @@ def test_recorded_histories_take_every_patch() -> None:
         employee_review.PERSONAL_DEADLINES_PATCH,
         employee_review.RECORD_AFTER_REPLY_PATCH,
     }
+    assert histories["review_cycle_v3.json"] == histories["review_cycle_v2.json"] | {SERVICE_QUEUES_PATCH}
+    assert histories["employee_review_v4.json"] == histories["employee_review_v3.json"] | {SERVICE_QUEUES_PATCH}
+    assert histories["review_cycle_v4.json"] == histories["review_cycle_v3.json"] | {review_cycle.BULK_LAUNCH_PATCH}
+    # The review of a bulk launch changes by its input (the first task written), not by a patch.
+    assert histories["employee_review_v5.json"] == histories["employee_review_v4.json"]
+    started = json.loads((HISTORIES / "employee_review_v5.json").read_text())["events"][0]
+    payload = started["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]["data"]
+    assert json.loads(base64.b64decode(payload))["first_task_opened_at"] is not None

@@ -16,6 +16,7 @@ from tests.workflows.fakes import (
     eventually,
     eventually_async,
     fresh_time_skipping_env,
+    queues_for,
     schedule,
     serving,
 )
@@ -66,7 +67,11 @@ async def start_cycle(client: Client, task_queue: str, start: datetime, **config
     cycle_id = uuid.uuid4().hex[:10]
     handle = await client.start_workflow(
         ReviewCycleWorkflow.run,
-        ReviewCycleInput(config=CycleConfig(cycle_id=cycle_id, hr_owner_id=HR, schedule=schedule(start), **config)),
+        ReviewCycleInput(
+            config=CycleConfig(
+                cycle_id=cycle_id, hr_owner_id=HR, schedule=schedule(start), queues=queues_for(task_queue), **config
+            )
+        ),
         id=cycle_workflow_id(cycle_id),
         task_queue=task_queue,
     )
@@ -281,15 +286,13 @@ async def test_phases_from_start_to_close_with_gate_escalation(env: WorkflowEnvi
 
 
 async def fan_out(
-    env: WorkflowEnvironment, task_queue: str, *, participants: int, window: int, children_per_run: int, page_size: int
+    env: WorkflowEnvironment, task_queue: str, *, participants: int, **config: object
 ) -> tuple[CycleResult, FakeServices, CycleHandle]:
-    """Start a cycle of ``participants``, wait until every child is up, cancel it, wait for the end."""
+    """Start a cycle of ``participants``, wait until every review is up, cancel it, wait for the end."""
     fakes = FakeServices(participants=people(participants), create_delay=0.002)
     async with serving(env, task_queue, fakes):
         start = await env.get_current_time()
-        _, handle = await start_cycle(
-            env.client, task_queue, start, window=window, children_per_run=children_per_run, page_size=page_size
-        )
+        _, handle = await start_cycle(env.client, task_queue, start, **config)
         await all_started(handle, participants, timeout=participants / 5)
         await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
         # A handle without a run id: the test server's long poll does not follow continue-as-new.
@@ -298,10 +301,35 @@ async def fan_out(
     return result, fakes, handle
 
 
-async def test_fan_out_in_a_sliding_window_with_continue_as_new(env: WorkflowEnvironment, task_queue: str) -> None:
-    """240 people, window 20, continue-as-new every 70 starts (the 1,000-person run: bench_fan_out.py)."""
+async def test_bulk_launch_writes_every_first_task_before_any_review_starts(
+    env: WorkflowEnvironment, task_queue: str
+) -> None:
+    """240 people: one activity writes all self-assessments, then reviews start 50 a page, 20 at once."""
     result, fakes, handle = await fan_out(
-        env, task_queue, participants=240, window=20, children_per_run=70, page_size=45
+        env, task_queue, participants=240, window=20, start_page=50, history_limit=500
+    )
+    assert (result.participants, result.ended, result.cancelled) == (240, 240, True)
+    names = [call.name for call in fakes.calls]
+    assert names.count("reviews.open_first_tasks") == 1
+    first_start = names.index("reviews.start_reviews")
+    assert names.index("reviews.open_first_tasks") < first_start
+    assert len(fakes.named("reviews.start_reviews")) == 5  # pages of 50
+    assert sorted(fakes.started_reviews) == [p.person_id for p in people(240)]  # each once
+    assert fakes.named("reviews.create_task") == []  # the reviews found their first task written
+    assert len(fakes.tasks) == 240
+    opened = fakes.named("reviews.open_first_tasks")[0].opened_at
+    assert {value.template.first_task_opened_at for value in fakes.named("reviews.start_reviews")} == {opened}
+    closed = [m for m in fakes.named("reviews.mark_phase") if m.phase is Phase.closed]
+    assert [(m.cancelled, m.close_open_tasks) for m in closed] == [(True, True)]
+    assert len(fakes.named("reviews.close_review")) == 240
+    described = await handle.describe()
+    assert described.run_id != handle.first_execution_run_id  # the reports filled a run: continue-as-new
+
+
+async def test_fan_out_in_a_sliding_window_with_continue_as_new(env: WorkflowEnvironment, task_queue: str) -> None:
+    """Cycles begun before bulk-launch: 240 children, window 20, continue-as-new every 70 starts."""
+    result, fakes, handle = await fan_out(
+        env, task_queue, participants=240, window=20, children_per_run=70, page_size=45, bulk_launch=False
     )
     assert (result.participants, result.ended, result.cancelled) == (240, 240, True)
     assert result.runs >= 4  # 240 children, at most 70 per run
@@ -505,7 +533,11 @@ async def test_gate_reminder_numbers_survive_continue_as_new(env: WorkflowEnviro
         cycle_id = uuid.uuid4().hex[:10]
         await env.client.start_workflow(
             ReviewCycleWorkflow.run,
-            ReviewCycleInput(config=CycleConfig(cycle_id=cycle_id, hr_owner_id=HR, schedule=plan, history_limit=500)),
+            ReviewCycleInput(
+                config=CycleConfig(
+                    cycle_id=cycle_id, hr_owner_id=HR, schedule=plan, history_limit=500, queues=queues_for(task_queue)
+                )
+            ),
             id=cycle_workflow_id(cycle_id),
             task_queue=task_queue,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any
 
@@ -20,6 +21,7 @@ from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
 from services.reviews.cycles.repository import CycleRepository, EffectRepository, TaskRepository
+from services.reviews.cycles.review_starts import review_input, start_reviews
 from services.reviews.cycles.service import CalibrationService
 from services.reviews.directory.repository import PersonRepository
 from services.reviews.events import outbox, task_event_data
@@ -27,26 +29,33 @@ from services.reviews.models import ReviewCycle, ReviewTask
 from shared.calibration import PayApprovalOpened, pay_approval_event_id
 from shared.database import create_engine, create_sessionmaker, utcnow
 from shared.settings import Settings
+from workflows.client import serving_activities
 from workflows.models import (
     CalibrationSessions,
     CloseReviewInput,
     CreateTaskInput,
     EscalateGateInput,
     EscalateTaskInput,
+    FirstTasksOpened,
     GateReminderInput,
     ListParticipantsInput,
     ManagerChain,
     ManagerChainInput,
     MarkPhaseInput,
     OpenCalibrationInput,
+    OpenFirstTasksInput,
     Participant,
     ParticipantPage,
     Phase,
     ReminderInput,
+    ReviewsStarted,
+    StartReviewsInput,
     Step,
     TaskRef,
     TaskStatus,
     UpdateTaskInput,
+    review_workflow_id,
+    task_id,
 )
 
 
@@ -68,6 +77,8 @@ class ReviewsActivities:
     def all(self) -> Sequence[Callable[..., Any]]:
         return (
             self.list_participants,
+            self.open_first_tasks,
+            self.start_reviews,
             self.create_task,
             self.update_task,
             self.send_reminder,
@@ -131,6 +142,94 @@ class ReviewsActivities:
                 return TaskRef(task_id=value.task_id, created=False)
             outbox.add(session, "task", "created", task_event_data(task), subject=task.id)
         return TaskRef(task_id=value.task_id, created=True)
+
+    @activity.defn(name="reviews.open_first_tasks")
+    async def open_first_tasks(self, value: OpenFirstTasksInput) -> FirstTasksOpened:
+        details = activity.info().heartbeat_details
+        after = _uuid(str(details[0]), "heartbeat") if details else None
+        created, participants = (int(details[1]), int(details[2])) if details else (0, 0)
+        async with self.sessionmaker() as session:
+            cycle_id = (await self._cycle(session, value.cycle_id)).id
+        while True:
+            async with self.sessionmaker() as session, session.begin():
+                rows = await CycleRepository.from_session(session).participants_page(
+                    cycle_id, after=after, size=value.batch_size
+                )
+                if not rows:
+                    break
+                tasks = TaskRepository.from_session(session)
+                wanted = {task_id(value.cycle_id, str(row.person_id), Step.self_assessment): row for row in rows}
+                existing = await tasks.existing_ids(list(wanted))
+                new = [
+                    ReviewTask(
+                        id=tid,
+                        cycle_id=cycle_id,
+                        person_id=row.person_id,
+                        step=Step.self_assessment.value,
+                        assignee_id=row.person_id,
+                        status=TaskStatus.open.value,
+                        due_at=value.due_at,
+                        workflow_id=review_workflow_id(value.cycle_id, str(row.person_id)),
+                        escalations=[],
+                        draft=None,
+                        revision=1,
+                        completed_by=None,
+                        completed_at=None,
+                        # The review counts its reminders from this instant: the inbox shows the same.
+                        created_at=value.opened_at,
+                        modified_at=None,
+                    )
+                    for tid, row in wanted.items()
+                    if tid not in existing
+                ]
+                await tasks.add_many([_columns(task) for task in new])
+                events = [outbox.event("task", "created", task_event_data(task), subject=task.id) for task in new]
+                await outbox.add_many(session, events)
+            created += len(new)
+            participants += len(rows)
+            after = rows[-1].person_id
+            activity.heartbeat(str(after), created, participants)
+            if len(rows) < value.batch_size:
+                break
+        return FirstTasksOpened(created=created, participants=participants)
+
+    @activity.defn(name="reviews.start_reviews")
+    async def start_reviews(self, value: StartReviewsInput) -> ReviewsStarted:
+        cycle_id = _uuid(value.cycle_id, "cycle_id")
+        more = False
+        async with self.sessionmaker() as session:
+            cycles = CycleRepository.from_session(session)
+            if value.person_id is not None:
+                row = await cycles.participant(cycle_id, _uuid(value.person_id, "person_id"))
+                if row is None:
+                    raise ApplicationError(
+                        f"no participant {value.person_id}", type="unknown_participant", non_retryable=True
+                    )
+                rows = [row]
+            else:
+                after = None if value.page_token is None else _uuid(value.page_token, "page_token")
+                # Removed participants too: their review was started (to close it) and reports its end.
+                rows = await cycles.participants_page(
+                    cycle_id, after=after, size=value.page_size + 1, current_only=False
+                )
+                more = len(rows) > value.page_size
+                rows = rows[: value.page_size]
+        current = [row for row in rows if row.closed_reason is None]
+        ended = [str(row.person_id) for row in rows if row.closed_reason is not None and value.person_id is not None]
+        inputs = [review_input(value.cycle_id, row, value.template) for row in current]
+        ended += await start_reviews(
+            activity.client(),
+            inputs,
+            value.workflow_task_queue,
+            value.window,
+            lambda done: activity.heartbeat(done),
+            keep_running=not value.join,
+        )
+        return ReviewsStarted(
+            participants=len(rows),
+            ended=sorted(ended),
+            next_page_token=str(rows[-1].person_id) if more and rows else None,
+        )
 
     @activity.defn(name="reviews.update_task")
     async def update_task(self, value: UpdateTaskInput) -> None:
@@ -266,6 +365,8 @@ class ReviewsActivities:
             cycle.phase = value.phase.value
             if value.phase is Phase.closed:
                 cycle.status = "cancelled" if value.cancelled else "closed"
+            if value.close_open_tasks:
+                await TaskRepository.from_session(session).close_open_of_cycle(cycle.id)
             await session.flush()
             data = {"cycle_id": value.cycle_id, "phase": value.phase.value}
             if value.cancelled:
@@ -299,6 +400,17 @@ class ReviewsActivities:
                 data = {"cycle_id": value.cycle_id, "sessions": len(ids)}
                 outbox.add(session, "calibration", "opened", data, subject=value.cycle_id)
         return CalibrationSessions(session_ids=ids)
+
+
+def serve_activities(
+    sessionmaker: async_sessionmaker[AsyncSession], settings: Settings
+) -> AbstractAsyncContextManager[None]:
+    """The service's activity worker on its own task queue (ServiceDefinition.activities)."""
+    return serving_activities(settings, settings.temporal_reviews_task_queue, ReviewsActivities(sessionmaker).all())
+
+
+def _columns(task: ReviewTask) -> dict[str, Any]:
+    return {column.key: getattr(task, column.key) for column in ReviewTask.__table__.columns}
 
 
 def _date_of(schedule: dict[str, Any], step: Step) -> Any:

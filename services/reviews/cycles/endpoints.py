@@ -1,8 +1,9 @@
 """Routes of review cycles (HR), the task inbox (everyone) and calibration (HR).
 
-A route that reaches a workflow commits the request's changes first (so the worker's
-activities never wait on this transaction), then starts the workflow or delivers the
-Update; a refused Update is a 4xx problem whose ``reason`` is the refusal code.
+Routes stay thin: no commit and no retry loop here. A change that then reaches a workflow is
+a service method that commits first (service.py); a plain Update goes through
+``temporal.deliver``, where a refused Update becomes a 4xx problem whose ``reason`` is the
+refusal code.
 """
 
 from __future__ import annotations
@@ -14,12 +15,10 @@ from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
 from fastapi import APIRouter, Query, Request, status
-from sqlalchemy.ext.asyncio import AsyncSession
 from temporalio.client import Client, WorkflowHandle
-from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError
 
-from services.reviews.cycles.repository import CycleRepository, TaskRepository
+from services.reviews.cycles.repository import TaskRepository
 from services.reviews.cycles.schemas import (
     Ack,
     AddParticipantRequest,
@@ -48,38 +47,29 @@ from services.reviews.cycles.service import (
     CycleService,
     InboxService,
     LineageService,
-    config_of,
+    SubmitService,
     task_read,
 )
-from services.reviews.cycles.temporal import UpdateRefused, holder, raise_refusal
+from services.reviews.cycles.temporal import deliver, holder
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.database import SessionDep, utcnow
 from shared.errors import ServiceUnavailable
 from shared.pagination import Page, PageDep
 from shared.settings import Settings
-from workflows.client import UpdateRefusal
-from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
-    AddParticipant,
     AdvancePhase,
     CancelCycle,
     CloseReason,
-    CompleteTask,
     CycleAck,
     CycleProgress,
     ExtendDeadline,
-    ReassignTask,
-    Refusal,
     RemoveParticipant,
-    ReviewCycleInput,
-    SessionFinalized,
     Step,
     cycle_workflow_id,
 )
 from workflows.review_cycle import ReviewCycleWorkflow
 
 router = APIRouter(tags=["review cycles"])
-TASK_OPEN_RETRIES = 10
 T = TypeVar("T")
 
 
@@ -93,13 +83,7 @@ async def _client(request: Request) -> Client:
 
 
 async def _deliver(request: Request, call: Awaitable[T]) -> T:
-    """Await an Update (or query); refusals become 4xx problems, silence a 503."""
-    try:
-        return await asyncio.wait_for(call, timeout=_settings(request).cycle_update_timeout)
-    except TimeoutError as exc:
-        raise ServiceUnavailable("The review workflow did not answer in time; try again.") from exc
-    except (RPCError, Exception) as exc:  # noqa: BLE001 - sorted out by raise_refusal
-        raise_refusal(exc)
+    return await deliver(_settings(request), call)
 
 
 async def _cycle_handle(request: Request, cycle_id: uuid.UUID) -> WorkflowHandle[Any, Any]:
@@ -164,22 +148,8 @@ async def score_lineage(
 @router.post("/review-cycles/{cycle_id}/launch", response_model=CycleRead, summary="Snapshot participants, start")
 async def launch_cycle(cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> CycleRead:
     """Idempotent: launching a launched cycle starts its workflow if it is not running yet."""
-    settings = _settings(request)
-    cycle, _ = await CycleService(session, settings).launch(cycle_id)
-    await session.commit()  # the workflow's first activity reads the participants
-    client = await _client(request)
-    try:
-        await client.start_workflow(
-            ReviewCycleWorkflow.run,
-            ReviewCycleInput(config=config_of(cycle)),
-            id=cycle_workflow_id(str(cycle.id)),
-            task_queue=settings.temporal_task_queue,
-        )
-    except WorkflowAlreadyStartedError:
-        pass
-    except RPCError as exc:
-        raise ServiceUnavailable("The cycle is saved but its workflow could not start; launch it again.") from exc
-    return CycleRead.model_validate(cycle)
+    service = CycleService(session, _settings(request))
+    return CycleRead.model_validate(await service.launch_and_start(cycle_id, await _client(request)))
 
 
 @router.post("/review-cycles/{cycle_id}/deadlines", response_model=DeadlineRead, summary="Extend a deadline")
@@ -205,11 +175,8 @@ async def extend_deadline(
 async def add_participant(
     cycle_id: uuid.UUID, data: AddParticipantRequest, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> Ack:
-    participant = await CycleService(session, _settings(request)).add_participant(cycle_id, data.person_id)
-    await session.commit()  # the workflow lists participants from the table
-    handle = await _cycle_handle(request, cycle_id)
-    update = AddParticipant(participant=participant, actor_id=str(hr.person_id))
-    return _ack(await _deliver(request, handle.execute_update(ReviewCycleWorkflow.add_participant, update)))
+    service = CycleService(session, _settings(request))
+    return _ack(await service.add_and_tell(cycle_id, data.person_id, hr.person_id, await _client(request)))
 
 
 @router.delete("/review-cycles/{cycle_id}/participants/{person_id}", response_model=Ack, summary="Remove one")
@@ -354,39 +321,8 @@ async def submit_task(
     task_id: str, data: Answers, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> TaskRead:
     """The answers stay in this database; the workflow learns only who completed which task."""
-    service = InboxService(session)
-    access = await service.access(task_id, principal)
-    if access.may_write and access.task.status in ("open", "overdue", "escalated"):
-        await service.save_draft(access, data, final=True)
-    workflow_id = access.task.workflow_id
-    await session.commit()  # the completion activity updates this task
-    handle = (await _client(request)).get_workflow_handle(workflow_id)
-    update = CompleteTask(task_id=task_id, actor_id=str(principal.person_id), payload={})
-    # The inbox row exists as soon as the create activity commits; the workflow opens the task
-    # when it records the activity's result a moment later. Until then it answers
-    # task_not_found: wait briefly instead of passing that race on (contract note in the docs).
-    for attempt in range(TASK_OPEN_RETRIES):
-        try:
-            await _deliver(request, handle.execute_update(EmployeeReviewWorkflow.complete_task, update))
-            break
-        except UpdateRefused as refused:
-            reason = refused.extensions.get("reason")
-            if reason == "review_closed" and await _cycle_cancelled(session, access.task.cycle_id):
-                # A review closed by the cancellation ends soon after; an Update to the ended
-                # workflow reads as review_closed, but the reason the caller needs is the cancel.
-                cancelled = UpdateRefusal(Refusal.cycle_cancelled, "the review cycle was cancelled")
-                raise UpdateRefused(cancelled) from refused
-            if reason != "task_not_found" or attempt == TASK_OPEN_RETRIES - 1:
-                raise
-            await asyncio.sleep(0.1 * (attempt + 1))
-    await service.record_completion(access.task, principal.person_id)
-    await session.refresh(access.task)
-    return task_read(access.task)
-
-
-async def _cycle_cancelled(session: AsyncSession, cycle_id: uuid.UUID) -> bool:
-    cycle = await CycleRepository.from_session(session).get(cycle_id)
-    return cycle is not None and cycle.status == "cancelled"
+    service = SubmitService(session, _settings(request), await _client(request))
+    return task_read(await service.submit(task_id, data, principal))
 
 
 @router.post("/tasks/{task_id}/reassign", response_model=TaskRead, summary="Give a task to someone else (HR)")
@@ -394,17 +330,8 @@ async def reassign_task(
     task_id: str, data: ReassignRequest, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> TaskRead:
     service = InboxService(session)
-    access = await service.access(task_id, hr)
-    if await service.people.get(data.new_assignee_id) is None:
-        from shared.errors import ValidationFailed
-
-        raise ValidationFailed.field("new_assignee_id", "no such person")
-    handle = (await _client(request)).get_workflow_handle(access.task.workflow_id)
-    update = ReassignTask(task_id=task_id, new_assignee_id=str(data.new_assignee_id), actor_id=str(hr.person_id))
-    await session.commit()
-    await _deliver(request, handle.execute_update(EmployeeReviewWorkflow.reassign_task, update))
-    await session.refresh(access.task)
-    return task_read(access.task)
+    task = await service.reassign(task_id, data.new_assignee_id, hr, _settings(request), await _client(request))
+    return task_read(task)
 
 
 # --- calibration (HR) ------------------------------------------------------------------------
@@ -449,23 +376,6 @@ async def finalize_session(
     session_id: uuid.UUID, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> SessionSummary:
     """Publishes each final rating once; repeating it re-delivers the workflow Update only."""
-    calibration, _ = await CalibrationService(session).finalize(session_id, hr.person_id)
-    await session.commit()
-    handle = await _cycle_handle(request, calibration.cycle_id)
-    update = SessionFinalized(session_id=str(calibration.id), actor_id=str(hr.person_id))
-    # The sessions exist as soon as the open_calibration activity commits; the workflow opens
-    # calibration when it records the activity's result a moment later and refuses with
-    # invalid_phase until then: wait briefly instead of answering 409 for a session that is
-    # final here already (the same race as task_not_found in submit_task).
-    for attempt in range(TASK_OPEN_RETRIES):
-        try:
-            await _deliver(request, handle.execute_update(ReviewCycleWorkflow.calibration_finalized, update))
-            break
-        except UpdateRefused as refused:
-            reason = refused.extensions.get("reason")
-            if reason == "task_done":  # already final in the workflow
-                break
-            if reason != "invalid_phase" or attempt == TASK_OPEN_RETRIES - 1:
-                raise
-            await asyncio.sleep(0.1 * (attempt + 1))
+    service = CalibrationService(session)
+    calibration = await service.finalize_and_tell(session_id, hr.person_id, _settings(request), await _client(request))
     return SessionSummary.model_validate(calibration)

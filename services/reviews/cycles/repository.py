@@ -313,6 +313,24 @@ class TaskRepository:
         )
         return int(getattr(result, "rowcount", 0) or 0) == 1
 
+    async def existing_ids(self, task_ids: Sequence[str]) -> set[str]:
+        rows = await self.session.scalars(select(ReviewTask.id).where(ReviewTask.id.in_(list(task_ids))))
+        return set(rows)
+
+    async def add_many(self, rows: Sequence[dict[str, Any]]) -> None:
+        """Many new tasks in one multi-row insert (the launch writes thousands)."""
+        if rows:
+            await self.session.execute(insert(ReviewTask), list(rows))
+
+    async def close_open_of_cycle(self, cycle_id: uuid.UUID) -> int:
+        result = await self.session.execute(
+            update(ReviewTask)
+            .where(ReviewTask.cycle_id == cycle_id, ReviewTask.status.in_(OPEN_STATUSES))
+            .values(status="closed")
+            .execution_options(synchronize_session=False)
+        )
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def close_open(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> int:
         result = await self.session.execute(
             update(ReviewTask)

@@ -1,11 +1,15 @@
-"""Rules of review cycles, the task inbox and calibration. Flushes, never commits.
+"""Rules of review cycles, the task inbox and calibration. Flushes, never commits, except:
 
-Everything that reaches a workflow (start, Updates) happens in endpoints.py after the
-request's changes are committed, so a worker's activity never waits on this transaction.
+the methods that then reach a workflow (``launch_and_start``, ``add_and_tell``, ``reassign``,
+``SubmitService.submit``, ``finalize_and_tell``) commit the request's changes first, because
+the workflow's activities read or write the same rows and no transaction may stay open across
+a workflow round trip; they also own the short retries of a workflow that has not yet
+recorded what the inbox shows. Routes (endpoints.py) neither commit nor retry.
 """
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass
@@ -14,6 +18,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
+from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from services.reviews.cycles.repository import (
     OPEN_STATUSES,
@@ -23,6 +30,7 @@ from services.reviews.cycles.repository import (
     TaskRepository,
     selection,
 )
+from services.reviews.cycles.review_starts import review_input, start_operation, template_of
 from services.reviews.cycles.schemas import (
     AdjustmentKind,
     AdjustmentWrite,
@@ -42,6 +50,7 @@ from services.reviews.cycles.schemas import (
     TaskRead,
     score_path,
 )
+from services.reviews.cycles.temporal import UpdateRefused, deliver
 from services.reviews.directory.repository import PersonRepository
 from services.reviews.events import outbox, task_event_data
 from services.reviews.models import (
@@ -67,16 +76,29 @@ from shared.auth import Principal, Role
 from shared.calibration import RatingFinalized, rating_event_id
 from shared.cycles import chunk_request
 from shared.database import utcnow
-from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from shared.settings import Settings
+from workflows.client import UpdateRefusal, activity_queues
+from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
+    AddParticipant,
+    CompleteTask,
+    CycleAck,
     CycleConfig,
     CycleSchedule,
+    EmployeeReviewResult,
     Participant,
     Phase,
+    ReassignTask,
+    Refusal,
+    ReviewCycleInput,
+    SessionFinalized,
     Step,
     StepSchedule,
+    TaskResult,
+    cycle_workflow_id,
 )
+from workflows.review_cycle import ReviewCycleWorkflow
 
 DEFAULT_POINTS: list[dict[str, object]] = [
     {"value": 1, "label": "Unsatisfactory"},
@@ -134,11 +156,12 @@ def guideline_for(
     return dict.fromkeys(labels, share)
 
 
-def config_of(cycle: ReviewCycle) -> CycleConfig:
+def config_of(cycle: ReviewCycle, settings: Settings) -> CycleConfig:
     return CycleConfig(
         cycle_id=str(cycle.id),
         hr_owner_id=str(cycle.hr_owner_id),
         schedule=CycleSchedule.model_validate(cycle.schedule),
+        queues=activity_queues(settings),
     )
 
 
@@ -259,6 +282,34 @@ class CycleService:
             self.session, "cycle", "launched", {"cycle_id": str(cycle.id), "participants": count}, subject=str(cycle.id)
         )
         return cycle, True
+
+    async def launch_and_start(self, cycle_id: uuid.UUID, client: Client) -> ReviewCycle:
+        """Launch (committed: the workflow's first activity reads the participants), then start
+        the cycle's workflow unless it runs already."""
+        cycle, _ = await self.launch(cycle_id)
+        await self.session.commit()
+        try:
+            await client.start_workflow(
+                ReviewCycleWorkflow.run,
+                ReviewCycleInput(config=config_of(cycle, self.settings)),
+                id=cycle_workflow_id(str(cycle.id)),
+                task_queue=self.settings.temporal_task_queue,
+            )
+        except WorkflowAlreadyStartedError:
+            pass
+        except RPCError as exc:
+            raise ServiceUnavailable("The cycle is saved but its workflow could not start; launch it again.") from exc
+        return cycle
+
+    async def add_and_tell(
+        self, cycle_id: uuid.UUID, person_id: uuid.UUID, actor_id: uuid.UUID, client: Client
+    ) -> CycleAck:
+        """Add the participant (committed: the cycle reads them from the table), then tell the cycle."""
+        participant = await self.add_participant(cycle_id, person_id)
+        await self.session.commit()
+        handle = client.get_workflow_handle_for(ReviewCycleWorkflow.run, cycle_workflow_id(str(cycle_id)))
+        update = AddParticipant(participant=participant, actor_id=str(actor_id))
+        return await deliver(self.settings, handle.execute_update(ReviewCycleWorkflow.add_participant, update))
 
     async def add_participant(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> Participant:
         cycle = await self.get(cycle_id, for_update=True)
@@ -544,14 +595,29 @@ class InboxService:
         await self.session.flush()
         return task
 
+    async def reassign(
+        self, task_id: str, assignee_id: uuid.UUID, hr: Principal, settings: Settings, client: Client
+    ) -> ReviewTask:
+        """HR gives a task to someone else: the review decides, its activity writes the inbox."""
+        access = await self.access(task_id, hr)
+        if await self.people.get(assignee_id) is None:
+            raise ValidationFailed.field("new_assignee_id", "no such person")
+        handle = client.get_workflow_handle_for(EmployeeReviewWorkflow.run, access.task.workflow_id)
+        update = ReassignTask(task_id=task_id, new_assignee_id=str(assignee_id), actor_id=str(hr.person_id))
+        await self.session.commit()  # the reassignment activity writes this task
+        await deliver(settings, handle.execute_update(EmployeeReviewWorkflow.reassign_task, update))
+        await self.session.refresh(access.task)
+        return access.task
+
     async def record_completion(self, task: ReviewTask, actor_id: uuid.UUID) -> None:
         """Show a completion the workflow accepted at once; its activity finds it done and adds nothing.
 
         Whichever of the two writes first marks the task done and announces it, so
-        ``task.completed`` is published once.
+        ``task.completed`` is published once. ``task`` is read again either way.
         """
-        if await self.tasks.mark_done(task.id, actor_id, utcnow()):
-            await self.session.refresh(task)
+        marked = await self.tasks.mark_done(task.id, actor_id, utcnow())
+        await self.session.refresh(task)
+        if marked:
             outbox.add(self.session, "task", "completed", task_event_data(task), subject=task.id)
 
 
@@ -614,6 +680,102 @@ class LineageService:
             return replay(spec, record) == record
         except (NotFound, Conflict, ScoringError):
             return False
+
+
+# --- submit ----------------------------------------------------------------------------------
+
+TASK_OPEN_RETRIES = 10
+
+
+class SubmitService:
+    """A submit: the answers stay in this database; the review learns who completed which task."""
+
+    def __init__(self, session: AsyncSession, settings: Settings, client: Client) -> None:
+        self.session = session
+        self.settings = settings
+        self.client = client
+        self.inbox = InboxService(session)
+
+    async def submit(self, task_id: str, answers: Answers, principal: Principal) -> ReviewTask:
+        access = await self.inbox.access(task_id, principal)
+        task = access.task
+        if task.status not in OPEN_STATUSES:
+            # Finished in the inbox means finished in the review (the review's activities, or a
+            # cancellation, wrote it): refuse as the review would, without a round trip.
+            raise UpdateRefused(await self._finished(task))
+        if access.may_write:
+            await self.inbox.save_draft(access, answers, final=True)
+        await self.session.commit()  # the completion activity writes this task too
+        await self._complete(task, principal.person_id)
+        await self.inbox.record_completion(task, principal.person_id)
+        return task
+
+    async def _complete(self, task: ReviewTask, actor_id: uuid.UUID) -> None:
+        update = CompleteTask(task_id=task.id, actor_id=str(actor_id), payload={})
+        # A task a review creates is in the inbox as soon as the create activity commits; the
+        # review opens it when it records the activity's result a moment later and answers
+        # task_not_found until then: wait briefly instead of passing that race on.
+        for attempt in range(TASK_OPEN_RETRIES):
+            try:
+                await deliver(self.settings, self._send(task, update))
+                return
+            except UpdateRefused as refused:
+                reason = refused.extensions.get("reason")
+                if reason == "review_closed" and await self._cycle_cancelled(task.cycle_id):
+                    # A review closed by the cancellation ends soon after; an Update to the ended
+                    # workflow reads as review_closed, but the reason the caller needs is the cancel.
+                    cancelled = UpdateRefusal(Refusal.cycle_cancelled, "the review cycle was cancelled")
+                    raise UpdateRefused(cancelled) from refused
+                if reason != "task_not_found" or attempt == TASK_OPEN_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+
+    async def _send(self, task: ReviewTask, update: CompleteTask) -> TaskResult:
+        handle = self.client.get_workflow_handle_for(EmployeeReviewWorkflow.run, task.workflow_id)
+        try:
+            return await handle.execute_update(EmployeeReviewWorkflow.complete_task, update)
+        except RPCError as error:
+            if error.status is not RPCStatusCode.NOT_FOUND:
+                raise
+            start = await self._start_operation(task)
+            if start is None:
+                raise
+        # A bulk launch writes the first tasks before their reviews start: start this one with
+        # the completion. A review that has ended is never started again (its id is taken).
+        try:
+            result: TaskResult = await self.client.execute_update_with_start_workflow(
+                EmployeeReviewWorkflow.complete_task, update, start_workflow_operation=start
+            )
+        except WorkflowAlreadyStartedError as error:
+            raise UpdateRefused(UpdateRefusal(Refusal.review_closed, "the review has ended")) from error
+        return result
+
+    async def _start_operation(
+        self, task: ReviewTask
+    ) -> WithStartWorkflowOperation[EmployeeReviewWorkflow, EmployeeReviewResult] | None:
+        """How to start the task's review, if the task is a first task of a running cycle."""
+        if task.step != Step.self_assessment.value:
+            return None
+        cycles = CycleRepository.from_session(self.session)
+        cycle = await cycles.get(task.cycle_id)
+        participant = await cycles.participant(task.cycle_id, task.person_id)
+        if cycle is None or cycle.status != "launched" or participant is None or participant.closed_reason:
+            return None
+        template = template_of(cycle, self.settings, task.created_at)
+        return start_operation(review_input(str(cycle.id), participant, template), self.settings.temporal_task_queue)
+
+    async def _cycle_cancelled(self, cycle_id: uuid.UUID) -> bool:
+        cycle = await CycleRepository.from_session(self.session).get(cycle_id)
+        return cycle is not None and cycle.status == "cancelled"
+
+    async def _finished(self, task: ReviewTask) -> UpdateRefusal:
+        if task.status == "done":
+            return UpdateRefusal(Refusal.task_done, "the task is already done")
+        if task.status == "expired":
+            return UpdateRefusal(Refusal.too_late, "the task expired: its phase has closed")
+        if await self._cycle_cancelled(task.cycle_id):
+            return UpdateRefusal(Refusal.cycle_cancelled, "the review cycle was cancelled")
+        return UpdateRefusal(Refusal.review_closed, f"the review was closed ({task.status})")
 
 
 # --- calibration -----------------------------------------------------------------------------
@@ -738,6 +900,31 @@ class CalibrationService:
         )
         await self.sessions.add_adjustment(adjustment)
         return adjustment
+
+    async def finalize_and_tell(
+        self, session_id: uuid.UUID, by: uuid.UUID, settings: Settings, client: Client
+    ) -> CalibrationSession:
+        """Finalize (committed), then tell the cycle; repeating it re-delivers the Update only."""
+        calibration, _ = await self.finalize(session_id, by)
+        await self.session.commit()  # the cycle's activities read the final ratings
+        handle = client.get_workflow_handle_for(ReviewCycleWorkflow.run, cycle_workflow_id(str(calibration.cycle_id)))
+        update = SessionFinalized(session_id=str(calibration.id), actor_id=str(by))
+        # The sessions exist as soon as the open_calibration activity commits; the workflow opens
+        # calibration when it records the activity's result a moment later and refuses with
+        # invalid_phase until then: wait briefly instead of answering 409 for a session that is
+        # final here already (the same race as task_not_found in a submit).
+        for attempt in range(TASK_OPEN_RETRIES):
+            try:
+                await deliver(settings, handle.execute_update(ReviewCycleWorkflow.calibration_finalized, update))
+                break
+            except UpdateRefused as refused:
+                reason = refused.extensions.get("reason")
+                if reason == "task_done":  # already final in the workflow
+                    break
+                if reason != "invalid_phase" or attempt == TASK_OPEN_RETRIES - 1:
+                    raise
+                await asyncio.sleep(0.1 * (attempt + 1))
+        return calibration
 
     async def finalize(self, session_id: uuid.UUID, by: uuid.UUID) -> tuple[CalibrationSession, bool]:
         """Mark the session final and publish each final rating once; True if this call did it."""

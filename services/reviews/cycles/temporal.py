@@ -9,15 +9,15 @@ not cached: the next call tries again (the API answers 503 meanwhile).
 from __future__ import annotations
 
 import asyncio
-from typing import Any, NoReturn
+from collections.abc import Awaitable
+from typing import Any, NoReturn, TypeVar
 
 from temporalio.client import Client, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError
 from temporalio.service import RPCError
 
 from shared.errors import Problem, ServiceUnavailable
 from shared.settings import Settings, get_settings
-from workflows.client import UpdateRefusal, refusal_of
-from workflows.worker import connect
+from workflows.client import UpdateRefusal, connect, refusal_of
 
 
 class TemporalHolder:
@@ -78,3 +78,16 @@ def raise_refusal(error: BaseException) -> NoReturn:
     if isinstance(error, (RPCError, WorkflowUpdateFailedError, WorkflowUpdateRPCTimeoutOrCancelledError, TimeoutError)):
         raise ServiceUnavailable("The review workflow did not answer; try again shortly.") from error
     raise error
+
+
+T = TypeVar("T")
+
+
+async def deliver(settings: Settings, call: Awaitable[T]) -> T:
+    """Await an Update (or query); refusals become 4xx problems, silence a 503."""
+    try:
+        return await asyncio.wait_for(call, timeout=settings.cycle_update_timeout)
+    except TimeoutError as exc:
+        raise ServiceUnavailable("The review workflow did not answer in time; try again.") from exc
+    except Exception as exc:  # noqa: BLE001 - sorted out by raise_refusal
+        raise_refusal(exc)

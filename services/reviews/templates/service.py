@@ -14,6 +14,7 @@ Versioning (docs/review-templates.md):
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict
 from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
@@ -170,6 +171,13 @@ def read(template: ReviewTemplate) -> TemplateRead:
     )
 
 
+# Scoring specs of published (or archived) versions, by template id: a version's sections,
+# formula and frozen scales never change once published, and every submit validates its answers
+# against one. Bounded; a draft is never kept.
+_PUBLISHED_SPECS: OrderedDict[uuid.UUID, TemplateSpec] = OrderedDict()
+PUBLISHED_SPECS_KEPT = 256
+
+
 class TemplateService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -286,6 +294,10 @@ class TemplateService:
 
     async def scoring_spec(self, template_id: uuid.UUID, *, allow_draft: bool = False) -> TemplateSpec:
         """What ``scoring.score_review`` needs; a published (or archived) version scores with its frozen scales."""
+        kept = _PUBLISHED_SPECS.get(template_id)
+        if kept is not None:
+            _PUBLISHED_SPECS.move_to_end(template_id)
+            return kept
         template = await self.get(template_id)
         if template.status == DRAFT and not allow_draft:
             raise Conflict(f"Version {template.version} is a draft; only a published template scores reviews.")
@@ -298,7 +310,7 @@ class TemplateService:
             scales = {
                 uuid.UUID(key): ScaleSpec(uuid.UUID(key), _values(_points_of(value))) for key, value in frozen.items()
             }
-        return TemplateSpec(
+        spec = TemplateSpec(
             id=template.id,
             version=template.version,
             draft=template.status == DRAFT,
@@ -306,6 +318,11 @@ class TemplateService:
             scales=scales,
             formula=template.formula,
         )
+        if not spec.draft:
+            _PUBLISHED_SPECS[template_id] = spec
+            while len(_PUBLISHED_SPECS) > PUBLISHED_SPECS_KEPT:
+                _PUBLISHED_SPECS.popitem(last=False)
+        return spec
 
     async def preview(self, template_id: uuid.UUID, request: ScorePreviewRequest) -> ScoreRecord:
         """The score these inputs would get; given components win over those computed from ratings."""
