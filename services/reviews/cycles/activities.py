@@ -25,7 +25,7 @@ from services.reviews.cycles.review_starts import review_input, start_reviews
 from services.reviews.cycles.service import CalibrationService
 from services.reviews.directory.repository import PersonRepository
 from services.reviews.events import outbox, task_event_data
-from services.reviews.models import ReviewCycle, ReviewTask
+from services.reviews.models import CycleParticipant, ReviewCycle, ReviewTask
 from shared.calibration import PayApprovalOpened, pay_approval_event_id
 from shared.database import create_engine, create_sessionmaker, utcnow
 from shared.settings import Settings
@@ -34,6 +34,7 @@ from workflows.models import (
     CalibrationSessions,
     CloseReviewInput,
     CreateTaskInput,
+    CycleSchedule,
     EscalateGateInput,
     EscalateTaskInput,
     FirstTasksOpened,
@@ -216,6 +217,8 @@ class ReviewsActivities:
                 rows = rows[: value.page_size]
         current = [row for row in rows if row.closed_reason is None]
         ended = [str(row.person_id) for row in rows if row.closed_reason is not None and value.person_id is not None]
+        if value.template.first_task_opened_at is not None and current:
+            await self._move_first_deadlines(value.cycle_id, current, value.template.schedule)
         inputs = [review_input(value.cycle_id, row, value.template) for row in current]
         ended += await start_reviews(
             activity.client(),
@@ -230,6 +233,27 @@ class ReviewsActivities:
             ended=sorted(ended),
             next_page_token=str(rows[-1].person_id) if more and rows else None,
         )
+
+    async def _move_first_deadlines(
+        self, cycle_id: str, participants: Sequence[CycleParticipant], schedule: CycleSchedule
+    ) -> None:
+        """Give bulk-written first tasks the deadline their reviews start with.
+
+        A cycle-wide extension that comes between the bulk write and the start of a review is
+        broadcast to reviews that do not exist yet; the review then starts with the new deadline,
+        and this brings the inbox along. The revision stays 1 so the review's own updates apply.
+        """
+        due_at = schedule.of(Step.self_assessment).deadline
+        ids = [task_id(cycle_id, str(row.person_id), Step.self_assessment) for row in participants]
+        async with self.sessionmaker() as session, session.begin():
+            moved = await TaskRepository.from_session(session).bulk_written_due_elsewhere(ids, due_at)
+            for task in moved:
+                task.due_at = due_at
+                if task.status == TaskStatus.overdue.value and due_at > utcnow():
+                    task.status = TaskStatus.open.value
+            await session.flush()
+            for task in moved:
+                outbox.add(session, "task", "deadline-changed", task_event_data(task), subject=task.id)
 
     @activity.defn(name="reviews.update_task")
     async def update_task(self, value: UpdateTaskInput) -> None:

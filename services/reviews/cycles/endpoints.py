@@ -321,7 +321,7 @@ async def submit_task(
     task_id: str, data: Answers, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> TaskRead:
     """The answers stay in this database; the workflow learns only who completed which task."""
-    service = SubmitService(session, _settings(request), await _client(request))
+    service = SubmitService(session, _settings(request), lambda: _client(request))
     return task_read(await service.submit(task_id, data, principal))
 
 

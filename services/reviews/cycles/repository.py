@@ -313,6 +313,20 @@ class TaskRepository:
         )
         return int(getattr(result, "rowcount", 0) or 0) == 1
 
+    async def bulk_written_due_elsewhere(self, task_ids: Sequence[str], due_at: datetime) -> list[ReviewTask]:
+        """Open tasks among these still as the bulk launch wrote them (revision 1) but due at another time."""
+        rows = await self.session.scalars(
+            select(ReviewTask)
+            .where(
+                ReviewTask.id.in_(list(task_ids)),
+                ReviewTask.revision == 1,
+                ReviewTask.status.in_(OPEN_STATUSES),
+                ReviewTask.due_at != due_at,
+            )
+            .with_for_update()
+        )
+        return list(rows)
+
     async def existing_ids(self, task_ids: Sequence[str]) -> set[str]:
         rows = await self.session.scalars(select(ReviewTask.id).where(ReviewTask.id.in_(list(task_ids))))
         return set(rows)

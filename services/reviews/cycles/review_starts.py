@@ -46,8 +46,9 @@ def review_input(cycle_id: str, participant: CycleParticipant, template: ReviewT
 def template_of(cycle: ReviewCycle, settings: Settings, first_task_opened_at: datetime | None) -> ReviewTemplate:
     """The template as the inbox knows it (for a submit that starts the review).
 
-    The schedule is the cycle's as stored: a cycle-wide extension made in the minute before the
-    fan-out reached this person is sent to the review by the cycle's broadcast once it runs.
+    The schedule is the cycle's as stored. The cycle broadcasts a cycle-wide extension only to
+    reviews that exist, so one this start misses reaches the review only through the schedule
+    it starts with; ``reviews.start_reviews`` moves the bulk-written task to match.
     """
     phase = Phase(cycle.phase) if cycle.phase else Phase.self_assessment
     opened = [p for p in PHASES if PHASES.index(p) <= PHASES.index(phase) and p is not Phase.closed]

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections import defaultdict
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -690,21 +691,25 @@ TASK_OPEN_RETRIES = 10
 class SubmitService:
     """A submit: the answers stay in this database; the review learns who completed which task."""
 
-    def __init__(self, session: AsyncSession, settings: Settings, client: Client) -> None:
+    def __init__(self, session: AsyncSession, settings: Settings, client: Callable[[], Awaitable[Client]]) -> None:
         self.session = session
         self.settings = settings
+        # Connected on first use: a submit refused from the table needs no workflow engine.
         self.client = client
         self.inbox = InboxService(session)
 
     async def submit(self, task_id: str, answers: Answers, principal: Principal) -> ReviewTask:
         access = await self.inbox.access(task_id, principal)
         task = access.task
+        if not access.may_write:
+            # HR and the managers above may read the task, so its existence is no secret to them:
+            # they learn why they cannot submit it. Anyone else got 404 from access().
+            raise UpdateRefused(UpdateRefusal(Refusal.wrong_actor, "only the task's assignee may submit it"))
         if task.status not in OPEN_STATUSES:
             # Finished in the inbox means finished in the review (the review's activities, or a
             # cancellation, wrote it): refuse as the review would, without a round trip.
             raise UpdateRefused(await self._finished(task))
-        if access.may_write:
-            await self.inbox.save_draft(access, answers, final=True)
+        await self.inbox.save_draft(access, answers, final=True)
         await self.session.commit()  # the completion activity writes this task too
         await self._complete(task, principal.person_id)
         await self.inbox.record_completion(task, principal.person_id)
@@ -731,7 +736,8 @@ class SubmitService:
                 await asyncio.sleep(0.1 * (attempt + 1))
 
     async def _send(self, task: ReviewTask, update: CompleteTask) -> TaskResult:
-        handle = self.client.get_workflow_handle_for(EmployeeReviewWorkflow.run, task.workflow_id)
+        client = await self.client()
+        handle = client.get_workflow_handle_for(EmployeeReviewWorkflow.run, task.workflow_id)
         try:
             return await handle.execute_update(EmployeeReviewWorkflow.complete_task, update)
         except RPCError as error:
@@ -743,7 +749,7 @@ class SubmitService:
         # A bulk launch writes the first tasks before their reviews start: start this one with
         # the completion. A review that has ended is never started again (its id is taken).
         try:
-            result: TaskResult = await self.client.execute_update_with_start_workflow(
+            result: TaskResult = await client.execute_update_with_start_workflow(
                 EmployeeReviewWorkflow.complete_task, update, start_workflow_operation=start
             )
         except WorkflowAlreadyStartedError as error:
