@@ -16,6 +16,7 @@ missed. Nothing is written here, so the activity is trivially idempotent.
 
 from __future__ import annotations
 
+import logging
 import uuid
 from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
@@ -24,7 +25,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
+from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
 from services.rewards.consumers import review_events_subscription
 from services.rewards.models import InboxEvent
@@ -34,6 +35,8 @@ from shared.database import create_engine, create_sessionmaker
 from shared.settings import Settings
 from workflows.client import serving_activities
 from workflows.models import ProposalOrgUnits, RequestProposalsInput
+
+logger = logging.getLogger(__name__)
 
 
 class RewardsActivities:
@@ -61,8 +64,13 @@ class RewardsActivities:
                 )
             )
             if seen is None:
+                # Expected while the ratings travel over the bus: one line, and a benign failure
+                # the SDK logs without a traceback; the workflow's retry policy tries again.
+                logger.info("cycle %s: final ratings not in rewards yet, attempt %d", cycle_id, activity.info().attempt)
                 raise ApplicationError(
-                    "the rewards service has not received the cycle's final ratings yet", type="ratings_pending"
+                    "the rewards service has not received the cycle's final ratings yet",
+                    type="ratings_pending",
+                    category=ApplicationErrorCategory.BENIGN,
                 )
             units = await ProposalRepository.from_session(session).org_units(cycle_id)
         return ProposalOrgUnits(org_units=units)
