@@ -306,6 +306,35 @@ class CalibrationSession(RecordMixin, Base):
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+class RatingDispute(RecordMixin, Base):
+    """An employee's disagreement with their final rating, raised with the acknowledgement.
+
+    The reason is the acknowledgement's comment (in the task's answers, never copied). HR
+    resolves it: ``upheld`` keeps the rating, ``amended`` sets a new one (a new rating version).
+    Until then the rating stands as calibrated.
+    """
+
+    __tablename__ = "rating_disputes"
+    __table_args__ = (
+        UniqueConstraint("task_id"),
+        CheckConstraint("status IN ('open', 'resolved')", name="status"),
+        CheckConstraint("outcome IS NULL OR outcome IN ('upheld', 'amended')", name="outcome"),
+    )
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("review_cycles.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    task_id: Mapped[str] = mapped_column(String(200))
+    assignee_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    disputed_rating: Mapped[Decimal | None] = mapped_column(Numeric(9, 3), nullable=True)
+    outcome: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    resolved_rating: Mapped[Decimal | None] = mapped_column(Numeric(9, 3), nullable=True)
+    resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
+    resolved_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
 class CalibrationAdjustment(RecordMixin, Base):
     """One change of one person's rating in a session: who, when (created_at), from, to, why."""
 

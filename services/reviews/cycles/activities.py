@@ -22,7 +22,7 @@ from temporalio.exceptions import ApplicationError
 
 from services.reviews.cycles.repository import CycleRepository, EffectRepository, TaskRepository
 from services.reviews.cycles.review_starts import review_input, start_reviews
-from services.reviews.cycles.service import CalibrationService
+from services.reviews.cycles.service import CalibrationService, announce_completion
 from services.reviews.directory.repository import PersonRepository
 from services.reviews.events import outbox, task_event_data
 from services.reviews.models import CycleParticipant, ReviewCycle, ReviewTask
@@ -287,7 +287,10 @@ class ReviewsActivities:
                     verbs.append("completed")
                 await session.refresh(task)
             for verb in verbs:
-                outbox.add(session, "task", verb, task_event_data(task), subject=task.id)
+                if verb == "completed":
+                    await announce_completion(session, task)
+                else:
+                    outbox.add(session, "task", verb, task_event_data(task), subject=task.id)
 
     async def _announce_once(self, key: str, entity: str, verb: str, data: dict[str, object], subject: str) -> None:
         """One event per idempotency key: a retried activity never announces twice."""

@@ -31,6 +31,8 @@ from services.reviews.cycles.schemas import (
     CycleStatus,
     CycleWrite,
     DeadlineRead,
+    DisputeRead,
+    DisputeResolve,
     ExtendRequest,
     ParticipantRead,
     ProgressRead,
@@ -45,6 +47,7 @@ from services.reviews.cycles.schemas import (
 from services.reviews.cycles.service import (
     CalibrationService,
     CycleService,
+    DisputeService,
     InboxService,
     LineageService,
     SubmitService,
@@ -332,6 +335,51 @@ async def reassign_task(
     service = InboxService(session)
     task = await service.reassign(task_id, data.new_assignee_id, hr, _settings(request), await _client(request))
     return task_read(task)
+
+
+# --- rating disputes -------------------------------------------------------------------------
+
+
+class DisputeStatus(StrEnum):
+    open = "open"
+    resolved = "resolved"
+
+
+@router.get(
+    "/disputes", response_model=Page[DisputeRead], summary="Rating disputes: HR's queue, or mine and my reports'"
+)
+async def list_disputes(
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    status: DisputeStatus | None = None,
+    cycle_id: uuid.UUID | None = None,
+    person_id: uuid.UUID | None = None,
+) -> Page[DisputeRead]:
+    """HR and admins see every dispute; others their own and, as managers, their reports' (oldest due first)."""
+    rows, total = await DisputeService(session).page(
+        principal,
+        status=None if status is None else status.value,
+        cycle_id=cycle_id,
+        person_id=person_id,
+        limit=page.limit,
+        offset=page.offset,
+    )
+    items = [DisputeRead.model_validate(row) for row in rows]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.get("/disputes/{dispute_id}", response_model=DisputeRead, summary="One rating dispute")
+async def get_dispute(dispute_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> DisputeRead:
+    return DisputeRead.model_validate(await DisputeService(session).get(dispute_id, principal))
+
+
+@router.post("/disputes/{dispute_id}/resolve", response_model=DisputeRead, summary="Uphold or amend the rating (HR)")
+async def resolve_dispute(
+    dispute_id: uuid.UUID, data: DisputeResolve, session: SessionDep, hr: HRPrincipal
+) -> DisputeRead:
+    """``amended`` sets a new final rating (a new ``rating.finalized`` version); ``upheld`` keeps it."""
+    return DisputeRead.model_validate(await DisputeService(session).resolve(dispute_id, data, hr))
 
 
 # --- calibration (HR) ------------------------------------------------------------------------

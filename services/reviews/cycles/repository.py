@@ -17,6 +17,7 @@ from services.reviews.models import (
     CalibrationSession,
     CycleParticipant,
     Person,
+    RatingDispute,
     ReviewCycle,
     ReviewTask,
     path_range,
@@ -560,3 +561,52 @@ class CalibrationRepository:
             .where(CalibrationSession.cycle_id == cycle_id, CalibrationSession.status != "final")
         )
         return not open_count
+
+
+class DisputeRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> DisputeRepository:
+        return cls(session)
+
+    async def get(self, dispute_id: uuid.UUID, *, for_update: bool = False) -> RatingDispute | None:
+        return await self.session.get(RatingDispute, dispute_id, with_for_update=for_update)
+
+    async def of_task(self, task_id: str) -> RatingDispute | None:
+        found: RatingDispute | None = await self.session.scalar(
+            select(RatingDispute).where(RatingDispute.task_id == task_id)
+        )
+        return found
+
+    async def add(self, dispute: RatingDispute) -> RatingDispute:
+        self.session.add(dispute)
+        await self.session.flush()
+        return dispute
+
+    async def page(
+        self,
+        *,
+        person_ids: Sequence[uuid.UUID] | None,
+        status: str | None,
+        cycle_id: uuid.UUID | None,
+        person_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[RatingDispute], int]:
+        """Oldest open first; ``person_ids`` None means everyone's (HR)."""
+        query = select(RatingDispute)
+        if person_ids is not None:
+            query = query.where(RatingDispute.person_id.in_(list(person_ids)))
+        if status is not None:
+            query = query.where(RatingDispute.status == status)
+        if cycle_id is not None:
+            query = query.where(RatingDispute.cycle_id == cycle_id)
+        if person_id is not None:
+            query = query.where(RatingDispute.person_id == person_id)
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = await self.session.scalars(
+            query.order_by(RatingDispute.status, RatingDispute.due_at, RatingDispute.id).limit(limit).offset(offset)
+        )
+        return list(rows), total

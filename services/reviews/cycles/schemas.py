@@ -9,7 +9,7 @@ from decimal import Decimal
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validator, model_validator
 
 from services.reviews.templates.schemas import Behaviour, Respondent
 from services.reviews.templates.scoring import ScoreRecord
@@ -324,6 +324,11 @@ class Answers(BaseModel):
 
     answers: list[Answer] = Field(default_factory=list, max_length=500)
     comment: str | None = Field(None, max_length=20_000)
+    dispute: bool = Field(
+        False,
+        description="Acknowledgement only: the employee disagrees with the final rating. Needs a comment "
+        "saying why; submitting opens a dispute for HR (GET /disputes), and the rating stands until HR resolves it.",
+    )
 
 
 class FormScalePoint(BaseModel):
@@ -477,3 +482,60 @@ class AdjustmentWrite(BaseModel):
     to_rating: Decimal = Field(max_digits=9, decimal_places=3)
     reason: str = Field(min_length=3, max_length=2000, description="Required: why the rating changes.")
     kind: AdjustmentKind = AdjustmentKind.performance
+
+
+class DisputeOutcome(StrEnum):
+    upheld = "upheld"
+    amended = "amended"
+
+
+class DisputeRead(BaseModel):
+    """A rating dispute: the reason is the acknowledgement's comment (``GET /tasks/{task_id}``)."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    cycle_id: uuid.UUID
+    person_id: uuid.UUID
+    task_id: str
+    assignee_id: uuid.UUID = Field(description="The cycle's HR owner, who is asked to resolve it.")
+    status: str = Field(description="open or resolved")
+    due_at: datetime
+    disputed_rating: RatingNumber | None
+    outcome: DisputeOutcome | None
+    resolved_rating: RatingNumber | None
+    resolution: str | None = Field(description="HR's answer to the employee.")
+    resolved_by: uuid.UUID | None
+    resolved_at: datetime | None
+    created_at: datetime
+
+
+class DisputeResolve(BaseModel):
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"outcome": "upheld", "resolution": "The rating reflects the calibrated evidence."},
+                {"outcome": "amended", "rating": 4, "resolution": "The Q3 launch was not weighed; raised to 4."},
+            ]
+        },
+    )
+
+    outcome: DisputeOutcome
+    rating: float | None = Field(
+        None,
+        allow_inf_nan=False,
+        validate_default=True,
+        description="Amended only: the new final rating, a point of the cycle's scale.",
+    )
+    resolution: str = Field(min_length=3, max_length=20_000, description="The answer the employee reads.")
+
+    @field_validator("rating")
+    @classmethod
+    def _rating_with_amendment(cls, rating: float | None, info: ValidationInfo) -> float | None:
+        amended = info.data.get("outcome") is DisputeOutcome.amended
+        if amended and rating is None:
+            raise ValueError("an amended rating needs the new rating")
+        if not amended and rating is not None:
+            raise ValueError("only an amended outcome takes a rating")
+        return rating

@@ -28,6 +28,7 @@ from services.reviews.cycles.repository import (
     UNASSIGNED_UNIT,
     CalibrationRepository,
     CycleRepository,
+    DisputeRepository,
     TaskRepository,
     selection,
 )
@@ -41,6 +42,8 @@ from services.reviews.cycles.schemas import (
     CycleActivity,
     CycleRead,
     CycleWrite,
+    DisputeOutcome,
+    DisputeResolve,
     FormGoal,
     FormItem,
     FormScalePoint,
@@ -58,6 +61,7 @@ from services.reviews.models import (
     CalibrationAdjustment,
     CalibrationSession,
     CycleParticipant,
+    RatingDispute,
     RatingScale,
     ReviewCycle,
     ReviewTask,
@@ -174,6 +178,35 @@ ENDED_WITH_CYCLE = {"closed": "completed", "cancelled": "cancelled"}
 
 def closed_reason_of(cycle: ReviewCycle, participant: CycleParticipant) -> str | None:
     return participant.closed_reason or ENDED_WITH_CYCLE.get(cycle.status)
+
+
+def publish_final_rating(
+    session: AsyncSession, cycle: ReviewCycle, participant: CycleParticipant, at: datetime
+) -> None:
+    """A new version of the person's final rating, announced once (the version is in the event id)."""
+    assert participant.final_rating is not None
+    points = points_of(cycle)
+    participant.rating_version += 1
+    data = RatingFinalized(
+        cycle_id=cycle.id,
+        person_id=participant.person_id,
+        rating=participant.final_rating,
+        scale_min=points[0][0],
+        scale_max=points[-1][0],
+        rating_label=label_of(points, participant.final_rating),
+        org_unit=participant.org_unit,
+        manager_id=participant.manager_id,
+        finalized_at=at,
+        version=participant.rating_version,
+    )
+    outbox.add(
+        session,
+        "rating",
+        "finalized",
+        data.model_dump(mode="json"),
+        subject=str(participant.person_id),
+        event_id=rating_event_id(cycle.id, participant.person_id, participant.rating_version),
+    )
 
 
 def task_read(task: ReviewTask, now: datetime | None = None) -> TaskRead:
@@ -559,6 +592,11 @@ class InboxService:
 
     async def check_answers(self, task: ReviewTask, answers: Answers, *, final: bool) -> None:
         """Refuse answers the template cannot take (422 naming ``answers[i].value``)."""
+        if answers.dispute:
+            if task.step != Step.acknowledgement.value:
+                raise ValidationFailed.field("dispute", "only an acknowledgement can dispute the final rating")
+            if not (answers.comment or "").strip():
+                raise ValidationFailed.field("comment", "a dispute needs a comment that says why")
         respondent = STEP_RESPONDENT.get(task.step)
         if respondent is None:
             if answers.answers:
@@ -619,7 +657,135 @@ class InboxService:
         marked = await self.tasks.mark_done(task.id, actor_id, utcnow())
         await self.session.refresh(task)
         if marked:
-            outbox.add(self.session, "task", "completed", task_event_data(task), subject=task.id)
+            await announce_completion(self.session, task)
+
+
+async def announce_completion(session: AsyncSession, task: ReviewTask) -> None:
+    """What follows once a task is done, from whichever writer marked it: the API or the activity."""
+    outbox.add(session, "task", "completed", task_event_data(task), subject=task.id)
+    if task.step == Step.acknowledgement.value and task.draft and task.draft.get("dispute"):
+        await DisputeService(session).open(task)
+
+
+# --- rating disputes -------------------------------------------------------------------------
+
+# How long HR has to answer a dispute.
+DISPUTE_DAYS = 14
+
+
+class DisputeService:
+    """An employee disagrees with their final rating; HR upholds it or amends it, on the record.
+
+    Readers: HR and admins; the person; the managers above the person. Anyone else (and
+    anyone inactive in the directory) gets 404. Only HR and admins resolve.
+    """
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.disputes = DisputeRepository.from_session(session)
+        self.cycles = CycleRepository.from_session(session)
+        self.people = PersonRepository.from_session(session)
+
+    async def open(self, task: ReviewTask) -> RatingDispute:
+        """Once per acknowledgement task (its id is unique among disputes)."""
+        found = await self.disputes.of_task(task.id)
+        if found is not None:
+            return found
+        cycle = await self.cycles.get(task.cycle_id)
+        participant = await self.cycles.participant(task.cycle_id, task.person_id)
+        assert cycle is not None
+        dispute = await self.disputes.add(
+            RatingDispute(
+                cycle_id=task.cycle_id,
+                person_id=task.person_id,
+                task_id=task.id,
+                assignee_id=cycle.hr_owner_id,
+                status="open",
+                due_at=utcnow() + timedelta(days=DISPUTE_DAYS),
+                disputed_rating=None if participant is None else participant.final_rating,
+            )
+        )
+        outbox.add(self.session, "dispute", "opened", dispute_event_data(dispute), subject=str(dispute.id))
+        return dispute
+
+    async def get(self, dispute_id: uuid.UUID, principal: Principal) -> RatingDispute:
+        dispute = await self.disputes.get(dispute_id)
+        if dispute is None or not await self._may_read(dispute.person_id, principal):
+            raise NotFound(f"No dispute {dispute_id}.")
+        return dispute
+
+    async def page(
+        self,
+        principal: Principal,
+        *,
+        status: str | None,
+        cycle_id: uuid.UUID | None,
+        person_id: uuid.UUID | None,
+        limit: int,
+        offset: int,
+    ) -> tuple[list[RatingDispute], int]:
+        if not await self._active(principal):
+            return [], 0
+        readable: list[uuid.UUID] | None = None
+        if not is_hr(principal):
+            readable = [principal.person_id]
+            if principal.has_any(Role.manager):
+                readable += list(await self.people.report_ids(principal.person_id))
+        return await self.disputes.page(
+            person_ids=readable, status=status, cycle_id=cycle_id, person_id=person_id, limit=limit, offset=offset
+        )
+
+    async def resolve(self, dispute_id: uuid.UUID, data: DisputeResolve, hr: Principal) -> RatingDispute:
+        dispute = await self.disputes.get(dispute_id, for_update=True)
+        if dispute is None or not await self._active(hr):
+            raise NotFound(f"No dispute {dispute_id}.")
+        if dispute.status != "open":
+            raise Conflict(f"The dispute was resolved ({dispute.outcome}).", reason="dispute_resolved")
+        now = utcnow()
+        if data.outcome is DisputeOutcome.amended:
+            assert data.rating is not None
+            cycle = await self.cycles.get(dispute.cycle_id)
+            participant = await self.cycles.participant(dispute.cycle_id, dispute.person_id)
+            assert cycle is not None
+            if participant is None:
+                raise Conflict("The person is no longer a participant of the cycle.", reason="participant_not_found")
+            rating = Decimal(str(data.rating))
+            if rating not in {value for value, _label in points_of(cycle)}:
+                raise ValidationFailed.field("rating", "not a point of the cycle's rating scale")
+            participant.final_rating = rating
+            publish_final_rating(self.session, cycle, participant, now)
+            dispute.resolved_rating = rating
+        else:
+            dispute.resolved_rating = dispute.disputed_rating
+        dispute.status, dispute.outcome = "resolved", data.outcome.value
+        dispute.resolution, dispute.resolved_by, dispute.resolved_at = data.resolution, hr.person_id, now
+        await self.session.flush()
+        outbox.add(self.session, "dispute", "resolved", dispute_event_data(dispute), subject=str(dispute.id))
+        return dispute
+
+    async def _active(self, principal: Principal) -> bool:
+        viewer = await self.people.get(principal.person_id)
+        return viewer is None or viewer.active
+
+    async def _may_read(self, person_id: uuid.UUID, principal: Principal) -> bool:
+        if not await self._active(principal):
+            return False
+        if is_hr(principal) or principal.person_id == person_id:
+            return True
+        return principal.has_any(Role.manager) and principal.person_id in await self.people.manager_chain_ids(person_id)
+
+
+def dispute_event_data(dispute: RatingDispute) -> dict[str, object]:
+    """Ids, status and outcome: never the employee's reason or HR's answer, never a rating."""
+    return {
+        "dispute_id": str(dispute.id),
+        "cycle_id": str(dispute.cycle_id),
+        "person_id": str(dispute.person_id),
+        "assignee_id": str(dispute.assignee_id),
+        "status": dispute.status,
+        "outcome": dispute.outcome,
+        "due_at": dispute.due_at.isoformat(),
+    }
 
 
 # --- score lineage ---------------------------------------------------------------------------
@@ -941,33 +1107,11 @@ class CalibrationService:
         assert cycle is not None
         if cycle.phase != "calibration":
             raise Conflict(f"The cycle is in {cycle.phase}, not calibration.", reason="invalid_phase")
-        points = points_of(cycle)
-        low, high = points[0][0], points[-1][0]
         now = utcnow()
         for participant in await self.rows(calibration):
             if participant.final_rating is None:
                 continue
-            participant.rating_version += 1
-            data = RatingFinalized(
-                cycle_id=cycle.id,
-                person_id=participant.person_id,
-                rating=participant.final_rating,
-                scale_min=low,
-                scale_max=high,
-                rating_label=label_of(points, participant.final_rating),
-                org_unit=participant.org_unit,
-                manager_id=participant.manager_id,
-                finalized_at=now,
-                version=participant.rating_version,
-            )
-            outbox.add(
-                self.session,
-                "rating",
-                "finalized",
-                data.model_dump(mode="json"),
-                subject=str(participant.person_id),
-                event_id=rating_event_id(cycle.id, participant.person_id, participant.rating_version),
-            )
+            publish_final_rating(self.session, cycle, participant, now)
         calibration.status, calibration.finalized_by, calibration.finalized_at = "final", by, now
         await self.session.flush()
         return calibration, True
