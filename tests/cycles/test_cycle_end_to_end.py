@@ -250,9 +250,12 @@ async def test_cycle_end_to_end(
             if expected is not None:
                 assert float(form["final_rating"]) == float(expected)
             assert form["manager_review"] is not None
-            ack: dict[str, Any] = {"comment": "I disagree" if expected == "2" else None}
+            # Those calibrated down to 2 dispute it; the rest acknowledge without a word.
+            ack: dict[str, Any] = {"comment": "I disagree", "dispute": True} if expected == "2" else {}
             done = await reviews.post(f"/tasks/{task['id']}/submit", json=ack, headers=token(task["assignee_id"]))
             assert done.status_code == 200, done.text
+        disputing = sorted(person for person, rating in adjusted.items() if rating == "2")
+        assert disputing
 
         async def closed() -> dict[str, Any] | None:
             found: dict[str, Any] = (await reviews.get(f"/review-cycles/{cycle}", headers=hr)).json()
@@ -265,6 +268,17 @@ async def test_cycle_end_to_end(
             assert progress["steps"][step] == {"done": 28}, progress
         assert (await reviews.get(f"/review-cycles/{cycle}/overdue", headers=hr)).json()["total"] == 0
 
+        # --- disputes: one per disputed acknowledgement, in HR's queue; HR upholds one -----
+        queue = (await reviews.get("/disputes", params={"cycle_id": cycle, "status": "open"}, headers=hr)).json()
+        assert sorted(item["person_id"] for item in queue["items"]) == disputing
+        upheld = await reviews.post(
+            f"/disputes/{queue['items'][0]['id']}/resolve",
+            json={"outcome": "upheld", "resolution": "Calibration weighed it."},
+            headers=hr,
+        )
+        assert upheld.status_code == 200, upheld.text
+        assert upheld.json()["outcome"] == "upheld"
+
         # --- events: each task created and completed once; a final rating per person --------
         async def all_events() -> list[CloudEvent] | None:
             events = await read_stream(settings, stream_name("reviews"))
@@ -276,6 +290,7 @@ async def test_cycle_end_to_end(
         assert kinds["meritloop.reviews.task.created"] == 4 * 28
         assert kinds["meritloop.reviews.rating.finalized"] == 28
         assert kinds["meritloop.reviews.cycle.pay-approval-opened"] == 1
+        assert kinds["meritloop.reviews.dispute.opened"] == len(disputing)
         phases = [e.data["phase"] for e in events if e.type == "meritloop.reviews.cycle.phase-opened"]
         assert phases == [
             "self_assessment",
