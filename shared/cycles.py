@@ -20,8 +20,9 @@ stream ``MERITLOOP_REVIEWS``; the goals service answers with one
 
 from __future__ import annotations
 
+import hashlib
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from enum import StrEnum
 from typing import Self
@@ -128,3 +129,19 @@ class CycleScoreComputed(BaseModel):
 def score_event_id(cycle_id: uuid.UUID, person_id: uuid.UUID, formula_version: str, revision: int) -> uuid.UUID:
     """The id of the score event of one computation: the same inputs always give the same id."""
     return uuid.uuid5(_SCORE_EVENT_NAMESPACE, f"{cycle_id}:{person_id}:{formula_version}:{revision}")
+
+
+def score_event_ids(computations: Iterable[tuple[uuid.UUID, uuid.UUID, str, int]]) -> list[uuid.UUID]:
+    """``score_event_id`` of each ``(cycle_id, person_id, formula_version, revision)``: the same ids,
+    for a whole cycle at once (the namespace's bytes and each cycle's text computed once)."""
+    namespace = _SCORE_EVENT_NAMESPACE.bytes
+    cycles: dict[uuid.UUID, bytes] = {}
+    ids = []
+    for cycle_id, person_id, formula_version, revision in computations:
+        prefix = cycles.get(cycle_id)
+        if prefix is None:
+            prefix = cycles[cycle_id] = namespace + f"{cycle_id}:".encode()
+        name = f"{person_id}:{formula_version}:{revision}".encode()
+        digest = hashlib.sha1(prefix + name, usedforsecurity=False).digest()
+        ids.append(uuid.UUID(bytes=digest[:16], version=5))
+    return ids

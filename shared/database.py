@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
@@ -124,8 +124,25 @@ async def insert_many(
     for name in order:
         column = [row[position[name]] for row in rows]
         processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
-        values.append(column if processor is None else list(map(processor, column)))
+        values.append(column if processor is None else _convert(processor, column))
     await connection.exec_driver_sql(compiled.string, list(zip(*values, strict=True)))
+
+
+def _convert(processor: Callable[[Any], Any], column: list[Any]) -> list[Any]:
+    """``processor`` over a column, each distinct value once when values repeat.
+
+    A batch's timestamps, dates and foreign keys are mostly the same few values, and the
+    SQLite processors format a date or datetime in Python.
+    """
+    try:
+        distinct = set(column)
+    except TypeError:  # unhashable values
+        return list(map(processor, column))
+    # Equal values of different types (1, 1.0, True) could convert differently: one type only.
+    if len(distinct) * 2 > len(column) or len({type(value) for value in distinct}) > 1:
+        return list(map(processor, column))
+    converted = {value: processor(value) for value in distinct}
+    return [converted[value] for value in column]
 
 
 async def ping(engine: AsyncEngine) -> None:

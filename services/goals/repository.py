@@ -6,13 +6,15 @@ read with one recursive CTE each, never level by level.
 
 from __future__ import annotations
 
+import itertools
 import json
+import operator
 import typing
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import (
     CTE,
@@ -52,9 +54,14 @@ from services.goals.rules import (
 )
 from shared.database import insert_many
 
+if TYPE_CHECKING:
+    from services.goals.events import ComputedScore
+
 # SQLite allows 32766 bound parameters; PostgreSQL 32767. Chunks of ids stay far below.
 IN_CHUNK = 1000
 CYCLE_SCORES = typing.cast(Table, CycleScore.__table__)
+# What a cycle's scoring writes: every column of ``cycle_scores``, each a field of ComputedScore.
+CYCLE_SCORE_COLUMNS = tuple(column.name for column in CYCLE_SCORES.columns)
 # An alignment chain longer than this is a data error; the CTE stops there instead of looping.
 MAX_TREE_DEPTH = 64
 
@@ -358,22 +365,37 @@ class GoalRepository:
         columns = (Goal.owner_id, Goal.id, Goal.weight, Goal.progress)
         return [tuple(row) for row in await self._scored(columns, owner_ids, period_start, period_end)]
 
-    async def scored_rows_text(
+    async def scored_by_owner(
         self, owner_ids: Sequence[uuid.UUID], period_start: date, period_end: date
-    ) -> list[tuple[str, str, float | None, float]]:
-        """``scored_rows`` with both ids as dashed text: a cycle's scoring reads tens of thousands
-        and only writes them back out as text, so turning each into a UUID first was waste."""
+    ) -> dict[uuid.UUID, list[tuple[str, float | None, float]]]:
+        """Each owner's scored goals as ``(goal id as dashed text, weight, progress)``, in id order.
+
+        A cycle's scoring reads tens of thousands of rows and writes the goal ids back out as
+        text, so they are read as text; owners are matched to the given UUIDs by their stored
+        form (32 hex digits on SQLite, a UUID on PostgreSQL) instead of converting each row.
+        """
         columns = (type_coerce(Goal.owner_id, String), type_coerce(Goal.id, String), Goal.weight, Goal.progress)
+        owners: dict[object, uuid.UUID] = {}
+        for owner in owner_ids:
+            owners[owner] = owners[owner.hex] = owners[str(owner)] = owner
         rows = await self._scored(columns, owner_ids, period_start, period_end)
-        return [(uuid_text(owner), uuid_text(goal), weight, progress) for owner, goal, weight, progress in rows]
+        # Rows come ordered by owner: one group per owner.
+        grouped: dict[uuid.UUID, list[tuple[str, float | None, float]]] = {}
+        for owner_key, group in itertools.groupby(rows, operator.itemgetter(0)):
+            grouped[owners[owner_key]] = [(uuid_text(goal), weight, progress) for _, goal, weight, progress in group]
+        return grouped
 
     async def _scored(
         self, columns: Sequence[Any], owner_ids: Sequence[uuid.UUID], period_start: date, period_end: date
     ) -> list[Any]:
         end = goal_end_column()
+        # Core, not the ORM: these are plain column tuples and the ORM's row loading cost
+        # more than the query. Flushed first, as the ORM's autoflush would.
+        await self.session.flush()
+        connection = await self.session.connection()
         out: list[Any] = []
         for part in chunks(owner_ids):
-            rows = await self.session.execute(
+            rows = await connection.execute(
                 select(*columns)
                 .where(
                     Goal.owner_id.in_(part),
@@ -434,8 +456,9 @@ class CycleScoreRepository:
 
     async def revisions(self, cycle_id: uuid.UUID, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
         out: dict[uuid.UUID, int] = {}
+        connection = await self.session.connection()  # Core: plain tuples, no ORM row loading
         for part in chunks(person_ids):
-            rows = await self.session.execute(
+            rows = await connection.execute(
                 select(CycleScore.person_id, CycleScore.revision).where(
                     CycleScore.cycle_id == cycle_id, CycleScore.person_id.in_(part)
                 )
@@ -443,18 +466,14 @@ class CycleScoreRepository:
             out.update({person_id: revision for person_id, revision in rows.tuples()})
         return out
 
-    async def replace(self, cycle_id: uuid.UUID, rows: Sequence[dict[str, Any]]) -> None:
+    async def replace(self, cycle_id: uuid.UUID, scores: Sequence[ComputedScore]) -> None:
         """Delete the participants' previous scores of this cycle and insert the new ones (set-based)."""
-        person_ids = [row["person_id"] for row in rows]
-        for part in chunks(person_ids):
+        for part in chunks([score.person_id for score in scores]):
             await self.session.execute(
                 delete(CycleScore).where(CycleScore.cycle_id == cycle_id, CycleScore.person_id.in_(part))
             )
-        if rows:
-            columns = tuple(rows[0])
-            await insert_many(
-                self.session, CYCLE_SCORES, columns, [tuple(row[name] for name in columns) for row in rows]
-            )
+        rows = list(map(operator.attrgetter(*CYCLE_SCORE_COLUMNS), scores))
+        await insert_many(self.session, CYCLE_SCORES, CYCLE_SCORE_COLUMNS, rows)
 
     async def page(
         self, cycle_id: uuid.UUID, *, limit: int, offset: int, person_ids: Sequence[uuid.UUID] | None = None

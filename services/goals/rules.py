@@ -7,6 +7,7 @@ states every rule and threshold; keep the two in step.
 from __future__ import annotations
 
 import math
+import operator
 import re
 import uuid
 from collections import defaultdict
@@ -330,21 +331,27 @@ def score_goals(goals: Sequence[ScoredGoal]) -> ScoreResult:
     (within 0.01); when no goal has a weight, the goals count equally. Score =
     sum(weight * attainment) / 100, rounded to two decimals.
     """
-    count = len(goals)
+    return score_weighted([goal.weight for goal in goals], [goal.progress for goal in goals])
+
+
+def score_weighted(weights: Sequence[float | None], progresses: Sequence[float]) -> ScoreResult:
+    """``score_goals`` given the goals' weights and progress side by side (a cycle scores
+    thousands of people: no object per goal)."""
+    count = len(weights)
     if count == 0:
         return ScoreResult(None, 0, False, None, ScoreError.no_goals)
-    weights = [goal.weight for goal in goals]
-    attainments = [min(max(goal.progress, 0.0), 100.0) for goal in goals]
-    if all(weight is None for weight in weights):
+    attainments = [min(max(progress, 0.0), 100.0) for progress in progresses]
+    unweighted = weights.count(None)
+    if unweighted == count:
         return ScoreResult(round(sum(attainments) / count, 2), count, True, None, None)
-    if any(weight is None for weight in weights):
+    if unweighted:
         total = sum(weight or 0.0 for weight in weights)
         return ScoreResult(None, count, False, round(total, 4), ScoreError.weights_missing)
     concrete = [weight or 0.0 for weight in weights]
     total = sum(concrete)
     if abs(total - WEIGHT_TOTAL) > WEIGHT_TOLERANCE:
         return ScoreResult(None, count, False, round(total, 4), ScoreError.weights_not_100)
-    score = sum(w * a for w, a in zip(concrete, attainments, strict=True)) / total
+    score = sum(map(operator.mul, concrete, attainments)) / total
     return ScoreResult(round(score, 2), count, True, round(total, 4), None)
 
 

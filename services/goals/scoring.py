@@ -1,18 +1,16 @@
-"""Goal scores for review cycles: set-based reads, one rule (rules.score_goals), one write."""
+"""Goal scores for review cycles: set-based reads, one rule (rules.score_weighted), one write."""
 
 from __future__ import annotations
 
-import json
 import uuid
-from collections import defaultdict
 from collections.abc import Sequence
 from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.goals.events import ComputedScore, publish_scores
+from services.goals.events import ComputedScore, inputs_json, publish_scores
 from services.goals.repository import CycleScoreRepository, GoalRepository
-from services.goals.rules import ScoredGoal, score_goals
+from services.goals.rules import score_weighted
 from shared.cycles import SCORE_FORMULA_VERSION
 from shared.database import utcnow
 
@@ -37,14 +35,13 @@ class CycleScoring:
         """
         people = list(dict.fromkeys(participant_ids))
         now = self._now or utcnow()
-        goals: dict[str, list[tuple[str, float | None, float]]] = defaultdict(list)
-        for owner, goal, weight, progress in await self.goals.scored_rows_text(people, period_start, period_end):
-            goals[owner].append((goal, weight, progress))
+        goals = await self.goals.scored_by_owner(people, period_start, period_end)
         revisions = await self.scores.revisions(cycle_id, people)
+        inputs = [goals.get(person_id, ()) for person_id in people]
+        texts = inputs_json(inputs)
         scores: list[ComputedScore] = []
-        for person_id in people:
-            inputs = goals.get(str(person_id), [])
-            result = score_goals([ScoredGoal(weight, progress) for _, weight, progress in inputs])
+        for person_id, scored, text in zip(people, inputs, texts, strict=True):
+            result = score_weighted([weight for _, weight, _ in scored], [progress for _, _, progress in scored])
             scores.append(
                 ComputedScore(
                     cycle_id=cycle_id,
@@ -57,11 +54,12 @@ class CycleScoring:
                     weight_total=result.weight_total,
                     error=result.error.value if result.error else None,
                     formula_version=SCORE_FORMULA_VERSION,
-                    inputs=json.dumps([[goal_id, weight, progress] for goal_id, weight, progress in inputs]),
+                    inputs=text,
                     revision=revisions.get(person_id, 0) + 1,
                     computed_at=now,
+                    goals=scored,
                 )
             )
-        await self.scores.replace(cycle_id, [score.as_row() for score in scores])
+        await self.scores.replace(cycle_id, scores)
         await publish_scores(self.session, scores, now)
         return scores

@@ -20,6 +20,10 @@ EVENT_DEFAULTS = {
     name: None if field.is_required() else (field.default,) for name, field in PersonEventData.model_fields.items()
 }
 
+UUID_FIELDS = tuple(
+    name for name, field in PersonEventData.model_fields.items() if field.annotation in (uuid.UUID, uuid.UUID | None)
+)
+
 
 def person_event_data(person: Person | dict[str, Any]) -> dict[str, object]:
     """Only what PersonEventData names travels: never salary, gender or any sensitive field."""
@@ -43,22 +47,19 @@ async def add_person_events(session: AsyncSession, people: Sequence[dict[str, An
     per person, which cost a 100,000-row import more than writing its rows; a test checks
     that the result equals ``person_event_data`` of each stored person.
     """
-    items = [
-        (
-            person_verb(person),
-            str(person["id"]),
-            {
-                name: _json_ready(person[name] if default is None else person.get(name, default[0]))
-                for name, default in EVENT_DEFAULTS.items()
-            },
-        )
-        for person in people
-    ]
+    items = []
+    for person in people:
+        data = {
+            name: person[name] if default is None else person.get(name, default[0])
+            for name, default in EVENT_DEFAULTS.items()
+        }
+        # The UUID fields are the only ones not JSON-ready as stored: convert those, not every value.
+        for name in UUID_FIELDS:
+            value = data[name]
+            if value is not None:
+                data[name] = str(value)
+        items.append((person_verb(person), data["id"], data))
     return await outbox.add_many_json(session, "person", items)
-
-
-def _json_ready(value: object) -> object:
-    return str(value) if isinstance(value, uuid.UUID) else value
 
 
 def task_event_data(task: ReviewTask) -> dict[str, object]:

@@ -10,6 +10,7 @@ import asyncio
 import contextlib
 import json
 import logging
+from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import cast
@@ -19,10 +20,10 @@ from nats.errors import TimeoutError as NatsTimeoutError
 from nats.js import JetStreamContext
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.database import utcnow
+from shared.database import insert_many, utcnow
 from shared.events.bus import EventBus
 from shared.events.envelope import DEAD_LETTER_PREFIX, CloudEvent
 from shared.events.loop import BackgroundLoop
@@ -33,6 +34,7 @@ logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+INBOX_COLUMNS = ("consumer", "event_id", "event_type", "processed_at")
 
 
 @dataclass(frozen=True)
@@ -192,7 +194,9 @@ class EventConsumer(BackgroundLoop):
             if failed is None:
                 for message, _event in batch:
                     await message.ack()
-                    HANDLED.labels(self.subscription.durable, message.subject).inc()
+                # One labelled inc per subject, not per message: the same counts, a lookup fewer each.
+                for subject, count in Tally(message.subject for message, _event in batch).items():
+                    HANDLED.labels(self.subscription.durable, subject).inc(count)
                 self.handled += len(batch)
                 return
             index, exc = failed
@@ -228,11 +232,8 @@ class EventConsumer(BackgroundLoop):
                     with self._span(message):
                         await self.subscription.handler(session, event)
                     failed_at = None
-                    rows.append(
-                        {"consumer": durable, "event_id": event.id, "event_type": event.type, "processed_at": now}
-                    )
-                if rows:
-                    await session.execute(insert(table), rows)
+                    rows.append((durable, event.id, event.type, now))
+                await insert_many(session, table, INBOX_COLUMNS, rows)
         except Exception as exc:  # noqa: BLE001 - the caller decides who pays for it
             if failed_at is None:
                 logger.info("%s: batch of %d failed as a whole (%s); one by one", durable, len(batch), exc)

@@ -130,20 +130,23 @@ class Outbox:
         headers = _trace_headers()
         now = utcnow()
         stamp = now.isoformat().replace("+00:00", "Z")
+        # The envelope's constant parts are written once; per event only the id, the type (one
+        # per verb), the subject and the data are encoded: json.dumps' layout with compact separators.
+        source = json.dumps(self.source)
+        after_subject = f',"time":{json.dumps(stamp)},"datacontenttype":"application/json","data":'
+        types: dict[str, tuple[str, str]] = {}
         rows = []
         for verb, subject, data in items:
             event_id = uuid.uuid4()
-            envelope = {
-                "specversion": "1.0",
-                "id": str(event_id),
-                "source": self.source,
-                "type": event_type(self.service, entity, verb),
-                "subject": subject,
-                "time": stamp,
-                "datacontenttype": "application/json",
-                "data": data,
-            }
-            rows.append((event_id, envelope["type"], json.dumps(envelope, separators=(",", ":")), headers, now, 0))
+            kind = types.get(verb)
+            if kind is None:
+                name = event_type(self.service, entity, verb)
+                kind = types[verb] = (name, json.dumps(name))
+            payload = (
+                f'{{"specversion":"1.0","id":"{event_id}","source":{source},"type":{kind[1]},'
+                f'"subject":{json.dumps(subject)}{after_subject}{json.dumps(data, separators=(",", ":"))}}}'
+            )
+            rows.append((event_id, kind[0], payload, headers, now, 0))
         table = cast(Table, self.model.__table__)  # type: ignore[attr-defined]
         await insert_many(session, table, ("id", "subject", "payload", "headers", "created_at", "attempts"), rows)
         session.info[WAKE_RELAY] = True
