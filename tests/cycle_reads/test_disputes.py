@@ -148,9 +148,7 @@ async def test_hr_amends_the_rating_once_with_a_new_version(
         assert participant is not None
         assert (participant.final_rating, participant.rating_version) == (Decimal(4), 2)
     ratings = await _events(seeded, "meritloop.reviews.rating.finalized")
-    assert [(event["person_id"], event["rating"], event["version"]) for event in ratings] == [
-        (seeded.alice, "4.0", 2)
-    ]
+    assert [(event["person_id"], event["rating"], event["version"]) for event in ratings] == [(seeded.alice, "4.0", 2)]
     events = await _events(seeded, "meritloop.reviews.dispute.resolved")
     assert [event["outcome"] for event in events] == ["amended"]
     assert "weighed" not in json.dumps(events)
