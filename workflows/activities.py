@@ -36,6 +36,7 @@ from workflows.models import (
     OpenFirstTasksInput,
     ParticipantPage,
     ProposalOrgUnits,
+    RecordAndCreateTask,
     ReminderInput,
     RequestProposalsInput,
     ReviewsStarted,
@@ -81,6 +82,12 @@ async def start_reviews(value: StartReviewsInput) -> ReviewsStarted:
 async def update_task(value: UpdateTaskInput) -> None:
     """Apply status/assignee/deadline/payload if ``revision`` is newer than the stored one."""
     raise _not_built("reviews.update_task")
+
+
+@activity.defn(name="reviews.record_and_create_task")
+async def record_and_create_task(value: RecordAndCreateTask) -> TaskRef:
+    """``update_task`` of each record in order, then ``create_task``: the same effects and keys."""
+    raise _not_built("reviews.record_and_create_task")
 
 
 @activity.defn(name="reviews.send_reminder")
@@ -146,6 +153,7 @@ CONTRACTS = (
     open_first_tasks,
     start_reviews,
     update_task,
+    record_and_create_task,
     send_reminder,
     manager_chain,
     escalate_task,

@@ -246,6 +246,13 @@ class UpdateTaskInput(BaseModel):
     payload: dict[str, Any] | None = None
 
 
+class RecordAndCreateTask(BaseModel):
+    """Completions to record, then the next task to create: one activity, one workflow task fewer."""
+
+    records: list[UpdateTaskInput]
+    task: CreateTaskInput
+
+
 class ReminderInput(BaseModel):
     idempotency_key: str
     task_id: str

@@ -9,9 +9,10 @@ so what this test holds it to:
   workflow (the one its start came from: the cycle launch), with a *link* to the client's
   span. The interceptor does this for every signal and Update: a workflow's spans stay in one
   trace however many requests reach it.
-* The activity the submit causes is ``reviews.update_task``, which writes the completion to the
-  inbox. It does not run inside the Update handler: the handler answers and the workflow's
-  task loop sends the change right after (RECORD_AFTER_REPLY_PATCH in
+* The activity the submit of a self-assessment causes is ``reviews.record_and_create_task``,
+  which writes the completion to the inbox and creates the manager review. It does not run
+  inside the Update handler: the handler answers and the workflow's task loop sends the change
+  with the next task right after (RECORD_AFTER_REPLY_PATCH and RECORD_WITH_NEXT_TASK_PATCH in
   workflows/employee_review.py), so its ``StartActivity``/``RunActivity`` spans are in the
   workflow's trace too, next to the ``HandleUpdate`` span that caused them.
 
@@ -79,7 +80,7 @@ async def test_submit_is_traced_from_http_through_the_update_to_its_activity(
         await org.submit_ok(task)
 
         await wait_until(
-            lambda: of_workflow(spans, "RunActivity:reviews.update_task", workflow_id),
+            lambda: of_workflow(spans, "RunActivity:reviews.record_and_create_task", workflow_id),
             timeout=30,
             message="the completion activity ran",
         )
@@ -104,8 +105,8 @@ async def test_submit_is_traced_from_http_through_the_update_to_its_activity(
     assert validated
     assert {trace_id(span) for span in validated} == {trace_id(handler)}
 
-    (started,) = of_workflow(spans, "StartActivity:reviews.update_task", workflow_id)
-    (ran,) = of_workflow(spans, "RunActivity:reviews.update_task", workflow_id)
+    (started,) = of_workflow(spans, "StartActivity:reviews.record_and_create_task", workflow_id)
+    (ran,) = of_workflow(spans, "RunActivity:reviews.record_and_create_task", workflow_id)
     assert trace_id(started) == trace_id(ran) == trace_id(handler)
     assert ran.parent is not None
     assert ran.parent.span_id == span_id(started), "the activity runs under the workflow's start of it"

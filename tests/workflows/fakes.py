@@ -45,6 +45,7 @@ from workflows.models import (
     Participant,
     ParticipantPage,
     ProposalOrgUnits,
+    RecordAndCreateTask,
     ReminderInput,
     RequestProposalsInput,
     ReviewsStarted,
@@ -183,6 +184,13 @@ class FakeServices:
     async def update_task(self, value: UpdateTaskInput) -> None:
         self._record("reviews.update_task", value)
 
+    @activity.defn(name="reviews.record_and_create_task")
+    async def record_and_create_task(self, value: RecordAndCreateTask) -> TaskRef:
+        self._record("reviews.record_and_create_task", value)
+        for record in value.records:
+            await self.update_task(record)
+        return await self.create_task(value.task)
+
     @activity.defn(name="reviews.send_reminder")
     async def send_reminder(self, value: ReminderInput) -> None:
         self._record("reviews.send_reminder", value)
@@ -231,6 +239,7 @@ class FakeServices:
             self.start_reviews,
             self.create_task,
             self.update_task,
+            self.record_and_create_task,
             self.send_reminder,
             self.manager_chain,
             self.escalate_task,

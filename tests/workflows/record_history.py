@@ -12,7 +12,9 @@ types) and ``review-cycle-gate-reminders`` (the cycle); ``employee_review_v3`` a
 ``record-completion-after-reply``; ``review_cycle_v3`` and ``employee_review_v4`` add
 ``activities-on-service-queues`` (activities on the reviews and rewards services' queues);
 ``review_cycle_v4`` adds ``bulk-launch`` (first tasks written in bulk, reviews started by an
-activity) and ``employee_review_v5`` is a review of it (its first task written before it started).
+activity) and ``employee_review_v5`` is a review of it (its first task written before it started);
+``employee_review_v6`` adds ``record-completion-with-next-task`` (a completion recorded by the
+activity that creates the next task, reported with its opening in one signal).
 """
 
 from __future__ import annotations
@@ -37,7 +39,7 @@ HISTORIES = Path(__file__).parent / "histories"
 FILES = {
     "PingWorkflow": "ping_v1.json",
     "ReviewCycleWorkflow": "review_cycle_v4.json",
-    "EmployeeReviewWorkflow": "employee_review_v5.json",
+    "EmployeeReviewWorkflow": "employee_review_v6.json",
 }
 
 

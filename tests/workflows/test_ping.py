@@ -84,3 +84,16 @@ def test_recorded_histories_take_every_patch() -> None:
     started = json.loads((HISTORIES / "employee_review_v5.json").read_text())["events"][0]
     payload = started["workflowExecutionStartedEventAttributes"]["input"]["payloads"][0]["data"]
     assert json.loads(base64.b64decode(payload))["first_task_opened_at"] is not None
+    assert histories["employee_review_v6.json"] == histories["employee_review_v5.json"] | {
+        employee_review.RECORD_WITH_NEXT_TASK_PATCH
+    }
+    assert _activity_types(HISTORIES / "employee_review_v6.json") >= {"reviews.record_and_create_task"}
+    assert "reviews.record_and_create_task" not in _activity_types(HISTORIES / "employee_review_v5.json")
+
+
+def _activity_types(path: Path) -> set[str]:
+    return {
+        event["activityTaskScheduledEventAttributes"]["activityType"]["name"]
+        for event in json.loads(path.read_text())["events"]
+        if "activityTaskScheduledEventAttributes" in event
+    }

@@ -48,6 +48,7 @@ from workflows.models import (
     Participant,
     ParticipantPage,
     Phase,
+    RecordAndCreateTask,
     ReminderInput,
     ReviewsStarted,
     StartReviewsInput,
@@ -82,6 +83,7 @@ class ReviewsActivities:
             self.start_reviews,
             self.create_task,
             self.update_task,
+            self.record_and_create_task,
             self.send_reminder,
             self.manager_chain,
             self.escalate_task,
@@ -291,6 +293,14 @@ class ReviewsActivities:
                     await announce_completion(session, task)
                 else:
                     outbox.add(session, "task", verb, task_event_data(task), subject=task.id)
+
+    @activity.defn(name="reviews.record_and_create_task")
+    async def record_and_create_task(self, value: RecordAndCreateTask) -> TaskRef:
+        # Each write keeps its own transaction and idempotency (a retry after the records
+        # committed finds them stored): the saving is the workflow's round trip, not a commit.
+        for record in value.records:
+            await self.update_task(record)
+        return await self.create_task(value.task)
 
     async def _announce_once(self, key: str, entity: str, verb: str, data: dict[str, object], subject: str) -> None:
         """One event per idempotency key: a retried activity never announces twice."""
