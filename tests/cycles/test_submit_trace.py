@@ -18,6 +18,9 @@ so what this test holds it to:
 
 So no activity span carries the HTTP request's trace id; the path from the request to the
 activity is trace -> link -> trace, and this test walks it.
+
+The workflow worker runs in this process here (``meritloop worker`` is a process of its own
+elsewhere), so that its workflow spans reach the test's in-memory exporter.
 """
 
 from __future__ import annotations
@@ -29,12 +32,14 @@ from opentelemetry import trace
 from opentelemetry.sdk.trace import ReadableSpan
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
+from shared.settings import Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
-from tests.cycles.conftest import WorkerFactory
 from tests.cycles.support import Org
 from tests.support.tracing import recorded_spans
 from tests.support.waiting import wait_until
+from workflows.client import connect
 from workflows.models import review_workflow_id
+from workflows.worker import build_worker
 
 pytestmark = pytest.mark.database
 
@@ -68,10 +73,11 @@ def of_workflow(spans: InMemorySpanExporter, name: str, workflow_id: str) -> lis
 async def test_submit_is_traced_from_http_through_the_update_to_its_activity(
     service_client: ServiceClientFactory,
     auth: TokenFactory,
-    cycle_worker: WorkerFactory,
+    settings: Settings,
     spans: InMemorySpanExporter,
 ) -> None:
-    async with service_client("reviews") as reviews, cycle_worker():
+    worker = build_worker(await connect(settings), settings.temporal_task_queue)
+    async with service_client("reviews") as reviews, worker:
         org = await Org(reviews, None, auth).build(reports=0)  # one participant: the manager
         cycle = await org.launch()
         (task,) = await org.wait_tasks(cycle, "self_assessment", 1)
