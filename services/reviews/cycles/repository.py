@@ -409,9 +409,7 @@ class TaskRepository:
             open_only=open_only,
             now=now,
         )
-        total = int(await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-        rows = await self.session.scalars(query.order_by(ReviewTask.due_at, ReviewTask.id).limit(limit).offset(offset))
-        return list(rows), total
+        return await self._counted_page(query, (ReviewTask.due_at, ReviewTask.id), limit, offset)
 
     async def search(
         self,
@@ -441,10 +439,13 @@ class TaskRepository:
             query = query.where(ReviewTask.person_id == person_id)
         if statuses is not None:
             query = query.where(ReviewTask.status.in_(list(statuses)))
+        return await self._counted_page(query, (ReviewTask.due_at.desc(), ReviewTask.id), limit, offset)
+
+    async def _counted_page(
+        self, query: Select[tuple[ReviewTask]], order: tuple[Any, ...], limit: int, offset: int
+    ) -> tuple[list[ReviewTask], int]:
         total = int(await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0)
-        rows = await self.session.scalars(
-            query.order_by(ReviewTask.due_at.desc(), ReviewTask.id).limit(limit).offset(offset)
-        )
+        rows = await self.session.scalars(query.order_by(*order).limit(limit).offset(offset))
         return list(rows), total
 
     async def created_per_step(self, cycle_id: uuid.UUID) -> dict[str, int]:
