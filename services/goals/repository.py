@@ -153,6 +153,7 @@ TREE_COLUMNS = (
     Goal.period_start,
     Goal.period_end,
     Goal.due_date,
+    Goal.weight,
 )
 
 

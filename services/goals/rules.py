@@ -234,6 +234,14 @@ def derive_status(
 # ---------------------------------------------------------------------------- roll-up
 
 
+class RollupRule(StrEnum):
+    """How a node's roll-up was computed (docs/goals.md, Roll-up)."""
+
+    own = "own"  # no child counts: the goal's own progress
+    mean = "mean"  # no counted child has a weight (or all are 0): children count equally
+    weighted = "weighted"  # children weighed by their weights where set
+
+
 @dataclass(slots=True)
 class TreeNode:
     id: uuid.UUID
@@ -243,6 +251,25 @@ class TreeNode:
     cancelled: bool
     children: list[TreeNode] = field(default_factory=list)
     rollup: float = 0.0
+    weight: float | None = None
+    rule: RollupRule = RollupRule.own
+
+
+def _node_rollup(own: float | None, children: Sequence[tuple[float, float | None]]) -> tuple[float, RollupRule]:
+    """One node: ``own`` progress when it counts, the children's ``(rollup, weight)``."""
+    if not children:
+        return (own if own is not None else 0.0), RollupRule.own
+    weighted = [weight for _, weight in children if weight is not None]
+    weight_total = sum(max(weight, 0.0) for weight in weighted)
+    if not weighted or weight_total <= 0:
+        values = [value for value, _ in children] + ([own] if own is not None else [])
+        return sum(values) / len(values), RollupRule.mean
+    # A child without a weight, and the goal's own measure, count like an average weighted child.
+    average = weight_total / len(weighted)
+    pairs = [(value, average if weight is None else max(weight, 0.0)) for value, weight in children]
+    if own is not None:
+        pairs.append((own, average))
+    return sum(value * weight for value, weight in pairs) / sum(weight for _, weight in pairs), RollupRule.weighted
 
 
 def roll_up_arrays(
@@ -251,13 +278,15 @@ def roll_up_arrays(
     measured: Sequence[bool],
     cancelled: Sequence[bool],
     root: int,
-) -> tuple[list[float], list[list[int]], list[int]]:
+    weights: Sequence[float | None] | None = None,
+) -> tuple[list[float], list[list[int]], list[int], list[RollupRule]]:
     """Roll-up over nodes numbered 0..n-1 (``parents[i]`` is the parent's number or None).
 
-    A node's roll-up is the plain mean of its own progress (only when it has key results or
-    milestones of its own, ``measured``) and the roll-ups of its children that are not
-    cancelled; a node with neither counts with its own (manual) progress. Returns the roll-ups,
-    the children of each node and the nodes reachable from ``root`` in pre-order. Iterative:
+    A node's roll-up combines its own progress (only when it has key results or milestones of
+    its own, ``measured``) with the roll-ups of its children that are not cancelled: weighed by
+    the children's ``weights`` where set (``weighted``), else their plain mean (``mean``); a node
+    with no counted child has its own progress (``own``). Returns the roll-ups, the children of
+    each node, the nodes reachable from ``root`` in pre-order and each node's rule. Iterative:
     no recursion limit, linear time.
     """
     count = len(parents)
@@ -272,33 +301,35 @@ def roll_up_arrays(
         order.append(node)
         stack.extend(children[node])
     rollup = [0.0] * count
+    rules = [RollupRule.own] * count
     for node in reversed(order):
-        total, inputs = 0.0, 0
-        for child in children[node]:
-            if not cancelled[child]:
-                total += rollup[child]
-                inputs += 1
-        if measured[node] or not inputs:
-            total += progress[node]
-            inputs += 1
-        rollup[node] = round(total / inputs, 4)
-    return rollup, children, order
+        counted = [
+            (rollup[child], None if weights is None else weights[child])
+            for child in children[node]
+            if not cancelled[child]
+        ]
+        own = progress[node] if measured[node] or not counted else None
+        value, rules[node] = _node_rollup(own, counted)
+        rollup[node] = round(value, 4)
+    return rollup, children, order, rules
 
 
 def roll_up(nodes: Iterable[TreeNode], root_id: uuid.UUID) -> TreeNode:
-    """``roll_up_arrays`` over ``TreeNode`` objects: links children and sets each ``rollup``."""
+    """``roll_up_arrays`` over ``TreeNode`` objects: links children and sets each ``rollup`` and ``rule``."""
     listed = list(nodes)
     index = {node.id: number for number, node in enumerate(listed)}
     parents = [index.get(node.parent_id) if node.parent_id is not None else None for node in listed]
-    rollup, children, _ = roll_up_arrays(
+    rollup, children, _, rules = roll_up_arrays(
         parents,
         [node.progress for node in listed],
         [node.measured for node in listed],
         [node.cancelled for node in listed],
         index[root_id],
+        [node.weight for node in listed],
     )
     for number, node in enumerate(listed):
         node.rollup = rollup[number]
+        node.rule = rules[number]
         node.children = [listed[child] for child in children[number]]
     return listed[index[root_id]]
 

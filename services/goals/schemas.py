@@ -14,6 +14,7 @@ from services.goals.rules import (
     Level,
     PeriodKind,
     ProgressSource,
+    RollupRule,
     SmartProperty,
     Status,
     Unit,
@@ -220,7 +221,9 @@ class TreeNodeRead(BaseModel):
     title: str
     status: Status
     progress: float
-    rollup_progress: float
+    weight: float | None = Field(None, description="The goal's weight; its children weigh it where set.")
+    rollup_progress: float = Field(description="Over the goals the caller may see: hidden goals never count.")
+    rollup_rule: RollupRule = Field(description="own, mean (children count equally) or weighted (by weight).")
     children: list[TreeNodeRead]
 
 

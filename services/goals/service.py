@@ -87,6 +87,21 @@ LEVELS = {level.value: level for level in Level}
 STATUSES = {status.value: status for status in Status}
 
 
+def _pre_order(parents: Sequence[int | None], root: int) -> list[int]:
+    """The nodes reachable from ``root``, each before its children (iterative: no recursion limit)."""
+    children: list[list[int]] = [[] for _ in parents]
+    for node, parent in enumerate(parents):
+        if parent is not None and node != root:
+            children[parent].append(node)
+    order: list[int] = []
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        order.append(node)
+        stack.extend(children[node])
+    return order
+
+
 def today_utc() -> date:
     return datetime.now(UTC).date()
 
@@ -641,8 +656,9 @@ class GoalService:
 
         Returns the JSON-ready body of ``AlignmentTree`` (plain dicts: a tree of 100,000 goals
         would spend most of its time building models). A goal the caller may not see is left
-        out, and the visible goals under it hang from its nearest visible ancestor; its
-        progress still rolls up.
+        out, and the visible goals under it hang from its nearest visible ancestor. The roll-up
+        is computed over what the caller sees, so a hidden goal's progress never shows through
+        a goal above it.
         """
         access = Access(self.session, principal)
         rows = await self.goals.tree_rows(goal_id)
@@ -653,28 +669,37 @@ class GoalService:
             raise _not_found(goal_id)
         root = index[root_key]
         parents = [index.get(uuid_text(row[1])) if row[1] is not None else None for row in rows]
-        progress = [row[6] for row in rows]
-        manual = ProgressSource.manual.value
-        cancelled_value = Status.cancelled.value
-        rollup, _children, order = roll_up_arrays(
-            parents,
-            progress,
-            [row[7] != manual for row in rows],
-            [row[8] == cancelled_value for row in rows],
-            root,
-        )
         owners = [uuid_text(row[2]) for row in rows]
         visible = await self._visible_numbers(rows, owners, access)
         if not visible[root]:
             raise _not_found(goal_id)
+        order = _pre_order(parents, root)
+        # The tree the caller sees: a visible goal hangs from its nearest visible ancestor and
+        # hidden goals hang from nothing, so the roll-up never reaches them.
+        holder = list(range(len(rows)))
+        seen_parents: list[int | None] = [None] * len(rows)
+        for number in order:
+            parent = parents[number]
+            attach = holder[parent] if parent is not None and number != root else None
+            if visible[number]:
+                seen_parents[number] = attach
+            else:
+                holder[number] = attach if attach is not None else number
+        manual = ProgressSource.manual.value
+        cancelled_value = Status.cancelled.value
+        rollup, _children, _order, rules = roll_up_arrays(
+            seen_parents,
+            [row[6] for row in rows],
+            [row[7] != manual for row in rows],
+            [row[8] == cancelled_value for row in rows],
+            root,
+            [row[12] for row in rows],
+        )
         today = self.today
         nodes: list[dict[str, Any] | None] = [None] * len(rows)
-        holder = list(range(len(rows)))  # the node a goal's visible children hang from
         size = 0
         for number in order:  # pre-order: a parent is placed before its children
-            parent = parents[number]
             if not visible[number]:
-                holder[number] = holder[parent] if parent is not None and number != root else number
                 continue
             row = rows[number]
             override = STATUSES[row[8]] if row[8] else None
@@ -686,15 +711,18 @@ class GoalService:
                 "title": row[5],
                 "status": status.value,
                 "progress": row[6],
+                "weight": row[12],
                 "rollup_progress": rollup[number],
+                "rollup_rule": rules[number].value,
                 "children": [],
             }
             nodes[number] = node
             size += 1
-            if number != root and parent is not None:
-                attach = nodes[holder[parent]]
-                assert attach is not None
-                attach["children"].append(node)
+            attach_to = seen_parents[number]
+            if number != root and attach_to is not None:
+                holder_node = nodes[attach_to]
+                assert holder_node is not None
+                holder_node["children"].append(node)
         return {"root": nodes[root], "size": size}
 
     async def _visible_numbers(

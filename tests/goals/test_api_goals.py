@@ -202,7 +202,9 @@ async def test_alignment_rules_tree_and_contributions(goals: httpx.AsyncClient, 
     }
 
 
-async def test_private_goals_in_a_tree_roll_up_but_stay_hidden(goals: httpx.AsyncClient, auth: TokenFactory) -> None:
+async def test_private_goals_in_a_tree_stay_hidden_and_out_of_the_roll_up(
+    goals: httpx.AsyncClient, auth: TokenFactory
+) -> None:
     ada = uuid.uuid4()
     team = await create(goals, auth(Role.hr), level="team", title="Team goal everyone sees")
     measured = {"key_results": [{"title": "Customer calls", "target_value": 10}]}
@@ -217,9 +219,15 @@ async def test_private_goals_in_a_tree_roll_up_but_stay_hidden(goals: httpx.Asyn
     outsider = (await goals.get(f"/goals/{team['id']}/tree", headers=auth())).json()
     assert outsider["size"] == 1
     assert outsider["root"]["children"] == []
-    assert outsider["root"]["rollup_progress"] == 40.0  # the hidden goal: (own 80 + child 0) / 2
+    # The hidden goal's progress must not show through the public goal above it.
+    assert outsider["root"]["rollup_progress"] == 0.0
+    assert outsider["root"]["rollup_rule"] == "own"
     owner = (await goals.get(f"/goals/{team['id']}/tree", headers=auth(person_id=ada))).json()
     assert [child["id"] for child in owner["root"]["children"]] == [secret["id"]]
+    # Ada sees her goal (80) but not the private goal under it, which she may not read.
+    assert owner["root"]["rollup_progress"] == 80.0
+    everything = (await goals.get(f"/goals/{team['id']}/tree", headers=auth(Role.hr))).json()
+    assert everything["root"]["rollup_progress"] == 40.0  # HR sees all: (own 80 + child 0) / 2, one level up
 
 
 async def test_list_filters_and_the_sql_status_matches_the_rule(goals: httpx.AsyncClient, auth: TokenFactory) -> None:
