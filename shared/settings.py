@@ -11,7 +11,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Literal, get_args
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "meritloop-development-secret-do-not-use-in-production"  # noqa: S105
@@ -130,6 +130,36 @@ class Settings(BaseSettings):
         [10.0, 20.0, 40.0, 20.0, 10.0],
         description="Calibration guideline when a cycle gives none: the wanted % of people at each point of "
         "the final rating scale, lowest first (spread evenly when the scale has another number of points).",
+    )
+
+    llm_base_url: str | None = Field(
+        None,
+        description="Base URL of an OpenAI-compatible chat-completions server (vLLM, Ollama, LM Studio, a hosted "
+        "service), e.g. http://127.0.0.1:11434/v1. Unset: no model is ever called; the local suggester answers.",
+    )
+    llm_model: str | None = Field(
+        None, description="Model name sent to the chat-completions server (required with it)."
+    )
+    llm_api_key_file: Path | None = Field(
+        None, description="File holding the model server's API key (a mounted secret); read at start."
+    )
+    llm_api_key: SecretStr | None = Field(
+        None, description="The model server's API key, when not given as a file (never logged)."
+    )
+    llm_timeout: float = Field(
+        20.0,
+        description="Seconds one writing-help request may wait for the model, queueing included, before the "
+        "local suggester answers instead.",
+    )
+    llm_concurrency: int = Field(4, ge=1, description="Model calls in flight at once, per service process.")
+    llm_daily_quota: int = Field(
+        50, ge=0, description="Model calls per person per UTC day and service; beyond it the local suggester answers."
+    )
+    llm_goal_assist: bool = Field(
+        True, description="Let the goals service use the model for goal writing help (off: local suggestions only)."
+    )
+    llm_review_drafts: bool = Field(
+        True, description="Let the reviews service use the model for review drafts (off: local drafts only)."
     )
 
     @model_validator(mode="after")

@@ -7,10 +7,11 @@ import uuid
 from datetime import date
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Query, Response, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
+from services.goals.assist import AssistRead, AssistRequest, GoalAssist
 from services.goals.events import ComputedScore
-from services.goals.models import CycleScore
+from services.goals.models import CycleScore, LLMAudit
 from services.goals.repository import CycleScoreRepository, GoalFilters
 from services.goals.rules import Level, ScoreResult, Status, Visibility, smart_check, weight_error_message
 from services.goals.schemas import (
@@ -38,12 +39,14 @@ from services.goals.schemas import (
     WeightsReport,
 )
 from services.goals.scoring import CycleScoring
-from services.goals.service import GoalService, goal_draft, resolve_period, smart_report, today_utc
+from services.goals.service import Access, GoalService, goal_draft, resolve_period, smart_report, today_utc
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.cycles import ScoreError
 from shared.database import SessionDep
 from shared.errors import ValidationFailed
+from shared.llm import AuditEntryRead, audit_page, chat_model
 from shared.pagination import Page, PageDep
+from shared.settings import Settings
 
 
 def today() -> date:
@@ -108,6 +111,27 @@ async def suggest_for_draft(
     data: GoalDraftInput, session: SessionDep, _principal: CurrentPrincipal, day: TodayDep
 ) -> SuggestionsRead:
     return SuggestionsRead.model_validate(await GoalService(session, today=day).suggest_for_draft(data))
+
+
+@router.post("/assist", response_model=AssistRead, summary="Writing help: a SMART rewrite, key results, parents")
+async def assist(
+    data: AssistRequest, request: Request, session: SessionDep, principal: CurrentPrincipal, day: TodayDep
+) -> AssistRead:
+    """A language model's SMART rewrite when one is configured, else (or when it fails) the local suggester."""
+    settings: Settings = request.app.state.settings
+    span = resolve_period(data)
+    viewer = Access(session, principal).viewer
+    model = chat_model(request.app.state, settings)
+    return await GoalAssist(session, today=day).assist(
+        data, principal, viewer, span.start, span.end, model, settings.llm_goal_assist
+    )
+
+
+@router.get("/assist/audit", response_model=Page[AuditEntryRead], summary="Your writing-help requests, newest first")
+async def assist_audit(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[AuditEntryRead]:
+    """What was sent to the model for you, and what it answered. Only your own requests, whatever your role."""
+    items, total = await audit_page(session, LLMAudit, principal.person_id, limit=page.limit, offset=page.offset)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @router.post("/bulk-assign", response_model=BulkAssignResult, summary="Give goals to a team, subtree or department")

@@ -20,6 +20,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.database import RecordMixin, UTCDateTime, new_metadata, utcnow
 from shared.events import InboxMixin, OutboxMixin
+from shared.llm import LLMAuditMixin
 from shared.people import PersonProjectionMixin
 
 
@@ -37,6 +38,10 @@ class InboxEvent(InboxMixin, Base):
 
 class Person(PersonProjectionMixin, Base):
     pass
+
+
+class LLMAudit(LLMAuditMixin, Base):
+    """Goal writing-help requests: prompt, answers, outcome (read by the person they were made for)."""
 
 
 class Goal(RecordMixin, Base):

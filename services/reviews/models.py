@@ -24,6 +24,7 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from shared.database import RecordMixin, UTCDateTime, new_metadata, utcnow
 from shared.events import InboxMixin, OutboxMixin
+from shared.llm import LLMAuditMixin
 
 
 class Base(DeclarativeBase):
@@ -36,6 +37,10 @@ class OutboxEvent(OutboxMixin, Base):
 
 class InboxEvent(InboxMixin, Base):
     pass
+
+
+class LLMAudit(LLMAuditMixin, Base):
+    """Review-draft requests: prompt, answers, outcome; ``subject`` is the task id (read by its requester)."""
 
 
 class Person(RecordMixin, Base):
