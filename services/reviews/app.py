@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.reviews import endpoints
 from services.reviews.consumers import subscriptions
 from services.reviews.cycles.activities import serve_activities
+from services.reviews.drafts.endpoints import router as drafts_router
 from services.reviews.models import Base, InboxEvent, OutboxEvent
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
@@ -15,7 +16,7 @@ DEFINITION = ServiceDefinition(
     name="reviews",
     title="Meritloop reviews",
     description="People directory, review cycles, task inbox and calibration.",
-    routers=(endpoints.router,),
+    routers=(endpoints.router, drafts_router),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
     subscriptions=subscriptions,

@@ -385,6 +385,8 @@ class TaskForm(BaseModel):
     final_rating_label: str | None = None
     score_url: str | None = Field(None, description="With the final rating: how it was computed (lineage).")
     draft: Answers | None
+    drafts_generated: int = Field(0, description="Drafts generated for this task (POST /tasks/{id}/draft/generate).")
+    draft_generated_at: datetime | None = Field(None, description="When the last draft was generated.")
 
 
 def score_path(cycle_id: uuid.UUID, person_id: uuid.UUID) -> str:

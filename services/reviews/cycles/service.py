@@ -56,6 +56,7 @@ from services.reviews.cycles.schemas import (
 )
 from services.reviews.cycles.temporal import UpdateRefused, deliver
 from services.reviews.directory.repository import PersonRepository
+from services.reviews.drafts.repository import DraftRepository
 from services.reviews.events import outbox, task_event_data
 from services.reviews.models import (
     CalibrationAdjustment,
@@ -548,6 +549,9 @@ class InboxService:
             peer_score=None if participant is None else participant.peer_score,
             peer_rater_count=None if participant is None else participant.peer_rater_count,
             draft=None if task.draft is None else Answers.model_validate(task.draft),
+        )
+        form.drafts_generated, form.draft_generated_at = await DraftRepository.from_session(self.session).generated(
+            task.id
         )
         own = others.get(Step.self_assessment.value)
         if task.step == Step.manager_review.value and own is not None and own.status == "done" and own.draft:

@@ -1,0 +1,34 @@
+"""HTTP routes of review drafts."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request
+
+from services.reviews.drafts.schemas import DraftRead
+from services.reviews.drafts.service import DraftService
+from services.reviews.models import LLMAudit
+from shared.auth import CurrentPrincipal
+from shared.database import SessionDep
+from shared.llm import AuditEntryRead, audit_page, chat_model
+from shared.pagination import Page, PageDep
+from shared.settings import Settings
+
+router = APIRouter(tags=["review drafts"])
+
+
+@router.post(
+    "/tasks/{task_id}/draft/generate", response_model=DraftRead, summary="A first draft, every sentence sourced"
+)
+async def generate_draft(task_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal) -> DraftRead:
+    """For the writer of an open self-assessment or manager review. Nothing is saved on the task: edit the
+    answers, then save them with ``PUT /tasks/{id}/draft``. The task's form records that a draft was generated."""
+    settings: Settings = request.app.state.settings
+    model = chat_model(request.app.state, settings)
+    return await DraftService(session).generate(task_id, principal, model, settings.llm_review_drafts)
+
+
+@router.get("/review-drafts/audit", response_model=Page[AuditEntryRead], summary="Your draft requests, newest first")
+async def draft_audit(session: SessionDep, principal: CurrentPrincipal, page: PageDep) -> Page[AuditEntryRead]:
+    """What was sent to the model for you, and what it answered. Only your own requests, whatever your role."""
+    items, total = await audit_page(session, LLMAudit, principal.person_id, limit=page.limit, offset=page.offset)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)

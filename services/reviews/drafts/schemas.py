@@ -1,0 +1,52 @@
+"""Request and response models of review drafts, and the shape the model must answer in."""
+
+from __future__ import annotations
+
+import uuid
+from enum import StrEnum
+
+from pydantic import BaseModel, Field
+
+from services.reviews.cycles.schemas import Answer
+from shared.llm import FallbackReason
+
+
+class SourceKind(StrEnum):
+    goal_score = "goal_score"
+    goal = "goal"
+    own_answer = "own_answer"
+    self_assessment = "self_assessment"
+
+
+class Source(BaseModel):
+    id: str = Field(description="What a sentence cites, e.g. `goal:<goal id>`, `own:<item key>`, `self:<item key>`.")
+    kind: SourceKind
+    text: str = Field(description="What the source says, as it was put in the prompt.")
+
+
+class DraftSentence(BaseModel):
+    item: str = Field(min_length=1, max_length=64, description="The form item (key) the sentence helps answer.")
+    text: str = Field(min_length=1, max_length=1000)
+    sources: list[str] = Field(min_length=1, max_length=10, description="Ids of the sources it rests on.")
+
+
+class ModelDraft(BaseModel):
+    """What the model answers."""
+
+    sentences: list[DraftSentence] = Field(min_length=1, max_length=12)
+
+
+class DraftRead(BaseModel):
+    task_id: str
+    step: str
+    provider: str = Field(description="`model` when the language model wrote it, else `local`.")
+    fallback_reason: FallbackReason | None = None
+    prompt_version: str
+    audit_id: uuid.UUID = Field(description="The audit-log entry of this request (`GET /review-drafts/audit`).")
+    sentences: list[DraftSentence] = Field(description="Every sentence cites at least one of `sources`.")
+    answers: list[Answer] = Field(
+        description="The sentences per item as comments, ready to edit and save with `PUT /tasks/{id}/draft`."
+    )
+    sources: list[Source] = Field(description="Everything the draft could use: only what you may read.")
+    unavailable_sources: list[str] = Field(description="What a draft cannot draw on yet, and why.")
+    notes: list[str]

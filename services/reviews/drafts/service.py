@@ -1,0 +1,234 @@
+"""Review drafts built only from what the writer of a task may read, every sentence citing a source.
+
+Sources are what the reviews service already holds and shows on the task's form: the goal
+score and each scored goal's id, weight and attainment (from the goals service's
+``cycle-score.computed`` events), the writer's own saved answers and, for a manager review,
+the employee's submitted self-assessment. Never peer feedback (not even its aggregate), pay
+or anything of other people. The language model (``shared.llm``) writes the draft when one is
+configured; its answer is used only when every sentence cites given sources and names a form
+item, else it is sent back once and then the local writer answers and says why.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.reviews.cycles.repository import OPEN_STATUSES
+from services.reviews.cycles.schemas import Answer, Answers, FormItem, TaskForm
+from services.reviews.cycles.service import InboxService
+from services.reviews.directory.repository import PersonRepository
+from services.reviews.drafts.repository import FEATURE
+from services.reviews.drafts.schemas import DraftRead, DraftSentence, ModelDraft, Source, SourceKind
+from services.reviews.models import LLMAudit
+from shared.auth import Principal
+from shared.errors import Conflict, Forbidden
+from shared.llm import FALLBACK_NOTES, ChatModel, Completion, FallbackReason, audit_row, calls_today, load_prompt
+from shared.llm import prompt_json as to_prompt
+from workflows.models import Step
+
+PROMPT = load_prompt("review_draft", 1)
+DRAFTED_STEPS = (Step.self_assessment.value, Step.manager_review.value)
+
+UNAVAILABLE_SOURCES = [
+    "Goal titles, descriptions and check-ins: the goals service sends reviews only goal ids, weights and "
+    "progress (services share events, never each other's data, and private goals' titles never travel).",
+    "Praise received: the feedback service publishes only ids and company values, never the message; reviews "
+    "does not hold it yet.",
+    "Personal notes kept outside this form: not built yet.",
+    "Peer feedback: never used, by design; not even its anonymous aggregate is sent.",
+]
+
+
+def _items(form: TaskForm) -> list[FormItem]:
+    return [item for section in form.sections for item in section.items]
+
+
+def _label(item: FormItem | None, value: float | None) -> str | None:
+    if value is None:
+        return None
+    for point in (item.scale or []) if item is not None else []:
+        if point.value == value:
+            return f"{point.label} ({value:g})"
+    return f"{value:g}"
+
+
+def _answer_text(item: FormItem | None, answer: Answer) -> str:
+    question = (item.text or item.name or answer.item) if item is not None else answer.item
+    parts = [f"{question}:"]
+    label = _label(item, answer.value)
+    if label is not None:
+        parts.append(f"rated {label}.")
+    if answer.comment:
+        parts.append(f"Comment: {answer.comment}")
+    return " ".join(parts)
+
+
+def sources_of(form: TaskForm) -> list[Source]:
+    """What the writer may read on this form, as citable sources; peer scores are left out on purpose."""
+    by_key = {item.key: item for item in _items(form)}
+    sources: list[Source] = []
+    if form.goal_score is not None:
+        sources.append(
+            Source(
+                id="goal-score",
+                kind=SourceKind.goal_score,
+                text=f"Goal score for the cycle period: {form.goal_score:g} out of 100.",
+            )
+        )
+    for goal in form.goals:
+        weight = "no weight" if goal.weight is None else f"weight {goal.weight:g}"
+        sources.append(
+            Source(
+                id=f"goal:{goal.goal_id}",
+                kind=SourceKind.goal,
+                text=f"Goal {goal.goal_id}: {goal.progress:g} % attained, {weight}.",
+            )
+        )
+    for answer in form.draft.answers if form.draft else []:
+        if answer.value is None and not answer.comment:
+            continue
+        text = _answer_text(by_key.get(answer.item), answer)
+        sources.append(Source(id=f"own:{answer.item}", kind=SourceKind.own_answer, text=text))
+    if form.self_assessment is not None:
+        for answer in form.self_assessment.answers:
+            text = "Self-assessment, " + _answer_text(by_key.get(answer.item), answer)
+            sources.append(Source(id=f"self:{answer.item}", kind=SourceKind.self_assessment, text=text))
+        if form.self_assessment.comment:
+            text = f"Self-assessment, overall comment: {form.self_assessment.comment}"
+            sources.append(Source(id="self:comment", kind=SourceKind.self_assessment, text=text))
+    return sources
+
+
+def draft_problems(draft: ModelDraft, items: Sequence[FormItem], sources: Sequence[Source]) -> list[str]:
+    """Why a model's draft may not be shown: a sentence without a source, an unknown source or item."""
+    keys = {item.key for item in items}
+    known = {source.id for source in sources}
+    problems: list[str] = []
+    for number, sentence in enumerate(draft.sentences):
+        if sentence.item not in keys:
+            problems.append(f"sentences.{number}.item '{sentence.item}' is not one of the item keys")
+        unknown = [source for source in sentence.sources if source not in known]
+        if unknown:
+            problems.append(f"sentences.{number}.sources {unknown} are not among the given source ids")
+    return problems
+
+
+def local_draft(step: str, items: Sequence[FormItem], sources: Sequence[Source], form: TaskForm) -> list[DraftSentence]:
+    """A plain, deterministic draft: one sentence per source, first person for a self-assessment."""
+    if not items:
+        return []
+    keys = {item.key for item in items}
+    general = next((item.key for item in items if item.kind == "free_text"), items[0].key)
+    own = step == Step.self_assessment.value
+    sentences: list[DraftSentence] = []
+    if form.goal_score is not None:
+        who = "My" if own else "Your"
+        text = f"{who} goal score for the cycle period is {form.goal_score:g} out of 100."
+        sentences.append(DraftSentence(item=general, text=text, sources=["goal-score"]))
+    for goal in form.goals:
+        weight = "" if goal.weight is None else f" (weight {goal.weight:g})"
+        who = "I" if own else "You"
+        text = f"{who} reached {goal.progress:g} % of goal {str(goal.goal_id)[:8]}{weight}."
+        sentences.append(DraftSentence(item=general, text=text, sources=[f"goal:{goal.goal_id}"]))
+    by_key = {item.key: item for item in items}
+    if form.self_assessment is not None and not own:
+        for answer in form.self_assessment.answers:
+            label = _label(by_key.get(answer.item), answer.value)
+            if label is None:
+                continue
+            question = by_key[answer.item].text if answer.item in by_key else answer.item
+            item = answer.item if answer.item in keys else general
+            text = f"You rated yourself {label} on '{question}'."
+            sentences.append(DraftSentence(item=item, text=text, sources=[f"self:{answer.item}"]))
+    known = {source.id for source in sources}
+    return [sentence for sentence in sentences if set(sentence.sources) <= known][:12]
+
+
+def as_answers(sentences: Sequence[DraftSentence], draft: Answers | None) -> list[Answer]:
+    """The sentences per item as comments; a value already saved in the draft is kept."""
+    texts: dict[str, list[str]] = defaultdict(list)
+    for sentence in sentences:
+        texts[sentence.item].append(sentence.text.strip())
+    values = {answer.item: answer.value for answer in (draft.answers if draft else [])}
+    return [
+        Answer(item=item, value=values.get(item), comment=" ".join(parts)[:10_000]) for item, parts in texts.items()
+    ]
+
+
+class DraftService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.inbox = InboxService(session)
+        self.people = PersonRepository.from_session(session)
+
+    async def generate(self, task_id: str, principal: Principal, model: ChatModel | None, enabled: bool) -> DraftRead:
+        access = await self.inbox.access(task_id, principal)  # 404 for whoever may not read the task
+        task = access.task
+        if not access.may_write:
+            raise Forbidden("Only the person who writes this task may ask for a draft of it.")
+        person = await self.people.get(principal.person_id)
+        if person is not None and not person.active:
+            raise Forbidden("You are no longer active in the directory.")
+        if task.step not in DRAFTED_STEPS:
+            raise Conflict(f"Drafts are written for self-assessments and manager reviews, not a {task.step} task.")
+        if task.status not in OPEN_STATUSES:
+            raise Conflict(f"The task is {task.status}: there is nothing left to draft.")
+        form = await self.inbox.form(access)
+        items = _items(form)
+        sources = sources_of(form)
+        notes: list[str] = []
+        completion: Completion[ModelDraft] | None = None
+        reason: FallbackReason | None = None
+        if not sources:
+            notes.append("There is nothing on this form yet to base a draft on.")
+        elif model is None:
+            reason = FallbackReason.off
+        elif not enabled:
+            reason = FallbackReason.feature_off
+        else:
+            payload = {
+                "step": task.step,
+                "items": [{"key": item.key, "text": item.text or item.name or item.key} for item in items],
+                "sources": [{"id": source.id, "text": source.text} for source in sources],
+            }
+            completion = await model.complete(
+                system=PROMPT.text,
+                user=to_prompt(payload),
+                schema=ModelDraft,
+                used_today=await calls_today(self.session, LLMAudit, principal.person_id),
+                check=lambda draft: draft_problems(draft, items, sources),
+            )
+            reason = completion.reason
+        row = audit_row(
+            LLMAudit,
+            person_id=principal.person_id,
+            feature=FEATURE,
+            subject=task.id,
+            prompt=PROMPT,
+            completion=completion,
+            model_name=None if model is None else model.model,
+            reason=reason,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        if reason is not None:
+            notes.append(FALLBACK_NOTES[reason])
+        answered = completion.value if completion is not None else None
+        sentences = answered.sentences if answered is not None else local_draft(task.step, items, sources, form)
+        notes.append("A draft is a starting point: edit it, then save and submit it as your own.")
+        return DraftRead(
+            task_id=task.id,
+            step=task.step,
+            provider="local" if answered is None else "model",
+            fallback_reason=reason,
+            prompt_version=PROMPT.id,
+            audit_id=row.id,
+            sentences=sentences,
+            answers=as_answers(sentences, form.draft),
+            sources=sources,
+            unavailable_sources=UNAVAILABLE_SOURCES,
+            notes=notes,
+        )
