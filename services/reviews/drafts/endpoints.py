@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import uuid
+
 from fastapi import APIRouter, Request
 
-from services.reviews.drafts.schemas import DraftRead
-from services.reviews.drafts.service import DraftService
+from services.reviews.drafts.schemas import DraftRead, SummaryRead, SummaryRequest
+from services.reviews.drafts.service import DraftService, YearSummaryService
 from services.reviews.models import LLMAudit
 from shared.auth import CurrentPrincipal
 from shared.database import SessionDep
@@ -32,3 +34,18 @@ async def draft_audit(session: SessionDep, principal: CurrentPrincipal, page: Pa
     """What was sent to the model for you, and what it answered. Only your own requests, whatever your role."""
     items, total = await audit_page(session, LLMAudit, principal.person_id, limit=page.limit, offset=page.offset)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "/people/{person_id}/year-summary", response_model=SummaryRead, summary="A manager's summary of a report's year"
+)
+async def year_summary(
+    person_id: uuid.UUID, data: SummaryRequest, request: Request, session: SessionDep, principal: CurrentPrincipal
+) -> SummaryRead:
+    """For the person's managers (any level above them): the review cycles that ended in the year, each
+    sentence citing its source. Nothing is saved but the audit entry."""
+    settings: Settings = request.app.state.settings
+    model = chat_model(request.app.state, settings)
+    return await YearSummaryService(session).summarise(
+        person_id, data.year, principal, model, settings.llm_review_drafts
+    )

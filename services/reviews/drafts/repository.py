@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import uuid
+from datetime import date, datetime
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reviews.models import LLMAudit
+from services.reviews.models import CycleParticipant, LLMAudit, ReviewCycle
 
 FEATURE = "review_draft"
+SUMMARY_FEATURE = "year_summary"
 
 
 class DraftRepository:
@@ -27,3 +29,18 @@ class DraftRepository:
         )
         count, last = (await self.session.execute(query)).one()
         return int(count), last
+
+    async def participations(self, person_id: uuid.UUID, year: int) -> list[tuple[ReviewCycle, CycleParticipant]]:
+        """The person's cycles whose period ends in ``year`` (not cancelled), oldest first."""
+        query = (
+            select(ReviewCycle, CycleParticipant)
+            .join(CycleParticipant, CycleParticipant.cycle_id == ReviewCycle.id)
+            .where(
+                CycleParticipant.person_id == person_id,
+                ReviewCycle.status != "cancelled",
+                ReviewCycle.period_end >= date(year, 1, 1),
+                ReviewCycle.period_end <= date(year, 12, 31),
+            )
+            .order_by(ReviewCycle.period_end, ReviewCycle.id)
+        )
+        return [(cycle, participant) for cycle, participant in (await self.session.execute(query)).tuples()]

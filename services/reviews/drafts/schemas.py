@@ -16,6 +16,8 @@ class SourceKind(StrEnum):
     goal = "goal"
     own_answer = "own_answer"
     self_assessment = "self_assessment"
+    final_rating = "final_rating"
+    manager_review = "manager_review"
 
 
 class Source(BaseModel):
@@ -49,4 +51,22 @@ class DraftRead(BaseModel):
     )
     sources: list[Source] = Field(description="Everything the draft could use: only what you may read.")
     unavailable_sources: list[str] = Field(description="What a draft cannot draw on yet, and why.")
+    notes: list[str]
+
+
+class SummaryRequest(BaseModel):
+    year: int = Field(ge=2000, le=2100, description="The calendar year: cycles whose period ends in it.")
+
+
+class SummaryRead(BaseModel):
+    person_id: uuid.UUID
+    year: int
+    provider: str = Field(description="`model` when the language model wrote it, else `local`.")
+    fallback_reason: FallbackReason | None = None
+    prompt_version: str
+    audit_id: uuid.UUID = Field(description="The audit-log entry of this request (`GET /review-drafts/audit`).")
+    sentences: list[DraftSentence] = Field(description="Every sentence cites at least one of `sources`.")
+    text: str = Field(description="The sentences as one paragraph, to edit.")
+    sources: list[Source]
+    unavailable_sources: list[str]
     notes: list[str]

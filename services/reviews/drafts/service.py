@@ -11,20 +11,21 @@ item, else it is sent back once and then the local writer answers and says why.
 
 from __future__ import annotations
 
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reviews.cycles.repository import OPEN_STATUSES
+from services.reviews.cycles.repository import OPEN_STATUSES, TaskRepository
 from services.reviews.cycles.schemas import Answer, Answers, FormItem, TaskForm
-from services.reviews.cycles.service import InboxService
+from services.reviews.cycles.service import InboxService, is_hr, label_of, points_of
 from services.reviews.directory.repository import PersonRepository
-from services.reviews.drafts.repository import FEATURE
-from services.reviews.drafts.schemas import DraftRead, DraftSentence, ModelDraft, Source, SourceKind
-from services.reviews.models import LLMAudit
-from shared.auth import Principal
-from shared.errors import Conflict, Forbidden
+from services.reviews.drafts.repository import FEATURE, SUMMARY_FEATURE, DraftRepository
+from services.reviews.drafts.schemas import DraftRead, DraftSentence, ModelDraft, Source, SourceKind, SummaryRead
+from services.reviews.models import LLMAudit, ReviewCycle
+from shared.auth import Principal, Role
+from shared.errors import Conflict, Forbidden, NotFound
 from shared.llm import FALLBACK_NOTES, ChatModel, Completion, FallbackReason, audit_row, calls_today, load_prompt
 from shared.llm import prompt_json as to_prompt
 from workflows.models import Step
@@ -232,3 +233,147 @@ class DraftService:
             unavailable_sources=UNAVAILABLE_SOURCES,
             notes=notes,
         )
+
+
+SUMMARY_PROMPT = load_prompt("year_summary", 1)
+SUMMARY_ITEM = "summary"
+
+
+def _answers_text(kind: str, cycle: ReviewCycle, draft: dict[str, object] | None) -> list[tuple[str, str]]:
+    """``(key, text)`` per answer of a submitted task, the key naming the item."""
+    if not draft:
+        return []
+    answers = Answers.model_validate(draft)
+    out = []
+    for answer in answers.answers:
+        parts = [f"{kind} in {cycle.name}, item {answer.item}:"]
+        if answer.value is not None:
+            parts.append(f"rated {answer.value:g}.")
+        if answer.comment:
+            parts.append(f"Comment: {answer.comment}")
+        if len(parts) > 1:
+            out.append((answer.item, " ".join(parts)))
+    if answers.comment:
+        out.append(("comment", f"{kind} in {cycle.name}, overall comment: {answers.comment}"))
+    return out
+
+
+class YearSummaryService:
+    """A manager's summary of a report's year, from the review cycles that ended in it."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.people = PersonRepository.from_session(session)
+        self.drafts = DraftRepository.from_session(session)
+        self.tasks = TaskRepository.from_session(session)
+
+    async def _check_access(self, person_id: uuid.UUID, principal: Principal) -> None:
+        person = await self.people.get(person_id)
+        chain = await self.people.manager_chain_ids(person_id) if person is not None else []
+        if person is None or (
+            principal.person_id not in chain and principal.person_id != person_id and not is_hr(principal)
+        ):
+            raise NotFound(f"No person with id {person_id}.")  # not theirs: do not confirm the person exists
+        if principal.person_id not in chain or not principal.has_any(Role.manager):
+            raise Forbidden("Only the person's managers may ask for a summary of their year.")
+        me = await self.people.get(principal.person_id)
+        if me is not None and not me.active:
+            raise Forbidden("You are no longer active in the directory.")
+
+    async def sources(self, person_id: uuid.UUID, year: int) -> list[Source]:
+        sources: list[Source] = []
+        for cycle, participant in await self.drafts.participations(person_id, year):
+            prefix = f"cycle:{cycle.id}"
+            if participant.goal_score is not None:
+                text = f"{cycle.name}: goal score {participant.goal_score:g} out of 100."
+                sources.append(Source(id=f"{prefix}:goal-score", kind=SourceKind.goal_score, text=text))
+            for goal in participant.goal_inputs or []:
+                weight = goal.get("weight")
+                shown = "no weight" if weight is None else f"weight {float(str(weight)):g}"
+                text = f"{cycle.name}: goal {goal['goal_id']}: {float(str(goal['progress'])):g} % attained, {shown}."
+                sources.append(Source(id=f"{prefix}:goal:{goal['goal_id']}", kind=SourceKind.goal, text=text))
+            if participant.final_rating is not None:
+                label = label_of(points_of(cycle), participant.final_rating)
+                text = f"{cycle.name}: final rating {label or participant.final_rating}."
+                sources.append(Source(id=f"{prefix}:rating", kind=SourceKind.final_rating, text=text))
+            for task in await self.tasks.of_person(cycle.id, person_id):
+                if task.status != "done":
+                    continue
+                if task.step == Step.self_assessment.value:
+                    kind, source_kind, short = "Self-assessment", SourceKind.self_assessment, "self"
+                elif task.step == Step.manager_review.value:
+                    kind, source_kind, short = "Manager review", SourceKind.manager_review, "review"
+                else:
+                    continue
+                for key, text in _answers_text(kind, cycle, task.draft):
+                    sources.append(Source(id=f"{prefix}:{short}:{key}", kind=source_kind, text=text))
+        return sources
+
+    async def summarise(
+        self, person_id: uuid.UUID, year: int, principal: Principal, model: ChatModel | None, enabled: bool
+    ) -> SummaryRead:
+        await self._check_access(person_id, principal)
+        sources = await self.sources(person_id, year)
+        items = [FormItem(key=SUMMARY_ITEM, kind="free_text", text=f"Summary of {year}")]
+        notes: list[str] = []
+        completion: Completion[ModelDraft] | None = None
+        reason: FallbackReason | None = None
+        if not sources:
+            notes.append(f"No review cycle of this person ended in {year} with anything to summarise.")
+        elif model is None:
+            reason = FallbackReason.off
+        elif not enabled:
+            reason = FallbackReason.feature_off
+        else:
+            payload = {
+                "year": year,
+                "items": [{"key": SUMMARY_ITEM, "text": f"Summary of {year}"}],
+                "sources": [{"id": source.id, "text": source.text} for source in sources],
+            }
+            completion = await model.complete(
+                system=SUMMARY_PROMPT.text,
+                user=to_prompt(payload),
+                schema=ModelDraft,
+                used_today=await calls_today(self.session, LLMAudit, principal.person_id),
+                check=lambda draft: draft_problems(draft, items, sources),
+            )
+            reason = completion.reason
+        row = audit_row(
+            LLMAudit,
+            person_id=principal.person_id,
+            feature=SUMMARY_FEATURE,
+            subject=f"person:{person_id}:{year}",
+            prompt=SUMMARY_PROMPT,
+            completion=completion,
+            model_name=None if model is None else model.model,
+            reason=reason,
+        )
+        self.session.add(row)
+        await self.session.flush()
+        if reason is not None:
+            notes.append(FALLBACK_NOTES[reason])
+        answered = completion.value if completion is not None else None
+        sentences = answered.sentences if answered is not None else self._local(sources)
+        return SummaryRead(
+            person_id=person_id,
+            year=year,
+            provider="local" if answered is None else "model",
+            fallback_reason=reason,
+            prompt_version=SUMMARY_PROMPT.id,
+            audit_id=row.id,
+            sentences=sentences,
+            text=" ".join(sentence.text for sentence in sentences),
+            sources=sources,
+            unavailable_sources=UNAVAILABLE_SOURCES,
+            notes=notes,
+        )
+
+    @staticmethod
+    def _local(sources: Sequence[Source]) -> list[DraftSentence]:
+        """One plain sentence per goal score, goal and final rating (answers are left to the manager)."""
+        wanted = (SourceKind.goal_score, SourceKind.goal, SourceKind.final_rating)
+        return [
+            DraftSentence(item=SUMMARY_ITEM, text=source.text, sources=[source.id])
+            for source in sources
+            if source.kind in wanted
+        ][:12]
