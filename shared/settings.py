@@ -141,7 +141,9 @@ class Settings(BaseSettings):
         None, description="Model name sent to the chat-completions server (required with it)."
     )
     llm_api_key_file: Path | None = Field(
-        None, description="File holding the model server's API key (a mounted secret); read at start."
+        None,
+        description="File holding the model server's API key (a mounted secret); read once, on first use; wins "
+        "over `MERITLOOP_LLM_API_KEY`.",
     )
     llm_api_key: SecretStr | None = Field(
         None, description="The model server's API key, when not given as a file (never logged)."

@@ -17,13 +17,24 @@ from datetime import date
 from pydantic import BaseModel, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.goals.models import Goal, LLMAudit
+from services.goals.models import Goal, LLMAudit, Person
 from services.goals.repository import GoalFilters, GoalRepository, Viewer
-from services.goals.rules import LEVEL_RANK, GoalDraft, KeyResultDraft, Level, MilestoneDraft, Status, Unit, smart_check
+from services.goals.rules import (
+    LEVEL_RANK,
+    GoalDraft,
+    KeyResultDraft,
+    Level,
+    MilestoneDraft,
+    Status,
+    Unit,
+    Visibility,
+    smart_check,
+)
 from services.goals.schemas import PeriodInput, SmartReport, SuggestedMilestoneRead, Title
 from services.goals.service import smart_report
 from services.goals.suggestions import DraftInput, TfIdfIndex, suggest_milestones
 from shared.auth import Principal
+from shared.errors import Forbidden
 from shared.llm import (
     FALLBACK_NOTES,
     ChatModel,
@@ -75,7 +86,11 @@ class ParentCandidate(BaseModel):
     id: uuid.UUID
     level: Level
     title: str
+    visibility: Visibility
     similarity: float
+    sent_to_model: bool = Field(
+        description="Private goals of others (your reports') are offered to you but never sent to the model."
+    )
 
 
 class AssistRead(BaseModel):
@@ -127,7 +142,7 @@ def suggestion_problems(
 ) -> list[str]:
     """Why a suggestion may not be shown: the SMART check and the rules of the prompt."""
     problems: list[str] = []
-    allowed = {candidate.id for candidate in candidates}
+    allowed = {candidate.id for candidate in candidates if candidate.sent_to_model}
     if suggestion.aligned_to_id is not None and suggestion.aligned_to_id not in allowed:
         problems.append(f"aligned_to_id {suggestion.aligned_to_id} is not one of the candidate parents")
     for number, kr in enumerate(suggestion.key_results):
@@ -140,7 +155,7 @@ def suggestion_problems(
         if milestone.due_date < first:
             problems.append(f"milestones.{number}.due_date {milestone.due_date} is before {first}")
     # Alignment is the person's pick among the candidates: with none to pick from, "relevant" is not asked of it.
-    aligned = suggestion.aligned_to_id is not None or not candidates
+    aligned = suggestion.aligned_to_id is not None or not allowed
     issues = smart_check(_draft(data, start, end, suggestion, aligned))
     problems += [f"SMART {issue.property.value}: {issue.message}" for issue in issues]
     return problems
@@ -181,7 +196,14 @@ class GoalAssist:
             key=lambda pair: (-pair[1], LEVEL_RANK[Level(pair[0].level)], pair[0].title.lower(), str(pair[0].id)),
         )
         return [
-            ParentCandidate(id=goal.id, level=Level(goal.level), title=goal.title, similarity=round(score, 4))
+            ParentCandidate(
+                id=goal.id,
+                level=Level(goal.level),
+                title=goal.title,
+                visibility=Visibility(goal.visibility),
+                similarity=round(score, 4),
+                sent_to_model=goal.visibility == Visibility.public.value or goal.owner_id == viewer.person_id,
+            )
             for goal, score in ranked[:PARENT_CANDIDATES]
         ]
 
@@ -195,6 +217,9 @@ class GoalAssist:
         model: ChatModel | None,
         enabled: bool,
     ) -> AssistRead:
+        me = await self.session.get(Person, principal.person_id)
+        if me is not None and not me.active:
+            raise Forbidden("You are no longer active in the directory.")
         candidates = await self.candidates(data, viewer, start, end)
         payload = {
             "draft": {
@@ -206,7 +231,9 @@ class GoalAssist:
                 "due_date": data.due_date,
                 "today": self.today,
             },
-            "candidate_parents": [{"id": c.id, "level": c.level.value, "title": c.title} for c in candidates],
+            "candidate_parents": [
+                {"id": c.id, "level": c.level.value, "title": c.title} for c in candidates if c.sent_to_model
+            ],
         }
         completion: Completion[GoalSuggestion] | None = None
         reason: FallbackReason | None = None
@@ -249,7 +276,7 @@ class GoalAssist:
         draft_smart = smart_report(smart_check(_draft(data, start, end, None, False)))
         suggestion_smart = None
         if suggestion is not None:
-            aligned = suggestion.aligned_to_id is not None or not candidates
+            aligned = suggestion.aligned_to_id is not None or not any(c.sent_to_model for c in candidates)
             suggestion_smart = smart_report(smart_check(_draft(data, start, end, suggestion, aligned)))
         return AssistRead(
             provider="local" if suggestion is None else "model",

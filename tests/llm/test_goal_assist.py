@@ -217,7 +217,9 @@ async def test_parents_and_audit_follow_each_callers_rights(
     for who, (headers, parents) in expected.items():
         body = await assist(goals, headers)
         assert {p["id"] for p in body["parents"]} == parents, who
-        assert {p["id"] for p in model.prompt()["candidate_parents"]} == parents, who
+        # Others' private goals are offered to the caller who may see them, never sent to the model.
+        assert {p["id"] for p in model.prompt()["candidate_parents"]} == shared, who
+        assert "Secret onboarding plan of Bob" not in str(model.requests[-1]), who
     # A team goal aligns only to the company goal (levels above it).
     team = await assist(goals, auth(Role.manager, person_id=people.lead), level="team")
     assert {p["id"] for p in team["parents"]} == {ids["company"]}
@@ -232,6 +234,11 @@ async def test_parents_and_audit_follow_each_callers_rights(
         assert audit["total"] == count
     assert (await goals.get("/goals/assist/audit")).status_code == 401
     assert (await goals.post("/goals/assist", json=DRAFT)).status_code == 401
+    # A person the directory lists as inactive gets no writing help.
+    await add_people(goals, [Member(gone := uuid.uuid4(), people.lead, active=False)])
+    response = await goals.post("/goals/assist", json=DRAFT, headers=auth(person_id=gone))
+    assert response.status_code == 403
+    assert response.headers["content-type"].startswith("application/problem+json")
 
 
 async def test_bad_input_names_the_field(goals: httpx.AsyncClient, auth: TokenFactory) -> None:
