@@ -281,10 +281,6 @@ def import_people_file(
         raise typer.Exit(1)
 
 
-if __name__ == "__main__":
-    app()
-
-
 feedback_keys = typer.Typer(help="The feedback service's key-encryption keys (docs/feedback.md).", no_args_is_help=True)
 app.add_typer(feedback_keys, name="feedback-keys")
 
@@ -314,3 +310,7 @@ def rotate_feedback_keys(
         typer.echo(f"removed from the key file: {', '.join(result.removed)}")
     if len(result.kept) > 1:
         typer.echo(f"still in the key file: {', '.join(result.kept[1:])}")
+
+
+if __name__ == "__main__":
+    app()
