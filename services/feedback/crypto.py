@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import os
 import secrets
 import uuid
@@ -73,6 +74,18 @@ def content_key_aad(content: bytes, reader_id: uuid.UUID) -> bytes:
 
 def data_key_aad(person_id: uuid.UUID) -> bytes:
     return b"meritloop/feedback/data-key/v1|" + person_id.bytes
+
+
+def service_key_aad(name: str) -> bytes:
+    return b"meritloop/feedback/service-key/v1|" + name.encode()
+
+
+PEER_TAG_KEY = "peer-rater-tag"
+
+
+def peer_tag(key: bytes, cycle_id: uuid.UUID, giver_id: uuid.UUID) -> bytes:
+    """Stands for the giver of a peer rating: stable within a cycle, meaningless without the key."""
+    return hmac.new(key, b"meritloop/feedback/peer-rater/v1|" + cycle_id.bytes + giver_id.bytes, "sha256").digest()
 
 
 class KeyProvider(Protocol):

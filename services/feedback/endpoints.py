@@ -80,19 +80,20 @@ async def rate_peer(
     receiver_id: uuid.UUID,
     data: PeerRatingGive,
     session: SessionDep,
+    keyring: KeyringDep,
     principal: CurrentPrincipal,
     response: Response,
 ) -> PeerRatingRead:
-    rating, created = await PeerRatingService(session).rate(cycle_id, receiver_id, data.rating, principal)
+    rating, created = await PeerRatingService(session, keyring).rate(cycle_id, receiver_id, data.rating, principal)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
     return PeerRatingRead.model_validate(rating)
 
 
 @peer_router.delete("/{receiver_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Withdraw your rating")
 async def withdraw_peer_rating(
-    cycle_id: uuid.UUID, receiver_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal
+    cycle_id: uuid.UUID, receiver_id: uuid.UUID, session: SessionDep, keyring: KeyringDep, principal: CurrentPrincipal
 ) -> None:
-    await PeerRatingService(session).withdraw(cycle_id, receiver_id, principal)
+    await PeerRatingService(session, keyring).withdraw(cycle_id, receiver_id, principal)
 
 
 @peer_router.get(
@@ -101,9 +102,11 @@ async def withdraw_peer_rating(
     summary="The ratings you gave in this cycle (nobody can list anyone else's)",
 )
 async def list_given_peer_ratings(
-    cycle_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, page: PageDep
+    cycle_id: uuid.UUID, session: SessionDep, keyring: KeyringDep, principal: CurrentPrincipal, page: PageDep
 ) -> Page[PeerRatingRead]:
-    rows, total = await PeerRatingService(session).given(cycle_id, principal, limit=page.limit, offset=page.offset)
+    rows, total = await PeerRatingService(session, keyring).given(
+        cycle_id, principal, limit=page.limit, offset=page.offset
+    )
     return Page(
         items=[PeerRatingRead.model_validate(row) for row in rows], total=total, limit=page.limit, offset=page.offset
     )

@@ -15,6 +15,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.crypto import (
+    PEER_TAG_KEY,
     FileKeyProvider,
     KeyProvider,
     KeyUnavailable,
@@ -24,9 +25,11 @@ from services.feedback.crypto import (
     ensure_development_kek,
     new_key,
     open_sealed,
+    peer_tag,
     seal,
+    service_key_aad,
 )
-from services.feedback.models import ContentKey, DataKey
+from services.feedback.models import ContentKey, DataKey, ServiceKey
 from shared.database import SessionDep, utcnow
 from shared.errors import ServiceUnavailable
 from shared.settings import Environment, Settings
@@ -72,6 +75,20 @@ class Keyring:
             key = await self.provider.unwrap(row.kek_id, row.wrapped_key, data_key_aad(person_id))
         self._data_keys[person_id] = key
         return key
+
+    async def service_key(self, name: str) -> bytes:
+        """A key of the service itself, made on first use."""
+        row = await self.session.get(ServiceKey, name)
+        if row is None:
+            key = new_key()
+            kek_id, wrapped = await self.provider.wrap(key, service_key_aad(name))
+            self.session.add(ServiceKey(name=name, kek_id=kek_id, wrapped_key=wrapped))
+            await self.session.flush()
+            return key
+        return await self.provider.unwrap(row.kek_id, row.wrapped_key, service_key_aad(name))
+
+    async def peer_tag(self, cycle_id: uuid.UUID, giver_id: uuid.UUID) -> bytes:
+        return peer_tag(await self.service_key(PEER_TAG_KEY), cycle_id, giver_id)
 
     async def is_erased(self, person_id: uuid.UUID) -> bool:
         row = await self.session.get(DataKey, person_id)
@@ -154,9 +171,14 @@ class Keyring:
 
 
 async def rewrap_data_keys(session: AsyncSession, provider: KeyProvider, *, batch: int = 500) -> int:
-    """Re-wrap every data key not under the provider's current KEK; content is not touched."""
+    """Re-wrap every data key (and service key) not under the provider's current KEK; content is not touched."""
     current = provider.current_id
     done = 0
+    for service_key in await session.scalars(select(ServiceKey).where(ServiceKey.kek_id != current)):
+        aad = service_key_aad(service_key.name)
+        key = await provider.unwrap(service_key.kek_id, service_key.wrapped_key, aad)
+        service_key.kek_id, service_key.wrapped_key = await provider.wrap(key, aad)
+        service_key.rotated_at = utcnow()
     while True:
         rows = list(
             await session.scalars(
@@ -182,7 +204,8 @@ async def rewrap_data_keys(session: AsyncSession, provider: KeyProvider, *, batc
 
 async def kek_ids_in_use(session: AsyncSession) -> set[str]:
     rows = await session.scalars(select(DataKey.kek_id).where(DataKey.kek_id.is_not(None)).distinct())
-    return {row for row in rows if row is not None}
+    service = await session.scalars(select(ServiceKey.kek_id).distinct())
+    return {row for row in rows if row is not None} | set(service)
 
 
 def _provider(request: Request) -> KeyProvider:

@@ -73,13 +73,17 @@ class PeerCycle(RecordMixin, Base):
 
 
 class PeerRating(RecordMixin, Base):
-    """One peer's rating of one colleague in one cycle: read back only by the peer who gave it."""
+    """One peer's rating of one colleague in one cycle: read back only by the peer who gave it.
+
+    The giver is not stored: ``giver_tag`` is an HMAC of (cycle, giver) under a key wrapped by
+    the KEK (``keyring.Keyring.peer_tag``), so the database alone does not tell who rated whom.
+    """
 
     __tablename__ = "peer_ratings"
-    __table_args__ = (UniqueConstraint("cycle_id", "giver_id", "receiver_id"),)
+    __table_args__ = (UniqueConstraint("cycle_id", "giver_tag", "receiver_id"),)
 
     cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peer_cycles.id", ondelete="CASCADE"))
-    giver_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    giver_tag: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     # Aggregation reads by cycle and receiver.
     receiver_id: Mapped[uuid.UUID] = mapped_column(index=True)
     rating: Mapped[int] = mapped_column(Integer)
@@ -122,6 +126,18 @@ class DataKey(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ServiceKey(Base):
+    """A key of the service itself (e.g. the peer raters' tag key), wrapped by the KEK."""
+
+    __tablename__ = "feedback_service_keys"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    kek_id: Mapped[str] = mapped_column(String(64), index=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ContentKey(Base):

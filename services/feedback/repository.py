@@ -70,18 +70,20 @@ class PeerRatingRepository:
         await self.session.flush()
         return cycle
 
-    async def given(self, cycle_id: uuid.UUID, giver_id: uuid.UUID, receiver_id: uuid.UUID) -> PeerRating | None:
+    async def given(self, cycle_id: uuid.UUID, giver_tag: bytes, receiver_id: uuid.UUID) -> PeerRating | None:
         found: PeerRating | None = await self.session.scalar(
             select(PeerRating).where(
-                PeerRating.cycle_id == cycle_id, PeerRating.giver_id == giver_id, PeerRating.receiver_id == receiver_id
+                PeerRating.cycle_id == cycle_id,
+                PeerRating.giver_tag == giver_tag,
+                PeerRating.receiver_id == receiver_id,
             )
         )
         return found
 
     async def given_by(
-        self, cycle_id: uuid.UUID, giver_id: uuid.UUID, *, limit: int, offset: int
+        self, cycle_id: uuid.UUID, giver_tag: bytes, *, limit: int, offset: int
     ) -> tuple[list[PeerRating], int]:
-        query = select(PeerRating).where(PeerRating.cycle_id == cycle_id, PeerRating.giver_id == giver_id)
+        query = select(PeerRating).where(PeerRating.cycle_id == cycle_id, PeerRating.giver_tag == giver_tag)
         total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = await self.session.scalars(query.order_by(PeerRating.receiver_id).limit(limit).offset(offset))
         return list(rows), total

@@ -488,9 +488,15 @@ async def erase_person(session: AsyncSession, keyring: Keyring, person_id: uuid.
 
 
 class PeerRatingService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, keyring: Keyring | None = None) -> None:
         self.session = session
+        # Only the routes need it (to tag the giver); closing a cycle reads no giver.
+        self._keyring = keyring
         self.ratings = PeerRatingRepository.from_session(session)
+
+    async def _tag(self, cycle_id: uuid.UUID, principal: Principal) -> bytes:
+        assert self._keyring is not None, "peer rating routes need the keyring"
+        return await self._keyring.peer_tag(cycle_id, principal.person_id)
 
     async def _open_cycle(self, cycle_id: uuid.UUID) -> PeerCycle:
         cycle = await self.ratings.cycle(cycle_id)
@@ -510,12 +516,13 @@ class PeerRatingService:
         receiver = await people.get(self.session, receiver_id)
         if receiver is None or not receiver.active:
             raise ValidationFailed.field("receiver_id", "no active person with this id")
-        existing = await self.ratings.given(cycle_id, principal.person_id, receiver_id)
+        tag = await self._tag(cycle_id, principal)
+        existing = await self.ratings.given(cycle_id, tag, receiver_id)
         if existing is not None:
             existing.rating = rating
             await self.session.flush()
             return existing, False
-        created = PeerRating(cycle_id=cycle_id, giver_id=principal.person_id, receiver_id=receiver_id, rating=rating)
+        created = PeerRating(cycle_id=cycle_id, giver_tag=tag, receiver_id=receiver_id, rating=rating)
         return await self.ratings.add(created), True
 
     async def given(
@@ -523,11 +530,11 @@ class PeerRatingService:
     ) -> tuple[list[PeerRating], int]:
         if await self.ratings.cycle(cycle_id) is None:
             raise NotFound(UNKNOWN_CYCLE.format(cycle_id=cycle_id))
-        return await self.ratings.given_by(cycle_id, principal.person_id, limit=limit, offset=offset)
+        return await self.ratings.given_by(cycle_id, await self._tag(cycle_id, principal), limit=limit, offset=offset)
 
     async def withdraw(self, cycle_id: uuid.UUID, receiver_id: uuid.UUID, principal: Principal) -> None:
         await self._open_cycle(cycle_id)
-        existing = await self.ratings.given(cycle_id, principal.person_id, receiver_id)
+        existing = await self.ratings.given(cycle_id, await self._tag(cycle_id, principal), receiver_id)
         if existing is None:
             raise NotFound(f"You have not rated {receiver_id} in cycle {cycle_id}.")
         await self.ratings.delete(existing)

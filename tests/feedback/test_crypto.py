@@ -19,6 +19,7 @@ from services.feedback.crypto import (
     new_key,
     open_sealed,
     parse_kek_file,
+    peer_tag,
     seal,
     write_kek_file,
 )
@@ -44,6 +45,15 @@ def test_sealed_text_opens_only_with_its_key_and_binding() -> None:
     with pytest.raises(DecryptionFailed):
         open_sealed(key, sealed[:-1] + bytes([sealed[-1] ^ 1]), aad)
     assert content_key_aad(aad, giver) != content_key_aad(aad, receiver)
+
+
+def test_peer_tags_differ_by_cycle_and_key() -> None:
+    key, giver, cycle = new_key(), uuid.uuid4(), uuid.uuid4()
+    tag = peer_tag(key, cycle, giver)
+    assert len(tag) == 32
+    assert tag == peer_tag(key, cycle, giver)
+    assert tag != peer_tag(key, uuid.uuid4(), giver)
+    assert tag != peer_tag(new_key(), cycle, giver)
 
 
 async def test_file_provider_wraps_under_the_first_key_and_unwraps_with_any(tmp_path: Path) -> None:
