@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable, Sequence
-from typing import Annotated
+from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.crypto import (
@@ -65,26 +67,32 @@ class Keyring:
         if row is None:
             if not create:
                 raise KeyUnavailable(f"person {person_id} has no data key")
-            key = new_key()
-            kek_id, wrapped = await self.provider.wrap(key, data_key_aad(person_id))
-            self.session.add(DataKey(person_id=person_id, kek_id=kek_id, wrapped_key=wrapped))
-            await self.session.flush()
-        elif row.wrapped_key is None or row.kek_id is None:
+            kek_id, wrapped = await self.provider.wrap(new_key(), data_key_aad(person_id))
+            values = {"person_id": person_id, "kek_id": kek_id, "wrapped_key": wrapped, "created_at": utcnow()}
+            await self._insert_if_absent(DataKey, values)
+            row = await self.session.get(DataKey, person_id, populate_existing=True)
+            assert row is not None
+        if row.wrapped_key is None or row.kek_id is None:
             raise KeyUnavailable(f"person {person_id} was erased")
-        else:
-            key = await self.provider.unwrap(row.kek_id, row.wrapped_key, data_key_aad(person_id))
+        # Unwrapped from what is stored, so a concurrent first use that won the insert is used alike.
+        key = await self.provider.unwrap(row.kek_id, row.wrapped_key, data_key_aad(person_id))
         self._data_keys[person_id] = key
         return key
+
+    async def _insert_if_absent(self, model: type[DataKey] | type[ServiceKey], values: dict[str, Any]) -> None:
+        """Two requests may make the same person's first key at once: the second keeps the first's."""
+        insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        await self.session.execute(insert(model).values(**values).on_conflict_do_nothing())
 
     async def service_key(self, name: str) -> bytes:
         """A key of the service itself, made on first use."""
         row = await self.session.get(ServiceKey, name)
         if row is None:
-            key = new_key()
-            kek_id, wrapped = await self.provider.wrap(key, service_key_aad(name))
-            self.session.add(ServiceKey(name=name, kek_id=kek_id, wrapped_key=wrapped))
-            await self.session.flush()
-            return key
+            kek_id, wrapped = await self.provider.wrap(new_key(), service_key_aad(name))
+            values = {"name": name, "kek_id": kek_id, "wrapped_key": wrapped, "created_at": utcnow()}
+            await self._insert_if_absent(ServiceKey, values)
+            row = await self.session.get(ServiceKey, name, populate_existing=True)
+            assert row is not None
         return await self.provider.unwrap(row.kek_id, row.wrapped_key, service_key_aad(name))
 
     async def peer_tag(self, cycle_id: uuid.UUID, giver_id: uuid.UUID) -> bytes:

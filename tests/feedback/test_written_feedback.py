@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -127,7 +128,10 @@ async def test_share_with_manager_is_recorded_revocable_and_reaches_only_the_man
     assert b"exemplary" not in raw
 
     assert_problem(await client.delete(f"{path}/share", headers=org.headers("giver")), 403)
-    assert_problem(await client.delete(f"{path}/share", headers=org.headers("manager")), 404)
+    for who in ("manager", "skip", "hr", "admin", "colleague"):
+        assert_problem(await client.delete(f"{path}/share", headers=org.headers(who)), 404)
+    assert_problem(await client.delete(f"{path}/share", headers=org.headers("gone")), 403)
+    assert (await client.get(path, headers=org.headers("manager"))).status_code == 200  # still shared
     assert (await client.delete(f"{path}/share", headers=org.headers("receiver"))).status_code == 204
     assert_problem(await client.delete(f"{path}/share", headers=org.headers("receiver")), 404)
     assert_problem(await client.get(path, headers=org.headers("manager")), 404)
@@ -175,3 +179,23 @@ async def test_given_event_carries_ids_only(client: httpx.AsyncClient, org: Org,
     assert event.data == {"id": item["id"], "receiver_id": str(org.receiver.id), "request_id": None}
     assert b"pairing" not in raw
     assert str(org.giver.id).encode() not in raw
+
+
+async def test_concurrent_first_feedback_shares_one_data_key(client: httpx.AsyncClient, org: Org) -> None:
+    """Several people write to a newcomer at once: each request may make the newcomer's first
+    data key, one wins, and every item stays readable."""
+    givers = ("giver", "colleague", "manager", "skip", "hr")
+    responses = await asyncio.gather(
+        *(
+            client.post(
+                "/feedback",
+                json={"receiver_ids": [str(org.receiver.id), str(org.admin.id)], "text": f"welcome from {who}"},
+                headers=org.headers(who),
+            )
+            for who in givers
+        )
+    )
+    assert [response.status_code for response in responses] == [201] * len(givers)
+    for reader in ("receiver", "admin"):
+        page = (await client.get("/feedback/received", headers=org.headers(reader))).json()
+        assert sorted(entry["text"] for entry in page["items"]) == sorted(f"welcome from {who}" for who in givers)
