@@ -25,7 +25,7 @@ from meritloop.launcher import Launcher
 from services.feedback.crypto import parse_kek_file
 from services.feedback.models import DataKey, FeedbackItem
 from shared.auth import Role
-from shared.settings import Settings
+from shared.settings import Environment, Settings
 from tests.conftest import TEST_DATABASE_URL, ServiceClientFactory, TokenFactory
 from tests.feedback.support import ROLES, Org, ensure_directory_stream, make_org
 from tests.support.bus import published
@@ -267,3 +267,20 @@ async def test_hr_role_alone_reads_no_text(client: httpx.AsyncClient, org: Org, 
         headers = auth(*roles, person_id=org.manager.id)
         assert_problem(await client.get(f"/feedback/{item['id']}", headers=headers), 404)
         assert "not for HR" not in (await client.get("/feedback/shared-with-me", headers=headers)).text
+
+
+async def test_production_without_a_key_file_refuses_feedback_routes(
+    service_client: ServiceClientFactory, settings: Settings, auth: TokenFactory, tmp_path: Path
+) -> None:
+    """Production never makes a key of its own: without the file, content routes answer 503."""
+    settings.environment = Environment.production
+    settings.feedback_kek_file = tmp_path / "absent" / "feedback-kek"
+    async with service_client("feedback") as client:
+        response = await client.post(
+            "/feedback", json={"receiver_ids": [str(uuid.uuid4())], "text": "hello"}, headers=auth()
+        )
+        assert_problem(response, 503)
+        assert_problem(await client.get("/feedback/received", headers=auth()), 503)
+        # Routes without content still work.
+        assert (await client.get("/company-values", headers=auth())).status_code == 200
+    assert not settings.feedback_kek_file.exists()
