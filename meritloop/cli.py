@@ -281,5 +281,36 @@ def import_people_file(
         raise typer.Exit(1)
 
 
+feedback_keys = typer.Typer(help="The feedback service's key-encryption keys (docs/feedback.md).", no_args_is_help=True)
+app.add_typer(feedback_keys, name="feedback-keys")
+
+
+@feedback_keys.command("rotate")
+def rotate_feedback_keys(
+    generate: Annotated[
+        bool,
+        typer.Option(
+            "--generate/--no-generate",
+            help="Put a new key first in MERITLOOP_FEEDBACK_KEK_FILE (off: the file, e.g. a Secret, was updated).",
+        ),
+    ] = True,
+    prune: Annotated[
+        bool, typer.Option("--prune/--keep-old", help="Remove older keys from the file once no data key uses them.")
+    ] = True,
+) -> None:
+    """Re-wrap every feedback data key under the current key-encryption key; content is not touched."""
+    from services.feedback.rotation import rotate_kek
+
+    settings = get_settings()
+    if not settings.feedback_kek_path().exists():
+        raise typer.BadParameter(f"no key file at {settings.feedback_kek_path()}")
+    result = asyncio.run(rotate_kek(settings, generate=generate, prune=prune))
+    typer.echo(f"current key {result.current}: {result.rewrapped} data keys re-wrapped")
+    if result.removed:
+        typer.echo(f"removed from the key file: {', '.join(result.removed)}")
+    if len(result.kept) > 1:
+        typer.echo(f"still in the key file: {', '.join(result.kept[1:])}")
+
+
 if __name__ == "__main__":
     app()

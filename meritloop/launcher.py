@@ -672,6 +672,8 @@ class Launcher:
         from shared.migrations import upgrade
 
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        if "feedback" in self.services:
+            self._feedback_key()
         for name in self.services:
             try:
                 upgrade(name, self.settings.database_url(name))
@@ -680,6 +682,17 @@ class Launcher:
                     f"migrating the {name} database failed: {type(exc).__name__}: {exc}\n"
                     f"Run `meritloop migrate -s {name}` to see the whole error."
                 ) from exc
+
+    def _feedback_key(self) -> None:
+        """A development key-encryption key for feedback, owner-only, in the data folder."""
+        from services.feedback.crypto import ensure_development_kek
+        from shared.settings import Environment
+
+        if self.settings.environment is Environment.production:
+            return
+        path = self.settings.feedback_kek_file or self.data_dir / "feedback-kek"
+        if ensure_development_kek(path):
+            self.console.say(f"feedback: development key-encryption key written to {path} (mode 0600)")
 
     # ----------------------------------------------------------------- services and worker
 

@@ -131,6 +131,23 @@ class Settings(BaseSettings):
         description="Calibration guideline when a cycle gives none: the wanted % of people at each point of "
         "the final rating scale, lowest first (spread evenly when the scale has another number of points).",
     )
+    feedback_kek_file: Path | None = Field(
+        None,
+        description="File holding the feedback key-encryption keys (`id:base64` per line, current first), e.g. a "
+        "mounted Kubernetes Secret; never in a database. Default: `feedback-kek` in the data folder, created "
+        "owner-only outside production.",
+    )
+    feedback_max_request_recipients: int = Field(
+        10, ge=1, le=100, description="Colleagues one feedback request may ask at most."
+    )
+    feedback_reminder_days: int = Field(
+        2, ge=0, description="Days before a feedback request's due date its open recipients are reminded."
+    )
+    feedback_reminder_interval: float = Field(
+        300.0,
+        ge=0,
+        description="Seconds between the feedback service's sweeps for due request reminders (0: no sweep).",
+    )
 
     llm_base_url: str | None = Field(
         None,
@@ -189,6 +206,9 @@ class Settings(BaseSettings):
             # A pod-local SQLite file would lose data silently and split it between replicas.
             raise ValueError(f"MERITLOOP_{service.upper()}_DATABASE_URL must be set in production")
         return f"sqlite+aiosqlite:///{(self.data_dir / f'{service}.db').resolve()}"
+
+    def feedback_kek_path(self) -> Path:
+        return self.feedback_kek_file or self.data_dir / "feedback-kek"
 
     def service_url(self, service: ServiceName) -> str:
         return f"http://{self.host}:{self.port(service)}"

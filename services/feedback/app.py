@@ -8,6 +8,7 @@ from services.feedback import endpoints
 from services.feedback.consumers import subscriptions
 from services.feedback.events import people
 from services.feedback.models import Base, InboxEvent, OutboxEvent
+from services.feedback.reminders import reminders_router
 from shared.people import people_router
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
@@ -16,7 +17,16 @@ DEFINITION = ServiceDefinition(
     name="feedback",
     title="Meritloop feedback",
     description="Praise, continuous feedback and one-on-ones.",
-    routers=(endpoints.router, endpoints.peer_router, people_router(people)),
+    routers=(
+        endpoints.router,
+        endpoints.peer_router,
+        endpoints.values_router,
+        endpoints.feedback_router,
+        endpoints.requests_router,
+        endpoints.privacy_router,
+        people_router(people),
+        reminders_router,
+    ),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
     subscriptions=subscriptions,

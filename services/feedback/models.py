@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from shared.database import RecordMixin, UTCDateTime, new_metadata
+from shared.database import RecordMixin, UTCDateTime, new_metadata, utcnow
 from shared.events import InboxMixin, OutboxMixin
 from shared.people import PersonProjectionMixin
 
@@ -36,7 +36,11 @@ class Praise(RecordMixin, Base):
 
     giver_id: Mapped[uuid.UUID] = mapped_column(index=True)
     message: Mapped[str] = mapped_column(Text)
+    # Free text from before HR kept a list of values; new praise names one by id.
     company_value: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    company_value_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("company_values.id", ondelete="RESTRICT"), nullable=True, index=True
+    )
     # selectin: async sessions cannot lazy-load, and every read returns the receivers.
     receivers: Mapped[list[PraiseReceiver]] = relationship(
         back_populates="praise",
@@ -69,13 +73,17 @@ class PeerCycle(RecordMixin, Base):
 
 
 class PeerRating(RecordMixin, Base):
-    """One peer's rating of one colleague in one cycle: read back only by the peer who gave it."""
+    """One peer's rating of one colleague in one cycle: read back only by the peer who gave it.
+
+    The giver is not stored: ``giver_tag`` is an HMAC of (cycle, giver) under a key wrapped by
+    the KEK (``keyring.Keyring.peer_tag``), so the database alone does not tell who rated whom.
+    """
 
     __tablename__ = "peer_ratings"
-    __table_args__ = (UniqueConstraint("cycle_id", "giver_id", "receiver_id"),)
+    __table_args__ = (UniqueConstraint("cycle_id", "giver_tag", "receiver_id"),)
 
     cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peer_cycles.id", ondelete="CASCADE"))
-    giver_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    giver_tag: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     # Aggregation reads by cycle and receiver.
     receiver_id: Mapped[uuid.UUID] = mapped_column(index=True)
     rating: Mapped[int] = mapped_column(Integer)
@@ -91,3 +99,122 @@ class PeerAggregate(RecordMixin, Base):
     person_id: Mapped[uuid.UUID] = mapped_column(index=True)
     score: Mapped[float | None] = mapped_column(nullable=True)
     rater_count: Mapped[int] = mapped_column(Integer)
+
+
+class CompanyValue(RecordMixin, Base):
+    """A company value HR keeps; praise and feedback may name one. Archived, never deleted, once used."""
+
+    __tablename__ = "company_values"
+
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class DataKey(Base):
+    """A person's data key, wrapped by the key-encryption key that lives outside the database.
+
+    Erasing the person deletes ``wrapped_key`` and keeps the row as a tombstone (``erased_at``),
+    so no new key is made for them and whatever only they could read stays unreadable.
+    """
+
+    __tablename__ = "feedback_data_keys"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kek_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ServiceKey(Base):
+    """A key of the service itself (e.g. the peer raters' tag key), wrapped by the KEK."""
+
+    __tablename__ = "feedback_service_keys"
+
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    kek_id: Mapped[str] = mapped_column(String(64), index=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ContentKey(Base):
+    """An item's (or request's) content key, wrapped for one reader by that reader's data key."""
+
+    __tablename__ = "feedback_content_keys"
+
+    object_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # Indexed on its own: erasing a person drops every key wrapped for them.
+    reader_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
+    wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class FeedbackItem(RecordMixin, Base):
+    """Written feedback from one giver to one receiver; the text is ciphertext only."""
+
+    __tablename__ = "feedback_items"
+    __table_args__ = (
+        # "What I received" and "what I gave", newest first, are the two pages people read.
+        Index("ix_feedback_items_receiver_created", "receiver_id", "created_at"),
+        Index("ix_feedback_items_giver_created", "giver_id", "created_at"),
+    )
+
+    giver_id: Mapped[uuid.UUID]
+    receiver_id: Mapped[uuid.UUID]
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+    goal_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    competency_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    company_value_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("company_values.id", ondelete="RESTRICT"), nullable=True
+    )
+    request_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("feedback_requests.id", ondelete="SET NULL"), nullable=True, index=True
+    )
+
+
+class FeedbackShare(RecordMixin, Base):
+    """The receiver's act of showing one item to their manager; revoking keeps the record."""
+
+    __tablename__ = "feedback_shares"
+
+    item_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("feedback_items.id", ondelete="CASCADE"), index=True)
+    manager_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class FeedbackRequest(RecordMixin, Base):
+    """Someone asks colleagues for feedback on themselves; the optional question is ciphertext."""
+
+    __tablename__ = "feedback_requests"
+
+    requester_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    due_on: Mapped[date] = mapped_column(Date)
+    question: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    recipients: Mapped[list[FeedbackRequestRecipient]] = relationship(
+        back_populates="request",
+        cascade="all, delete-orphan",
+        lazy="selectin",
+        order_by="FeedbackRequestRecipient.person_id",
+    )
+
+
+class FeedbackRequestRecipient(Base):
+    __tablename__ = "feedback_request_recipients"
+    __table_args__ = (
+        # The inbox and the reminder sweep both look for open rows by due date.
+        Index("ix_feedback_request_recipients_status_due", "status", "due_on"),
+    )
+
+    request_id: Mapped[uuid.UUID] = mapped_column(
+        ForeignKey("feedback_requests.id", ondelete="CASCADE"), primary_key=True
+    )
+    person_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | answered | declined
+    # A copy of the request's due date, so the sweep needs no join.
+    due_on: Mapped[date] = mapped_column(Date)
+    item_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    request: Mapped[FeedbackRequest] = relationship(back_populates="recipients")

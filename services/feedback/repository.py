@@ -3,11 +3,23 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.feedback.models import PeerAggregate, PeerCycle, PeerRating, Praise, PraiseReceiver
+from services.feedback.models import (
+    CompanyValue,
+    FeedbackItem,
+    FeedbackRequest,
+    FeedbackRequestRecipient,
+    FeedbackShare,
+    PeerAggregate,
+    PeerCycle,
+    PeerRating,
+    Praise,
+    PraiseReceiver,
+)
 
 
 class PraiseRepository:
@@ -58,18 +70,20 @@ class PeerRatingRepository:
         await self.session.flush()
         return cycle
 
-    async def given(self, cycle_id: uuid.UUID, giver_id: uuid.UUID, receiver_id: uuid.UUID) -> PeerRating | None:
+    async def given(self, cycle_id: uuid.UUID, giver_tag: bytes, receiver_id: uuid.UUID) -> PeerRating | None:
         found: PeerRating | None = await self.session.scalar(
             select(PeerRating).where(
-                PeerRating.cycle_id == cycle_id, PeerRating.giver_id == giver_id, PeerRating.receiver_id == receiver_id
+                PeerRating.cycle_id == cycle_id,
+                PeerRating.giver_tag == giver_tag,
+                PeerRating.receiver_id == receiver_id,
             )
         )
         return found
 
     async def given_by(
-        self, cycle_id: uuid.UUID, giver_id: uuid.UUID, *, limit: int, offset: int
+        self, cycle_id: uuid.UUID, giver_tag: bytes, *, limit: int, offset: int
     ) -> tuple[list[PeerRating], int]:
-        query = select(PeerRating).where(PeerRating.cycle_id == cycle_id, PeerRating.giver_id == giver_id)
+        query = select(PeerRating).where(PeerRating.cycle_id == cycle_id, PeerRating.giver_tag == giver_tag)
         total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = await self.session.scalars(query.order_by(PeerRating.receiver_id).limit(limit).offset(offset))
         return list(rows), total
@@ -102,3 +116,153 @@ class PeerRatingRepository:
             select(PeerAggregate).where(PeerAggregate.cycle_id == cycle_id, PeerAggregate.person_id == person_id)
         )
         return found
+
+
+class CompanyValueRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> CompanyValueRepository:
+        return cls(session)
+
+    async def get(self, value_id: uuid.UUID) -> CompanyValue | None:
+        return await self.session.get(CompanyValue, value_id)
+
+    async def by_name(self, name: str) -> CompanyValue | None:
+        found: CompanyValue | None = await self.session.scalar(
+            select(CompanyValue).where(func.lower(CompanyValue.name) == name.lower())
+        )
+        return found
+
+    async def list(self, *, limit: int, offset: int, include_archived: bool) -> tuple[list[CompanyValue], int]:
+        query = select(CompanyValue)
+        if not include_archived:
+            query = query.where(CompanyValue.archived.is_(False))
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = await self.session.scalars(
+            query.order_by(CompanyValue.name, CompanyValue.id).limit(limit).offset(offset)
+        )
+        return list(rows), total
+
+    async def add(self, value: CompanyValue) -> CompanyValue:
+        self.session.add(value)
+        await self.session.flush()
+        return value
+
+
+class FeedbackRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> FeedbackRepository:
+        return cls(session)
+
+    async def add_all(self, items: list[FeedbackItem]) -> None:
+        self.session.add_all(items)
+        await self.session.flush()
+
+    async def get(self, item_id: uuid.UUID) -> FeedbackItem | None:
+        return await self.session.get(FeedbackItem, item_id)
+
+    async def page(
+        self, *, limit: int, offset: int, receiver_id: uuid.UUID | None = None, giver_id: uuid.UUID | None = None
+    ) -> tuple[list[FeedbackItem], int]:
+        query = select(FeedbackItem)
+        if receiver_id is not None:
+            query = query.where(FeedbackItem.receiver_id == receiver_id)
+        if giver_id is not None:
+            query = query.where(FeedbackItem.giver_id == giver_id)
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = await self.session.scalars(
+            query.order_by(FeedbackItem.created_at.desc(), FeedbackItem.id.desc()).limit(limit).offset(offset)
+        )
+        return list(rows), total
+
+    async def shared_with(self, manager_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[FeedbackItem], int]:
+        query = (
+            select(FeedbackItem)
+            .join(FeedbackShare, FeedbackShare.item_id == FeedbackItem.id)
+            .where(FeedbackShare.manager_id == manager_id, FeedbackShare.revoked_at.is_(None))
+        )
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = await self.session.scalars(
+            query.order_by(FeedbackItem.created_at.desc(), FeedbackItem.id.desc()).limit(limit).offset(offset)
+        )
+        return list(rows), total
+
+    async def active_share(self, item_id: uuid.UUID) -> FeedbackShare | None:
+        found: FeedbackShare | None = await self.session.scalar(
+            select(FeedbackShare).where(FeedbackShare.item_id == item_id, FeedbackShare.revoked_at.is_(None))
+        )
+        return found
+
+    async def shared_items(self, item_ids: list[uuid.UUID]) -> set[uuid.UUID]:
+        rows = await self.session.scalars(
+            select(FeedbackShare.item_id).where(FeedbackShare.item_id.in_(item_ids), FeedbackShare.revoked_at.is_(None))
+        )
+        return set(rows)
+
+    async def add_share(self, share: FeedbackShare) -> FeedbackShare:
+        self.session.add(share)
+        await self.session.flush()
+        return share
+
+
+class FeedbackRequestRepository:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> FeedbackRequestRepository:
+        return cls(session)
+
+    async def add(self, request: FeedbackRequest) -> FeedbackRequest:
+        self.session.add(request)
+        await self.session.flush()
+        return request
+
+    async def get(self, request_id: uuid.UUID) -> FeedbackRequest | None:
+        return await self.session.get(FeedbackRequest, request_id)
+
+    async def recipient(self, request_id: uuid.UUID, person_id: uuid.UUID) -> FeedbackRequestRecipient | None:
+        return await self.session.get(FeedbackRequestRecipient, (request_id, person_id), with_for_update=True)
+
+    async def sent(self, requester_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[FeedbackRequest], int]:
+        query = select(FeedbackRequest).where(FeedbackRequest.requester_id == requester_id)
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = await self.session.scalars(
+            query.order_by(FeedbackRequest.created_at.desc(), FeedbackRequest.id.desc()).limit(limit).offset(offset)
+        )
+        return list(rows), total
+
+    async def inbox(
+        self, person_id: uuid.UUID, *, status: str | None, limit: int, offset: int
+    ) -> tuple[list[tuple[FeedbackRequestRecipient, FeedbackRequest]], int]:
+        query = (
+            select(FeedbackRequestRecipient, FeedbackRequest)
+            .join(FeedbackRequest, FeedbackRequest.id == FeedbackRequestRecipient.request_id)
+            .where(FeedbackRequestRecipient.person_id == person_id)
+        )
+        if status is not None:
+            query = query.where(FeedbackRequestRecipient.status == status)
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = await self.session.execute(
+            query.order_by(FeedbackRequestRecipient.due_on, FeedbackRequest.id).limit(limit).offset(offset)
+        )
+        return [(recipient, request) for recipient, request in rows.tuples()], total
+
+    async def due_reminders(self, last_due_on: date, *, limit: int) -> list[FeedbackRequestRecipient]:
+        rows = await self.session.scalars(
+            select(FeedbackRequestRecipient)
+            .where(
+                FeedbackRequestRecipient.status == "open",
+                FeedbackRequestRecipient.reminded_at.is_(None),
+                FeedbackRequestRecipient.due_on <= last_due_on,
+            )
+            .order_by(FeedbackRequestRecipient.due_on, FeedbackRequestRecipient.request_id)
+            .limit(limit)
+            .with_for_update(skip_locked=True)
+        )
+        return list(rows)

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
@@ -11,13 +11,12 @@ from shared.peer_ratings import MIN_PEER_RATERS, PEER_SCALE
 MAX_RECEIVERS = 20
 
 Message = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
-CompanyValue = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 
 
 class PraiseCreate(BaseModel):
     receiver_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_RECEIVERS)
     message: Message
-    company_value: CompanyValue | None = None
+    company_value_id: uuid.UUID | None = Field(None, description="One of HR's company values (GET /company-values).")
 
 
 class PraiseRead(BaseModel):
@@ -27,7 +26,8 @@ class PraiseRead(BaseModel):
     giver_id: uuid.UUID
     receiver_ids: list[uuid.UUID]
     message: str
-    company_value: str | None
+    company_value_id: uuid.UUID | None
+    company_value: str | None = Field(description="The value's name (or the free text of older praise).")
     created_at: datetime
     modified_at: datetime | None
 
@@ -56,3 +56,121 @@ class PeerAggregateRead(BaseModel):
     score: float | None = Field(description="0-100; null when fewer peers than min_raters rated.")
     rater_count: int
     min_raters: int = MIN_PEER_RATERS
+
+
+# --- company values ----------------------------------------------------------------------------
+
+ValueName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+ValueDescription = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
+
+
+class CompanyValueCreate(BaseModel):
+    name: ValueName
+    description: ValueDescription | None = None
+
+
+class CompanyValueUpdate(BaseModel):
+    name: ValueName | None = None
+    description: ValueDescription | None = None
+    archived: bool | None = None
+
+
+class CompanyValueRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    name: str
+    description: str | None
+    archived: bool
+    created_at: datetime
+    modified_at: datetime | None
+
+
+# --- written feedback ---------------------------------------------------------------------------
+
+MAX_FEEDBACK_LENGTH = 5000
+FeedbackText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_FEEDBACK_LENGTH)]
+Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+class FeedbackLinks(BaseModel):
+    goal_id: uuid.UUID | None = Field(None, description="A goal the feedback is about (goals service id).")
+    competency_id: uuid.UUID | None = Field(None, description="A competency the feedback is about.")
+    company_value_id: uuid.UUID | None = Field(None, description="One of HR's company values.")
+
+
+class FeedbackGive(FeedbackLinks):
+    receiver_ids: list[uuid.UUID] = Field(min_length=1, max_length=MAX_RECEIVERS)
+    text: FeedbackText
+
+
+class FeedbackAnswer(FeedbackLinks):
+    text: FeedbackText
+
+
+class FeedbackRead(BaseModel):
+    id: uuid.UUID
+    giver_id: uuid.UUID
+    receiver_id: uuid.UUID
+    text: str | None = Field(description="Null when it can no longer be decrypted for you (a key was erased).")
+    goal_id: uuid.UUID | None
+    competency_id: uuid.UUID | None
+    company_value_id: uuid.UUID | None
+    request_id: uuid.UUID | None
+    shared_with_manager: bool = Field(description="Whether the receiver shares it with their manager now.")
+    created_at: datetime
+
+
+class FeedbackGiven(BaseModel):
+    items: list[FeedbackRead] = Field(description="One item per receiver, each readable by its giver and receiver.")
+
+
+class FeedbackShareRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: uuid.UUID
+    item_id: uuid.UUID
+    manager_id: uuid.UUID
+    created_at: datetime
+    revoked_at: datetime | None
+
+
+# --- feedback requests --------------------------------------------------------------------------
+
+
+class FeedbackRequestCreate(BaseModel):
+    recipient_ids: list[uuid.UUID] = Field(min_length=1, description="Colleagues asked (at most the setting).")
+    due_on: date
+    question: Question | None = None
+
+
+class RecipientRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    person_id: uuid.UUID
+    status: str
+    responded_at: datetime | None
+
+
+class FeedbackRequestRead(BaseModel):
+    """A request as its requester sees it: who answered, never what (answers are in received feedback)."""
+
+    id: uuid.UUID
+    requester_id: uuid.UUID
+    due_on: date
+    question: str | None
+    recipients: list[RecipientRead]
+    created_at: datetime
+
+
+class InboxEntry(BaseModel):
+    """A request as one asked person sees it."""
+
+    request_id: uuid.UUID
+    requester_id: uuid.UUID
+    due_on: date
+    question: str | None
+    status: str
+    item_id: uuid.UUID | None
+    responded_at: datetime | None
+    created_at: datetime

@@ -3,16 +3,61 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date, timedelta
 
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.feedback.events import outbox, people, praise_event_data
-from services.feedback.models import PeerAggregate, PeerCycle, PeerRating, Praise, PraiseReceiver
-from services.feedback.repository import PeerRatingRepository, PraiseRepository
-from services.feedback.schemas import PraiseCreate
+from services.feedback.crypto import DecryptionFailed, KeyUnavailable
+from services.feedback.events import (
+    FeedbackGivenData,
+    FeedbackRequestedData,
+    FeedbackSharedData,
+    PersonErasedData,
+    ReminderDueData,
+    RequestResponseData,
+    outbox,
+    people,
+    praise_event_data,
+    reminder_event_id,
+)
+from services.feedback.keyring import Keyring, Sealed
+from services.feedback.models import (
+    CompanyValue,
+    FeedbackItem,
+    FeedbackRequest,
+    FeedbackRequestRecipient,
+    FeedbackShare,
+    PeerAggregate,
+    PeerCycle,
+    PeerRating,
+    Person,
+    Praise,
+    PraiseReceiver,
+)
+from services.feedback.repository import (
+    CompanyValueRepository,
+    FeedbackRepository,
+    FeedbackRequestRepository,
+    PeerRatingRepository,
+    PraiseRepository,
+)
+from services.feedback.schemas import (
+    CompanyValueCreate,
+    CompanyValueUpdate,
+    FeedbackAnswer,
+    FeedbackGive,
+    FeedbackLinks,
+    FeedbackRead,
+    FeedbackRequestCreate,
+    FeedbackRequestRead,
+    InboxEntry,
+    PraiseCreate,
+    RecipientRead,
+)
 from shared.auth import Principal
 from shared.database import utcnow
-from shared.errors import Conflict, NotFound, ValidationFailed
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.events import CloudEvent
 from shared.peer_ratings import MIN_PEER_RATERS, PeerAggregateComputed, aggregate_event_id, peer_score
 
@@ -30,11 +75,16 @@ class PraiseService:
         receiver_ids = sorted(set(data.receiver_ids))
         if receiver_ids == [principal.person_id]:
             raise ValidationFailed.field("receiver_ids", "praise needs someone other than yourself")
+        await refuse_deactivated(self.session, principal)
+        # Checked in the order given, so the error names the position the caller sent.
+        await require_active(self.session, "receiver_ids", data.receiver_ids)
+        value = await company_value(self.session, data.company_value_id)
         praise = await self.praise.add(
             Praise(
                 giver_id=principal.person_id,
                 message=data.message,
-                company_value=data.company_value,
+                company_value=value.name if value else None,
+                company_value_id=value.id if value else None,
                 receivers=[PraiseReceiver(person_id=person_id) for person_id in receiver_ids],
             )
         )
@@ -42,10 +92,411 @@ class PraiseService:
         return praise
 
 
-class PeerRatingService:
+async def refuse_deactivated(session: AsyncSession, principal: Principal) -> None:
+    """A deactivated person's token may still be valid for a while; they give and ask nothing."""
+    person = await people.get(session, principal.person_id)
+    if person is not None and not person.active:
+        raise Forbidden("Your account is deactivated.")
+
+
+async def active_caller(session: AsyncSession, principal: Principal) -> None:
+    """Written feedback and requests are for people of the directory, active ones."""
+    person = await people.get(session, principal.person_id)
+    if person is None or not person.active:
+        raise Forbidden("Only active people of the directory use written feedback.")
+
+
+async def require_active(session: AsyncSession, field: str, person_ids: list[uuid.UUID]) -> None:
+    found = set(await session.scalars(select(Person.id).where(Person.id.in_(person_ids), Person.active.is_(True))))
+    for index, person_id in enumerate(person_ids):
+        if person_id not in found:
+            raise ValidationFailed(
+                f"{field}: no active person with id {person_id}",
+                [{"field": f"{field}.{index}", "message": "no active person with this id"}],
+            )
+
+
+async def company_value(session: AsyncSession, value_id: uuid.UUID | None) -> CompanyValue | None:
+    if value_id is None:
+        return None
+    value = await CompanyValueRepository.from_session(session).get(value_id)
+    if value is None or value.archived:
+        raise ValidationFailed.field("company_value_id", "no current company value with this id")
+    return value
+
+
+class CompanyValueService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
+        self.values = CompanyValueRepository.from_session(session)
+
+    async def _unique(self, name: str, current: uuid.UUID | None = None) -> None:
+        other = await self.values.by_name(name)
+        if other is not None and other.id != current:
+            raise Conflict(f"A company value named {name!r} exists already.")
+
+    async def create(self, data: CompanyValueCreate) -> CompanyValue:
+        await self._unique(data.name)
+        return await self.values.add(CompanyValue(name=data.name, description=data.description, archived=False))
+
+    async def get(self, value_id: uuid.UUID) -> CompanyValue:
+        value = await self.values.get(value_id)
+        if value is None:
+            raise NotFound(f"No company value {value_id}.")
+        return value
+
+    async def update(self, value_id: uuid.UUID, data: CompanyValueUpdate) -> CompanyValue:
+        value = await self.get(value_id)
+        if data.name is not None:
+            await self._unique(data.name, value_id)
+            value.name = data.name
+        if "description" in data.model_fields_set:
+            value.description = data.description
+        if data.archived is not None:
+            value.archived = data.archived
+        await self.session.flush()
+        return value
+
+    async def archive(self, value_id: uuid.UUID) -> None:
+        # Archived, not deleted: praise and feedback that named it keep pointing at it.
+        (await self.get(value_id)).archived = True
+        await self.session.flush()
+
+
+FEEDBACK = "feedback"
+REQUEST = "feedback-request"
+
+
+def item_seal(item: FeedbackItem) -> Sealed:
+    return Sealed(FEEDBACK, item.id, item.giver_id, item.receiver_id)
+
+
+def request_seal(request: FeedbackRequest) -> Sealed:
+    return Sealed(REQUEST, request.id, request.requester_id, None)
+
+
+def feedback_read(item: FeedbackItem, text: str | None, shared: bool) -> FeedbackRead:
+    return FeedbackRead(
+        id=item.id,
+        giver_id=item.giver_id,
+        receiver_id=item.receiver_id,
+        text=text,
+        goal_id=item.goal_id,
+        competency_id=item.competency_id,
+        company_value_id=item.company_value_id,
+        request_id=item.request_id,
+        shared_with_manager=shared,
+        created_at=item.created_at,
+    )
+
+
+class FeedbackService:
+    """Written feedback: readable by its giver and receiver, and by the receiver's manager while shared."""
+
+    def __init__(self, session: AsyncSession, keyring: Keyring) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.items = FeedbackRepository.from_session(session)
+
+    async def _write(
+        self,
+        giver_id: uuid.UUID,
+        receiver_ids: list[uuid.UUID],
+        text: str,
+        links: FeedbackLinks,
+        request_id: uuid.UUID | None = None,
+    ) -> list[FeedbackItem]:
+        await company_value(self.session, links.company_value_id)
+        items: list[FeedbackItem] = []
+        for receiver_id in receiver_ids:
+            if await self.keyring.is_erased(receiver_id):
+                raise ValidationFailed.field("receiver_ids", f"{receiver_id} was erased")
+            item = FeedbackItem(
+                id=uuid.uuid4(),
+                giver_id=giver_id,
+                receiver_id=receiver_id,
+                goal_id=links.goal_id,
+                competency_id=links.competency_id,
+                company_value_id=links.company_value_id,
+                request_id=request_id,
+                created_at=utcnow(),
+            )
+            item.ciphertext = await self.keyring.seal(item_seal(item), text, (giver_id, receiver_id))
+            items.append(item)
+        await self.items.add_all(items)
+        for item in items:
+            data = FeedbackGivenData(id=item.id, receiver_id=item.receiver_id, request_id=request_id)
+            outbox.add(self.session, "feedback", "given", data.model_dump(mode="json"), subject=str(item.id))
+        return items
+
+    async def give(self, data: FeedbackGive, principal: Principal) -> list[FeedbackRead]:
+        await active_caller(self.session, principal)
+        receiver_ids = sorted(set(data.receiver_ids))
+        if principal.person_id in receiver_ids:
+            raise ValidationFailed.field("receiver_ids", "feedback is for colleagues, not yourself")
+        await require_active(self.session, "receiver_ids", data.receiver_ids)
+        items = await self._write(principal.person_id, receiver_ids, data.text, data)
+        return [feedback_read(item, data.text, False) for item in items]
+
+    async def _page(self, rows: list[FeedbackItem], reader: uuid.UUID) -> list[FeedbackRead]:
+        if not rows:
+            return []
+        texts = await self._open_many(rows, reader)
+        shared = await self.items.shared_items([row.id for row in rows])
+        return [feedback_read(row, texts[row.id], row.id in shared) for row in rows]
+
+    async def _open_many(self, rows: list[FeedbackItem], reader: uuid.UUID) -> dict[uuid.UUID, str | None]:
+        try:
+            return await self.keyring.open_many([(item_seal(row), row.ciphertext) for row in rows], reader)
+        except DecryptionFailed:
+            # One altered or moved row must not hide the rest of the page.
+            texts: dict[uuid.UUID, str | None] = {}
+            for row in rows:
+                texts[row.id] = await self._open_one(row, reader)
+            return texts
+
+    async def _open_one(self, item: FeedbackItem, reader: uuid.UUID) -> str | None:
+        try:
+            return await self.keyring.open(item_seal(item), item.ciphertext, reader)
+        except (KeyUnavailable, DecryptionFailed):
+            return None
+
+    async def received(self, principal: Principal, *, limit: int, offset: int) -> tuple[list[FeedbackRead], int]:
+        await active_caller(self.session, principal)
+        rows, total = await self.items.page(receiver_id=principal.person_id, limit=limit, offset=offset)
+        return await self._page(rows, principal.person_id), total
+
+    async def given(self, principal: Principal, *, limit: int, offset: int) -> tuple[list[FeedbackRead], int]:
+        await active_caller(self.session, principal)
+        rows, total = await self.items.page(giver_id=principal.person_id, limit=limit, offset=offset)
+        return await self._page(rows, principal.person_id), total
+
+    async def shared_with_me(self, principal: Principal, *, limit: int, offset: int) -> tuple[list[FeedbackRead], int]:
+        await active_caller(self.session, principal)
+        rows, total = await self.items.shared_with(principal.person_id, limit=limit, offset=offset)
+        return await self._page(rows, principal.person_id), total
+
+    async def read(self, item_id: uuid.UUID, principal: Principal) -> FeedbackRead:
+        await active_caller(self.session, principal)
+        item = await self.items.get(item_id)
+        share = await self.items.active_share(item_id) if item is not None else None
+        me = principal.person_id
+        readable = item is not None and (
+            me in (item.giver_id, item.receiver_id) or (share is not None and share.manager_id == me)
+        )
+        if item is None or not readable:
+            # The same answer whether it exists or not: existence is not for others to learn.
+            raise NotFound(f"No feedback {item_id} you can read.")
+        return feedback_read(item, await self._open_one(item, me), share is not None)
+
+    async def _own_received(self, item_id: uuid.UUID, principal: Principal) -> FeedbackItem:
+        await active_caller(self.session, principal)
+        item = await self.items.get(item_id)
+        if item is None or principal.person_id not in (item.giver_id, item.receiver_id):
+            raise NotFound(f"No feedback {item_id} you can read.")
+        if item.receiver_id != principal.person_id:
+            raise Forbidden("Only the receiver of feedback may share it.")
+        return item
+
+    async def share(self, item_id: uuid.UUID, principal: Principal) -> FeedbackShare:
+        item = await self._own_received(item_id, principal)
+        if await self.items.active_share(item_id) is not None:
+            raise Conflict("This feedback is shared with your manager already.")
+        me = await people.get(self.session, principal.person_id)
+        manager_id = me.manager_id if me is not None else None
+        manager = await people.get(self.session, manager_id) if manager_id is not None else None
+        if manager is None or not manager.active:
+            raise Conflict("You have no active manager to share feedback with.")
+        try:
+            await self.keyring.grant(item_seal(item), principal.person_id, manager.id)
+        except (KeyUnavailable, DecryptionFailed) as exc:
+            raise Conflict("This feedback can no longer be decrypted, so it cannot be shared.") from exc
+        share = await self.items.add_share(FeedbackShare(item_id=item.id, manager_id=manager.id))
+        data = FeedbackSharedData(id=share.id, item_id=item.id, receiver_id=item.receiver_id, manager_id=manager.id)
+        outbox.add(self.session, "feedback", "shared", data.model_dump(mode="json"), subject=str(item.id))
+        return share
+
+    async def unshare(self, item_id: uuid.UUID, principal: Principal) -> None:
+        item = await self._own_received(item_id, principal)
+        share = await self.items.active_share(item_id)
+        if share is None:
+            raise NotFound("This feedback is not shared.")
+        share.revoked_at = utcnow()
+        # Revoking removes the manager's key, not only the permission.
+        await self.keyring.revoke(item.id, share.manager_id)
+        await self.session.flush()
+        data = FeedbackSharedData(
+            id=share.id, item_id=item.id, receiver_id=item.receiver_id, manager_id=share.manager_id
+        )
+        outbox.add(self.session, "feedback", "unshared", data.model_dump(mode="json"), subject=str(item.id))
+
+
+class FeedbackRequestService:
+    def __init__(self, session: AsyncSession, keyring: Keyring, *, max_recipients: int) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.max_recipients = max_recipients
+        self.requests = FeedbackRequestRepository.from_session(session)
+
+    async def create(self, data: FeedbackRequestCreate, principal: Principal) -> FeedbackRequestRead:
+        await active_caller(self.session, principal)
+        recipient_ids = sorted(set(data.recipient_ids))
+        if len(recipient_ids) > self.max_recipients:
+            raise ValidationFailed.field("recipient_ids", f"ask at most {self.max_recipients} colleagues")
+        if principal.person_id in recipient_ids:
+            raise ValidationFailed.field("recipient_ids", "ask colleagues, not yourself")
+        if data.due_on <= utcnow().date():
+            raise ValidationFailed.field("due_on", "the due date must be after today")
+        await require_active(self.session, "recipient_ids", data.recipient_ids)
+        request = FeedbackRequest(
+            id=uuid.uuid4(), requester_id=principal.person_id, due_on=data.due_on, created_at=utcnow()
+        )
+        if data.question is not None:
+            request.question = await self.keyring.seal(
+                request_seal(request), data.question, (principal.person_id, *recipient_ids)
+            )
+        request.recipients = [
+            FeedbackRequestRecipient(person_id=person_id, status="open", due_on=data.due_on)
+            for person_id in recipient_ids
+        ]
+        await self.requests.add(request)
+        event = FeedbackRequestedData(
+            id=request.id, requester_id=request.requester_id, recipient_ids=recipient_ids, due_on=request.due_on
+        )
+        outbox.add(self.session, "feedback", "requested", event.model_dump(mode="json"), subject=str(request.id))
+        return self._read(request, data.question)
+
+    def _read(self, request: FeedbackRequest, question: str | None) -> FeedbackRequestRead:
+        return FeedbackRequestRead(
+            id=request.id,
+            requester_id=request.requester_id,
+            due_on=request.due_on,
+            question=question,
+            recipients=[RecipientRead.model_validate(recipient) for recipient in request.recipients],
+            created_at=request.created_at,
+        )
+
+    async def _question(self, request: FeedbackRequest, reader: uuid.UUID) -> str | None:
+        if request.question is None:
+            return None
+        try:
+            return await self.keyring.open(request_seal(request), request.question, reader)
+        except (KeyUnavailable, DecryptionFailed):
+            return None
+
+    async def sent(self, principal: Principal, *, limit: int, offset: int) -> tuple[list[FeedbackRequestRead], int]:
+        await active_caller(self.session, principal)
+        rows, total = await self.requests.sent(principal.person_id, limit=limit, offset=offset)
+        return [self._read(row, await self._question(row, principal.person_id)) for row in rows], total
+
+    async def inbox(
+        self, principal: Principal, *, status: str | None, limit: int, offset: int
+    ) -> tuple[list[InboxEntry], int]:
+        await active_caller(self.session, principal)
+        rows, total = await self.requests.inbox(principal.person_id, status=status, limit=limit, offset=offset)
+        entries = [
+            InboxEntry(
+                request_id=request.id,
+                requester_id=request.requester_id,
+                due_on=request.due_on,
+                question=await self._question(request, principal.person_id),
+                status=recipient.status,
+                item_id=recipient.item_id,
+                responded_at=recipient.responded_at,
+                created_at=request.created_at,
+            )
+            for recipient, request in rows
+        ]
+        return entries, total
+
+    async def _open_entry(
+        self, request_id: uuid.UUID, principal: Principal
+    ) -> tuple[FeedbackRequest, FeedbackRequestRecipient]:
+        await active_caller(self.session, principal)
+        recipient = await self.requests.recipient(request_id, principal.person_id)
+        request = await self.requests.get(request_id) if recipient is not None else None
+        if recipient is None or request is None:
+            raise NotFound(f"No feedback request {request_id} asks you.")
+        if recipient.status != "open":
+            raise Conflict(f"You have {recipient.status} this request already.")
+        return request, recipient
+
+    async def answer(self, request_id: uuid.UUID, data: FeedbackAnswer, principal: Principal) -> FeedbackRead:
+        request, recipient = await self._open_entry(request_id, principal)
+        requester = await people.get(self.session, request.requester_id)
+        if requester is None or not requester.active:
+            raise Conflict("The person who asked is no longer active.")
+        writer = FeedbackService(self.session, self.keyring)
+        (item,) = await writer._write(principal.person_id, [request.requester_id], data.text, data, request.id)
+        recipient.status, recipient.item_id, recipient.responded_at = "answered", item.id, utcnow()
+        await self.session.flush()
+        event = RequestResponseData(id=item.id, request_id=request.id, person_id=principal.person_id)
+        outbox.add(self.session, "feedback-request", "answered", event.model_dump(mode="json"), subject=str(request.id))
+        return feedback_read(item, data.text, False)
+
+    async def decline(self, request_id: uuid.UUID, principal: Principal) -> InboxEntry:
+        request, recipient = await self._open_entry(request_id, principal)
+        recipient.status, recipient.responded_at = "declined", utcnow()
+        await self.session.flush()
+        event = RequestResponseData(id=request.id, request_id=request.id, person_id=principal.person_id)
+        outbox.add(self.session, "feedback-request", "declined", event.model_dump(mode="json"), subject=str(request.id))
+        return InboxEntry(
+            request_id=request.id,
+            requester_id=request.requester_id,
+            due_on=request.due_on,
+            question=await self._question(request, principal.person_id),
+            status=recipient.status,
+            item_id=None,
+            responded_at=recipient.responded_at,
+            created_at=request.created_at,
+        )
+
+
+async def sweep_reminders(session: AsyncSession, *, today: date, lead_days: int, limit: int = 500) -> int:
+    """Mark open, unreminded requests due within ``lead_days`` and publish one reminder event each.
+
+    Idempotent twice over: ``reminded_at`` is set in the same transaction as the outbox row, and
+    the event id is derived from (request, person), so a replica racing this one is deduplicated.
+    """
+    rows = await FeedbackRequestRepository.from_session(session).due_reminders(
+        today + timedelta(days=lead_days), limit=limit
+    )
+    now = utcnow()
+    for row in rows:
+        row.reminded_at = now
+        event_id = reminder_event_id(row.request_id, row.person_id)
+        data = ReminderDueData(id=event_id, request_id=row.request_id, person_id=row.person_id, due_on=row.due_on)
+        outbox.add(
+            session,
+            "feedback-request",
+            "reminder-due",
+            data.model_dump(mode="json"),
+            subject=str(row.request_id),
+            event_id=event_id,
+        )
+    await session.flush()
+    return len(rows)
+
+
+async def erase_person(session: AsyncSession, keyring: Keyring, person_id: uuid.UUID) -> bool:
+    """Crypto-shred one person's feedback keys (HR's erasure); False if done before."""
+    erased = await keyring.erase(person_id)
+    if erased:
+        data = PersonErasedData(id=person_id, person_id=person_id)
+        outbox.add(session, "person-keys", "erased", data.model_dump(mode="json"), subject=str(person_id))
+    return erased
+
+
+class PeerRatingService:
+    def __init__(self, session: AsyncSession, keyring: Keyring | None = None) -> None:
+        self.session = session
+        # Only the routes need it (to tag the giver); closing a cycle reads no giver.
+        self._keyring = keyring
         self.ratings = PeerRatingRepository.from_session(session)
+
+    async def _tag(self, cycle_id: uuid.UUID, principal: Principal) -> bytes:
+        assert self._keyring is not None, "peer rating routes need the keyring"
+        return await self._keyring.peer_tag(cycle_id, principal.person_id)
 
     async def _open_cycle(self, cycle_id: uuid.UUID) -> PeerCycle:
         cycle = await self.ratings.cycle(cycle_id)
@@ -65,12 +516,13 @@ class PeerRatingService:
         receiver = await people.get(self.session, receiver_id)
         if receiver is None or not receiver.active:
             raise ValidationFailed.field("receiver_id", "no active person with this id")
-        existing = await self.ratings.given(cycle_id, principal.person_id, receiver_id)
+        tag = await self._tag(cycle_id, principal)
+        existing = await self.ratings.given(cycle_id, tag, receiver_id)
         if existing is not None:
             existing.rating = rating
             await self.session.flush()
             return existing, False
-        created = PeerRating(cycle_id=cycle_id, giver_id=principal.person_id, receiver_id=receiver_id, rating=rating)
+        created = PeerRating(cycle_id=cycle_id, giver_tag=tag, receiver_id=receiver_id, rating=rating)
         return await self.ratings.add(created), True
 
     async def given(
@@ -78,11 +530,11 @@ class PeerRatingService:
     ) -> tuple[list[PeerRating], int]:
         if await self.ratings.cycle(cycle_id) is None:
             raise NotFound(UNKNOWN_CYCLE.format(cycle_id=cycle_id))
-        return await self.ratings.given_by(cycle_id, principal.person_id, limit=limit, offset=offset)
+        return await self.ratings.given_by(cycle_id, await self._tag(cycle_id, principal), limit=limit, offset=offset)
 
     async def withdraw(self, cycle_id: uuid.UUID, receiver_id: uuid.UUID, principal: Principal) -> None:
         await self._open_cycle(cycle_id)
-        existing = await self.ratings.given(cycle_id, principal.person_id, receiver_id)
+        existing = await self.ratings.given(cycle_id, await self._tag(cycle_id, principal), receiver_id)
         if existing is None:
             raise NotFound(f"You have not rated {receiver_id} in cycle {cycle_id}.")
         await self.ratings.delete(existing)

@@ -1,0 +1,234 @@
+"""The database side of feedback encryption: data keys per person, content keys per reader.
+
+Wrapped keys and ciphertext live in the feedback database; the KEK that unwraps the data keys
+does not (``crypto.KeyProvider``). Unwrapped keys live only in memory for one request.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterable, Sequence
+from typing import Annotated, Any
+
+from fastapi import Depends, Request
+from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.feedback.crypto import (
+    PEER_TAG_KEY,
+    FileKeyProvider,
+    KeyProvider,
+    KeyUnavailable,
+    content_aad,
+    content_key_aad,
+    data_key_aad,
+    ensure_development_kek,
+    new_key,
+    open_sealed,
+    peer_tag,
+    seal,
+    service_key_aad,
+)
+from services.feedback.models import ContentKey, DataKey, ServiceKey
+from shared.database import SessionDep, utcnow
+from shared.errors import ServiceUnavailable
+from shared.settings import Environment, Settings
+
+
+def provider_from_settings(settings: Settings) -> KeyProvider:
+    path = settings.feedback_kek_path()
+    if settings.environment is not Environment.production:
+        # Development and tests make their own; production must be given one (a Secret).
+        ensure_development_kek(path)
+    return FileKeyProvider(path)
+
+
+class Sealed:
+    """What one object's ciphertext is bound to (see ``crypto.content_aad``)."""
+
+    def __init__(self, kind: str, object_id: uuid.UUID, author_id: uuid.UUID, subject_id: uuid.UUID | None) -> None:
+        self.object_id = object_id
+        self.aad = content_aad(kind, object_id, author_id, subject_id)
+
+
+class Keyring:
+    def __init__(self, session: AsyncSession, provider: KeyProvider) -> None:
+        self.session = session
+        self.provider = provider
+        self._data_keys: dict[uuid.UUID, bytes] = {}
+
+    async def data_key(self, person_id: uuid.UUID, *, create: bool) -> bytes:
+        """The person's data key; made on first use when ``create``. Erased people have none."""
+        if person_id in self._data_keys:
+            return self._data_keys[person_id]
+        row = await self.session.get(DataKey, person_id)
+        if row is None:
+            if not create:
+                raise KeyUnavailable(f"person {person_id} has no data key")
+            kek_id, wrapped = await self.provider.wrap(new_key(), data_key_aad(person_id))
+            values = {"person_id": person_id, "kek_id": kek_id, "wrapped_key": wrapped, "created_at": utcnow()}
+            await self._insert_if_absent(DataKey, values)
+            row = await self.session.get(DataKey, person_id, populate_existing=True)
+            assert row is not None
+        if row.wrapped_key is None or row.kek_id is None:
+            raise KeyUnavailable(f"person {person_id} was erased")
+        # Unwrapped from what is stored, so a concurrent first use that won the insert is used alike.
+        key = await self.provider.unwrap(row.kek_id, row.wrapped_key, data_key_aad(person_id))
+        self._data_keys[person_id] = key
+        return key
+
+    async def _insert_if_absent(self, model: type[DataKey] | type[ServiceKey], values: dict[str, Any]) -> None:
+        """Two requests may make the same person's first key at once: the second keeps the first's."""
+        insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        await self.session.execute(insert(model).values(**values).on_conflict_do_nothing())
+
+    async def service_key(self, name: str) -> bytes:
+        """A key of the service itself, made on first use."""
+        row = await self.session.get(ServiceKey, name)
+        if row is None:
+            kek_id, wrapped = await self.provider.wrap(new_key(), service_key_aad(name))
+            values = {"name": name, "kek_id": kek_id, "wrapped_key": wrapped, "created_at": utcnow()}
+            await self._insert_if_absent(ServiceKey, values)
+            row = await self.session.get(ServiceKey, name, populate_existing=True)
+            assert row is not None
+        return await self.provider.unwrap(row.kek_id, row.wrapped_key, service_key_aad(name))
+
+    async def peer_tag(self, cycle_id: uuid.UUID, giver_id: uuid.UUID) -> bytes:
+        return peer_tag(await self.service_key(PEER_TAG_KEY), cycle_id, giver_id)
+
+    async def is_erased(self, person_id: uuid.UUID) -> bool:
+        row = await self.session.get(DataKey, person_id)
+        return row is not None and row.erased_at is not None
+
+    async def seal(self, sealed: Sealed, plaintext: str, readers: Iterable[uuid.UUID]) -> bytes:
+        """Encrypt under a fresh content key and wrap that key for each reader."""
+        content_key = new_key()
+        ciphertext = seal(content_key, plaintext.encode(), sealed.aad)
+        for reader in dict.fromkeys(readers):
+            await self._wrap_for(sealed, content_key, reader)
+        return ciphertext
+
+    async def _wrap_for(self, sealed: Sealed, content_key: bytes, reader: uuid.UUID) -> None:
+        data_key = await self.data_key(reader, create=True)
+        wrapped = seal(data_key, content_key, content_key_aad(sealed.aad, reader))
+        await self.session.merge(ContentKey(object_id=sealed.object_id, reader_id=reader, wrapped_key=wrapped))
+
+    async def _content_key(self, sealed: Sealed, reader: uuid.UUID, wrapped: bytes | None = None) -> bytes:
+        if wrapped is None:
+            row = await self.session.get(ContentKey, (sealed.object_id, reader))
+            if row is None:
+                raise KeyUnavailable(f"{reader} holds no key to {sealed.object_id}")
+            wrapped = row.wrapped_key
+        data_key = await self.data_key(reader, create=False)
+        return open_sealed(data_key, wrapped, content_key_aad(sealed.aad, reader))
+
+    async def open(self, sealed: Sealed, ciphertext: bytes, reader: uuid.UUID) -> str:
+        return open_sealed(await self._content_key(sealed, reader), ciphertext, sealed.aad).decode()
+
+    async def open_many(
+        self, objects: Sequence[tuple[Sealed, bytes]], reader: uuid.UUID
+    ) -> dict[uuid.UUID, str | None]:
+        """Decrypt a page for one reader with one key query; None where the reader's key is gone."""
+        ids = [sealed.object_id for sealed, _ in objects]
+        rows = await self.session.execute(
+            select(ContentKey.object_id, ContentKey.wrapped_key).where(
+                ContentKey.reader_id == reader, ContentKey.object_id.in_(ids)
+            )
+        )
+        wrapped = {object_id: key for object_id, key in rows.tuples()}
+        opened: dict[uuid.UUID, str | None] = {}
+        for sealed, ciphertext in objects:
+            key_bytes = wrapped.get(sealed.object_id)
+            try:
+                if key_bytes is None:
+                    raise KeyUnavailable(str(sealed.object_id))
+                content_key = await self._content_key(sealed, reader, key_bytes)
+            except KeyUnavailable:
+                opened[sealed.object_id] = None
+                continue
+            opened[sealed.object_id] = open_sealed(content_key, ciphertext, sealed.aad).decode()
+        return opened
+
+    async def grant(self, sealed: Sealed, through: uuid.UUID, reader: uuid.UUID) -> None:
+        """Give ``reader`` a key to an object ``through`` can already read (sharing)."""
+        await self._wrap_for(sealed, await self._content_key(sealed, through), reader)
+
+    async def revoke(self, object_id: uuid.UUID, reader: uuid.UUID) -> None:
+        await self.session.execute(
+            delete(ContentKey).where(ContentKey.object_id == object_id, ContentKey.reader_id == reader)
+        )
+
+    async def erase(self, person_id: uuid.UUID) -> bool:
+        """Crypto-shred: drop the person's data key and every content key wrapped for them.
+
+        False when they were erased already. The tombstone keeps a new key from being made later.
+        """
+        row = await self.session.get(DataKey, person_id, with_for_update=True)
+        if row is not None and row.erased_at is not None:
+            return False
+        if row is None:
+            row = DataKey(person_id=person_id)
+            self.session.add(row)
+        row.kek_id, row.wrapped_key, row.erased_at = None, None, utcnow()
+        await self.session.execute(delete(ContentKey).where(ContentKey.reader_id == person_id))
+        self._data_keys.pop(person_id, None)
+        await self.session.flush()
+        return True
+
+
+async def rewrap_data_keys(session: AsyncSession, provider: KeyProvider, *, batch: int = 500) -> int:
+    """Re-wrap every data key (and service key) not under the provider's current KEK; content is not touched."""
+    current = provider.current_id
+    done = 0
+    for service_key in await session.scalars(select(ServiceKey).where(ServiceKey.kek_id != current)):
+        aad = service_key_aad(service_key.name)
+        key = await provider.unwrap(service_key.kek_id, service_key.wrapped_key, aad)
+        service_key.kek_id, service_key.wrapped_key = await provider.wrap(key, aad)
+        service_key.rotated_at = utcnow()
+    while True:
+        rows = list(
+            await session.scalars(
+                select(DataKey)
+                .where(DataKey.wrapped_key.is_not(None), DataKey.kek_id != current)
+                .order_by(DataKey.person_id)
+                .limit(batch)
+            )
+        )
+        if not rows:
+            return done
+        now = utcnow()
+        for row in rows:
+            assert row.wrapped_key is not None
+            assert row.kek_id is not None
+            aad = data_key_aad(row.person_id)
+            key = await provider.unwrap(row.kek_id, row.wrapped_key, aad)
+            row.kek_id, row.wrapped_key = await provider.wrap(key, aad)
+            row.rotated_at = now
+        await session.flush()
+        done += len(rows)
+
+
+async def kek_ids_in_use(session: AsyncSession) -> set[str]:
+    rows = await session.scalars(select(DataKey.kek_id).where(DataKey.kek_id.is_not(None)).distinct())
+    service = await session.scalars(select(ServiceKey.kek_id).distinct())
+    return {row for row in rows if row is not None} | set(service)
+
+
+def _provider(request: Request) -> KeyProvider:
+    provider: KeyProvider | None = getattr(request.app.state, "feedback_keys", None)
+    if provider is None:
+        try:
+            provider = provider_from_settings(request.app.state.settings)
+        except (KeyUnavailable, ValueError) as exc:
+            raise ServiceUnavailable("The feedback key-encryption key is not available.") from exc
+        request.app.state.feedback_keys = provider
+    return provider
+
+
+async def keyring(request: Request, session: SessionDep) -> Keyring:
+    return Keyring(session, _provider(request))
+
+
+KeyringDep = Annotated[Keyring, Depends(keyring)]
