@@ -15,7 +15,7 @@ from typing import Any, Literal, get_args
 
 from pydantic import Field, model_validator
 from pydantic.fields import FieldInfo
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "meritloop-development-secret-do-not-use-in-production"  # noqa: S105
 
@@ -70,7 +70,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return (init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, file_secret_settings)
+        folder = os.environ.get("MERITLOOP_SECRETS_DIR")
+        mounted = SecretsSettingsSource(settings_cls, secrets_dir=folder) if folder else file_secret_settings
+        return (init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, mounted)
 
     environment: Environment = Field(
         Environment.development,
@@ -165,6 +167,17 @@ class Settings(BaseSettings):
         None,
         description="Address the worker's Prometheus endpoint binds to (default: `MERITLOOP_HOST`; "
         "`0.0.0.0` in a pod).",
+    )
+
+    worker_health_port: int | None = Field(
+        None,
+        description="Port of the worker's `/healthz` (its loop answers) and `/readyz` (it polls Temporal) for "
+        "Kubernetes probes, on `MERITLOOP_WORKER_METRICS_HOST`. Off if unset.",
+    )
+    secrets_dir: Path | None = Field(
+        None,
+        description="Folder of files named like the variables (`MERITLOOP_JWT_SECRET`, ...), each holding "
+        "that setting: a Kubernetes Secret mounted as files. A missing file leaves the setting unset.",
     )
 
     jwt_secret: str = Field(
