@@ -21,6 +21,7 @@ import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from shared.events.envelope import DEAD_LETTER_PREFIX, SUBJECT_PREFIX, CloudEvent, stream_name
 
@@ -226,3 +227,42 @@ def ensure_passwords(folder: Path, names: Iterable[str]) -> dict[str, Path]:
         path.chmod(0o600)
         files[name] = path
     return files
+
+
+# ----------------------------------------------------------------------------- the Helm chart's configuration
+
+NATS_USERS_SECRET = "meritloop-nats-users"  # noqa: S105 - the Secret's name
+
+
+def password_variable(name: str) -> str:
+    """The NATS server container's environment variable holding ``name``'s password."""
+    return f"{name.upper()}_NATS_PASSWORD"
+
+
+def chart_authorization() -> dict[str, Any]:
+    """``config.merge.authorization`` of the official NATS chart: what ``deploy/helm/nats.values.yaml`` holds.
+
+    Passwords stay out of the values: ``<< $VAR >>`` is the chart's raw (unquoted) value, which
+    nats-server resolves from the environment the Secret ``meritloop-nats-users`` fills.
+    """
+    return {
+        "users": [
+            {
+                "user": entry.name,
+                "password": f"<< ${password_variable(entry.name)} >>",
+                "permissions": {
+                    "publish": {"allow": entry.publish_allowed()},
+                    "subscribe": {"allow": entry.subscribe_allowed()},
+                },
+            }
+            for entry in BUS_USERS
+        ]
+    }
+
+
+def chart_environment() -> dict[str, Any]:
+    """``container.env`` of the NATS chart: each password from the Secret, by component."""
+    return {
+        password_variable(entry.name): {"valueFrom": {"secretKeyRef": {"name": NATS_USERS_SECRET, "key": entry.name}}}
+        for entry in BUS_USERS
+    }
