@@ -192,3 +192,55 @@ async def test_a_service_without_its_password_does_not_get_in(secured_nats: Secu
         await nats.connect(secured_nats.url, user="goals", password="wrong", allow_reconnect=False, connect_timeout=2)
     with pytest.raises((nats.errors.Error, OSError, asyncio.TimeoutError)):
         await nats.connect(secured_nats.url, allow_reconnect=False, connect_timeout=2)
+
+
+def consumed_subjects() -> set[str]:
+    import importlib
+
+    from shared.settings import SERVICES
+
+    return {
+        subject
+        for service in SERVICES
+        for subscription in importlib.import_module(f"services.{service}.app").DEFINITION.subscriptions
+        for subject in subscription.subjects
+    }
+
+
+@pytest.mark.usefixtures("nats_url")  # the emptied server
+async def test_only_the_owner_may_publish_any_subject_a_service_consumes(secured_nats: SecuredNats) -> None:
+    """Every event some service acts on (person, rating.finalized, proposal.approved, ...): any other
+    component's user is refused by the server, the owner's publish is stored."""
+    from shared.events import service_stream
+    from shared.events.trust import BUS_USERS
+
+    subjects = consumed_subjects()
+    assert {"meritloop.reviews.rating.finalized", "meritloop.rewards.proposal.approved"} <= subjects
+    admin = await secured_nats.connect("admin")
+    for owner in {subject.split(".")[1] for subject in subjects}:
+        await admin.jetstream().add_stream(service_stream(owner))
+    try:
+        for user in BUS_USERS:
+            errors: list[Exception] = []
+
+            async def record(exc: Exception, into: list[Exception] = errors) -> None:
+                into.append(exc)
+
+            nc = await secured_nats.connect(user.name, error_cb=record)
+            foreign = sorted(s for s in subjects if s.split(".")[1] != user.name)
+            for subject in foreign:
+                await nc.publish(subject, b"{}")
+            await nc.flush()
+            await asyncio.sleep(0.2)  # the server's -ERR lines arrive after the flush's PONG
+            refused = " | ".join(str(exc).lower() for exc in errors)
+            for subject in foreign:
+                assert f'permissions violation for publish to "{subject}"' in refused, (user.name, subject)
+            own = sorted(s for s in subjects if s.split(".")[1] == user.name)
+            for subject in own:
+                assert (await nc.jetstream().publish(subject, b"{}")).seq >= 1
+            await nc.close()
+        for owner in {subject.split(".")[1] for subject in subjects}:
+            info = await admin.jetstream().stream_info(stream_name(owner))
+            assert info.state.messages == sum(1 for s in subjects if s.split(".")[1] == owner)
+    finally:
+        await admin.close()
