@@ -364,6 +364,8 @@ class Launcher:
         self.pending: dict[str, str] = {}
         self.ready_after: dict[str, float] = {}
         self.nats_started = False
+        # Each service's NATS password file, once the server we talk to wants users; None: open server.
+        self.nats_passwords: dict[str, Path] | None = None
         self.temporal_started = False
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
@@ -577,6 +579,9 @@ class Launcher:
         if reused is not None:
             version = str(reused.get("version", "?"))
             note = "" if _at_least(version, (2, 10)) else " (before 2.10: consumers filter their subjects themselves)"
+            if reused.get("auth_required"):
+                self.nats_passwords = self._reused_nats_passwords(endpoint)
+                note += "; services connect as their own users"
             self._ready("NATS", f"NATS {version} reused at {url}{note}")
             return
         store = self.data_dir / "nats"
@@ -584,18 +589,7 @@ class Launcher:
         child = Child(
             name="nats",
             label="NATS server",
-            argv=[
-                binary("nats-server"),
-                "-js",
-                "-a",
-                self.settings.host,
-                "-p",
-                str(endpoint.port),
-                "-sd",
-                str(store),
-                "-m",
-                str(self.settings.nats_monitor_port),
-            ],
+            argv=[binary("nats-server"), "-c", str(self._write_nats_config(endpoint, store))],
             log=self.log_dir / "nats.log",
             tier=TIER_NATS,
         )
@@ -611,6 +605,58 @@ class Launcher:
             self.pending[child.label] = "not answering yet"
             await asyncio.sleep(PROBE_INTERVAL / 2)
         self._ready(child.label, f"NATS started at {url} (JetStream store {store})")
+
+    def _nats_users_dir(self) -> Path:
+        return self.data_dir / "nats-users"
+
+    def _write_nats_config(self, endpoint: Endpoint, store: Path) -> Path:
+        """The embedded server's configuration: one user per service with its permissions (trust.py)."""
+        from shared.events.trust import BUS_USERS, ServerTls, ensure_passwords, server_config
+
+        settings = self.settings
+        passwords: dict[str, str] | None = None
+        if settings.nats_embedded_auth:
+            names = [user.name for user in BUS_USERS if user.name in self.services]
+            self.nats_passwords = ensure_passwords(self._nats_users_dir(), names)
+            passwords = {name: path.read_text().strip() for name, path in self.nats_passwords.items()}
+        tls = None
+        if settings.nats_server_tls_cert_file is not None:
+            if settings.nats_server_tls_key_file is None:
+                raise LaunchError(
+                    "MERITLOOP_NATS_SERVER_TLS_CERT_FILE is set without MERITLOOP_NATS_SERVER_TLS_KEY_FILE"
+                )
+            tls = ServerTls(settings.nats_server_tls_cert_file.resolve(), settings.nats_server_tls_key_file.resolve())
+        text = server_config(
+            host=settings.host,
+            port=endpoint.port,
+            store_dir=store,
+            passwords=passwords,
+            monitor_port=settings.nats_monitor_port,
+            tls=tls,
+        )
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        path = self.data_dir / "nats.conf"
+        # It holds the passwords: owner-only from the moment it exists.
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as handle:
+            handle.write(text)
+        path.chmod(0o600)
+        return path
+
+    def _reused_nats_passwords(self, endpoint: Endpoint) -> dict[str, Path]:
+        """A server that wants users: ours from an earlier run of this data folder, or the operator's."""
+        if self.settings.nats_user is not None:
+            return {}  # the operator named the user every process connects as
+        folder = self._nats_users_dir()
+        files: dict[str, Path] = {name: folder / f"{name}.password" for name in self.services}
+        missing = [name for name, path in files.items() if not path.exists()]
+        if missing:
+            raise LaunchError(
+                f"the NATS server at {endpoint} (MERITLOOP_NATS_URL) requires users and {folder} has no password "
+                f"for {', '.join(missing)}; stop that server (`meritloop up` then starts its own) or set "
+                "MERITLOOP_NATS_USER and MERITLOOP_NATS_PASSWORD_FILE"
+            )
+        return files
 
     def _temporal_child(self, endpoint: Endpoint) -> Child:
         settings = self.settings
@@ -717,13 +763,29 @@ class Launcher:
             argv += ["--loop", "uvloop"]
         if importlib.util.find_spec("httptools") is not None:
             argv += ["--http", "httptools"]
-        return Child(name, f"{name} service", argv, self.log_dir / f"{name}.log", TIER_APPS)
+        log = self.log_dir / f"{name}.log"
+        return Child(name, f"{name} service", argv, log, TIER_APPS, env=self._service_env(name))
+
+    def _service_env(self, name: ServiceName) -> dict[str, str] | None:
+        """The service's own NATS user: a path to its password, never the password in the environment."""
+        if not self.nats_passwords:
+            return None
+        env = {key: value for key, value in self.env.items() if not key.startswith("MERITLOOP_NATS_PASSWORD")}
+        env["MERITLOOP_NATS_USER"] = name
+        env["MERITLOOP_NATS_PASSWORD_FILE"] = str(self.nats_passwords[name])
+        return env
 
     def _worker_child(self) -> Child:
         argv = [sys.executable, "-m", "meritloop.cli", "worker"]
         # The workflow worker touches no database (the services run the activities): it is
         # not handed a database URL, so nothing could quietly come to depend on one.
-        env = {name: value for name, value in self.env.items() if not name.endswith("_DATABASE_URL")}
+        # Nor is it a NATS user: it talks to Temporal only (shared/events/trust.py).
+        nats_identity = ("MERITLOOP_NATS_USER", "MERITLOOP_NATS_PASSWORD")
+        env = {
+            name: value
+            for name, value in self.env.items()
+            if not name.endswith("_DATABASE_URL") and not name.startswith(nats_identity)
+        }
         return Child("worker", "worker", argv, self.log_dir / "worker.log", TIER_APPS, env=env)
 
     def service_url(self, name: ServiceName) -> str:
@@ -836,7 +898,10 @@ class Launcher:
             if self.nats_started
             else "(not managed by up)"
         )
-        rows.append(("NATS", settings.nats_url, monitor, state("nats", started=self.nats_started)))
+        nats_state = state("nats", started=self.nats_started)
+        if self.nats_passwords:
+            nats_state += f", a user per service (passwords in {self._nats_users_dir()})"
+        rows.append(("NATS", settings.nats_url, monitor, nats_state))
         widths = [max(len(row[column]) for row in rows) for column in range(3)]
         lines = []
         for index, row in enumerate(rows):

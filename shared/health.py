@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import json
+from collections.abc import Awaitable, Callable
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
@@ -43,3 +46,46 @@ async def readyz(request: Request) -> JSONResponse:
         status_code=503,
         media_type=PROBLEM_JSON,
     )
+
+
+# --------------------------------------------------------------------------- processes without an API
+
+# Why a process is not ready, or None when it is.
+ReadinessCheck = Callable[[], Awaitable[str | None]]
+PROBE_READ_TIMEOUT = 2.0
+
+
+async def serve_probes(host: str, port: int, ready: ReadinessCheck) -> asyncio.Server:
+    """``/healthz`` and ``/readyz`` over bare HTTP/1.1 for a process that serves no API (the worker).
+
+    Liveness is the event loop answering at all; readiness is ``ready``. Anything else is 404.
+    """
+
+    async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            request = await asyncio.wait_for(reader.readline(), PROBE_READ_TIMEOUT)
+            parts = request.decode("latin-1").split()
+            path = parts[1] if len(parts) >= 2 and parts[0] in ("GET", "HEAD") else ""
+            if path == "/healthz":
+                status, body = 200, {"status": "ok"}
+            elif path == "/readyz":
+                reason = await ready()
+                status, body = (200, {"status": "ready"}) if reason is None else (503, {"status": reason})
+            else:
+                status, body = 404, {"status": "not found"}
+            payload = json.dumps(body).encode()
+            phrase = {200: "OK", 503: "Service Unavailable", 404: "Not Found"}[status]
+            head = (
+                f"HTTP/1.1 {status} {phrase}\r\nContent-Type: application/json\r\n"
+                f"Content-Length: {len(payload)}\r\nConnection: close\r\n\r\n"
+            )
+            writer.write(head.encode() + payload)
+            await writer.drain()
+        except (TimeoutError, OSError, UnicodeError):
+            pass  # a probe that hung up or sent nothing: nobody to answer
+        finally:
+            writer.close()
+            with contextlib.suppress(OSError):
+                await writer.wait_closed()
+
+    return await asyncio.start_server(answer, host, port)

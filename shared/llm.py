@@ -146,9 +146,8 @@ def _content(body: Any) -> str:
 
 
 def read_api_key(settings: Settings) -> str | None:
-    if settings.llm_api_key_file is not None:
-        return settings.llm_api_key_file.read_text(encoding="utf-8").strip() or None
-    return settings.llm_api_key.get_secret_value() if settings.llm_api_key is not None else None
+    # A mounted secret arrives through MERITLOOP_LLM_API_KEY_FILE, read by the settings themselves.
+    return settings.llm_api_key.get_secret_value() or None if settings.llm_api_key is not None else None
 
 
 class ChatModel:

@@ -55,7 +55,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        bus = EventBus(settings.nats_url, name=f"meritloop-{name}")
+        bus = EventBus.from_settings(settings, name=f"meritloop-{name}")
         bus.declare_stream(service_stream(name))
         bus.declare_stream(dead_letter_stream())
         sessionmaker = app.state.sessionmaker

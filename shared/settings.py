@@ -6,13 +6,16 @@ generated from it (``meritloop settings --markdown``) and a test keeps the two i
 
 from __future__ import annotations
 
+import json
+import os
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Literal, get_args
+from typing import Any, Literal, get_args
 
 from pydantic import Field, SecretStr, model_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "meritloop-development-secret-do-not-use-in-production"  # noqa: S105
 
@@ -26,8 +29,50 @@ class Environment(StrEnum):
     production = "production"
 
 
+class SecretFilesSource(PydanticBaseSettingsSource):
+    """``MERITLOOP_<NAME>_FILE``: a setting read from a file (a Kubernetes Secret mounted as files).
+
+    The variable itself, when set too, wins; a named file that cannot be read is an error,
+    never a silent fallback to the default.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = f"MERITLOOP_{field_name.upper()}_FILE"
+        path = os.environ.get(variable)
+        if not path:
+            return None, field_name, False
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ValueError(f"{variable}={path} cannot be read: {exc}") from None
+        value = text.rstrip("\r\n")
+        is_complex = self.field_is_complex(field)
+        return (json.loads(value) if is_complex else value), field_name, is_complex
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _complex = self.get_field_value(field, field_name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MERITLOOP_", env_file=".env", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        folder = os.environ.get("MERITLOOP_SECRETS_DIR")
+        mounted = SecretsSettingsSource(settings_cls, secrets_dir=folder) if folder else file_secret_settings
+        return (init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, mounted)
 
     environment: Environment = Field(
         Environment.development,
@@ -60,6 +105,39 @@ class Settings(BaseSettings):
 
     nats_url: str = Field("nats://127.0.0.1:4222", description="NATS server URL (JetStream enabled).")
     nats_monitor_port: int = Field(8222, description="HTTP monitoring port of the embedded NATS server.")
+    nats_user: str | None = Field(
+        None,
+        description="NATS user this process connects as: its component's own (`goals`, `feedback`, `reviews`, "
+        "`rewards`), which may publish only on that component's subjects (docs/operations.md). Unset: no "
+        "authentication. `meritloop up` sets it for each process it starts.",
+    )
+    nats_password: str | None = Field(
+        None,
+        description="Password of `MERITLOOP_NATS_USER`; give it as a file with `MERITLOOP_NATS_PASSWORD_FILE`.",
+    )
+    nats_tls: bool = Field(
+        False,
+        description="Connect to NATS over TLS, verifying the server against `MERITLOOP_NATS_TLS_CA_FILE` or the "
+        "system's CAs (a `tls://` URL turns it on too).",
+    )
+    nats_tls_ca_file: Path | None = Field(
+        None, description="PEM file of the CA that signed the NATS server's certificate (turns TLS on)."
+    )
+    nats_tls_cert_file: Path | None = Field(
+        None, description="Client certificate (PEM) for NATS servers that require mutual TLS."
+    )
+    nats_tls_key_file: Path | None = Field(None, description="Private key (PEM) of `MERITLOOP_NATS_TLS_CERT_FILE`.")
+    nats_embedded_auth: bool = Field(
+        True,
+        description="`meritloop up`: start the embedded NATS server with one user per component and their "
+        "permissions (passwords generated into `<data_dir>/nats-users`, owner-only). Off: an open server.",
+    )
+    nats_server_tls_cert_file: Path | None = Field(
+        None, description="`meritloop up`: serve the embedded NATS over TLS with this certificate (PEM)."
+    )
+    nats_server_tls_key_file: Path | None = Field(
+        None, description="`meritloop up`: private key (PEM) of `MERITLOOP_NATS_SERVER_TLS_CERT_FILE`."
+    )
     temporal_address: str = Field("127.0.0.1:7233", description="Temporal frontend host:port.")
     temporal_namespace: str = Field("default", description="Temporal namespace.")
     temporal_ui_port: int = Field(8233, description="Web UI port of the embedded Temporal server.")
@@ -89,6 +167,17 @@ class Settings(BaseSettings):
         None,
         description="Address the worker's Prometheus endpoint binds to (default: `MERITLOOP_HOST`; "
         "`0.0.0.0` in a pod).",
+    )
+
+    worker_health_port: int | None = Field(
+        None,
+        description="Port of the worker's `/healthz` (its loop answers) and `/readyz` (it polls Temporal) for "
+        "Kubernetes probes, on `MERITLOOP_WORKER_METRICS_HOST`. Off if unset.",
+    )
+    secrets_dir: Path | None = Field(
+        None,
+        description="Folder of files named like the variables (`MERITLOOP_JWT_SECRET`, ...), each holding "
+        "that setting: a Kubernetes Secret mounted as files. A missing file leaves the setting unset.",
     )
 
     jwt_secret: str = Field(
@@ -157,13 +246,8 @@ class Settings(BaseSettings):
     llm_model: str | None = Field(
         None, description="Model name sent to the chat-completions server (required with it)."
     )
-    llm_api_key_file: Path | None = Field(
-        None,
-        description="File holding the model server's API key (a mounted secret); read once, on first use; wins "
-        "over `MERITLOOP_LLM_API_KEY`.",
-    )
     llm_api_key: SecretStr | None = Field(
-        None, description="The model server's API key, when not given as a file (never logged)."
+        None, description="The model server's API key (never logged); a mounted secret: MERITLOOP_LLM_API_KEY_FILE."
     )
     llm_timeout: float = Field(
         20.0,
@@ -226,6 +310,10 @@ def settings_reference() -> str:
         "",
         "Every setting is an environment variable (or a line of a `.env` file in the working",
         "folder). Generated from `shared/settings.py` by `meritloop settings --markdown`.",
+        "",
+        "Any setting can also be read from a file: `MERITLOOP_<NAME>_FILE=/path` (how Kubernetes",
+        "Secrets mounted as files reach the services, e.g. `MERITLOOP_JWT_SECRET_FILE`). The variable",
+        "itself wins when both are set; a file that cannot be read stops the process.",
         "",
         "| variable | default | meaning |",
         "|---|---|---|",

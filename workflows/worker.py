@@ -17,6 +17,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.worker import Replayer, Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from shared.health import serve_probes
 from shared.metrics import temporal_runtime
 from shared.settings import Settings
 from shared.telemetry import configure_logging, configure_tracing
@@ -70,5 +71,28 @@ async def run_worker(settings: Settings) -> None:
         loop.add_signal_handler(sig, stop.set)
     logger.info("worker polling %s on %s", settings.temporal_task_queue, settings.temporal_address)
     async with worker:
-        await stop.wait()
+        probes = await _probes(settings, client, worker)
+        try:
+            await stop.wait()
+        finally:
+            if probes is not None:
+                probes.close()
     logger.info("worker stopped")
+
+
+async def _probes(settings: Settings, client: Client, worker: Worker) -> asyncio.Server | None:
+    """Kubernetes' probes of the worker: alive while its loop answers, ready while it polls Temporal."""
+    if settings.worker_health_port is None:
+        return None
+
+    async def ready() -> str | None:
+        if not worker.is_running or worker.is_shutdown:
+            return "the worker is not polling"
+        try:
+            await asyncio.wait_for(client.service_client.check_health(), 2.0)
+        except Exception as exc:  # noqa: BLE001 - reported to the probe, not raised
+            return f"Temporal unreachable at {settings.temporal_address}: {type(exc).__name__}"
+        return None
+
+    host = settings.worker_metrics_host or settings.host
+    return await serve_probes(host, settings.worker_health_port, ready)

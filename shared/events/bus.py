@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import ssl
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import nats
 from nats.aio.client import Client
@@ -13,26 +16,72 @@ from nats.js.api import StorageType, StreamConfig
 from nats.js.errors import BadRequestError
 
 from shared.events.envelope import DEAD_LETTER_PREFIX, stream_name, stream_subjects
+from shared.events.trust import DEAD_LETTER_STREAM as DEAD_LETTER_STREAM
+from shared.events.trust import inbox_prefix
+from shared.settings import Environment, Settings
 
 logger = logging.getLogger(__name__)
 
-DEAD_LETTER_STREAM = "MERITLOOP_DEADLETTER"
 # Longer than any relay back-off, so a row re-published after a crash is still recognised.
 DUPLICATE_WINDOW = timedelta(minutes=30)
 DRAIN_TIMEOUT_SECONDS = 5.0
 
 
+@dataclass(frozen=True)
+class BusCredentials:
+    """Who a process is on the bus, and how it knows the server is the real one."""
+
+    user: str | None = None
+    password: str | None = None
+    tls: ssl.SSLContext | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> BusCredentials:
+        if settings.nats_user is not None and settings.nats_password is None:
+            raise ValueError("MERITLOOP_NATS_USER is set without MERITLOOP_NATS_PASSWORD(_FILE)")
+        return cls(settings.nats_user, settings.nats_password, tls_context(settings))
+
+    def connect_options(self) -> dict[str, Any]:
+        options: dict[str, Any] = {"inbox_prefix": inbox_prefix(self.user)}
+        if self.user is not None:
+            options |= {"user": self.user, "password": self.password}
+        if self.tls is not None:
+            options["tls"] = self.tls
+        return options
+
+
+def tls_context(settings: Settings) -> ssl.SSLContext | None:
+    """The client TLS context the settings ask for; None for plain TCP."""
+    wanted = settings.nats_tls or settings.nats_tls_ca_file is not None or settings.nats_url.startswith("tls://")
+    if not wanted:
+        return None
+    ca = str(settings.nats_tls_ca_file) if settings.nats_tls_ca_file is not None else None
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=ca)
+    if settings.nats_tls_cert_file is not None:
+        key = str(settings.nats_tls_key_file) if settings.nats_tls_key_file is not None else None
+        context.load_cert_chain(str(settings.nats_tls_cert_file), key)
+    return context
+
+
 class EventBus:
     """Connects with retries, so a service starts (and reports not-ready) while NATS is down."""
 
-    def __init__(self, url: str, *, name: str) -> None:
+    def __init__(self, url: str, *, name: str, credentials: BusCredentials | None = None) -> None:
         self.url = url
         self.name = name
+        self.credentials = credentials or BusCredentials()
         self._nc: Client | None = None
         self._js: JetStreamContext | None = None
         self._connected = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._streams: list[StreamConfig] = []
+
+    @classmethod
+    def from_settings(cls, settings: Settings, *, name: str) -> EventBus:
+        credentials = BusCredentials.from_settings(settings)
+        if credentials.user is None and settings.environment is Environment.production:
+            logger.warning("connecting to NATS without credentials in production: set MERITLOOP_NATS_USER")
+        return cls(settings.nats_url, name=name, credentials=credentials)
 
     def declare_stream(self, config: StreamConfig) -> None:
         self._streams.append(config)
@@ -54,6 +103,7 @@ class EventBus:
                     error_cb=self._on_error,
                     disconnected_cb=self._on_disconnected,
                     reconnected_cb=self._on_reconnected,
+                    **self.credentials.connect_options(),
                 )
                 self._nc = nc
                 self._js = nc.jetstream(timeout=5.0)
@@ -78,6 +128,10 @@ class EventBus:
                 await js.update_stream(config)
 
     async def _on_error(self, exc: Exception) -> None:
+        # A permissions violation means this process tried what its user may not: say so loudly.
+        if "permission" in str(exc).lower() or "authoriz" in str(exc).lower():
+            logger.error("NATS refused %s: %s", self.credentials.user or "the anonymous connection", exc)
+            return
         logger.debug("NATS client error: %s", exc)
 
     async def _on_disconnected(self) -> None:

@@ -29,6 +29,7 @@ from shared.events.envelope import DEAD_LETTER_PREFIX, CloudEvent
 from shared.events.loop import BackgroundLoop
 from shared.events.metrics import DEAD_LETTERS, HANDLED, REDELIVERIES, declare_consumer
 from shared.events.outbox import InboxMixin
+from shared.events.trust import refusal
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -188,6 +189,10 @@ class EventConsumer(BackgroundLoop):
             except Exception:  # noqa: BLE001 - the single path records the failure
                 await self._process_one(message)
                 continue
+            reason = refusal(message.subject, event)
+            if reason is not None:
+                await self._refuse(message, reason)
+                continue
             batch.append((message, event))
         while len(batch) > 1:
             failed = await self._handle_batch(batch)
@@ -273,6 +278,10 @@ class EventConsumer(BackgroundLoop):
         with self._span(message) as span:
             try:
                 event = CloudEvent.from_bytes(message.data)
+                reason = refusal(message.subject, event)
+                if reason is not None:
+                    await self._refuse(message, reason)
+                    return
                 await self._handle_once(event)
             except Exception as exc:  # noqa: BLE001 - decide between retry and dead letter
                 span.record_exception(exc)
@@ -312,14 +321,24 @@ class EventConsumer(BackgroundLoop):
             await message.nak(delay=delay)
             return
         logger.error("%s gave up on %s after %d attempts: %s; dead-lettered", durable, message.subject, delivery, exc)
+        await self._dead_letter(message, {"Meritloop-Error": json.dumps(f"{type(exc).__name__}: {exc}")[:1000]})
+
+    async def _refuse(self, message: Msg, reason: str) -> None:
+        """An event whose envelope contradicts its subject: never handled, never retried."""
+        logger.error("%s refused an event on %s: %s; dead-lettered", self.subscription.durable, message.subject, reason)
+        reason_header = json.dumps(reason)[:1000]
+        await self._dead_letter(message, {"Meritloop-Error": reason_header, "Meritloop-Refused": reason_header})
+
+    async def _dead_letter(self, message: Msg, extra: dict[str, str]) -> None:
+        durable = self.subscription.durable
         headers = dict(message.headers or {})
         headers.pop("Nats-Msg-Id", None)
         headers.update(
             {
                 "Meritloop-Consumer": durable,
                 "Meritloop-Original-Subject": message.subject,
-                "Meritloop-Attempts": str(delivery),
-                "Meritloop-Error": json.dumps(f"{type(exc).__name__}: {exc}")[:1000],
+                "Meritloop-Attempts": str(message.metadata.num_delivered),
+                **extra,
             }
         )
         await self._bus.jetstream().publish(f"{DEAD_LETTER_PREFIX}.{durable}", message.data, headers=headers)

@@ -38,6 +38,9 @@ PART_OF = "app.kubernetes.io/part-of"
 NAME = "app.kubernetes.io/name"
 
 SETTING_NAMES = frozenset(f"MERITLOOP_{field.upper()}" for field in Settings.model_fields)
+# JetStream stream names look like settings: the NATS values name them in the permissions.
+STREAM_NAMES = frozenset({*(f"MERITLOOP_{name.upper()}" for name in SERVICES), "MERITLOOP_DEADLETTER"})
+SECRETS_DIR = "/var/run/secrets/meritloop"
 SETTING_PATTERN = re.compile(r"\bMERITLOOP_[A-Z0-9_]*[A-Z0-9]")
 
 Manifest = dict[str, Any]
@@ -139,7 +142,7 @@ def test_every_service_has_its_objects() -> None:
 @pytest.mark.parametrize("name", SERVICES)
 def test_service_deployment_runs_uvicorn_with_probes(name: str) -> None:
     deployment = objects("Deployment")[name]
-    assert deployment["spec"]["replicas"] == 2
+    assert "replicas" not in deployment["spec"], "the HorizontalPodAutoscaler owns the count"
     container = only_container(deployment)
     assert container["command"] == ["uvicorn"]
     args = container["args"]
@@ -179,10 +182,12 @@ def test_pods_are_hardened_and_sized() -> None:
         assert security["readOnlyRootFilesystem"] is True, where
         assert security["allowPrivilegeEscalation"] is False, where
         assert security["capabilities"]["drop"] == ["ALL"], where
-        (mount,) = container["volumeMounts"]
-        assert mount["mountPath"] == "/tmp", where
+        mounts = {mount["mountPath"]: mount for mount in container["volumeMounts"]}
+        assert mounts.keys() == {"/tmp", SECRETS_DIR}, where
         volumes = {volume["name"]: volume for volume in spec["volumes"]}
-        assert "emptyDir" in volumes[mount["name"]], where
+        assert "emptyDir" in volumes[mounts["/tmp"]["name"]], where
+        assert mounts[SECRETS_DIR]["readOnly"] is True, where
+        assert "projected" in volumes[mounts[SECRETS_DIR]["name"]], where
         for bound in ("requests", "limits"):
             assert {"cpu", "memory"} <= container["resources"][bound].keys(), where
 
@@ -199,21 +204,42 @@ def test_labels_are_consistent() -> None:
             assert workload["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
 
 
-def test_each_pod_receives_only_the_database_urls_it_needs() -> None:
+def secret_sources(workload: Manifest) -> list[Manifest]:
+    """The Secret sources of the pod's projected ``secrets`` volume (its secrets, as files)."""
+    volumes = {volume["name"]: volume for volume in pod_spec(workload)["volumes"]}
+    return [source["secret"] for source in volumes["secrets"]["projected"]["sources"]]
+
+
+def secret_files(workload: Manifest, *, optional: bool) -> dict[str, tuple[str, str]]:
+    """File name in the secrets folder -> (Secret, key), of the required or the optional sources."""
+    return {
+        item["path"]: (source["name"], item["key"])
+        for source in secret_sources(workload)
+        if source.get("optional", False) is optional
+        for item in source["items"]
+    }
+
+
+def test_each_pod_receives_only_the_secrets_it_needs_as_files() -> None:
     for workload in workloads():
         container = only_container(workload)
         assert container["envFrom"] == [{"configMapRef": {"name": CONFIGMAP}}]
-        urls = {name for name in env_names(container) if name.endswith("_DATABASE_URL")}
-        if workload["metadata"]["name"] == "worker":
+        assert not any("valueFrom" in entry for entry in container.get("env", [])), "secrets come as files"
+        name = workload["metadata"]["name"]
+        service = workload["metadata"]["labels"][NAME].removeprefix("meritloop-")
+        url = f"MERITLOOP_{service.upper()}_DATABASE_URL"
+        if name == "worker":
             # It runs workflows only: the activities run in the services that own the data.
-            expected = set()
+            expected = {}
+        elif workload["kind"] == "Job":
+            expected = {url: (SECRET, url)}
         else:
-            service = workload["metadata"]["labels"][NAME].removeprefix("meritloop-")
-            expected = {f"MERITLOOP_{service.upper()}_DATABASE_URL"}
-        assert urls == expected
-        for variable in expected:
-            reference = env_names(container)[variable]["valueFrom"]["secretKeyRef"]
-            assert reference == {"name": SECRET, "key": variable}, "the URL must be required"
+            expected = {url: (SECRET, url), "MERITLOOP_NATS_PASSWORD": ("meritloop-nats-users", service)}
+            assert env_names(container)["MERITLOOP_NATS_USER"]["value"] == service
+        assert secret_files(workload, optional=False) == expected, name
+        for file_name in secret_files(workload, optional=True):
+            assert file_name in SETTING_NAMES, file_name
+        assert config_data()["MERITLOOP_SECRETS_DIR"] == SECRETS_DIR
 
 
 def test_services_with_activities_get_temporal_and_their_queue() -> None:
@@ -230,10 +256,9 @@ def test_every_pod_can_read_the_token_settings() -> None:
     # Settings are validated in every process (migrations and worker too), and
     # production refuses to start without a real JWT secret or a JWKS URL.
     for workload in workloads():
-        env = env_names(only_container(workload))
+        optional = secret_files(workload, optional=True)
         for variable in ("MERITLOOP_JWT_JWKS_URL", "MERITLOOP_JWT_SECRET"):
-            reference = env[variable]["valueFrom"]["secretKeyRef"]
-            assert reference == {"name": SECRET, "key": variable, "optional": True}
+            assert optional[variable] == (SECRET, variable), workload["metadata"]["name"]
 
 
 @pytest.mark.parametrize("name", SERVICES)
@@ -247,13 +272,18 @@ def test_migration_job_migrates_its_service(name: str) -> None:
 def test_worker_runs_meritloop_worker() -> None:
     worker = objects("Deployment")["worker"]
     assert worker["spec"]["replicas"] == 2
+    container = only_container(worker)
+    assert env_names(container)["MERITLOOP_WORKER_HEALTH_PORT"]["value"] == "8080"
+    assert {"name": "health", "containerPort": 8080, "protocol": "TCP"} in container["ports"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
     assert "command" not in only_container(worker)
     assert only_container(worker)["args"] == ["worker"]
 
 
 def test_every_meritloop_variable_is_a_setting() -> None:
     for path, text in deploy_texts():
-        unknown = set(SETTING_PATTERN.findall(text)) - SETTING_NAMES
+        unknown = set(SETTING_PATTERN.findall(text)) - SETTING_NAMES - STREAM_NAMES
         assert not unknown, f"{path.relative_to(ROOT)} names unknown settings {sorted(unknown)}"
     for workload in workloads():
         assert env_names(only_container(workload)).keys() <= SETTING_NAMES
@@ -264,10 +294,10 @@ def config_data() -> dict[str, str]:
     return data
 
 
-def secret_example() -> dict[str, str]:
-    (secret,) = load(K8S / "secret.example.yaml")
-    assert secret["metadata"]["name"] == SECRET
-    data: dict[str, str] = secret["stringData"]
+def secret_example(name: str = SECRET) -> dict[str, str]:
+    secrets = {document["metadata"]["name"]: document for document in load(K8S / "secret.example.yaml")}
+    assert secrets.keys() == {SECRET, "meritloop-nats-users"}
+    data: dict[str, str] = secrets[name]["stringData"]
     return data
 
 
@@ -295,12 +325,23 @@ def test_config_and_secret_example_make_valid_settings(monkeypatch: pytest.Monke
     monkeypatch.chdir(tmp_path)  # no stray .env file
     for variable in SETTING_NAMES:
         monkeypatch.delenv(variable, raising=False)
-    for variable, value in {**config_data(), **secret_example()}.items():
+    # What the pod sees: the ConfigMap as variables, the Secret's keys as files in the secrets folder.
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for variable, value in config_data().items():
         monkeypatch.setenv(variable, value)
+    monkeypatch.setenv("MERITLOOP_SECRETS_DIR", str(secrets))
+    for variable, value in secret_example().items():
+        (secrets / variable).write_text(value)
+    (secrets / "MERITLOOP_NATS_PASSWORD").write_text(secret_example("meritloop-nats-users")["goals"])
+    monkeypatch.setenv("MERITLOOP_NATS_USER", "goals")
     settings = Settings()
+    assert settings.nats_user == "goals"
+    assert settings.nats_password == secret_example("meritloop-nats-users")["goals"]
+    assert settings.database_url("goals") == secret_example()["MERITLOOP_GOALS_DATABASE_URL"]
     assert settings.environment is Environment.production
     assert settings.jwt_jwks_url
-    monkeypatch.delenv("MERITLOOP_JWT_JWKS_URL")
+    (secrets / "MERITLOOP_JWT_JWKS_URL").unlink()
     with pytest.raises(ValidationError, match="development secret"):
         Settings()
 

@@ -238,7 +238,7 @@ async def test_redelivered_event_is_handled_once(nats_url: str, pipeline_factory
     pipeline = await pipeline_factory(nats_url)
     await pipeline.bus.wait_connected(10)
     recorder = Recorder()
-    event = CloudEvent(source="/test", type=PERSON_UPSERTED, data={"any": "thing"})
+    event = CloudEvent(source="/meritloop/reviews", type=PERSON_UPSERTED, data={"any": "thing"})
     js = pipeline.bus.jetstream()
     # Two publishes with distinct message ids get past JetStream's own dedup: only the
     # consumer's inbox can stop the second one.
@@ -304,8 +304,8 @@ async def test_consumer_skips_subjects_it_did_not_ask_for(nats_url: str, pipelin
         ),
         ConsumerPolicy(max_deliver=3, backoff=[0.05], ack_wait=5.0),
     )
-    wanted = CloudEvent(source="/test", type=PERSON_UPSERTED, data={"id": str(uuid.uuid4())})
-    other = CloudEvent(source="/test", type="meritloop.reviews.task.created", data={"task_id": "t1"})
+    wanted = CloudEvent(source="/meritloop/reviews", type=PERSON_UPSERTED, data={"id": str(uuid.uuid4())})
+    other = CloudEvent(source="/meritloop/reviews", type="meritloop.reviews.task.created", data={"task_id": "t1"})
     js = pipeline.bus.jetstream()
     for event in (other, wanted):
         await js.publish(event.nats_subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
@@ -342,7 +342,7 @@ class Projector:
 
 
 def person_event(person_id: uuid.UUID | None = None) -> CloudEvent:
-    return CloudEvent(source="/test", type=PERSON_UPSERTED, data={"id": str(person_id or uuid.uuid4())})
+    return CloudEvent(source="/meritloop/reviews", type=PERSON_UPSERTED, data={"id": str(person_id or uuid.uuid4())})
 
 
 async def publish_all(pipeline: Pipeline, events: Sequence[CloudEvent]) -> None:

@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from services.goals.endpoints import today
 from shared.settings import Settings
@@ -26,14 +27,12 @@ async def model() -> AsyncIterator[ModelServer]:
 
 @pytest.fixture
 def settings(settings: Settings, model: ModelServer, tmp_path: Path) -> Settings:
-    """The usual test settings, with the model server configured (its key read from a file)."""
-    key_file = tmp_path / "llm-api-key"
-    key_file.write_text(API_KEY + "\n")
+    """The usual test settings, with the model server configured."""
     return settings.model_copy(
         update={
             "llm_base_url": model.url,
             "llm_model": "test-model",
-            "llm_api_key_file": key_file,
+            "llm_api_key": SecretStr(API_KEY),
             "llm_timeout": 2.0,
             "llm_concurrency": 2,
             "llm_daily_quota": 5,

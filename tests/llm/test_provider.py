@@ -62,7 +62,9 @@ async def test_the_key_comes_from_the_environment_or_a_file(tmp_path: Path, serv
     assert server.headers[-1]["authorization"] == "Bearer from-env"
     secret = tmp_path / "key"
     secret.write_text("from-file\n")
-    assert read_api_key(env.model_copy(update={"llm_api_key_file": secret})) == "from-file"
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MERITLOOP_LLM_API_KEY_FILE", str(secret))
+        assert read_api_key(Settings(environment=Environment.test)) == "from-file"
     assert ChatModel.from_settings(Settings(environment=Environment.test)) is None  # off unless configured
     assert "from-env" not in repr(env)
 
