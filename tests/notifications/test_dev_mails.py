@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -68,7 +69,7 @@ async def test_the_sink_keeps_mails_and_the_page_lists_them(sink_settings: Notif
                     (TASK_ESCALATED, escalated),
                 ):
                     event = CloudEvent(source="/meritloop/reviews", type=subject, data=payload)
-                    await wait_until(lambda e=event: _publish(js, e), timeout=10, message="published")
+                    await wait_until(functools.partial(_publish, js, event), timeout=10, message="published")
 
                 async def listed() -> str | None:
                     page = await client.get("/dev/mails")
