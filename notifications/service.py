@@ -195,6 +195,16 @@ class NotificationService:
         await self._reschedule(session, person_id, self.digest_hour(preference))
         return preference
 
+    async def release_digests(self, session: AsyncSession) -> int:
+        """Development aid: every waiting digest item falls due now instead of at its hour."""
+        result = await session.execute(
+            update(Notification)
+            .where(Notification.state == "pending", Notification.kind != Kind.escalation.value)
+            .values(due_at=self.clock())
+        )
+        session.info[WAKE_DISPATCHER] = True
+        return int(getattr(result, "rowcount", 0) or 0)
+
     async def _reschedule(self, session: AsyncSession, person_id: uuid.UUID, hour: int) -> None:
         """Waiting digest items move to the newly chosen hour."""
         person = await session.get(Person, person_id)

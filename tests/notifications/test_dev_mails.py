@@ -11,10 +11,12 @@ from pathlib import Path
 import httpx
 import nats
 import pytest
+from sqlalchemy import select
 
 from notifications.app import create
 from notifications.database import upgrade_async
-from notifications.kinds import TASK_ESCALATED
+from notifications.kinds import TASK_CREATED, TASK_ESCALATED
+from notifications.models import Notification
 from notifications.settings import NotificationSettings
 from notifications.sink import mail_sink_argv
 from shared.events import CloudEvent
@@ -84,6 +86,27 @@ async def test_the_sink_keeps_mails_and_the_page_lists_them(sink_settings: Notif
                 assert "Hello Grace &lt;Hopper&gt;," in mail.text  # escaped, never raw HTML
                 assert "https://meritloop.example/tasks/t1" in mail.text
                 assert (await client.get("/dev/mails/nothing-here")).status_code == 404
+
+                # A task waits for the digest hour; the page's button sends the waiting digests now.
+                created = {**data, "assignee_id": str(boss), "cycle_id": str(uuid.uuid4()), "task_id": "t2"}
+                event = CloudEvent(source="/meritloop/reviews", type=TASK_CREATED, data=created)
+                await js.publish(event.type, event.to_bytes())
+
+                async def queued() -> bool:
+                    async with app.state.sessionmaker() as session:
+                        found = await session.scalar(select(Notification.id).where(Notification.kind == "task_created"))
+                        return found is not None
+
+                await wait_until(queued, timeout=10, message="task queued")
+                assert "update(s) for you" not in (await client.get("/dev/mails")).text
+                sent = await client.post("/dev/mails/send-digests")
+                assert sent.status_code == 303
+                assert sent.headers["location"].endswith("/dev/mails")
+
+                async def digest_listed() -> bool:
+                    return "Meritloop: 1 update(s) for you" in (await client.get("/dev/mails")).text
+
+                await wait_until(digest_listed, timeout=15, message="digest listed")
     finally:
         await nc.close()
 
