@@ -43,3 +43,16 @@ def test_an_unknown_step_still_reads() -> None:
     assert writer.line(item) == (
         "Neue Aufgabe: Aufgabe, fällig am 15.01.2027, 17:00 (Europe/Berlin).\nÖffnen: https://x.example/tasks/t9"
     )
+
+
+def test_every_setting_of_the_component_is_documented() -> None:
+    from pathlib import Path
+
+    from notifications.settings import NotificationSettings
+    from shared.settings import Settings
+
+    page = (Path(__file__).parents[2] / "docs" / "notifications.md").read_text()
+    own = [name for name in NotificationSettings.model_fields if name not in Settings.model_fields]
+    assert own
+    missing = [name for name in own if f"`MERITLOOP_{name.upper()}`" not in page]
+    assert missing == []
