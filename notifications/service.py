@@ -13,7 +13,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from notifications.kinds import OPTIONAL_KINDS, SOURCES, Kind
@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 Clock = Callable[[], datetime]
 WAKE_DISPATCHER = "meritloop.notifications.wake"
-COMPOSE_BATCH = 500
+COMPOSE_PEOPLE = 200  # people whose mails one round composes
 
 
 class NotificationService:
@@ -84,12 +84,27 @@ class NotificationService:
     async def compose_due(self, session: AsyncSession) -> int:
         """Turn due notifications into stored mails: one per escalation, one digest per person. The count."""
         now = self.clock()
+        due = (Notification.state == "pending", Notification.due_at <= now)
+        # People first, then all of their due rows: a digest is never split between two rounds.
+        # Only people the directory copy knows: a mail without an address waits for it, and
+        # never holds up the others.
+        people = list(
+            await session.scalars(
+                select(Notification.person_id)
+                .join(Person, Person.id == Notification.person_id)
+                .where(*due)
+                .group_by(Notification.person_id)
+                .order_by(func.min(Notification.due_at))
+                .limit(COMPOSE_PEOPLE)
+            )
+        )
+        if not people:
+            return 0
         rows = list(
             await session.scalars(
                 select(Notification)
-                .where(Notification.state == "pending", Notification.due_at <= now)
+                .where(*due, Notification.person_id.in_(people))
                 .order_by(Notification.due_at, Notification.created_at)
-                .limit(COMPOSE_BATCH)
                 .with_for_update(skip_locked=True)
             )
         )
@@ -99,9 +114,7 @@ class NotificationService:
         composed = 0
         for person_id, items in by_person.items():
             person = await session.get(Person, person_id)
-            if person is None:
-                # The directory's event has not arrived yet: the mail waits for an address.
-                logger.info("no address yet for person %s; %d notification(s) wait", person_id, len(items))
+            if person is None:  # deleted meanwhile; cannot happen today, costs nothing to respect
                 continue
             if not person.active:
                 self._mark(items, "skipped")

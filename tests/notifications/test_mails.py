@@ -250,3 +250,21 @@ async def test_a_deactivated_person_gets_no_mail(notifier: Notifier) -> None:
     await notifier.queued(1)
     await notifier.settle(rounds=5)
     assert notifier.inbox.mails == []
+
+
+async def test_a_mail_waits_for_the_directory_to_name_its_recipient(notifier: Notifier) -> None:
+    known = await notifier.person("Grace Hopper")
+    await notifier.known(known)
+    stranger = uuid.uuid4()
+    cycle = uuid.uuid4()
+    await notifier.publish(TASK_ESCALATED, escalation("t1", person_id=known, notified_id=stranger, cycle_id=cycle))
+    await notifier.publish(TASK_ESCALATED, escalation("t2", person_id=stranger, notified_id=known, cycle_id=cycle))
+    # The known recipient's mail is not held up by the one without an address.
+    [first] = await notifier.mails(1)
+    assert first["To"] == "grace@example.com"
+    await notifier.settle(rounds=5)
+    assert len(notifier.inbox.mails) == 1
+
+    await notifier.publish_person(stranger, "Sam Stranger")
+    mails = await notifier.mails(2)
+    assert mails[1]["To"] == "sam@example.com"
