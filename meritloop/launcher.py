@@ -723,9 +723,9 @@ class Launcher:
         )
 
     def _mail_sink_child(self) -> Child:
-        from notifications.sink import mail_sink_argv
+        from notifications.sink import mail_sink_argv, prepare_maildir
 
-        self.notify.mail_folder.mkdir(parents=True, exist_ok=True)
+        prepare_maildir(self.notify.mail_folder)
         return Child("mail-sink", "mail sink", mail_sink_argv(self.notify), self.log_dir / "mail-sink.log", TIER_NATS)
 
     def _uvicorn_child(self, name: str, label: str, factory: str, port: int) -> Child:

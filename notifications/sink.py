@@ -6,8 +6,15 @@ aiosmtpd's own command line with its Maildir handler; ``meritloop up`` runs it a
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
 from notifications.settings import NotificationSettings
+
+
+def prepare_maildir(folder: Path) -> None:
+    """The Maildir's three folders: Python's Maildir builds them only when the folder itself is new."""
+    for part in ("tmp", "new", "cur"):
+        (folder / part).mkdir(parents=True, exist_ok=True)
 
 
 def mail_sink_argv(settings: NotificationSettings) -> list[str]:

@@ -280,6 +280,19 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
         engineering_and_sales = sum(1 for p in DEMO_PEOPLE if p.department in ("Engineering", "Sales"))
         assert f"launched: {engineering_and_sales} participants, {engineering_and_sales} self-assessment" in demo.stdout
         assert demo.stdout.count("meritloop token") == engineering_and_sales
+        # A newcomer reads the task mails on the mail sink's page (digests sent now, not at 08:00).
+        participants = {p.email for p in DEMO_PEOPLE if p.department in ("Engineering", "Sales")}
+        mails_page = f"http://127.0.0.1:{system.ports['notifications_port']}/dev/mails"
+        deadline = time.monotonic() + 30.0
+        with httpx.Client(timeout=10.0, trust_env=False) as client:
+            while True:
+                assert client.post(f"{mails_page}/send-digests").status_code == 303
+                listed = client.get(mails_page).text
+                if all(email in listed for email in participants) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        assert [email for email in sorted(participants) if email not in listed] == []
+        assert "update(s) for you" in listed
     except BaseException:
         up.kill()
         raise

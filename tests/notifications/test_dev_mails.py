@@ -18,7 +18,7 @@ from notifications.database import upgrade_async
 from notifications.kinds import TASK_CREATED, TASK_ESCALATED
 from notifications.models import Notification
 from notifications.settings import NotificationSettings
-from notifications.sink import mail_sink_argv
+from notifications.sink import mail_sink_argv, prepare_maildir
 from shared.events import CloudEvent
 from shared.people import PERSON_UPSERTED, PersonEventData
 from shared.settings import Environment
@@ -34,6 +34,9 @@ def sink_settings(notification_settings: NotificationSettings, tmp_path: Path) -
     settings = notification_settings.model_copy(
         update={"smtp_port": free_port(), "mail_sink_dir": tmp_path / "mail", "environment": Environment.development}
     )
+    # As `up` leaves it: the folder may exist already (a data folder from before), empty.
+    settings.mail_folder.mkdir()
+    prepare_maildir(settings.mail_folder)
     process = subprocess.Popen(
         mail_sink_argv(settings), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
     )
