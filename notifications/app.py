@@ -84,6 +84,7 @@ def create(settings: NotificationSettings | None = None, *, clock: Clock = utcno
     instrument_app(app, engine)
     app.include_router(health_router)
     app.include_router(endpoints.router)
-    if settings.environment is not Environment.production:
+    # Development only: the page has no sign-in, and its button sends every waiting digest.
+    if settings.environment is Environment.development:
         app.include_router(devmail.router)
     return app

@@ -44,7 +44,7 @@ class NotificationSettings(Settings):
     mail_sink_dir: Path | None = Field(
         None,
         description="Maildir of the development mail sink (`meritloop up`) that `/dev/mails` lists "
-        "(default: data_dir/mail). Never served in production.",
+        "(default: data_dir/mail). Served only in development.",
     )
 
     @model_validator(mode="after")

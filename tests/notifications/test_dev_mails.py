@@ -122,10 +122,14 @@ async def _publish(js: nats.js.JetStreamContext, event: CloudEvent) -> bool:
     return True
 
 
-async def test_no_mail_page_in_production(notification_settings: NotificationSettings) -> None:
-    settings = notification_settings.model_copy(update={"environment": Environment.production})
+@pytest.mark.parametrize("environment", [Environment.production, Environment.test])
+async def test_no_mail_page_outside_development(
+    notification_settings: NotificationSettings, environment: Environment
+) -> None:
+    settings = notification_settings.model_copy(update={"environment": environment})
     app = create(settings)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://notifications") as client:
         assert (await client.get("/dev/mails")).status_code == 404
+        assert (await client.post("/dev/mails/send-digests")).status_code in (404, 405)
     await app.state.engine.dispose()
