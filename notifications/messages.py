@@ -29,6 +29,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "digest.intro": "Here is what happened in Meritloop since your last summary:",
         "task_created": "New task: {step}{whose}, due {due}.",
         "task_reminder": "Reminder: your task is due {due}.",
+        "task_reminder.step": "Reminder: {step}{whose} is due {due}.",
         "gate_reminder": "{step} of a review cycle is still open ({pending} pending), due {due}.",
         "escalation.subject": "Overdue: {step}{whose}",
         "escalation.task": "{step}{whose} was due {due} and is not done. It has been escalated to you.",
@@ -52,6 +53,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "digest.intro": "Das ist in Meritloop seit Ihrer letzten Zusammenfassung geschehen:",
         "task_created": "Neue Aufgabe: {step}{whose}, fällig am {due}.",
         "task_reminder": "Erinnerung: Ihre Aufgabe ist am {due} fällig.",
+        "task_reminder.step": "Erinnerung: {step}{whose} ist am {due} fällig.",
         "gate_reminder": "{step} eines Beurteilungszyklus ist noch offen ({pending} ausstehend), fällig am {due}.",
         "escalation.subject": "Überfällig: {step}{whose}",
         "escalation.task": "{step}{whose} war am {due} fällig und ist nicht erledigt. Die Aufgabe wurde an "
@@ -139,6 +141,8 @@ class Writer:
         pending = len(data.get("pending") or [])
         if item.kind is Kind.task_created:
             text = self.text("task_created", step=self.step(data), whose=self.whose(data), due=self.due(data))
+        elif item.kind is Kind.task_reminder and data.get("step"):
+            text = self.text("task_reminder.step", step=self.step(data), whose=self.whose(data), due=self.due(data))
         elif item.kind is Kind.task_reminder:
             text = self.text("task_reminder", due=self.due(data))
         elif item.kind is Kind.gate_reminder:

@@ -12,6 +12,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,6 +53,9 @@ class NotificationService:
         if exists is not None:
             return
         now = self.clock()
+        data = event.data
+        if kind is Kind.task_reminder:
+            data = await self._with_task(session, person_id, data)
         preference = await session.get(Preference, person_id)
         state = "pending"
         if kind is Kind.escalation:
@@ -68,11 +72,24 @@ class NotificationService:
                 person_id=person_id,
                 kind=kind.value,
                 event_type=event.type,
-                data=event.data,
+                data=data,
                 due_at=due_at,
                 state=state,
             )
         )
+
+    async def _with_task(self, session: AsyncSession, person_id: uuid.UUID, data: dict[str, Any]) -> dict[str, Any]:
+        """A reminder names only its task: take the step and whose review it is from the task's own notification."""
+        created = await session.scalar(
+            select(Notification.data).where(
+                Notification.person_id == person_id,
+                Notification.kind == Kind.task_created.value,
+                Notification.data["task_id"].as_string() == str(data.get("task_id")),
+            )
+        )
+        if not created:
+            return data
+        return {**data, **{key: created[key] for key in ("step", "person_id", "cycle_id") if key in created}}
 
     def digest_hour(self, preference: Preference | None) -> int:
         if preference is None or preference.digest_hour is None:

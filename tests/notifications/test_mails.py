@@ -99,7 +99,8 @@ async def test_tasks_and_reminders_wait_for_the_digest_hour_in_the_persons_time_
     body = digest.get_content()
     # One mail, both events, each with the page that acts on it.
     assert "New task: Self-assessment, due 15 Jan 2027, 17:00 (Europe/Berlin)." in body
-    assert "Reminder: your task is due 15 Jan 2027, 17:00 (Europe/Berlin)." in body
+    # The reminder names its task only; the step comes from the task's own notification.
+    assert "Reminder: Self-assessment is due 15 Jan 2027, 17:00 (Europe/Berlin)." in body
     assert body.count(f"{WEB}/tasks/t-ada") == 2
     assert f"Choose what you receive: {WEB}/notifications" in body
 
@@ -222,6 +223,8 @@ async def test_mails_are_in_the_persons_language(notifier: Notifier) -> None:
     await notifier.publish(TASK_ESCALATED, escalation("t1", person_id=ada, notified_id=chef, cycle_id=cycle))
     created = task_data("t2", step="manager_review", person_id=ada, assignee_id=chef, due_at=DUE, cycle_id=cycle)
     await notifier.publish(TASK_CREATED, created)
+    reminder = {"task_id": "t2", "assignee_id": str(chef), "due_at": DUE.isoformat(), "number": 1}
+    await notifier.publish(TASK_REMINDER, reminder)
 
     [urgent] = await notifier.mails(1)
     assert urgent["Subject"] == "Überfällig: Beurteilung durch die Führungskraft für Ada Lovelace"
@@ -234,7 +237,10 @@ async def test_mails_are_in_the_persons_language(notifier: Notifier) -> None:
     notifier.clock.advance_to(datetime(2027, 1, 15, 7, 0, tzinfo=UTC))
     mails = await notifier.mails(2)
     digest = mails[1]
-    assert digest["Subject"] == "Meritloop: 1 Neuigkeit(en) für Sie"
+    assert digest["Subject"] == "Meritloop: 2 Neuigkeit(en) für Sie"
+    assert "Erinnerung: Beurteilung durch die Führungskraft für Ada Lovelace ist am 15.01.2027, 17:00" in (
+        digest.get_content()
+    )
     assert "Neue Aufgabe: Beurteilung durch die Führungskraft für Ada Lovelace, fällig am 15.01.2027" in (
         digest.get_content()
     )

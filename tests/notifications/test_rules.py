@@ -45,6 +45,14 @@ def test_an_unknown_step_still_reads() -> None:
     )
 
 
+def test_a_reminder_of_a_task_never_seen_still_reads() -> None:
+    writer = Writer("en", zone(None), "https://x.example", {})
+    item = Item(Kind.task_reminder, "t", {"task_id": "t9", "due_at": "2027-01-15T16:00:00+00:00", "number": 2})
+    assert (
+        writer.line(item) == "Reminder: your task is due 15 Jan 2027, 16:00 (UTC).\nOpen it: https://x.example/tasks/t9"
+    )
+
+
 def test_every_setting_of_the_component_is_documented() -> None:
     from pathlib import Path
 
