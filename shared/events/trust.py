@@ -91,6 +91,7 @@ COMPONENTS: tuple[Component, ...] = (
         ),
     ),
     Component("rewards", (_reviews("rewards-people"), _reviews("rewards-ratings"))),
+    Component("notifications", (_reviews("notifications-people"), _reviews("notifications-reviews"))),
     Component("worker", connects=False),
 )
 BUS_USERS: tuple[Component, ...] = tuple(component for component in COMPONENTS if component.connects)

@@ -23,6 +23,8 @@ import yaml
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
+from shared.events.envelope import stream_name
+from shared.events.trust import BUS_USERS
 from shared.settings import SERVICES, Environment, Settings
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,7 +41,7 @@ NAME = "app.kubernetes.io/name"
 
 SETTING_NAMES = frozenset(f"MERITLOOP_{field.upper()}" for field in Settings.model_fields)
 # JetStream stream names look like settings: the NATS values name them in the permissions.
-STREAM_NAMES = frozenset({*(f"MERITLOOP_{name.upper()}" for name in SERVICES), "MERITLOOP_DEADLETTER"})
+STREAM_NAMES = frozenset({*(stream_name(user.name) for user in BUS_USERS), "MERITLOOP_DEADLETTER"})
 SECRETS_DIR = "/var/run/secrets/meritloop"
 SETTING_PATTERN = re.compile(r"\bMERITLOOP_[A-Z0-9_]*[A-Z0-9]")
 

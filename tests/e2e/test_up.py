@@ -74,6 +74,7 @@ class System:
     def on_free_ports(cls, workdir: Path) -> System:
         data_dir = workdir / "data"
         names = [f"{name}_port" for name in SERVICES] + ["nats", "nats_monitor", "temporal", "temporal_ui"]
+        names += ["notifications_port", "smtp"]
         ports = dict(zip(names, free_ports(len(names)), strict=True))
         env = {key: value for key, value in os.environ.items() if not key.startswith("MERITLOOP_")}
         # Run from a folder of its own (no .env there), importing Meritloop from this checkout.
@@ -86,6 +87,8 @@ class System:
             MERITLOOP_NATS_MONITOR_PORT=str(ports["nats_monitor"]),
             MERITLOOP_TEMPORAL_ADDRESS=f"127.0.0.1:{ports['temporal']}",
             MERITLOOP_TEMPORAL_UI_PORT=str(ports["temporal_ui"]),
+            MERITLOOP_NOTIFICATIONS_PORT=str(ports["notifications_port"]),
+            MERITLOOP_SMTP_PORT=str(ports["smtp"]),
             MERITLOOP_OUTBOX_POLL_INTERVAL="0.05",
         )
         return cls(workdir=workdir, data_dir=data_dir, ports=ports, env=env)
@@ -277,6 +280,19 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
         engineering_and_sales = sum(1 for p in DEMO_PEOPLE if p.department in ("Engineering", "Sales"))
         assert f"launched: {engineering_and_sales} participants, {engineering_and_sales} self-assessment" in demo.stdout
         assert demo.stdout.count("meritloop token") == engineering_and_sales
+        # A newcomer reads the task mails on the mail sink's page (digests sent now, not at 08:00).
+        participants = {p.email for p in DEMO_PEOPLE if p.department in ("Engineering", "Sales")}
+        mails_page = f"http://127.0.0.1:{system.ports['notifications_port']}/dev/mails"
+        deadline = time.monotonic() + 30.0
+        with httpx.Client(timeout=10.0, trust_env=False) as client:
+            while True:
+                assert client.post(f"{mails_page}/send-digests").status_code == 303
+                listed = client.get(mails_page).text
+                if all(email in listed for email in participants) or time.monotonic() > deadline:
+                    break
+                time.sleep(0.5)
+        assert [email for email in sorted(participants) if email not in listed] == []
+        assert "update(s) for you" in listed
     except BaseException:
         up.kill()
         raise
@@ -285,7 +301,7 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
     assert "Demo organisation loaded: 12 people" in output
     hint = re.search(r"meritloop token ([0-9a-f-]{36}) -r hr", output)
     assert hint is not None, output
-    for needle in ("/docs", "Temporal", "NATS", str(system.data_dir / "logs")):
+    for needle in ("/docs", "Temporal", "NATS", str(system.data_dir / "logs"), "/dev/mails"):
         assert needle in output
     commands = " | ".join(children.values())
     assert "nats-server" in commands
@@ -293,6 +309,8 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
     assert "meritloop.cli worker" in commands
     for service in SERVICES:
         assert f"services.{service}.app:create" in commands
+    assert "notifications.app:create" in commands
+    assert "aiosmtpd" in commands
 
     up.process.send_signal(signal.SIGINT)
     assert up.wait_exit() == 0, up.output

@@ -1,0 +1,254 @@
+"""The rules: queue a notification per event, compose due ones into mails, keep preferences.
+
+Everything here flushes and never commits: the consumer's transaction (with its inbox row)
+or the request's commits it. Sending over SMTP happens elsewhere (``dispatcher.py``), after
+the mail is stored, so a redelivered event or a retried send never makes a second mail.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from notifications.kinds import OPTIONAL_KINDS, SOURCES, Kind
+from notifications.messages import Item, Rendered, Writer, language_of
+from notifications.models import Delivery, Notification, Person, Preference
+from notifications.schedule import next_digest_at, zone
+from notifications.settings import NotificationSettings
+from shared.errors import ValidationFailed
+from shared.events import CloudEvent
+
+logger = logging.getLogger(__name__)
+
+Clock = Callable[[], datetime]
+WAKE_DISPATCHER = "meritloop.notifications.wake"
+COMPOSE_PEOPLE = 200  # people whose mails one round composes
+
+
+class NotificationService:
+    def __init__(self, settings: NotificationSettings, clock: Clock) -> None:
+        self.settings = settings
+        self.clock = clock
+
+    # ------------------------------------------------------------------ events
+
+    async def handle(self, session: AsyncSession, event: CloudEvent) -> None:
+        """Queue one notification for the person the event names (the consumer's inbox makes it once)."""
+        kind, field = SOURCES[event.type]
+        raw = event.data.get(field)
+        if not raw:
+            logger.warning("%s %s names nobody in %s; nothing to send", event.type, event.id, field)
+            return
+        person_id = uuid.UUID(str(raw))
+        exists = await session.scalar(
+            select(Notification.id).where(Notification.event_id == event.id, Notification.person_id == person_id)
+        )
+        if exists is not None:
+            return
+        now = self.clock()
+        data = event.data
+        if kind is Kind.task_reminder:
+            data = await self._with_task(session, person_id, data)
+        preference = await session.get(Preference, person_id)
+        state = "pending"
+        if kind is Kind.escalation:
+            due_at = now
+            session.info[WAKE_DISPATCHER] = True
+        else:
+            person = await session.get(Person, person_id)
+            due_at = next_digest_at(now, self.digest_hour(preference), zone(person.timezone if person else None))
+            if preference is not None and kind.value in preference.opted_out:
+                state = "skipped"
+        session.add(
+            Notification(
+                event_id=event.id,
+                person_id=person_id,
+                kind=kind.value,
+                event_type=event.type,
+                data=data,
+                due_at=due_at,
+                state=state,
+            )
+        )
+
+    async def _with_task(self, session: AsyncSession, person_id: uuid.UUID, data: dict[str, Any]) -> dict[str, Any]:
+        """A reminder names only its task: take the step and whose review it is from the task's own notification."""
+        created = await session.scalar(
+            select(Notification.data).where(
+                Notification.person_id == person_id,
+                Notification.kind == Kind.task_created.value,
+                Notification.data["task_id"].as_string() == str(data.get("task_id")),
+            )
+        )
+        if not created:
+            return data
+        return {**data, **{key: created[key] for key in ("step", "person_id", "cycle_id") if key in created}}
+
+    def digest_hour(self, preference: Preference | None) -> int:
+        if preference is None or preference.digest_hour is None:
+            return self.settings.digest_hour
+        return preference.digest_hour
+
+    # ------------------------------------------------------------------ composing mails
+
+    async def compose_due(self, session: AsyncSession) -> int:
+        """Turn due notifications into stored mails: one per escalation, one digest per person. The count."""
+        now = self.clock()
+        due = (Notification.state == "pending", Notification.due_at <= now)
+        # People first, then all of their due rows: a digest is never split between two rounds.
+        # Only people the directory copy knows: a mail without an address waits for it, and
+        # never holds up the others.
+        people = list(
+            await session.scalars(
+                select(Notification.person_id)
+                .join(Person, Person.id == Notification.person_id)
+                .where(*due)
+                .group_by(Notification.person_id)
+                .order_by(func.min(Notification.due_at))
+                .limit(COMPOSE_PEOPLE)
+            )
+        )
+        if not people:
+            return 0
+        rows = list(
+            await session.scalars(
+                select(Notification)
+                .where(*due, Notification.person_id.in_(people))
+                .order_by(Notification.due_at, Notification.created_at)
+                .with_for_update(skip_locked=True)
+            )
+        )
+        by_person: dict[uuid.UUID, list[Notification]] = defaultdict(list)
+        for row in rows:
+            by_person[row.person_id].append(row)
+        composed = 0
+        for person_id, items in by_person.items():
+            person = await session.get(Person, person_id)
+            if person is None:  # deleted meanwhile; cannot happen today, costs nothing to respect
+                continue
+            if not person.active:
+                self._mark(items, "skipped")
+                continue
+            preference = await session.get(Preference, person_id)
+            opted_out = set(preference.opted_out) if preference is not None else set()
+            wanted = [item for item in items if item.kind == Kind.escalation or item.kind not in opted_out]
+            self._mark([item for item in items if item not in wanted], "skipped")
+            if not wanted:
+                continue
+            writer = await self._writer(session, person, wanted)
+            for item in wanted:
+                if item.kind == Kind.escalation:
+                    rendered = writer.escalation(person.display_name, _item(item))
+                    self._deliver(session, person, writer.language, Kind.escalation.value, rendered, [item], now)
+                    composed += 1
+            digest = [item for item in wanted if item.kind != Kind.escalation]
+            if digest:
+                rendered = writer.digest(person.display_name, [_item(item) for item in digest])
+                self._deliver(session, person, writer.language, "digest", rendered, digest, now)
+                composed += 1
+        await session.flush()
+        return composed
+
+    async def _writer(self, session: AsyncSession, person: Person, items: Sequence[Notification]) -> Writer:
+        about = {uuid.UUID(str(item.data["person_id"])) for item in items if item.data.get("person_id")}
+        names: dict[str, str] = {}
+        if about:
+            for other in await session.scalars(select(Person).where(Person.id.in_(about))):
+                names[str(other.id)] = other.display_name
+        return Writer(language_of(person.locale), zone(person.timezone), self.settings.web_base_url, names)
+
+    def _deliver(
+        self,
+        session: AsyncSession,
+        person: Person,
+        language: str,
+        kind: str,
+        rendered: Rendered,
+        items: Sequence[Notification],
+        now: datetime,
+    ) -> None:
+        delivery = Delivery(
+            id=uuid.uuid4(),
+            person_id=person.id,
+            kind=kind,
+            recipient=person.email,
+            language=language,
+            subject=rendered.subject,
+            body=rendered.body,
+            status="pending",
+            attempts=0,
+            next_attempt_at=now,
+        )
+        session.add(delivery)
+        for item in items:
+            item.state = "mailed"
+            item.delivery_id = delivery.id
+        session.info[WAKE_DISPATCHER] = True
+
+    @staticmethod
+    def _mark(items: Sequence[Notification], state: str) -> None:
+        for item in items:
+            item.state = state
+
+    # ------------------------------------------------------------------ preferences
+
+    async def preferences(self, session: AsyncSession, person_id: uuid.UUID) -> Preference:
+        preference = await session.get(Preference, person_id)
+        if preference is None:
+            return Preference(person_id=person_id, digest_hour=None, opted_out=[])
+        return preference
+
+    async def set_preferences(
+        self, session: AsyncSession, person_id: uuid.UUID, digest_hour: int | None, opted_out: Sequence[str]
+    ) -> Preference:
+        chosen = sorted(set(opted_out))
+        for index, kind in enumerate(chosen):
+            if kind == Kind.escalation:
+                raise ValidationFailed.field(f"opted_out.{index}", "escalations are always sent")
+            if kind not in OPTIONAL_KINDS:
+                allowed = ", ".join(OPTIONAL_KINDS)
+                raise ValidationFailed.field(f"opted_out.{index}", f"unknown kind {kind!r}; one of {allowed}")
+        preference = await session.get(Preference, person_id, with_for_update=True)
+        if preference is None:
+            preference = Preference(person_id=person_id)
+            session.add(preference)
+        preference.digest_hour = digest_hour
+        preference.opted_out = chosen
+        await session.flush()
+        await self._reschedule(session, person_id, self.digest_hour(preference))
+        return preference
+
+    async def release_digests(self, session: AsyncSession) -> int:
+        """Development aid: every waiting digest item falls due now instead of at its hour."""
+        result = await session.execute(
+            update(Notification)
+            .where(Notification.state == "pending", Notification.kind != Kind.escalation.value)
+            .values(due_at=self.clock())
+        )
+        session.info[WAKE_DISPATCHER] = True
+        return int(getattr(result, "rowcount", 0) or 0)
+
+    async def _reschedule(self, session: AsyncSession, person_id: uuid.UUID, hour: int) -> None:
+        """Waiting digest items move to the newly chosen hour."""
+        person = await session.get(Person, person_id)
+        due_at = next_digest_at(self.clock(), hour, zone(person.timezone if person else None))
+        await session.execute(
+            update(Notification)
+            .where(
+                Notification.person_id == person_id,
+                Notification.state == "pending",
+                Notification.kind != Kind.escalation.value,
+            )
+            .values(due_at=due_at)
+        )
+
+
+def _item(row: Notification) -> Item:
+    return Item(kind=Kind(row.kind), event_type=row.event_type, data=row.data)
