@@ -43,6 +43,10 @@ def _pct(value: float | None) -> Decimal | None:
     return None if value is None else Decimal(repr(value)).quantize(CENT, ROUND_HALF_UP)
 
 
+def _rounded(value: float) -> Decimal:
+    return Decimal(repr(value)).quantize(CENT, ROUND_HALF_UP)
+
+
 def _money(value: float | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(CENT, ROUND_HALF_UP)
 
@@ -259,8 +263,8 @@ class EquityService:
             reads.append(
                 RemedyRead(
                     category=remedy.category,
-                    gap_before_pct=_pct(remedy.gap_before_pct) or Decimal(0),
-                    gap_after_pct=_pct(remedy.gap_after_pct) or Decimal(0),
+                    gap_before_pct=_rounded(remedy.gap_before_pct),
+                    gap_after_pct=_rounded(remedy.gap_after_pct),
                     closes_gap=remedy.closes_gap,
                     cost=sum((r.raise_amount for r in raises), Decimal(0)),
                     raises=raises,
