@@ -21,9 +21,17 @@ The formulas (docs/rewards.md, "Pay equity"):
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
+
+# One BLAS thread unless the operator sets otherwise. The products here are tall and thin
+# (100,000 x 20), where threads gain little, and on a busy two-core host OpenBLAS's spinning
+# threads made the report 10-30x slower (bench/pay_equity.py). Only effective if numpy is not
+# loaded yet; nothing else in the project imports it.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 import numpy.typing as npt
