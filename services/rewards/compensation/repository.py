@@ -35,6 +35,13 @@ class CompensationRepository:
         rows = await self.session.scalars(select(CompensationRecord).where(CompensationRecord.person_id.in_(wanted)))
         return {(row.person_id, row.effective_date): row for row in rows}
 
+    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, CompensationRecord]:
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        rows = await self.session.scalars(select(CompensationRecord).where(CompensationRecord.id.in_(wanted)))
+        return {row.id: row for row in rows}
+
     async def category_codes(self) -> set[str]:
         return set(await self.session.scalars(select(WorkerCategory.code)))
 

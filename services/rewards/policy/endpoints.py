@@ -19,6 +19,7 @@ async def _read(service: PolicyService) -> PolicyRead:
         min_cell_size=policy.min_cell_size,
         equity_flag_pct=policy.equity_flag_pct,
         equity_controls=list(policy.equity_controls),
+        budget_mode=policy.budget_mode,
         updated_by=stored.updated_by if stored else None,
         modified_at=(stored.modified_at or stored.created_at) if stored else None,
     )

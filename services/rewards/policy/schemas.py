@@ -28,6 +28,11 @@ class Control(StrEnum):
     fte = "fte"
 
 
+class BudgetMode(StrEnum):
+    block = "block"  # an edit that takes a unit over a budget is refused
+    warn = "warn"  # it is accepted with a reason (budget_reason) and reported as a warning
+
+
 DEFAULT_CONTROLS = (Control.job_level, Control.location, Control.tenure)
 
 
@@ -35,6 +40,7 @@ class PolicyRead(BaseModel):
     min_cell_size: int = Field(description="Report cells covering fewer people are suppressed (at least 5).")
     equity_flag_pct: Decimal = Field(description="An unexplained gap of this many percent or more is flagged.")
     equity_controls: list[Control]
+    budget_mode: BudgetMode
     updated_by: uuid.UUID | None
     modified_at: datetime | None
 
@@ -47,6 +53,7 @@ class PolicyUpdate(BaseModel):
     )
     equity_flag_pct: Decimal | None = Field(None, gt=0, le=100, max_digits=5, decimal_places=2)
     equity_controls: list[Control] | None = Field(None, max_length=7)
+    budget_mode: BudgetMode | None = None
 
 
 class WorkerCategoryCreate(BaseModel):

@@ -10,7 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rewards.models import MIN_CELL_SIZE_FLOOR, RewardsPolicy, WorkerCategory
 from services.rewards.policy.repository import POLICY_ID, PolicyRepository
-from services.rewards.policy.schemas import DEFAULT_CONTROLS, Control, PolicyUpdate, WorkerCategoryCreate
+from services.rewards.policy.schemas import DEFAULT_CONTROLS, BudgetMode, Control, PolicyUpdate, WorkerCategoryCreate
 from shared.errors import Conflict
 
 
@@ -19,6 +19,7 @@ class Policy:
     min_cell_size: int
     equity_flag_pct: Decimal
     equity_controls: tuple[Control, ...]
+    budget_mode: BudgetMode = BudgetMode.block
 
 
 DEFAULT_POLICY = Policy(MIN_CELL_SIZE_FLOOR, Decimal(5), DEFAULT_CONTROLS)
@@ -41,6 +42,7 @@ class PolicyService:
             max(stored.min_cell_size, MIN_CELL_SIZE_FLOOR),
             stored.equity_flag_pct,
             tuple(Control(name) for name in stored.equity_controls),
+            BudgetMode(stored.budget_mode),
         )
 
     async def update(self, data: PolicyUpdate, by: uuid.UUID) -> RewardsPolicy:
@@ -51,6 +53,7 @@ class PolicyService:
                 min_cell_size=DEFAULT_POLICY.min_cell_size,
                 equity_flag_pct=DEFAULT_POLICY.equity_flag_pct,
                 equity_controls=[control.value for control in DEFAULT_POLICY.equity_controls],
+                budget_mode=DEFAULT_POLICY.budget_mode.value,
             )
             await self.policies.add(stored)
         if data.min_cell_size is not None:
@@ -59,6 +62,8 @@ class PolicyService:
             stored.equity_flag_pct = data.equity_flag_pct
         if data.equity_controls is not None:
             stored.equity_controls = [control.value for control in dict.fromkeys(data.equity_controls)]
+        if data.budget_mode is not None:
+            stored.budget_mode = data.budget_mode.value
         stored.updated_by = by
         await self.session.flush()
         return stored
