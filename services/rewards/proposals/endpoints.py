@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from services.rewards import rules
+from services.rewards.access import ActiveHR, ActivePrincipal
 from services.rewards.proposals.schemas import (
     ApproveResult,
     BudgetOverrideUpdate,
@@ -128,7 +129,7 @@ async def edit_proposal(
     summary="Merit and bonus budgets over your own reports (all levels)",
 )
 async def manager_budget(
-    cycle_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, manager: ManagerQuery = "me"
+    cycle_id: uuid.UUID, session: SessionDep, principal: ActivePrincipal, manager: ManagerQuery = "me"
 ) -> ManagerBudget:
     service = ProposalService(session)
     view = service.manager_view(principal, manager, True)
@@ -143,7 +144,7 @@ async def manager_budget(
     summary="Set an organisation unit's own merit and bonus percentages",
 )
 async def override_unit_budget(
-    cycle_id: uuid.UUID, org_unit: str, data: BudgetOverrideUpdate, session: SessionDep, hr: HRPrincipal
+    cycle_id: uuid.UUID, org_unit: str, data: BudgetOverrideUpdate, session: SessionDep, hr: ActiveHR
 ) -> UnitSummary:
     service = ProposalService(session)
     await service.set_override(cycle_id, org_unit, data, hr.person_id)
@@ -199,7 +200,7 @@ async def reject_unit(
 
 
 @router.get("/me/statements", response_model=StatementHistory, summary="Your total-reward statements, newest first")
-async def my_statements(session: SessionDep, principal: CurrentPrincipal) -> StatementHistory:
+async def my_statements(session: SessionDep, principal: ActivePrincipal) -> StatementHistory:
     return await ProposalService(session).statements(principal.person_id)
 
 
