@@ -2,30 +2,35 @@
 
 from __future__ import annotations
 
-import uuid
 from datetime import date
-from decimal import Decimal
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from sqlalchemy import and_, func, select
+from sqlalchemy import Float, String, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rewards.models import CompensationRecord, Person
 
 
-class PayRow(NamedTuple):
-    person_id: uuid.UUID
-    currency: str
-    base_salary: Decimal
-    variable_pay: Decimal
-    fte: Decimal
-    gender: str | None
-    job_level: str | None
-    job_family: str | None
-    worker_category: str | None
-    employment_type: str | None
-    location: str | None
-    hire_date: date | None
+class PayColumns(NamedTuple):
+    """The records of a report as columns, in the cheapest types the driver gives.
+
+    ``person_ids`` are strings (UUID hex on SQLite, UUIDs on PostgreSQL: ``uuid.UUID(str(x))``
+    reads both); amounts floats (or Decimals on PostgreSQL); ``hire_dates`` ISO strings or
+    dates. Converting 100,000 rows to UUID, Decimal and date objects took seconds.
+    """
+
+    person_ids: tuple[Any, ...]
+    currencies: tuple[str, ...]
+    base: tuple[Any, ...]
+    variable: tuple[Any, ...]
+    fte: tuple[Any, ...]
+    gender: tuple[str | None, ...]
+    job_level: tuple[str | None, ...]
+    job_family: tuple[str | None, ...]
+    worker_category: tuple[str | None, ...]
+    employment_type: tuple[str | None, ...]
+    location: tuple[str | None, ...]
+    hire_dates: tuple[Any, ...]
 
 
 class EquityRepository:
@@ -36,33 +41,45 @@ class EquityRepository:
     def from_session(cls, session: AsyncSession) -> EquityRepository:
         return cls(session)
 
-    async def on(self, reference_date: date) -> list[PayRow]:
-        """Each active person's record in force on ``reference_date`` (columns only: no ORM objects)."""
-        latest = (
-            select(CompensationRecord.person_id, func.max(CompensationRecord.effective_date).label("effective"))
-            .where(CompensationRecord.effective_date <= reference_date)
-            .group_by(CompensationRecord.person_id)
-            .subquery()
-        )
-        record = CompensationRecord
-        query = (
-            select(
-                record.person_id,
-                record.currency,
-                record.base_salary,
-                record.variable_pay,
-                record.fte,
-                record.gender,
-                record.job_level,
-                record.job_family,
-                record.worker_category,
-                record.employment_type,
-                record.location,
-                record.hire_date,
+    async def on(self, reference_date: date) -> PayColumns:
+        """Each active person's record in force on ``reference_date``, as columns.
+
+        One scan of the records, the latest per person picked here, and the (few) inactive
+        people excluded by id: on SQLite the join to people and the grouped subquery took
+        three times as long as the scan for 100,000 records.
+        """
+        inactive = {
+            str(value)
+            for value in await self.session.scalars(
+                select(type_coerce(Person.id, String)).where(Person.active.is_(False))
             )
-            .join(latest, and_(record.person_id == latest.c.person_id, record.effective_date == latest.c.effective))
-            .join(Person, Person.id == record.person_id)
-            .where(Person.active.is_(True))
-            .order_by(record.person_id)
-        )
-        return [PayRow(*row) for row in (await self.session.execute(query)).tuples()]
+        }
+        record = CompensationRecord
+        query = select(
+            type_coerce(record.person_id, String),
+            record.currency,
+            type_coerce(record.base_salary, Float),
+            type_coerce(record.variable_pay, Float),
+            type_coerce(record.fte, Float),
+            record.gender,
+            record.job_level,
+            record.job_family,
+            record.worker_category,
+            record.employment_type,
+            record.location,
+            type_coerce(record.hire_date, String),
+            type_coerce(record.effective_date, String),
+        ).where(record.effective_date <= reference_date)
+        latest: dict[str, tuple[Any, ...]] = {}
+        for row in (await self.session.execute(query)).tuples():
+            key = str(row[0])
+            if key in inactive:
+                continue
+            held = latest.get(key)
+            # ISO date strings (SQLite) and dates (PostgreSQL) both order correctly.
+            if held is None or row[12] > held[12]:
+                latest[key] = row
+        if not latest:
+            return PayColumns(*(() for _ in PayColumns._fields))
+        rows = [latest[key][:12] for key in sorted(latest)]
+        return PayColumns(*zip(*rows, strict=True))

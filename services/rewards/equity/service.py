@@ -8,15 +8,18 @@ from __future__ import annotations
 import asyncio
 import csv
 import io
+import uuid
 from collections import Counter
 from collections.abc import Sequence
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
 
+import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rewards.equity import stats
-from services.rewards.equity.repository import EquityRepository, PayRow
+from services.rewards.equity.repository import EquityRepository, PayColumns
 from services.rewards.equity.schemas import (
     AdjustedGapRead,
     Art9ReportRead,
@@ -52,17 +55,28 @@ def _money(value: float | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(CENT, ROUND_HALF_UP)
 
 
-def population_of(rows: Sequence[PayRow], reference_date: date) -> stats.Population:
-    return stats.Population.from_rows(
-        person_ids=[str(row.person_id) for row in rows],
-        gender=[row.gender for row in rows],
-        base=[float(row.base_salary) for row in rows],
-        variable=[float(row.variable_pay) for row in rows],
-        fte=[float(row.fte) for row in rows],
-        tenure=[
-            None if row.hire_date is None else (reference_date - row.hire_date).days / DAYS_PER_YEAR for row in rows
-        ],
-        attributes={name: [getattr(row, name) for row in rows] for name in stats.CATEGORICAL},
+def population_of(columns: PayColumns, keep: Sequence[bool] | None, reference_date: date) -> stats.Population:
+    """The columns of the records (those ``keep`` marks) as a numpy population."""
+    chosen = np.ones(len(columns.person_ids), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
+    indices: list[int] = np.flatnonzero(chosen).tolist()
+
+    def pick(values: Sequence[Any]) -> list[Any]:
+        return [values[i] for i in indices]
+
+    hired = np.array(
+        [None if value is None else str(value) for value in pick(columns.hire_dates)], dtype="datetime64[D]"
+    )
+    days = (np.datetime64(reference_date, "D") - hired).astype(np.float64)
+    # An unknown hire date (NaT) has no tenure: NaN, which the regression leaves out.
+    tenure = np.where(np.isnat(hired), np.nan, days / DAYS_PER_YEAR)
+    return stats.Population.from_columns(
+        person_ids=[str(value) for value in pick(columns.person_ids)],
+        gender=pick(columns.gender),
+        base=np.asarray(pick(columns.base), dtype=np.float64),
+        variable=np.asarray(pick(columns.variable), dtype=np.float64),
+        fte=np.asarray(pick(columns.fte), dtype=np.float64),
+        tenure=tenure,
+        attributes={name: pick(getattr(columns, name)) for name in stats.CATEGORICAL},
     )
 
 
@@ -202,16 +216,16 @@ class EquityService:
         self, reference_date: date | None, currency: str | None
     ) -> tuple[date, str, stats.Population, Policy]:
         when = reference_date or utcnow().date()
-        rows = await self.records.on(when)
-        currencies = Counter(row.currency for row in rows)
+        columns = await self.records.on(when)
+        currencies = Counter(columns.currencies)
         if currency is None:
             if len(currencies) > 1:
                 raise ValidationFailed.field(
                     "currency", f"the records are in {', '.join(sorted(currencies))}: choose one (no conversion)"
                 )
             currency = next(iter(currencies), "EUR")
-        chosen = [row for row in rows if row.currency == currency]
-        return when, currency, population_of(chosen, when), await self.policy.current()
+        keep = None if len(currencies) <= 1 and currency in currencies else [c == currency for c in columns.currencies]
+        return when, currency, population_of(columns, keep, when), await self.policy.current()
 
     async def art9(self, reference_date: date | None, currency: str | None) -> Art9ReportRead:
         when, chosen, population, policy = await self._population(reference_date, currency)
@@ -255,7 +269,7 @@ class EquityService:
                 amount = _money(item.amount)
                 raises.append(
                     RaiseRead(
-                        person_id=population.person_ids[item.position],
+                        person_id=uuid.UUID(population.person_ids[item.position]),
                         base_salary=base,
                         raise_amount=amount,
                         new_base_salary=base + amount,

@@ -81,6 +81,27 @@ class Population:
         tenure: Sequence[float | None],
         attributes: dict[str, Sequence[str | None]],
     ) -> Population:
+        return cls.from_columns(
+            person_ids,
+            gender,
+            np.asarray(base, dtype=np.float64),
+            np.asarray(variable, dtype=np.float64),
+            np.asarray(fte, dtype=np.float64),
+            np.asarray([math.nan if value is None else value for value in tenure], dtype=np.float64),
+            attributes,
+        )
+
+    @classmethod
+    def from_columns(
+        cls,
+        person_ids: Sequence[str],
+        gender: Sequence[str | None],
+        base: FloatArray,
+        variable: FloatArray,
+        fte: FloatArray,
+        tenure: FloatArray,
+        attributes: dict[str, Sequence[str | None]],
+    ) -> Population:
         codes: dict[str, IntArray] = {}
         labels: dict[str, list[str]] = {}
         for name in CATEGORICAL:
@@ -99,10 +120,10 @@ class Population:
                 dtype=np.int64,
                 count=len(gender),
             ),
-            base=np.asarray(base, dtype=np.float64),
-            variable=np.asarray(variable, dtype=np.float64),
-            fte=np.asarray(fte, dtype=np.float64),
-            tenure=np.asarray([math.nan if value is None else value for value in tenure], dtype=np.float64),
+            base=base,
+            variable=variable,
+            fte=fte,
+            tenure=tenure,
             codes=codes,
             labels=labels,
         )
