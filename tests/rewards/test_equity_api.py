@@ -363,3 +363,31 @@ async def test_reports_and_settings_are_for_active_hr_and_admins_only(
             else:
                 assert response.status_code in (200, 201), (who, method, path, response.text)
         assert_problem(await rewards.request(method, path, json=body), 401)
+
+
+async def test_reports_take_the_records_in_force_on_the_reference_date_of_active_people(
+    rewards: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    hr = auth(Role.hr)
+    women = [someone(f"W{i}") for i in range(5)]
+    men = [someone(f"M{i}") for i in range(6)]
+    await insert_people(rewards, *women, *men)
+    await add_bands(rewards, hr, band("G", "EUR", "10000", "50000", "100000"))
+    past, soon = today() - timedelta(days=10), today() + timedelta(days=10)
+    lines = [f"{w.id},EUR,40000,G,{past},,,,1,,female,,,0" for w in women]
+    lines += [f"{m.id},EUR,50000,G,{past},,,,1,,male,,,0" for m in men]
+    lines.append(f"{women[0].id},EUR,45000,G,{soon},,,,1,,female,,,0")  # a raise that takes effect later
+    assert (await post_csv(rewards, hr, csv_body(*lines))).status_code == 200
+    sessionmaker = rewards.app.state.sessionmaker  # type: ignore[attr-defined]
+    async with sessionmaker() as session, session.begin():
+        leaver = await session.get(Person, men[5].id)
+        assert leaver is not None
+        leaver.active = False
+
+    now = (await rewards.get("/pay-transparency/art9-report", headers=hr)).json()
+    assert (now["women"], now["men"]) == (5, 5)  # the deactivated man is not counted
+    assert now["pay_gap"]["mean_gap_pct"] == "20.00"  # (50000 - 40000) / 50000
+    later = (
+        await rewards.get("/pay-transparency/art9-report", params={"reference_date": str(soon)}, headers=hr)
+    ).json()
+    assert later["pay_gap"]["mean_gap_pct"] == "18.00"  # women (45000 + 4 x 40000) / 5 = 41000
