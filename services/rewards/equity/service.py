@@ -57,20 +57,17 @@ def _money(value: float | Decimal) -> Decimal:
 
 def population_of(columns: PayColumns, keep: Sequence[bool] | None, reference_date: date) -> stats.Population:
     """The columns of the records (those ``keep`` marks) as a numpy population."""
-    chosen = np.ones(len(columns.person_ids), dtype=bool) if keep is None else np.asarray(keep, dtype=bool)
-    indices: list[int] = np.flatnonzero(chosen).tolist()
+    indices: list[int] | None = None if keep is None else np.flatnonzero(np.asarray(keep, dtype=bool)).tolist()
 
-    def pick(values: Sequence[Any]) -> list[Any]:
-        return [values[i] for i in indices]
+    def pick(values: Sequence[Any]) -> Sequence[Any]:
+        return values if indices is None else [values[i] for i in indices]
 
-    hired = np.array(
-        [None if value is None else str(value) for value in pick(columns.hire_dates)], dtype="datetime64[D]"
-    )
+    hired = np.array(pick(columns.hire_dates), dtype="datetime64[D]")
     days = (np.datetime64(reference_date, "D") - hired).astype(np.float64)
     # An unknown hire date (NaT) has no tenure: NaN, which the regression leaves out.
     tenure = np.where(np.isnat(hired), np.nan, days / DAYS_PER_YEAR)
     return stats.Population.from_columns(
-        person_ids=[str(value) for value in pick(columns.person_ids)],
+        person_ids=[value if isinstance(value, str) else str(value) for value in pick(columns.person_ids)],
         gender=pick(columns.gender),
         base=np.asarray(pick(columns.base), dtype=np.float64),
         variable=np.asarray(pick(columns.variable), dtype=np.float64),
