@@ -48,38 +48,37 @@ class EquityRepository:
         people excluded by id: on SQLite the join to people and the grouped subquery took
         three times as long as the scan for 100,000 records.
         """
-        inactive = {
-            str(value)
-            for value in await self.session.scalars(
-                select(type_coerce(Person.id, String)).where(Person.active.is_(False))
-            )
-        }
+        # Same column type as the records' person_id below, so the two compare on any driver.
+        inactive = set(
+            await self.session.scalars(select(type_coerce(Person.id, String)).where(Person.active.is_(False)))
+        )
         record = CompensationRecord
-        query = select(
-            type_coerce(record.person_id, String),
-            record.currency,
-            type_coerce(record.base_salary, Float),
-            type_coerce(record.variable_pay, Float),
-            type_coerce(record.fte, Float),
-            record.gender,
-            record.job_level,
-            record.job_family,
-            record.worker_category,
-            record.employment_type,
-            record.location,
-            type_coerce(record.hire_date, String),
-            type_coerce(record.effective_date, String),
-        ).where(record.effective_date <= reference_date)
-        latest: dict[str, tuple[Any, ...]] = {}
-        for row in (await self.session.execute(query)).tuples():
-            key = str(row[0])
-            if key in inactive:
-                continue
-            held = latest.get(key)
-            # ISO date strings (SQLite) and dates (PostgreSQL) both order correctly.
-            if held is None or row[12] > held[12]:
-                latest[key] = row
-        if not latest:
+        query = (
+            select(
+                type_coerce(record.person_id, String),
+                record.currency,
+                type_coerce(record.base_salary, Float),
+                type_coerce(record.variable_pay, Float),
+                type_coerce(record.fte, Float),
+                record.gender,
+                record.job_level,
+                record.job_family,
+                record.worker_category,
+                record.employment_type,
+                record.location,
+                type_coerce(record.hire_date, String),
+                type_coerce(record.effective_date, String),
+            )
+            .where(record.effective_date <= reference_date)
+            .order_by(record.person_id, record.effective_date)
+        )
+        # Core, not the ORM session's execute: its per-row loading took half of the time.
+        connection = await self.session.connection()
+        rows = (await connection.execute(query)).tuples()
+        # Ordered by person, then effective date: the dictionary keeps each person's latest
+        # record, in person order (deterministic ties in the quartile ranking).
+        latest = {row[0]: row for row in rows}
+        kept = [row for key, row in latest.items() if key not in inactive] if inactive else list(latest.values())
+        if not kept:
             return PayColumns(*(() for _ in PayColumns._fields))
-        rows = [latest[key][:12] for key in sorted(latest)]
-        return PayColumns(*zip(*rows, strict=True))
+        return PayColumns(*list(zip(*kept, strict=True))[:12])
