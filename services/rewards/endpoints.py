@@ -5,10 +5,13 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from services.rewards.bands.endpoints import router as bands
+from services.rewards.bonus.endpoints import router as bonus
 from services.rewards.compensation.endpoints import router as compensation
+from services.rewards.equity.endpoints import router as equity
 from services.rewards.matrix.endpoints import router as matrix
+from services.rewards.policy.endpoints import router as policy
 from services.rewards.proposals.endpoints import router as proposals
 
 router = APIRouter()
-for part in (bands, compensation, matrix, proposals):
+for part in (bands, compensation, matrix, proposals, policy, equity, bonus):
     router.include_router(part)

@@ -19,6 +19,13 @@ AMOUNT = Numeric(14, 2)
 PERCENT = Numeric(6, 2)  # 3.25 means 3.25 %
 RATIO = Numeric(8, 4)  # compa-ratio, 1.0500
 RATING = Numeric(9, 3)
+FTE = Numeric(4, 3)  # 0.800 is four days a week
+MULTIPLIER = Numeric(6, 3)  # 1.250
+
+# Gender as the Directive's reporting needs it; "other" is another value the person gave.
+GENDERS = ("female", "male", "other", "undisclosed")
+# The smallest group a report may show: fewer people than this and the cell is suppressed.
+MIN_CELL_SIZE_FLOOR = 5
 
 
 class Base(DeclarativeBase):
@@ -64,6 +71,9 @@ class CompensationRecord(RecordMixin, Base):
     __table_args__ = (
         UniqueConstraint("person_id", "effective_date"),
         CheckConstraint("base_salary >= 0", name="salary_not_negative"),
+        CheckConstraint("fte > 0 AND fte <= 1", name="fte_range"),
+        CheckConstraint("variable_pay >= 0", name="variable_pay_not_negative"),
+        CheckConstraint(f"gender IS NULL OR gender IN ({', '.join(repr(g) for g in GENDERS)})", name="gender_known"),
     )
 
     person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id"))
@@ -72,6 +82,20 @@ class CompensationRecord(RecordMixin, Base):
     base_salary: Mapped[Decimal] = mapped_column(AMOUNT)
     effective_date: Mapped[date] = mapped_column(Date)
     imported_by: Mapped[uuid.UUID]
+
+    # Job architecture and sensitive attributes (issue 11). They enter with the pay, through
+    # the import, and never leave this database on an event; gender is shown to HR only.
+    job_level: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    job_family: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    worker_category: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    fte: Mapped[Decimal] = mapped_column(FTE, default=Decimal(1))
+    employment_type: Mapped[str | None] = mapped_column(String(30), nullable=True)
+    gender: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    location: Mapped[str | None] = mapped_column(String(100), nullable=True)
+    hire_date: Mapped[date | None] = mapped_column(Date, nullable=True)
+    # Variable pay (bonus, commission) of the twelve months up to ``effective_date``, for the
+    # Art. 9 report; base_salary is the full annual amount actually paid at this FTE.
+    variable_pay: Mapped[Decimal] = mapped_column(AMOUNT, default=Decimal(0))
 
 
 class MeritMatrix(RecordMixin, Base):
@@ -100,6 +124,8 @@ class PayCycle(TimestampMixin, Base):
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     budget_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
+    # The bonus pool of a unit: this share of its payroll (issue 11, part 3); units may override.
+    bonus_budget_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
     manager_due: Mapped[date | None] = mapped_column(Date, nullable=True)
     hr_due: Mapped[date | None] = mapped_column(Date, nullable=True)
     finalized_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
@@ -185,3 +211,78 @@ class PayProposal(RecordMixin, Base):
     returned_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     returned_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     return_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+    # Bonus (issue 11, part 2): the inputs copied from the cycle's bonus plan and the record,
+    # the computed amount, and what the manager proposes (a deviation needs a reason).
+    job_level: Mapped[str | None] = mapped_column(String(50), nullable=True)
+    fte: Mapped[Decimal | None] = mapped_column(FTE, nullable=True)
+    bonus_target_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
+    bonus_multiplier: Mapped[Decimal | None] = mapped_column(MULTIPLIER, nullable=True)
+    bonus_company_factor: Mapped[Decimal | None] = mapped_column(MULTIPLIER, nullable=True)
+    bonus_proration: Mapped[Decimal | None] = mapped_column(RATIO, nullable=True)
+    bonus_computed: Mapped[Decimal | None] = mapped_column(AMOUNT, nullable=True)
+    bonus_amount: Mapped[Decimal | None] = mapped_column(AMOUNT, nullable=True)
+    bonus_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    # Why the proposal may take its unit over budget (only where the policy warns, not blocks).
+    over_budget_reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+
+
+class BonusPlan(RecordMixin, Base):
+    """A cycle's bonus rules, one JSON document like the merit matrix (read and replaced whole).
+
+    ``definition``: ``targets`` (job level -> target %), ``default_target_pct``, ``multipliers``
+    (rating ranges -> multiplier), ``company_factor``, ``period_start``/``period_end`` (for
+    proration by hire date) and ``max_deviation_pct`` (how far a manager may move an amount).
+    """
+
+    __tablename__ = "bonus_plans"
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pay_cycles.id"), unique=True)
+    definition: Mapped[dict[str, Any]] = mapped_column(JSON)
+    revision: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[uuid.UUID]
+
+
+class BudgetOverride(RecordMixin, Base):
+    """HR's own merit and bonus percentages for one organisation unit in one cycle."""
+
+    __tablename__ = "budget_overrides"
+    __table_args__ = (UniqueConstraint("cycle_id", "org_unit"),)
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pay_cycles.id"))
+    org_unit: Mapped[str] = mapped_column(String(200))
+    merit_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
+    bonus_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
+    set_by: Mapped[uuid.UUID]
+
+
+class WorkerCategory(RecordMixin, Base):
+    """An HR-defined group of "same work or work of equal value" (Directive 2023/970, Art. 4)."""
+
+    __tablename__ = "worker_categories"
+
+    code: Mapped[str] = mapped_column(String(50), unique=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text, nullable=True)
+    created_by: Mapped[uuid.UUID]
+
+
+class RewardsPolicy(TimestampMixin, Base):
+    """HR's settings of the rewards service: one row (id 1)."""
+
+    __tablename__ = "rewards_policy"
+    __table_args__ = (
+        CheckConstraint(f"min_cell_size >= {MIN_CELL_SIZE_FLOOR}", name="min_cell_size_floor"),
+        CheckConstraint("equity_flag_pct > 0 AND equity_flag_pct <= 100", name="equity_flag_range"),
+        CheckConstraint("budget_mode IN ('block', 'warn')", name="budget_mode_known"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    min_cell_size: Mapped[int] = mapped_column(Integer, default=MIN_CELL_SIZE_FLOOR)
+    equity_flag_pct: Mapped[Decimal] = mapped_column(PERCENT, default=Decimal(5))
+    # Controls of the adjusted gap's regression, in order (see services/rewards/equity/stats.py).
+    equity_controls: Mapped[list[str]] = mapped_column(JSON)
+    # Over budget: "block" refuses the edit; "warn" accepts it with a reason.
+    budget_mode: Mapped[str] = mapped_column(String(10), default="block")
+    updated_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)

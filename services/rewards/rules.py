@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 
 CENT = Decimal("0.01")
@@ -212,3 +213,46 @@ class Budget:
 def budget_of(currency: str, payroll: Decimal, proposed: Decimal, budget_pct: Decimal | None) -> Budget:
     budget = None if budget_pct is None else budget_amount(payroll, budget_pct)
     return Budget(currency=currency, payroll=payroll, proposed=proposed, budget=budget)
+
+
+# --- bonus (issue 11, part 2) ----------------------------------------------------------------
+
+MULTIPLIER_STEP = Decimal("0.001")
+
+
+@dataclass(frozen=True, slots=True)
+class MultiplierRow:
+    """Ratings in ``[min, max)`` (the last row ``[min, max]``) pay ``multiplier`` x target."""
+
+    min: Decimal
+    max: Decimal
+    multiplier: Decimal
+
+
+def multiplier_for(rows: Sequence[MultiplierRow], rating: Decimal) -> Decimal | None:
+    index = row_for([RatingRow(row.min, row.max) for row in rows], rating)
+    return None if index is None else rows[index].multiplier
+
+
+def proration(hire_date: date | None, period_start: date, period_end: date) -> Decimal:
+    """The share of the bonus period (both ends included) the person was employed, 4 decimals."""
+    days = (period_end - period_start).days + 1
+    start = period_start if hire_date is None or hire_date < period_start else hire_date
+    employed = max(0, (period_end - start).days + 1)
+    return half_up(Decimal(employed) / Decimal(days), RATIO_STEP)
+
+
+def bonus(
+    salary: Decimal, target_pct: Decimal, multiplier: Decimal, company_factor: Decimal, prorated: Decimal
+) -> Decimal:
+    """``salary x target % x rating multiplier x company factor x time proration``, to the cent.
+
+    The salary is the one paid at the person's FTE, so FTE proration is already in it
+    (base per FTE x FTE).
+    """
+    return half_up(salary * target_pct / HUNDRED * multiplier * company_factor * prorated, CENT)
+
+
+def deviation_allowed(computed: Decimal, proposed: Decimal, max_deviation_pct: Decimal) -> bool:
+    """Whether ``proposed`` stays within ``max_deviation_pct`` % of ``computed`` either way."""
+    return abs(proposed - computed) <= half_up(computed * max_deviation_pct / HUNDRED, CENT)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import date
+from decimal import Decimal
 from decimal import Decimal as D
 
 import pytest
@@ -125,3 +127,27 @@ def test_guideline_allows_its_bounds_and_budget_reports_what_remains() -> None:
     budget = rules.budget_of("EUR", D("100000"), D("2500"), D("3"))
     assert (budget.budget, budget.remaining) == (D("3000.00"), D("500.00"))
     assert rules.budget_of("EUR", D("100000"), D("2500"), None).remaining is None
+
+
+def test_bonus_proration_multiplier_and_deviation() -> None:
+    start, end = date(2026, 1, 1), date(2026, 12, 31)
+    assert rules.proration(None, start, end) == Decimal(1)
+    assert rules.proration(date(2019, 5, 1), start, end) == Decimal(1)
+    assert rules.proration(date(2026, 7, 2), start, end) == Decimal("0.5014")  # 183 / 365
+    assert rules.proration(date(2026, 12, 31), start, end) == Decimal("0.0027")  # 1 / 365
+    assert rules.proration(date(2027, 1, 1), start, end) == Decimal(0)
+    table = [
+        rules.MultiplierRow(Decimal(1), Decimal(3), Decimal("0.5")),
+        rules.MultiplierRow(Decimal(3), Decimal(5), Decimal("1.5")),
+    ]
+    assert rules.multiplier_for(table, Decimal("2.999")) == Decimal("0.5")
+    assert rules.multiplier_for(table, Decimal(3)) == Decimal("1.5")
+    assert rules.multiplier_for(table, Decimal(5)) == Decimal("1.5")  # the last row is closed
+    assert rules.multiplier_for(table, Decimal("5.5")) is None
+    # 40000 x 5 % x 1.0 x 1.2 x 0.5014 = 1203.36; half up to the cent.
+    assert rules.bonus(Decimal(40000), Decimal(5), Decimal(1), Decimal("1.2"), Decimal("0.5014")) == Decimal("1203.36")
+    assert rules.bonus(Decimal("100.01"), Decimal(5), Decimal(1), Decimal(1), Decimal(1)) == Decimal("5.00")
+    assert rules.deviation_allowed(Decimal(9000), Decimal(10800), Decimal(20))
+    assert not rules.deviation_allowed(Decimal(9000), Decimal("10800.01"), Decimal(20))
+    assert rules.deviation_allowed(Decimal(9000), Decimal(7200), Decimal(20))
+    assert not rules.deviation_allowed(Decimal(9000), Decimal(9001), Decimal(0))

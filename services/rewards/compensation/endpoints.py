@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from services.rewards.compensation.parsing import parse
 from services.rewards.compensation.repository import CompensationRepository
 from services.rewards.compensation.schemas import (
+    OPTIONAL_IMPORT_FIELDS,
     CompensationHistory,
     CompensationListItem,
     CompensationRead,
@@ -17,8 +18,8 @@ from services.rewards.compensation.schemas import (
 )
 from services.rewards.compensation.service import CompensationService, today
 from services.rewards.models import CompensationRecord, PayBand
-from services.rewards.schemas import Currency
-from shared.auth import CurrentPrincipal, HRPrincipal
+from services.rewards.schemas import Currency, Gender
+from shared.auth import CurrentPrincipal, HRPrincipal, Role
 from shared.database import SessionDep
 from shared.pagination import Page, PageDep
 
@@ -27,7 +28,9 @@ router = APIRouter(prefix="/compensation", tags=["compensation"])
 _IMPORT_BODY = {
     "requestBody": {
         "required": True,
-        "description": "Columns/keys: person_id, currency, base_salary, grade, effective_date.",
+        "description": "Columns/keys: person_id, currency, base_salary, grade, effective_date; optional: "
+        + ", ".join(OPTIONAL_IMPORT_FIELDS)
+        + ".",
         "content": {
             "text/csv": {"schema": {"type": "string"}},
             "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
@@ -36,7 +39,8 @@ _IMPORT_BODY = {
 }
 
 
-def _read(record: CompensationRecord, band: PayBand) -> CompensationRead:
+def _read(record: CompensationRecord, band: PayBand, *, hr: bool = True) -> CompensationRead:
+    # Gender is for HR and admins only, even for the person's own record over this API.
     return CompensationRead(
         id=record.id,
         person_id=record.person_id,
@@ -46,6 +50,15 @@ def _read(record: CompensationRecord, band: PayBand) -> CompensationRead:
         pay_band_id=record.pay_band_id,
         effective_date=record.effective_date,
         created_at=record.created_at,
+        job_level=record.job_level,
+        job_family=record.job_family,
+        worker_category=record.worker_category,
+        fte=record.fte,
+        employment_type=record.employment_type,
+        location=record.location,
+        hire_date=record.hire_date,
+        variable_pay=record.variable_pay,
+        gender=Gender(record.gender) if hr and record.gender is not None else None,
     )
 
 
@@ -87,7 +100,8 @@ async def list_compensation(
 
 @router.get("/{person_id}", response_model=CompensationRead, summary="A person's current compensation")
 async def get_compensation(person_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal) -> CompensationRead:
-    return _read(*await CompensationService(session).current(person_id, principal))
+    record, band = await CompensationService(session).current(person_id, principal)
+    return _read(record, band, hr=principal.has_any(Role.hr, Role.admin))
 
 
 @router.get("/{person_id}/history", response_model=CompensationHistory, summary="Every record of a person")

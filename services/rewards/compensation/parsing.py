@@ -7,7 +7,7 @@ import io
 import json
 from typing import Any
 
-from services.rewards.compensation.schemas import IMPORT_FIELDS
+from services.rewards.compensation.schemas import IMPORT_FIELDS, OPTIONAL_IMPORT_FIELDS
 from shared.errors import ValidationFailed
 
 MAX_ROWS = 10_000
@@ -42,7 +42,7 @@ def _csv_rows(body: bytes) -> list[RawRow]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
     header = [name.strip() for name in reader.fieldnames or []]
     missing = [name for name in IMPORT_FIELDS if name not in header]
-    unknown = [name for name in header if name not in IMPORT_FIELDS]
+    unknown = [name for name in header if name not in IMPORT_FIELDS and name not in OPTIONAL_IMPORT_FIELDS]
     errors = [{"field": name, "message": "column missing from the header line"} for name in missing]
     errors += [{"field": name, "message": "unknown column"} for name in unknown]
     if errors:

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import Select, and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.rewards.models import CompensationRecord, PayBand, Person
+from services.rewards.models import CompensationRecord, PayBand, Person, WorkerCategory
 
 
 class CompensationRepository:
@@ -34,6 +34,16 @@ class CompensationRepository:
             return {}
         rows = await self.session.scalars(select(CompensationRecord).where(CompensationRecord.person_id.in_(wanted)))
         return {(row.person_id, row.effective_date): row for row in rows}
+
+    async def by_ids(self, ids: Iterable[uuid.UUID]) -> dict[uuid.UUID, CompensationRecord]:
+        wanted = set(ids)
+        if not wanted:
+            return {}
+        rows = await self.session.scalars(select(CompensationRecord).where(CompensationRecord.id.in_(wanted)))
+        return {row.id: row for row in rows}
+
+    async def category_codes(self) -> set[str]:
+        return set(await self.session.scalars(select(WorkerCategory.code)))
 
     async def add_all(self, records: Sequence[CompensationRecord]) -> None:
         self.session.add_all(records)

@@ -17,6 +17,7 @@ from services.rewards.bands.repository import PayBandRepository
 from services.rewards.compensation.parsing import RawRow
 from services.rewards.compensation.repository import CompensationRepository
 from services.rewards.compensation.schemas import (
+    OPTIONAL_IMPORT_FIELDS,
     CompensationRow,
     ImportReport,
     ImportRowResult,
@@ -28,6 +29,8 @@ from shared.database import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, Problem
 
 MAX_REPORTED_ERRORS = 1000
+# Job architecture and sensitive attributes a row may carry beside the pay (issue 11).
+ATTRIBUTES = OPTIONAL_IMPORT_FIELDS
 
 
 class ImportRejected(Problem):
@@ -65,6 +68,7 @@ class CompensationService:
         known = await self.records.known_people(row.person_id for row in rows.values())
         bands = await self.bands.by_keys((row.grade, row.currency) for row in rows.values())
         existing = await self.records.existing(row.person_id for row in rows.values())
+        categories = await self.records.category_codes()
         first_row_of: dict[tuple[uuid.UUID, date], int] = {}
         results: list[ImportRowResult] = []
         new_records: list[CompensationRecord] = []
@@ -76,6 +80,10 @@ class CompensationService:
             band = bands.get((row.grade, row.currency))
             if band is None:
                 row_errors.append(("grade", f"no pay band for grade {row.grade!r} in {row.currency}"))
+            if row.worker_category is not None and row.worker_category not in categories:
+                row_errors.append(("worker_category", "no worker category with this code: HR defines them first"))
+            if row.hire_date is not None and row.hire_date > row.effective_date:
+                row_errors.append(("hire_date", "must not be after effective_date"))
             if key in first_row_of:
                 row_errors.append(("effective_date", f"row {first_row_of[key]} has the same person and date"))
             first_row_of.setdefault(key, number)
@@ -107,6 +115,7 @@ class CompensationService:
                         base_salary=row.base_salary,
                         effective_date=row.effective_date,
                         imported_by=by,
+                        **{name: getattr(row, name) for name in ATTRIBUTES},
                     )
                 )
         if errors:
@@ -164,4 +173,9 @@ def _parse_row(number: int, raw: RawRow, errors: list[dict[str, Any]]) -> Compen
 
 
 def _same(record: CompensationRecord, row: CompensationRow, band: PayBand) -> bool:
-    return record.currency == row.currency and record.base_salary == row.base_salary and record.pay_band_id == band.id
+    return (
+        record.currency == row.currency
+        and record.base_salary == row.base_salary
+        and record.pay_band_id == band.id
+        and all(getattr(record, name) == getattr(row, name) for name in ATTRIBUTES)
+    )

@@ -7,10 +7,14 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query
 
+from services.rewards import rules
+from services.rewards.access import ActiveHR, ActivePrincipal
 from services.rewards.proposals.schemas import (
     ApproveResult,
+    BudgetOverrideUpdate,
     CycleRead,
     CycleUpdate,
+    ManagerBudget,
     ProposalEdited,
     ProposalRead,
     ProposalUpdate,
@@ -19,6 +23,7 @@ from services.rewards.proposals.schemas import (
     ReturnRequest,
     ReturnResult,
     Statement,
+    StatementHistory,
     SubmitResult,
     UnitSummary,
 )
@@ -103,10 +108,47 @@ async def edit_proposal(
     proposal_id: uuid.UUID, data: ProposalUpdate, session: SessionDep, principal: CurrentPrincipal
 ) -> ProposalEdited:
     service = ProposalService(session)
-    proposal, cycle, budget = await service.edit(proposal_id, data, principal)
+    edited = await service.edit(proposal_id, data, principal)
+    currency = edited.proposal.currency or ""
+    empty = rules.budget_of(currency, rules.ZERO, rules.ZERO, None)
+    unit = edited.scope == "org_unit"
     return ProposalEdited(
-        proposal=await service.read(proposal), budget_pct=cycle.budget_pct, budget=budget_read(budget)
+        proposal=await service.read(edited.proposal),
+        budget_pct=edited.pools.merit_pct if unit else None,
+        budget=budget_read(edited.pools.merit.get(currency, empty)),
+        bonus_budget_pct=edited.pools.bonus_pct if unit else None,
+        bonus_budget=budget_read(edited.pools.bonus.get(currency, empty)),
+        budget_scope="org_unit" if unit else "own_reports",
+        warnings=edited.warnings,
     )
+
+
+@router.get(
+    "/cycles/{cycle_id}/budget",
+    response_model=ManagerBudget,
+    summary="Merit and bonus budgets over your own reports (all levels)",
+)
+async def manager_budget(
+    cycle_id: uuid.UUID, session: SessionDep, principal: ActivePrincipal, manager: ManagerQuery = "me"
+) -> ManagerBudget:
+    service = ProposalService(session)
+    view = service.manager_view(principal, manager, True)
+    if view is None:
+        raise Forbidden("A budget view needs a manager: manager=me, or (HR) a manager's id.")
+    return await service.manager_budget(cycle_id, view.manager_id)
+
+
+@router.put(
+    "/cycles/{cycle_id}/org-units/{org_unit}/budget",
+    response_model=UnitSummary,
+    summary="Set an organisation unit's own merit and bonus percentages",
+)
+async def override_unit_budget(
+    cycle_id: uuid.UUID, org_unit: str, data: BudgetOverrideUpdate, session: SessionDep, hr: ActiveHR
+) -> UnitSummary:
+    service = ProposalService(session)
+    await service.set_override(cycle_id, org_unit, data, hr.person_id)
+    return await service.summary(cycle_id, org_unit)
 
 
 @router.post(
@@ -155,6 +197,11 @@ async def reject_unit(
     cycle_id: uuid.UUID, org_unit: str, data: ReturnRequest, session: SessionDep, hr: HRPrincipal
 ) -> ReturnResult:
     return await ProposalService(session).return_unit(cycle_id, org_unit, data, hr.person_id)
+
+
+@router.get("/me/statements", response_model=StatementHistory, summary="Your total-reward statements, newest first")
+async def my_statements(session: SessionDep, principal: ActivePrincipal) -> StatementHistory:
+    return await ProposalService(session).statements(principal.person_id)
 
 
 @router.get("/me/statements/{cycle_id}", response_model=Statement, summary="Your approved pay outcome of a cycle")

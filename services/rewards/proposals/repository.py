@@ -147,21 +147,42 @@ class ProposalRepository:
         )
         return list(await self.session.scalars(query.with_for_update().order_by(PayProposal.id)))
 
-    async def money(self, cycle_id: uuid.UUID, org_unit: str) -> list[tuple[uuid.UUID, str, Decimal, Decimal]]:
-        """``(id, currency, salary, increase)`` of the unit's proposals that have pay data.
+    async def money(
+        self, cycle_id: uuid.UUID, org_unit: str | None = None, *, under: uuid.UUID | None = None
+    ) -> list[tuple[str, str, Decimal, Decimal, Decimal]]:
+        """``(org_unit, currency, salary, increase, bonus)`` of the proposals that have pay data:
+        of one unit, or of everyone below a manager (all levels), or both.
 
         Summed by the caller in Decimal: SQLite would add the amounts as floating point.
         """
-        rows = await self.session.execute(
-            select(PayProposal.id, PayProposal.currency, PayProposal.current_salary, PayProposal.increase_amount).where(
-                PayProposal.cycle_id == cycle_id,
-                PayProposal.org_unit == org_unit,
-                PayProposal.currency.is_not(None),
-                PayProposal.current_salary.is_not(None),
-                PayProposal.increase_amount.is_not(None),
-            )
+        query = select(
+            PayProposal.org_unit,
+            PayProposal.currency,
+            PayProposal.current_salary,
+            PayProposal.increase_amount,
+            PayProposal.bonus_amount,
+        ).where(
+            PayProposal.cycle_id == cycle_id,
+            PayProposal.currency.is_not(None),
+            PayProposal.current_salary.is_not(None),
+            PayProposal.increase_amount.is_not(None),
         )
-        return [(row[0], row[1], row[2], row[3]) for row in rows.all()]
+        if org_unit is not None:
+            query = query.where(PayProposal.org_unit == org_unit)
+        if under is not None:
+            query = query.where(PayProposal.person_id.in_(self.reports(under, all_levels=True)))
+        rows = await self.session.execute(query)
+        return [(row[0], row[1], row[2], row[3], row[4] or Decimal(0)) for row in rows.all()]
+
+    async def of_cycle_with_data(self, cycle_id: uuid.UUID, statuses: Iterable[ProposalStatus]) -> list[PayProposal]:
+        values = [status.value for status in statuses]
+        query = select(PayProposal).where(PayProposal.cycle_id == cycle_id, PayProposal.status.in_(values))
+        return list(await self.session.scalars(query.with_for_update().order_by(PayProposal.id)))
+
+    async def of_person(self, person_id: uuid.UUID, statuses: Iterable[ProposalStatus]) -> list[PayProposal]:
+        values = [status.value for status in statuses]
+        query = select(PayProposal).where(PayProposal.person_id == person_id, PayProposal.status.in_(values))
+        return list(await self.session.scalars(query.order_by(PayProposal.approved_at.desc(), PayProposal.id)))
 
     async def status_counts(self, cycle_id: uuid.UUID, org_unit: str) -> dict[ProposalStatus, int]:
         rows = await self.session.execute(

@@ -4,11 +4,11 @@ import uuid
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.rewards.schemas import Percent
+from services.rewards.schemas import Amount, Percent
 from shared.calibration import ProposalStatus, RatingNumber
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
@@ -66,6 +66,16 @@ class ProposalRead(BaseModel):
     return_reason: str | None
     created_at: datetime
     modified_at: datetime | None
+    job_level: str | None = None
+    fte: Decimal | None = None
+    bonus_target_pct: Decimal | None = None
+    bonus_multiplier: Decimal | None = None
+    bonus_company_factor: Decimal | None = None
+    bonus_proration: Decimal | None = Field(None, description="Share of the bonus period employed (hire date).")
+    bonus_computed: Decimal | None = Field(None, description="salary x target x multiplier x factor x proration")
+    bonus_amount: Decimal | None = Field(None, description="The proposed bonus: the computed one unless changed.")
+    bonus_reason: str | None = None
+    over_budget_reason: str | None = None
 
 
 class ProposalUpdate(BaseModel):
@@ -73,6 +83,11 @@ class ProposalUpdate(BaseModel):
 
     proposed_pct: Percent
     justification: Text | None = Field(None, description="Required when proposed_pct is outside the guideline.")
+    bonus_amount: Amount | None = Field(None, description="A bonus other than the computed one (within HR's limit).")
+    bonus_reason: Text | None = Field(None, description="Required when bonus_amount differs from the computed one.")
+    budget_reason: Text | None = Field(
+        None, description="Required when the change takes the unit over a budget and the policy warns (not blocks)."
+    )
 
 
 class BudgetRead(BaseModel):
@@ -85,10 +100,53 @@ class BudgetRead(BaseModel):
     remaining: Decimal | None
 
 
+BudgetScope = Literal["org_unit", "own_reports"]
+
+
 class ProposalEdited(BaseModel):
+    """The edited proposal and the budgets it counts against: the unit's for HR; for a manager,
+    the totals over their own reports only (never the whole unit's payroll)."""
+
     proposal: ProposalRead
     budget_pct: Decimal | None
     budget: BudgetRead
+    bonus_budget_pct: Decimal | None = None
+    bonus_budget: BudgetRead | None = None
+    budget_scope: BudgetScope = "org_unit"
+    warnings: list[str] = Field(default_factory=list, description="Budgets this change exceeds (warn mode).")
+
+
+class PoolRead(BaseModel):
+    """Merit and bonus of one currency: payroll, what is proposed, the pool and what remains."""
+
+    currency: str
+    payroll: Decimal
+    merit_proposed: Decimal
+    merit_budget: Decimal | None
+    merit_remaining: Decimal | None
+    bonus_proposed: Decimal
+    bonus_budget: Decimal | None
+    bonus_remaining: Decimal | None
+
+
+class ManagerBudget(BaseModel):
+    cycle_id: uuid.UUID
+    manager_id: uuid.UUID
+    budget_scope: BudgetScope = "own_reports"
+    people: int = Field(description="Proposals with pay data below the manager (all levels).")
+    currencies: list[PoolRead]
+
+
+class BudgetOverrideUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    merit_pct: Percent | None = Field(
+        None, description="This unit's merit pool in % of its payroll; null: the cycle's."
+    )
+    bonus_pct: Percent | None = Field(
+        None, description="This unit's bonus pool in % of its payroll; null: the cycle's."
+    )
+    reason: Text | None = None
 
 
 class SubmitResult(BaseModel):
@@ -107,8 +165,11 @@ class UnitSummary(BaseModel):
     approved: bool
     approved_by: uuid.UUID | None
     approved_at: datetime | None
-    budget_pct: Decimal | None
+    budget_pct: Decimal | None = Field(description="The unit's merit %: its override, else the cycle's.")
     currencies: list[BudgetRead]
+    bonus_budget_pct: Decimal | None = None
+    bonus: list[BudgetRead] = Field(default_factory=list, description="Bonus pool and spend per currency.")
+    override_reason: str | None = None
     manager_due: date | None
     hr_due: date | None
     manager_overdue: bool
@@ -148,6 +209,7 @@ class CycleRead(BaseModel):
 
     id: uuid.UUID
     budget_pct: Decimal | None
+    bonus_budget_pct: Decimal | None = None
     manager_due: date | None
     hr_due: date | None
     finalized_at: datetime | None
@@ -167,6 +229,7 @@ class CycleUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     budget_pct: Percent | None = None
+    bonus_budget_pct: Percent | None = None
     manager_due: date | None = None
     hr_due: date | None = None
 
@@ -184,5 +247,14 @@ class Statement(BaseModel):
     previous_salary: Decimal
     new_salary: Decimal
     increase_pct: Decimal
-    increase_amount: Decimal
+    increase_amount: Decimal = Field(description="The merit increase (annual).")
+    bonus_amount: Decimal = Field(Decimal(0), description="The approved bonus of the cycle (0 without one).")
+    total_cash: Decimal = Field(description="new_salary + bonus_amount")
     approved_at: datetime
+
+
+class StatementHistory(BaseModel):
+    """A person's total-reward statements, newest first."""
+
+    person_id: uuid.UUID
+    statements: list[Statement]

@@ -17,22 +17,30 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rewards import rules
+from services.rewards.bonus.repository import BonusRepository
+from services.rewards.bonus.schemas import BonusPlanDefinition
+from services.rewards.bonus.service import BONUS_FIELDS, BonusService, apply_bonus, check_bonus
 from services.rewards.compensation.repository import CompensationRepository
 from services.rewards.events import add_cycle_finalized_event, add_proposal_event
 from services.rewards.matrix.service import MeritMatrixService
-from services.rewards.models import OrgUnitApproval, PayCycle, PayProposal
+from services.rewards.models import BudgetOverride, OrgUnitApproval, PayCycle, PayProposal
+from services.rewards.policy.service import PolicyService
 from services.rewards.proposals.repository import PayCycleRepository, ProposalRepository
 from services.rewards.proposals.schemas import (
     ApproveResult,
+    BudgetOverrideUpdate,
     BudgetRead,
     CycleUpdate,
     Guideline,
+    ManagerBudget,
+    PoolRead,
     ProposalRead,
     ProposalUpdate,
     RefreshResult,
     ReturnRequest,
     ReturnResult,
     Statement,
+    StatementHistory,
     SubmitResult,
     UnitSummary,
 )
@@ -78,6 +86,25 @@ def proposal_read(proposal: PayProposal, display_name: str | None = None) -> Pro
 
 
 @dataclass(frozen=True)
+class Pools:
+    """Merit and bonus budgets per currency, of a unit or of a manager's own reports."""
+
+    merit: dict[str, rules.Budget]
+    bonus: dict[str, rules.Budget]
+    merit_pct: Decimal | None
+    bonus_pct: Decimal | None
+    people: int
+
+
+@dataclass(frozen=True)
+class Edited:
+    proposal: PayProposal
+    pools: Pools
+    scope: str
+    warnings: list[str]
+
+
+@dataclass(frozen=True)
 class ManagerView:
     """Whose reports a request is about, and how deep."""
 
@@ -92,6 +119,7 @@ class ProposalService:
         self.cycles = PayCycleRepository.from_session(session)
         self.compensation = CompensationRepository.from_session(session)
         self.matrices = MeritMatrixService(session)
+        self.bonuses = BonusRepository.from_session(session)
 
     # Events from the reviews service ------------------------------------------------------
 
@@ -168,12 +196,14 @@ class ProposalService:
                 "proposed_pct",
                 "proposed_salary",
                 "increase_amount",
+                *BONUS_FIELDS,
             ):
                 setattr(proposal, name, None)
             return
         proposal.status = ProposalStatus.draft.value
         proposal.needs_data_reason = None
         proposal.justification = None
+        proposal.over_budget_reason = None
 
     async def _fill(self, proposal: PayProposal) -> str | None:
         """Fill the snapshot; returns why it cannot be completed, or None."""
@@ -181,6 +211,7 @@ class ProposalService:
         if found is None:
             return "The person has no current compensation record: import one, then refresh the cycle."
         record, band = found
+        proposal.job_level, proposal.fte = record.job_level, record.fte
         proposal.compensation_record_id = record.id
         proposal.currency = record.currency
         proposal.current_salary = record.base_salary
@@ -208,7 +239,19 @@ class ProposalService:
         proposal.guideline_target_pct = cell.guideline.target
         proposal.guideline_max_pct = cell.guideline.max
         self._propose(proposal, cell.guideline.target)
+        apply_bonus(proposal, await BonusService(self.session).plan(proposal.cycle_id), record.hire_date)
         return None
+
+    async def recompute_bonuses(self, cycle_id: uuid.UUID, plan: BonusPlanDefinition) -> int:
+        """A changed plan recomputes the bonus of every draft (a manager's change is dropped)."""
+        drafts = await self.proposals.of_cycle_with_data(cycle_id, [ProposalStatus.draft])
+        ids = {proposal.compensation_record_id for proposal in drafts if proposal.compensation_record_id}
+        records = await self.compensation.by_ids(ids)
+        for proposal in drafts:
+            record = records.get(proposal.compensation_record_id) if proposal.compensation_record_id else None
+            apply_bonus(proposal, plan, record.hire_date if record else None)
+        await self.session.flush()
+        return len(drafts)
 
     @staticmethod
     def _propose(proposal: PayProposal, pct: Decimal) -> None:
@@ -298,9 +341,7 @@ class ProposalService:
             principal.person_id, proposal.person_id
         )
 
-    async def edit(
-        self, proposal_id: uuid.UUID, data: ProposalUpdate, principal: Principal
-    ) -> tuple[PayProposal, PayCycle, rules.Budget]:
+    async def edit(self, proposal_id: uuid.UUID, data: ProposalUpdate, principal: Principal) -> Edited:
         proposal = await self.get(proposal_id, principal, for_update=True)
         if proposal.status != ProposalStatus.draft:
             raise Conflict(
@@ -320,20 +361,125 @@ class ProposalService:
                 f"required: {data.proposed_pct} % is outside the guideline {guideline.min}-{guideline.max} %",
             )
         cycle = await self.cycles.get_or_create(proposal.cycle_id)
+        old_bonus = proposal.bonus_amount or rules.ZERO
+        new_bonus = old_bonus
+        if data.bonus_amount is not None:
+            check_bonus(proposal, await BonusService(self.session).plan(cycle.id), data.bonus_amount, data.bonus_reason)
+            new_bonus = data.bonus_amount
         new_increase = rules.increase(salary, data.proposed_pct)
-        budget = await self._budget(proposal.cycle_id, proposal.org_unit, currency, cycle.budget_pct)
-        after = budget.proposed - old_increase + new_increase
-        if budget.budget is not None and new_increase > old_increase and after > budget.budget:
-            raise ValidationFailed.field(
-                "proposed_pct",
-                f"exceeds the merit budget of {proposal.org_unit} ({currency}) by {after - budget.budget}; "
-                f"{budget.remaining} remains",
-            )
+        unit = await self.pools(cycle, org_unit=proposal.org_unit)
+        merit = unit.merit.get(currency, rules.budget_of(currency, rules.ZERO, rules.ZERO, unit.merit_pct))
+        bonus = unit.bonus.get(currency, rules.budget_of(currency, rules.ZERO, rules.ZERO, unit.bonus_pct))
+        merit_after = merit.proposed - old_increase + new_increase
+        bonus_after = bonus.proposed - old_bonus + new_bonus
+        # Lowering is always allowed; only a rise that ends above a pool is over budget.
+        over: list[tuple[str, str, Decimal]] = []
+        if merit.budget is not None and new_increase > old_increase and merit_after > merit.budget:
+            over.append(("proposed_pct", "merit", merit_after - merit.budget))
+        if bonus.budget is not None and new_bonus > old_bonus and bonus_after > bonus.budget:
+            over.append(("bonus_amount", "bonus", bonus_after - bonus.budget))
+        warnings: list[str] = []
+        if over:
+            hr = is_hr(principal)
+            # A manager is not told the unit's amounts (least data): only that it is over.
+            texts = [
+                f"exceeds the {kind} budget of {proposal.org_unit} ({currency})" + (f" by {excess}" if hr else "")
+                for _field, kind, excess in over
+            ]
+            if (await PolicyService(self.session).current()).budget_mode == "block":
+                raise ValidationFailed(
+                    "; ".join(texts),
+                    [{"field": field, "message": text} for (field, *_), text in zip(over, texts, strict=True)],
+                )
+            if data.budget_reason is None:
+                raise ValidationFailed.field("budget_reason", "required: this change " + " and ".join(texts))
+            warnings = texts
         self._propose(proposal, data.proposed_pct)
         proposal.justification = None if guideline.allows(data.proposed_pct) else data.justification
+        if data.bonus_amount is not None:
+            proposal.bonus_amount = new_bonus
+            proposal.bonus_reason = None if new_bonus == proposal.bonus_computed else data.bonus_reason
+        proposal.over_budget_reason = data.budget_reason if over else None
         proposal.edited_by, proposal.edited_at = principal.person_id, utcnow()
         await self.session.flush()
-        return proposal, cycle, rules.budget_of(budget.currency, budget.payroll, after, cycle.budget_pct)
+        if is_hr(principal):
+            return Edited(proposal, await self.pools(cycle, org_unit=proposal.org_unit), "org_unit", warnings)
+        return Edited(proposal, await self.pools(cycle, under=principal.person_id), "own_reports", warnings)
+
+    async def pools(self, cycle: PayCycle, *, org_unit: str | None = None, under: uuid.UUID | None = None) -> Pools:
+        """Merit and bonus budgets per currency over a unit's proposals or a manager's reports'.
+
+        Each proposal's share of a pool is its salary x its unit's % (the override, else the
+        cycle's), so a manager's budget is the sum over their reports, unit by unit.
+        """
+        overrides = await self.bonuses.overrides(cycle.id)
+
+        def pct(unit: str, kind: str) -> Decimal | None:
+            override: BudgetOverride | None = overrides.get(unit)
+            value = getattr(override, f"{kind}_pct") if override is not None else None
+            if value is not None:
+                return Decimal(value)
+            return cycle.budget_pct if kind == "merit" else cycle.bonus_budget_pct
+
+        payroll: dict[str, Decimal] = defaultdict(Decimal)
+        spent: dict[str, dict[str, Decimal]] = {"merit": defaultdict(Decimal), "bonus": defaultdict(Decimal)}
+        pools: dict[str, dict[str, Decimal | None]] = {"merit": {}, "bonus": {}}
+        rows = await self.proposals.money(cycle.id, org_unit, under=under)
+        for unit, currency, salary, increase, bonus in rows:
+            payroll[currency] += salary
+            spent["merit"][currency] += increase
+            spent["bonus"][currency] += bonus
+            for kind in ("merit", "bonus"):
+                share = pct(unit, kind)
+                if share is not None:
+                    pools[kind][currency] = (pools[kind].get(currency) or rules.ZERO) + salary * share / rules.HUNDRED
+                else:
+                    pools[kind].setdefault(currency, None)
+        built = {
+            kind: {
+                currency: rules.Budget(
+                    currency,
+                    payroll[currency],
+                    spent[kind][currency],
+                    None
+                    if pools[kind][currency] is None
+                    else rules.half_up(pools[kind][currency] or rules.ZERO, rules.CENT),
+                )
+                for currency in sorted(payroll)
+            }
+            for kind in ("merit", "bonus")
+        }
+        return Pools(
+            built["merit"],
+            built["bonus"],
+            pct(org_unit, "merit") if org_unit is not None else None,
+            pct(org_unit, "bonus") if org_unit is not None else None,
+            len(rows),
+        )
+
+    async def manager_budget(self, cycle_id: uuid.UUID, manager_id: uuid.UUID) -> ManagerBudget:
+        cycle = await self._cycle_or_404(cycle_id)
+        pools = await self.pools(cycle, under=manager_id)
+        return ManagerBudget(
+            cycle_id=cycle_id,
+            manager_id=manager_id,
+            people=pools.people,
+            currencies=[pool_read(pools.merit[c], pools.bonus[c]) for c in pools.merit],
+        )
+
+    async def set_override(self, cycle_id: uuid.UUID, org_unit: str, data: BudgetOverrideUpdate, by: uuid.UUID) -> None:
+        cycle = await self._cycle_or_404(cycle_id, for_update=True)
+        if cycle.finalized_at is not None:
+            raise Conflict(f"Pay cycle {cycle_id} is finalized; its budgets can no longer change.")
+        if org_unit not in await self.proposals.org_units(cycle_id):
+            raise NotFound(f"Cycle {cycle_id} has no pay proposal in organisation unit {org_unit!r}.")
+        override = await self.bonuses.override(cycle_id, org_unit, for_update=True)
+        if override is None:
+            override = BudgetOverride(cycle_id=cycle_id, org_unit=org_unit, set_by=by)
+            await self.bonuses.add(override)
+        override.merit_pct, override.bonus_pct, override.reason = data.merit_pct, data.bonus_pct, data.reason
+        override.set_by = by
+        await self.session.flush()
 
     async def submit(self, cycle_id: uuid.UUID, view: ManagerView, by: uuid.UUID) -> SubmitResult:
         """Submit every draft proposal of the manager's reports at once."""
@@ -368,31 +514,14 @@ class ProposalService:
             raise NotFound(f"No pay cycle {cycle_id} is known to the rewards service.")
         return cycle
 
-    async def _budget(
-        self, cycle_id: uuid.UUID, org_unit: str, currency: str, budget_pct: Decimal | None
-    ) -> rules.Budget:
-        return (await self._budgets(cycle_id, org_unit, budget_pct)).get(
-            currency, rules.budget_of(currency, rules.ZERO, rules.ZERO, budget_pct)
-        )
-
-    async def _budgets(self, cycle_id: uuid.UUID, org_unit: str, budget_pct: Decimal | None) -> dict[str, rules.Budget]:
-        payroll: dict[str, Decimal] = defaultdict(Decimal)
-        proposed: dict[str, Decimal] = defaultdict(Decimal)
-        for _id, currency, salary, increase in await self.proposals.money(cycle_id, org_unit):
-            payroll[currency] += salary
-            proposed[currency] += increase
-        return {
-            currency: rules.budget_of(currency, payroll[currency], proposed[currency], budget_pct)
-            for currency in sorted(payroll)
-        }
-
     async def summary(self, cycle_id: uuid.UUID, org_unit: str) -> UnitSummary:
         cycle = await self._cycle_or_404(cycle_id)
         counts = await self.proposals.status_counts(cycle_id, org_unit)
         if not counts:
             raise NotFound(f"Cycle {cycle_id} has no pay proposal in organisation unit {org_unit!r}.")
         approval = (await self.cycles.approvals(cycle_id)).get(org_unit)
-        budgets = await self._budgets(cycle_id, org_unit, cycle.budget_pct)
+        pools = await self.pools(cycle, org_unit=org_unit)
+        override = await self.bonuses.override(cycle_id, org_unit)
         now = today()
         return UnitSummary(
             cycle_id=cycle_id,
@@ -402,8 +531,11 @@ class ProposalService:
             approved=approval is not None,
             approved_by=approval.approved_by if approval else None,
             approved_at=approval.approved_at if approval else None,
-            budget_pct=cycle.budget_pct,
-            currencies=[budget_read(budget) for budget in budgets.values()],
+            budget_pct=pools.merit_pct,
+            currencies=[budget_read(budget) for budget in pools.merit.values()],
+            bonus_budget_pct=pools.bonus_pct,
+            bonus=[budget_read(budget) for budget in pools.bonus.values()],
+            override_reason=override.reason if override is not None else None,
             manager_due=cycle.manager_due,
             hr_due=cycle.hr_due,
             manager_overdue=cycle.manager_due is not None
@@ -484,23 +616,49 @@ class ProposalService:
         proposal = await self.proposals.get_for(cycle_id, person_id)
         if proposal is None or proposal.status != ProposalStatus.approved:
             raise NotFound(f"No approved pay statement for you in cycle {cycle_id} yet.")
-        # An approved proposal went through draft, so its snapshot is complete.
-        return Statement.model_validate(
-            {
-                "cycle_id": cycle_id,
-                "person_id": person_id,
-                "rating": proposal.rating,
-                "rating_label": proposal.rating_label,
-                "scale_min": proposal.scale_min,
-                "scale_max": proposal.scale_max,
-                "currency": proposal.currency,
-                "previous_salary": proposal.current_salary,
-                "new_salary": proposal.proposed_salary,
-                "increase_pct": proposal.proposed_pct,
-                "increase_amount": proposal.increase_amount,
-                "approved_at": proposal.approved_at,
-            }
-        )
+        return statement_of(proposal)
+
+    async def statements(self, person_id: uuid.UUID) -> StatementHistory:
+        approved = await self.proposals.of_person(person_id, [ProposalStatus.approved])
+        return StatementHistory(person_id=person_id, statements=[statement_of(proposal) for proposal in approved])
+
+
+def statement_of(proposal: PayProposal) -> Statement:
+    """An approved proposal as its employee sees it: base before and after, merit, bonus, cash."""
+    # An approved proposal went through draft, so its snapshot is complete.
+    assert proposal.proposed_salary is not None
+    bonus = proposal.bonus_amount or rules.ZERO
+    return Statement.model_validate(
+        {
+            "cycle_id": proposal.cycle_id,
+            "person_id": proposal.person_id,
+            "rating": proposal.rating,
+            "rating_label": proposal.rating_label,
+            "scale_min": proposal.scale_min,
+            "scale_max": proposal.scale_max,
+            "currency": proposal.currency,
+            "previous_salary": proposal.current_salary,
+            "new_salary": proposal.proposed_salary,
+            "increase_pct": proposal.proposed_pct,
+            "increase_amount": proposal.increase_amount,
+            "bonus_amount": bonus,
+            "total_cash": proposal.proposed_salary + bonus,
+            "approved_at": proposal.approved_at,
+        }
+    )
+
+
+def pool_read(merit: rules.Budget, bonus: rules.Budget) -> PoolRead:
+    return PoolRead(
+        currency=merit.currency,
+        payroll=merit.payroll,
+        merit_proposed=merit.proposed,
+        merit_budget=merit.budget,
+        merit_remaining=merit.remaining,
+        bonus_proposed=bonus.proposed,
+        bonus_budget=bonus.budget,
+        bonus_remaining=bonus.remaining,
+    )
 
 
 def budget_read(budget: rules.Budget) -> BudgetRead:
