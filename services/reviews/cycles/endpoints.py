@@ -57,6 +57,7 @@ from services.reviews.cycles.temporal import deliver, holder
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.database import SessionDep, utcnow
 from shared.errors import ServiceUnavailable
+from shared.openapi import problems
 from shared.pagination import Page, PageDep
 from shared.settings import Settings
 from workflows.models import (
@@ -148,7 +149,12 @@ async def score_lineage(
     return await LineageService(session).lineage(cycle_id, person_id, principal)
 
 
-@router.post("/review-cycles/{cycle_id}/launch", response_model=CycleRead, summary="Snapshot participants, start")
+@router.post(
+    "/review-cycles/{cycle_id}/launch",
+    response_model=CycleRead,
+    summary="Snapshot participants, start",
+    responses=problems(503),
+)
 async def launch_cycle(cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> CycleRead:
     """Idempotent: launching a launched cycle starts its workflow if it is not running yet."""
     service = CycleService(session, _settings(request))
@@ -419,7 +425,12 @@ async def adjust_rating(
     return AdjustmentRead.model_validate(await CalibrationService(session).adjust(session_id, data, hr.person_id))
 
 
-@router.post("/calibration-sessions/{session_id}/finalize", response_model=SessionSummary, summary="Finalize")
+@router.post(
+    "/calibration-sessions/{session_id}/finalize",
+    response_model=SessionSummary,
+    summary="Finalize",
+    responses=problems(503),
+)
 async def finalize_session(
     session_id: uuid.UUID, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> SessionSummary:

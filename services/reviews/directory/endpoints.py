@@ -31,6 +31,7 @@ from services.reviews.directory.service import PeopleService, parse_etag
 from shared.auth import CurrentPrincipal, HRPrincipal, Principal, Role
 from shared.database import SessionDep
 from shared.errors import BadRequest, ValidationFailed
+from shared.openapi import problems
 from shared.pagination import Page, PageDep
 from shared.people import PeopleSync
 
@@ -69,6 +70,7 @@ class ImportRefused(ValidationFailed):
     "/import",
     response_model=ImportReport,
     summary="Import people from an HRIS export (CSV or JSON)",
+    responses=problems(400),
     description='Body: `text/csv`, `application/json` (a list of people or `{"people": [...]}`), or '
     "`multipart/form-data` with a `file` field. The report lists every row: create, update, deactivate, "
     "unchanged or reject (with reasons). All or nothing unless `mode=valid_rows`; `dry_run=true` writes nothing.",

@@ -55,6 +55,7 @@ from services.reviews.scim.schemas import (
 from services.reviews.scim.state import ScimStates, not_deleted, unset_of
 from shared.database import SessionDep
 from shared.errors import Conflict
+from shared.openapi import problems
 
 MAX_COUNT = 500
 DEFAULT_COUNT = 100
@@ -155,7 +156,7 @@ def _refuse_id_change(body: dict[str, Any], user_id: str) -> None:
         raise MutabilityException(detail="id is read-only and cannot be changed")
 
 
-@router.post("/Users", status_code=status.HTTP_201_CREATED, summary="Provision a person")
+@router.post("/Users", status_code=status.HTTP_201_CREATED, summary="Provision a person", responses=problems(400, 409))
 async def create_user(request: Request, session: SessionDep) -> Response:
     body = await _body(request)
     with POLICY:
@@ -189,7 +190,7 @@ async def get_user(
     return _user_response(person, request, unset=unset, parameters=_parameters(attributes, excluded_attributes))
 
 
-@router.put("/Users/{user_id}", summary="Replace a person")
+@router.put("/Users/{user_id}", summary="Replace a person", responses=problems(400, 409))
 async def replace_user(user_id: str, request: Request, session: SessionDep, if_match: IfMatch = None) -> Response:
     service = PeopleService(session)
     person = await _person(service, user_id)
@@ -218,7 +219,7 @@ def _tolerate_vendors(body: dict[str, Any]) -> dict[str, Any]:
     return body
 
 
-@router.patch("/Users/{user_id}", summary="Change a person (add, replace, remove)")
+@router.patch("/Users/{user_id}", summary="Change a person (add, replace, remove)", responses=problems(400, 409))
 async def patch_user(user_id: str, request: Request, session: SessionDep, if_match: IfMatch = None) -> Response:
     service = PeopleService(session)
     person = await _person(service, user_id)
@@ -338,12 +339,12 @@ async def _post_search(request: Request, session: SessionDep) -> Response:
     )
 
 
-@router.post("/Users/.search", summary="Search provisioned people (a SearchRequest body)")
+@router.post("/Users/.search", summary="Search provisioned people (a SearchRequest body)", responses=problems(400))
 async def search_users(request: Request, session: SessionDep) -> Response:
     return await _post_search(request, session)
 
 
-@router.post("/.search", summary="Search every resource type (Users only here)")
+@router.post("/.search", summary="Search every resource type (Users only here)", responses=problems(400))
 async def search_all(request: Request, session: SessionDep) -> Response:
     return await _post_search(request, session)
 
