@@ -17,6 +17,7 @@ from services.feedback.schemas import (
 from services.feedback.service import PeerRatingService, PraiseService
 from shared.auth import CurrentPrincipal
 from shared.database import SessionDep
+from shared.openapi import problems
 from shared.pagination import Page, PageDep
 
 router = APIRouter(prefix="/praise", tags=["praise"])
@@ -53,7 +54,7 @@ peer_router = APIRouter(prefix="/review-cycles/{cycle_id}/peer-ratings", tags=["
     "/{receiver_id}",
     response_model=PeerRatingRead,
     summary="Rate a colleague in a review cycle (or change your rating)",
-    responses={201: {"description": "A new rating"}, 200: {"description": "Your rating, changed"}},
+    responses={201: {"description": "A new rating"}, 200: {"description": "Your rating, changed"}, **problems(409)},
 )
 async def rate_peer(
     cycle_id: uuid.UUID,

@@ -9,6 +9,7 @@ schema. 2xx answers are not compared: an unknown id or an empty body rarely reac
 from __future__ import annotations
 
 import asyncio
+import re
 import uuid
 from typing import Any
 
@@ -137,3 +138,23 @@ async def test_errors_are_described_by_the_problem_schema(service_client: Servic
     for status in ("401", "403", "422"):
         content = listing["responses"][status]["content"]
         assert content == {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
+
+
+async def test_the_period_format_is_in_the_schema_and_enforced(
+    service_client: ServiceClientFactory, auth: TokenFactory
+) -> None:
+    async with service_client("goals") as client:
+        document = (await client.get("/openapi.json")).json()
+        parameters = {parameter["name"]: parameter for parameter in document["paths"]["/goals"]["get"]["parameters"]}
+        pattern = parameters["period"]["schema"]["anyOf"][0]["pattern"]
+        body_pattern = document["components"]["schemas"]["GoalCreate"]["properties"]["period"]["anyOf"][0]["pattern"]
+        assert pattern == body_pattern
+        for good in ("2026", "2026-H1", "2026-q3"):
+            assert re.fullmatch(pattern, good)
+            response = await client.get("/goals", params={"period": good}, headers=auth(Role.hr))
+            assert response.status_code == 200, response.text
+        for bad in ("2026-Q5", "2026-H3", "26", "2026-Q", "2026 "):
+            assert not re.fullmatch(pattern, bad)
+            response = await client.get("/goals", params={"period": bad}, headers=auth(Role.hr))
+            assert response.status_code == 422, (bad, response.text)
+            assert response.json()["errors"][0]["field"] == "period"

@@ -48,7 +48,13 @@ def _view(principal: Principal, person: object) -> PersonRead | PersonRecord:
     return PersonRead.model_validate(person)
 
 
-@router.post("", response_model=PersonRecord, status_code=status.HTTP_201_CREATED, summary="Add a person")
+@router.post(
+    "",
+    response_model=PersonRecord,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a person",
+    responses=problems(409),
+)
 async def create_person(data: PersonCreate, session: SessionDep, _hr: HRPrincipal) -> PersonRecord:
     person = await PeopleService(session).create(data)
     return PersonRecord.model_validate(person)
@@ -152,7 +158,9 @@ async def get_person(
     return _view(principal, await PeopleService(session).get(person_id))
 
 
-@router.patch("/{person_id}", response_model=PersonRecord, summary="Change or deactivate a person")
+@router.patch(
+    "/{person_id}", response_model=PersonRecord, summary="Change or deactivate a person", responses=problems(409)
+)
 async def update_person(
     person_id: uuid.UUID, data: PersonUpdate, session: SessionDep, _hr: HRPrincipal, if_match: IfMatch = None
 ) -> PersonRecord:
