@@ -287,3 +287,31 @@ async def test_bounded_input_is_refused_not_a_500(reviews: httpx.AsyncClient, sc
     for count in (2**64, -(2**64)):
         response = await reviews.get("/scim/v2/Users", params={"count": count}, headers=scim_headers)
         assert response.status_code == 200, (count, response.text)
+
+
+async def test_a_deleted_user_cannot_become_a_manager(reviews: httpx.AsyncClient, scim_headers: dict[str, str]) -> None:
+    boss = await provision(reviews, scim_headers, user("gone-boss@example.com"))
+    report = await provision(
+        reviews, scim_headers, user("report@example.com", enterprise={"manager": {"value": boss["id"]}})
+    )
+    await reviews.delete(f"/scim/v2/Users/{boss['id']}", headers=scim_headers)
+    newcomer = user("newcomer@example.com", enterprise={"manager": {"value": boss["id"]}})
+    assert_scim_error(await reviews.post("/scim/v2/Users", json=newcomer, headers=scim_headers), 400, "invalidValue")
+    # The report whose manager left can still be changed, the manager link as it is.
+    url = f"/scim/v2/Users/{report['id']}"
+    response = await reviews.patch(
+        url, json=patch({"op": "replace", "path": "title", "value": "Lead"}), headers=scim_headers
+    )
+    assert response.status_code == 200, response.text
+    assert response.json()[ENTERPRISE]["manager"]["value"] == boss["id"]
+
+
+async def test_unset_attributes_show_again_once_the_directory_sets_them(
+    reviews: httpx.AsyncClient, scim_headers: dict[str, str]
+) -> None:
+    person = await provision(reviews, scim_headers, user("unnamed@example.com"))
+    assert "displayName" not in person
+    changed = await reviews.patch(f"/people/{person['id']}", json={"display_name": "Set by HR"}, headers=_hr(reviews))
+    assert changed.status_code == 200, changed.text
+    fetched = (await reviews.get(f"/scim/v2/Users/{person['id']}", headers=scim_headers)).json()
+    assert fetched["displayName"] == "Set by HR"

@@ -34,6 +34,7 @@ from scim2_models import (
 from starlette.routing import Match
 
 from services.reviews.directory.repository import PersonRepository
+from services.reviews.directory.schemas import PersonFields
 from services.reviews.directory.service import PeopleService, etag, parse_etag
 from services.reviews.models import Person
 from services.reviews.scim.auth import scim_client
@@ -150,6 +151,15 @@ async def _unset(session: SessionDep, person: Person) -> frozenset[str]:
     return unset_of(person, await ScimStates(session).get(person.id))
 
 
+async def _refuse_deleted_manager(states: ScimStates, fields: PersonFields, person: Person | None) -> None:
+    """A new manager must be a User SCIM serves; a manager deleted since may stay as they are."""
+    manager_id = fields.manager_id
+    if manager_id is None or (person is not None and manager_id == person.manager_id):
+        return
+    if await states.is_deleted(manager_id):
+        raise InvalidValueException(detail=f"manager: no User with id {manager_id}")
+
+
 def _refuse_id_change(body: dict[str, Any], user_id: str) -> None:
     given = body.get("id")
     if given is not None and str(given) != user_id:
@@ -163,6 +173,7 @@ async def create_user(request: Request, session: SessionDep) -> Response:
         user = ScimUser.model_validate(body, scim_ctx=Context.RESOURCE_CREATION_REQUEST)
     fields = user_to_fields(user)
     service, states = PeopleService(session), ScimStates(session)
+    await _refuse_deleted_manager(states, fields, None)
     try:
         person = await service.create(fields)
     except Conflict:
@@ -199,6 +210,7 @@ async def replace_user(user_id: str, request: Request, session: SessionDep, if_m
     with POLICY:
         user = ScimUser.model_validate(body, scim_ctx=Context.RESOURCE_REPLACEMENT_REQUEST)
     fields = user_to_fields(user, keep_hire_date=person.hire_date)
+    await _refuse_deleted_manager(ScimStates(session), fields, person)
     person = await service.replace(person.id, fields, expected_version=parse_etag(if_match))
     unset = unset_attributes(user)
     await ScimStates(session).written(person, unset)
@@ -236,7 +248,9 @@ async def patch_user(user_id: str, request: Request, session: SessionDep, if_mat
         patch.patch(user)
     if user.id != str(person.id):
         raise MutabilityException(detail="id is read-only and cannot be changed")
-    person = await service.replace(person.id, user_to_fields(user, absent_active=False), expected_version=expected)
+    fields = user_to_fields(user, absent_active=False)
+    await _refuse_deleted_manager(ScimStates(session), fields, person)
+    person = await service.replace(person.id, fields, expected_version=expected)
     unset = unset_attributes(user)
     await ScimStates(session).written(person, unset)
     return _user_response(person, request, unset=frozenset(unset))
