@@ -11,13 +11,16 @@ from __future__ import annotations
 import asyncio
 import re
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import httpx
 import pytest
+from fastapi import FastAPI, Header
+from pydantic import BaseModel
 
-from shared.auth import Role
+from shared.auth import CurrentPrincipal, Role
 from shared.errors import PROBLEM_JSON
+from shared.openapi import install_openapi, problems
 from shared.settings import ServiceName, Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
 
@@ -158,3 +161,39 @@ async def test_the_period_format_is_in_the_schema_and_enforced(
             response = await client.get("/goals", params={"period": bad}, headers=auth(Role.hr))
             assert response.status_code == 422, (bad, response.text)
             assert response.json()["errors"][0]["field"] == "period"
+
+
+class Body(BaseModel):
+    name: str
+
+
+def test_statuses_are_derived_from_what_a_route_is_made_of() -> None:
+    """The rules of shared/openapi.py on a small app: auth, path, input, If-Match, responses=."""
+    app = FastAPI()
+    install_openapi(app)
+
+    @app.get("/public")
+    async def public() -> dict[str, str]:
+        return {}
+
+    @app.get("/things/{thing_id}")
+    async def thing(thing_id: uuid.UUID, principal: CurrentPrincipal) -> dict[str, str]:
+        return {}
+
+    @app.put("/things/{thing_id}", responses=problems(409))
+    async def put_thing(
+        thing_id: uuid.UUID,
+        body: Body,
+        principal: CurrentPrincipal,
+        if_match: Annotated[str | None, Header(alias="If-Match")] = None,
+    ) -> dict[str, str]:
+        return {}
+
+    paths = app.openapi()["paths"]
+    assert set(paths["/public"]["get"]["responses"]) == {"200"}
+    assert "security" not in paths["/public"]["get"]
+    assert set(paths["/things/{thing_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "422"}
+    assert set(paths["/things/{thing_id}"]["put"]["responses"]) == {"200", "401", "403", "404", "409", "412", "422"}
+    assert paths["/things/{thing_id}"]["put"]["security"] == [{"bearerAuth": []}]
+    conflict = paths["/things/{thing_id}"]["put"]["responses"]["409"]
+    assert conflict["content"] == {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
