@@ -78,12 +78,17 @@ class SecurityScheme:
 
 @dataclass(frozen=True)
 class ErrorFormat:
-    """How a route's errors look: media type, schema name and schema; 422 or 400 for bad input."""
+    """How a route's errors look: media type, schema name and schema; 422 or 400 for bad input.
+
+    ``success_media_type``: the media type of its other answers too, when the route answers in
+    a protocol's own (SCIM's ``application/scim+json``) rather than ``application/json``.
+    """
 
     media_type: str
     schema_name: str
     schema: dict[str, Any]
     invalid_input_status: int = 422
+    success_media_type: str | None = None
 
 
 PROBLEM_FORMAT = ErrorFormat(PROBLEM_JSON, "Problem", PROBLEM_SCHEMA)
@@ -177,6 +182,9 @@ def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
                 if status.isdigit() and int(status) >= 400:
                     # Every error, FastAPI's own 422 included, is the route's error body.
                     response["content"] = {facts.error_format.media_type: {"schema": ref}}
+                elif facts.error_format.success_media_type and response.get("content"):
+                    schema = next(iter(response["content"].values())).get("schema", {})
+                    response["content"] = {facts.error_format.success_media_type: {"schema": schema}}
             if facts.security:
                 operation["security"] = [{scheme.name: []} for scheme in facts.security]
                 for scheme in facts.security:

@@ -129,6 +129,13 @@ async def test_security_is_declared(service: ServiceName, service_client: Servic
             assert {"401"} <= set(operation["responses"]), (method, template)
     if service == "reviews":
         assert schemes["scimToken"]["scheme"] == "bearer"
+        users = document["paths"]["/scim/v2/Users"]
+        assert set(users["post"]["responses"]) == {"201", "400", "401", "409"}
+        assert set(users["post"]["responses"]["201"]["content"]) == {SCIM_JSON}
+        assert users["get"]["responses"]["400"]["content"] == {
+            SCIM_JSON: {"schema": {"$ref": "#/components/schemas/ScimError"}}
+        }
+        assert document["components"]["schemas"]["ScimError"]["required"] == ["schemas", "status"]
 
 
 async def test_errors_are_described_by_the_problem_schema(service_client: ServiceClientFactory) -> None:

@@ -125,7 +125,9 @@ SCIM_ERROR_SCHEMA: dict[str, Any] = {
 class ScimRoute(APIRoute):
     """A route whose errors are SCIM errors."""
 
-    openapi_error_format = ErrorFormat(SCIM_JSON, "ScimError", SCIM_ERROR_SCHEMA, invalid_input_status=400)
+    openapi_error_format = ErrorFormat(
+        SCIM_JSON, "ScimError", SCIM_ERROR_SCHEMA, invalid_input_status=400, success_media_type=SCIM_JSON
+    )
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()
