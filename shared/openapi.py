@@ -11,7 +11,8 @@ every service:
 - an ``If-Match`` header -> 412.
 
 Statuses only a route's own rules give (409, 400, 503...) come from its ``responses=``,
-written with ``problems(...)``; every error status is described with the problem schema
+written with ``problems(...)``, or, when a dependency gives them on every route using it,
+from ``register_statuses(dependency, ...)``; every error status is described with the problem schema
 (``application/problem+json``) or, for routes that set ``openapi_error_format`` (SCIM),
 with their own.
 """
@@ -98,9 +99,17 @@ _SECURITY: dict[Callable[..., Any], SecurityScheme] = {
 }
 
 
+_DEPENDENCY_STATUSES: dict[Callable[..., Any], frozenset[int]] = {}
+
+
 def register_security(dependency: Callable[..., Any], scheme: SecurityScheme) -> None:
     """Declare a dependency as authentication (a service's own token, e.g. SCIM's)."""
     _SECURITY[dependency] = scheme
+
+
+def register_statuses(dependency: Callable[..., Any], *statuses: int) -> None:
+    """Declare what a dependency itself can answer (e.g. 503 while a key is missing) on every route using it."""
+    _DEPENDENCY_STATUSES[dependency] = _DEPENDENCY_STATUSES.get(dependency, frozenset()) | set(statuses)
 
 
 def problems(*statuses: int, **descriptions: str) -> dict[int | str, dict[str, Any]]:
@@ -139,6 +148,8 @@ def route_facts(route: Any) -> RouteFacts:
     statuses: set[int] = set()
     inputs = False
     for part in _dependants(dependant):
+        if part.call is not None:
+            statuses.update(_DEPENDENCY_STATUSES.get(part.call, ()))
         scheme = _SECURITY.get(part.call) if part.call is not None else None
         if scheme is not None and scheme not in security:
             security.append(scheme)

@@ -15,12 +15,12 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import FastAPI, Header
+from fastapi import Depends, FastAPI, Header
 from pydantic import BaseModel
 
 from shared.auth import CurrentPrincipal, Role
 from shared.errors import PROBLEM_JSON
-from shared.openapi import install_openapi, problems
+from shared.openapi import install_openapi, problems, register_statuses
 from shared.settings import ServiceName, Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
 
@@ -174,6 +174,13 @@ class Body(BaseModel):
     name: str
 
 
+async def _key() -> str:
+    return "a key, or a 503 while there is none"
+
+
+register_statuses(_key, 503)
+
+
 def test_statuses_are_derived_from_what_a_route_is_made_of() -> None:
     """The rules of shared/openapi.py on a small app: auth, path, input, If-Match, responses=."""
     app = FastAPI()
@@ -196,11 +203,16 @@ def test_statuses_are_derived_from_what_a_route_is_made_of() -> None:
     ) -> dict[str, str]:
         return {}
 
+    @app.get("/keyed")
+    async def keyed(key: Annotated[str, Depends(_key)]) -> dict[str, str]:
+        return {}
+
     paths = app.openapi()["paths"]
     assert set(paths["/public"]["get"]["responses"]) == {"200"}
     assert "security" not in paths["/public"]["get"]
     assert set(paths["/things/{thing_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "422"}
     assert set(paths["/things/{thing_id}"]["put"]["responses"]) == {"200", "401", "403", "404", "409", "412", "422"}
     assert paths["/things/{thing_id}"]["put"]["security"] == [{"bearerAuth": []}]
+    assert set(paths["/keyed"]["get"]["responses"]) == {"200", "503"}
     conflict = paths["/things/{thing_id}"]["put"]["responses"]["409"]
     assert conflict["content"] == {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}}}
