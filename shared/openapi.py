@@ -171,8 +171,15 @@ def _api_routes(app: FastAPI) -> Iterator[Any]:
             yield context
 
 
-def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
-    """Add the derived statuses, security and error schemas to a generated document."""
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
+
+
+def complete(app: FastAPI, document: dict[str, Any], *, body_statuses: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Add the derived statuses, security and error schemas to a generated document.
+
+    ``body_statuses``: what a layer in front of every route answers for any request body
+    (e.g. 413 from a body-size limit), declared on each POST, PUT and PATCH.
+    """
     components = document.setdefault("components", {})
     schemas = components.setdefault("schemas", {})
     security_schemes = components.setdefault("securitySchemes", {})
@@ -187,7 +194,8 @@ def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
             responses = operation.setdefault("responses", {})
             if facts.error_format.invalid_input_status != 422:
                 responses.pop("422", None)
-            for status in facts.statuses:
+            statuses = facts.statuses | set(body_statuses) if method in BODY_METHODS else facts.statuses
+            for status in statuses:
                 responses.setdefault(str(status), {"description": _phrase(status)})
             for status, response in responses.items():
                 if status.isdigit() and int(status) >= 400:
@@ -207,7 +215,7 @@ def complete(app: FastAPI, document: dict[str, Any]) -> dict[str, Any]:
     return document
 
 
-def install_openapi(app: FastAPI) -> None:
+def install_openapi(app: FastAPI, *, body_statuses: tuple[int, ...] = ()) -> None:
     """Serve the completed document at /openapi.json (and in the docs pages)."""
     generated: dict[str, Any] | None = None
     completed: dict[str, Any] = {}
@@ -216,7 +224,7 @@ def install_openapi(app: FastAPI) -> None:
         nonlocal generated, completed
         document = FastAPI.openapi(app)
         if document is not generated:
-            generated, completed = document, complete(app, document)
+            generated, completed = document, complete(app, document, body_statuses=body_statuses)
         return completed
 
     app.openapi = openapi  # type: ignore[method-assign]

@@ -184,7 +184,7 @@ register_statuses(_key, 503)
 def test_statuses_are_derived_from_what_a_route_is_made_of() -> None:
     """The rules of shared/openapi.py on a small app: auth, path, input, If-Match, responses=."""
     app = FastAPI()
-    install_openapi(app)
+    install_openapi(app, body_statuses=(413,))
 
     @app.get("/public")
     async def public() -> dict[str, str]:
@@ -211,7 +211,16 @@ def test_statuses_are_derived_from_what_a_route_is_made_of() -> None:
     assert set(paths["/public"]["get"]["responses"]) == {"200"}
     assert "security" not in paths["/public"]["get"]
     assert set(paths["/things/{thing_id}"]["get"]["responses"]) == {"200", "401", "403", "404", "422"}
-    assert set(paths["/things/{thing_id}"]["put"]["responses"]) == {"200", "401", "403", "404", "409", "412", "422"}
+    assert set(paths["/things/{thing_id}"]["put"]["responses"]) == {
+        "200",
+        "401",
+        "403",
+        "404",
+        "409",
+        "412",
+        "413",
+        "422",
+    }
     assert paths["/things/{thing_id}"]["put"]["security"] == [{"bearerAuth": []}]
     assert set(paths["/keyed"]["get"]["responses"]) == {"200", "503"}
     conflict = paths["/things/{thing_id}"]["put"]["responses"]["409"]
