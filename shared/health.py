@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 
 from shared.database import ping
 from shared.errors import PROBLEM_JSON
+from shared.openapi import problems
 
 router = APIRouter(tags=["health"])
 
@@ -21,7 +22,7 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="Readiness: database and NATS reachable")
+@router.get("/readyz", summary="Readiness: database and NATS reachable", responses=problems(503))
 async def readyz(request: Request) -> JSONResponse:
     state = request.app.state
     checks: dict[str, str] = {}

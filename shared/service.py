@@ -26,6 +26,7 @@ from shared.events import (
     service_stream,
 )
 from shared.metrics import install_metrics
+from shared.openapi import install_openapi
 from shared.settings import ServiceName, Settings, get_settings
 from shared.telemetry import configure_logging, configure_tracing, instrument_app
 
@@ -108,6 +109,7 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.token_verifier = TokenVerifier(settings)
     install_problem_handlers(app)
+    install_openapi(app)
     instrument_app(app, engine)
     install_metrics(app, name, definition.outbox_model)
 

@@ -36,6 +36,7 @@ from services.feedback.service import (
 )
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.database import SessionDep
+from shared.openapi import problems
 from shared.pagination import Page, PageDep, PageParams
 from shared.settings import Settings
 
@@ -73,7 +74,7 @@ peer_router = APIRouter(prefix="/review-cycles/{cycle_id}/peer-ratings", tags=["
     "/{receiver_id}",
     response_model=PeerRatingRead,
     summary="Rate a colleague in a review cycle (or change your rating)",
-    responses={201: {"description": "A new rating"}, 200: {"description": "Your rating, changed"}},
+    responses={201: {"description": "A new rating"}, 200: {"description": "Your rating, changed"}, **problems(409)},
 )
 async def rate_peer(
     cycle_id: uuid.UUID,
@@ -142,7 +143,11 @@ async def list_company_values(
 
 
 @values_router.post(
-    "", response_model=CompanyValueRead, status_code=status.HTTP_201_CREATED, summary="Add a company value (HR)"
+    "",
+    response_model=CompanyValueRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a company value (HR)",
+    responses=problems(409),
 )
 async def create_company_value(data: CompanyValueCreate, session: SessionDep, _hr: HRPrincipal) -> CompanyValueRead:
     return CompanyValueRead.model_validate(await CompanyValueService(session).create(data))
@@ -153,7 +158,9 @@ async def get_company_value(value_id: uuid.UUID, session: SessionDep, _principal
     return CompanyValueRead.model_validate(await CompanyValueService(session).get(value_id))
 
 
-@values_router.patch("/{value_id}", response_model=CompanyValueRead, summary="Rename, describe or archive (HR)")
+@values_router.patch(
+    "/{value_id}", response_model=CompanyValueRead, summary="Rename, describe or archive (HR)", responses=problems(409)
+)
 async def update_company_value(
     value_id: uuid.UUID, data: CompanyValueUpdate, session: SessionDep, _hr: HRPrincipal
 ) -> CompanyValueRead:
@@ -232,6 +239,7 @@ async def read_feedback(
     response_model=FeedbackShareRead,
     status_code=status.HTTP_201_CREATED,
     summary="Share feedback you received with your manager (receiver only; revocable)",
+    responses=problems(409),
 )
 async def share_feedback(
     item_id: uuid.UUID, session: SessionDep, keyring: KeyringDep, principal: CurrentPrincipal
@@ -297,6 +305,7 @@ async def request_inbox(
     response_model=FeedbackRead,
     status_code=status.HTTP_201_CREATED,
     summary="Answer a request asking you (written feedback to the requester)",
+    responses=problems(409),
 )
 async def answer_request(
     request_id: uuid.UUID, data: FeedbackAnswer, service: RequestsDep, principal: CurrentPrincipal
@@ -304,7 +313,9 @@ async def answer_request(
     return await service.answer(request_id, data, principal)
 
 
-@requests_router.post("/{request_id}/decline", response_model=InboxEntry, summary="Decline a request asking you")
+@requests_router.post(
+    "/{request_id}/decline", response_model=InboxEntry, summary="Decline a request asking you", responses=problems(409)
+)
 async def decline_request(request_id: uuid.UUID, service: RequestsDep, principal: CurrentPrincipal) -> InboxEntry:
     return await service.decline(request_id, principal)
 

@@ -34,6 +34,7 @@ from services.feedback.crypto import (
 from services.feedback.models import ContentKey, DataKey, ServiceKey
 from shared.database import SessionDep, utcnow
 from shared.errors import ServiceUnavailable
+from shared.openapi import register_statuses
 from shared.settings import Environment, Settings
 
 
@@ -231,4 +232,5 @@ async def keyring(request: Request, session: SessionDep) -> Keyring:
     return Keyring(session, _provider(request))
 
 
+register_statuses(keyring, 503)
 KeyringDep = Annotated[Keyring, Depends(keyring)]

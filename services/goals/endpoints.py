@@ -15,6 +15,7 @@ from services.goals.models import CycleScore, LLMAudit
 from services.goals.repository import CycleScoreRepository, GoalFilters
 from services.goals.rules import Level, ScoreResult, Status, Visibility, smart_check, weight_error_message
 from services.goals.schemas import (
+    PERIOD_PATTERN,
     AlignmentTree,
     AuditRead,
     BulkAssign,
@@ -81,7 +82,9 @@ async def list_goals(
     aligned_to: Annotated[uuid.UUID | None, Query(description="Only goals aligned directly to this goal.")] = None,
     visibility: Annotated[Visibility | None, Query()] = None,
     department: Annotated[str | None, Query(description="Only department goals of this department.")] = None,
-    period: Annotated[str | None, Query(description="Goals whose time overlaps 2026, 2026-H1 or 2026-Q3.")] = None,
+    period: Annotated[
+        str | None, Query(description="Goals whose time overlaps 2026, 2026-H1 or 2026-Q3.", pattern=PERIOD_PATTERN)
+    ] = None,
     period_start: Annotated[date | None, Query(description="Goals whose time overlaps from this date...")] = None,
     period_end: Annotated[date | None, Query(description="...to this date.")] = None,
 ) -> Page[GoalRead]:
@@ -144,7 +147,7 @@ async def weights(
     session: SessionDep,
     principal: CurrentPrincipal,
     owner_id: uuid.UUID,
-    period: Annotated[str | None, Query(description="2026, 2026-H1 or 2026-Q3.")] = None,
+    period: Annotated[str | None, Query(description="2026, 2026-H1 or 2026-Q3.", pattern=PERIOD_PATTERN)] = None,
     period_start: date | None = None,
     period_end: date | None = None,
 ) -> WeightsReport:

@@ -26,7 +26,12 @@ Title = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, ma
 Description = Annotated[str, Field(max_length=10_000)]
 Currency = Annotated[str, StringConstraints(strip_whitespace=True, to_upper=True, pattern=r"^[A-Za-z]{3}$")]
 Weight = Annotated[float, Field(ge=0, le=100)]
-Period = Annotated[str, Field(description="A calendar period: 2026 (year), 2026-H1 (half), 2026-Q3 (quarter).")]
+# The form parse_period accepts, stated in the schema so clients can check it before sending.
+PERIOD_PATTERN = r"^[0-9]{4}(-([Qq][1-4]|[Hh][12]))?$"
+Period = Annotated[
+    str,
+    Field(description="A calendar period: 2026 (year), 2026-H1 (half), 2026-Q3 (quarter).", pattern=PERIOD_PATTERN),
+]
 
 
 # ---------------------------------------------------------------------------- key results, milestones

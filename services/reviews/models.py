@@ -94,6 +94,24 @@ class Person(RecordMixin, Base):
     )
 
 
+class ScimUserState(Base):
+    """What SCIM needs beyond the directory, one row per person a provisioning client wrote.
+
+    ``deleted_at``: the client deleted the User. The person stays in the directory (inactive,
+    with their history) but SCIM answers 404 and lists leave them out (RFC 7644 3.6).
+    ``unset``: the optional attributes (displayName, emails) the client left unset, while the
+    person is still at ``unset_version``; the directory needs a value for them, so it keeps
+    one derived from the name or userName, and SCIM does not show it.
+    """
+
+    __tablename__ = "scim_users"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), primary_key=True)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    unset: Mapped[list[str]] = mapped_column(JSON, default=list)
+    unset_version: Mapped[int] = mapped_column(Integer, default=0)
+
+
 class PersonEmail(Base):
     """One e-mail address of a person; the lower-cased address is the key, so it is unique."""
 

@@ -210,14 +210,23 @@ async def test_delete_deactivates_and_keeps_history(reviews: httpx.AsyncClient, 
     url = f"/scim/v2/Users/{created['id']}"
     response = await reviews.delete(url, headers=scim_headers)
     assert response.status_code == 204
-    kept = (await reviews.get(url, headers=scim_headers)).json()
-    assert kept["active"] is False
-    assert kept["meta"]["version"] == 'W/"2"'
+    # Gone for SCIM (RFC 7644 3.6), kept in the directory as inactive.
+    assert_scim_error(await reviews.get(url, headers=scim_headers), 404)
     record = (await reviews.get(f"/people/{created['id']}", headers=_hr_headers(reviews))).json()
     assert record["active"] is False
     assert record["deactivated_at"] is not None
+    assert record["version"] == 2
     assert_scim_error(await reviews.delete(f"/scim/v2/Users/{uuid.uuid4()}", headers=scim_headers), 404)
-    # Reactivation by the IdP clears the deactivation time.
+
+
+async def test_reactivation_clears_the_deactivation_time(
+    reviews: httpx.AsyncClient, scim_headers: dict[str, str]
+) -> None:
+    created = await provision(reviews, scim_headers, user("paused@example.com"))
+    url = f"/scim/v2/Users/{created['id']}"
+    await reviews.patch(url, json=patch({"op": "replace", "path": "active", "value": False}), headers=scim_headers)
+    record = (await reviews.get(f"/people/{created['id']}", headers=_hr_headers(reviews))).json()
+    assert (record["active"], record["deactivated_at"] is not None) == (False, True)
     await reviews.patch(url, json=patch({"op": "replace", "path": "active", "value": True}), headers=scim_headers)
     record = (await reviews.get(f"/people/{created['id']}", headers=_hr_headers(reviews))).json()
     assert record["active"] is True
@@ -229,7 +238,11 @@ async def test_list_filters_and_pagination(reviews: httpx.AsyncClient, scim_head
         await provision(reviews, scim_headers, user(f"p{index}@example.com", externalId=f"ext-{index}"))
         for index in range(5)
     ]
-    await reviews.delete(f"/scim/v2/Users/{people[4]['id']}", headers=scim_headers)
+    await reviews.patch(
+        f"/scim/v2/Users/{people[4]['id']}",
+        json=patch({"op": "replace", "path": "active", "value": False}),
+        headers=scim_headers,
+    )
     await reviews.patch(
         f"/scim/v2/Users/{people[3]['id']}",
         json=patch({"op": "add", "path": "emails", "value": [{"value": "alias@other.example", "type": "other"}]}),

@@ -57,6 +57,7 @@ from services.reviews.cycles.temporal import deliver, holder
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.database import SessionDep, utcnow
 from shared.errors import ServiceUnavailable
+from shared.openapi import problems
 from shared.pagination import Page, PageDep
 from shared.settings import Settings
 from workflows.models import (
@@ -148,14 +149,24 @@ async def score_lineage(
     return await LineageService(session).lineage(cycle_id, person_id, principal)
 
 
-@router.post("/review-cycles/{cycle_id}/launch", response_model=CycleRead, summary="Snapshot participants, start")
+@router.post(
+    "/review-cycles/{cycle_id}/launch",
+    response_model=CycleRead,
+    summary="Snapshot participants, start",
+    responses=problems(409, 503),
+)
 async def launch_cycle(cycle_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> CycleRead:
     """Idempotent: launching a launched cycle starts its workflow if it is not running yet."""
     service = CycleService(session, _settings(request))
     return CycleRead.model_validate(await service.launch_and_start(cycle_id, await _client(request)))
 
 
-@router.post("/review-cycles/{cycle_id}/deadlines", response_model=DeadlineRead, summary="Extend a deadline")
+@router.post(
+    "/review-cycles/{cycle_id}/deadlines",
+    response_model=DeadlineRead,
+    summary="Extend a deadline",
+    responses=problems(409, 503),
+)
 async def extend_deadline(
     cycle_id: uuid.UUID, data: ExtendRequest, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> DeadlineRead:
@@ -174,7 +185,12 @@ async def extend_deadline(
     return DeadlineRead(step=result.step, deadline=result.deadline, closes_at=result.closes_at)
 
 
-@router.post("/review-cycles/{cycle_id}/participants", response_model=Ack, summary="Add a participant")
+@router.post(
+    "/review-cycles/{cycle_id}/participants",
+    response_model=Ack,
+    summary="Add a participant",
+    responses=problems(409, 503),
+)
 async def add_participant(
     cycle_id: uuid.UUID, data: AddParticipantRequest, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> Ack:
@@ -182,7 +198,12 @@ async def add_participant(
     return _ack(await service.add_and_tell(cycle_id, data.person_id, hr.person_id, await _client(request)))
 
 
-@router.delete("/review-cycles/{cycle_id}/participants/{person_id}", response_model=Ack, summary="Remove one")
+@router.delete(
+    "/review-cycles/{cycle_id}/participants/{person_id}",
+    response_model=Ack,
+    summary="Remove one",
+    responses=problems(409, 503),
+)
 async def remove_participant(
     cycle_id: uuid.UUID, person_id: uuid.UUID, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> Ack:
@@ -192,7 +213,12 @@ async def remove_participant(
     return _ack(await _deliver(request, handle.execute_update(ReviewCycleWorkflow.remove_participant, update)))
 
 
-@router.post("/review-cycles/{cycle_id}/advance", response_model=Ack, summary="Open the next phase now")
+@router.post(
+    "/review-cycles/{cycle_id}/advance",
+    response_model=Ack,
+    summary="Open the next phase now",
+    responses=problems(409, 503),
+)
 async def advance_phase(
     cycle_id: uuid.UUID, data: AdvanceRequest, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> Ack:
@@ -202,7 +228,9 @@ async def advance_phase(
     return _ack(await _deliver(request, handle.execute_update(ReviewCycleWorkflow.advance_phase, update)))
 
 
-@router.post("/review-cycles/{cycle_id}/cancel", response_model=Ack, summary="Cancel the cycle")
+@router.post(
+    "/review-cycles/{cycle_id}/cancel", response_model=Ack, summary="Cancel the cycle", responses=problems(409, 503)
+)
 async def cancel_cycle(
     cycle_id: uuid.UUID, data: CancelRequest, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> Ack:
@@ -319,7 +347,12 @@ async def save_draft(task_id: str, data: Answers, session: SessionDep, principal
     return task_read(await service.save_draft(await service.access(task_id, principal), data))
 
 
-@router.post("/tasks/{task_id}/submit", response_model=TaskRead, summary="Submit (completes the workflow task)")
+@router.post(
+    "/tasks/{task_id}/submit",
+    response_model=TaskRead,
+    summary="Submit (completes the workflow task)",
+    responses=problems(409, 503),
+)
 async def submit_task(
     task_id: str, data: Answers, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> TaskRead:
@@ -328,7 +361,12 @@ async def submit_task(
     return task_read(await service.submit(task_id, data, principal))
 
 
-@router.post("/tasks/{task_id}/reassign", response_model=TaskRead, summary="Give a task to someone else (HR)")
+@router.post(
+    "/tasks/{task_id}/reassign",
+    response_model=TaskRead,
+    summary="Give a task to someone else (HR)",
+    responses=problems(409, 503),
+)
 async def reassign_task(
     task_id: str, data: ReassignRequest, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> TaskRead:
@@ -374,7 +412,12 @@ async def get_dispute(dispute_id: uuid.UUID, session: SessionDep, principal: Cur
     return DisputeRead.model_validate(await DisputeService(session).get(dispute_id, principal))
 
 
-@router.post("/disputes/{dispute_id}/resolve", response_model=DisputeRead, summary="Uphold or amend the rating (HR)")
+@router.post(
+    "/disputes/{dispute_id}/resolve",
+    response_model=DisputeRead,
+    summary="Uphold or amend the rating (HR)",
+    responses=problems(409),
+)
 async def resolve_dispute(
     dispute_id: uuid.UUID, data: DisputeResolve, session: SessionDep, hr: HRPrincipal
 ) -> DisputeRead:
@@ -412,6 +455,7 @@ async def get_session(session_id: uuid.UUID, session: SessionDep, _hr: HRPrincip
     response_model=AdjustmentRead,
     status_code=status.HTTP_201_CREATED,
     summary="Change a rating, with a reason",
+    responses=problems(409),
 )
 async def adjust_rating(
     session_id: uuid.UUID, data: AdjustmentWrite, session: SessionDep, hr: HRPrincipal
@@ -419,7 +463,12 @@ async def adjust_rating(
     return AdjustmentRead.model_validate(await CalibrationService(session).adjust(session_id, data, hr.person_id))
 
 
-@router.post("/calibration-sessions/{session_id}/finalize", response_model=SessionSummary, summary="Finalize")
+@router.post(
+    "/calibration-sessions/{session_id}/finalize",
+    response_model=SessionSummary,
+    summary="Finalize",
+    responses=problems(409, 503),
+)
 async def finalize_session(
     session_id: uuid.UUID, request: Request, session: SessionDep, hr: HRPrincipal
 ) -> SessionSummary:

@@ -31,6 +31,7 @@ from services.reviews.directory.service import PeopleService, parse_etag
 from shared.auth import CurrentPrincipal, HRPrincipal, Principal, Role
 from shared.database import SessionDep
 from shared.errors import BadRequest, ValidationFailed
+from shared.openapi import problems
 from shared.pagination import Page, PageDep
 from shared.people import PeopleSync
 
@@ -47,7 +48,13 @@ def _view(principal: Principal, person: object) -> PersonRead | PersonRecord:
     return PersonRead.model_validate(person)
 
 
-@router.post("", response_model=PersonRecord, status_code=status.HTTP_201_CREATED, summary="Add a person")
+@router.post(
+    "",
+    response_model=PersonRecord,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a person",
+    responses=problems(409),
+)
 async def create_person(data: PersonCreate, session: SessionDep, _hr: HRPrincipal) -> PersonRecord:
     person = await PeopleService(session).create(data)
     return PersonRecord.model_validate(person)
@@ -69,6 +76,7 @@ class ImportRefused(ValidationFailed):
     "/import",
     response_model=ImportReport,
     summary="Import people from an HRIS export (CSV or JSON)",
+    responses=problems(400),
     description='Body: `text/csv`, `application/json` (a list of people or `{"people": [...]}`), or '
     "`multipart/form-data` with a `file` field. The report lists every row: create, update, deactivate, "
     "unchanged or reject (with reasons). All or nothing unless `mode=valid_rows`; `dry_run=true` writes nothing.",
@@ -150,7 +158,9 @@ async def get_person(
     return _view(principal, await PeopleService(session).get(person_id))
 
 
-@router.patch("/{person_id}", response_model=PersonRecord, summary="Change or deactivate a person")
+@router.patch(
+    "/{person_id}", response_model=PersonRecord, summary="Change or deactivate a person", responses=problems(409)
+)
 async def update_person(
     person_id: uuid.UUID, data: PersonUpdate, session: SessionDep, _hr: HRPrincipal, if_match: IfMatch = None
 ) -> PersonRecord:

@@ -12,6 +12,7 @@ from services.reviews.models import LLMAudit
 from shared.auth import CurrentPrincipal
 from shared.database import SessionDep
 from shared.llm import AuditEntryRead, audit_page, chat_model
+from shared.openapi import problems
 from shared.pagination import Page, PageDep
 from shared.settings import Settings
 
@@ -19,7 +20,10 @@ router = APIRouter(tags=["review drafts"])
 
 
 @router.post(
-    "/tasks/{task_id}/draft/generate", response_model=DraftRead, summary="A first draft, every sentence sourced"
+    "/tasks/{task_id}/draft/generate",
+    response_model=DraftRead,
+    summary="A first draft, every sentence sourced",
+    responses=problems(409),
 )
 async def generate_draft(task_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal) -> DraftRead:
     """For the writer of an open self-assessment or manager review. Nothing is saved on the task: edit the

@@ -9,6 +9,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from scim2_models import UnauthorizedException
 
+from shared.openapi import SecurityScheme, register_security
 from shared.settings import Environment, Settings
 
 MIN_PRODUCTION_TOKEN_LENGTH = 32
@@ -44,3 +45,16 @@ async def scim_client(request: Request) -> None:
 
 
 ScimClient = Annotated[None, Depends(scim_client)]
+
+register_security(
+    scim_client,
+    SecurityScheme(
+        "scimToken",
+        {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "The provisioning client's token (MERITLOOP_SCIM_TOKEN); only for /scim/v2.",
+        },
+        (401,),
+    ),
+)

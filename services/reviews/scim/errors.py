@@ -29,8 +29,10 @@ from scim2_models import (
 from services.reviews.scim.schemas import SCIM_JSON
 from services.reviews.scim.schemas import MappingError as MappingError
 from shared.errors import Conflict, NotFound, Problem, ValidationFailed
+from shared.openapi import ErrorFormat
 
 logger = logging.getLogger(__name__)
+ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
 
 
 class ScimJSONResponse(JSONResponse):
@@ -39,7 +41,7 @@ class ScimJSONResponse(JSONResponse):
 
 def error_response(status: int, detail: str, scim_type: str | None = None) -> JSONResponse:
     body: dict[str, Any] = {
-        "schemas": ["urn:ietf:params:scim:api:messages:2.0:Error"],
+        "schemas": [ERROR_URN],
         "status": str(status),
         "detail": detail,
     }
@@ -92,8 +94,40 @@ async def scim_error(exc: Exception) -> JSONResponse:
     raise exc
 
 
+SCIM_ERROR_SCHEMA: dict[str, Any] = {
+    "title": "ScimError",
+    "type": "object",
+    "description": "RFC 7644 3.12 error response.",
+    "properties": {
+        "schemas": {"type": "array", "items": {"type": "string", "const": ERROR_URN}},
+        "status": {"type": "string", "description": "The HTTP status, as a string."},
+        "scimType": {
+            "type": "string",
+            "enum": [
+                "invalidFilter",
+                "tooMany",
+                "uniqueness",
+                "mutability",
+                "invalidSyntax",
+                "invalidPath",
+                "noTarget",
+                "invalidValue",
+                "invalidVers",
+                "sensitive",
+            ],
+        },
+        "detail": {"type": "string"},
+    },
+    "required": ["schemas", "status"],
+}
+
+
 class ScimRoute(APIRoute):
     """A route whose errors are SCIM errors."""
+
+    openapi_error_format = ErrorFormat(
+        SCIM_JSON, "ScimError", SCIM_ERROR_SCHEMA, invalid_input_status=400, success_media_type=SCIM_JSON
+    )
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handler = super().get_route_handler()

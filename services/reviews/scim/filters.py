@@ -199,12 +199,70 @@ class _EmailVisitor(_SqlVisitor):
         return column.is_not(None)
 
 
+# A filter's size is bounded before it is parsed or becomes SQL: the parser and SQLite
+# (an expression tree at most 1,000 deep) recurse, and a provisioning client never needs more.
+MAX_FILTER_LENGTH = 4096
+MAX_FILTER_NESTING = 10
+MAX_FILTER_TERMS = 100
+
+
+def _nesting(expression: str) -> int:
+    """How deep parentheses and brackets nest, outside quoted strings."""
+    depth = deepest = 0
+    quoted = escaped = False
+    for char in expression:
+        if quoted:
+            if escaped:
+                escaped = False
+            elif char == "\\":
+                escaped = True
+            elif char == '"':
+                quoted = False
+        elif char == '"':
+            quoted = True
+        elif char in "([":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif char in ")]":
+            depth -= 1
+    return deepest
+
+
+def _terms(node: Any) -> int:
+    """Comparisons and presence tests in a parsed filter, counted without recursion."""
+    count, stack = 0, [node]
+    while stack:
+        current = stack.pop()
+        if isinstance(current, LogicalExpr):
+            stack.extend(current.terms)
+        elif isinstance(current, Not):
+            stack.append(current.expr)
+        elif isinstance(current, ValuePath):
+            stack.append(current.val_filter)
+        else:
+            count += 1
+    return count
+
+
+def _check_size(expression: str) -> None:
+    if len(expression) > MAX_FILTER_LENGTH:
+        raise InvalidFilterException(detail=f"the filter is longer than {MAX_FILTER_LENGTH} characters")
+    if _nesting(expression) > MAX_FILTER_NESTING:
+        raise InvalidFilterException(detail=f"the filter nests deeper than {MAX_FILTER_NESTING} levels")
+
+
 def filter_to_sql(expression: str | None) -> ColumnElement[bool] | None:
     """The WHERE clause of a SCIM filter; raises InvalidFilterException for a bad one."""
     if expression is None or not expression.strip():
         return None
-    with POLICY:
-        parsed = ScimFilter[ScimUser](expression)
+    _check_size(expression)
+    try:
+        with POLICY:
+            parsed = ScimFilter[ScimUser](expression)
+    except RecursionError:
+        raise InvalidFilterException(detail="the filter is too complex") from None
+    if _terms(parsed.ast) > MAX_FILTER_TERMS:
+        raise InvalidFilterException(detail=f"the filter has more than {MAX_FILTER_TERMS} comparisons")
     try:
         return _SqlVisitor().visit(parsed.ast)
     except (TypeError, NotImplementedError) as exc:

@@ -118,7 +118,7 @@ def _hire_date(value: str | None) -> date | None:
     raise MappingError(f"hireDate: {value!r} is not a date (YYYY-MM-DD)")
 
 
-def person_to_user(person: Person, base_url: str, manager_name: str | None = None) -> ScimUser:
+def person_to_user(person: Person, base_url: str, unset: frozenset[str] = frozenset()) -> ScimUser:
     location = f"{base_url}/Users/{person.id}"
     enterprise = DirectoryEnterpriseUser(
         employee_number=person.employee_number,
@@ -130,7 +130,6 @@ def person_to_user(person: Person, base_url: str, manager_name: str | None = Non
             DirectoryManager(
                 value=str(person.manager_id),
                 ref=f"{base_url}/Users/{person.manager_id}",
-                display_name=manager_name,
             )
             if person.manager_id
             else None
@@ -145,12 +144,16 @@ def person_to_user(person: Person, base_url: str, manager_name: str | None = Non
             if person.given_name or person.family_name
             else None
         ),
-        display_name=person.display_name,
+        display_name=None if "displayName" in unset else person.display_name,
         title=person.title,
         locale=person.locale,
         timezone=person.timezone,
         active=person.active,
-        emails=[Email(value=row.value, type=row.type, primary=row.primary or None) for row in person.emails],
+        emails=(
+            None
+            if "emails" in unset
+            else [Email(value=row.value, type=row.type, primary=row.primary or None) for row in person.emails]
+        ),
         addresses=[Address(type=WORK, locality=person.location, primary=True)] if person.location else None,
         meta=Meta(
             resource_type="User",
@@ -170,12 +173,24 @@ class MappingError(ValueError):
     """The User cannot become a directory person; the message says which attribute."""
 
 
-def user_to_fields(user: ScimUser, *, keep_hire_date: date | None = None) -> PersonFields:
+def unset_attributes(user: ScimUser) -> set[str]:
+    """The optional attributes the directory must fill in although the client left them unset."""
+    unset = set()
+    if not user.display_name:
+        unset.add("displayName")
+    if not any(email.value for email in user.emails or []):
+        unset.add("emails")
+    return unset
+
+
+def user_to_fields(user: ScimUser, *, keep_hire_date: date | None = None, absent_active: bool = True) -> PersonFields:
     """The directory fields a User describes (everything it leaves out is empty).
 
     ``keep_hire_date``: the hire date when the User carries no Meritloop extension at all. A
     PUT passes the current one: identity providers send no hire date unless told to, and
     their replacements must not clear one an HRIS import set.
+    ``absent_active``: what a User without ``active`` means. A new User is active; a PATCH
+    that removes ``active`` leaves a person who is not (access ends rather than lingers).
     """
     entries = [
         EmailEntry(value=str(email.value), type=str(email.type) if email.type else None, primary=bool(email.primary))
@@ -224,9 +239,59 @@ def user_to_fields(user: ScimUser, *, keep_hire_date: date | None = None) -> Per
         "location": work_address.locality if work_address else None,
         "hire_date": hire_date,
         "manager_id": manager_id,
-        "active": True if user.active is None else user.active,
+        "active": absent_active if user.active is None else user.active,
     }
     return PersonFields.model_validate(values)
+
+
+# What /Schemas advertises: exactly the attributes (and sub-attributes) the directory stores.
+# Everything else of RFC 7643's User (nickName, profileUrl, userType, preferredLanguage,
+# phoneNumbers, ims, photos, entitlements, roles, x509Certificates, groups, password, the
+# other parts of name and address, emails.display, manager.displayName) is accepted and
+# ignored, as for any attribute a service provider does not define.
+STORED_ATTRIBUTES: dict[str, dict[str, frozenset[str]]] = {
+    CORE_USER: {
+        "userName": frozenset(),
+        "name": frozenset({"givenName", "familyName"}),
+        "displayName": frozenset(),
+        "title": frozenset(),
+        "locale": frozenset(),
+        "timezone": frozenset(),
+        "active": frozenset(),
+        "emails": frozenset({"value", "type", "primary"}),
+        "addresses": frozenset({"type", "locality", "primary"}),
+    },
+    ENTERPRISE_USER: {
+        "employeeNumber": frozenset(),
+        "costCenter": frozenset(),
+        "organization": frozenset(),
+        "division": frozenset(),
+        "department": frozenset(),
+        "manager": frozenset({"value", "$ref"}),
+    },
+    MERITLOOP_USER: {"hireDate": frozenset()},
+}
+
+
+def stored_schema(document: dict[str, Any]) -> dict[str, Any]:
+    """A schema document cut down to the attributes the directory stores."""
+    stored = STORED_ATTRIBUTES[document["id"]]
+    attributes = []
+    for attribute in document.get("attributes", []):
+        subs = stored.get(attribute["name"])
+        if subs is None:
+            continue
+        attribute = dict(attribute)
+        if "subAttributes" in attribute:
+            attribute["subAttributes"] = [sub for sub in attribute["subAttributes"] if sub["name"] in subs]
+        if document["id"] == CORE_USER and attribute["name"] == "addresses":
+            # Only the work address's locality is kept (the person's location).
+            attribute["subAttributes"] = [
+                {**sub, "canonicalValues": [WORK]} if sub["name"] == "type" else sub
+                for sub in attribute["subAttributes"]
+            ]
+        attributes.append(attribute)
+    return {**document, "attributes": attributes}
 
 
 def dump(resource: Any, context: Context = Context.RESOURCE_QUERY_RESPONSE) -> dict[str, Any]:

@@ -25,6 +25,7 @@ from services.reviews.templates.scoring import ScoreRecord
 from services.reviews.templates.service import RatingScaleService, TemplateService, read
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.database import SessionDep
+from shared.openapi import problems
 from shared.pagination import Page, PageDep
 
 router = APIRouter(tags=["review configuration"])
@@ -76,6 +77,7 @@ async def get_scale(scale_id: uuid.UUID, session: SessionDep, _principal: Curren
     response_model=RatingScaleRead,
     summary="Change a rating scale",
     description="The points of a scale a published template uses cannot change (409); its name and description can.",
+    responses=problems(409),
 )
 async def update_scale(
     scale_id: uuid.UUID, data: RatingScaleWrite, session: SessionDep, _hr: HRPrincipal
@@ -87,6 +89,7 @@ async def update_scale(
     "/rating-scales/{scale_id}",
     status_code=status.HTTP_204_NO_CONTENT,
     summary="Delete a rating scale no template uses",
+    responses=problems(409),
 )
 async def delete_scale(scale_id: uuid.UUID, session: SessionDep, _hr: HRPrincipal) -> None:
     await RatingScaleService(session).delete(scale_id)
@@ -126,14 +129,19 @@ async def get_template(template_id: uuid.UUID, session: SessionDep, _principal: 
     return read(await TemplateService(session).get(template_id))
 
 
-@router.put("/templates/{template_id}", response_model=TemplateRead, summary="Change a draft")
+@router.put("/templates/{template_id}", response_model=TemplateRead, summary="Change a draft", responses=problems(409))
 async def update_template(
     template_id: uuid.UUID, data: TemplateWrite, session: SessionDep, _hr: HRPrincipal
 ) -> TemplateRead:
     return read(await TemplateService(session).update(template_id, data))
 
 
-@router.delete("/templates/{template_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Delete a draft")
+@router.delete(
+    "/templates/{template_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Delete a draft",
+    responses=problems(409),
+)
 async def delete_template(template_id: uuid.UUID, session: SessionDep, _hr: HRPrincipal) -> None:
     await TemplateService(session).delete(template_id)
 
@@ -143,12 +151,18 @@ async def delete_template(template_id: uuid.UUID, session: SessionDep, _hr: HRPr
     response_model=TemplateRead,
     summary="Publish a draft (it is frozen from then on)",
     description="Archives the previously published version of the same template.",
+    responses=problems(409),
 )
 async def publish_template(template_id: uuid.UUID, session: SessionDep, hr: HRPrincipal) -> TemplateRead:
     return read(await TemplateService(session).publish(template_id, hr.person_id))
 
 
-@router.post("/templates/{template_id}/archive", response_model=TemplateRead, summary="Archive a published version")
+@router.post(
+    "/templates/{template_id}/archive",
+    response_model=TemplateRead,
+    summary="Archive a published version",
+    responses=problems(409),
+)
 async def archive_template(template_id: uuid.UUID, session: SessionDep, _hr: HRPrincipal) -> TemplateRead:
     return read(await TemplateService(session).archive(template_id))
 
@@ -158,6 +172,7 @@ async def archive_template(template_id: uuid.UUID, session: SessionDep, _hr: HRP
     response_model=TemplateRead,
     status_code=status.HTTP_201_CREATED,
     summary="Start a new draft version from this one",
+    responses=problems(409),
 )
 async def new_template_version(template_id: uuid.UUID, session: SessionDep, hr: HRPrincipal) -> TemplateRead:
     return read(await TemplateService(session).new_version(template_id, hr.person_id))

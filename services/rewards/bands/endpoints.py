@@ -11,12 +11,19 @@ from services.rewards.bands.service import PayBandService
 from services.rewards.schemas import Currency
 from shared.auth import HRPrincipal
 from shared.database import SessionDep
+from shared.openapi import problems
 from shared.pagination import Page, PageDep
 
 router = APIRouter(prefix="/pay-bands", tags=["pay bands"])
 
 
-@router.post("", response_model=PayBandRead, status_code=status.HTTP_201_CREATED, summary="Add a pay band")
+@router.post(
+    "",
+    response_model=PayBandRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a pay band",
+    responses=problems(409),
+)
 async def create_pay_band(data: PayBandCreate, session: SessionDep, _hr: HRPrincipal) -> PayBandRead:
     band = await PayBandService(session).create(data)
     return PayBandRead.model_validate(band)

@@ -10,6 +10,7 @@ from services.rewards.matrix.schemas import MeritMatrixRead, MeritMatrixWrite
 from services.rewards.matrix.service import MeritMatrixService, read
 from shared.auth import HRPrincipal
 from shared.database import SessionDep
+from shared.openapi import problems
 
 router = APIRouter(tags=["merit matrix"])
 
@@ -22,7 +23,12 @@ async def _put(
     return read(matrix)
 
 
-@router.get("/merit-matrices/default", response_model=MeritMatrixRead, summary="The default merit matrix")
+@router.get(
+    "/merit-matrices/default",
+    response_model=MeritMatrixRead,
+    summary="The default merit matrix",
+    responses=problems(404),
+)
 async def get_default_matrix(session: SessionDep, _hr: HRPrincipal) -> MeritMatrixRead:
     return read(await MeritMatrixService(session).get(None))
 

@@ -33,6 +33,7 @@ from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.calibration import ProposalStatus
 from shared.database import SessionDep
 from shared.errors import Forbidden
+from shared.openapi import problems
 from shared.pagination import Page, PageDep
 
 router = APIRouter(tags=["pay approval"])
@@ -103,7 +104,12 @@ async def get_proposal(proposal_id: uuid.UUID, session: SessionDep, principal: C
     return await service.read(await service.get(proposal_id, principal))
 
 
-@router.patch("/proposals/{proposal_id}", response_model=ProposalEdited, summary="Change a draft's increase")
+@router.patch(
+    "/proposals/{proposal_id}",
+    response_model=ProposalEdited,
+    summary="Change a draft's increase",
+    responses=problems(409),
+)
 async def edit_proposal(
     proposal_id: uuid.UUID, data: ProposalUpdate, session: SessionDep, principal: CurrentPrincipal
 ) -> ProposalEdited:
@@ -183,6 +189,7 @@ async def unit_summary(cycle_id: uuid.UUID, org_unit: str, session: SessionDep, 
     "/cycles/{cycle_id}/org-units/{org_unit}/approve",
     response_model=ApproveResult,
     summary="Approve every (submitted) proposal of an organisation unit",
+    responses=problems(409),
 )
 async def approve_unit(cycle_id: uuid.UUID, org_unit: str, session: SessionDep, hr: HRPrincipal) -> ApproveResult:
     return await ProposalService(session).approve_unit(cycle_id, org_unit, hr.person_id)
@@ -192,6 +199,7 @@ async def approve_unit(cycle_id: uuid.UUID, org_unit: str, session: SessionDep, 
     "/cycles/{cycle_id}/org-units/{org_unit}/reject",
     response_model=ReturnResult,
     summary="Return submitted proposals of a unit to their managers, with a reason",
+    responses=problems(409),
 )
 async def reject_unit(
     cycle_id: uuid.UUID, org_unit: str, data: ReturnRequest, session: SessionDep, hr: HRPrincipal
