@@ -72,7 +72,7 @@ class Bucket:
 
 def distribution_chart(buckets: Sequence[Bucket], *, title: str, legend: tuple[str, str]) -> Markup:
     """Vertical bars of the share at each rating, with the guideline's share as a marker line."""
-    plot_height, column, left, top = 200, 110, 40, 10
+    plot_height, column, left, top = 200, 130, 40, 24
     width = left + column * max(1, len(buckets)) + 20
     height = top + plot_height + 70
     peak = max([100.0 / 2, *(b.share for b in buckets), *(b.guideline for b in buckets)])
@@ -102,7 +102,7 @@ def distribution_chart(buckets: Sequence[Bucket], *, title: str, legend: tuple[s
         )
         parts.append(
             f'<text x="{x + (column - 40) / 2}" y="{top + plot_height + 16}" text-anchor="middle" '
-            f'font-size="11" fill="#202020">{escape(bucket.label[:18])}</text>'
+            f'font-size="11" fill="#202020">{escape(bucket.label[:22])}</text>'
         )
     legend_y = height - 18
     parts.append(f'<rect x="{left}" y="{legend_y - 10}" width="12" height="12" fill="{OPEN}"></rect>')

@@ -308,7 +308,7 @@ async def cycles_page(
     status: Annotated[str | None, Query()] = None,
 ) -> Response:
     api = api_for(request, person)
-    status = status if status in ("draft", "active", "closed", "cancelled") else None
+    status = status if status in ("draft", "launched", "closed", "cancelled") else None
     found = await api.get("reviews", "/review-cycles", status=status, limit=PAGE, offset=offset)
     return renderer(request).page(
         request,
