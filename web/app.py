@@ -12,8 +12,11 @@ import httpx
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
+from prometheus_client import REGISTRY
+from prometheus_client.exposition import choose_encoder
 from starlette.middleware.sessions import SessionMiddleware
 
+from shared.metrics import METRICS_PATH, HTTPMetricsMiddleware
 from shared.settings import ServiceName, Settings, get_settings
 from web import pages, signin
 from web.api import ApiError, Services
@@ -66,6 +69,9 @@ def create_app(
         https_only=web_settings.cookie_secure,
     )
 
+    # The same request metrics as the services, under service="web" (docs/operations.md).
+    app.add_middleware(HTTPMetricsMiddleware, service="web")
+
     @app.middleware("http")
     async def security_headers(request: Request, call_next: object) -> Response:
         response: Response = await call_next(request)  # type: ignore[operator]
@@ -82,6 +88,11 @@ def create_app(
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:
         return JSONResponse({"status": "ok"})
+
+    @app.get(METRICS_PATH, include_in_schema=False)
+    async def metrics(request: Request) -> Response:
+        encode, content_type = choose_encoder(request.headers.get("accept", ""))
+        return Response(encode(REGISTRY), media_type=content_type)
 
     @app.exception_handler(SignInRequired)
     async def signin_required(request: Request, _exc: SignInRequired) -> Response:

@@ -24,6 +24,7 @@ from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
 from shared.settings import SERVICES, Environment, Settings
+from web.settings import WebSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -37,7 +38,9 @@ CONFIGMAP, SECRET = "meritloop-config", "meritloop-secrets"
 PART_OF = "app.kubernetes.io/part-of"
 NAME = "app.kubernetes.io/name"
 
-SETTING_NAMES = frozenset(f"MERITLOOP_{field.upper()}" for field in Settings.model_fields)
+SETTING_NAMES = frozenset(f"MERITLOOP_{field.upper()}" for field in Settings.model_fields) | frozenset(
+    f"MERITLOOP_WEB_{field.upper()}" for field in WebSettings.model_fields
+)
 SETTING_PATTERN = re.compile(r"\bMERITLOOP_[A-Z0-9_]*[A-Z0-9]")
 
 Manifest = dict[str, Any]
@@ -204,8 +207,9 @@ def test_each_pod_receives_only_the_database_urls_it_needs() -> None:
         container = only_container(workload)
         assert container["envFrom"] == [{"configMapRef": {"name": CONFIGMAP}}]
         urls = {name for name in env_names(container) if name.endswith("_DATABASE_URL")}
-        if workload["metadata"]["name"] == "worker":
-            # It runs workflows only: the activities run in the services that own the data.
+        if workload["metadata"]["name"] in ("worker", "web"):
+            # The worker runs workflows only (the activities run in the services that own the
+            # data); the web app reaches the data through the services' APIs.
             expected = set()
         else:
             service = workload["metadata"]["labels"][NAME].removeprefix("meritloop-")
@@ -529,3 +533,21 @@ def test_kustomize_builds_the_base_with_the_monitoring_component(tmp_path: Path)
     assert dashboard["metadata"]["namespace"] == "meritloop"
     assert json.loads(dashboard["data"][DASHBOARD.name]) == json.loads(DASHBOARD.read_text(encoding="utf-8"))
     assert all(d["metadata"].get("namespace") == "meritloop" for d in built if d["kind"] != "Namespace")
+
+
+def test_web_app_runs_behind_its_ingress() -> None:
+    deployment = objects("Deployment")["web"]
+    container = only_container(deployment)
+    assert container["args"][:2] == ["--factory", "web.app:create"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    env = env_names(container)
+    for variable in ("MERITLOOP_WEB_SESSION_SECRET", "MERITLOOP_WEB_OIDC_CLIENT_SECRET"):
+        assert env[variable]["valueFrom"]["secretKeyRef"] == {"name": SECRET, "key": variable}
+    for service in SERVICES:
+        assert env[f"MERITLOOP_WEB_{service.upper()}_URL"]["value"] == f"http://{service}"
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert objects("Service")["web"]["spec"]["selector"].items() <= pod_labels.items()
+    (rule,) = objects("Ingress")["web"]["spec"]["rules"]
+    (path,) = rule["http"]["paths"]
+    assert path["path"] == "/"
+    assert path["backend"]["service"] == {"name": "web", "port": {"name": "http"}}
