@@ -39,6 +39,7 @@ from urllib.parse import urlsplit
 import httpx
 
 from shared.settings import SERVICES, ServiceName, Settings, get_settings
+from web.settings import WebSettings, get_web_settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
@@ -354,6 +355,7 @@ class Launcher:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     services: tuple[ServiceName, ...] = SERVICES
+    web_settings: WebSettings = field(default_factory=get_web_settings)
 
     def __post_init__(self) -> None:
         self.started = time.monotonic()
@@ -438,6 +440,7 @@ class Launcher:
             PortClaim(settings.port(name), f"{name} service", f"MERITLOOP_{name.upper()}_PORT")
             for name in self.services
         ]
+        claims.append(PortClaim(self.web_settings.port, "web app", "MERITLOOP_WEB_PORT"))
         if nats_info_found is not None:
             if not nats_info_found.get("jetstream", False):
                 raise LaunchError(
@@ -471,6 +474,8 @@ class Launcher:
         for name in self.services:
             await self._spawn(self._service_child(name))
             service_probes.append(self._task(self._service_ready(name), f"ready-{name}"))
+        await self._spawn(self._web_child())
+        service_probes.append(self._task(self._web_ready(), "ready-web"))
 
         await self._until(temporal_ready)
         await self._spawn(self._worker_child())
@@ -706,6 +711,46 @@ class Launcher:
             argv += ["--http", "httptools"]
         return Child(name, f"{name} service", argv, self.log_dir / f"{name}.log", TIER_APPS)
 
+    def _web_child(self) -> Child:
+        settings = self.settings
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "web.app:create",
+            "--host",
+            settings.host,
+            "--port",
+            str(self.web_settings.port),
+            "--log-level",
+            UVICORN_LOG_LEVELS.get(settings.log_level.lower(), settings.log_level.lower()),
+            "--timeout-graceful-shutdown",
+            "5",
+        ]
+        # The web app has no database: like the worker, it is not handed a database URL.
+        env = {name: value for name, value in self.env.items() if not name.endswith("_DATABASE_URL")}
+        return Child("web", "web app", argv, self.log_dir / "web.log", TIER_APPS, env=env)
+
+    def web_url(self) -> str:
+        return f"http://{url_host(self.settings.host)}:{self.web_settings.port}"
+
+    async def _web_ready(self) -> None:
+        label = "web app"
+        async with self._http() as client:
+            while True:
+                try:
+                    response = await client.get(f"{self.web_url()}/healthz")
+                except httpx.TransportError:
+                    note = "not listening yet"
+                else:
+                    if response.status_code == 200:
+                        break
+                    note = f"/healthz {response.status_code}"
+                self.pending[label] = note
+                await asyncio.sleep(PROBE_INTERVAL)
+        self._ready(label, f"web app ready at {self.web_url()}")
+
     def _worker_child(self) -> Child:
         argv = [sys.executable, "-m", "meritloop.cli", "worker"]
         # The workflow worker touches no database (the services run the activities): it is
@@ -786,6 +831,9 @@ class Launcher:
         hr_hint: str | None = None
         if self.demo:
             hr_hint = await self._until_stopped(self._load_demo())
+        if self.demo and not self.settings.jwt_jwks_url:
+            self.console.say(f"Open {self.web_url()} and sign in as anyone of the demo organisation")
+            self.console.say("(the People department signs in with the HR role).")
         if hr_hint is None:
             hr_hint = "meritloop token <person-id> -r hr"
         self.console.say(f"Development token (HR role):  {hr_hint}")
@@ -804,6 +852,8 @@ class Launcher:
                 return "reused"
             return f"started, pid {child.pid}"
 
+        # The web app first: it is the address a newcomer opens.
+        rows.append(("web app", self.web_url(), f"{self.web_url()}/signin", state("web")))
         for name in self.services:
             url = self.service_url(name)
             rows.append((f"{name} service", url, f"{url}/docs", state(name)))
