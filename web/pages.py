@@ -241,9 +241,27 @@ async def goal_check_in(request: Request, person: SignedIn, goal_id: str, form: 
 
 
 @router.get("/praise", name="praise")
-async def praise_page(request: Request, person: SignedIn, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+async def praise_page(
+    request: Request, person: SignedIn, offset: Annotated[int, Query(ge=0)] = 0, given: str | None = None
+) -> Response:
+    return await _praise_page(request, person, offset=offset, notice="given" if given else None)
+
+
+async def _praise_page(
+    request: Request,
+    person: Person,
+    *,
+    offset: int = 0,
+    notice: str | None = None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     api = api_for(request, person)
-    found = await api.get("feedback", "/praise", limit=PAGE, offset=offset)
+    found, colleagues = await asyncio.gather(
+        api.get("feedback", "/praise", limit=PAGE, offset=offset),
+        api.get("reviews", "/people", active="true", limit=500),
+    )
     ids = [p["giver_id"] for p in found["items"]] + [r for p in found["items"] for r in p["receiver_ids"]]
     names = await api.names(ids)
     return renderer(request).page(
@@ -252,9 +270,33 @@ async def praise_page(request: Request, person: SignedIn, offset: Annotated[int,
         person,
         praise=found["items"],
         names=names,
+        colleagues=[c for c in colleagues["items"] if str(c["id"]) != person.person_id],
         paging=pages(found["total"], offset),
         base="/praise?",
+        notice=notice,
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
     )
+
+
+@router.post("/praise", name="praise_give")
+async def praise_give(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    body: dict[str, Any] = {
+        "receiver_ids": [str(value) for value in form.getlist("receiver_ids") if str(value)],
+        "message": values.get("message", "").strip(),
+        "company_value": values.get("company_value", "").strip() or None,
+    }
+    try:
+        await api.post("feedback", "/praise", json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        errors = {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
+        return await _praise_page(request, person, values=values, errors=errors, status_code=error.status)
+    return see_other("/praise", given="1")
 
 
 # --- manager -----------------------------------------------------------------------------------
@@ -283,11 +325,52 @@ async def team_page(request: Request, person: ManagerPerson, offset: Annotated[i
 
 @router.get("/pay/{cycle_id}", name="pay")
 async def pay_page(request: Request, person: ManagerPerson, cycle_id: str, submitted: str | None = None) -> Response:
+    return await _pay_page(request, person, cycle_id, submitted=submitted)
+
+
+async def _pay_page(
+    request: Request,
+    person: Person,
+    cycle_id: str,
+    *,
+    submitted: str | None = None,
+    budget: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     api = api_for(request, person)
     found = await api.get("rewards", f"/cycles/{quote(cycle_id)}/proposals", manager="me", limit=500)
     return renderer(request).page(
-        request, "pay.html", person, cycle_id=cycle_id, proposals=found["items"], submitted=submitted
+        request,
+        "pay.html",
+        person,
+        cycle_id=cycle_id,
+        proposals=found["items"],
+        submitted=submitted,
+        budget=budget,
+        errors=errors or {},
+        status_code=status_code,
     )
+
+
+@router.post("/pay/{cycle_id}/proposals/{proposal_id}", name="pay_edit")
+async def pay_edit(
+    request: Request, person: ManagerPerson, cycle_id: str, proposal_id: str, form: CheckedForm
+) -> Response:
+    api = api_for(request, person)
+    body = {
+        "proposed_pct": str(form.get("proposed_pct", "")).strip(),
+        "justification": str(form.get("justification", "")).strip() or None,
+    }
+    try:
+        edited = await api.request("rewards", "PATCH", f"/proposals/{quote(proposal_id)}", json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        message = next(iter(error.fields.values()), None) or error.detail
+        return await _pay_page(request, person, cycle_id, errors={proposal_id: message}, status_code=error.status)
+    # The answer carries the unit's budget after this change: shown above the list.
+    return await _pay_page(request, person, cycle_id, budget=edited.get("budget"))
 
 
 @router.post("/pay/{cycle_id}/submit", name="pay_submit")
@@ -325,13 +408,17 @@ async def _new_cycle_page(
     request: Request, person: Person, values: dict[str, Any], errors: dict[str, str], status_code: int = 200
 ) -> Response:
     api = api_for(request, person)
-    templates = await api.get("reviews", "/templates", limit=200)
+    templates, people = await asyncio.gather(
+        api.get("reviews", "/templates", limit=200), api.get("reviews", "/people", active="true", limit=500)
+    )
     published = [t for t in templates["items"] if t.get("status") == "published"]
     return renderer(request).page(
         request,
         "cycle_new.html",
         person,
         templates=published,
+        people=people["items"],
+        chosen_subtrees={str(value) for value in values.get("manager_subtrees_list", [])},
         values=values,
         errors=errors,
         phases=PHASES,
@@ -375,7 +462,8 @@ def _deadline(raw: str, tz: ZoneInfo) -> str | None:
 
 @router.post("/hr/cycles", name="cycle_create")
 async def cycle_create(request: Request, person: HRPerson, form: CheckedForm) -> Response:
-    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    values: dict[str, Any] = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    values["manager_subtrees_list"] = [str(value) for value in form.getlist("manager_subtrees")]
     tz = zone(person.timezone)
     errors: dict[str, str] = {}
     deadlines: dict[str, str] = {}
@@ -390,6 +478,11 @@ async def cycle_create(request: Request, person: HRPerson, form: CheckedForm) ->
         filters["departments"] = departments
     if locations := _split(values.get("locations", "")):
         filters["locations"] = locations
+    if hired_before := values.get("hired_before", "").strip():
+        filters["hired_before"] = hired_before
+    subtrees = [str(value) for value in form.getlist("manager_subtrees") if str(value)]
+    if subtrees:
+        filters["manager_subtrees"] = subtrees
     body: dict[str, Any] = {
         "name": values.get("name", ""),
         "period_start": values.get("period_start", ""),
@@ -642,6 +735,68 @@ async def calibration_finalize(request: Request, person: HRPerson, session_id: s
             request, person, session_id, errors={"_form": error.detail}, status_code=error.status
         )
     return see_other(f"/hr/calibration/{session_id}", notice="finalized")
+
+
+@router.get("/hr/disputes", name="disputes")
+async def disputes_page(
+    request: Request,
+    person: HRPerson,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[str | None, Query()] = "open",
+    notice: str | None = None,
+) -> Response:
+    return await _disputes_page(request, person, offset=offset, status=status, notice=notice)
+
+
+async def _disputes_page(
+    request: Request,
+    person: Person,
+    *,
+    offset: int = 0,
+    status: str | None = "open",
+    notice: str | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    status = status if status in ("open", "resolved") else None
+    found = await api.get("reviews", "/disputes", status=status, limit=PAGE, offset=offset)
+    names = await api.names([d["person_id"] for d in found["items"]])
+    return renderer(request).page(
+        request,
+        "disputes.html",
+        person,
+        disputes=found["items"],
+        names=names,
+        status=status,
+        paging=pages(found["total"], offset),
+        base=f"/hr/disputes?{query(status=status or 'any')}",
+        notice=notice,
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.post("/hr/disputes/{dispute_id}/resolve", name="dispute_resolve")
+async def dispute_resolve(request: Request, person: HRPerson, dispute_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    body: dict[str, Any] = {
+        "outcome": str(form.get("outcome", "")),
+        "resolution": str(form.get("resolution", "")).strip(),
+    }
+    rating = str(form.get("rating", "")).strip()
+    if rating:
+        body["rating"] = rating
+    try:
+        await api.post("reviews", f"/disputes/{quote(dispute_id)}/resolve", json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        errors = {f"{dispute_id}:{field.split('.')[0]}": message for field, message in error.fields.items()}
+        return await _disputes_page(
+            request, person, errors=errors or {f"{dispute_id}:_form": error.detail}, status_code=error.status
+        )
+    return see_other("/hr/disputes", notice="resolved")
 
 
 @router.get("/hr/pay/{cycle_id}", name="pay_approval")

@@ -70,7 +70,7 @@ async def test_a_deactivated_person_cannot_sign_in(web_stack: StackFactory) -> N
 
 
 async def test_errors_stand_next_to_their_fields(web_stack: StackFactory) -> None:
-    async with web_stack("reviews", "goals") as stack:
+    async with web_stack("reviews", "goals", "feedback") as stack:
         hr = await stack.add_person("Hanna HR", "People")
         owner = await stack.add_person("Gita Goals", "Eng")
 
@@ -101,6 +101,24 @@ async def test_errors_stand_next_to_their_fields(web_stack: StackFactory) -> Non
         )
         assert good.status_code == 303
         assert "40%" in (await stack.web.get("/goals")).text
+
+        # Praise without a message: the feedback service's 422, shown beside the message field.
+        async def feedback_knows_hanna() -> bool:
+            response = await stack.services["feedback"].get(f"/people/{hr}", headers=stack.hr_headers)
+            return response.status_code == 200
+
+        await wait_until(feedback_knows_hanna, timeout=30, message="feedback knows Hanna")
+        wall = await stack.web.get("/praise")
+        empty = await stack.web.post(
+            "/praise", data={"csrf_token": csrf_of(wall.text), "receiver_ids": hr, "message": ""}
+        )
+        assert empty.status_code == 422
+        assert 'id="error-message"' in empty.text
+        given = await stack.web.post(
+            "/praise", data={"csrf_token": csrf_of(wall.text), "receiver_ids": hr, "message": "Great onboarding!"}
+        )
+        assert given.status_code == 303
+        assert "Great onboarding!" in (await stack.web.get("/praise")).text
 
         # The cycle form: a missing name and a bad date, each named beside its field.
         await sign_in_as(stack.web, hr)

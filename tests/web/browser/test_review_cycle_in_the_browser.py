@@ -174,7 +174,7 @@ async def test_a_review_cycle_through_the_pages(
                 await _run_cycle(browser, base, pages, people)
             finally:
                 await browser.close()
-        assert pages.count >= 15, pages.checked
+        assert pages.count >= 20, pages.checked
         assert pages.violations == [], "\n".join(pages.violations)
 
 
@@ -206,6 +206,12 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await hr.get_by_role("button", name="Launch").click()
     await expect(hr.get_by_role("status")).to_contain_text("launched")
     cycle_url = hr.url.split("?")[0]
+    # HR gives the self-assessment six more days (still before the manager review's deadline).
+    await hr.get_by_label("Step").select_option("self_assessment")
+    await hr.get_by_label("New deadline").fill((utcnow() + timedelta(days=20)).date().isoformat())
+    await hr.get_by_role("button", name="Extend").click()
+    await expect(hr.get_by_role("status")).to_contain_text("extended")
+    await pages.check(hr, "hr-cycle-launched")
 
     # --- the employee saves a draft and submits the self-assessment ---------------------------------
     _, eli = await sign_in(browser, base, "Eli Employee")
@@ -216,6 +222,13 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await eli.get_by_role("link", name="My goals").click()
     await expect(eli.get_by_role("heading", name=re.compile("p99 latency"))).to_be_visible()
     await pages.check(eli, "employee-goals")
+    await eli.get_by_role("link", name="Praise").click()
+    await eli.get_by_label("Who").select_option(label="Mara Manager")
+    await eli.get_by_label("Message", exact=True).fill("Thanks for unblocking the search rewrite.")
+    await eli.get_by_role("button", name="Give praise").click()
+    await expect(eli.get_by_role("status")).to_contain_text("praise is on the wall")
+    await expect(eli.get_by_text("Thanks for unblocking the search rewrite.")).to_be_visible()
+    await pages.check(eli, "employee-praise")
     await eli.get_by_role("link", name="Inbox").click()
     await eli.get_by_role("link", name="Self-assessment").click()
     await pages.check(eli, "employee-self-assessment")
@@ -278,12 +291,15 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await reload_until(
         mara, lambda: mara.get_by_role("button", name="Submit all drafts").is_visible(), "Eli's pay proposal"
     )
+    await mara.get_by_label("Increase (percent) for Eli Employee").fill("4.5")
+    await mara.get_by_label("Justification").fill("Carried the platform migration.")
+    await mara.get_by_role("button", name="Save").click()
+    await expect(mara.get_by_role("status")).to_contain_text("Budget used")
     await pages.check(mara, "manager-pay")
     await mara.get_by_role("button", name="Submit all drafts").click()
     await expect(mara.get_by_role("status")).to_contain_text("submitted")
-    await mara.go_back()
-    await mara.go_back()
-    await mara.reload()
+    await mara.get_by_role("link", name="Inbox").click()
+    await mara.get_by_role("link", name="Pay review").click()
     await mara.get_by_role("button", name="Mark as reviewed").click()
     await expect(mara.get_by_role("status")).to_contain_text("Sent")
     await hr.goto(cycle_url)
@@ -302,9 +318,18 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await eli.get_by_role("link", name="Acknowledgement").click()
     await expect(eli.get_by_text("Outstanding")).to_be_visible()  # the calibrated final rating
     await pages.check(eli, "employee-acknowledgement")
-    await eli.get_by_label("Your comment").fill("Thank you, agreed.")
+    await eli.get_by_label("Your comment").fill("Thank you; the impact rating undersells the migration.")
+    await eli.get_by_label("I dispute the rating").check()
     await eli.get_by_role("button", name="Acknowledge").click()
     await expect(eli.get_by_role("status")).to_contain_text("Sent")
+
+    # --- HR answers the dispute ---------------------------------------------------------------
+    await hr.get_by_role("link", name="Disputes").click()
+    await reload_until(hr, lambda: hr.get_by_role("heading", name="Eli Employee").is_visible(), "Eli's dispute")
+    await pages.check(hr, "hr-disputes")
+    await hr.get_by_label("Answer to the employee").fill("Calibration weighed the migration; the rating stands.")
+    await hr.get_by_role("button", name="Resolve").click()
+    await expect(hr.get_by_role("status")).to_contain_text("resolved")
 
     await hr.goto(cycle_url)
     await reload_until(hr, lambda: hr.get_by_text("Closed", exact=True).first.is_visible(), "the cycle closed")
