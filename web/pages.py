@@ -210,6 +210,73 @@ async def goals_page(
     )
 
 
+def _goal_body(values: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = {"title": values.get("title", "").strip()}
+    for name in ("description", "due_date", "period", "weight", "aligned_to_id"):
+        value = values.get(name, "").strip()
+        if value:
+            body[name] = value
+    return body
+
+
+async def _goal_form(
+    request: Request,
+    person: Person,
+    values: dict[str, str],
+    *,
+    errors: dict[str, str] | None = None,
+    smart: dict[str, Any] | None = None,
+    suggestions: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    visible = await api.get("goals", "/goals", limit=100)
+    return renderer(request).page(
+        request,
+        "goal_new.html",
+        person,
+        values=values,
+        errors=errors or {},
+        smart=smart,
+        suggestions=suggestions,
+        alignable=[g for g in visible["items"] if g["level"] != "individual" or g["owner_id"] != person.person_id],
+        status_code=status_code,
+    )
+
+
+@router.get("/goals/new", name="goal_new")
+async def goal_new(request: Request, person: SignedIn) -> Response:
+    return await _goal_form(request, person, {"period": str(datetime.now(UTC).year)})
+
+
+@router.post("/goals/new", name="goal_create")
+async def goal_create(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    """*Check* asks the goals service for its SMART check and suggestions; *Save* creates the goal."""
+    api = api_for(request, person)
+    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    body = _goal_body(values)
+    try:
+        if form.get("action") == "check":
+            smart, suggestions = await asyncio.gather(
+                api.post("goals", "/goals/smart-check", json=body), api.post("goals", "/goals/suggestions", json=body)
+            )
+            return await _goal_form(request, person, values, smart=smart, suggestions=suggestions)
+        await api.post("goals", "/goals", json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        errors = {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
+        return await _goal_form(request, person, values, errors=errors, status_code=error.status)
+    return see_other("/goals")
+
+
+@router.get("/goals/{goal_id}/tree", name="goal_tree")
+async def goal_tree(request: Request, person: SignedIn, goal_id: str) -> Response:
+    api = api_for(request, person)
+    tree = await api.get("goals", f"/goals/{quote(goal_id)}/tree")
+    return renderer(request).page(request, "goal_tree.html", person, tree=tree)
+
+
 @router.post("/goals/{goal_id}/check-ins", name="goal_check_in")
 async def goal_check_in(request: Request, person: SignedIn, goal_id: str, form: CheckedForm) -> Response:
     api = api_for(request, person)

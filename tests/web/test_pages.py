@@ -102,6 +102,25 @@ async def test_errors_stand_next_to_their_fields(web_stack: StackFactory) -> Non
         assert good.status_code == 303
         assert "40%" in (await stack.web.get("/goals")).text
 
+        # A new goal: the SMART check and suggestions first, then saved; a bad weight is named.
+        new = await stack.web.get("/goals/new")
+        assert new.status_code == 200
+        draft = {"csrf_token": csrf_of(new.text), "title": "Improve things", "period": "2026"}
+        checked = await stack.web.post("/goals/new", data={**draft, "action": "check"})
+        assert checked.status_code == 200
+        assert "SMART check" in checked.text
+        assert "<li>" in checked.text.split("SMART check")[1]  # "Improve things" misses something
+        bad = await stack.web.post("/goals/new", data={**draft, "weight": "250", "action": "save"})
+        assert bad.status_code == 422
+        assert 'id="error-weight"' in bad.text
+        saved = await stack.web.post("/goals/new", data={**draft, "weight": "20", "action": "save"})
+        assert saved.status_code == 303
+        mine = (await stack.web.get("/goals")).text
+        assert "Improve things" in mine
+        tree = await stack.web.get(f"/goals/{goal_id}/tree")
+        assert tree.status_code == 200
+        assert "Halve the build time" in tree.text
+
         # Praise without a message: the feedback service's 422, shown beside the message field.
         async def feedback_knows_hanna() -> bool:
             response = await stack.services["feedback"].get(f"/people/{hr}", headers=stack.hr_headers)

@@ -336,3 +336,16 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await pages.check(hr, "hr-cycle-closed")
     await hr.get_by_role("link", name="Review cycles").click()
     await pages.check(hr, "hr-cycles")
+
+    # --- a second cycle, launched and cancelled with a reason ----------------------------------------
+    await hr.get_by_role("link", name="New cycle").click()
+    await hr.get_by_label("Name", exact=True).fill("Mid-year check")
+    await hr.get_by_label("Departments").fill("Eng")
+    await hr.get_by_role("button", name="Create cycle").click()
+    await hr.get_by_role("button", name="Launch").click()
+    await expect(hr.get_by_role("status")).to_contain_text("launched")
+    await hr.get_by_label("Reason").fill("Merged into the annual review.")
+    await hr.get_by_role("button", name="Cancel the cycle").click()
+    await expect(hr.get_by_role("status")).to_contain_text("cancelled")
+    await reload_until(hr, lambda: hr.get_by_text("cancelled", exact=True).first.is_visible(), "the cycle cancelled")
+    await pages.check(hr, "hr-cycle-cancelled")
