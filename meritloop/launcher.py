@@ -898,11 +898,33 @@ class Launcher:
             return None
         if result.created:
             self.console.say(f"Demo organisation loaded: {result.people} people (POST /people on reviews).")
+            await self._load_demo_template()
         else:
             self.console.say(f"Directory has {result.people} people already; demo organisation not loaded.")
         if result.hr_person_id is None:
             return None
         return f"meritloop token {result.hr_person_id} -r hr   ({result.hr_person_name})"
+
+    async def _load_demo_template(self) -> None:
+        """A published template, so HR can create a cycle in the web app right away."""
+        from meritloop.demo import DemoError, _created, _headers, demo_template
+
+        points = [
+            {"value": value, "label": label, "description": f"{label}."}
+            for value, label in enumerate(("Well below", "Below", "Meets", "Above", "Well above"), start=1)
+        ]
+        try:
+            async with self._http(self.service_url("reviews")) as client:
+                headers = _headers(self.settings)
+                scale_body = {"name": "Five points", "description": "Demo scale.", "points": points}
+                scale = await _created(client, "/rating-scales", scale_body, headers)
+                template = {**demo_template(str(scale["id"])), "name": "Annual review"}
+                created = await _created(client, "/templates", template, headers)
+                await _created(client, f"/templates/{created['id']}/publish", {}, headers)
+        except (DemoError, httpx.HTTPError) as exc:
+            self.console.error(f"Demo template not loaded: {exc}")
+            return
+        self.console.say("Demo review template 'Annual review' published (for new cycles in the web app).")
 
     async def _until_stopped(self, awaitable: Awaitable[T]) -> T:
         task = asyncio.ensure_future(awaitable)

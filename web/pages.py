@@ -678,6 +678,24 @@ async def cycle_launch(request: Request, person: HRPerson, cycle_id: str, form: 
     )
 
 
+NEXT_PHASE = dict(zip(PHASES, (*PHASES[1:], "closed"), strict=True))
+
+
+@router.post("/hr/cycles/{cycle_id}/advance", name="cycle_advance")
+async def cycle_advance(request: Request, person: HRPerson, cycle_id: str, form: CheckedForm) -> Response:
+    """Open the next phase now (e.g. pay approval without pay data in a demo)."""
+    api = api_for(request, person)
+    body = {"to": NEXT_PHASE.get(str(form.get("from", "")), "")}
+    return await _cycle_action(
+        request,
+        person,
+        cycle_id,
+        api.post("reviews", f"/review-cycles/{quote(cycle_id)}/advance", json=body),
+        "advanced",
+        "advance",
+    )
+
+
 @router.post("/hr/cycles/{cycle_id}/cancel", name="cycle_cancel")
 async def cycle_cancel(request: Request, person: HRPerson, cycle_id: str, form: CheckedForm) -> Response:
     api = api_for(request, person)
@@ -868,6 +886,18 @@ async def dispute_resolve(request: Request, person: HRPerson, dispute_id: str, f
 
 @router.get("/hr/pay/{cycle_id}", name="pay_approval")
 async def pay_approval_page(request: Request, person: HRPerson, cycle_id: str, notice: str | None = None) -> Response:
+    return await _pay_approval_page(request, person, cycle_id, notice=notice)
+
+
+async def _pay_approval_page(
+    request: Request,
+    person: Person,
+    cycle_id: str,
+    *,
+    notice: str | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
     api = api_for(request, person)
     try:
         pay_cycle = await api.get("rewards", f"/cycles/{quote(cycle_id)}")
@@ -891,11 +921,20 @@ async def pay_approval_page(request: Request, person: HRPerson, cycle_id: str, n
         pay_cycle=pay_cycle,
         summaries=summaries,
         notice=notice,
+        errors=errors or {},
+        status_code=status_code,
     )
 
 
 @router.post("/hr/pay/{cycle_id}/{org_unit}/approve", name="pay_approve")
 async def pay_approve(request: Request, person: HRPerson, cycle_id: str, org_unit: str, form: CheckedForm) -> Response:
     api = api_for(request, person)
-    await api.post("rewards", f"/cycles/{quote(cycle_id)}/org-units/{quote(org_unit)}/approve")
+    try:
+        await api.post("rewards", f"/cycles/{quote(cycle_id)}/org-units/{quote(org_unit)}/approve")
+    except ApiError as error:
+        if error.status not in (404, 409, 422):
+            raise
+        return await _pay_approval_page(
+            request, person, cycle_id, errors={org_unit: error.detail}, status_code=error.status
+        )
     return see_other(f"/hr/pay/{cycle_id}", notice="approved")

@@ -337,13 +337,21 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await hr.get_by_role("link", name="Review cycles").click()
     await pages.check(hr, "hr-cycles")
 
-    # --- a second cycle, launched and cancelled with a reason ----------------------------------------
+    # --- a second cycle: launched, moved on a phase, cancelled with a reason ----------------------
     await hr.get_by_role("link", name="New cycle").click()
     await hr.get_by_label("Name", exact=True).fill("Mid-year check")
     await hr.get_by_label("Departments").fill("Eng")
     await hr.get_by_role("button", name="Create cycle").click()
     await hr.get_by_role("button", name="Launch").click()
     await expect(hr.get_by_role("status")).to_contain_text("launched")
+    await reload_until(
+        hr, lambda: hr.get_by_role("button", name="Open the next phase").is_visible(), "the first phase open"
+    )
+    await hr.get_by_role("button", name="Open the next phase").click()
+    await expect(hr.get_by_role("status")).to_contain_text("next phase opens")
+    await reload_until(
+        hr, lambda: hr.get_by_text("Manager review", exact=True).first.is_visible(), "the manager review phase"
+    )
     await hr.get_by_label("Reason").fill("Merged into the annual review.")
     await hr.get_by_role("button", name="Cancel the cycle").click()
     await expect(hr.get_by_role("status")).to_contain_text("cancelled")
