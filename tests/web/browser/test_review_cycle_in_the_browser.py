@@ -109,6 +109,7 @@ async def test_a_review_cycle_through_the_pages(
             ("Hedda People", "People", None),
             ("Mara Manager", "Exec", None),
             ("Eli Employee", "Eng", "Mara Manager"),
+            ("Uma Unrelated", "Sales", None),
         ):
             body: dict[str, Any] = {
                 "email": f"{name.split()[0].lower()}@example.com",
@@ -239,9 +240,23 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await expect(eli.get_by_role("group", name="Craft").get_by_label("Level 4")).to_be_checked()
     await eli.get_by_role("group", name="Ownership").get_by_label("Level 3").check()
     await eli.get_by_role("group", name=re.compile("How big was the impact")).get_by_label("Level 4").check()
+    self_assessment_url = eli.url.split("?")[0]
     await eli.get_by_role("button", name="Submit").click()
     await expect(eli.get_by_role("status")).to_contain_text("Sent")
     await pages.check(eli, "employee-inbox-after-submit")
+
+    # Who may open Eli's self-assessment: an unrelated colleague gets "Not found"; HR reads it
+    # without a way to change it.
+    _, uma = await sign_in(browser, base, "Uma Unrelated")
+    answer = await uma.goto(self_assessment_url)
+    assert answer is not None
+    assert answer.status == 404
+    await expect(uma.get_by_role("heading", name="Not found")).to_be_visible()
+    await pages.check(uma, "colleague-not-found")
+    await hr.goto(self_assessment_url)
+    await expect(hr.get_by_role("heading", name=re.compile("Self-assessment: Eli Employee"))).to_be_visible()
+    await expect(hr.get_by_role("button", name="Submit")).to_have_count(0)
+    await expect(hr.get_by_role("group", name="Craft").get_by_label("Level 4")).to_be_disabled()
 
     # --- the manager submits the review ---------------------------------------------------------------
     _, mara = await sign_in(browser, base, "Mara Manager")
