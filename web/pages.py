@@ -309,9 +309,13 @@ async def goal_check_in(request: Request, person: SignedIn, goal_id: str, form: 
 
 @router.get("/praise", name="praise")
 async def praise_page(
-    request: Request, person: SignedIn, offset: Annotated[int, Query(ge=0)] = 0, given: str | None = None
+    request: Request,
+    person: SignedIn,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    given: str | None = None,
+    mine: str | None = None,
 ) -> Response:
-    return await _praise_page(request, person, offset=offset, notice="given" if given else None)
+    return await _praise_page(request, person, offset=offset, notice="given" if given else None, mine=bool(mine))
 
 
 async def _praise_page(
@@ -323,10 +327,12 @@ async def _praise_page(
     values: dict[str, str] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    mine: bool = False,
 ) -> Response:
     api = api_for(request, person)
+    receiver = person.person_id if mine else None
     found, colleagues = await asyncio.gather(
-        api.get("feedback", "/praise", limit=PAGE, offset=offset),
+        api.get("feedback", "/praise", receiver_id=receiver, limit=PAGE, offset=offset),
         api.get("reviews", "/people", active="true", limit=500),
     )
     ids = [p["giver_id"] for p in found["items"]] + [r for p in found["items"] for r in p["receiver_ids"]]
@@ -339,7 +345,8 @@ async def _praise_page(
         names=names,
         colleagues=[c for c in colleagues["items"] if str(c["id"]) != person.person_id],
         paging=pages(found["total"], offset),
-        base="/praise?",
+        base=f"/praise?{query(mine='1' if mine else None)}",
+        mine=mine,
         notice=notice,
         values=values or {},
         errors=errors or {},

@@ -138,6 +138,9 @@ async def test_errors_stand_next_to_their_fields(web_stack: StackFactory) -> Non
         )
         assert given.status_code == 303
         assert "Great onboarding!" in (await stack.web.get("/praise")).text
+        assert "Great onboarding!" not in (await stack.web.get("/praise", params={"mine": "1"})).text
+        await sign_in_as(stack.web, hr)
+        assert "Great onboarding!" in (await stack.web.get("/praise", params={"mine": "1"})).text
 
         # The cycle form: a missing name and a bad date, each named beside its field.
         await sign_in_as(stack.web, hr)
