@@ -114,3 +114,24 @@ def test_problem_fields_are_named_by_item() -> None:
     body = {"answers": [{"item": "craft", "value": 4}, {"item": "impact", "value": 9}]}
     assert _field_errors(error, body) == {"impact": "not a point of the scale"}
     assert _field_errors(ApiError(409, "Conflict", "already done"), body) == {"_form": "already done"}
+
+
+def test_web_secrets_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from web.settings import WebSettings
+
+    secret = tmp_path / "session"
+    secret.write_text("f" * 40 + "\n")
+    monkeypatch.setenv("MERITLOOP_WEB_SESSION_SECRET_FILE", str(secret))
+    assert WebSettings().session_secret == "f" * 40
+    monkeypatch.setenv("MERITLOOP_WEB_SESSION_SECRET", "e" * 40)  # the variable itself wins
+    assert WebSettings().session_secret == "e" * 40
+    monkeypatch.delenv("MERITLOOP_WEB_SESSION_SECRET")
+    monkeypatch.delenv("MERITLOOP_WEB_SESSION_SECRET_FILE")
+    folder = tmp_path / "mounted"
+    folder.mkdir()
+    (folder / "MERITLOOP_WEB_OIDC_CLIENT_SECRET").write_text("client-secret")
+    monkeypatch.setenv("MERITLOOP_SECRETS_DIR", str(folder))
+    assert WebSettings().oidc_client_secret == "client-secret"
+    monkeypatch.setenv("MERITLOOP_WEB_SESSION_SECRET_FILE", str(tmp_path / "missing"))
+    with pytest.raises(ValueError, match="cannot be read"):
+        WebSettings()
