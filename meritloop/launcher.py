@@ -728,8 +728,12 @@ class Launcher:
             "--timeout-graceful-shutdown",
             "5",
         ]
-        # The web app has no database: like the worker, it is not handed a database URL.
-        env = {name: value for name, value in self.env.items() if not name.endswith("_DATABASE_URL")}
+        # The web app has no database and no bus: it is handed neither a database URL nor a NATS password.
+        env = {
+            name: value
+            for name, value in self.env.items()
+            if not name.endswith("_DATABASE_URL") and not name.startswith("MERITLOOP_NATS_PASSWORD")
+        }
         return Child("web", "web app", argv, self.log_dir / "web.log", TIER_APPS, env=env)
 
     def web_url(self) -> str:

@@ -586,6 +586,12 @@ async def cycle_create(request: Request, person: HRPerson, form: CheckedForm) ->
     return await _new_cycle_page(request, person, values, errors, status_code=422)
 
 
+@router.get("/cycles/{cycle_id}", name="cycle_link")
+async def cycle_link(person: HRPerson, cycle_id: str) -> Response:
+    """The address mails link a cycle with (notifications' gate reminders): HR's cycle page."""
+    return RedirectResponse(f"/hr/cycles/{quote(cycle_id)}", status_code=303)
+
+
 @router.get("/hr/cycles/{cycle_id}", name="cycle")
 async def cycle_page(
     request: Request,

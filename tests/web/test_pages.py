@@ -40,6 +40,11 @@ async def test_pages_by_role(web_stack: StackFactory) -> None:
                 response = await stack.web.get(path)
                 expected = 200 if needs & roles else 403
                 assert response.status_code == expected, (name, path, response.text[:300])
+            # The cycle address mails link to leads HR to the cycle page; others are refused.
+            link = await stack.web.get("/cycles/0e7d9c4b-2f1a-4b3c-8d5e-6f7a8b9c0d1e")
+            assert link.status_code == (303 if "hr" in roles else 403), name
+            if "hr" in roles:
+                assert link.headers["location"] == "/hr/cycles/0e7d9c4b-2f1a-4b3c-8d5e-6f7a8b9c0d1e"
             # Writes are gated like the pages: a cycle form post by a non-HR person is refused.
             token = csrf_of((await stack.web.get("/inbox")).text)
             created = await stack.web.post("/hr/cycles", data={"csrf_token": token, "name": "x"})
