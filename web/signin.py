@@ -6,7 +6,7 @@ import time
 import uuid
 from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import urlsplit
+from urllib.parse import urlencode, urlsplit
 
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.starlette_client import OAuth
@@ -192,5 +192,21 @@ async def signin_callback(request: Request) -> Response:
 
 @router.post("/signout", name="signout")
 async def signout(request: Request, _form: CheckedForm) -> Response:
+    """Ends the session here and, after an OIDC sign-in, at the identity provider too
+    (RP-initiated logout, when the provider names an ``end_session_endpoint``)."""
+    _, web_settings, _services = _settings(request)
+    person = Person.from_session(request.session.get("person"))
     sign_out(request)
+    oauth: OAuth | None = request.app.state.oauth
+    if person is not None and person.how == "oidc" and oauth is not None:
+        metadata: dict[str, Any] = await oauth.idp.load_server_metadata()
+        end_session = metadata.get("end_session_endpoint")
+        if end_session:
+            back = (
+                f"{web_settings.public_url.rstrip('/')}/signin"
+                if web_settings.public_url
+                else str(request.url_for("signin"))
+            )
+            query = urlencode({"client_id": web_settings.oidc_client_id, "post_logout_redirect_uri": back})
+            return RedirectResponse(f"{end_session}?{query}", status_code=303)
     return RedirectResponse("/signin", status_code=303)

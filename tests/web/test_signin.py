@@ -167,8 +167,16 @@ async def test_oidc_authorization_code_with_pkce(service_client: ServiceClientFa
                 cycles = await web.get("/hr/cycles")
                 assert cycles.status_code == 200, cycles.text
                 assert 'lang="de"' in cycles.text
+                # Sign-out ends the provider's session too (RP-initiated logout), then comes back.
+                out = await web.post("/signout", data={"csrf_token": csrf_of(cycles.text)})
+                assert out.status_code == 303
+                logout = urlsplit(out.headers["location"])
+                assert f"{logout.scheme}://{logout.netloc}{logout.path}" == f"{issuer}/logout"
+                assert parse_qs(logout.query) == {
+                    "client_id": [provider.client_id],
+                    "post_logout_redirect_uri": ["https://web/signin"],
+                }
                 # The code is spent: replaying the callback does not sign anyone in again.
-                await web.post("/signout", data={"csrf_token": csrf_of(cycles.text)})
                 replay = await web.get(f"/signin/callback?{back.query}")
                 assert replay.status_code == 400
                 assert (await web.get("/inbox")).status_code == 303
