@@ -352,13 +352,20 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await hr.get_by_role("link", name="Review cycles").click()
     await pages.check(hr, "hr-cycles")
 
-    # --- a second cycle: launched, moved on a phase, cancelled with a reason ----------------------
+    # --- a second cycle: overdue at once, a task reassigned, moved on a phase, cancelled ------------
     await hr.get_by_role("link", name="New cycle").click()
     await hr.get_by_label("Name", exact=True).fill("Mid-year check")
     await hr.get_by_label("Departments").fill("Eng")
+    # Its self-assessment was due yesterday: the task is overdue from the start.
+    await hr.get_by_label("Self-assessment").fill((utcnow() - timedelta(days=1)).date().isoformat())
     await hr.get_by_role("button", name="Create cycle").click()
     await hr.get_by_role("button", name="Launch").click()
     await expect(hr.get_by_role("status")).to_contain_text("launched")
+    await reload_until(hr, lambda: hr.get_by_role("button", name="Reassign").is_visible(), "an overdue task")
+    await pages.check(hr, "hr-cycle-overdue")
+    await hr.get_by_label("New assignee").select_option(label="Mara Manager")
+    await hr.get_by_role("button", name="Reassign").click()
+    await expect(hr.get_by_role("status")).to_contain_text("reassigned")
     await reload_until(
         hr, lambda: hr.get_by_role("button", name="Open the next phase").is_visible(), "the first phase open"
     )
