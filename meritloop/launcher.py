@@ -42,6 +42,7 @@ import httpx
 
 from notifications.settings import NotificationSettings
 from shared.settings import SERVICES, ServiceName, Settings, get_settings
+from web.settings import WebSettings, get_web_settings
 
 if TYPE_CHECKING:
     from temporalio.client import Client, WorkflowHandle
@@ -357,6 +358,7 @@ class Launcher:
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
     services: tuple[ServiceName, ...] = SERVICES
+    web_settings: WebSettings = field(default_factory=get_web_settings)
 
     def __post_init__(self) -> None:
         self.started = time.monotonic()
@@ -453,6 +455,7 @@ class Launcher:
         if not smtp_found:
             self._require_local(smtp, "SMTP", "MERITLOOP_SMTP_HOST")
             claims.append(PortClaim(smtp.port, "development mail sink", "MERITLOOP_SMTP_PORT"))
+        claims.append(PortClaim(self.web_settings.port, "web app", "MERITLOOP_WEB_PORT"))
         if nats_info_found is not None:
             if not nats_info_found.get("jetstream", False):
                 raise LaunchError(
@@ -495,6 +498,8 @@ class Launcher:
         service_probes.append(self._task(self._notifications_ready(), "ready-notifications"))
         if self.sink_started:
             service_probes.append(self._task(self._sink_ready(smtp), "ready-mail-sink"))
+        await self._spawn(self._web_child())
+        service_probes.append(self._task(self._web_ready(), "ready-web"))
 
         await self._until(temporal_ready)
         await self._spawn(self._worker_child())
@@ -819,6 +824,50 @@ class Launcher:
         env["MERITLOOP_NATS_PASSWORD_FILE"] = str(self.nats_passwords[name])
         return env
 
+    def _web_child(self) -> Child:
+        settings = self.settings
+        argv = [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "--factory",
+            "web.app:create",
+            "--host",
+            settings.host,
+            "--port",
+            str(self.web_settings.port),
+            "--log-level",
+            UVICORN_LOG_LEVELS.get(settings.log_level.lower(), settings.log_level.lower()),
+            "--timeout-graceful-shutdown",
+            "5",
+        ]
+        # The web app has no database and no bus: it is handed neither a database URL nor a NATS password.
+        env = {
+            name: value
+            for name, value in self.env.items()
+            if not name.endswith("_DATABASE_URL") and not name.startswith("MERITLOOP_NATS_PASSWORD")
+        }
+        return Child("web", "web app", argv, self.log_dir / "web.log", TIER_APPS, env=env)
+
+    def web_url(self) -> str:
+        return f"http://{url_host(self.settings.host)}:{self.web_settings.port}"
+
+    async def _web_ready(self) -> None:
+        label = "web app"
+        async with self._http() as client:
+            while True:
+                try:
+                    response = await client.get(f"{self.web_url()}/healthz")
+                except httpx.TransportError:
+                    note = "not listening yet"
+                else:
+                    if response.status_code == 200:
+                        break
+                    note = f"/healthz {response.status_code}"
+                self.pending[label] = note
+                await asyncio.sleep(PROBE_INTERVAL)
+        self._ready(label, f"web app ready at {self.web_url()}")
+
     def _worker_child(self) -> Child:
         argv = [sys.executable, "-m", "meritloop.cli", "worker"]
         # The workflow worker touches no database (the services run the activities): it is
@@ -923,6 +972,9 @@ class Launcher:
         hr_hint: str | None = None
         if self.demo:
             hr_hint = await self._until_stopped(self._load_demo())
+        if self.demo and not self.settings.jwt_jwks_url:
+            self.console.say(f"Open {self.web_url()} and sign in as anyone of the demo organisation")
+            self.console.say("(the People department signs in with the HR role).")
         if hr_hint is None:
             hr_hint = "meritloop token <person-id> -r hr"
         self.console.say(f"Development token (HR role):  {hr_hint}")
@@ -941,6 +993,8 @@ class Launcher:
                 return "reused"
             return f"started, pid {child.pid}"
 
+        # The web app first: it is the address a newcomer opens.
+        rows.append(("web app", self.web_url(), f"{self.web_url()}/signin", state("web")))
         for name in self.services:
             url = self.service_url(name)
             rows.append((f"{name} service", url, f"{url}/docs", state(name)))
@@ -992,11 +1046,33 @@ class Launcher:
             return None
         if result.created:
             self.console.say(f"Demo organisation loaded: {result.people} people (POST /people on reviews).")
+            await self._load_demo_template()
         else:
             self.console.say(f"Directory has {result.people} people already; demo organisation not loaded.")
         if result.hr_person_id is None:
             return None
         return f"meritloop token {result.hr_person_id} -r hr   ({result.hr_person_name})"
+
+    async def _load_demo_template(self) -> None:
+        """A published template, so HR can create a cycle in the web app right away."""
+        from meritloop.demo import DemoError, _created, _headers, demo_template
+
+        points = [
+            {"value": value, "label": label, "description": f"{label}."}
+            for value, label in enumerate(("Well below", "Below", "Meets", "Above", "Well above"), start=1)
+        ]
+        try:
+            async with self._http(self.service_url("reviews")) as client:
+                headers = _headers(self.settings)
+                scale_body = {"name": "Five points", "description": "Demo scale.", "points": points}
+                scale = await _created(client, "/rating-scales", scale_body, headers)
+                template = {**demo_template(str(scale["id"])), "name": "Annual review"}
+                created = await _created(client, "/templates", template, headers)
+                await _created(client, f"/templates/{created['id']}/publish", {}, headers)
+        except (DemoError, httpx.HTTPError) as exc:
+            self.console.error(f"Demo template not loaded: {exc}")
+            return
+        self.console.say("Demo review template 'Annual review' published (for new cycles in the web app).")
 
     async def _until_stopped(self, awaitable: Awaitable[T]) -> T:
         task = asyncio.ensure_future(awaitable)

@@ -26,6 +26,7 @@ from pydantic import ValidationError
 from shared.events.envelope import stream_name
 from shared.events.trust import BUS_USERS
 from shared.settings import SERVICES, Environment, Settings
+from web.settings import WebSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -39,7 +40,9 @@ CONFIGMAP, SECRET = "meritloop-config", "meritloop-secrets"
 PART_OF = "app.kubernetes.io/part-of"
 NAME = "app.kubernetes.io/name"
 
-SETTING_NAMES = frozenset(f"MERITLOOP_{field.upper()}" for field in Settings.model_fields)
+SETTING_NAMES = frozenset(f"MERITLOOP_{field.upper()}" for field in Settings.model_fields) | frozenset(
+    f"MERITLOOP_WEB_{field.upper()}" for field in WebSettings.model_fields
+)
 # JetStream stream names look like settings: the NATS values name them in the permissions.
 STREAM_NAMES = frozenset({*(stream_name(user.name) for user in BUS_USERS), "MERITLOOP_DEADLETTER"})
 SECRETS_DIR = "/var/run/secrets/meritloop"
@@ -233,6 +236,10 @@ def test_each_pod_receives_only_the_secrets_it_needs_as_files() -> None:
         if name == "worker":
             # It runs workflows only: the activities run in the services that own the data.
             expected = {}
+        elif name == "web":
+            # It reaches the data through the services' APIs: its own secrets, no database, no bus.
+            web_keys = ("MERITLOOP_WEB_SESSION_SECRET", "MERITLOOP_WEB_OIDC_CLIENT_SECRET")
+            expected = {key: (SECRET, key) for key in web_keys}
         elif workload["kind"] == "Job":
             expected = {url: (SECRET, url)}
         else:
@@ -572,3 +579,22 @@ def test_kustomize_builds_the_base_with_the_monitoring_component(tmp_path: Path)
     assert dashboard["metadata"]["namespace"] == "meritloop"
     assert json.loads(dashboard["data"][DASHBOARD.name]) == json.loads(DASHBOARD.read_text(encoding="utf-8"))
     assert all(d["metadata"].get("namespace") == "meritloop" for d in built if d["kind"] != "Namespace")
+
+
+def test_web_app_runs_behind_its_ingress() -> None:
+    deployment = objects("Deployment")["web"]
+    container = only_container(deployment)
+    assert container["args"][:2] == ["--factory", "web.app:create"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/healthz", "port": "http"}
+    env = env_names(container)
+    for variable in ("MERITLOOP_WEB_SESSION_SECRET", "MERITLOOP_WEB_OIDC_CLIENT_SECRET"):
+        assert variable not in env, "secrets come as files"
+        assert secret_files(deployment, optional=False)[variable] == (SECRET, variable)
+    for service in SERVICES:
+        assert env[f"MERITLOOP_WEB_{service.upper()}_URL"]["value"] == f"http://{service}"
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert objects("Service")["web"]["spec"]["selector"].items() <= pod_labels.items()
+    (rule,) = objects("Ingress")["web"]["spec"]["rules"]
+    (path,) = rule["http"]["paths"]
+    assert path["path"] == "/"
+    assert path["backend"]["service"] == {"name": "web", "port": {"name": "http"}}

@@ -376,6 +376,20 @@ def test_each_service_has_exactly_its_flows(service: str) -> None:
     assert not flow(pod, meritloop_pod("worker"), 8080)
 
 
+def test_the_web_app_reaches_the_apis_and_nothing_else() -> None:
+    web = meritloop_pod("web")
+    assert flow(ANYONE_IN["ingress-nginx"], web, 8000)
+    for service in SERVICES:
+        assert flow(web, meritloop_pod(service), 8000)
+    assert flow(web, EXTERNAL, 443), "the identity provider"
+    assert flow(web, DNS, 53, "UDP")
+    assert not flow(ANYONE_IN["default"], web, 8000)
+    assert not flow(web, NATS, 4222)
+    assert not flow(web, POSTGRES, 5432)
+    assert not flow(web, TEMPORAL, 7233)
+    assert not flow(web, meritloop_pod("worker"), 8080)
+
+
 def test_the_worker_reaches_temporal_only() -> None:
     worker = meritloop_pod("worker")
     assert flow(worker, TEMPORAL, 7233)

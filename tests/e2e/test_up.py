@@ -73,7 +73,7 @@ class System:
     @classmethod
     def on_free_ports(cls, workdir: Path) -> System:
         data_dir = workdir / "data"
-        names = [f"{name}_port" for name in SERVICES] + ["nats", "nats_monitor", "temporal", "temporal_ui"]
+        names = [f"{name}_port" for name in SERVICES] + ["nats", "nats_monitor", "temporal", "temporal_ui", "web"]
         names += ["notifications_port", "smtp"]
         ports = dict(zip(names, free_ports(len(names)), strict=True))
         env = {key: value for key, value in os.environ.items() if not key.startswith("MERITLOOP_")}
@@ -89,6 +89,7 @@ class System:
             MERITLOOP_TEMPORAL_UI_PORT=str(ports["temporal_ui"]),
             MERITLOOP_NOTIFICATIONS_PORT=str(ports["notifications_port"]),
             MERITLOOP_SMTP_PORT=str(ports["smtp"]),
+            MERITLOOP_WEB_PORT=str(ports["web"]),
             MERITLOOP_OUTBOX_POLL_INTERVAL="0.05",
         )
         return cls(workdir=workdir, data_dir=data_dir, ports=ports, env=env)
@@ -261,6 +262,10 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
             assert ui.status_code == 200
             monitor = client.get(f"http://127.0.0.1:{system.ports['nats_monitor']}/healthz")
             assert monitor.status_code == 200
+            # The web app's development sign-in lists the demo organisation.
+            signin = client.get(f"http://127.0.0.1:{system.ports['web']}/signin")
+            assert signin.status_code == 200
+            assert all(person.display_name in signin.text for person in DEMO_PEOPLE)
 
             directory = get_people(client, system.url("reviews"), system.admin_headers())
             emails = {str(item["email"]) for item in directory["items"]}
@@ -299,14 +304,18 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
     output = up.output
     print(f"\ncold start: ready after {ready_after:.1f}s\n{output}")
     assert "Demo organisation loaded: 12 people" in output
+    assert "Demo review template 'Annual review' published" in output
     hint = re.search(r"meritloop token ([0-9a-f-]{36}) -r hr", output)
     assert hint is not None, output
     for needle in ("/docs", "Temporal", "NATS", str(system.data_dir / "logs"), "/dev/mails"):
         assert needle in output
+    table = output[output.index("component") :].splitlines()
+    assert table[2].split()[:3] == ["web", "app", f"http://127.0.0.1:{system.ports['web']}"], "web app first"
     commands = " | ".join(children.values())
     assert "nats-server" in commands
     assert "temporal server start-dev" in commands
     assert "meritloop.cli worker" in commands
+    assert "web.app:create" in commands
     for service in SERVICES:
         assert f"services.{service}.app:create" in commands
     assert "notifications.app:create" in commands
@@ -316,7 +325,7 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
     assert up.wait_exit() == 0, up.output
     assert "did not stop" not in up.output, "every process stops on SIGTERM, none is killed"
     assert_nothing_left(system, children)
-    for name in ("nats", "temporal", "worker", *SERVICES):
+    for name in ("nats", "temporal", "worker", "web", *SERVICES):
         assert (system.data_dir / "logs" / f"{name}.log").exists()
 
     # Warm start on the same data: migrations are no-ops, the demo is not loaded twice, and

@@ -14,7 +14,7 @@ from pathlib import Path
 import grimp
 import pytest
 
-PACKAGES = ("meritloop", "services", "notifications", "workflows", "shared")
+PACKAGES = ("meritloop", "web", "services", "notifications", "workflows", "shared")
 
 
 def import_cycles(imports: Mapping[str, Set[str]]) -> list[list[str]]:

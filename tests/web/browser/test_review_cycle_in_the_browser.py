@@ -1,0 +1,381 @@
+"""A small review cycle run to the end through the pages, in Chromium.
+
+HR creates and launches a cycle, the employee saves a draft and submits the self-assessment, the
+manager submits the review, HR calibrates (a missing reason is shown next to its field) and sees
+the distribution chart, the manager submits pay, HR approves it, and the employee acknowledges.
+Every page gets a screenshot under test-artefacts/web/ and an axe-core check (WCAG 2.1 A/AA):
+no serious or critical violation may remain.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from axe_playwright_python.async_playwright import Axe
+from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+
+from shared.auth import Role
+from shared.database import utcnow
+from shared.settings import Environment, Settings
+from tests.conftest import ServiceClientFactory, TokenFactory
+from tests.cycles.conftest import WorkerFactory
+from tests.reviews_config.builders import scale_body, template_body
+from tests.rewards.support import MATRIX, band, import_csv
+from tests.support.waiting import wait_until
+from tests.web.conftest import serving
+from web.app import create_app
+from web.settings import WebSettings
+
+pytestmark = [pytest.mark.database, pytest.mark.timeout(900)]
+
+WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+BLOCKING = {"serious", "critical"}
+
+
+async def assert_axe_finds(browser: Browser) -> None:
+    """axe-core runs and reports: an image without a text alternative is a critical violation."""
+    context = await browser.new_context()
+    page = await context.new_page()
+    await page.set_content('<html lang="en"><title>x</title><main><img src="data:,"></main></html>')
+    results = await Axe().run(page, options=WCAG)
+    assert "image-alt" in {v["id"] for v in results.response["violations"] if v.get("impact") in BLOCKING}
+    await context.close()
+
+
+class Pages:
+    """Screenshots and accessibility checks of every page the test opens."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder
+        self.axe = Axe()
+        self.count = 0
+        self.violations: list[str] = []
+        self.checked: list[str] = []
+
+    async def check(self, page: Page, name: str) -> None:
+        self.count += 1
+        await page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}.png"), full_page=True)
+        results = await self.axe.run(page, options=WCAG)
+        self.checked.append(f"{name} {page.url}")
+        for violation in results.response["violations"]:
+            if violation.get("impact") in BLOCKING:
+                targets = [node.get("target") for node in violation.get("nodes", [])][:3]
+                self.violations.append(f"{name}: {violation['id']} ({violation['impact']}) {targets}")
+
+
+async def sign_in(browser: Browser, base: str, name: str) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(base_url=base, locale="en-GB")
+    page = await context.new_page()
+    await page.goto("/signin")
+    await page.get_by_role("button", name=f"Sign in as {name}").click()
+    await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
+    return context, page
+
+
+async def reload_until(page: Page, ready: Callable[[], Awaitable[bool]], what: str, timeout: float = 90) -> None:
+    async def probe() -> bool:
+        await page.reload()
+        return await ready()
+
+    await wait_until(probe, timeout=timeout, interval=0.5, message=what)
+
+
+async def test_a_review_cycle_through_the_pages(
+    service_client: ServiceClientFactory,
+    auth: TokenFactory,
+    settings: Settings,
+    cycle_worker: WorkerFactory,
+    chromium: str,
+    artefacts: Path,
+) -> None:
+    hr_setup = auth(Role.hr, person_id=uuid.uuid4())
+    async with (
+        service_client("reviews") as reviews,
+        service_client("rewards") as rewards,
+        service_client("goals") as goals,
+        service_client("feedback") as feedback,
+        cycle_worker(),
+    ):
+        # --- the organisation and configuration (set up through the APIs) -----------------------
+        people: dict[str, str] = {}
+        for name, department, manager in (
+            ("Hedda People", "People", None),
+            ("Mara Manager", "Exec", None),
+            ("Eli Employee", "Eng", "Mara Manager"),
+            ("Uma Unrelated", "Sales", None),
+        ):
+            body: dict[str, Any] = {
+                "email": f"{name.split()[0].lower()}@example.com",
+                "display_name": name,
+                "department": department,
+                "timezone": "Europe/Berlin",
+            }
+            if manager:
+                body["manager_id"] = people[manager]
+            created = await reviews.post("/people", json=body, headers=hr_setup)
+            assert created.status_code == 201, created.text
+            people[name] = created.json()["id"]
+        scale = (await reviews.post("/rating-scales", json=scale_body(), headers=hr_setup)).json()
+        template = (await reviews.post("/templates", json=template_body(scale["id"]), headers=hr_setup)).json()
+        assert (await reviews.post(f"/templates/{template['id']}/publish", headers=hr_setup)).status_code == 200
+        assert (
+            await rewards.post("/pay-bands", json=band("G1", "EUR", "40000", "50000", "60000"), headers=hr_setup)
+        ).status_code == 201
+        day = (utcnow() - timedelta(days=30)).date().isoformat()
+
+        async def pay_imported() -> bool:
+            imported = await import_csv(rewards, hr_setup, (people["Eli Employee"], "EUR", "50000", "G1", day))
+            if imported.status_code == 422 and "no person with this id" in imported.text:
+                return False
+            assert imported.status_code in (200, 201), imported.text
+            return True
+
+        await wait_until(pay_imported, timeout=30, interval=0.2, message="rewards knows the people")
+        assert (await rewards.put("/merit-matrices/default", json=MATRIX, headers=hr_setup)).status_code == 201
+
+        async def goals_know_eli() -> bool:
+            return (await goals.get(f"/people/{people['Eli Employee']}", headers=hr_setup)).status_code == 200
+
+        await wait_until(goals_know_eli, timeout=30, message="goals knows Eli")
+        goal = await goals.post(
+            "/goals",
+            json={
+                "title": "Cut the p99 latency of the search API to 200 ms",
+                "owner_id": people["Eli Employee"],
+                "weight": 100,
+                "period_start": "2026-01-01",
+                "period_end": "2026-12-31",
+                "due_date": "2026-06-30",
+            },
+            headers=hr_setup,
+        )
+        assert goal.status_code == 201, goal.text
+
+        transports = {
+            name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
+            for name, client in (("reviews", reviews), ("rewards", rewards), ("goals", goals), ("feedback", feedback))
+        }
+        app = create_app(
+            settings.model_copy(update={"environment": Environment.development}),
+            WebSettings(),
+            transports=transports,  # type: ignore[arg-type]
+        )
+        pages = Pages(artefacts)
+        async with app.router.lifespan_context(app), serving(app) as base, async_playwright() as playwright:
+            browser = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
+            try:
+                await assert_axe_finds(browser)
+                await _run_cycle(browser, base, pages, people)
+            finally:
+                await browser.close()
+        assert pages.count >= 20, pages.checked
+        assert pages.violations == [], "\n".join(pages.violations)
+
+
+async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str, str]) -> None:
+    # --- sign-in page ---------------------------------------------------------------------------
+    anonymous = await browser.new_context(base_url=base)
+    page = await anonymous.new_page()
+    await page.goto("/inbox")
+    assert page.url.startswith(f"{base}/signin")
+    await pages.check(page, "signin")
+    await anonymous.close()
+
+    # --- HR creates and launches the cycle ------------------------------------------------------
+    _, hr = await sign_in(browser, base, "Hedda People")
+    await hr.get_by_role("link", name="Review cycles").click()
+    await pages.check(hr, "hr-cycles-empty")
+    await hr.get_by_role("link", name="New cycle").click()
+    await pages.check(hr, "hr-cycle-new")
+    # A cycle without a name: the error stands next to the field.
+    await hr.get_by_label("Departments").fill("Eng")
+    await hr.get_by_role("button", name="Create cycle").click()
+    await expect(hr.locator("#error-name")).to_be_visible()
+    await expect(hr.get_by_label("Name", exact=True)).to_have_attribute("aria-invalid", "true")
+    await pages.check(hr, "hr-cycle-new-error")
+    await hr.get_by_label("Name", exact=True).fill("2026 annual review")
+    await hr.get_by_role("button", name="Create cycle").click()
+    await expect(hr.get_by_role("heading", name="2026 annual review")).to_be_visible()
+    await pages.check(hr, "hr-cycle-draft")
+    await hr.get_by_role("button", name="Launch").click()
+    await expect(hr.get_by_role("status")).to_contain_text("launched")
+    cycle_url = hr.url.split("?")[0]
+    # HR gives the self-assessment six more days (still before the manager review's deadline).
+    await hr.get_by_label("Step").select_option("self_assessment")
+    await hr.get_by_label("New deadline").fill((utcnow() + timedelta(days=20)).date().isoformat())
+    await hr.get_by_role("button", name="Extend").click()
+    await expect(hr.get_by_role("status")).to_contain_text("extended")
+    await pages.check(hr, "hr-cycle-launched")
+
+    # --- the employee saves a draft and submits the self-assessment ---------------------------------
+    _, eli = await sign_in(browser, base, "Eli Employee")
+    await reload_until(
+        eli, lambda: eli.get_by_role("link", name="Self-assessment").is_visible(), "Eli's self-assessment task"
+    )
+    await pages.check(eli, "employee-inbox")
+    await eli.get_by_role("link", name="My goals").click()
+    await expect(eli.get_by_role("heading", name=re.compile("p99 latency"))).to_be_visible()
+    await pages.check(eli, "employee-goals")
+    await eli.get_by_role("link", name="Praise").click()
+    await eli.get_by_label("Who").select_option(label="Mara Manager")
+    await eli.get_by_label("Message", exact=True).fill("Thanks for unblocking the search rewrite.")
+    await eli.get_by_role("button", name="Give praise").click()
+    await expect(eli.get_by_role("status")).to_contain_text("praise is on the wall")
+    await expect(eli.get_by_text("Thanks for unblocking the search rewrite.")).to_be_visible()
+    await pages.check(eli, "employee-praise")
+    await eli.get_by_role("link", name="Inbox").click()
+    await eli.get_by_role("link", name="Self-assessment").click()
+    await pages.check(eli, "employee-self-assessment")
+    await eli.get_by_role("group", name="Craft").get_by_label("Level 4").check()
+    await eli.get_by_label("Comment on Craft").fill("Shipped the search rewrite.")
+    await eli.get_by_role("button", name="Save draft").click()
+    await expect(eli.get_by_role("status")).to_contain_text("Draft saved")
+    await expect(eli.get_by_role("group", name="Craft").get_by_label("Level 4")).to_be_checked()
+    await eli.get_by_role("group", name="Ownership").get_by_label("Level 3").check()
+    await eli.get_by_role("group", name=re.compile("How big was the impact")).get_by_label("Level 4").check()
+    self_assessment_url = eli.url.split("?")[0]
+    await eli.get_by_role("button", name="Submit").click()
+    await expect(eli.get_by_role("status")).to_contain_text("Sent")
+    await pages.check(eli, "employee-inbox-after-submit")
+
+    # Who may open Eli's self-assessment: an unrelated colleague gets "Not found"; HR reads it
+    # without a way to change it.
+    _, uma = await sign_in(browser, base, "Uma Unrelated")
+    answer = await uma.goto(self_assessment_url)
+    assert answer is not None
+    assert answer.status == 404
+    await expect(uma.get_by_role("heading", name="Not found")).to_be_visible()
+    await pages.check(uma, "colleague-not-found")
+    await hr.goto(self_assessment_url)
+    await expect(hr.get_by_role("heading", name=re.compile("Self-assessment: Eli Employee"))).to_be_visible()
+    await expect(hr.get_by_role("button", name="Submit")).to_have_count(0)
+    await expect(hr.get_by_role("group", name="Craft").get_by_label("Level 4")).to_be_disabled()
+
+    # --- the manager submits the review ---------------------------------------------------------------
+    _, mara = await sign_in(browser, base, "Mara Manager")
+    await mara.get_by_role("link", name="My team").click()
+    await expect(mara.get_by_role("rowheader", name="Eli Employee")).to_be_visible()
+    await pages.check(mara, "manager-team")
+    await mara.get_by_role("link", name="Reviews to write").click()
+    await reload_until(
+        mara, lambda: mara.get_by_role("link", name="Manager review").is_visible(), "Mara's manager review"
+    )
+    await pages.check(mara, "manager-reviews-to-write")
+    await mara.get_by_role("link", name="Manager review").click()
+    await expect(mara.get_by_role("heading", name="Self-assessment")).to_be_visible()  # Eli's answers, read-only
+    await mara.get_by_role("group", name="Craft").get_by_label("Level 4").check()
+    await mara.get_by_role("group", name="Ownership").get_by_label("Level 4").check()
+    await mara.get_by_role("group", name=re.compile("How big was the impact")).get_by_label("Level 5").check()
+    await mara.get_by_label("Comment on Ownership").fill("Took the on-call rota over.")
+    await pages.check(mara, "manager-review-form")
+    await mara.get_by_role("button", name="Submit").click()
+    await expect(mara.get_by_role("status")).to_contain_text("Sent")
+
+    # --- HR follows the cycle, calibrates and sees the chart ---------------------------------------------
+    await hr.goto(cycle_url)
+    await expect(hr.locator("svg[role=img]")).to_be_visible()
+    await reload_until(hr, lambda: hr.get_by_role("link", name="Eng").is_visible(), "the calibration session")
+    await pages.check(hr, "hr-cycle-progress")
+    await hr.get_by_role("link", name="Eng").click()
+    await expect(hr.locator("svg[role=img] title")).to_have_text("Rating distribution against the guideline")
+    await pages.check(hr, "hr-calibration")
+    await hr.get_by_label("New rating").select_option(label="Outstanding")
+    await hr.get_by_role("button", name="Change the rating").click()  # no reason given
+    await expect(hr.locator("#error-reason")).to_be_visible()
+    await pages.check(hr, "hr-calibration-error")
+    await hr.get_by_label("Reason").fill("Carried the platform migration beyond the goal.")
+    await hr.get_by_role("button", name="Change the rating").click()
+    await expect(hr.get_by_role("status")).to_contain_text("rating is changed")
+    await expect(hr.get_by_role("row", name=re.compile("Eli Employee"))).to_contain_text("5")
+    await pages.check(hr, "hr-calibration-adjusted")
+    await hr.get_by_role("button", name="Finalize").click()
+    await expect(hr.get_by_role("status")).to_contain_text("finalized")
+
+    # --- pay: the manager reviews and submits, HR approves the unit -------------------------------------
+    await mara.get_by_role("link", name="Inbox").click()
+    await reload_until(mara, lambda: mara.get_by_role("link", name="Pay review").is_visible(), "Mara's pay review")
+    await mara.get_by_role("link", name="Pay review").click()
+    await mara.get_by_role("link", name="Pay proposals").click()
+    await reload_until(
+        mara, lambda: mara.get_by_role("button", name="Submit all drafts").is_visible(), "Eli's pay proposal"
+    )
+    await mara.get_by_label("Increase (percent) for Eli Employee").fill("4.5")
+    await mara.get_by_label("Justification").fill("Carried the platform migration.")
+    await mara.get_by_role("button", name="Save").click()
+    await expect(mara.get_by_role("status")).to_contain_text("Budget used")
+    await pages.check(mara, "manager-pay")
+    await mara.get_by_role("button", name="Submit all drafts").click()
+    await expect(mara.get_by_role("status")).to_contain_text("submitted")
+    await mara.get_by_role("link", name="Inbox").click()
+    await mara.get_by_role("link", name="Pay review").click()
+    await mara.get_by_role("button", name="Mark as reviewed").click()
+    await expect(mara.get_by_role("status")).to_contain_text("Sent")
+    await hr.goto(cycle_url)
+    await reload_until(hr, lambda: hr.get_by_role("link", name="Pay approval").is_visible(), "the pay approval phase")
+    await hr.get_by_role("link", name="Pay approval").click()
+    await reload_until(hr, lambda: hr.get_by_role("button", name="Approve Eng").is_visible(), "Eng's proposals")
+    await pages.check(hr, "hr-pay-approval")
+    await hr.get_by_role("button", name="Approve Eng").click()
+    await expect(hr.get_by_role("status")).to_contain_text("approved")
+
+    # --- the employee acknowledges ------------------------------------------------------------------
+    await eli.get_by_role("link", name="Inbox").click()
+    await reload_until(
+        eli, lambda: eli.get_by_role("link", name="Acknowledgement").is_visible(), "Eli's acknowledgement"
+    )
+    await eli.get_by_role("link", name="Acknowledgement").click()
+    await expect(eli.get_by_text("Outstanding")).to_be_visible()  # the calibrated final rating
+    await pages.check(eli, "employee-acknowledgement")
+    await eli.get_by_label("Your comment").fill("Thank you; the impact rating undersells the migration.")
+    await eli.get_by_label("I dispute the rating").check()
+    await eli.get_by_role("button", name="Acknowledge").click()
+    await expect(eli.get_by_role("status")).to_contain_text("Sent")
+
+    # --- HR answers the dispute ---------------------------------------------------------------
+    await hr.get_by_role("link", name="Disputes").click()
+    await reload_until(hr, lambda: hr.get_by_role("heading", name="Eli Employee").is_visible(), "Eli's dispute")
+    await pages.check(hr, "hr-disputes")
+    await hr.get_by_label("Answer to the employee").fill("Calibration weighed the migration; the rating stands.")
+    await hr.get_by_role("button", name="Resolve").click()
+    await expect(hr.get_by_role("status")).to_contain_text("resolved")
+
+    await hr.goto(cycle_url)
+    await reload_until(hr, lambda: hr.get_by_text("Closed", exact=True).first.is_visible(), "the cycle closed")
+    await pages.check(hr, "hr-cycle-closed")
+    await hr.get_by_role("link", name="Review cycles").click()
+    await pages.check(hr, "hr-cycles")
+
+    # --- a second cycle: overdue at once, a task reassigned, moved on a phase, cancelled ------------
+    await hr.get_by_role("link", name="New cycle").click()
+    await hr.get_by_label("Name", exact=True).fill("Mid-year check")
+    await hr.get_by_label("Departments").fill("Eng")
+    # Its self-assessment was due yesterday: the task is overdue from the start.
+    await hr.get_by_label("Self-assessment").fill((utcnow() - timedelta(days=1)).date().isoformat())
+    await hr.get_by_role("button", name="Create cycle").click()
+    await hr.get_by_role("button", name="Launch").click()
+    await expect(hr.get_by_role("status")).to_contain_text("launched")
+    await reload_until(hr, lambda: hr.get_by_role("button", name="Reassign").is_visible(), "an overdue task")
+    await pages.check(hr, "hr-cycle-overdue")
+    await hr.get_by_label("New assignee").select_option(label="Mara Manager")
+    await hr.get_by_role("button", name="Reassign").click()
+    await expect(hr.get_by_role("status")).to_contain_text("reassigned")
+    await reload_until(
+        hr, lambda: hr.get_by_role("button", name="Open the next phase").is_visible(), "the first phase open"
+    )
+    await hr.get_by_role("button", name="Open the next phase").click()
+    await expect(hr.get_by_role("status")).to_contain_text("next phase opens")
+    await reload_until(
+        hr, lambda: hr.get_by_text("Manager review", exact=True).first.is_visible(), "the manager review phase"
+    )
+    await hr.get_by_label("Reason").fill("Merged into the annual review.")
+    await hr.get_by_role("button", name="Cancel the cycle").click()
+    await expect(hr.get_by_role("status")).to_contain_text("cancelled")
+    await reload_until(hr, lambda: hr.get_by_text("cancelled", exact=True).first.is_visible(), "the cycle cancelled")
+    await pages.check(hr, "hr-cycle-cancelled")

@@ -1,0 +1,115 @@
+"""Web app tests: the real services (in-process, on the test's databases and NATS) behind the web app."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import uuid
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from shared.auth import Role
+from shared.settings import Environment, ServiceName, Settings
+from tests.conftest import ServiceClientFactory, TokenFactory
+from tests.support.processes import free_port
+from web.app import create_app
+from web.settings import WebSettings
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found is not None, "the page has no CSRF token"
+    return found.group(1)
+
+
+@dataclass
+class Stack:
+    app: FastAPI
+    services: dict[ServiceName, httpx.AsyncClient]
+    web: httpx.AsyncClient
+    hr_headers: dict[str, str]
+    people: dict[str, str] = field(default_factory=dict)  # name -> id
+
+    async def add_person(self, name: str, department: str, manager: str | None = None, **extra: Any) -> str:
+        body: dict[str, Any] = {
+            "email": f"{name.lower().replace(' ', '.')}@example.com",
+            "display_name": name,
+            "department": department,
+            **extra,
+        }
+        if manager is not None:
+            body["manager_id"] = self.people[manager]
+        response = await self.services["reviews"].post("/people", json=body, headers=self.hr_headers)
+        assert response.status_code == 201, response.text
+        self.people[name] = str(response.json()["id"])
+        return self.people[name]
+
+
+def web_client(app: FastAPI) -> httpx.AsyncClient:
+    # https: the session cookie is Secure, and a cookie jar keeps it from plain http.
+    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://web", follow_redirects=False)
+
+
+async def sign_in_as(web: httpx.AsyncClient, person_id: str, next_path: str = "/") -> httpx.Response:
+    page = await web.get("/signin")
+    assert page.status_code == 200, page.text
+    response = await web.post(
+        "/signin/development", data={"csrf_token": csrf_of(page.text), "person_id": person_id, "next": next_path}
+    )
+    assert response.status_code == 303, response.text
+    return response
+
+
+StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
+
+
+@pytest.fixture
+def web_stack(service_client: ServiceClientFactory, settings: Settings, auth: TokenFactory) -> StackFactory:
+    """The web app (development sign-in) over the named services, with an HR identity for setup."""
+
+    @asynccontextmanager
+    async def open_stack(
+        *names: ServiceName, environment: Environment = Environment.development, web_settings: WebSettings | None = None
+    ) -> AsyncIterator[Stack]:
+        async with AsyncExitStack() as stack:
+            services = {name: await stack.enter_async_context(service_client(name)) for name in names or ("reviews",)}
+            transports: dict[ServiceName, httpx.AsyncBaseTransport] = {
+                name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
+                for name, client in services.items()
+            }
+            app = create_app(
+                settings.model_copy(update={"environment": environment}),
+                web_settings or WebSettings(),
+                transports=transports,
+            )
+            await stack.enter_async_context(app.router.lifespan_context(app))
+            web = await stack.enter_async_context(web_client(app))
+            yield Stack(app, services, web, auth(Role.hr, person_id=uuid.uuid4()))
+
+    return open_stack
+
+
+@asynccontextmanager
+async def serving(app: FastAPI, port: int | None = None) -> AsyncIterator[str]:
+    """``app`` on a real socket in this event loop (a browser or an OAuth client can reach it)."""
+    port = port or free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        if task.done():
+            task.result()
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task

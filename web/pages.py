@@ -1,0 +1,953 @@
+"""The pages: employee (inbox, review forms, goals, praise), manager (team, pay), HR (cycles, calibration, pay)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode
+from zoneinfo import ZoneInfo
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import RedirectResponse, Response
+from starlette.datastructures import FormData
+
+from web.api import Api, ApiError, Services
+from web.charts import Bucket, StackedRow, distribution_chart, progress_chart
+from web.i18n import zone
+from web.rendering import renderer
+from web.session import CheckedForm, HRPerson, ManagerPerson, Person, SignedIn
+
+router = APIRouter()
+
+PAGE = 20
+STEPS = ("self_assessment", "manager_review", "pay_review", "acknowledgement")
+PHASES = ("self_assessment", "manager_review", "calibration", "pay_approval", "acknowledgement")
+OPEN_STATUSES = ("open", "overdue", "escalated")
+
+
+def api_for(request: Request, person: Person) -> Api:
+    services: Services = request.app.state.services
+    return services.as_person(person.token)
+
+
+def pages(total: int, offset: int, limit: int = PAGE) -> dict[str, int | None]:
+    return {
+        "total": total,
+        "offset": offset,
+        "limit": limit,
+        "previous": max(0, offset - limit) if offset > 0 else None,
+        "next": offset + limit if offset + limit < total else None,
+    }
+
+
+def query(**params: Any) -> str:
+    return urlencode({key: value for key, value in params.items() if value not in (None, "")})
+
+
+def see_other(path: str, **params: Any) -> RedirectResponse:
+    suffix = query(**params)
+    return RedirectResponse(f"{path}?{suffix}" if suffix else path, status_code=303)
+
+
+# --- employee ----------------------------------------------------------------------------------
+
+
+@router.get("/", name="home")
+async def home(person: SignedIn) -> Response:
+    return RedirectResponse("/inbox", status_code=303)
+
+
+@router.get("/inbox", name="inbox")
+async def inbox(
+    request: Request,
+    person: SignedIn,
+    kind: Annotated[str | None, Query()] = None,
+    status: Annotated[str | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    done: Annotated[str | None, Query()] = None,
+) -> Response:
+    api = api_for(request, person)
+    kind = kind if kind in STEPS else None
+    status = status if status in ("done", "any") else None
+    found = await api.get("reviews", "/tasks", kind=kind, status=status, limit=PAGE, offset=offset)
+    names = await api.names([task["person_id"] for task in found["items"]])
+    return renderer(request).page(
+        request,
+        "inbox.html",
+        person,
+        tasks=found["items"],
+        names=names,
+        kind=kind,
+        status=status,
+        steps=STEPS,
+        paging=pages(found["total"], offset),
+        base=f"/inbox?{query(kind=kind, status=status)}",
+        done=done,
+    )
+
+
+def _answers_from(form: FormData, sections: list[dict[str, Any]], step: str) -> dict[str, Any]:
+    """The API's ``Answers`` body from the posted fields ``value:<item>`` and ``comment:<item>``."""
+    if step == "acknowledgement":
+        comment = str(form.get("comment", "")).strip()
+        return {"comment": comment or None, "dispute": form.get("dispute") == "yes"}
+    if step == "pay_review":
+        return {}
+    answers: list[dict[str, Any]] = []
+    for section in sections:
+        for item in section["items"]:
+            key = item["key"]
+            raw_value = str(form.get(f"value:{key}", "")).strip()
+            comment = str(form.get(f"comment:{key}", "")).strip()
+            if not raw_value and not comment:
+                continue
+            answer: dict[str, Any] = {"item": key}
+            if raw_value:
+                answer["value"] = raw_value
+            if comment:
+                answer["comment"] = comment
+            answers.append(answer)
+    return {"answers": answers}
+
+
+def _field_errors(error: ApiError, body: dict[str, Any]) -> dict[str, str]:
+    """The service names fields by position (``answers.1.value``): name them by item key for the form."""
+    found: dict[str, str] = {}
+    answers = body.get("answers") or []
+    for field, message in error.fields.items():
+        parts = field.split(".")
+        if len(parts) >= 2 and parts[0] == "answers" and parts[1].isdigit() and int(parts[1]) < len(answers):
+            found[str(answers[int(parts[1])]["item"])] = message
+        elif parts and parts[0] == "answers" and len(parts) == 1:
+            found["_form"] = message
+        else:
+            found[parts[-1] if parts else "_form"] = message
+    # A domain rule names the item in the detail ("answers: item 'craft' needs a value").
+    if not found:
+        found["_form"] = error.detail
+    return found
+
+
+async def _task_page(
+    request: Request,
+    person: Person,
+    task_id: str,
+    *,
+    posted: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+    message: str | None = None,
+) -> Response:
+    api = api_for(request, person)
+    form = await api.get("reviews", f"/tasks/{quote(task_id)}")
+    task = form["task"]
+    names = await api.names([task["person_id"], task["assignee_id"]])
+    answers: dict[str, dict[str, Any]] = {}
+    source = posted if posted is not None else (form.get("draft") or {})
+    for answer in source.get("answers") or []:
+        answers[str(answer.get("item"))] = answer
+    return renderer(request).page(
+        request,
+        "task.html",
+        person,
+        form=form,
+        task=task,
+        names=names,
+        answers=answers,
+        ack=source if task["step"] == "acknowledgement" else {},
+        editable=task["status"] in OPEN_STATUSES and task["assignee_id"] == person.person_id,
+        errors=errors or {},
+        message=message,
+        status_code=status_code,
+    )
+
+
+@router.get("/tasks/{task_id}", name="task")
+async def task_page(request: Request, person: SignedIn, task_id: str, saved: str | None = None) -> Response:
+    return await _task_page(request, person, task_id, message="saved" if saved else None)
+
+
+@router.post("/tasks/{task_id}", name="task_post")
+async def task_post(request: Request, person: SignedIn, task_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    current = await api.get("reviews", f"/tasks/{quote(task_id)}")
+    step = current["task"]["step"]
+    body = _answers_from(form, current["sections"], step)
+    action = str(form.get("action", "submit"))
+    try:
+        if action == "draft" and step in ("self_assessment", "manager_review"):
+            await api.put("reviews", f"/tasks/{quote(task_id)}/draft", json=body)
+            return see_other(f"/tasks/{task_id}", saved="1")
+        await api.post("reviews", f"/tasks/{quote(task_id)}/submit", json=body)
+    except ApiError as error:
+        if error.status in (400, 409, 422, 403):
+            return await _task_page(
+                request, person, task_id, posted=body, errors=_field_errors(error, body), status_code=error.status
+            )
+        raise
+    return see_other("/inbox", done=step)
+
+
+@router.get("/goals", name="goals")
+async def goals_page(
+    request: Request,
+    person: SignedIn,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[str | None, Query()] = None,
+) -> Response:
+    api = api_for(request, person)
+    found = await api.get("goals", "/goals", owner_id=person.person_id, status=status, limit=PAGE, offset=offset)
+    return renderer(request).page(
+        request,
+        "goals.html",
+        person,
+        goals=found["items"],
+        status=status,
+        paging=pages(found["total"], offset),
+        base=f"/goals?{query(status=status)}",
+        errors={},
+    )
+
+
+def _goal_body(values: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = {"title": values.get("title", "").strip()}
+    for name in ("description", "due_date", "period", "weight", "aligned_to_id"):
+        value = values.get(name, "").strip()
+        if value:
+            body[name] = value
+    return body
+
+
+async def _goal_form(
+    request: Request,
+    person: Person,
+    values: dict[str, str],
+    *,
+    errors: dict[str, str] | None = None,
+    smart: dict[str, Any] | None = None,
+    suggestions: dict[str, Any] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    visible = await api.get("goals", "/goals", limit=100)
+    return renderer(request).page(
+        request,
+        "goal_new.html",
+        person,
+        values=values,
+        errors=errors or {},
+        smart=smart,
+        suggestions=suggestions,
+        alignable=[g for g in visible["items"] if g["level"] != "individual" or g["owner_id"] != person.person_id],
+        status_code=status_code,
+    )
+
+
+@router.get("/goals/new", name="goal_new")
+async def goal_new(request: Request, person: SignedIn) -> Response:
+    return await _goal_form(request, person, {"period": str(datetime.now(UTC).year)})
+
+
+@router.post("/goals/new", name="goal_create")
+async def goal_create(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    """*Check* asks the goals service for its SMART check and suggestions; *Save* creates the goal."""
+    api = api_for(request, person)
+    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    body = _goal_body(values)
+    try:
+        if form.get("action") == "check":
+            smart, suggestions = await asyncio.gather(
+                api.post("goals", "/goals/smart-check", json=body), api.post("goals", "/goals/suggestions", json=body)
+            )
+            return await _goal_form(request, person, values, smart=smart, suggestions=suggestions)
+        await api.post("goals", "/goals", json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        errors = {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
+        return await _goal_form(request, person, values, errors=errors, status_code=error.status)
+    return see_other("/goals")
+
+
+@router.get("/goals/{goal_id}/tree", name="goal_tree")
+async def goal_tree(request: Request, person: SignedIn, goal_id: str) -> Response:
+    api = api_for(request, person)
+    tree = await api.get("goals", f"/goals/{quote(goal_id)}/tree")
+    return renderer(request).page(request, "goal_tree.html", person, tree=tree)
+
+
+@router.post("/goals/{goal_id}/check-ins", name="goal_check_in")
+async def goal_check_in(request: Request, person: SignedIn, goal_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    body: dict[str, Any] = {"note": str(form.get("note", "")).strip() or None}
+    raw = str(form.get("value", "")).strip()
+    if raw:
+        body["value"] = raw
+    key_result = str(form.get("key_result_id", "")).strip()
+    if key_result:
+        body["key_result_id"] = key_result
+    try:
+        await api.post("goals", f"/goals/{quote(goal_id)}/check-ins", json=body)
+    except ApiError as error:
+        if error.status not in (400, 409, 422):
+            raise
+        found = await api.get("goals", "/goals", owner_id=person.person_id, limit=PAGE)
+        return renderer(request).page(
+            request,
+            "goals.html",
+            person,
+            goals=found["items"],
+            status=None,
+            paging=pages(found["total"], 0),
+            base="/goals?",
+            errors={goal_id: error.fields.get("value") or error.detail},
+            status_code=error.status,
+        )
+    return see_other("/goals")
+
+
+@router.get("/praise", name="praise")
+async def praise_page(
+    request: Request,
+    person: SignedIn,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    given: str | None = None,
+    mine: str | None = None,
+) -> Response:
+    return await _praise_page(request, person, offset=offset, notice="given" if given else None, mine=bool(mine))
+
+
+async def _praise_page(
+    request: Request,
+    person: Person,
+    *,
+    offset: int = 0,
+    notice: str | None = None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+    mine: bool = False,
+) -> Response:
+    api = api_for(request, person)
+    receiver = person.person_id if mine else None
+    found, colleagues = await asyncio.gather(
+        api.get("feedback", "/praise", receiver_id=receiver, limit=PAGE, offset=offset),
+        api.get("reviews", "/people", active="true", limit=500),
+    )
+    ids = [p["giver_id"] for p in found["items"]] + [r for p in found["items"] for r in p["receiver_ids"]]
+    names = await api.names(ids)
+    return renderer(request).page(
+        request,
+        "praise.html",
+        person,
+        praise=found["items"],
+        names=names,
+        colleagues=[c for c in colleagues["items"] if str(c["id"]) != person.person_id],
+        paging=pages(found["total"], offset),
+        base=f"/praise?{query(mine='1' if mine else None)}",
+        mine=mine,
+        notice=notice,
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.post("/praise", name="praise_give")
+async def praise_give(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    body: dict[str, Any] = {
+        "receiver_ids": [str(value) for value in form.getlist("receiver_ids") if str(value)],
+        "message": values.get("message", "").strip(),
+        "company_value": values.get("company_value", "").strip() or None,
+    }
+    try:
+        await api.post("feedback", "/praise", json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        errors = {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
+        return await _praise_page(request, person, values=values, errors=errors, status_code=error.status)
+    return see_other("/praise", given="1")
+
+
+# --- manager -----------------------------------------------------------------------------------
+
+
+@router.get("/team", name="team")
+async def team_page(request: Request, person: ManagerPerson, offset: Annotated[int, Query(ge=0)] = 0) -> Response:
+    api = api_for(request, person)
+    reports, tasks = await asyncio.gather(
+        api.get("reviews", f"/people/{person.person_id}/reports", active="true", limit=PAGE, offset=offset),
+        api.get("reviews", "/tasks", scope="reports", status="any", limit=500),
+    )
+    by_person: dict[str, list[dict[str, Any]]] = {}
+    for task in tasks["items"]:
+        by_person.setdefault(str(task["person_id"]), []).append(task)
+    return renderer(request).page(
+        request,
+        "team.html",
+        person,
+        reports=reports["items"],
+        tasks=by_person,
+        paging=pages(reports["total"], offset),
+        base="/team?",
+    )
+
+
+@router.get("/pay/{cycle_id}", name="pay")
+async def pay_page(request: Request, person: ManagerPerson, cycle_id: str, submitted: str | None = None) -> Response:
+    return await _pay_page(request, person, cycle_id, submitted=submitted)
+
+
+async def _pay_page(
+    request: Request,
+    person: Person,
+    cycle_id: str,
+    *,
+    submitted: str | None = None,
+    budget: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    found = await api.get("rewards", f"/cycles/{quote(cycle_id)}/proposals", manager="me", limit=500)
+    return renderer(request).page(
+        request,
+        "pay.html",
+        person,
+        cycle_id=cycle_id,
+        proposals=found["items"],
+        submitted=submitted,
+        budget=budget,
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.post("/pay/{cycle_id}/proposals/{proposal_id}", name="pay_edit")
+async def pay_edit(
+    request: Request, person: ManagerPerson, cycle_id: str, proposal_id: str, form: CheckedForm
+) -> Response:
+    api = api_for(request, person)
+    body = {
+        "proposed_pct": str(form.get("proposed_pct", "")).strip(),
+        "justification": str(form.get("justification", "")).strip() or None,
+    }
+    try:
+        edited = await api.request("rewards", "PATCH", f"/proposals/{quote(proposal_id)}", json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        message = next(iter(error.fields.values()), None) or error.detail
+        return await _pay_page(request, person, cycle_id, errors={proposal_id: message}, status_code=error.status)
+    # The answer carries the unit's budget after this change: shown above the list.
+    return await _pay_page(request, person, cycle_id, budget=edited.get("budget"))
+
+
+@router.post("/pay/{cycle_id}/submit", name="pay_submit")
+async def pay_submit(request: Request, person: ManagerPerson, cycle_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    await api.post("rewards", f"/cycles/{quote(cycle_id)}/proposals/submit", manager="me")
+    return see_other(f"/pay/{cycle_id}", submitted="1")
+
+
+# --- HR: cycles ----------------------------------------------------------------------------------
+
+
+@router.get("/hr/cycles", name="cycles")
+async def cycles_page(
+    request: Request,
+    person: HRPerson,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[str | None, Query()] = None,
+) -> Response:
+    api = api_for(request, person)
+    status = status if status in ("draft", "launched", "closed", "cancelled") else None
+    found = await api.get("reviews", "/review-cycles", status=status, limit=PAGE, offset=offset)
+    return renderer(request).page(
+        request,
+        "cycles.html",
+        person,
+        cycles=found["items"],
+        status=status,
+        paging=pages(found["total"], offset),
+        base=f"/hr/cycles?{query(status=status)}",
+    )
+
+
+async def _new_cycle_page(
+    request: Request, person: Person, values: dict[str, Any], errors: dict[str, str], status_code: int = 200
+) -> Response:
+    api = api_for(request, person)
+    templates, people = await asyncio.gather(
+        api.get("reviews", "/templates", limit=200), api.get("reviews", "/people", active="true", limit=500)
+    )
+    published = [t for t in templates["items"] if t.get("status") == "published"]
+    return renderer(request).page(
+        request,
+        "cycle_new.html",
+        person,
+        templates=published,
+        people=people["items"],
+        chosen_subtrees={str(value) for value in values.get("manager_subtrees_list", [])},
+        values=values,
+        errors=errors,
+        phases=PHASES,
+        status_code=status_code,
+    )
+
+
+def _default_cycle_values(person: Person) -> dict[str, Any]:
+    today = datetime.now(UTC).date()
+    values: dict[str, Any] = {
+        "name": "",
+        "period_start": date(today.year, 1, 1).isoformat(),
+        "period_end": date(today.year, 12, 31).isoformat(),
+        "departments": "",
+        "locations": "",
+        "reminder_every_hours": "48",
+    }
+    for index, phase in enumerate(PHASES):
+        values[f"deadline_{phase}"] = (today + timedelta(days=14 * (index + 1))).isoformat()
+    return values
+
+
+@router.get("/hr/cycles/new", name="cycle_new")
+async def cycle_new(request: Request, person: HRPerson) -> Response:
+    return await _new_cycle_page(request, person, _default_cycle_values(person), {})
+
+
+def _split(raw: str) -> list[str] | None:
+    items = [part.strip() for part in raw.split(",") if part.strip()]
+    return items or None
+
+
+def _deadline(raw: str, tz: ZoneInfo) -> str | None:
+    """A date field means the end of that day in the person's time zone."""
+    try:
+        day = date.fromisoformat(raw)
+    except ValueError:
+        return None
+    return datetime.combine(day, time(17, 0), tzinfo=tz).isoformat()
+
+
+@router.post("/hr/cycles", name="cycle_create")
+async def cycle_create(request: Request, person: HRPerson, form: CheckedForm) -> Response:
+    values: dict[str, Any] = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    values["manager_subtrees_list"] = [str(value) for value in form.getlist("manager_subtrees")]
+    tz = zone(person.timezone)
+    errors: dict[str, str] = {}
+    deadlines: dict[str, str] = {}
+    for phase in PHASES:
+        found = _deadline(values.get(f"deadline_{phase}", ""), tz)
+        if found is None:
+            errors[f"deadline_{phase}"] = "date"
+        else:
+            deadlines[phase] = found
+    filters: dict[str, Any] = {}
+    if departments := _split(values.get("departments", "")):
+        filters["departments"] = departments
+    if locations := _split(values.get("locations", "")):
+        filters["locations"] = locations
+    if hired_before := values.get("hired_before", "").strip():
+        filters["hired_before"] = hired_before
+    subtrees = [str(value) for value in form.getlist("manager_subtrees") if str(value)]
+    if subtrees:
+        filters["manager_subtrees"] = subtrees
+    body: dict[str, Any] = {
+        "name": values.get("name", ""),
+        "period_start": values.get("period_start", ""),
+        "period_end": values.get("period_end", ""),
+        "template_id": values.get("template_id", ""),
+        "filters": filters,
+        "deadlines": deadlines,
+        "reminder_every_hours": values.get("reminder_every_hours") or None,
+        "escalation": [{"after_hours": 0, "notify": "manager"}],
+    }
+    if not errors:
+        api = api_for(request, person)
+        try:
+            created = await api.post("reviews", "/review-cycles", json=body)
+        except ApiError as error:
+            if error.status not in (400, 404, 409, 422):
+                raise
+            for field, message in error.fields.items():
+                name = field.split(".")[0]
+                if name == "deadlines":
+                    name = "deadline_" + (field.split(".")[1] if "." in field else "self_assessment")
+                errors[name] = message
+            if not errors:
+                errors["_form"] = error.detail
+        else:
+            return see_other(f"/hr/cycles/{created['id']}")
+    return await _new_cycle_page(request, person, values, errors, status_code=422)
+
+
+@router.get("/cycles/{cycle_id}", name="cycle_link")
+async def cycle_link(person: HRPerson, cycle_id: str) -> Response:
+    """The address mails link a cycle with (notifications' gate reminders): HR's cycle page."""
+    return RedirectResponse(f"/hr/cycles/{quote(cycle_id)}", status_code=303)
+
+
+@router.get("/hr/cycles/{cycle_id}", name="cycle")
+async def cycle_page(
+    request: Request,
+    person: HRPerson,
+    cycle_id: str,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    notice: str | None = None,
+) -> Response:
+    return await _cycle_page(request, person, cycle_id, offset=offset, notice=notice)
+
+
+async def _cycle_page(
+    request: Request,
+    person: Person,
+    cycle_id: str,
+    *,
+    offset: int = 0,
+    notice: str | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    path = f"/review-cycles/{quote(cycle_id)}"
+    cycle = await api.get("reviews", path)
+    progress: dict[str, Any] = {"org_units": [], "steps": {}}
+    overdue: dict[str, Any] = {"items": [], "total": 0}
+    sessions: list[dict[str, Any]] = []
+    if cycle["status"] != "draft":
+        progress, overdue, sessions = await asyncio.gather(
+            api.get("reviews", f"{path}/progress"),
+            api.get("reviews", f"{path}/overdue", limit=PAGE, offset=offset),
+            api.get("reviews", f"{path}/calibration-sessions"),
+        )
+    names = await api.names(
+        [task["person_id"] for task in overdue["items"]] + [task["assignee_id"] for task in overdue["items"]]
+    )
+    people: list[dict[str, Any]] = []
+    if overdue["items"]:
+        people = (await api.get("reviews", "/people", active="true", limit=500))["items"]
+    translations = renderer(request).translations(renderer(request).language(request, person))
+    rows = []
+    for unit in progress["org_units"]:
+        done = open_ = late = 0
+        for counts in unit["steps"].values():
+            done += counts.get("done", 0)
+            late += counts.get("overdue", 0) + counts.get("escalated", 0)
+            open_ += counts.get("open", 0)
+        rows.append(StackedRow(unit["org_unit"], done, open_, late))
+    chart = (
+        progress_chart(
+            rows,
+            title=translations.gettext("Tasks done per organisation unit"),
+            legend=(translations.gettext("done"), translations.gettext("open"), translations.gettext("overdue")),
+        )
+        if rows
+        else None
+    )
+    return renderer(request).page(
+        request,
+        "cycle.html",
+        person,
+        cycle=cycle,
+        progress=progress,
+        chart=chart,
+        rows=rows,
+        overdue=overdue["items"],
+        paging=pages(overdue["total"], offset),
+        base=f"/hr/cycles/{cycle_id}?",
+        sessions=sessions,
+        names=names,
+        people=people,
+        steps=STEPS,
+        notice=notice,
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+async def _cycle_action(
+    request: Request, person: Person, cycle_id: str, call: Any, notice: str, field: str = "_form"
+) -> Response:
+    try:
+        await call
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422, 403, 503):
+            raise
+        message = next(iter(error.fields.values()), None) or error.detail
+        return await _cycle_page(request, person, cycle_id, errors={field: message}, status_code=error.status)
+    return see_other(f"/hr/cycles/{cycle_id}", notice=notice)
+
+
+@router.post("/hr/cycles/{cycle_id}/launch", name="cycle_launch")
+async def cycle_launch(request: Request, person: HRPerson, cycle_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    return await _cycle_action(
+        request, person, cycle_id, api.post("reviews", f"/review-cycles/{quote(cycle_id)}/launch"), "launched"
+    )
+
+
+NEXT_PHASE = dict(zip(PHASES, (*PHASES[1:], "closed"), strict=True))
+
+
+@router.post("/hr/cycles/{cycle_id}/advance", name="cycle_advance")
+async def cycle_advance(request: Request, person: HRPerson, cycle_id: str, form: CheckedForm) -> Response:
+    """Open the next phase now (e.g. pay approval without pay data in a demo)."""
+    api = api_for(request, person)
+    body = {"to": NEXT_PHASE.get(str(form.get("from", "")), "")}
+    return await _cycle_action(
+        request,
+        person,
+        cycle_id,
+        api.post("reviews", f"/review-cycles/{quote(cycle_id)}/advance", json=body),
+        "advanced",
+        "advance",
+    )
+
+
+@router.post("/hr/cycles/{cycle_id}/cancel", name="cycle_cancel")
+async def cycle_cancel(request: Request, person: HRPerson, cycle_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    body = {"reason": str(form.get("reason", "")).strip() or None}
+    return await _cycle_action(
+        request,
+        person,
+        cycle_id,
+        api.post("reviews", f"/review-cycles/{quote(cycle_id)}/cancel", json=body),
+        "cancelled",
+        "reason",
+    )
+
+
+@router.post("/hr/cycles/{cycle_id}/extend", name="cycle_extend")
+async def cycle_extend(request: Request, person: HRPerson, cycle_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    deadline = _deadline(str(form.get("new_deadline", "")), zone(person.timezone))
+    if deadline is None:
+        return await _cycle_page(request, person, cycle_id, errors={"new_deadline": "date"}, status_code=422)
+    body = {"step": str(form.get("step", "")), "new_deadline": deadline}
+    return await _cycle_action(
+        request,
+        person,
+        cycle_id,
+        api.post("reviews", f"/review-cycles/{quote(cycle_id)}/deadlines", json=body),
+        "extended",
+        "new_deadline",
+    )
+
+
+@router.post("/hr/tasks/{task_id}/reassign", name="task_reassign")
+async def task_reassign(request: Request, person: HRPerson, task_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    cycle_id = str(form.get("cycle_id", ""))
+    body = {"new_assignee_id": str(form.get("new_assignee_id", ""))}
+    return await _cycle_action(
+        request,
+        person,
+        cycle_id,
+        api.post("reviews", f"/tasks/{quote(task_id)}/reassign", json=body),
+        "reassigned",
+        f"reassign:{task_id}",
+    )
+
+
+# --- HR: calibration and pay approval ----------------------------------------------------------------
+
+
+async def _calibration_page(
+    request: Request,
+    person: Person,
+    session_id: str,
+    *,
+    errors: dict[str, str] | None = None,
+    values: dict[str, str] | None = None,
+    status_code: int = 200,
+    notice: str | None = None,
+) -> Response:
+    api = api_for(request, person)
+    calibration = await api.get("reviews", f"/calibration-sessions/{quote(session_id)}")
+    cycle = await api.get("reviews", f"/review-cycles/{calibration['cycle_id']}")
+    names = await api.names([row["person_id"] for row in calibration["rows"]])
+    translations = renderer(request).translations(renderer(request).language(request, person))
+    buckets = [Bucket(b["label"], float(b["share"]), float(b["guideline"])) for b in calibration["distribution"]]
+    chart = distribution_chart(
+        buckets,
+        title=translations.gettext("Rating distribution against the guideline"),
+        legend=(translations.gettext("people rated"), translations.gettext("guideline")),
+    )
+    return renderer(request).page(
+        request,
+        "calibration.html",
+        person,
+        calibration=calibration,
+        cycle=cycle,
+        names=names,
+        chart=chart,
+        points=cycle.get("rating_points") or [],
+        errors=errors or {},
+        values=values or {},
+        notice=notice,
+        status_code=status_code,
+    )
+
+
+@router.get("/hr/calibration/{session_id}", name="calibration")
+async def calibration_page(request: Request, person: HRPerson, session_id: str, notice: str | None = None) -> Response:
+    return await _calibration_page(request, person, session_id, notice=notice)
+
+
+@router.post("/hr/calibration/{session_id}/adjustments", name="calibration_adjust")
+async def calibration_adjust(request: Request, person: HRPerson, session_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    body = {
+        "person_id": values.get("person_id", ""),
+        "to_rating": values.get("to_rating", ""),
+        "reason": values.get("reason", "").strip(),
+    }
+    try:
+        await api.post("reviews", f"/calibration-sessions/{quote(session_id)}/adjustments", json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        errors = {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
+        return await _calibration_page(
+            request, person, session_id, errors=errors, values=values, status_code=error.status
+        )
+    return see_other(f"/hr/calibration/{session_id}", notice="adjusted")
+
+
+@router.post("/hr/calibration/{session_id}/finalize", name="calibration_finalize")
+async def calibration_finalize(request: Request, person: HRPerson, session_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    try:
+        await api.post("reviews", f"/calibration-sessions/{quote(session_id)}/finalize")
+    except ApiError as error:
+        if error.status not in (400, 409, 422, 503):
+            raise
+        return await _calibration_page(
+            request, person, session_id, errors={"_form": error.detail}, status_code=error.status
+        )
+    return see_other(f"/hr/calibration/{session_id}", notice="finalized")
+
+
+@router.get("/hr/disputes", name="disputes")
+async def disputes_page(
+    request: Request,
+    person: HRPerson,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    status: Annotated[str | None, Query()] = "open",
+    notice: str | None = None,
+) -> Response:
+    return await _disputes_page(request, person, offset=offset, status=status, notice=notice)
+
+
+async def _disputes_page(
+    request: Request,
+    person: Person,
+    *,
+    offset: int = 0,
+    status: str | None = "open",
+    notice: str | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    status = status if status in ("open", "resolved") else None
+    found = await api.get("reviews", "/disputes", status=status, limit=PAGE, offset=offset)
+    names = await api.names([d["person_id"] for d in found["items"]])
+    return renderer(request).page(
+        request,
+        "disputes.html",
+        person,
+        disputes=found["items"],
+        names=names,
+        status=status,
+        paging=pages(found["total"], offset),
+        base=f"/hr/disputes?{query(status=status or 'any')}",
+        notice=notice,
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.post("/hr/disputes/{dispute_id}/resolve", name="dispute_resolve")
+async def dispute_resolve(request: Request, person: HRPerson, dispute_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    body: dict[str, Any] = {
+        "outcome": str(form.get("outcome", "")),
+        "resolution": str(form.get("resolution", "")).strip(),
+    }
+    rating = str(form.get("rating", "")).strip()
+    if rating:
+        body["rating"] = rating
+    try:
+        await api.post("reviews", f"/disputes/{quote(dispute_id)}/resolve", json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        errors = {f"{dispute_id}:{field.split('.')[0]}": message for field, message in error.fields.items()}
+        return await _disputes_page(
+            request, person, errors=errors or {f"{dispute_id}:_form": error.detail}, status_code=error.status
+        )
+    return see_other("/hr/disputes", notice="resolved")
+
+
+@router.get("/hr/pay/{cycle_id}", name="pay_approval")
+async def pay_approval_page(request: Request, person: HRPerson, cycle_id: str, notice: str | None = None) -> Response:
+    return await _pay_approval_page(request, person, cycle_id, notice=notice)
+
+
+async def _pay_approval_page(
+    request: Request,
+    person: Person,
+    cycle_id: str,
+    *,
+    notice: str | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    try:
+        pay_cycle = await api.get("rewards", f"/cycles/{quote(cycle_id)}")
+    except ApiError as error:
+        if error.status != 404:
+            raise
+        pay_cycle = None
+    summaries = []
+    if pay_cycle is not None:
+        summaries = await asyncio.gather(
+            *(
+                api.get("rewards", f"/cycles/{quote(cycle_id)}/org-units/{quote(unit)}/summary")
+                for unit in pay_cycle["org_units"]
+            )
+        )
+    return renderer(request).page(
+        request,
+        "pay_approval.html",
+        person,
+        cycle_id=cycle_id,
+        pay_cycle=pay_cycle,
+        summaries=summaries,
+        notice=notice,
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.post("/hr/pay/{cycle_id}/{org_unit}/approve", name="pay_approve")
+async def pay_approve(request: Request, person: HRPerson, cycle_id: str, org_unit: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    try:
+        await api.post("rewards", f"/cycles/{quote(cycle_id)}/org-units/{quote(org_unit)}/approve")
+    except ApiError as error:
+        if error.status not in (404, 409, 422):
+            raise
+        return await _pay_approval_page(
+            request, person, cycle_id, errors={org_unit: error.detail}, status_code=error.status
+        )
+    return see_other(f"/hr/pay/{cycle_id}", notice="approved")

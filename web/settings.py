@@ -1,0 +1,129 @@
+"""The web app's own settings (prefix ``MERITLOOP_WEB_``); the shared ones come from shared.settings."""
+
+from __future__ import annotations
+
+import json
+import os
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import Field, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+)
+
+from shared.settings import SERVICES, Environment, ServiceName, Settings
+
+DEVELOPMENT_SESSION_SECRET = "meritloop-web-development-session-secret"  # noqa: S105
+
+
+class WebSecretFiles(PydanticBaseSettingsSource):
+    """``MERITLOOP_WEB_<NAME>_FILE``: a setting read from a file (a Kubernetes Secret mounted as files).
+
+    The variable itself, when set too, wins; a named file that cannot be read is an error,
+    never a silent fallback to the default.
+    """
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        variable = f"MERITLOOP_WEB_{field_name.upper()}_FILE"
+        path = os.environ.get(variable)
+        if not path:
+            return None, field_name, False
+        try:
+            text = Path(path).read_text()
+        except OSError as exc:
+            raise ValueError(f"{variable}={path} cannot be read: {exc}") from None
+        value = text.rstrip("\r\n")
+        is_complex = self.field_is_complex(field)
+        return (json.loads(value) if is_complex else value), field_name, is_complex
+
+    def __call__(self) -> dict[str, Any]:
+        values: dict[str, Any] = {}
+        for field_name, field in self.settings_cls.model_fields.items():
+            value, key, _complex = self.get_field_value(field, field_name)
+            if value is not None:
+                values[key] = value
+        return values
+
+
+class WebSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="MERITLOOP_WEB_", env_file=".env", extra="ignore")
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # Secrets as files: MERITLOOP_WEB_<NAME>_FILE, or a file named MERITLOOP_WEB_<NAME> in
+        # MERITLOOP_SECRETS_DIR (a mounted Secret), after the environment itself.
+        folder = os.environ.get("MERITLOOP_SECRETS_DIR")
+        mounted = SecretsSettingsSource(settings_cls, secrets_dir=folder) if folder else file_secret_settings
+        return (init_settings, env_settings, WebSecretFiles(settings_cls), dotenv_settings, mounted)
+
+    port: int = Field(8100, description="HTTP port of the web app.")
+    public_url: str | None = Field(
+        None,
+        description="The address people open, e.g. https://meritloop.example.com (OIDC redirect URI base). "
+        "Unset: taken from each request.",
+    )
+    session_secret: str = Field(
+        DEVELOPMENT_SESSION_SECRET,
+        description="Key that signs the session cookie. Production refuses the development key and keys "
+        "shorter than 32 characters.",
+    )
+    cookie_secure: bool = Field(True, description="Send the session cookie over HTTPS only (browsers allow localhost).")
+    session_max_age: int = Field(8 * 3600, description="Seconds a sign-in lasts.")
+    oidc_issuer: str | None = Field(
+        None, description="Issuer URL of the identity provider; its /.well-known/openid-configuration is read."
+    )
+    oidc_client_id: str | None = Field(None, description="The web app's OIDC client id.")
+    oidc_client_secret: str | None = Field(None, description="The web app's OIDC client secret (confidential client).")
+    oidc_scope: str = Field("openid profile email", description="Scopes asked for at sign-in.")
+    goals_url: str | None = Field(None, description="Base URL of the goals service (default: host and port).")
+    feedback_url: str | None = Field(None, description="Base URL of the feedback service (default: host and port).")
+    reviews_url: str | None = Field(None, description="Base URL of the reviews service (default: host and port).")
+    rewards_url: str | None = Field(None, description="Base URL of the rewards service (default: host and port).")
+
+    @model_validator(mode="after")
+    def _empty_is_unset(self) -> WebSettings:
+        for name in ("public_url", "oidc_issuer", "oidc_client_id", "oidc_client_secret"):
+            if getattr(self, name) == "":
+                setattr(self, name, None)
+        return self
+
+    @property
+    def oidc_enabled(self) -> bool:
+        return self.oidc_issuer is not None and self.oidc_client_id is not None
+
+    def service_url(self, settings: Settings, service: ServiceName) -> str:
+        url: str | None = getattr(self, f"{service}_url")
+        return (url or settings.service_url(service)).rstrip("/")
+
+    def service_urls(self, settings: Settings) -> dict[ServiceName, str]:
+        return {service: self.service_url(settings, service) for service in SERVICES}
+
+    def check(self, settings: Settings) -> None:
+        """Refuse a production start that would sign cookies with a known key or has no sign-in."""
+        if settings.environment is not Environment.production:
+            return
+        if self.session_secret == DEVELOPMENT_SESSION_SECRET or len(self.session_secret) < 32:
+            raise ValueError(
+                "MERITLOOP_WEB_SESSION_SECRET is the development key (or shorter than 32 characters); "
+                "set a real one in production"
+            )
+        if not self.oidc_enabled:
+            raise ValueError("MERITLOOP_WEB_OIDC_ISSUER and MERITLOOP_WEB_OIDC_CLIENT_ID must be set in production")
+
+
+@lru_cache
+def get_web_settings() -> WebSettings:
+    return WebSettings()
