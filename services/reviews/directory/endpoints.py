@@ -31,6 +31,7 @@ from services.reviews.directory.service import PeopleService, parse_etag
 from shared.auth import CurrentPrincipal, HRPrincipal, Principal, Role
 from shared.database import SessionDep
 from shared.errors import BadRequest, ValidationFailed
+from shared.limits import check_json_depth, upload_route
 from shared.pagination import Page, PageDep
 from shared.people import PeopleSync
 
@@ -72,6 +73,7 @@ class ImportRefused(ValidationFailed):
     description='Body: `text/csv`, `application/json` (a list of people or `{"people": [...]}`), or '
     "`multipart/form-data` with a `file` field. The report lists every row: create, update, deactivate, "
     "unchanged or reject (with reasons). All or nothing unless `mode=valid_rows`; `dry_run=true` writes nothing.",
+    openapi_extra=upload_route(),
 )
 async def import_file(
     request: Request,
@@ -96,8 +98,11 @@ async def import_file(
         content_type = upload.content_type or ""
     else:
         content = await request.body()
+    file_format = detect_format(content_type, filename)
+    if file_format == "json":
+        check_json_depth(content, request.app.state.settings.max_json_depth, field="import file")
     try:
-        records, columns = parse_records(content, detect_format(content_type, filename))
+        records, columns = parse_records(content, file_format)
     except ImportFileError as exc:
         raise BadRequest(f"The import file cannot be read: {exc}.") from None
     report = await import_people(session, records, columns, dry_run=dry_run, mode=mode, missing=missing)
