@@ -5,9 +5,9 @@ body parsing, the form parser, an import endpoint reading ``request.body()``) ev
 more than a route's limit in memory:
 
 - **JSON routes** (every route not marked otherwise): the body is read here, up to
-  ``max_json_body_bytes``; beyond, 413 without reading further. A JSON body nested deeper
-  than ``max_json_depth`` is answered 400 (Python's parser and every validator after it
-  recurse per level, and a body of 1,000 brackets used to end as a 500).
+  ``max_json_body_bytes``; beyond, 413 without reading further. An ``application/json``
+  body nested deeper than ``max_json_depth`` is answered 400 (Python's parser and every
+  validator after it recurse per level, and a body of 1,000 brackets used to end as a 500).
 - **Upload routes** (imports, marked with ``UPLOAD_ROUTE``): the body streams through to the
   application, counted, and the request fails 413 the moment it passes
   ``max_import_body_bytes`` (or the route's own smaller limit).
@@ -168,8 +168,10 @@ def _content_length(scope: Scope) -> int | None:
 
 def _is_json(scope: Scope) -> bool:
     content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
-    # No content type: FastAPI reads a JSON body anyway.
-    return not content_type or content_type == "application/json" or content_type.endswith("+json")
+    # No content type: FastAPI reads a JSON body anyway. Other ``+json`` types belong to
+    # protocols that answer in their own error format (SCIM's ``application/scim+json``):
+    # their routes check the depth themselves.
+    return not content_type or content_type == "application/json"
 
 
 def _replay(body: bytes, receive: Receive) -> Receive:
