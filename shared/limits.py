@@ -17,6 +17,7 @@ A declared ``Content-Length`` above the limit is refused before a byte is read.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -99,7 +100,7 @@ class BodyLimitMiddleware:
         if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
-        upload = self._upload_limit(scope)
+        upload = await self._upload_limit(scope)
         limit = self.max_json_bytes if upload is None else upload
         declared = _content_length(scope)
         if declared is not None and declared > limit:
@@ -125,9 +126,11 @@ class BodyLimitMiddleware:
             return
         await self.app(scope, _replay(bytes(body), receive), send)
 
-    def _upload_limit(self, scope: Scope) -> int | None:
+    async def _upload_limit(self, scope: Scope) -> int | None:
         if self._uploads is None:
-            self._uploads = self._upload_routes()
+            # Building the OpenAPI document takes half a second for the largest service: once,
+            # and off the event loop.
+            self._uploads = await asyncio.to_thread(self._upload_routes)
         method, path = scope["method"], scope["path"]
         for upload_method, pattern, limit in self._uploads:
             if upload_method == method and pattern.match(path):
