@@ -477,6 +477,9 @@ class Launcher:
         check_ports(settings.host, claims)
         self._check_service_modules()
 
+        # Owner-only: the folder holds every database (salaries, feedback) and the logs.
+        self.data_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.data_dir.chmod(0o700)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.console.say(f"meritloop up: data in {self.data_dir}, logs in {self.log_dir}")
 

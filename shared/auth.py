@@ -18,8 +18,10 @@ from typing import Annotated, Any
 import httpx
 import jwt
 from fastapi import Depends, Request
+from sqlalchemy import Table, select
+from sqlalchemy.ext.asyncio import AsyncEngine
 
-from shared.errors import Forbidden, Unauthorized
+from shared.errors import Forbidden, PersonInactive, Unauthorized
 from shared.settings import Settings
 
 ALGORITHMS_BY_KEY = ["RS256", "RS384", "RS512", "ES256", "ES384", "PS256"]
@@ -130,7 +132,43 @@ def _principal_from(claims: dict[str, Any]) -> Principal:
     if not isinstance(raw_roles, list):
         raise Unauthorized("The token's roles claim must be a list.")
     roles = frozenset(Role(role) for role in raw_roles if role in Role.__members__)
+    if not roles:
+        # No role is no right: reading it as "employee" gave a token meant for nothing
+        # (or for a role this platform does not know) an employee's access.
+        raise Forbidden("The token grants none of the roles employee, manager, hr or admin.")
     return Principal(person_id=person_id, roles=roles)
+
+
+class PersonStatus:
+    """Whether a person may still act, from the service's own people table (its directory or projection).
+
+    A token stays valid until it expires, so employment ending must end access here: each
+    service refuses a person its people table holds as inactive. Answers are cached for
+    ``ttl`` seconds, so a deactivation takes effect at most that long after the event is
+    applied. A person the table does not hold (not synced yet) passes: the token's signature
+    is the proof of identity, the table only revokes.
+    """
+
+    def __init__(self, engine: AsyncEngine, table: Table, *, ttl: float = 2.0, max_entries: int = 10_000) -> None:
+        self._engine = engine
+        self._query = select(table.c.active)
+        self._id = table.c.id
+        self._ttl = ttl
+        self._max_entries = max_entries
+        self._cache: dict[uuid.UUID, tuple[bool, float]] = {}
+
+    async def is_inactive(self, person_id: uuid.UUID) -> bool:
+        now = time.monotonic()
+        cached = self._cache.get(person_id)
+        if cached is not None and now - cached[1] < self._ttl:
+            return cached[0]
+        async with self._engine.connect() as connection:
+            active = await connection.scalar(self._query.where(self._id == person_id))
+        inactive = active is not None and not active
+        if len(self._cache) >= self._max_entries:
+            self._cache.clear()
+        self._cache[person_id] = (inactive, now)
+        return inactive
 
 
 async def current_principal(request: Request) -> Principal:
@@ -141,7 +179,11 @@ async def current_principal(request: Request) -> Principal:
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("The Authorization header must be 'Bearer <token>'.")
     verifier: TokenVerifier = request.app.state.token_verifier
-    return await verifier.verify(token.strip())
+    principal = await verifier.verify(token.strip())
+    status: PersonStatus | None = getattr(request.app.state, "person_status", None)
+    if status is not None and await status.is_inactive(principal.person_id):
+        raise PersonInactive("This person is no longer active: their access ended with their employment.")
+    return principal
 
 
 CurrentPrincipal = Annotated[Principal, Depends(current_principal)]

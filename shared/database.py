@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, Table, event, insert, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -80,10 +82,37 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+def owner_only_directory(path: Path) -> None:
+    """Create ``path`` if needed and let only its owner in (0700): it holds salaries and feedback."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    path.chmod(0o700)
+
+
+def owner_only_sqlite(url: str) -> None:
+    """Make the SQLite file of ``url`` (and its WAL and shared-memory files) readable by its owner only.
+
+    SQLite creates the file with the process umask (usually world-readable); created here
+    first with 0600, it is never readable by anyone else, and SQLite gives the -wal and -shm
+    files the database file's permissions. A folder created here is 0700.
+    """
+    database = make_url(url).database
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    path = Path(database)
+    if not path.parent.exists():
+        owner_only_directory(path.parent)
+    descriptor = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(descriptor)
+    for file in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+        if file.exists():
+            file.chmod(0o600)
+
+
 def create_engine(url: str, *, echo: bool = False) -> AsyncEngine:
     # hide_parameters: a failed statement's error (logged, or put in dead-letter headers)
     # must not carry the values it bound, which can be salaries or feedback text.
     if is_sqlite(url):
+        owner_only_sqlite(url)
         engine = create_async_engine(url, echo=echo, hide_parameters=True)
         sync_engine: Engine = engine.sync_engine
         event.listen(sync_engine, "connect", _sqlite_pragmas)

@@ -58,6 +58,12 @@ class Forbidden(Problem):
     status, type_name, title = 403, "forbidden", "Forbidden"
 
 
+class PersonInactive(Forbidden):
+    """The token is genuine but its person has left (deactivated in the directory)."""
+
+    type_name, title = "person-inactive", "Person Inactive"
+
+
 class NotFound(Problem):
     status, type_name, title = 404, "not-found", "Not Found"
 

@@ -10,6 +10,9 @@ from pydantic import BaseModel
 T = TypeVar("T")
 
 MAX_LIMIT = 500
+# Far beyond any list this platform holds, far below the 64-bit integers the databases take
+# (an offset of 2**64 was an OverflowError, a 500, in SQLite).
+MAX_OFFSET = 1_000_000_000
 
 
 class PageParams(BaseModel):
@@ -19,7 +22,7 @@ class PageParams(BaseModel):
 
 def page_params(
     limit: Annotated[int, Query(ge=1, le=MAX_LIMIT, description="Items per page.")] = 50,
-    offset: Annotated[int, Query(ge=0, description="Items to skip.")] = 0,
+    offset: Annotated[int, Query(ge=0, le=MAX_OFFSET, description="Items to skip.")] = 0,
 ) -> PageParams:
     return PageParams(limit=limit, offset=offset)
 

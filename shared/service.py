@@ -9,9 +9,10 @@ from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontext
 from dataclasses import dataclass, field
 
 from fastapi import APIRouter, FastAPI
+from sqlalchemy import MetaData, Table
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.auth import TokenVerifier
+from shared.auth import PersonStatus, TokenVerifier
 from shared.database import create_engine, create_sessionmaker
 from shared.errors import install_problem_handlers
 from shared.events import (
@@ -25,6 +26,7 @@ from shared.events import (
     dead_letter_stream,
     service_stream,
 )
+from shared.limits import BodyLimitMiddleware
 from shared.metrics import install_metrics
 from shared.openapi import install_openapi
 from shared.settings import ServiceName, Settings, get_settings
@@ -108,10 +110,20 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     app.state.engine = engine
     app.state.sessionmaker = create_sessionmaker(engine)
     app.state.token_verifier = TokenVerifier(settings)
+    people = _people_table(definition)
+    app.state.person_status = None if people is None else PersonStatus(engine, people)
     install_problem_handlers(app)
-    install_openapi(app)
+    install_openapi(app, body_statuses=(400, 413))
     instrument_app(app, engine)
     install_metrics(app, name, definition.outbox_model)
+    # Added last, so it runs first: no other layer sees a body beyond the route's limit.
+    app.add_middleware(
+        BodyLimitMiddleware,
+        openapi=lambda: app.openapi(),
+        max_json_bytes=settings.max_json_body_bytes,
+        max_upload_bytes=settings.max_import_body_bytes,
+        max_json_depth=settings.max_json_depth,
+    )
 
     from shared.health import router as health_router
 
@@ -119,6 +131,15 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     for router in definition.routers:
         app.include_router(router)
     return app
+
+
+def _people_table(definition: ServiceDefinition) -> Table | None:
+    """The service's ``people`` table (the directory in reviews, the projection elsewhere), if it has one."""
+    metadata = getattr(definition.outbox_model, "metadata", None)
+    table = metadata.tables.get("people") if isinstance(metadata, MetaData) else None
+    if table is None or "active" not in table.c or "id" not in table.c:
+        return None
+    return table
 
 
 async def run_activities(definition: ServiceDefinition, settings: Settings) -> None:

@@ -264,6 +264,20 @@ class Settings(BaseSettings):
     llm_review_drafts: bool = Field(
         True, description="Let the reviews service use the model for review drafts (off: local drafts only)."
     )
+    max_json_body_bytes: int = Field(
+        1024 * 1024,
+        gt=0,
+        description="Largest request body of a JSON route; a larger one is answered 413 before it is read.",
+    )
+    max_import_body_bytes: int = Field(
+        32 * 1024 * 1024,
+        gt=0,
+        description="Largest import file (people, compensation), streamed; beyond it the import is answered 413. "
+        "A route may hold its own lower limit (the compensation import: 5 MiB).",
+    )
+    max_json_depth: int = Field(
+        32, gt=0, le=200, description="Deepest nesting of arrays and objects a JSON body may have; deeper is 400."
+    )
 
     @model_validator(mode="after")
     def _refuse_development_secrets(self) -> Settings:

@@ -188,8 +188,10 @@ async def test_person_deactivated_mid_cycle(
         patched = await reviews.patch(f"/people/{leaver}", json={"active": False}, headers=org.hr)
         assert patched.status_code == 200, patched.text
         await _wait_task(org, selfs[leaver]["id"], status="closed")
+        # The leaver's own token no longer works at all: access ends with employment (issue 12).
         refused = await org.submit(selfs[leaver])
-        assert refused.status_code == 409, refused.text
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["type"].endswith("/person-inactive")
 
         for person, task in selfs.items():
             if person != leaver:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Request, status
+from fastapi import APIRouter, Header, Query, Request, Response, status
 from starlette.datastructures import UploadFile
 
 from services.reviews.directory.importer import (
@@ -17,6 +17,7 @@ from services.reviews.directory.importer import (
     import_people,
     parse_records,
 )
+from services.reviews.directory.jobs import ImportJobRead, import_jobs
 from services.reviews.directory.schemas import (
     ManagerRead,
     OrgUnit,
@@ -30,7 +31,8 @@ from services.reviews.directory.schemas import (
 from services.reviews.directory.service import PeopleService, parse_etag
 from shared.auth import CurrentPrincipal, HRPrincipal, Principal, Role
 from shared.database import SessionDep
-from shared.errors import BadRequest, ValidationFailed
+from shared.errors import BadRequest, NotFound, ValidationFailed
+from shared.limits import check_json_depth, upload_route
 from shared.openapi import problems
 from shared.pagination import Page, PageDep
 from shared.people import PeopleSync
@@ -72,6 +74,65 @@ class ImportRefused(ValidationFailed):
         self.extensions["report"] = report.model_dump(mode="json")
 
 
+async def _read_import_file(request: Request) -> tuple[bytes, str]:
+    """The file of an import request (raw body or multipart ``file``) and its format."""
+    content_type = request.headers.get("content-type", "")
+    filename: str | None = None
+    if content_type.startswith("multipart/form-data"):
+        form = await request.form()
+        upload = form.get("file")
+        if not isinstance(upload, UploadFile):
+            raise ValidationFailed.field("file", "a multipart import needs a 'file' field")
+        content, filename = await upload.read(), upload.filename
+        content_type = upload.content_type or ""
+    else:
+        content = await request.body()
+    file_format = detect_format(content_type, filename)
+    if file_format == "json":
+        check_json_depth(content, request.app.state.settings.max_json_depth, field="import file")
+    return content, file_format
+
+
+@router.post(
+    "/import-jobs",
+    response_model=ImportJobRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a people import in the background (for large files)",
+    description="The same file and parameters as `POST /people/import`. Answers 202 at once with the job "
+    "(and its URL in `Location`); poll `GET /people/import-jobs/{id}` for the phase and, when `status` is "
+    "`done`, the report. The service keeps answering while the rows are checked.",
+    openapi_extra=upload_route(),
+)
+async def start_import_job(
+    request: Request,
+    response: Response,
+    hr: HRPrincipal,
+    dry_run: Annotated[bool, Query(description="Only report what would happen.")] = False,
+    mode: Annotated[ImportMode, Query(description="all_or_nothing, or apply the valid rows only.")] = (
+        ImportMode.all_or_nothing
+    ),
+    missing: Annotated[
+        MissingPeople, Query(description="deactivate: people absent from the file (a full export) are deactivated.")
+    ] = MissingPeople.keep,
+) -> ImportJobRead:
+    content, file_format = await _read_import_file(request)
+    job = import_jobs(request.app.state).start(
+        content, file_format, dry_run=dry_run, mode=mode, missing=missing, started_by=hr.person_id
+    )
+    response.headers["Location"] = f"/people/import-jobs/{job.id}"
+    return job.read()
+
+
+@router.get("/import-jobs/{job_id}", response_model=ImportJobRead, summary="A background people import")
+async def get_import_job(job_id: uuid.UUID, request: Request, _hr: HRPrincipal) -> ImportJobRead | Response:
+    job = import_jobs(request.app.state).get(job_id)
+    if job is None:
+        raise NotFound(f"No import job with id {job_id} (jobs are kept by the process that ran them).")
+    if job.body is not None:
+        return Response(job.body, media_type="application/json")
+    return job.read()
+
+
 @router.post(
     "/import",
     response_model=ImportReport,
@@ -80,6 +141,7 @@ class ImportRefused(ValidationFailed):
     description='Body: `text/csv`, `application/json` (a list of people or `{"people": [...]}`), or '
     "`multipart/form-data` with a `file` field. The report lists every row: create, update, deactivate, "
     "unchanged or reject (with reasons). All or nothing unless `mode=valid_rows`; `dry_run=true` writes nothing.",
+    openapi_extra=upload_route(),
 )
 async def import_file(
     request: Request,
@@ -93,19 +155,9 @@ async def import_file(
         MissingPeople, Query(description="deactivate: people absent from the file (a full export) are deactivated.")
     ] = MissingPeople.keep,
 ) -> ImportReport:
-    content_type = request.headers.get("content-type", "")
-    filename: str | None = None
-    if content_type.startswith("multipart/form-data"):
-        form = await request.form()
-        upload = form.get("file")
-        if not isinstance(upload, UploadFile):
-            raise ValidationFailed.field("file", "a multipart import needs a 'file' field")
-        content, filename = await upload.read(), upload.filename
-        content_type = upload.content_type or ""
-    else:
-        content = await request.body()
+    content, file_format = await _read_import_file(request)
     try:
-        records, columns = parse_records(content, detect_format(content_type, filename))
+        records, columns = parse_records(content, file_format)
     except ImportFileError as exc:
         raise BadRequest(f"The import file cannot be read: {exc}.") from None
     report = await import_people(session, records, columns, dry_run=dry_run, mode=mode, missing=missing)

@@ -79,6 +79,7 @@ MAX_LENGTHS = {
     "location": 100,
 }
 SHORTEST_LIMIT = min(MAX_LENGTHS.values())
+MAX_LISTED_ROWS = 10
 # The Person columns an import writes (emails aside), in one order for bulk statements.
 WRITTEN = (*[name for name in PERSON_COLUMNS if name != "active"], "manager_id", "active")
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "active"})
@@ -371,7 +372,11 @@ class _Plan:
             rows = seen[(kind, value)]
             if len(rows) < 2:
                 continue
-            numbers = ", ".join(str(row.number) for row in rows)
+            # A few row numbers, not all: a file of one key repeated n times made n reasons of n
+            # numbers each (a 6 MiB CSV took 23 GB).
+            numbers = ", ".join(str(row.number) for row in rows[:MAX_LISTED_ROWS])
+            if len(rows) > MAX_LISTED_ROWS:
+                numbers += f" and {len(rows) - MAX_LISTED_ROWS} more"
             what = "the same person" if kind == "person" else f"duplicate {kind.replace('_', ' ')} {value!r}"
             for row in rows:
                 row.reasons.append(f"{what} in rows {numbers}")

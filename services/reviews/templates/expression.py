@@ -26,6 +26,7 @@ Positions in error messages are 1-based character offsets into the formula.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import math
@@ -427,77 +428,132 @@ def name_positions(node: Node) -> dict[str, int]:
     return dict(sorted(found.items(), key=lambda item: item[1]))
 
 
-def _constant(node: Node) -> float | None:
-    """The value of a number-kind node that uses no component, else None."""
-    if name_positions(node):
-        return None
-    try:
-        value = _Evaluator({}, MAX_STEPS).run(node)
-    except EvaluationError:
-        return None
-    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+class _Unknown:
+    """A constant that cannot be known before evaluation (it uses a component or fails)."""
 
 
-def _kind(node: Node) -> Kind:
-    if isinstance(node, Number | Name):
-        return "number"
-    if isinstance(node, Negate):
-        _require(node.operand, "number", "'-'")
-        return "number"
-    if isinstance(node, Chain):
-        _require(node.first, "number", f"{node.rest[0][0]!r}")
-        for operator, operand, position in node.rest:
-            _require(operand, "number", repr(operator))
-            if operator == "/" and _constant(operand) == 0:
-                raise FormulaError("division by zero", position)
-        return "number"
-    if isinstance(node, Compare):
-        left, right = _kind(node.left), _kind(node.right)
-        if node.operator in ("==", "!=") and left == right:
+_UNKNOWN = _Unknown()
+
+
+class _MemoEvaluator:
+    """Evaluates constant subtrees, each node at most once however often it is asked."""
+
+    def __init__(self, uses_names: dict[int, bool]) -> None:
+        self.uses_names = uses_names
+        self.values: dict[int, Value | _Unknown] = {}
+
+    def value(self, node: Node) -> Value | _Unknown:
+        key = id(node)
+        if key in self.values:
+            return self.values[key]
+        if self.uses_names[key]:
+            result: Value | _Unknown = _UNKNOWN
+        else:
+            try:
+                result = _ConstantEvaluator(self).run(node)
+            except EvaluationError:
+                result = _UNKNOWN
+        self.values[key] = result
+        return result
+
+
+class _Checker:
+    """Kinds and constant operands of a tree, in one post-order pass (each node visited once).
+
+    Asking a child's kind again for every rule that needs it doubled the work per level of
+    nesting (``if(x<1, if(x<1, ...), 0)`` never finished at depth 40), so each node's kind is
+    computed once and looked up after.
+    """
+
+    def __init__(self) -> None:
+        self.kinds: dict[int, Kind] = {}
+        self.uses_names: dict[int, bool] = {}
+        self.constants = _MemoEvaluator(self.uses_names)
+
+    def check(self, root: Node) -> Kind:
+        # Children before parents without recursion: the parser bounds the depth, but the
+        # width of a chain or a call is bounded only by the length.
+        order: list[Node] = []
+        stack = [root]
+        while stack:
+            node = stack.pop()
+            order.append(node)
+            stack.extend(_children(node))
+        for node in reversed(order):
+            self.uses_names[id(node)] = isinstance(node, Name) or any(
+                self.uses_names[id(child)] for child in _children(node)
+            )
+            self.kinds[id(node)] = self._kind(node)
+        return self.kinds[id(root)]
+
+    def constant(self, node: Node) -> float | None:
+        """The value of a number-kind node that uses no component, else None."""
+        value = self.constants.value(node)
+        if isinstance(value, _Unknown) or value is None or isinstance(value, bool):
+            return None
+        return float(value)
+
+    def kind(self, node: Node) -> Kind:
+        return self.kinds[id(node)]
+
+    def require(self, node: Node, kind: Kind, where: str) -> None:
+        if self.kinds[id(node)] != kind:
+            wanted = "a number" if kind == "number" else "true/false (a comparison)"
+            raise FormulaError(f"{where} needs {wanted}", node.position)
+
+    def _kind(self, node: Node) -> Kind:
+        if isinstance(node, Number | Name):
+            return "number"
+        if isinstance(node, Negate):
+            self.require(node.operand, "number", "'-'")
+            return "number"
+        if isinstance(node, Chain):
+            self.require(node.first, "number", f"{node.rest[0][0]!r}")
+            for operator, operand, position in node.rest:
+                self.require(operand, "number", repr(operator))
+                if operator == "/" and self.constant(operand) == 0:
+                    raise FormulaError("division by zero", position)
+            return "number"
+        if isinstance(node, Compare):
+            left, right = self.kind(node.left), self.kind(node.right)
+            if node.operator in ("==", "!=") and left == right:
+                return "bool"
+            self.require(node.left, "number", repr(node.operator))
+            self.require(node.right, "number", repr(node.operator))
             return "bool"
-        _require(node.left, "number", repr(node.operator))
-        _require(node.right, "number", repr(node.operator))
-        return "bool"
-    if isinstance(node, Logic):
-        for operand in node.operands:
-            _require(operand, "bool", repr(node.operator))
-        return "bool"
-    if isinstance(node, Not):
-        _require(node.operand, "bool", "'not'")
-        return "bool"
-    return _call_kind(node)
+        if isinstance(node, Logic):
+            for operand in node.operands:
+                self.require(operand, "bool", repr(node.operator))
+            return "bool"
+        if isinstance(node, Not):
+            self.require(node.operand, "bool", "'not'")
+            return "bool"
+        return self._call_kind(node)
 
-
-def _call_kind(node: Call) -> Kind:
-    name, arguments = node.function, node.arguments
-    if name == "present":
-        _kind(arguments[0].value)
-        return "bool"
-    if name == "if":
-        _require(arguments[0].value, "bool", "the condition of if()")
-        then, otherwise = _kind(arguments[1].value), _kind(arguments[2].value)
-        if then != otherwise:
-            raise FormulaError("both branches of if() must be numbers, or both true/false", arguments[2].position)
-        return then
-    for argument in arguments:
-        _require(argument.value, "number", f"{name}()")
-        if argument.weight is not None:
-            _require(argument.weight, "number", "a weight")
-            weight = _constant(argument.weight)
-            if weight is not None and weight < 0:
-                raise FormulaError("a weight must not be negative", argument.weight.position)
-    if name == "round" and len(arguments) == 2:
-        digits = _constant(arguments[1].value)
-        if digits is None or digits != int(digits) or not 0 <= digits <= MAX_ROUND_DIGITS:
-            raise FormulaError(f"round() digits must be a whole number 0..{MAX_ROUND_DIGITS}", arguments[1].position)
-    return "number"
-
-
-def _require(node: Node, kind: Kind, where: str) -> None:
-    found = _kind(node)
-    if found != kind:
-        wanted = "a number" if kind == "number" else "true/false (a comparison)"
-        raise FormulaError(f"{where} needs {wanted}", node.position)
+    def _call_kind(self, node: Call) -> Kind:
+        name, arguments = node.function, node.arguments
+        if name == "present":
+            return "bool"
+        if name == "if":
+            self.require(arguments[0].value, "bool", "the condition of if()")
+            then, otherwise = self.kind(arguments[1].value), self.kind(arguments[2].value)
+            if then != otherwise:
+                raise FormulaError("both branches of if() must be numbers, or both true/false", arguments[2].position)
+            return then
+        for argument in arguments:
+            self.require(argument.value, "number", f"{name}()")
+            if argument.weight is not None:
+                self.require(argument.weight, "number", "a weight")
+                weight = self.constant(argument.weight)
+                if weight is not None and weight < 0:
+                    raise FormulaError("a weight must not be negative", argument.weight.position)
+        if name == "round" and len(arguments) == 2:
+            digits = self.constant(arguments[1].value)
+            if digits is None or digits != int(digits) or not 0 <= digits <= MAX_ROUND_DIGITS:
+                raise FormulaError(
+                    f"round() digits must be a whole number 0..{MAX_ROUND_DIGITS}", arguments[1].position
+                )
+        return "number"
 
 
 # Evaluation
@@ -672,6 +728,29 @@ class _Evaluator:
         return math.fsum(term.value * term.share for term in terms if term.value is not None and term.share)
 
 
+class _ConstantEvaluator(_Evaluator):
+    """The evaluator for constant subtrees: a node already evaluated (or failed) is not evaluated again."""
+
+    def __init__(self, memo: _MemoEvaluator) -> None:
+        super().__init__({}, MAX_STEPS)
+        self.memo = memo
+
+    def run(self, node: Node) -> Value:
+        key = id(node)
+        if key in self.memo.values:
+            known = self.memo.values[key]
+            if isinstance(known, _Unknown):
+                raise EvaluationError("not a constant", node.position)
+            return known
+        try:
+            value = super().run(node)
+        except EvaluationError:
+            self.memo.values[key] = _UNKNOWN
+            raise
+        self.memo.values[key] = value
+        return value
+
+
 def round_half_away(value: float, digits: int) -> float:
     """Round half away from zero (1.5 -> 2, 2.5 -> 3), not Python's banker's rounding."""
     factor = 10.0**digits
@@ -717,9 +796,19 @@ class Formula:
 def parse(source: str, *, names: Collection[str] = COMPONENTS) -> Formula:
     """Read and check a formula; raises FormulaError naming the position of the first problem."""
     root = _Parser(source, names).parse()
-    if _kind(root) != "number":
+    if _Checker().check(root) != "number":
         raise FormulaError("the formula must give a number, not true/false", root.position)
     return Formula(source, root, name_positions(root))
+
+
+@functools.lru_cache(maxsize=512)
+def compile_formula(source: str) -> Formula:
+    """``parse`` with the standard components, once per formula text.
+
+    A template version's formula never changes, so scoring every participant of a cycle reads
+    and checks it once, not once per score.
+    """
+    return parse(source)
 
 
 def sample_values(names: Collection[str]) -> Iterator[dict[str, float | None]]:

@@ -33,7 +33,7 @@ from services.reviews.templates.expression import (
     LANGUAGE,
     Formula,
     FormulaError,
-    parse,
+    compile_formula,
     round_half_away,
 )
 from services.reviews.templates.schemas import (
@@ -96,7 +96,7 @@ class TemplateSpec:
         return self.formula if self.formula is not None else default_formula(self.sections)
 
     def compiled(self) -> Formula:
-        return parse(self.effective_formula)
+        return compile_formula(self.effective_formula)
 
 
 # Score records
@@ -287,7 +287,7 @@ def score(spec: TemplateSpec, components: Mapping[str, float | None]) -> ScoreRe
     if not source:
         raise ScoringError("formula", "the template scores nothing: no formula and no scored section")
     try:
-        formula = parse(source)
+        formula = compile_formula(source)
         evaluation = formula.evaluate(values)
     except FormulaError as exc:
         raise ScoringError("formula", str(exc)) from None

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request
 
-from services.rewards.compensation.parsing import parse
+from services.rewards.compensation.parsing import MAX_BYTES, parse
 from services.rewards.compensation.repository import CompensationRepository
 from services.rewards.compensation.schemas import (
     OPTIONAL_IMPORT_FIELDS,
@@ -21,6 +21,7 @@ from services.rewards.models import CompensationRecord, PayBand
 from services.rewards.schemas import Currency, Gender
 from shared.auth import CurrentPrincipal, HRPrincipal, Role
 from shared.database import SessionDep
+from shared.limits import check_json_depth, upload_route
 from shared.pagination import Page, PageDep
 
 router = APIRouter(prefix="/compensation", tags=["compensation"])
@@ -66,7 +67,7 @@ def _read(record: CompensationRecord, band: PayBand, *, hr: bool = True) -> Comp
     "/import",
     response_model=ImportReport,
     summary="Import compensation records (CSV or JSON, all or nothing)",
-    openapi_extra=_IMPORT_BODY,
+    openapi_extra={**_IMPORT_BODY, **upload_route(MAX_BYTES)},
 )
 async def import_compensation(
     request: Request,
@@ -74,7 +75,11 @@ async def import_compensation(
     hr: HRPrincipal,
     dry_run: Annotated[bool, Query(description="Check every row and report, store nothing.")] = False,
 ) -> ImportReport:
-    rows = parse(request.headers.get("content-type", ""), await request.body())
+    content_type = request.headers.get("content-type", "")
+    body = await request.body()
+    if "json" in content_type:
+        check_json_depth(body, request.app.state.settings.max_json_depth)
+    rows = parse(content_type, body)
     return await CompensationService(session).import_rows(rows, dry_run=dry_run, by=hr.person_id)
 
 

@@ -1,0 +1,230 @@
+"""Bounded input: request bodies limited per route before they are read, JSON nesting limited.
+
+An ASGI middleware, outermost in every service, so nothing of the application (FastAPI's
+body parsing, the form parser, an import endpoint reading ``request.body()``) ever holds
+more than a route's limit in memory:
+
+- **JSON routes** (every route not marked otherwise): the body is read here, up to
+  ``max_json_body_bytes``; beyond, 413 without reading further. An ``application/json``
+  body nested deeper than ``max_json_depth`` is answered 400 (Python's parser and every
+  validator after it recurse per level, and a body of 1,000 brackets used to end as a 500).
+- **Upload routes** (imports, marked with ``UPLOAD_ROUTE``): the body streams through to the
+  application, counted, and the request fails 413 the moment it passes
+  ``max_import_body_bytes`` (or the route's own smaller limit).
+
+A declared ``Content-Length`` above the limit is refused before a byte is read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from starlette.routing import compile_path
+
+from shared.errors import PROBLEM_JSON, BadRequest, Problem
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+UPLOAD_KEY = "x-meritloop-upload"
+UPLOAD_ROUTE: dict[str, Any] = {UPLOAD_KEY: True}
+"""``openapi_extra`` of a route that takes a file: streamed, up to the import limit."""
+
+
+def upload_route(max_bytes: int | None = None) -> dict[str, Any]:
+    """``openapi_extra`` for an import route; ``max_bytes`` lowers the import limit for this route."""
+    return {UPLOAD_KEY: True if max_bytes is None else max_bytes}
+
+
+class PayloadTooLarge(Problem):
+    status, type_name, title = 413, "payload-too-large", "Content Too Large"
+
+
+_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"', re.DOTALL)
+_LEAF_PAIR = re.compile(rb"\[\]|\{\}")
+_NOT_BRACKETS = bytes(byte for byte in range(256) if byte not in b"[]{}")
+
+
+def json_depth_exceeds(body: bytes, max_depth: int) -> bool:
+    """True if ``body`` (JSON text) nests arrays and objects deeper than ``max_depth``.
+
+    Linear passes in C, no recursion: strings are dropped (their brackets do not count),
+    then only brackets are kept, and each pass removes the innermost empty pairs: the
+    number of passes until nothing is left is the depth. Malformed input (unbalanced
+    brackets) answers False: the JSON parser then reports it properly.
+    """
+    if body.count(b"[") + body.count(b"{") <= max_depth:
+        return False
+    brackets = _STRING.sub(b"", body).translate(None, delete=_NOT_BRACKETS)
+    for _level in range(max_depth):
+        if not brackets:
+            return False
+        shorter = _LEAF_PAIR.sub(b"", brackets)
+        if len(shorter) == len(brackets):
+            return False
+        brackets = shorter
+    return bool(brackets) and _LEAF_PAIR.search(brackets) is not None
+
+
+def check_json_depth(body: bytes, max_depth: int, *, field: str = "body") -> None:
+    """Raise 400 for a JSON body nested deeper than ``max_depth`` (for bodies read by an endpoint)."""
+    if json_depth_exceeds(body, max_depth):
+        raise BadRequest(f"The JSON {field} nests deeper than {max_depth} levels.")
+
+
+class BodyLimitMiddleware:
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        openapi: Callable[[], dict[str, Any]],
+        max_json_bytes: int,
+        max_upload_bytes: int,
+        max_json_depth: int,
+    ) -> None:
+        self.app = app
+        self._openapi = openapi
+        self._uploads: list[tuple[str, re.Pattern[str], int]] | None = None
+        self.max_json_bytes = max_json_bytes
+        self.max_upload_bytes = max_upload_bytes
+        self.max_json_depth = max_json_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+            await self.app(scope, receive, send)
+            return
+        upload = await self._upload_limit(scope)
+        limit = self.max_json_bytes if upload is None else upload
+        declared = _content_length(scope)
+        if declared is not None and declared > limit:
+            await _answer(scope, send, _too_large(limit))
+            return
+        if upload is not None:
+            await self.app(scope, _counting(receive, limit), send)
+            return
+        body = bytearray()
+        more = True
+        while more:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            more = message.get("more_body", False)
+            if len(body) > limit:
+                await _answer(scope, send, _too_large(limit))
+                return
+        if _is_json(scope) and json_depth_exceeds(bytes(body), self.max_json_depth):
+            problem = BadRequest(f"The JSON body nests deeper than {self.max_json_depth} levels.")
+            await _answer(scope, send, problem)
+            return
+        await self.app(scope, _replay(bytes(body), receive), send)
+
+    async def _upload_limit(self, scope: Scope) -> int | None:
+        if self._uploads is None:
+            # Building the OpenAPI document takes half a second for the largest service: once,
+            # and off the event loop.
+            self._uploads = await asyncio.to_thread(self._upload_routes)
+        method, path = scope["method"], scope["path"]
+        for upload_method, pattern, limit in self._uploads:
+            if upload_method == method and pattern.match(path):
+                return limit
+        return None
+
+    def _upload_routes(self) -> list[tuple[str, re.Pattern[str], int]]:
+        # Read from the OpenAPI document: routes of included routers are not listed one by one
+        # in ``app.routes``, and the document already joins every prefix to its path.
+        found = []
+        for path, operations in self._openapi().get("paths", {}).items():
+            for method, operation in operations.items():
+                marker = operation.get(UPLOAD_KEY) if isinstance(operation, dict) else None
+                if marker is None or marker is False:
+                    continue
+                limit = self.max_upload_bytes if marker is True else min(int(marker), self.max_upload_bytes)
+                found.append((method.upper(), compile_path(path)[0], limit))
+        return found
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"The request body is larger than this route accepts ({limit} bytes).", max_bytes=limit)
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def _content_length(scope: Scope) -> int | None:
+    value = _header(scope, b"content-length")
+    if value is None or not value.strip().isdigit():
+        return None
+    return int(value.strip())
+
+
+def _is_json(scope: Scope) -> bool:
+    content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+    # No content type: FastAPI reads a JSON body anyway. Other ``+json`` types belong to
+    # protocols that answer in their own error format (SCIM's ``application/scim+json``):
+    # their routes check the depth themselves.
+    return not content_type or content_type == "application/json"
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    sent = False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay
+
+
+def _counting(receive: Receive, limit: int) -> Receive:
+    seen = 0
+
+    async def counting() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                raise _too_large(limit)
+        return message
+
+    return counting
+
+
+# SCIM clients (identity providers) read RFC 7644's error body, not problem+json (section 3.12).
+SCIM_PATH_PREFIX = "/scim/"
+SCIM_ERROR_URN = "urn:ietf:params:scim:api:messages:2.0:Error"
+SCIM_JSON = "application/scim+json"
+
+
+async def _answer(scope: Scope, send: Send, problem: Problem) -> None:
+    path = str(scope.get("path", ""))
+    if path.startswith(SCIM_PATH_PREFIX):
+        scim: dict[str, Any] = {"schemas": [SCIM_ERROR_URN], "status": str(problem.status), "detail": problem.detail}
+        if problem.status == 400:
+            scim["scimType"] = "invalidSyntax"
+        body, content_type = json.dumps(scim).encode(), SCIM_JSON
+    else:
+        body, content_type = json.dumps(problem.body(instance=path)).encode(), PROBLEM_JSON
+    await send(
+        {
+            "type": "http.response.start",
+            "status": problem.status,
+            "headers": [(b"content-type", content_type.encode()), (b"content-length", str(len(body)).encode())],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
