@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from sqlalchemy.engine import make_url
 
 from services.feedback.checkins.events import reminder_event_id
-from services.feedback.models import CheckinNote, CheckinSeries, OutboxEvent, Person
+from services.feedback.models import CheckinNote, CheckinSeries, ContentKey, OutboxEvent, Person
 from services.feedback.reminders import sweep_once
 from shared.events import CloudEvent, stream_name
 from shared.settings import Settings
@@ -375,15 +375,29 @@ async def test_private_notes_are_readable_by_their_author_alone(
             assert marker not in response.text, who
     # Not in clear in the database: the SQLite file (and its write-ahead log) holds only ciphertext.
     if TEST_DATABASE_URL is None:
+        shared = f"shared-{marker}"
+        point = await client.post(at(series, first, "/agenda"), json={"text": shared}, headers=org.headers("manager"))
+        action = await client.post(
+            at(series, first, "/action-items"),
+            json={"title": shared + " action", "owner_id": str(org.receiver.id)},
+            headers=org.headers("receiver"),
+        )
+        assert (point.json()["text"], action.json()["title"]) == (shared, shared + " action")
+        reread = (await client.get(at(series, first, "/agenda"), headers=org.headers("receiver"))).json()
+        assert [item["text"] for item in reread["items"]] == [shared]
         database = Path(make_url(settings.database_url("feedback")).database or "")
         raw = b"".join(path.read_bytes() for path in database.parent.glob(database.name + "*"))
-        assert raw, "the scan must read the database"
+        assert str(org.receiver.id).encode() in raw or org.receiver.id.bytes in raw, "the scan must read the rows"
         assert marker.encode() not in raw
     sessionmaker = client.app.state.sessionmaker  # type: ignore[attr-defined]
     async with sessionmaker() as session:
-        stored = list(await session.scalars(select(CheckinNote.ciphertext)))
+        stored = list(await session.execute(select(CheckinNote.id, CheckinNote.author_id, CheckinNote.ciphertext)))
+        # Each note's content key is wrapped for its author and nobody else.
+        for note_id, author_id, blob in stored:
+            readers = set(await session.scalars(select(ContentKey.reader_id).where(ContentKey.object_id == note_id)))
+            assert readers == {author_id}
+            assert marker.encode() not in blob
     assert len(stored) == 2
-    assert all(marker.encode() not in blob for blob in stored)
     # Erasing the author's keys makes their note unreadable, even to them.
     erased = await client.post(f"/feedback-privacy/erasures/{org.receiver.id}", headers=org.headers("hr"))
     assert erased.status_code == 204
@@ -535,6 +549,8 @@ async def test_series_follow_the_directory(client: httpx.AsyncClient, org: Org, 
         at(series, first, "/notes"), json={"text": "old manager's note"}, headers=org.headers("manager")
     )
     assert note.status_code == 201
+    point = await client.post(at(series, first, "/agenda"), json={"text": "Team move"}, headers=org.headers("manager"))
+    assert point.status_code == 201
     base = f"/checkins/series/{series['id']}"
 
     # The report moves to the skip-level: the series passes to them.
@@ -554,6 +570,17 @@ async def test_series_follow_the_directory(client: httpx.AsyncClient, org: Org, 
     old_notes = (await client.get(base + "/notes", headers=org.headers("manager"))).json()
     assert [item["text"] for item in old_notes["items"]] == ["old manager's note"]
     assert (await client.get(base + "/notes", headers=org.headers("skip"))).json()["total"] == 0
+    # The shared agenda goes with the series: the new manager reads it, the previous holds no key to it.
+    agenda = (await client.get(at(series, first, "/agenda"), headers=org.headers("skip"))).json()
+    assert [(item["text"], item["author_id"]) for item in agenda["items"]] == [("Team move", str(org.manager.id))]
+    sessionmaker = client.app.state.sessionmaker  # type: ignore[attr-defined]
+    async with sessionmaker() as session:
+        readers = set(
+            await session.scalars(
+                select(ContentKey.reader_id).where(ContentKey.object_id == uuid.UUID(point.json()["id"]))
+            )
+        )
+    assert readers == {org.receiver.id, org.skip.id}
 
     # A late, older event naming the old manager changes nothing.
     await publish_people(settings.nats_url, [org.receiver])

@@ -40,7 +40,7 @@ def _with_keys(session: SessionDep, keyring: KeyringDep) -> CheckinService:
 
 
 ServiceDep = Annotated[CheckinService, Depends(_service)]
-# Only note routes need the key file: the rest works while it is unavailable (503 otherwise).
+# Routes that read or write content need the key file (503 while it is unavailable).
 KeyedServiceDep = Annotated[CheckinService, Depends(_with_keys)]
 OCCURRENCE = "/{series_id}/occurrences/{recurrence_id}"
 
@@ -104,7 +104,7 @@ async def move_occurrence(
 
 @router.get(OCCURRENCE + "/agenda", response_model=Page[AgendaRead], summary="The shared agenda of one occurrence")
 async def occurrence_agenda(
-    series_id: uuid.UUID, recurrence_id: str, service: ServiceDep, principal: CurrentPrincipal, page: PageDep
+    series_id: uuid.UUID, recurrence_id: str, service: KeyedServiceDep, principal: CurrentPrincipal, page: PageDep
 ) -> Page[AgendaRead]:
     items, total = await service.agenda(series_id, recurrence_id, principal, limit=page.limit, offset=page.offset)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
@@ -117,14 +117,14 @@ async def occurrence_agenda(
     summary="Add a talking point",
 )
 async def add_agenda_item(
-    series_id: uuid.UUID, recurrence_id: str, data: AgendaCreate, service: ServiceDep, principal: CurrentPrincipal
+    series_id: uuid.UUID, recurrence_id: str, data: AgendaCreate, service: KeyedServiceDep, principal: CurrentPrincipal
 ) -> AgendaRead:
     return await service.add_agenda(series_id, recurrence_id, data, principal)
 
 
 @router.patch("/{series_id}/agenda/{item_id}", response_model=AgendaRead, summary="Mark covered, or reword")
 async def update_agenda_item(
-    series_id: uuid.UUID, item_id: uuid.UUID, data: AgendaUpdate, service: ServiceDep, principal: CurrentPrincipal
+    series_id: uuid.UUID, item_id: uuid.UUID, data: AgendaUpdate, service: KeyedServiceDep, principal: CurrentPrincipal
 ) -> AgendaRead:
     return await service.update_agenda(series_id, item_id, data, principal)
 
@@ -136,7 +136,7 @@ async def update_agenda_item(
     summary="Record an action item",
 )
 async def add_action_item(
-    series_id: uuid.UUID, recurrence_id: str, data: ActionCreate, service: ServiceDep, principal: CurrentPrincipal
+    series_id: uuid.UUID, recurrence_id: str, data: ActionCreate, service: KeyedServiceDep, principal: CurrentPrincipal
 ) -> ActionRead:
     return await service.add_action(series_id, recurrence_id, data, principal)
 
@@ -144,7 +144,7 @@ async def add_action_item(
 @router.get("/{series_id}/action-items", response_model=Page[ActionRead], summary="The series' action items")
 async def list_action_items(
     series_id: uuid.UUID,
-    service: ServiceDep,
+    service: KeyedServiceDep,
     principal: CurrentPrincipal,
     page: PageDep,
     done: Annotated[bool | None, Query(description="Only done (or open) items.")] = None,
@@ -155,7 +155,7 @@ async def list_action_items(
 
 @router.patch("/{series_id}/action-items/{item_id}", response_model=ActionRead, summary="Update an action item")
 async def update_action_item(
-    series_id: uuid.UUID, item_id: uuid.UUID, data: ActionUpdate, service: ServiceDep, principal: CurrentPrincipal
+    series_id: uuid.UUID, item_id: uuid.UUID, data: ActionUpdate, service: KeyedServiceDep, principal: CurrentPrincipal
 ) -> ActionRead:
     return await service.update_action(series_id, item_id, data, principal)
 

@@ -12,7 +12,7 @@ import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, text
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from shared.database import UTCDateTime
@@ -29,6 +29,21 @@ class _Constructible:
 
 class CheckinSeriesColumns(_Constructible):
     __tablename__ = "checkin_series"
+
+    @declared_attr.directive
+    def __table_args__(cls) -> tuple[Index, ...]:
+        # One active series per pair, even when two requests race to start one.
+        active = text("status = 'active'")
+        return (
+            Index(
+                "uq_checkin_series_active_pair",
+                "manager_id",
+                "report_id",
+                unique=True,
+                sqlite_where=active,
+                postgresql_where=active,
+            ),
+        )
 
     manager_id: Mapped[uuid.UUID] = mapped_column(index=True)
     report_id: Mapped[uuid.UUID] = mapped_column(index=True)
@@ -73,7 +88,8 @@ class CheckinAgendaColumns(_Constructible):
     series_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("checkin_series.id", ondelete="CASCADE"))
     occurrence_start: Mapped[datetime] = mapped_column(UTCDateTime())
     author_id: Mapped[uuid.UUID]
-    text: Mapped[str] = mapped_column(Text)
+    # Sealed for the two participants (docs/feedback.md, "Encryption at rest").
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     covered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # The occurrence it was first put on, and how often it moved on uncovered.
     added_for: Mapped[datetime] = mapped_column(UTCDateTime())
@@ -87,7 +103,8 @@ class CheckinActionColumns(_Constructible):
     occurrence_start: Mapped[datetime] = mapped_column(UTCDateTime())
     author_id: Mapped[uuid.UUID]
     owner_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    title: Mapped[str] = mapped_column(Text)
+    # The title, sealed for the two participants like the agenda.
+    ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
     due_on: Mapped[date | None] = mapped_column(Date, nullable=True)
     done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 

@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy import Select, func, or_, select
+from sqlalchemy import Select, delete, func, or_, select, union_all
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.checkins.models import ACTIVE
@@ -16,6 +16,7 @@ from services.feedback.models import (
     CheckinNote,
     CheckinOccurrence,
     CheckinSeries,
+    ContentKey,
 )
 
 T = TypeVar("T")
@@ -156,3 +157,19 @@ class CheckinRepository:
             .limit(1)
         )
         return found is not None
+
+    async def without_key(self, object_ids: list[uuid.UUID], reader_id: uuid.UUID) -> set[uuid.UUID]:
+        held = await self.session.scalars(
+            select(ContentKey.object_id).where(ContentKey.reader_id == reader_id, ContentKey.object_id.in_(object_ids))
+        )
+        return set(object_ids) - set(held)
+
+    async def drop_shared_keys(self, series_id: uuid.UUID, reader_id: uuid.UUID) -> None:
+        """Delete ``reader_id``'s keys to the series' agenda and action items (never to notes)."""
+        shared = union_all(
+            select(CheckinAgendaItem.id).where(CheckinAgendaItem.series_id == series_id),
+            select(CheckinActionItem.id).where(CheckinActionItem.series_id == series_id),
+        )
+        await self.session.execute(
+            delete(ContentKey).where(ContentKey.reader_id == reader_id, ContentKey.object_id.in_(shared))
+        )

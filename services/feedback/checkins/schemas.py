@@ -4,7 +4,7 @@ import uuid
 from datetime import date, datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints
+from pydantic import BaseModel, Field, StringConstraints
 
 AgendaText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 NoteText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=10000)]
@@ -66,13 +66,11 @@ class AgendaUpdate(BaseModel):
 
 
 class AgendaRead(BaseModel):
-    model_config = ConfigDict(from_attributes=True)
-
     id: uuid.UUID
     series_id: uuid.UUID
     recurrence_id: str
     author_id: uuid.UUID
-    text: str
+    text: str | None = Field(description="Null when it can no longer be decrypted for you (a key was erased).")
     covered: bool
     added_for: str = Field(description="RECURRENCE-ID of the occurrence it was first put on.")
     carry_count: int = Field(description="How often it moved on to the next meeting uncovered.")
@@ -97,7 +95,7 @@ class ActionRead(BaseModel):
     recurrence_id: str
     author_id: uuid.UUID
     owner_id: uuid.UUID
-    title: str
+    title: str | None = Field(description="Null when it can no longer be decrypted for you (a key was erased).")
     due_on: date | None
     done: bool
     created_at: datetime

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from dateutil.rrule import rrule
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.checkins import rules
@@ -56,7 +58,7 @@ from shared.database import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.people import PersonEventData
 
-NOTE = "checkin-note"
+NOTE, AGENDA, ACTION = "checkin-note", "checkin-agenda", "checkin-action"
 # How far one occurrence list may reach: a year of a daily series is still a small page set.
 MAX_WINDOW = timedelta(days=366)
 # Bounds every walk along a rule (a daily series for almost three years).
@@ -165,13 +167,21 @@ async def active_caller(session: AsyncSession, principal: Principal) -> None:
         raise Forbidden("Only active people of the directory hold check-ins.")
 
 
-def agenda_read(item: CheckinAgendaItem) -> AgendaRead:
+def agenda_seal(item: CheckinAgendaItem) -> Sealed:
+    return Sealed(AGENDA, item.id, item.author_id, item.series_id)
+
+
+def action_seal(item: CheckinActionItem) -> Sealed:
+    return Sealed(ACTION, item.id, item.author_id, item.series_id)
+
+
+def agenda_read(item: CheckinAgendaItem, text: str | None) -> AgendaRead:
     return AgendaRead(
         id=item.id,
         series_id=item.series_id,
         recurrence_id=rules.recurrence_id(item.occurrence_start),
         author_id=item.author_id,
-        text=item.text,
+        text=text,
         covered=item.covered_at is not None,
         added_for=rules.recurrence_id(item.added_for),
         carry_count=item.carry_count,
@@ -179,14 +189,14 @@ def agenda_read(item: CheckinAgendaItem) -> AgendaRead:
     )
 
 
-def action_read(item: CheckinActionItem) -> ActionRead:
+def action_read(item: CheckinActionItem, title: str | None) -> ActionRead:
     return ActionRead(
         id=item.id,
         series_id=item.series_id,
         recurrence_id=rules.recurrence_id(item.occurrence_start),
         author_id=item.author_id,
         owner_id=item.owner_id,
-        title=item.title,
+        title=title,
         due_on=item.due_on,
         done=item.done_at is not None,
         created_at=item.created_at,
@@ -285,19 +295,22 @@ class CheckinService:
             raise ValidationFailed.field("starts_at", "the series must have a meeting that is not over yet")
         if await self.repo.active_between(manager.id, report.id) is not None:
             raise Conflict("These two people hold a check-in series already: end it first.")
-        series = await self.repo.add(
-            CheckinSeries(
-                manager_id=manager.id,
-                report_id=report.id,
-                rrule=data.rrule.strip().removeprefix("RRULE:"),
-                first_start=first,
-                timezone=timezone,
-                duration_minutes=data.duration_minutes,
-                reminder_minutes=data.reminder_minutes,
-                status=ACTIVE,
-                report_version=report.version,
+        try:
+            series = await self._insert_series(
+                CheckinSeries(
+                    manager_id=manager.id,
+                    report_id=report.id,
+                    rrule=data.rrule.strip().removeprefix("RRULE:"),
+                    first_start=first,
+                    timezone=timezone,
+                    duration_minutes=data.duration_minutes,
+                    reminder_minutes=data.reminder_minutes,
+                    status=ACTIVE,
+                    report_version=report.version,
+                )
             )
-        )
+        except IntegrityError as exc:
+            raise Conflict("These two people hold a check-in series already: end it first.") from exc
         await self._plan_reminder(series)
         started = SeriesEventData(id=series.id, manager_id=series.manager_id, report_id=series.report_id)
         outbox.add(self.session, "checkin", "series-started", started.model_dump(mode="json"), subject=str(series.id))
@@ -428,6 +441,40 @@ class CheckinService:
         else:
             outbox.add(self.session, "checkin", "occurrence-moved", data, subject=str(row.series_id))
 
+    # --- shared content: sealed for the two participants ---------------------------------------
+
+    async def _seal_shared(self, sealed: Sealed, series: CheckinSeries, text: str) -> bytes:
+        try:
+            return await self.keyring.seal(sealed, text, (series.manager_id, series.report_id))
+        except KeyUnavailable as exc:
+            raise Conflict("A participant's feedback keys were erased: nothing new can be shared with them.") from exc
+
+    async def _open_shared(
+        self, series: CheckinSeries, objects: list[tuple[Sealed, bytes]], principal: Principal
+    ) -> dict[uuid.UUID, str | None]:
+        """Decrypt for the caller, a participant. A manager the series passed to holds no key to
+        what was written before; they get one through the other participant's key on first read."""
+        if not objects:
+            return {}
+        me = principal.person_id
+        missing = await self.repo.without_key([sealed.object_id for sealed, _ in objects], me)
+        other = series.report_id if me == series.manager_id else series.manager_id
+        for sealed, _ in objects:
+            if sealed.object_id in missing:
+                with suppress(KeyUnavailable, DecryptionFailed):
+                    await self.keyring.grant(sealed, other, me)
+        try:
+            return await self.keyring.open_many(objects, me)
+        except DecryptionFailed:
+            # One altered or moved row must not hide the rest of the page.
+            opened: dict[uuid.UUID, str | None] = {}
+            for sealed, ciphertext in objects:
+                try:
+                    opened[sealed.object_id] = await self.keyring.open(sealed, ciphertext, me)
+                except (KeyUnavailable, DecryptionFailed):
+                    opened[sealed.object_id] = None
+            return opened
+
     # --- the shared agenda ---------------------------------------------------------------------
 
     async def _carry(self, schedule: Schedule) -> None:
@@ -454,7 +501,8 @@ class CheckinService:
         if series.status == ACTIVE:
             await self._carry(schedule)
         rows, total = await self.repo.agenda(series.id, occurrence.original_start, limit=limit, offset=offset)
-        return [agenda_read(row) for row in rows], total
+        texts = await self._open_shared(series, [(agenda_seal(row), row.ciphertext) for row in rows], principal)
+        return [agenda_read(row, texts[row.id]) for row in rows], total
 
     async def add_agenda(
         self, series_id: uuid.UUID, recurrence_id: str, data: AgendaCreate, principal: Principal
@@ -464,17 +512,18 @@ class CheckinService:
         occurrence = await self._occurrence(schedule, recurrence_id)
         if occurrence.status == SKIPPED or occurrence.ends_at <= utcnow():
             raise Conflict("Add talking points to a meeting that is not over or skipped.")
-        item = await self.repo.add(
-            CheckinAgendaItem(
-                series_id=series.id,
-                occurrence_start=occurrence.original_start,
-                added_for=occurrence.original_start,
-                author_id=principal.person_id,
-                text=data.text,
-                carry_count=0,
-            )
+        item = CheckinAgendaItem(
+            id=uuid.uuid4(),
+            series_id=series.id,
+            occurrence_start=occurrence.original_start,
+            added_for=occurrence.original_start,
+            author_id=principal.person_id,
+            carry_count=0,
+            created_at=utcnow(),
         )
-        return agenda_read(item)
+        item.ciphertext = await self._seal_shared(agenda_seal(item), series, data.text)
+        await self.repo.add(item)
+        return agenda_read(item, data.text)
 
     async def update_agenda(
         self, series_id: uuid.UUID, item_id: uuid.UUID, data: AgendaUpdate, principal: Principal
@@ -486,11 +535,12 @@ class CheckinService:
         if data.text is not None:
             if item.author_id != principal.person_id:
                 raise Forbidden("Only its author rewords a talking point; either of you may mark it covered.")
-            item.text = data.text
+            item.ciphertext = await self._seal_shared(agenda_seal(item), series, data.text)
         if data.covered is not None:
             item.covered_at = (item.covered_at or utcnow()) if data.covered else None
         await self.session.flush()
-        return agenda_read(item)
+        texts = await self._open_shared(series, [(agenda_seal(item), item.ciphertext)], principal)
+        return agenda_read(item, texts[item.id])
 
     # --- action items --------------------------------------------------------------------------
 
@@ -503,26 +553,28 @@ class CheckinService:
             raise ValidationFailed.field("owner_id", "the owner is the manager or the report of the series")
         if data.due_on is not None and data.due_on < utcnow().date():
             raise ValidationFailed.field("due_on", "the due date is in the past")
-        item = await self.repo.add(
-            CheckinActionItem(
-                series_id=series.id,
-                occurrence_start=occurrence.original_start,
-                author_id=principal.person_id,
-                owner_id=data.owner_id,
-                title=data.title,
-                due_on=data.due_on,
-            )
+        item = CheckinActionItem(
+            id=uuid.uuid4(),
+            series_id=series.id,
+            occurrence_start=occurrence.original_start,
+            author_id=principal.person_id,
+            owner_id=data.owner_id,
+            due_on=data.due_on,
+            created_at=utcnow(),
         )
+        item.ciphertext = await self._seal_shared(action_seal(item), series, data.title)
+        await self.repo.add(item)
         event = ActionAssignedData(id=item.id, series_id=series.id, owner_id=item.owner_id)
         outbox.add(self.session, "checkin", "action-assigned", event.model_dump(mode="json"), subject=str(series.id))
-        return action_read(item)
+        return action_read(item, data.title)
 
     async def actions(
         self, series_id: uuid.UUID, principal: Principal, *, done: bool | None, limit: int, offset: int
     ) -> tuple[list[ActionRead], int]:
         series = await self._series(series_id, principal)
         rows, total = await self.repo.actions(series.id, done=done, limit=limit, offset=offset)
-        return [action_read(row) for row in rows], total
+        titles = await self._open_shared(series, [(action_seal(row), row.ciphertext) for row in rows], principal)
+        return [action_read(row, titles[row.id]) for row in rows], total
 
     async def update_action(
         self, series_id: uuid.UUID, item_id: uuid.UUID, data: ActionUpdate, principal: Principal
@@ -532,13 +584,14 @@ class CheckinService:
         if item is None:
             raise NotFound(f"No action item {item_id} in this series.")
         if data.title is not None:
-            item.title = data.title
+            item.ciphertext = await self._seal_shared(action_seal(item), series, data.title)
         if "due_on" in data.model_fields_set:
             item.due_on = data.due_on
         if data.done is not None:
             item.done_at = (item.done_at or utcnow()) if data.done else None
         await self.session.flush()
-        return action_read(item)
+        titles = await self._open_shared(series, [(action_seal(item), item.ciphertext)], principal)
+        return action_read(item, titles[item.id])
 
     # --- private notes -------------------------------------------------------------------------
 
@@ -561,6 +614,12 @@ class CheckinService:
             raise Conflict("Your feedback keys were erased; you can no longer write private notes.") from exc
         await self.repo.add(note)
         return self._note(note, data.text)
+
+    async def _insert_series(self, series: CheckinSeries) -> CheckinSeries:
+        # A savepoint: a lost race for the pair's one active series leaves the request usable.
+        async with self.session.begin_nested():
+            self.session.add(series)
+        return series
 
     def _note(self, note: CheckinNote, text: str | None) -> NoteRead:
         return NoteRead(
@@ -673,6 +732,8 @@ class CheckinService:
             return
         previous = series.manager_id
         series.manager_id = new_manager_id
+        # The previous manager loses the keys to the shared agenda and actions, not only the routes.
+        await self.repo.drop_shared_keys(series.id, previous)
         await self.session.flush()
         data = SeriesTransferredData(
             id=series.id, manager_id=new_manager_id, report_id=series.report_id, previous_manager_id=previous

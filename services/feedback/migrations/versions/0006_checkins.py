@@ -2,7 +2,7 @@
 
 Revision ID: 0006
 Revises: 0005
-Create Date: 2026-11-30 14:16:19.389545
+Create Date: 2026-11-30 14:21:00.788862
 """
 
 from collections.abc import Sequence
@@ -44,6 +44,7 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_checkin_series_manager_id'), ['manager_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_checkin_series_remind_at'), ['remind_at'], unique=False)
         batch_op.create_index(batch_op.f('ix_checkin_series_report_id'), ['report_id'], unique=False)
+        batch_op.create_index('uq_checkin_series_active_pair', ['manager_id', 'report_id'], unique=True, sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
 
     op.create_table('checkin_action_items',
     sa.Column('id', sa.Uuid(), nullable=False),
@@ -53,7 +54,7 @@ def upgrade() -> None:
     sa.Column('occurrence_start', shared.database.UTCDateTime(timezone=True), nullable=False),
     sa.Column('author_id', sa.Uuid(), nullable=False),
     sa.Column('owner_id', sa.Uuid(), nullable=False),
-    sa.Column('title', sa.Text(), nullable=False),
+    sa.Column('ciphertext', sa.LargeBinary(), nullable=False),
     sa.Column('due_on', sa.Date(), nullable=True),
     sa.Column('done_at', shared.database.UTCDateTime(timezone=True), nullable=True),
     sa.ForeignKeyConstraint(['series_id'], ['checkin_series.id'], name=op.f('fk_checkin_action_items_series_id_checkin_series'), ondelete='CASCADE'),
@@ -70,7 +71,7 @@ def upgrade() -> None:
     sa.Column('series_id', sa.Uuid(), nullable=False),
     sa.Column('occurrence_start', shared.database.UTCDateTime(timezone=True), nullable=False),
     sa.Column('author_id', sa.Uuid(), nullable=False),
-    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('ciphertext', sa.LargeBinary(), nullable=False),
     sa.Column('covered_at', shared.database.UTCDateTime(timezone=True), nullable=True),
     sa.Column('added_for', shared.database.UTCDateTime(timezone=True), nullable=False),
     sa.Column('carry_count', sa.Integer(), nullable=False),
@@ -125,6 +126,7 @@ def downgrade() -> None:
 
     op.drop_table('checkin_action_items')
     with op.batch_alter_table('checkin_series', schema=None) as batch_op:
+        batch_op.drop_index('uq_checkin_series_active_pair', sqlite_where=sa.text("status = 'active'"), postgresql_where=sa.text("status = 'active'"))
         batch_op.drop_index(batch_op.f('ix_checkin_series_report_id'))
         batch_op.drop_index(batch_op.f('ix_checkin_series_remind_at'))
         batch_op.drop_index(batch_op.f('ix_checkin_series_manager_id'))
