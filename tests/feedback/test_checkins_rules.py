@@ -28,7 +28,8 @@ def test_every_other_tuesday_keeps_wall_clock_time_across_daylight_saving() -> N
 
 def test_the_rrule_prefix_count_and_until_are_honoured() -> None:
     first = datetime(2026, 12, 1, 15, 30, tzinfo=UTC)
-    rule = rules.parse_rule("RRULE:FREQ=WEEKLY;COUNT=3", first, "UTC")
+    rule = rules.parse_rule("rrule: FREQ=WEEKLY;COUNT=3", first, "UTC")
+    assert rules.rule_value(" rrule: FREQ=WEEKLY;COUNT=3") == "FREQ=WEEKLY;COUNT=3"
     assert len(list(rules.starts_between(rule, first, first + timedelta(days=365)))) == 3
     until = rules.parse_rule("FREQ=MONTHLY;UNTIL=20270301T000000Z", first, "UTC")
     assert [start.month for start in rules.starts_between(until, first, first + timedelta(days=365))] == [12, 1, 2]

@@ -32,14 +32,18 @@ def zone(name: str) -> ZoneInfo:
         raise RuleError(f"{name!r} is not an IANA time zone") from exc
 
 
+def rule_value(text: str) -> str:
+    """The RRULE value as stored: trimmed, without an ``RRULE:`` prefix in any case."""
+    body = text.strip()
+    return body[6:].strip() if body.upper().startswith("RRULE:") else body
+
+
 def parse_rule(text: str, first_start: datetime, timezone: str) -> rrule:
     """The rule anchored at the first meeting, in the series' time zone (wall-clock across DST).
 
     ``text`` is an RRULE value (``FREQ=WEEKLY;INTERVAL=2;BYDAY=TU``), optionally prefixed ``RRULE:``.
     """
-    body = text.strip()
-    if body.upper().startswith("RRULE:"):
-        body = body[6:]
+    body = rule_value(text)
     if not body or "\n" in body:
         raise RuleError("one RRULE value, e.g. FREQ=WEEKLY;INTERVAL=2;BYDAY=TU")
     names = {part.split("=", 1)[0].strip().upper() for part in body.split(";") if part.strip()}

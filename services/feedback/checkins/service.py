@@ -300,7 +300,7 @@ class CheckinService:
                 CheckinSeries(
                     manager_id=manager.id,
                     report_id=report.id,
-                    rrule=data.rrule.strip().removeprefix("RRULE:"),
+                    rrule=rules.rule_value(data.rrule),
                     first_start=first,
                     timezone=timezone,
                     duration_minutes=data.duration_minutes,
