@@ -603,3 +603,14 @@ async def test_a_manager_who_leaves_ends_the_series(client: httpx.AsyncClient, o
     assert (event.data["reason"], event.data["manager_id"]) == ("person-left", str(org.manager.id))
     ended = (await client.get(f"/checkins/series/{series['id']}", headers=org.headers("receiver"))).json()
     assert ended["status"] == "ended"
+
+
+async def test_two_racing_starts_make_one_series(client: httpx.AsyncClient, org: Org) -> None:
+    body = {"report_id": str(org.receiver.id), "rrule": "FREQ=WEEKLY", "starts_at": next_weekday(0).isoformat()}
+    answers = await asyncio.gather(
+        client.post("/checkins/series", json=body, headers=org.headers("manager")),
+        client.post("/checkins/series", json=body, headers=org.headers("receiver")),
+    )
+    assert sorted(response.status_code for response in answers) == [201, 409]
+    listed = (await client.get("/checkins/series", headers=org.headers("manager"))).json()
+    assert listed["total"] == 1
