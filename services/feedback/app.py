@@ -5,7 +5,6 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.feedback import endpoints
-from services.feedback.checkins import consumers as checkin_consumers
 from services.feedback.checkins import endpoints as checkins
 from services.feedback.consumers import subscriptions
 from services.feedback.events import people
@@ -32,7 +31,7 @@ DEFINITION = ServiceDefinition(
     ),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
-    subscriptions=(*subscriptions, *checkin_consumers.subscriptions),
+    subscriptions=subscriptions,
 )
 metadata = Base.metadata
 
