@@ -43,9 +43,13 @@ ServiceDep = Annotated[CheckinService, Depends(_service)]
 # Routes that read or write content need the key file (503 while it is unavailable).
 KeyedServiceDep = Annotated[CheckinService, Depends(_with_keys)]
 OCCURRENCE = "/{series_id}/occurrences/{recurrence_id}"
+# Statuses only these routes' own rules give (an ended series, an occurrence already over...).
+CONFLICT: dict[int | str, dict[str, object]] = {409: {"description": "The series or occurrence does not allow it now."}}
 
 
-@router.post("", response_model=SeriesRead, status_code=status.HTTP_201_CREATED, summary="Start a 1:1 series")
+@router.post(
+    "", response_model=SeriesRead, status_code=status.HTTP_201_CREATED, summary="Start a 1:1 series", responses=CONFLICT
+)
 async def create_series(data: SeriesCreate, service: ServiceDep, principal: CurrentPrincipal) -> SeriesRead:
     return await service.create(data, principal)
 
@@ -66,7 +70,9 @@ async def get_series(series_id: uuid.UUID, service: ServiceDep, principal: Curre
     return await service.get(series_id, principal)
 
 
-@router.post("/{series_id}/end", response_model=SeriesRead, summary="End the series (either participant)")
+@router.post(
+    "/{series_id}/end", response_model=SeriesRead, summary="End the series (either participant)", responses=CONFLICT
+)
 async def end_series(series_id: uuid.UUID, service: ServiceDep, principal: CurrentPrincipal) -> SeriesRead:
     return await service.end(series_id, principal)
 
@@ -88,14 +94,14 @@ async def list_occurrences(
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.post(OCCURRENCE + "/skip", response_model=OccurrenceRead, summary="Skip one occurrence")
+@router.post(OCCURRENCE + "/skip", response_model=OccurrenceRead, summary="Skip one occurrence", responses=CONFLICT)
 async def skip_occurrence(
     series_id: uuid.UUID, recurrence_id: str, service: ServiceDep, principal: CurrentPrincipal
 ) -> OccurrenceRead:
     return await service.skip(series_id, recurrence_id, principal)
 
 
-@router.post(OCCURRENCE + "/move", response_model=OccurrenceRead, summary="Move one occurrence")
+@router.post(OCCURRENCE + "/move", response_model=OccurrenceRead, summary="Move one occurrence", responses=CONFLICT)
 async def move_occurrence(
     series_id: uuid.UUID, recurrence_id: str, data: OccurrenceMove, service: ServiceDep, principal: CurrentPrincipal
 ) -> OccurrenceRead:
@@ -115,6 +121,7 @@ async def occurrence_agenda(
     response_model=AgendaRead,
     status_code=status.HTTP_201_CREATED,
     summary="Add a talking point",
+    responses=CONFLICT,
 )
 async def add_agenda_item(
     series_id: uuid.UUID, recurrence_id: str, data: AgendaCreate, service: KeyedServiceDep, principal: CurrentPrincipal
@@ -122,7 +129,9 @@ async def add_agenda_item(
     return await service.add_agenda(series_id, recurrence_id, data, principal)
 
 
-@router.patch("/{series_id}/agenda/{item_id}", response_model=AgendaRead, summary="Mark covered, or reword")
+@router.patch(
+    "/{series_id}/agenda/{item_id}", response_model=AgendaRead, summary="Mark covered, or reword", responses=CONFLICT
+)
 async def update_agenda_item(
     series_id: uuid.UUID, item_id: uuid.UUID, data: AgendaUpdate, service: KeyedServiceDep, principal: CurrentPrincipal
 ) -> AgendaRead:
@@ -134,6 +143,7 @@ async def update_agenda_item(
     response_model=ActionRead,
     status_code=status.HTTP_201_CREATED,
     summary="Record an action item",
+    responses=CONFLICT,
 )
 async def add_action_item(
     series_id: uuid.UUID, recurrence_id: str, data: ActionCreate, service: KeyedServiceDep, principal: CurrentPrincipal
@@ -153,7 +163,12 @@ async def list_action_items(
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
-@router.patch("/{series_id}/action-items/{item_id}", response_model=ActionRead, summary="Update an action item")
+@router.patch(
+    "/{series_id}/action-items/{item_id}",
+    response_model=ActionRead,
+    summary="Update an action item",
+    responses=CONFLICT,
+)
 async def update_action_item(
     series_id: uuid.UUID, item_id: uuid.UUID, data: ActionUpdate, service: KeyedServiceDep, principal: CurrentPrincipal
 ) -> ActionRead:
@@ -165,6 +180,7 @@ async def update_action_item(
     response_model=NoteRead,
     status_code=status.HTTP_201_CREATED,
     summary="Write a private note (readable by you alone)",
+    responses=CONFLICT,
 )
 async def add_note(
     series_id: uuid.UUID, recurrence_id: str, data: NoteCreate, service: KeyedServiceDep, principal: CurrentPrincipal
