@@ -614,3 +614,14 @@ async def test_two_racing_starts_make_one_series(client: httpx.AsyncClient, org:
     assert sorted(response.status_code for response in answers) == [201, 409]
     listed = (await client.get("/checkins/series", headers=org.headers("manager"))).json()
     assert listed["total"] == 1
+
+
+async def test_a_report_left_without_a_manager_ends_the_series(
+    client: httpx.AsyncClient, org: Org, settings: Settings
+) -> None:
+    series = await start_series(client, org)
+    await publish_people(settings.nats_url, [org.receiver.model_copy(update={"version": 2, "manager_id": None})])
+    event, _, _ = await published(settings.nats_url, ENDED, series["id"])
+    assert event.data["reason"] == "no-manager"
+    ended = (await client.get(f"/checkins/series/{series['id']}", headers=org.headers("receiver"))).json()
+    assert (ended["status"], ended["manager_id"]) == ("ended", str(org.manager.id))
