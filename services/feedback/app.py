@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from services.feedback import endpoints
+from services.feedback.checkins import endpoints as checkins
 from services.feedback.consumers import subscriptions
 from services.feedback.events import people
 from services.feedback.models import Base, InboxEvent, OutboxEvent
@@ -26,6 +27,7 @@ DEFINITION = ServiceDefinition(
         endpoints.privacy_router,
         people_router(people),
         reminders_router,
+        checkins.router,
     ),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,

@@ -7,7 +7,7 @@ import uuid
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.feedback.events import people
+from services.feedback.checkins.consumers import people_subscription
 from services.feedback.service import PeerRatingService
 from shared.events import CloudEvent, Subscription
 from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED, CYCLE_PHASE_OPENED, CYCLES_STREAM
@@ -34,4 +34,5 @@ cycles_subscription = Subscription(
     handler=on_cycle_event,
 )
 
-subscriptions: tuple[Subscription, ...] = (people.subscription("feedback"), cycles_subscription)
+# The people consumer also moves 1:1 check-in series on (leavers, new managers).
+subscriptions: tuple[Subscription, ...] = (people_subscription(), cycles_subscription)

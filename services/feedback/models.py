@@ -8,6 +8,13 @@ from datetime import date, datetime
 from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from services.feedback.checkins.models import (
+    CheckinActionColumns,
+    CheckinAgendaColumns,
+    CheckinNoteColumns,
+    CheckinOccurrenceColumns,
+    CheckinSeriesColumns,
+)
 from shared.database import RecordMixin, UTCDateTime, new_metadata, utcnow
 from shared.events import InboxMixin, OutboxMixin
 from shared.people import PersonProjectionMixin
@@ -218,3 +225,26 @@ class FeedbackRequestRecipient(Base):
     responded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     request: Mapped[FeedbackRequest] = relationship(back_populates="recipients")
+
+
+# 1:1 check-ins: columns in services/feedback/checkins/models.py, mapped on this Base.
+
+
+class CheckinSeries(RecordMixin, CheckinSeriesColumns, Base):
+    pass
+
+
+class CheckinOccurrence(CheckinOccurrenceColumns, Base):
+    pass
+
+
+class CheckinAgendaItem(RecordMixin, CheckinAgendaColumns, Base):
+    pass
+
+
+class CheckinActionItem(RecordMixin, CheckinActionColumns, Base):
+    pass
+
+
+class CheckinNote(RecordMixin, CheckinNoteColumns, Base):
+    pass

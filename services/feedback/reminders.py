@@ -18,6 +18,7 @@ from contextlib import asynccontextmanager, suppress
 from fastapi import APIRouter, FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from services.feedback.checkins.service import sweep_checkin_reminders
 from services.feedback.service import sweep_reminders
 from shared.database import utcnow
 from shared.settings import Settings
@@ -27,7 +28,10 @@ log = logging.getLogger(__name__)
 
 async def sweep_once(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> int:
     async with sessionmaker() as session, session.begin():
-        return await sweep_reminders(session, today=utcnow().date(), lead_days=settings.feedback_reminder_days)
+        done = await sweep_reminders(session, today=utcnow().date(), lead_days=settings.feedback_reminder_days)
+    # Check-in reminders ride the same sweep, in a transaction of their own.
+    async with sessionmaker() as session, session.begin():
+        return done + await sweep_checkin_reminders(session, now=utcnow())
 
 
 async def _sweep_forever(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
