@@ -168,6 +168,23 @@ async def test_live_impact_suppresses_a_small_gap_and_names_bad_fields(
     assert problem_fields(twice) == {"ratings[2].person_id"}
     assert problem_fields(off_scale) == {"ratings[0].rating"}
     assert problem_fields(empty) == {"ratings"}
+    # A cycle the rewards service does not know yet (mid-calibration): the default matrix prices
+    # merit (W1 0.8 "below" 3 % = 1,200; M1, M2 "at" 2.5 % = 1,250), no bonus plan; the pool
+    # comes from the request's % (4 % of 140,000), or is null without one.
+    fresh = f"/cycles/{uuid.uuid4()}/calibration-impact"
+    what_if = await rewards.post(
+        fresh, json={"scale_min": 1, "scale_max": 5, "ratings": three, "merit_budget_pct": "4"}, headers=hr
+    )
+    unknown = await rewards.post(fresh, json={"scale_min": 1, "scale_max": 5, "ratings": three}, headers=hr)
+    [eng] = what_if.json()["units"]
+    assert (eng["merit_budget"], eng["merit_spend"], eng["bonus_budget"], eng["bonus_spend"]) == (
+        "5600.00",
+        "3700.00",
+        None,
+        "0.00",
+    )
+    assert what_if.json()["bonus_plan"] is False
+    assert unknown.json()["units"][0]["merit_budget"] is None
     # The matrix is for 1-5: nobody's merit is priced, and the answer says why.
     assert other_scale.json()["unpriced"] == {"scale_mismatch": 3}
     assert other_scale.json()["priced"] == 0

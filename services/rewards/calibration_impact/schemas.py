@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.rewards.calibration_impact.stats import Suppressed
 from services.rewards.equity.schemas import AdjustedGapRead
 from services.rewards.policy.schemas import Control
-from services.rewards.schemas import Currency, OrgUnit
+from services.rewards.schemas import Currency, OrgUnit, Percent
 from shared.calibration import RatingNumber, RatingValue
 
 MAX_PEOPLE = 20_000
@@ -102,6 +102,11 @@ class ImpactRequest(BaseModel):
     scale_max: RatingValue
     ratings: Annotated[list[ImpactRating], Field(min_length=1, max_length=MAX_PEOPLE)]
     currency: Currency | None = Field(None, description="Required when the people are paid in several currencies.")
+    merit_budget_pct: Percent | None = Field(
+        None,
+        description="Instead of the cycle's merit budget % (units' overrides still win); e.g. before pay approval.",
+    )
+    bonus_budget_pct: Percent | None = Field(None, description="Instead of the cycle's bonus budget %, likewise.")
 
 
 class UnitImpactRead(BaseModel):

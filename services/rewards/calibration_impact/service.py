@@ -204,6 +204,9 @@ class ImpactService:
         overrides = {} if pay_cycle is None else await BonusRepository.from_session(self.session).overrides(cycle_id)
         policy = await PolicyService(self.session).current()
         controls = [control.value for control in policy.equity_controls]
+        merit_pct, bonus_pct = (None, None) if pay_cycle is None else (pay_cycle.budget_pct, pay_cycle.bonus_budget_pct)
+        merit_pct = merit_pct if data.merit_budget_pct is None else data.merit_budget_pct
+        bonus_pct = bonus_pct if data.bonus_budget_pct is None else data.bonus_budget_pct
         # The arithmetic runs off the event loop: 10,000 people are tens of milliseconds of numpy.
         return await asyncio.to_thread(
             _impact,
@@ -215,7 +218,7 @@ class ImpactService:
             units,
             found_matrix,
             plan,
-            (None, None) if pay_cycle is None else (pay_cycle.budget_pct, pay_cycle.bonus_budget_pct),
+            (merit_pct, bonus_pct),
             {unit: (o.merit_pct, o.bonus_pct) for unit, o in overrides.items()},
             controls,
             policy.min_cell_size,
