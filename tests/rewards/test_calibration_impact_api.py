@@ -185,6 +185,15 @@ async def test_live_impact_suppresses_a_small_gap_and_names_bad_fields(
     )
     assert what_if.json()["bonus_plan"] is False
     assert unknown.json()["units"][0]["merit_budget"] is None
+    # Nobody with a record: nothing priced, no currency, every figure suppressed, still a 200.
+    nobody = await rewards.post(
+        url,
+        json={"scale_min": 1, "scale_max": 5, "ratings": [{"person_id": str(uuid.uuid4()), "rating": 2}]},
+        headers=hr,
+    )
+    assert nobody.status_code == 200, nobody.text
+    assert (nobody.json()["currency"], nobody.json()["unpriced"]) == (None, {"no_record": 1})
+    assert nobody.json()["pay_gap"]["after"]["suppressed"] == "small_cell"
     # The matrix is for 1-5: nobody's merit is priced, and the answer says why.
     assert other_scale.json()["unpriced"] == {"scale_mismatch": 3}
     assert other_scale.json()["priced"] == 0
