@@ -109,6 +109,8 @@ async def test_distribution_shows_its_deviation_from_the_guideline(
     seeded, session_id = await _calibrating(reviews, auth, settings)
     guideline = {"Level 1": 10.0, "Level 2": 20.0, "Level 3": 40.0, "Level 4": 20.0, "Level 5": 10.0}
     await seeded.set_cycle(guideline=guideline)
+    unrated = (await reviews.get(f"/calibration-sessions/{session_id}", headers=seeded.hr)).json()
+    assert unrated["guideline_deviation"] == 0.0  # nobody rated yet
     # Four rated people: 3, 3, 4, 5 -> shares 0, 0, 50, 25, 25.
     await seeded.set_participant(seeded.alice, final_rating="3")
     await seeded.set_participant(seeded.bob, final_rating="3")

@@ -407,7 +407,8 @@ async def get_session(session_id: uuid.UUID, session: SessionDep, _hr: HRPrincip
     read = SessionRead.model_validate(calibration)
     read.rows = [service.row(row) for row in rows]
     read.distribution = service.distribution(cycle, rows)
-    read.guideline_deviation = guideline_deviation([bucket.deviation for bucket in read.distribution])
+    if any(bucket.count for bucket in read.distribution):  # nobody rated yet: nothing deviates
+        read.guideline_deviation = guideline_deviation([bucket.deviation for bucket in read.distribution])
     read.adjustments = [AdjustmentRead.model_validate(a) for a in await service.sessions.adjustments(session_id)]
     return read
 
