@@ -20,8 +20,10 @@ The rewards service publishes on ``MERITLOOP_REWARDS``:
   approved (``CycleRewardsFinalized``), published once per cycle.
 
 What never travels: review comments and any free text about performance, salaries, pay
-amounts and the percentages of individual increases. A rating is a number on the cycle's
-scale and a short label.
+amounts and the percentages of individual increases, gender. A rating is a number on the
+cycle's scale and a short label. Calibration's adverse-impact and live-impact analyses need
+gender and pay, so they are rewards routes fed with ids and ratings (the final ratings above,
+or the ones a session shows, posted by the caller): docs/rewards.md.
 """
 
 from __future__ import annotations

@@ -228,6 +228,9 @@ class ReviewCycle(RecordMixin, Base):
     # [{"value", "label"}] of the final rating, copied at creation (the scale's or the default 1-5).
     rating_points: Mapped[list[dict[str, object]]] = mapped_column(JSON)
     guideline: Mapped[dict[str, float]] = mapped_column(JSON)
+    # [{"value", "label"}] of the potential scale of 9-box calibration (null: cycles made before
+    # it existed, which use the default low/moderate/high 1-3).
+    potential_points: Mapped[list[dict[str, object]] | None] = mapped_column(JSON, nullable=True)
     filters: Mapped[dict[str, object]] = mapped_column(JSON)
     schedule: Mapped[dict[str, object]] = mapped_column(JSON)
     status: Mapped[str] = mapped_column(String(20), index=True, default="draft")
@@ -242,8 +245,8 @@ class CycleParticipant(Base):
     """One person of a cycle, snapshotted at launch (or added by HR), with their ratings.
 
     ``proposed_rating`` comes from the manager review's score; ``final_rating`` is the
-    calibrated one (``rating_version`` grows with each change); ``potential_rating`` is
-    reserved for 9-box calibration.
+    calibrated one (``rating_version`` grows with each change); ``potential_rating`` is a
+    point of the cycle's potential scale, set in calibration (the 9-box's other axis).
     """
 
     __tablename__ = "cycle_participants"

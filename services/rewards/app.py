@@ -6,6 +6,7 @@ from fastapi import FastAPI
 
 from services.rewards import endpoints
 from services.rewards.activities import serve_activities
+from services.rewards.calibration_impact.endpoints import router as calibration_impact
 from services.rewards.consumers import subscriptions
 from services.rewards.events import people
 from services.rewards.models import Base, InboxEvent, OutboxEvent
@@ -17,7 +18,7 @@ DEFINITION = ServiceDefinition(
     name="rewards",
     title="Meritloop rewards",
     description="Pay bands, compensation planning and rewards.",
-    routers=(endpoints.router, people_router(people)),
+    routers=(endpoints.router, calibration_impact, people_router(people)),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
     subscriptions=subscriptions,

@@ -14,10 +14,11 @@ from collections.abc import Awaitable
 from enum import StrEnum
 from typing import Annotated, Any, TypeVar
 
-from fastapi import APIRouter, Query, Request, status
+from fastapi import APIRouter, Depends, Query, Request, status
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError
 
+from services.reviews.cycles.calibration_stats import guideline_deviation
 from services.reviews.cycles.repository import TaskRepository
 from services.reviews.cycles.schemas import (
     Ack,
@@ -34,8 +35,10 @@ from services.reviews.cycles.schemas import (
     DisputeRead,
     DisputeResolve,
     ExtendRequest,
+    NineBoxRead,
     ParticipantRead,
     ProgressRead,
+    RatersRead,
     ReassignRequest,
     ScoreLineage,
     SessionRead,
@@ -54,9 +57,10 @@ from services.reviews.cycles.service import (
     task_read,
 )
 from services.reviews.cycles.temporal import deliver, holder
-from shared.auth import CurrentPrincipal, HRPrincipal
+from services.reviews.models import Person
+from shared.auth import CurrentPrincipal, HRPrincipal, Principal
 from shared.database import SessionDep, utcnow
-from shared.errors import ServiceUnavailable
+from shared.errors import Forbidden, ServiceUnavailable
 from shared.openapi import problems
 from shared.pagination import Page, PageDep
 from shared.settings import Settings
@@ -446,6 +450,8 @@ async def get_session(session_id: uuid.UUID, session: SessionDep, _hr: HRPrincip
     read = SessionRead.model_validate(calibration)
     read.rows = [service.row(row) for row in rows]
     read.distribution = service.distribution(cycle, rows)
+    if any(bucket.count for bucket in read.distribution):  # nobody rated yet: nothing deviates
+        read.guideline_deviation = guideline_deviation([bucket.deviation for bucket in read.distribution])
     read.adjustments = [AdjustmentRead.model_validate(a) for a in await service.sessions.adjustments(session_id)]
     return read
 
@@ -476,3 +482,37 @@ async def finalize_session(
     service = CalibrationService(session)
     calibration = await service.finalize_and_tell(session_id, hr.person_id, _settings(request), await _client(request))
     return SessionSummary.model_validate(calibration)
+
+
+async def _active_hr(hr: HRPrincipal, session: SessionDep) -> Principal:
+    # A token outlives a deactivation in the directory: the people table knows better.
+    person = await session.get(Person, hr.person_id)
+    if person is not None and not person.active:
+        raise Forbidden("Your account is deactivated.")
+    return hr
+
+
+ActiveHR = Annotated[Principal, Depends(_active_hr)]
+
+
+@router.get("/calibration-sessions/{session_id}/nine-box", response_model=NineBoxRead, summary="9-box")
+async def nine_box(session_id: uuid.UUID, session: SessionDep, _hr: ActiveHR) -> NineBoxRead:
+    """Performance (final rating) x potential, each cut into thirds of its scale; people per cell."""
+    service = CalibrationService(session)
+    return await service.nine_box(await service.get(session_id))
+
+
+@router.get(
+    "/calibration-sessions/{session_id}/raters", response_model=RatersRead, summary="Rater leniency and harshness"
+)
+async def raters(
+    session_id: uuid.UUID,
+    session: SessionDep,
+    _hr: ActiveHR,
+    threshold: Annotated[
+        float | None, Query(gt=0, description="|leniency| that flags, in rating points; default a tenth of the scale.")
+    ] = None,
+) -> RatersRead:
+    """Each manager's proposed mean against the calibrated mean, shrunk for small teams (empirical Bayes)."""
+    service = CalibrationService(session)
+    return await service.raters(await service.get(session_id), threshold)

@@ -113,6 +113,13 @@ class PhaseDeadlines(BaseModel):
         return self
 
 
+class PotentialPoint(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: Decimal = Field(max_digits=9, decimal_places=3)
+    label: str = Field(min_length=1, max_length=100)
+
+
 class CycleWrite(BaseModel):
     """A draft cycle. ``deadlines`` need a time zone offset; each ``escalation`` step runs
     ``after_hours`` after a step's deadline and within ``grace_hours``; ``guideline`` is keyed by
@@ -136,6 +143,23 @@ class CycleWrite(BaseModel):
         None, description="Wanted % of people per final rating label; default from the settings."
     )
     hr_owner_id: uuid.UUID | None = Field(None, description="Who hears of escalations last (default: the creator).")
+    potential_scale: list[PotentialPoint] | None = Field(
+        None,
+        min_length=2,
+        max_length=10,
+        description="Points of the potential rating (the 9-box's other axis); default 1 low, 2 moderate, 3 high.",
+    )
+
+    @field_validator("potential_scale")
+    @classmethod
+    def _potential_increasing(cls, points: list[PotentialPoint] | None) -> list[PotentialPoint] | None:
+        if points is not None:
+            values = [point.value for point in points]
+            if any(b <= a for a, b in itertools.pairwise(values)):
+                raise ValueError("values must increase")
+            if len({point.label for point in points}) != len(points):
+                raise ValueError("labels must differ")
+        return points
 
     @model_validator(mode="after")
     def _period(self) -> CycleWrite:
@@ -192,6 +216,9 @@ class CycleRead(BaseModel):
     template_id: uuid.UUID
     rating_scale_id: uuid.UUID | None
     rating_points: list[dict[str, Any]]
+    potential_points: list[dict[str, Any]] | None = Field(
+        None, description="The potential scale of 9-box calibration (null: the default low/moderate/high 1-3)."
+    )
     guideline: dict[str, float]
     filters: dict[str, Any]
     schedule: dict[str, Any]
@@ -440,6 +467,7 @@ class Bucket(BaseModel):
     count: int
     share: float = Field(description="% of rated people")
     guideline: float = Field(description="% the guideline wants")
+    deviation: float = Field(0.0, description="share - guideline, in percentage points")
 
 
 class CalibrationRow(BaseModel):
@@ -469,6 +497,9 @@ class AdjustmentRead(BaseModel):
 class SessionRead(SessionSummary):
     rows: list[CalibrationRow] = Field(default_factory=list)
     distribution: list[Bucket] = Field(default_factory=list)
+    guideline_deviation: float = Field(
+        0.0, description="Half the sum of the buckets' |deviation|: % of rated people who would have to move."
+    )
     adjustments: list[AdjustmentRead] = Field(default_factory=list)
 
 
@@ -541,3 +572,41 @@ class DisputeResolve(BaseModel):
         if not amended and rating is not None:
             raise ValueError("only an amended outcome takes a rating")
         return rating
+
+
+# --- 9-box and rater leniency (issue 11, part 5) ------------------------------------------
+
+
+class NineBoxCell(BaseModel):
+    performance: str = Field(description="low, middle or high third of the rating scale")
+    potential: str = Field(description="low, middle or high third of the potential scale")
+    count: int
+    person_ids: list[uuid.UUID]
+
+
+class NineBoxRead(BaseModel):
+    session_id: uuid.UUID
+    rating_scale: list[dict[str, Any]]
+    potential_scale: list[dict[str, Any]]
+    cells: list[NineBoxCell] = Field(description="Nine cells, performance low..high, then potential low..high.")
+    placed: int
+    unplaced: list[uuid.UUID] = Field(description="Open rows without a final or a potential rating yet.")
+
+
+class RaterRead(BaseModel):
+    manager_id: uuid.UUID
+    reports: int = Field(description="Reports in the session with a proposed rating.")
+    mean_proposed: float
+    raw_deviation: float = Field(description="mean proposed - the session's mean final rating")
+    shrinkage: float = Field(description="Weight the manager's own data keeps, tau2 / (tau2 + sigma2 / reports).")
+    leniency: float = Field(description="raw_deviation x shrinkage: > 0 lenient, < 0 harsh")
+    flagged: bool
+
+
+class RatersRead(BaseModel):
+    session_id: uuid.UUID
+    population_mean: float | None = Field(description="Mean final (calibrated) rating of the session.")
+    within_variance: float | None = Field(description="sigma2: pooled variance of proposed ratings within managers.")
+    between_variance: float | None = Field(description="tau2: variance of the managers' true means (>= 0).")
+    threshold: float = Field(description="|leniency| at or above this flags a manager (rating points).")
+    managers: list[RaterRead]

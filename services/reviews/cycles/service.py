@@ -23,6 +23,7 @@ from temporalio.client import Client, WithStartWorkflowOperation
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from services.reviews.cycles.calibration_stats import BANDS, Band, Rated, band, leniency
 from services.reviews.cycles.repository import (
     OPEN_STATUSES,
     UNASSIGNED_UNIT,
@@ -48,7 +49,11 @@ from services.reviews.cycles.schemas import (
     FormItem,
     FormScalePoint,
     FormSection,
+    NineBoxCell,
+    NineBoxRead,
     ParticipantRead,
+    RaterRead,
+    RatersRead,
     ScoreLineage,
     TaskForm,
     TaskRead,
@@ -134,6 +139,18 @@ def is_hr(principal: Principal) -> bool:
 
 def points_of(cycle: ReviewCycle) -> list[tuple[Decimal, str]]:
     return [(Decimal(str(point["value"])), str(point["label"])) for point in cycle.rating_points]
+
+
+DEFAULT_POTENTIAL: list[dict[str, object]] = [
+    {"value": 1, "label": "Low"},
+    {"value": 2, "label": "Moderate"},
+    {"value": 3, "label": "High"},
+]
+
+
+def potential_points_of(cycle: ReviewCycle) -> list[tuple[Decimal, str]]:
+    points = cycle.potential_points or DEFAULT_POTENTIAL
+    return [(Decimal(str(point["value"])), str(point["label"])) for point in points]
 
 
 def nearest_point(points: list[tuple[Decimal, str]], score: float) -> Decimal:
@@ -254,6 +271,11 @@ class CycleService:
             template_id=data.template_id,
             rating_scale_id=data.rating_scale_id,
             rating_points=points,
+            potential_points=(
+                DEFAULT_POTENTIAL
+                if data.potential_scale is None
+                else [{"value": float(p.value), "label": p.label} for p in data.potential_scale]
+            ),
             guideline=guideline,
             filters=data.filters.model_dump(mode="json", exclude_none=True),
             schedule=schedule.model_dump(mode="json"),
@@ -957,6 +979,10 @@ class SubmitService:
 # --- calibration -----------------------------------------------------------------------------
 
 
+def _round(value: float | None) -> float | None:
+    return None if value is None else round(value, 4)
+
+
 class CalibrationService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -1042,10 +1068,79 @@ class CalibrationService:
         for value, label in points:
             count = sum(1 for rating in rated if rating == value)
             share = 0.0 if not rated else round(100.0 * count / len(rated), 2)
+            wanted = cycle.guideline.get(label, 0.0)
             buckets.append(
-                Bucket(value=value, label=label, count=count, share=share, guideline=cycle.guideline.get(label, 0.0))
+                Bucket(
+                    value=value,
+                    label=label,
+                    count=count,
+                    share=share,
+                    guideline=wanted,
+                    deviation=round(share - wanted, 2),
+                )
             )
         return buckets
+
+    async def nine_box(self, calibration: CalibrationSession) -> NineBoxRead:
+        cycle = await self.cycles.get(calibration.cycle_id)
+        assert cycle is not None
+        ratings, potentials = points_of(cycle), potential_points_of(cycle)
+        r_min, r_max = ratings[0][0], ratings[-1][0]
+        p_min, p_max = potentials[0][0], potentials[-1][0]
+        cells: dict[tuple[Band, Band], list[uuid.UUID]] = {(p, q): [] for p in BANDS for q in BANDS}
+        unplaced: list[uuid.UUID] = []
+        for row in await self.rows(calibration):
+            if row.final_rating is None or row.potential_rating is None:
+                unplaced.append(row.person_id)
+                continue
+            key = (band(row.final_rating, r_min, r_max), band(row.potential_rating, p_min, p_max))
+            cells[key].append(row.person_id)
+        return NineBoxRead(
+            session_id=calibration.id,
+            rating_scale=cycle.rating_points,
+            potential_scale=[{"value": float(v), "label": label} for v, label in potentials],
+            cells=[
+                NineBoxCell(performance=p.value, potential=q.value, count=len(people), person_ids=people)
+                for (p, q), people in cells.items()
+            ],
+            placed=sum(len(people) for people in cells.values()),
+            unplaced=unplaced,
+        )
+
+    async def raters(self, calibration: CalibrationSession, threshold: float | None) -> RatersRead:
+        cycle = await self.cycles.get(calibration.cycle_id)
+        assert cycle is not None
+        points = points_of(cycle)
+        # Default: a tenth of the scale's range (0.4 points on 1-5).
+        limit = threshold if threshold is not None else float(points[-1][0] - points[0][0]) / 10
+        rows = await self.rows(calibration)
+        rated = [
+            Rated(str(row.manager_id), float(row.proposed_rating))
+            for row in rows
+            if row.manager_id is not None and row.proposed_rating is not None
+        ]
+        # The calibrated population: every final rating of the session, with or without a manager.
+        finals = [float(row.final_rating) for row in rows if row.final_rating is not None]
+        report = leniency(rated, finals, limit)
+        return RatersRead(
+            session_id=calibration.id,
+            population_mean=_round(report.population_mean),
+            within_variance=_round(report.within_variance),
+            between_variance=_round(report.between_variance),
+            threshold=limit,
+            managers=[
+                RaterRead(
+                    manager_id=uuid.UUID(m.manager_id),
+                    reports=m.reports,
+                    mean_proposed=round(m.mean_proposed, 4),
+                    raw_deviation=round(m.raw, 4),
+                    shrinkage=round(m.shrinkage, 4),
+                    leniency=round(m.shrunk, 4),
+                    flagged=m.flagged,
+                )
+                for m in report.managers
+            ],
+        )
 
     async def adjust(self, session_id: uuid.UUID, data: AdjustmentWrite, by: uuid.UUID) -> CalibrationAdjustment:
         calibration = await self.get(session_id, for_update=True)
@@ -1059,8 +1154,10 @@ class CalibrationService:
         if participant is None or participant.org_unit != calibration.org_unit or participant.closed_reason is not None:
             raise ValidationFailed.field("person_id", "not a participant of this session")
         value = data.to_rating.quantize(Decimal("0.001"), rounding=ROUND_HALF_UP)
-        if value not in {point for point, _ in points_of(cycle)}:
-            raise ValidationFailed.field("to_rating", "not a point of the cycle's rating scale")
+        potential = data.kind is AdjustmentKind.potential
+        if value not in {point for point, _ in (potential_points_of(cycle) if potential else points_of(cycle))}:
+            scale = "potential scale" if potential else "rating scale"
+            raise ValidationFailed.field("to_rating", f"not a point of the cycle's {scale}")
         if data.kind is AdjustmentKind.potential:
             previous, participant.potential_rating = participant.potential_rating, value
         else:

@@ -1,0 +1,378 @@
+"""Calibration's adverse impact and its live consequences for pay, from the ratings a session shows.
+
+Reads only; nothing here writes an event or logs a value. Gender and pay never leave this
+service: the reviews service (or the web app showing a session) posts ids and ratings, and
+this service joins them with the records it holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Sequence
+from datetime import date
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import numpy as np
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.rewards.bonus.repository import BonusRepository
+from services.rewards.bonus.schemas import BonusPlanDefinition
+from services.rewards.bonus.service import BonusService
+from services.rewards.calibration_impact import stats
+from services.rewards.calibration_impact.repository import ImpactRepository, Record, key_of
+from services.rewards.calibration_impact.schemas import (
+    AdjustmentImpactRead,
+    AdverseImpactRead,
+    AdverseImpactRequest,
+    Attribute,
+    AttributeImpactRead,
+    GroupRateRead,
+    ImpactRead,
+    ImpactRequest,
+    PayGapImpactRead,
+    SessionRating,
+    UnitImpactRead,
+)
+from services.rewards.equity import stats as equity_stats
+from services.rewards.equity.repository import PayColumns
+from services.rewards.equity.service import adjusted_read, population_of
+from services.rewards.matrix.service import MeritMatrixService
+from services.rewards.policy.service import PolicyService
+from services.rewards.proposals.repository import PayCycleRepository
+from services.rewards.proposals.service import UNASSIGNED_UNIT
+from services.rewards.rules import Matrix
+from shared.database import utcnow
+from shared.errors import NotFound, ValidationFailed
+
+CENT = Decimal("0.01")
+NONE = "(none)"
+
+
+def _money(value: float) -> Decimal:
+    return Decimal(repr(round(float(value), 2))).quantize(CENT, ROUND_HALF_UP)
+
+
+def _pct(value: float | None, step: str = "0.01") -> Decimal | None:
+    return None if value is None else Decimal(repr(value)).quantize(Decimal(step), ROUND_HALF_UP)
+
+
+def check_ratings(scale_min: Decimal, scale_max: Decimal, ratings: Sequence[SessionRating]) -> None:
+    """Each rating on the scale, each person once: a 422 naming the first field at fault."""
+    if scale_min >= scale_max:
+        raise ValidationFailed.field("scale_max", "must be greater than scale_min")
+    seen: set[uuid.UUID] = set()
+    for index, item in enumerate(ratings):
+        if not scale_min <= item.rating <= scale_max:
+            raise ValidationFailed.field(f"ratings[{index}].rating", "must lie on the scale (scale_min..scale_max)")
+        previous = getattr(item, "previous_rating", None)
+        if previous is not None and not scale_min <= previous <= scale_max:
+            raise ValidationFailed.field(
+                f"ratings[{index}].previous_rating", "must lie on the scale (scale_min..scale_max)"
+            )
+        if item.person_id in seen:
+            raise ValidationFailed.field(f"ratings[{index}].person_id", "appears more than once")
+        seen.add(item.person_id)
+
+
+def attribute_value(record: Record | None, attribute: Attribute) -> str:
+    value = None if record is None else getattr(record, attribute.value)
+    if attribute is Attribute.gender:
+        return value if value in ("female", "male", "other") else "undisclosed"
+    return value or NONE
+
+
+def matrix_arrays(matrix: Matrix) -> stats.MatrixArrays:
+    return stats.MatrixArrays(
+        bucket_mins=np.array([float(b.min) for b in matrix.buckets]),
+        row_mins=np.array([float(r.min) for r in matrix.rows]),
+        targets=np.array([[float(cell.target) for cell in row] for row in matrix.cells]),
+    )
+
+
+def bonus_arrays(plan: BonusPlanDefinition) -> stats.BonusArrays:
+    return stats.BonusArrays(
+        multiplier_mins=np.array([float(row.min) for row in plan.multipliers]),
+        multiplier_max=float(plan.multipliers[-1].max),
+        multipliers=np.array([float(row.multiplier) for row in plan.multipliers]),
+        company_factor=float(plan.company_factor),
+    )
+
+
+def prorations(hire_dates: Sequence[Any], plan: BonusPlanDefinition) -> stats.FloatArray:
+    """rules.proration for everyone at once: days employed in the period / its days, 4 decimals."""
+    start = np.datetime64(plan.period_start, "D")
+    end = np.datetime64(plan.period_end, "D")
+    hired = np.array([None if h is None else str(h)[:10] for h in hire_dates], dtype="datetime64[D]")
+    begins = np.where(np.isnat(hired) | (hired < start), start, hired)
+    employed = np.maximum(0, (end - begins).astype(np.int64) + 1).astype(np.float64)
+    days = float((end - start).astype(np.int64) + 1)
+    return stats.half_up(employed / days, 0.0001)
+
+
+class ImpactService:
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repository = ImpactRepository.from_session(session)
+
+    # --- adverse impact ----------------------------------------------------------------------
+
+    async def adverse_impact(self, cycle_id: uuid.UUID, data: AdverseImpactRequest) -> AdverseImpactRead:
+        policy = await PolicyService(self.session).current()
+        if data.ratings is None:
+            finals = await self.repository.final_ratings(cycle_id)
+            if not finals:
+                raise NotFound(f"No final rating of cycle {cycle_id} has reached the rewards service.")
+            scales = {(low, high) for _, _, low, high in finals}
+            if len(scales) > 1:
+                raise ValidationFailed.field("ratings", "the cycle's final ratings use several scales: post them")
+            scale_min, scale_max = scales.pop()
+            pairs = [(person, rating) for person, rating, _, _ in finals]
+            source = "final"
+        else:
+            if data.scale_min is None or data.scale_max is None:
+                missing = "scale_min" if data.scale_min is None else "scale_max"
+                raise ValidationFailed.field(missing, "required with ratings")
+            scale_min, scale_max = data.scale_min, data.scale_max
+            check_ratings(scale_min, scale_max, data.ratings)
+            pairs = [(item.person_id, item.rating) for item in data.ratings]
+            source = "posted"
+        top_min = scale_max if data.top_min is None else data.top_min
+        if not scale_min <= top_min <= scale_max:
+            raise ValidationFailed.field("top_min", "must lie on the scale (scale_min..scale_max)")
+        keys = [key_of(person) for person, _ in pairs]
+        records = await self.repository.records(utcnow().date(), set(keys))
+        top = [rating >= top_min for _, rating in pairs]
+        attributes = []
+        for attribute in dict.fromkeys(data.attributes):
+            values = [attribute_value(records.get(key), attribute) for key in keys]
+            found = stats.adverse_impact(attribute.value, values, top, policy.min_cell_size)
+            attributes.append(
+                AttributeImpactRead(
+                    attribute=attribute,
+                    reference=found.reference,
+                    suppressed=found.suppressed,
+                    groups=[
+                        GroupRateRead(
+                            value=g.value,
+                            people=g.people,
+                            top=g.top,
+                            rate_pct=None if g.rate is None else _pct(g.rate * 100),
+                            impact_ratio=_pct(g.impact_ratio, "0.0001"),
+                            below_four_fifths=g.below_four_fifths,
+                            p_value=g.p_value,
+                            significant=g.significant,
+                            adverse_impact=g.adverse_impact,
+                            suppressed=g.suppressed,
+                        )
+                        for g in found.groups
+                    ],
+                )
+            )
+        return AdverseImpactRead(
+            cycle_id=cycle_id,
+            source=source,
+            people=len(pairs),
+            top_min=top_min,
+            min_cell_size=policy.min_cell_size,
+            alpha=stats.ALPHA,
+            attributes=attributes,
+        )
+
+    # --- live consequences ---------------------------------------------------------------------
+
+    async def impact(self, cycle_id: uuid.UUID, data: ImpactRequest) -> ImpactRead:
+        check_ratings(data.scale_min, data.scale_max, data.ratings)
+        today = utcnow().date()
+        keys = [key_of(item.person_id) for item in data.ratings]
+        records = await self.repository.records(today, set(keys))
+        currencies = sorted({record.currency for record in records.values()})
+        currency = data.currency
+        if currency is None:
+            if len(currencies) > 1:
+                raise ValidationFailed.field("currency", "the people are paid in several currencies: name one")
+            currency = currencies[0] if currencies else None
+        departments = await self.repository.departments() if any(r.org_unit is None for r in data.ratings) else {}
+        units = [
+            item.org_unit or departments.get(key) or UNASSIGNED_UNIT
+            for item, key in zip(data.ratings, keys, strict=True)
+        ]
+        found_matrix = await MeritMatrixService(self.session).for_cycle(cycle_id)
+        plan = await BonusService(self.session).plan(cycle_id)
+        pay_cycle = await PayCycleRepository.from_session(self.session).get(cycle_id)
+        overrides = {} if pay_cycle is None else await BonusRepository.from_session(self.session).overrides(cycle_id)
+        policy = await PolicyService(self.session).current()
+        controls = [control.value for control in policy.equity_controls]
+        merit_pct, bonus_pct = (None, None) if pay_cycle is None else (pay_cycle.budget_pct, pay_cycle.bonus_budget_pct)
+        merit_pct = merit_pct if data.merit_budget_pct is None else data.merit_budget_pct
+        bonus_pct = bonus_pct if data.bonus_budget_pct is None else data.bonus_budget_pct
+        # The arithmetic runs off the event loop: 10,000 people are tens of milliseconds of numpy.
+        return await asyncio.to_thread(
+            _impact,
+            cycle_id,
+            data,
+            keys,
+            records,
+            currency,
+            units,
+            found_matrix,
+            plan,
+            (merit_pct, bonus_pct),
+            {unit: (o.merit_pct, o.bonus_pct) for unit, o in overrides.items()},
+            controls,
+            policy.min_cell_size,
+            today,
+        )
+
+
+def _impact(
+    cycle_id: uuid.UUID,
+    data: ImpactRequest,
+    keys: list[str],
+    records: dict[str, Record],
+    currency: str | None,
+    units: list[str],
+    found_matrix: tuple[Any, Matrix] | None,
+    plan: BonusPlanDefinition | None,
+    cycle_pcts: tuple[Decimal | None, Decimal | None],
+    overrides: dict[str, tuple[Decimal | None, Decimal | None]],
+    controls: list[str],
+    min_cell: int,
+    today: date,
+) -> ImpactRead:
+    rows = [records.get(key) for key in keys]
+    held = [row if row is not None and row.currency == currency else None for row in rows]
+    count = len(keys)
+    unpriced: dict[str, int] = {}
+
+    def skip(reason: str, number: int) -> None:
+        if number:
+            unpriced[reason] = unpriced.get(reason, 0) + number
+
+    skip("no_record", sum(1 for row in rows if row is None))
+    skip("other_currency", sum(1 for row, kept in zip(rows, held, strict=True) if row is not None and kept is None))
+    salary = np.array([np.nan if row is None else row.base for row in held], dtype=np.float64)
+    midpoint = np.array([0.0 if row is None else row.midpoint for row in held], dtype=np.float64)
+    rating = np.array([float(item.rating) for item in data.ratings], dtype=np.float64)
+    with_record = ~np.isnan(salary)
+    skip("no_midpoint", int((with_record & (midpoint <= 0)).sum()))
+    matrix: stats.MatrixArrays | None = None
+    matrix_revision: int | None = None
+    if found_matrix is None:
+        skip("no_matrix", int((with_record & (midpoint > 0)).sum()))
+    elif (found_matrix[1].scale_min, found_matrix[1].scale_max) != (data.scale_min, data.scale_max):
+        skip("scale_mismatch", int((with_record & (midpoint > 0)).sum()))
+    else:
+        matrix, matrix_revision = matrix_arrays(found_matrix[1]), found_matrix[0].revision
+    target = np.full(count, np.nan)
+    proration = np.zeros(count)
+    bonus = None
+    if plan is not None:
+        bonus = bonus_arrays(plan)
+        default = plan.default_target_pct
+        levels = [None if row is None else plan.targets.get(row.job_level or "", default) for row in held]
+        target = np.array([np.nan if t is None else float(t) for t in levels], dtype=np.float64)
+        proration = prorations([None if row is None else row.hire_date for row in held], plan)
+    projected = stats.project(salary, midpoint, rating, matrix, target, proration, bonus)
+
+    adjustments: list[AdjustmentImpactRead] = []
+    changed = [i for i, item in enumerate(data.ratings) if item.previous_rating is not None]
+    if changed:
+        at = np.array(changed, dtype=np.int64)
+        previous = np.array([float(data.ratings[i].previous_rating or 0) for i in changed], dtype=np.float64)
+        before = stats.project(salary[at], midpoint[at], previous, matrix, target[at], proration[at], bonus)
+        for j, i in enumerate(changed):
+            item = data.ratings[i]
+            assert item.previous_rating is not None
+            pct = projected.merit_pct[i]
+            adjustments.append(
+                AdjustmentImpactRead(
+                    person_id=item.person_id,
+                    org_unit=units[i],
+                    rating=item.rating,
+                    previous_rating=item.previous_rating,
+                    merit_pct=None if np.isnan(pct) else _pct(float(pct)),
+                    merit_increase=_money(projected.increase[i]),
+                    merit_change=_money(projected.increase[i] - before.increase[j]),
+                    bonus=_money(projected.bonus[i]),
+                    bonus_change=_money(projected.bonus[i] - before.bonus[j]),
+                )
+            )
+
+    names = sorted(set(units))
+    index = {name: n for n, name in enumerate(names)}
+    code = np.fromiter((index[unit] for unit in units), dtype=np.int64, count=count)
+    base = np.where(with_record, salary, 0.0)
+    people = np.bincount(code, weights=with_record.astype(np.float64), minlength=len(names))
+    payroll = np.bincount(code, weights=base, minlength=len(names))
+    merit_spend = np.bincount(code, weights=projected.increase, minlength=len(names))
+    bonus_spend = np.bincount(code, weights=projected.bonus, minlength=len(names))
+    unit_reads = []
+    for n, name in enumerate(names):
+        merit_pct, bonus_pct = overrides.get(name, (None, None))
+        merit_pct = cycle_pcts[0] if merit_pct is None else merit_pct
+        bonus_pct = cycle_pcts[1] if bonus_pct is None else bonus_pct
+        money = _money(payroll[n])
+        merit_budget = None if merit_pct is None else (money * Decimal(merit_pct) / 100).quantize(CENT, ROUND_HALF_UP)
+        bonus_budget = None if bonus_pct is None else (money * Decimal(bonus_pct) / 100).quantize(CENT, ROUND_HALF_UP)
+        merit, paid = _money(merit_spend[n]), _money(bonus_spend[n])
+        unit_reads.append(
+            UnitImpactRead(
+                org_unit=name,
+                people=int(people[n]),
+                payroll=money,
+                merit_budget_pct=None if merit_pct is None else Decimal(merit_pct),
+                merit_budget=merit_budget,
+                merit_spend=merit,
+                merit_remaining=None if merit_budget is None else merit_budget - merit,
+                bonus_budget_pct=None if bonus_pct is None else Decimal(bonus_pct),
+                bonus_budget=bonus_budget,
+                bonus_spend=paid,
+                bonus_remaining=None if bonus_budget is None else bonus_budget - paid,
+                over_budget=[
+                    kind
+                    for kind, budget, spend in (("merit", merit_budget, merit), ("bonus", bonus_budget, paid))
+                    if budget is not None and spend > budget
+                ],
+            )
+        )
+
+    kept = np.flatnonzero(with_record)
+    gaps = []
+    for pay in (salary, salary + projected.increase):
+        columns = _columns([held[i] for i in kept], pay[kept])
+        population = population_of(columns, None, today)
+        everyone = np.arange(len(population), dtype=np.int64)
+        gap, _ = equity_stats.adjusted_gap(population, everyone, controls, min_cell)
+        gaps.append(adjusted_read(gap))
+    return ImpactRead(
+        cycle_id=cycle_id,
+        currency=currency,
+        people=count,
+        priced=int((~np.isnan(projected.merit_pct)).sum()),
+        unpriced=unpriced,
+        matrix_revision=matrix_revision,
+        bonus_plan=plan is not None,
+        units=unit_reads,
+        adjustments=adjustments,
+        pay_gap=PayGapImpactRead(controls=controls, before=gaps[0], after=gaps[1]),
+    )
+
+
+def _columns(rows: Sequence[Record | None], base: stats.FloatArray) -> PayColumns:
+    present = [row for row in rows if row is not None]
+    return PayColumns(
+        person_ids=tuple(row.person_key for row in present),
+        currencies=tuple(row.currency for row in present),
+        base=tuple(base.tolist()),
+        variable=tuple(row.variable for row in present),
+        fte=tuple(row.fte for row in present),
+        gender=tuple(row.gender for row in present),
+        job_level=tuple(row.job_level for row in present),
+        job_family=tuple(row.job_family for row in present),
+        worker_category=tuple(row.worker_category for row in present),
+        employment_type=tuple(row.employment_type for row in present),
+        location=tuple(row.location for row in present),
+        hire_dates=tuple(row.hire_date for row in present),
+    )
