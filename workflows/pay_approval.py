@@ -35,7 +35,10 @@ with workflow.unsafe.imports_passed_through():
         approval_chain_workflow_id,
     )
 
-WAITING = frozenset({ApprovalStepStatus.open, ApprovalStepStatus.overdue, ApprovalStepStatus.escalated})
+# A decision may come while the step is still being opened (pending): it is recorded once it is open.
+WAITING = frozenset(
+    {ApprovalStepStatus.pending, ApprovalStepStatus.open, ApprovalStepStatus.overdue, ApprovalStepStatus.escalated}
+)
 
 
 @workflow.defn

@@ -352,7 +352,10 @@ class ApprovalService:
             chain.current_step = chain.current_assignee_id = chain.current_status = None
             chain.current_due_at = None
         else:
-            chain.current_status = step.status.value
+            # The next step is the chain's from now on: it opens (round, due time) a moment later.
+            following = _steps(chain)[value.next_index]
+            chain.current_step, chain.current_assignee_id = value.next_index, _uuid(following.assignee_id)
+            chain.current_status, chain.current_due_at = ApprovalStepStatus.pending.value, None
         await self.session.flush()
         action = "approved" if decision.action is ApprovalAction.approve else "returned"
         await self._audit(
