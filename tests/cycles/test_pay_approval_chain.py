@@ -38,7 +38,7 @@ from tests.rewards.support import (
     someone,
     today,
 )
-from tests.support.http import assert_problem
+from tests.support.http import assert_problem, problem_fields
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
@@ -295,3 +295,103 @@ async def test_two_level_chain_with_an_escalation_and_a_return(
                 "person_id",
                 "action",
             }
+
+
+async def test_who_may_do_what_on_the_chain(
+    service_client: ServiceClientFactory,
+    auth: TokenFactory,
+    settings: Settings,
+    cycle_worker: WorkerFactory,
+    js: JetStreamContext,
+) -> None:
+    """Every route against self (Ada, in the chain's proposals), the manager (Mia), the
+    skip-level (Dora, the first approver), HR, admin, a colleague (Cy) and a deactivated person."""
+    async with service_client("rewards") as rewards, cycle_worker():
+        org = await build(rewards, js, auth)
+        self_, manager, skip = org.employee(org.ada), org.manager(org.mia), org.manager(org.dora)
+        colleague, deactivated = org.employee(org.cy), org.deactivated
+        policy_url = f"/cycles/{org.cycle}/approval-policy"
+        body = {"depth": 1, "step_hours": 1, "reminder_every_hours": 0.5}
+
+        # The policy: HR and admins only, and only while active.
+        for headers in (self_, manager, skip, colleague, deactivated):
+            assert_problem(await rewards.put(policy_url, json=body, headers=headers), 403)
+            assert_problem(await rewards.get(policy_url, headers=headers), 403)
+        assert_problem(await rewards.get(policy_url, headers=org.hr), 404)  # not set yet
+        chains_url = f"/cycles/{org.cycle}/approval-chains"
+        assert_problem(await rewards.post(chains_url, json={}, headers=manager), 409)  # no policy yet
+        assert problem_fields(await rewards.put(policy_url, json={**body, "step_hours": 0}, headers=org.hr)) == {
+            "step_hours"
+        }
+        assert problem_fields(
+            await rewards.put(policy_url, json={**body, "final_approver_id": str(org.zed)}, headers=org.hr)
+        ) == {"final_approver_id"}
+        assert (await rewards.put(policy_url, json=body, headers=org.admin)).status_code == 200
+        set_policy = await rewards.put(policy_url, json=body, headers=org.hr)
+        assert set_policy.status_code == 200, set_policy.text
+        assert (set_policy.json()["depth"], set_policy.json()["step_hours"]) == (1, 1)
+        assert (await rewards.get(policy_url, headers=org.admin)).json()["reminder_every_hours"] == 0.5
+
+        # Starting: the manager for their own reports, HR for anyone; nobody else.
+        for headers in (self_, colleague, deactivated):
+            assert_problem(await rewards.post(chains_url, json={}, headers=headers), 403)
+        assert_problem(await rewards.post(chains_url, json={"manager_id": str(org.mia.id)}, headers=skip), 403)
+        assert_problem(await rewards.post(chains_url, json={}, headers=org.manager(org.cy)), 404)  # no reports
+        started = await rewards.post(chains_url, json={}, headers=manager)
+        assert started.status_code == 201, started.text
+        assert_problem(await rewards.post(chains_url, json={}, headers=manager), 409)
+        assert_problem(await rewards.post(chains_url, json={"manager_id": str(org.mia.id)}, headers=org.admin), 409)
+        await org.at_step(1)
+
+        # Reading: HR, admins and the people in the chain; not its employees, not a colleague.
+        for headers in (manager, skip, org.hr, org.admin):
+            assert (await rewards.get(org.chain_url(), headers=headers)).status_code == 200
+        for headers in (self_, colleague, org.manager(org.vic)):  # Vic is above the chain's depth
+            assert_problem(await rewards.get(org.chain_url(), headers=headers), 404)
+        assert_problem(await rewards.get(org.chain_url(), headers=deactivated), 403)
+
+        # Deciding: only the current step's approver (Dora); a return needs a comment.
+        for headers in (self_, colleague):
+            assert_problem(await org.decide(headers, "approve"), 404)
+        assert_problem(await org.decide(deactivated, "approve"), 403)
+        for headers in (manager, org.hr, org.admin):
+            assert_problem(await org.decide(headers, "approve"), 403)
+        assert "comment" in str(assert_problem(await org.decide(skip, "return"), 422))
+        no_comment = await org.decide(skip, "return", comment="  ")
+        assert_problem(no_comment, 422)
+        assert_problem(await org.decide(skip, "approve", step_index=2), 409)
+        assert_problem(await org.decide(skip, "sideways"), 422)
+
+        # My tasks: Dora's step is hers; nobody else's list holds it.
+        def managers(response: httpx.Response) -> list[str]:
+            assert response.status_code == 200, response.text
+            return [chain["manager_id"] for chain in response.json()]
+
+        assert managers(await rewards.get("/me/approval-tasks", headers=skip)) == [str(org.mia.id)]
+        for headers in (self_, manager, colleague, org.hr, org.admin):
+            assert managers(await rewards.get("/me/approval-tasks", headers=headers)) == []
+        assert_problem(await rewards.get("/me/approval-tasks", headers=deactivated), 403)
+
+        # Dora returns the proposals to Mia (drafts again, with the reason); Mia resubmits them.
+        back = await org.decide(skip, "return", comment="Budget is over for Eng")
+        assert back.status_code == 200, back.text
+        assert back.json()["current_step"] == 0
+        await org.at_step(0, round_=2)
+        assert await statuses(org) == {"draft"}
+        returned = (await rewards.get(f"/cycles/{org.cycle}/proposals", headers=org.hr)).json()["items"]
+        assert {item["return_reason"] for item in returned} == {"Budget is over for Eng"}
+        assert managers(await rewards.get("/me/approval-tasks", headers=manager)) == [str(org.mia.id)]
+        assert_problem(await org.decide(manager, "return", comment="no"), 409)  # nothing below the manager
+        assert_problem(await org.decide(skip, "approve"), 403)
+        assert (await org.decide(manager, "approve")).status_code == 200
+        await org.at_step(1, round_=2)
+        assert await statuses(org) == {"submitted"}
+        assert (await org.decide(skip, "approve")).status_code == 200
+        await org.at_step(2)
+        # The final step (any HR person): HR and admins; Dora no longer.
+        assert_problem(await org.decide(skip, "approve"), 403)
+        assert managers(await rewards.get("/me/approval-tasks", headers=org.hr)) == [str(org.mia.id)]
+        assert (await org.decide(org.admin, "approve")).status_code == 200
+        await org.at_step(None)
+        assert_problem(await org.decide(org.hr, "approve"), 409)
+        assert await statuses(org) == {"approved"}
