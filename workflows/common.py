@@ -41,15 +41,16 @@ def seconds_until(at: datetime, now: datetime) -> float:
 
 @dataclass(frozen=True)
 class TaskTimeline:
-    """What is due on an open task now, and when to look again: the rule of a review task
-    (EmployeeReviewWorkflow._follow_task) as a pure function, so every task-like step keeps
-    the same cadence: reminders every ``reminder_every`` from the opening until the deadline,
-    overdue at the deadline, the escalations at their delays after it."""
+    """What is due on an open task now, and when to look again: the one rule of review tasks
+    (EmployeeReviewWorkflow._follow_task) and approval steps (PayApprovalChainWorkflow):
+    reminders every ``reminder_every`` from the opening until the deadline, overdue at the
+    deadline, the escalations at their delays after it, the expiry at the closing time."""
 
     overdue: bool  # the deadline has passed and the task is not marked overdue yet
     escalation: int | None  # the index of an escalation that is due
     reminder: int | None  # the number of a reminder that is due
     wake: datetime | None  # the next time something falls due (None: nothing more)
+    expired: bool = False  # the step's closing time has passed (tasks that close)
 
 
 def task_timeline(
@@ -61,7 +62,13 @@ def task_timeline(
     reminders_sent: int,
     escalations_done: int,
     policy: DeadlinePolicy,
+    closes_at: datetime | None = None,
 ) -> TaskTimeline:
+    """In this order: overdue, an escalation, the close (expiry), a reminder; else when to wake.
+
+    ``closes_at`` is the step's closing time for a task that expires (a review task); an
+    approval step has none and waits for its decision.
+    """
     if not marked_overdue and is_due(due_at, now):
         return TaskTimeline(overdue=True, escalation=None, reminder=None, wake=None)
     wake: list[datetime] = []
@@ -70,6 +77,10 @@ def task_timeline(
         if is_due(at, now):
             return TaskTimeline(overdue=False, escalation=escalations_done, reminder=None, wake=None)
         wake.append(at)
+    if closes_at is not None:
+        if is_due(closes_at, now):
+            return TaskTimeline(overdue=False, escalation=None, reminder=None, wake=None, expired=True)
+        wake.append(closes_at)
     if policy.reminder_every is not None:
         number = reminders_sent + 1
         at = opened_at + policy.reminder_every * number
