@@ -52,7 +52,7 @@ async def test_plan_open_remind_escalate(rewards: httpx.AsyncClient, auth: Token
     await insert_people(rewards, top, gone, dora, mia)
     sessionmaker = rewards.app.state.sessionmaker  # type: ignore[attr-defined]
     async with sessionmaker() as session, session.begin():
-        (await session.get(Person, gone.id)).active = False  # type: ignore[union-attr]
+        (await session.get(Person, gone.id)).active = False
     cycle = uuid.uuid4()
     assert (await rewards.patch(f"/cycles/{cycle}", json={}, headers=hr)).status_code == 200
     hr_owner = uuid.uuid4()
