@@ -23,6 +23,9 @@ from workflows.models import (
 
 T = TypeVar("T")
 
+# With the workflows' retry policy (1 s doubling to 1 min) about 15 minutes of waiting.
+PENDING_ATTEMPTS = 20
+
 
 class ApprovalActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
@@ -36,8 +39,13 @@ class ApprovalActivities:
             async with self.sessionmaker() as session, session.begin():
                 return await work(ApprovalService(session))
         except ChainNotReady as exc:
-            # The API starts the workflow before its request commits the chain: retried.
-            raise ApplicationError(str(exc), type="chain_pending", category=ApplicationErrorCategory.BENIGN) from exc
+            # The API starts the workflow before its request commits the chain: retried. A
+            # request that never committed leaves no chain: the workflow fails after a while,
+            # and its id may be started again (ALLOW_DUPLICATE_FAILED_ONLY).
+            give_up = activity.in_activity() and activity.info().attempt >= PENDING_ATTEMPTS
+            raise ApplicationError(
+                str(exc), type="chain_pending", category=ApplicationErrorCategory.BENIGN, non_retryable=give_up
+            ) from exc
         except ValueError as exc:
             raise ApplicationError(str(exc), type="bad_input", non_retryable=True) from exc
 

@@ -69,7 +69,7 @@ async def start_chain(
             value,
             id=approval_chain_workflow_id(str(cycle_id), str(manager_id)),
             task_queue=settings.temporal_task_queue,
-            id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+            id_reuse_policy=WorkflowIDReusePolicy.ALLOW_DUPLICATE_FAILED_ONLY,
         )
     except WorkflowAlreadyStartedError as exc:
         raise Conflict(f"The approval chain of {manager_id} in cycle {cycle_id} has started already.") from exc

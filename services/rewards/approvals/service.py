@@ -328,6 +328,10 @@ class ApprovalService:
         return notified
 
     async def record(self, value: RecordApprovalDecisionInput) -> None:
+        if value.next_index is None:
+            # Final approvals of one cycle take turns on its row, so of two chains that finish a
+            # unit together the second sees the first approved and approves the unit.
+            await self.cycles.get(uuid.UUID(value.cycle_id), for_update=True)
         chain = await self._chain_of(value.cycle_id, value.manager_id)
         if await self.approvals.audited(value.idempotency_key):
             return
