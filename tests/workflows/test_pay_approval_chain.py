@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from temporalio.client import WorkflowHistory, WorkflowUpdateFailedError
@@ -143,3 +145,19 @@ def test_task_timeline_follows_the_review_task_rule() -> None:
 async def test_recorded_chain_history_replays() -> None:
     path = HISTORIES / "pay_approval_chain_v1.json"
     await build_replayer().replay_workflow(WorkflowHistory.from_json(path.stem, path.read_text()))
+
+
+def test_the_rewards_service_serves_every_approval_contract() -> None:
+    """The names the workflow schedules are the names the rewards service's worker registers."""
+    from temporalio.activity import _Definition
+
+    from services.rewards.activities import RewardsActivities
+    from workflows.activities import APPROVAL_CONTRACTS
+
+    def names(functions: Iterable[Callable[..., Any]]) -> set[str]:
+        found = {_Definition.must_from_callable(f).name for f in functions}
+        return {name for name in found if name is not None}
+
+    served = names(RewardsActivities(None).all())  # type: ignore[arg-type]
+    assert names(APPROVAL_CONTRACTS) <= served
+    assert "rewards.request_proposals" in served
