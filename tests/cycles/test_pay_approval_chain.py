@@ -26,6 +26,7 @@ from shared.events import service_stream
 from shared.settings import Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycles.conftest import WorkerFactory
+from tests.cycles.support import Org as CycleOrg
 from tests.rewards.support import (
     MATRIX,
     Someone,
@@ -395,3 +396,73 @@ async def test_who_may_do_what_on_the_chain(
         await org.at_step(None)
         assert_problem(await org.decide(org.hr, "approve"), 409)
         assert await statuses(org) == {"approved"}
+
+
+async def test_the_review_cycle_leaves_pay_approval_when_the_chains_approve_the_unit(
+    service_client: ServiceClientFactory, auth: TokenFactory, settings: Settings, cycle_worker: WorkerFactory
+) -> None:
+    """A real cycle (reviews, rewards, the worker): the pay-approval gate opens the
+    acknowledgement once the chains of both managers of Eng are approved, not before.
+
+    Participants: mgr (reports to boss, who is outside the cycle) and emp0 (reports to mgr):
+    mgr's chain is mgr -> boss -> HR, boss's chain (for mgr's own proposal) boss -> HR.
+    """
+    async with (
+        service_client("reviews") as reviews,
+        service_client("rewards") as rewards,
+        cycle_worker(),
+    ):
+        org = await CycleOrg(reviews, rewards, auth).build(reports=1)
+        cycle = await org.launch()
+        for task in await org.wait_tasks(cycle, "self_assessment", 2):
+            await org.submit_ok(task)
+        for task in await org.wait_tasks(cycle, "manager_review", 2):
+            await org.submit_ok(task)
+        await org.calibrate(cycle)
+        for task in await org.wait_tasks(cycle, "pay_review", 2, timeout=90):
+            await org.submit_ok(task)
+
+        async def drafts() -> list[Any] | None:
+            response = await rewards.get(f"/cycles/{cycle}/proposals", headers=org.hr)
+            items: list[Any] = response.json()["items"] if response.status_code == 200 else []
+            return items if len(items) == 2 and {i["status"] for i in items} == {"draft"} else None
+
+        await wait_until(drafts, timeout=30, message="both proposals in draft")
+        policy = await rewards.put(
+            f"/cycles/{cycle}/approval-policy", json={"depth": 1, "step_hours": 24}, headers=org.hr
+        )
+        assert policy.status_code == 200, policy.text
+        mgr, boss = org.token(org.manager), org.token(org.boss)
+        chains = f"/cycles/{cycle}/approval-chains"
+        assert (await rewards.post(chains, json={}, headers=mgr)).status_code == 201
+        assert (await rewards.post(chains, json={}, headers=boss)).status_code == 201
+
+        async def open_step(manager: str, index: int) -> dict[str, Any]:
+            async def there() -> dict[str, Any] | None:
+                found: dict[str, Any] = (await rewards.get(f"{chains}/{manager}", headers=org.hr)).json()
+                return found if found["current_step"] == index and found["current_status"] == "open" else None
+
+            found: dict[str, Any] = await wait_until(there, timeout=20, message=f"step {index} of {manager}")
+            return found
+
+        boss_chain = await open_step(org.boss, 1)
+        assert [(s["assignee_id"], s["final"]) for s in boss_chain["steps"]] == [(org.boss, False), (None, True)]
+        await open_step(org.manager, 1)
+        assert (
+            await rewards.post(f"{chains}/{org.manager}/decisions", json={"action": "approve"}, headers=boss)
+        ).status_code == 200
+        await open_step(org.manager, 2)
+        assert (
+            await rewards.post(f"{chains}/{org.manager}/decisions", json={"action": "approve"}, headers=org.hr)
+        ).status_code == 200
+        # One chain of Eng is approved, the other is not: the unit and the cycle wait.
+        summary = (await rewards.get(f"/cycles/{cycle}/org-units/Eng/summary", headers=org.hr)).json()
+        assert summary["approved"] is False
+        assert (await org.cycle(cycle))["phase"] == "pay_approval"
+        final = await rewards.post(f"{chains}/{org.boss}/decisions", json={"action": "approve"}, headers=org.hr)
+        assert final.status_code == 200, final.text
+        assert (await rewards.get(f"/cycles/{cycle}/org-units/Eng/summary", headers=org.hr)).json()["approved"]
+        # proposal.approved reaches the reviews service, which tells the cycle's gate.
+        acknowledgements = await org.wait_tasks(cycle, "acknowledgement", 2, timeout=60)
+        assert {task["assignee_id"] for task in acknowledgements} == set(org.people)
+        assert (await org.cycle(cycle))["phase"] == "acknowledgement"
