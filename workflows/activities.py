@@ -21,6 +21,9 @@ from __future__ import annotations
 from temporalio import activity
 
 from workflows.models import (
+    ApprovalChainPlan,
+    ApprovalEscalationInput,
+    ApprovalReminderInput,
     CalibrationSessions,
     CloseReviewInput,
     CreateTaskInput,
@@ -32,11 +35,14 @@ from workflows.models import (
     ManagerChain,
     ManagerChainInput,
     MarkPhaseInput,
+    OpenApprovalStepInput,
     OpenCalibrationInput,
     OpenFirstTasksInput,
     ParticipantPage,
+    PlanApprovalChainInput,
     ProposalOrgUnits,
     RecordAndCreateTask,
+    RecordApprovalDecisionInput,
     ReminderInput,
     RequestProposalsInput,
     ReviewsStarted,
@@ -163,4 +169,46 @@ CONTRACTS = (
     mark_phase,
     open_calibration,
     request_proposals,
+)
+
+
+# --- rewards service: the pay approval chain (workflows/pay_approval.py) ----------------------
+
+
+@activity.defn(name="rewards.plan_approval_chain")
+async def plan_approval_chain(value: PlanApprovalChainInput) -> ApprovalChainPlan:
+    """The chain's steps: the manager, each active level up the line to ``depth``, the final approver."""
+    raise _not_built("rewards.plan_approval_chain")
+
+
+@activity.defn(name="rewards.open_approval_step")
+async def open_approval_step(value: OpenApprovalStepInput) -> None:
+    """Record the step's opening (assignee, due time) and audit it once per key."""
+    raise _not_built("rewards.open_approval_step")
+
+
+@activity.defn(name="rewards.remind_approval_step")
+async def remind_approval_step(value: ApprovalReminderInput) -> None:
+    """Remind the step's assignee once per key; audit it."""
+    raise _not_built("rewards.remind_approval_step")
+
+
+@activity.defn(name="rewards.escalate_approval_step")
+async def escalate_approval_step(value: ApprovalEscalationInput) -> None:
+    """Notify the assignee's manager, skip-level or HR once per key; audit it."""
+    raise _not_built("rewards.escalate_approval_step")
+
+
+@activity.defn(name="rewards.record_approval_decision")
+async def record_approval_decision(value: RecordApprovalDecisionInput) -> None:
+    """Audit the decision with the chain before and after; move the proposals it moves."""
+    raise _not_built("rewards.record_approval_decision")
+
+
+APPROVAL_CONTRACTS = (
+    plan_approval_chain,
+    open_approval_step,
+    remind_approval_step,
+    escalate_approval_step,
+    record_approval_decision,
 )

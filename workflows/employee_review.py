@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
         is_due,
         refuse,
         seconds_until,
+        task_timeline,
     )
     from workflows.models import (
         FINISHED,
@@ -235,37 +236,30 @@ class EmployeeReviewWorkflow:
                 return
             now = workflow.now()
             policy = self._schedule.of(step).policy
-            if task.status is TaskStatus.open and is_due(task.due_at, now):
+            due = task_timeline(
+                now=now,
+                opened_at=task.opened_at,
+                due_at=task.due_at,
+                closes_at=task.closes_at,
+                marked_overdue=task.status is not TaskStatus.open,
+                reminders_sent=task.reminders_sent,
+                escalations_done=task.escalations_done,
+                policy=policy,
+            )
+            if due.overdue:
                 self._set_task(task, TaskStatus.overdue)
                 continue
-            if task.escalations_done < len(policy.escalation):
-                escalation = policy.escalation[task.escalations_done]
-                if is_due(task.due_at + escalation.after, now):
-                    await self._escalate(task, task.escalations_done, escalation)
-                    continue
-            if is_due(task.closes_at, now):
+            if due.escalation is not None:
+                await self._escalate(task, due.escalation, policy.escalation[due.escalation])
+                continue
+            if due.expired:
                 await self._finish(task, TaskStatus.expired)
                 return
-            next_reminder: datetime | None = None
-            if policy.reminder_every is not None:
-                number = task.reminders_sent + 1
-                at = task.opened_at + policy.reminder_every * number
-                if at < task.due_at:
-                    if is_due(at, now):
-                        # After a long outage send one reminder, numbered by the cadence.
-                        number = max(number, int((now - task.opened_at) / policy.reminder_every))
-                        await self._remind(task, number)
-                        continue
-                    next_reminder = at
-
-            wake = [task.closes_at]
-            if next_reminder is not None:
-                wake.append(next_reminder)
-            if task.status is TaskStatus.open:
-                wake.append(task.due_at)
-            if task.escalations_done < len(policy.escalation):
-                wake.append(task.due_at + policy.escalation[task.escalations_done].after)
-            await self._wait_for_change(task, min(wake), now)
+            if due.reminder is not None:
+                await self._remind(task, due.reminder)
+                continue
+            assert due.wake is not None  # the closing time at the latest
+            await self._wait_for_change(task, due.wake, now)
 
     async def _wait_for_phase(self, phase: Phase) -> None:
         await workflow.wait_condition(lambda: self._closed is not None or self._reached(phase))

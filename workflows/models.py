@@ -675,3 +675,132 @@ class CycleResult(BaseModel):
     max_starting: int
     max_started_in_a_run: int
     steps: dict[Step, StepProgress]
+
+
+# ---------------------------------------------------------------------------------------------
+# Pay approval chain (workflows/pay_approval.py): manager, each level up the line, then HR
+
+
+class ApprovalAction(StrEnum):
+    approve = "approve"  # the step is done: the chain moves up one step (or ends after the last)
+    return_ = "return"  # the chain goes back one step, with a comment
+
+
+class ApprovalStepStatus(StrEnum):
+    """Where the chain's current step stands (the same words as a review task's)."""
+
+    pending = "pending"
+    open = "open"
+    overdue = "overdue"
+    escalated = "escalated"
+    approved = "approved"
+    returned = "returned"
+
+
+def approval_chain_workflow_id(cycle_id: str, manager_id: str) -> str:
+    """One chain per cycle and submitting manager: ids only."""
+    return f"pay-approval-{cycle_id}-{manager_id}"
+
+
+class ApprovalChainInput(BaseModel):
+    cycle_id: str
+    manager_id: str  # whose direct reports' proposals the chain approves; step 0 is theirs
+    depth: int = Field(ge=0, le=10, description="levels above the manager before the final step")
+    final_approver_id: str | None = None  # a named HR or compensation person; None: any HR
+    hr_owner_id: str | None = None  # escalations that find nobody fall back to this person
+    step_duration: timedelta = Field(gt=timedelta(0), description="each step is due this long after it opens")
+    policy: DeadlinePolicy = Field(default_factory=DeadlinePolicy)
+    queues: ActivityQueues = Field(default_factory=ActivityQueues)
+
+
+class PlanApprovalChainInput(BaseModel):
+    idempotency_key: str
+    cycle_id: str
+    manager_id: str
+    depth: int
+    final_approver_id: str | None = None
+
+
+class ApprovalStepPlan(BaseModel):
+    level: int  # 0 the manager, 1.. the levels above; the final step has level depth + 1
+    assignee_id: str | None  # None only on the final step: any HR person may decide
+    final: bool = False
+
+
+class ApprovalChainPlan(BaseModel):
+    steps: list[ApprovalStepPlan]
+
+
+class ApprovalStepState(BaseModel):
+    index: int
+    level: int
+    assignee_id: str | None
+    final: bool = False
+    status: ApprovalStepStatus = ApprovalStepStatus.pending
+    round: int = 0  # how often the step was opened (a return opens the one below again)
+    opened_at: datetime | None = None
+    due_at: datetime | None = None
+    reminders_sent: int = 0
+    escalations_done: int = 0
+
+
+class OpenApprovalStepInput(BaseModel):
+    idempotency_key: str
+    cycle_id: str
+    manager_id: str
+    step: ApprovalStepState
+
+
+class ApprovalReminderInput(BaseModel):
+    idempotency_key: str
+    cycle_id: str
+    manager_id: str
+    step: ApprovalStepState
+    number: int
+
+
+class ApprovalEscalationInput(BaseModel):
+    idempotency_key: str
+    cycle_id: str
+    manager_id: str
+    step: ApprovalStepState
+    escalation_index: int
+    target: EscalationTarget
+    hr_owner_id: str | None = None
+
+
+class ApprovalDecision(BaseModel):
+    """The Update ``decide``: the actor and what they decided on the chain's current step."""
+
+    step_index: int = Field(ge=0)
+    actor_id: str
+    actor_is_hr: bool = False  # the API's role check: HR may decide a final step without a named approver
+    action: ApprovalAction
+    # The comment's text stays in the rewards database (written before the Update): histories
+    # keep ids only.
+    comment_id: str | None = None
+
+
+class RecordApprovalDecisionInput(BaseModel):
+    idempotency_key: str
+    cycle_id: str
+    manager_id: str
+    decision: ApprovalDecision
+    step: ApprovalStepState
+    next_index: int | None  # the step that opens next; None when the final step approved
+    decided_at: datetime
+
+
+class ApprovalDecided(BaseModel):
+    step_index: int
+    action: ApprovalAction
+    current_index: int | None  # None: the chain is approved
+    finished: bool
+
+
+class ApprovalChainResult(BaseModel):
+    cycle_id: str
+    manager_id: str
+    decisions: int
+    returns: int
+    escalations: int

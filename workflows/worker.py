@@ -23,12 +23,13 @@ from shared.settings import Settings
 from shared.telemetry import configure_logging, configure_tracing
 from workflows.client import connect
 from workflows.employee_review import EmployeeReviewWorkflow
+from workflows.pay_approval import PayApprovalChainWorkflow
 from workflows.ping import PingWorkflow, echo
 from workflows.review_cycle import ReviewCycleWorkflow
 
 logger = logging.getLogger(__name__)
 
-WORKFLOWS: Sequence[type] = (PingWorkflow, ReviewCycleWorkflow, EmployeeReviewWorkflow)
+WORKFLOWS: Sequence[type] = (PingWorkflow, ReviewCycleWorkflow, EmployeeReviewWorkflow, PayApprovalChainWorkflow)
 # Activities that need nothing but their input (the ping's); the review-cycle activities run
 # in the reviews and rewards services.
 ACTIVITIES: Sequence[Callable[..., Any]] = (echo,)

@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 from temporalio.exceptions import ApplicationError, ApplicationErrorCategory
 
+from services.rewards.approvals.activities import ApprovalActivities
 from services.rewards.consumers import review_events_subscription
 from services.rewards.models import InboxEvent
 from services.rewards.proposals.repository import ProposalRepository
@@ -48,7 +49,7 @@ class RewardsActivities:
         return cls(create_sessionmaker(create_engine(settings.database_url("rewards"))))
 
     def all(self) -> Sequence[Callable[..., Any]]:
-        return (self.request_proposals,)
+        return (self.request_proposals, *ApprovalActivities(self.sessionmaker).all())
 
     @activity.defn(name="rewards.request_proposals")
     async def request_proposals(self, value: RequestProposalsInput) -> ProposalOrgUnits:

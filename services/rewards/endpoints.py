@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from services.rewards.approvals.endpoints import router as approvals
 from services.rewards.bands.endpoints import router as bands
 from services.rewards.bonus.endpoints import router as bonus
 from services.rewards.compensation.endpoints import router as compensation
@@ -13,5 +14,5 @@ from services.rewards.policy.endpoints import router as policy
 from services.rewards.proposals.endpoints import router as proposals
 
 router = APIRouter()
-for part in (bands, compensation, matrix, proposals, policy, equity, bonus):
+for part in (bands, compensation, matrix, proposals, policy, equity, bonus, approvals):
     router.include_router(part)

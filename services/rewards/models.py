@@ -286,3 +286,74 @@ class RewardsPolicy(TimestampMixin, Base):
     # Over budget: "block" refuses the edit; "warn" accepts it with a reason.
     budget_mode: Mapped[str] = mapped_column(String(10), default="block")
     updated_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+
+
+class ApprovalPolicy(TimestampMixin, Base):
+    """How a cycle's pay approval chains run (issue 11, part 4): set by HR before managers submit."""
+
+    __tablename__ = "approval_policies"
+    __table_args__ = (
+        CheckConstraint("depth >= 0 AND depth <= 10", name="depth_range"),
+        CheckConstraint("step_seconds > 0", name="step_positive"),
+    )
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pay_cycles.id"), primary_key=True)
+    depth: Mapped[int] = mapped_column(Integer)
+    # A named HR or compensation person decides the last step; none: any active HR person.
+    final_approver_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    hr_owner_id: Mapped[uuid.UUID]
+    step_seconds: Mapped[int] = mapped_column(Integer)
+    reminder_every_seconds: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    # [{"after_seconds": 3600, "notify": "manager" | "skip_level" | "hr"}, ...]
+    escalation: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    set_by: Mapped[uuid.UUID]
+
+
+class ApprovalChain(RecordMixin, Base):
+    """One manager's proposals on their way up: the steps planned and the one open now."""
+
+    __tablename__ = "approval_chains"
+    __table_args__ = (UniqueConstraint("cycle_id", "manager_id"),)
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("pay_cycles.id"))
+    manager_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    status: Mapped[str] = mapped_column(String(20))  # in_progress | approved
+    # [{"index", "level", "assignee_id", "final"}]: who decides each step, planned once.
+    steps: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
+    current_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    current_assignee_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True, index=True)
+    current_status: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    current_round: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    current_opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    current_due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    approved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class ApprovalComment(RecordMixin, Base):
+    """A decision's comment: its text stays here, the workflow carries only the id."""
+
+    __tablename__ = "approval_comments"
+
+    chain_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("approval_chains.id"), index=True)
+    author_id: Mapped[uuid.UUID]
+    text: Mapped[str] = mapped_column(Text)
+
+
+class ApprovalAudit(RecordMixin, Base):
+    """Every event of a chain: opened, reminded, escalated, approved, returned; who, when,
+    and the chain (and its proposals) before and after."""
+
+    __tablename__ = "approval_audit"
+    __table_args__ = (Index("ix_approval_audit_chain_at", "chain_id", "at"),)
+
+    idempotency_key: Mapped[str] = mapped_column(String(300), unique=True)
+    chain_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("approval_chains.id"))
+    step_index: Mapped[int] = mapped_column(Integer)
+    round: Mapped[int] = mapped_column(Integer)
+    action: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)  # None: the workflow (timers)
+    notified_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    comment_id: Mapped[uuid.UUID | None] = mapped_column(ForeignKey("approval_comments.id"), nullable=True)
+    at: Mapped[datetime] = mapped_column(UTCDateTime())
+    before: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    after: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)

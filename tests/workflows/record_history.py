@@ -15,6 +15,7 @@ types) and ``review-cycle-gate-reminders`` (the cycle); ``employee_review_v3`` a
 activity) and ``employee_review_v5`` is a review of it (its first task written before it started);
 ``employee_review_v6`` adds ``record-completion-with-next-task`` (a completion recorded by the
 activity that creates the next task, reported with its opening in one signal).
+``pay_approval_chain_v1`` is the pay approval chain (two levels, an escalation, a return).
 """
 
 from __future__ import annotations
@@ -23,12 +24,14 @@ import asyncio
 import sys
 import tempfile
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 from temporalio.client import Client, WorkflowHistory
 from temporalio.contrib.pydantic import pydantic_data_converter
 
 from tests.support.processes import TemporalServer
+from tests.workflows.approval_scenario import FakeApprovals, run_chain, serving_approvals
 from tests.workflows.fakes import serving
 from tests.workflows.scenario import fakes, run_small_cycle
 from workflows.ping import PingInput, PingWorkflow
@@ -40,6 +43,7 @@ FILES = {
     "PingWorkflow": "ping_v1.json",
     "ReviewCycleWorkflow": "review_cycle_v4.json",
     "EmployeeReviewWorkflow": "employee_review_v6.json",
+    "PayApprovalChainWorkflow": "pay_approval_chain_v1.json",
 }
 
 
@@ -66,6 +70,17 @@ async def _review_cycle(client: Client) -> dict[str, WorkflowHistory]:
     }
 
 
+async def _pay_approval_chain(client: Client) -> dict[str, WorkflowHistory]:
+    """The chain's scenario in real time: steps of two seconds."""
+
+    async def wait(delta: timedelta) -> None:
+        await asyncio.sleep(delta.total_seconds())
+
+    async with serving_approvals(client, "record-approval", FakeApprovals()):
+        handle, _ = await run_chain(client, "record-approval", wait, timedelta(seconds=2))
+    return {"PayApprovalChainWorkflow": await handle.fetch_history()}
+
+
 async def record(only: set[str]) -> None:
     with tempfile.TemporaryDirectory() as workdir:
         server = TemporalServer(workdir=Path(workdir))
@@ -77,6 +92,8 @@ async def record(only: set[str]) -> None:
                 histories |= await _ping(client)
             if only & {"ReviewCycleWorkflow", "EmployeeReviewWorkflow"}:
                 histories |= await _review_cycle(client)
+            if "PayApprovalChainWorkflow" in only:
+                histories |= await _pay_approval_chain(client)
             for name, history in histories.items():
                 path = HISTORIES / FILES[name]
                 if name in only and not path.exists():

@@ -1,0 +1,141 @@
+"""The approval chain's activities on the rewards service's real database, called as the
+activity worker calls them: the plan, idempotency by key, escalation targets and fallbacks.
+
+The whole chain through Temporal runs in tests/cycles/test_pay_approval_chain.py.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import func, select
+from temporalio.exceptions import ApplicationError
+
+from services.rewards.approvals.activities import ApprovalActivities
+from services.rewards.models import ApprovalAudit, ApprovalChain, OutboxEvent, Person
+from shared.auth import Role
+from shared.database import utcnow
+from tests.conftest import TokenFactory
+from tests.rewards.support import insert_people, someone
+from workflows.models import (
+    ApprovalEscalationInput,
+    ApprovalReminderInput,
+    ApprovalStepState,
+    ApprovalStepStatus,
+    EscalationTarget,
+    OpenApprovalStepInput,
+    PlanApprovalChainInput,
+)
+
+pytestmark = pytest.mark.database
+
+
+def activities(client: httpx.AsyncClient) -> ApprovalActivities:
+    return ApprovalActivities(client.app.state.sessionmaker)  # type: ignore[attr-defined]
+
+
+async def count(client: httpx.AsyncClient, model: Any) -> int:
+    async with client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+        return int(await session.scalar(select(func.count()).select_from(model)) or 0)
+
+
+async def test_plan_open_remind_escalate(rewards: httpx.AsyncClient, auth: TokenFactory) -> None:
+    hr = auth(Role.hr)
+    top = someone("Top", "Board")
+    gone = someone("Gone", "Board", top)  # deactivated: the chain skips to Top
+    dora = someone("Dora", "Board", gone)
+    mia = someone("Mia", "Eng", dora)
+    await insert_people(rewards, top, gone, dora, mia)
+    sessionmaker = rewards.app.state.sessionmaker  # type: ignore[attr-defined]
+    async with sessionmaker() as session, session.begin():
+        (await session.get(Person, gone.id)).active = False
+    cycle = uuid.uuid4()
+    assert (await rewards.patch(f"/cycles/{cycle}", json={}, headers=hr)).status_code == 200
+    hr_owner = uuid.uuid4()
+    policy = await rewards.put(
+        f"/cycles/{cycle}/approval-policy", json={"depth": 3, "step_hours": 1, "hr_owner_id": str(hr_owner)}, headers=hr
+    )
+    assert policy.status_code == 200, policy.text
+    work = activities(rewards)
+    plan_input = PlanApprovalChainInput(
+        idempotency_key="k:plan", cycle_id=str(cycle), manager_id=str(mia.id), depth=3, final_approver_id=None
+    )
+
+    # Before the API's request commits the chain, the plan is retried (not failed).
+    with pytest.raises(ApplicationError) as pending:
+        await work.plan(plan_input)
+    assert pending.value.type == "chain_pending"
+    assert pending.value.non_retryable is False
+
+    async with sessionmaker() as session, session.begin():
+        session.add(ApprovalChain(cycle_id=cycle, manager_id=mia.id, status="in_progress", steps=[]))
+    plan = await work.plan(plan_input)
+    # Depth 3, but above Dora only Top is active (Gone is skipped), and Top is the top.
+    assert [(s.level, s.assignee_id, s.final) for s in plan.steps] == [
+        (0, str(mia.id), False),
+        (1, str(dora.id), False),
+        (2, str(top.id), False),
+        (3, None, True),
+    ]
+    assert await work.plan(plan_input) == plan  # a retry answers the plan made the first time
+
+    now = utcnow()
+    step = ApprovalStepState(
+        index=1,
+        level=1,
+        assignee_id=str(dora.id),
+        status=ApprovalStepStatus.open,
+        round=1,
+        opened_at=now,
+        due_at=now + timedelta(hours=1),
+    )
+    opened = OpenApprovalStepInput(idempotency_key="k:open", cycle_id=str(cycle), manager_id=str(mia.id), step=step)
+    events_before = await count(rewards, OutboxEvent)
+    await work.open_step(opened)
+    await work.open_step(opened)  # a retry: nothing twice
+    assert await count(rewards, ApprovalAudit) == 1
+    assert await count(rewards, OutboxEvent) == events_before + 1
+    reminder = ApprovalReminderInput(
+        idempotency_key="k:remind", cycle_id=str(cycle), manager_id=str(mia.id), step=step, number=1
+    )
+    await work.remind(reminder)
+    await work.remind(reminder)
+
+    def escalation(key: str, target: EscalationTarget, on: ApprovalStepState) -> ApprovalEscalationInput:
+        return ApprovalEscalationInput(
+            idempotency_key=key,
+            cycle_id=str(cycle),
+            manager_id=str(mia.id),
+            step=on,
+            escalation_index=0,
+            target=target,
+            hr_owner_id=str(hr_owner),
+        )
+
+    await work.escalate(escalation("k:e1", EscalationTarget.manager, step))  # Dora's manager: Top (Gone skipped)
+    await work.escalate(escalation("k:e2", EscalationTarget.skip_level, step))  # above Top: nobody -> HR owner
+    final = step.model_copy(update={"index": 3, "level": 3, "assignee_id": None, "final": True})
+    await work.escalate(escalation("k:e3", EscalationTarget.manager, final))  # any-HR step: the HR owner
+    await work.escalate(escalation("k:e1", EscalationTarget.manager, step))  # a retry
+
+    chain = (await rewards.get(f"/cycles/{cycle}/approval-chains/{mia.id}", headers=hr)).json()
+    assert [(e["action"], e["notified_id"]) for e in chain["audit"]] == [
+        ("opened", str(dora.id)),
+        ("reminded", str(dora.id)),
+        ("escalated", str(top.id)),
+        ("escalated", str(hr_owner)),
+        ("escalated", str(hr_owner)),
+    ]
+    assert (chain["current_step"], chain["current_status"], chain["current_assignee_id"]) == (
+        1,
+        "escalated",
+        str(dora.id),
+    )
+    # Top is in the chain (level 2) and may read it; Gone is not.
+    assert (
+        await rewards.get(f"/cycles/{cycle}/approval-chains/{mia.id}", headers=auth(Role.manager, person_id=top.id))
+    ).status_code == 200
