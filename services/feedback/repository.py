@@ -167,20 +167,6 @@ class FeedbackRepository:
     async def get(self, item_id: uuid.UUID) -> FeedbackItem | None:
         return await self.session.get(FeedbackItem, item_id)
 
-    async def page(
-        self, *, limit: int, offset: int, receiver_id: uuid.UUID | None = None, giver_id: uuid.UUID | None = None
-    ) -> tuple[list[FeedbackItem], int]:
-        query = select(FeedbackItem)
-        if receiver_id is not None:
-            query = query.where(FeedbackItem.receiver_id == receiver_id)
-        if giver_id is not None:
-            query = query.where(FeedbackItem.giver_id == giver_id)
-        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = await self.session.scalars(
-            query.order_by(FeedbackItem.created_at.desc(), FeedbackItem.id.desc()).limit(limit).offset(offset)
-        )
-        return list(rows), total
-
     async def page_for_reader(
         self,
         reader_id: uuid.UUID,
