@@ -129,16 +129,23 @@ class Keyring:
         return open_sealed(await self._content_key(sealed, reader), ciphertext, sealed.aad).decode()
 
     async def open_many(
-        self, objects: Sequence[tuple[Sealed, bytes]], reader: uuid.UUID
+        self,
+        objects: Sequence[tuple[Sealed, bytes]],
+        reader: uuid.UUID,
+        wrapped: dict[uuid.UUID, bytes | None] | None = None,
     ) -> dict[uuid.UUID, str | None]:
-        """Decrypt a page for one reader with one key query; None where the reader's key is gone."""
-        ids = [sealed.object_id for sealed, _ in objects]
-        rows = await self.session.execute(
-            select(ContentKey.object_id, ContentKey.wrapped_key).where(
-                ContentKey.reader_id == reader, ContentKey.object_id.in_(ids)
+        """Decrypt a page for one reader with one key query; None where the reader's key is gone.
+
+        ``wrapped``: the reader's wrapped content keys, when the caller read them with the page.
+        """
+        if wrapped is None:
+            ids = [sealed.object_id for sealed, _ in objects]
+            rows = await self.session.execute(
+                select(ContentKey.object_id, ContentKey.wrapped_key).where(
+                    ContentKey.reader_id == reader, ContentKey.object_id.in_(ids)
+                )
             )
-        )
-        wrapped = {object_id: key for object_id, key in rows.tuples()}
+            wrapped = {object_id: key for object_id, key in rows.tuples()}
         opened: dict[uuid.UUID, str | None] = {}
         for sealed, ciphertext in objects:
             key_bytes = wrapped.get(sealed.object_id)

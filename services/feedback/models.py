@@ -163,9 +163,10 @@ class FeedbackItem(RecordMixin, Base):
 
     __tablename__ = "feedback_items"
     __table_args__ = (
-        # "What I received" and "what I gave", newest first, are the two pages people read.
-        Index("ix_feedback_items_receiver_created", "receiver_id", "created_at"),
-        Index("ix_feedback_items_giver_created", "giver_id", "created_at"),
+        # "What I received" and "what I gave", newest first, are the two pages people read; with
+        # the id (the order's tie-breaker) in the index a page is cut from the index alone.
+        Index("ix_feedback_items_receiver_created_id", "receiver_id", "created_at", "id"),
+        Index("ix_feedback_items_giver_created_id", "giver_id", "created_at", "id"),
     )
 
     giver_id: Mapped[uuid.UUID]

@@ -8,7 +8,9 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import delete
 
+from services.feedback.models import ContentKey
 from shared.settings import Settings
 from tests.feedback.support import ROLES, Org
 from tests.support.bus import published
@@ -65,6 +67,45 @@ async def test_received_feedback_is_paginated_newest_first(client: httpx.AsyncCl
         assert (page["total"], page["limit"], page["offset"]) == (5, 2, offset)
         seen += [item["id"] for item in page["items"]]
     assert seen == list(reversed(ids))
+
+
+async def test_a_page_carries_each_items_share_flag_and_text_and_its_total_past_the_end(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    # The page, the reader's keys, the share flags and the total come from one statement now.
+    receiver = str(org.receiver.id)
+    ids = [  # the receiver's copies, oldest first
+        next(
+            item["id"]
+            for item in await give(client, org, f"Point {n}", "receiver", "colleague")
+            if item["receiver_id"] == receiver
+        )
+        for n in range(4)
+    ]
+    assert (await client.post(f"/feedback/{ids[1]}/share", headers=org.headers("receiver"))).status_code == 201
+    engine = client.app.state.engine  # type: ignore[attr-defined]
+    async with engine.begin() as connection:
+        # The receiver's key to one item gone (as after a revoked grant): that item alone reads null.
+        await connection.execute(
+            delete(ContentKey).where(ContentKey.object_id == uuid.UUID(ids[2]), ContentKey.reader_id == org.receiver.id)
+        )
+    headers = org.headers("receiver")
+    first = (await client.get("/feedback/received", params={"limit": 3}, headers=headers)).json()
+    assert first["total"] == 4
+    assert [item["id"] for item in first["items"]] == [ids[3], ids[2], ids[1]]
+    assert [item["text"] for item in first["items"]] == ["Point 3", None, "Point 1"]
+    assert [item["shared_with_manager"] for item in first["items"]] == [False, False, True]
+    last = (await client.get("/feedback/received", params={"limit": 3, "offset": 3}, headers=headers)).json()
+    assert ([item["id"] for item in last["items"]], last["items"][0]["text"], last["total"]) == ([ids[0]], "Point 0", 4)
+    past = (await client.get("/feedback/received", params={"offset": 10}, headers=headers)).json()
+    assert (past["items"], past["total"]) == ([], 4)
+    nothing = (await client.get("/feedback/received", headers=org.headers("manager"))).json()
+    assert (nothing["items"], nothing["total"]) == ([], 0)
+
+    given = (await client.get("/feedback/given", params={"limit": 2}, headers=org.headers("giver"))).json()
+    assert given["total"] == 8
+    assert [item["text"] for item in given["items"]] == ["Point 3", "Point 3"]
+    assert {item["receiver_id"] for item in given["items"]} == {receiver, str(org.colleague.id)}
 
 
 async def test_bad_input_names_the_field(client: httpx.AsyncClient, org: Org, settings: Settings) -> None:
