@@ -8,6 +8,8 @@ other tests.
 
 from __future__ import annotations
 
+import os
+import signal
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -35,8 +37,12 @@ class Stack:
     temporal_restarts: int = 0
 
     def restart_temporal(self) -> None:
-        """Stop the dev server (SIGTERM) and start it again on the same port and database file."""
-        self.temporal.stop()
+        """SIGKILL the dev server and start it again on the same port and database file."""
+        process = self.temporal.process
+        assert process is not None
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+        self.temporal.process = None
         self.temporal.start()
         self.temporal_restarts += 1
 

@@ -259,8 +259,8 @@ async def test_review_cycle_survives_restarts_without_loss(stack: Stack, auth: T
         record.note("workflow worker back")
 
     async def restart_nats() -> None:
-        await asyncio.to_thread(stack.nats.restart, down_for=2.0)
-        record.note("NATS restarted (same JetStream store)")
+        await asyncio.to_thread(stack.nats.restart, hard=True, down_for=2.0)
+        record.note("NATS SIGKILLed and started again (same JetStream store)")
 
     async def restart_reviews() -> None:
         await services["reviews"].restart(hard=True)
@@ -268,7 +268,7 @@ async def test_review_cycle_survives_restarts_without_loss(stack: Stack, auth: T
 
     async def restart_temporal() -> None:
         await asyncio.to_thread(stack.restart_temporal)
-        record.note("Temporal server restarted (same SQLite store)")
+        record.note("Temporal server SIGKILLed and started again (same SQLite store)")
 
     async with (
         httpx.AsyncClient(base_url=services["reviews"].url, timeout=60) as reviews,
