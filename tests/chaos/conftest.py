@@ -1,7 +1,8 @@
 """The chaos tests' system: every part a process the test owns, so each can be killed.
 
 NATS (users per component, JetStream on disk), the Temporal dev server (state in a SQLite
-file), the four services (uvicorn, each its own NATS user) and the workflow worker. Nothing
+file), the four services and the notifications component (uvicorn, each its own NATS user)
+and the workflow worker. Nothing
 here uses the session's shared NATS or Temporal servers: restarting those would disturb
 other tests.
 """
@@ -17,11 +18,12 @@ from pathlib import Path
 
 import pytest
 
+from notifications.database import upgrade_async as upgrade_notifications
 from shared.auth import Role, mint_token
 from shared.migrations import upgrade_async
 from shared.settings import SERVICES, Environment, ServiceName, Settings
 from tests.conftest import TokenFactory
-from tests.support.processes import TemporalServer
+from tests.support.processes import TemporalServer, free_port
 from tests.support.stack import SecuredNats, ServiceProcess, WorkflowWorkerProcess
 
 JWT_SECRET = "chaos-test-secret-0123456789-abcdefghij"
@@ -33,6 +35,8 @@ class Stack:
     nats: SecuredNats
     temporal: TemporalServer
     services: dict[ServiceName, ServiceProcess]
+    notifications: ServiceProcess  # a component with consumers of its own on the reviews stream
+    notifications_url: str
     worker: WorkflowWorkerProcess
     temporal_restarts: int = 0
 
@@ -80,6 +84,8 @@ async def stack(tmp_path: Path, database_urls: dict[ServiceName, str]) -> AsyncI
         (tmp_path / "data").mkdir(exist_ok=True)
         for name in SERVICES:
             await upgrade_async(name, settings.database_url(name))
+        notifications_url = f"sqlite+aiosqlite:///{tmp_path / 'notifications.db'}"
+        await upgrade_notifications(notifications_url)
         services = {name: ServiceProcess(name, settings, nats, tmp_path / "logs") for name in SERVICES}
         # reviews first: it creates the stream the others' durable consumers read.
         order: list[ServiceName] = ["reviews", *[n for n in SERVICES if n != "reviews"]]
@@ -87,14 +93,30 @@ async def stack(tmp_path: Path, database_urls: dict[ServiceName, str]) -> AsyncI
             services[name].start()
             started.append(services[name])
             await services[name].wait_ready()
+        notifications = ServiceProcess(
+            "notifications",
+            settings,
+            nats,
+            tmp_path / "logs",
+            factory="notifications.app:create",
+            # No SMTP server listens there: mails wait and are retried, which is not under test.
+            extra_env={
+                "MERITLOOP_NOTIFICATIONS_DATABASE_URL": notifications_url,
+                "MERITLOOP_SMTP_PORT": str(free_port()),
+            },
+        )
+        notifications.start()
+        started.append(notifications)
+        await notifications.wait_ready()
         worker = WorkflowWorkerProcess(settings, tmp_path / "worker", JWT_SECRET)
         await worker.start()
-        yield Stack(settings, nats, temporal, services, worker)
+        yield Stack(settings, nats, temporal, services, notifications, notifications_url, worker)
     finally:
         if worker is not None:
             worker.stop()
         for service in reversed(started):
-            service.stop()
+            # Killed, not stopped: a graceful shutdown is not under test here and costs seconds each.
+            service.kill()
         temporal.stop()
         nats.stop()
 

@@ -116,7 +116,7 @@ def settings_environment(settings: Settings) -> dict[str, str]:
 
 @dataclass
 class ServiceProcess:
-    """One service as ``uvicorn --factory services.<name>.app:create``, connected as its own NATS user."""
+    """One service (or component) under ``uvicorn --factory``, connected as its own NATS user."""
 
     name: str
     settings: Settings
@@ -125,6 +125,9 @@ class ServiceProcess:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
+    # The uvicorn factory; None: ``services.<name>.app:create``.
+    factory: str | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
 
     @property
     def url(self) -> str:
@@ -138,6 +141,7 @@ class ServiceProcess:
             MERITLOOP_NATS_USER=self.name,
             MERITLOOP_NATS_PASSWORD_FILE=str(self.nats.password_files[self.name]),
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> None:
@@ -149,7 +153,7 @@ class ServiceProcess:
                 "-m",
                 "uvicorn",
                 "--factory",
-                f"services.{self.name}.app:create",
+                self.factory or f"services.{self.name}.app:create",
                 "--host",
                 "127.0.0.1",
                 "--port",
