@@ -272,6 +272,7 @@ async def test_review_cycle_survives_restarts_without_loss(stack: Stack, auth: T
     services = stack.services
 
     async def kill_worker() -> None:
+        assert stack.worker.alive, "the workflow worker died on its own"
         stack.worker.kill()
         record.note(f"workflow worker SIGKILLed ({stack.worker.kills} of 3)")
         await asyncio.sleep(2.0)  # submits meanwhile find no worker to answer their Update
@@ -324,6 +325,11 @@ async def test_review_cycle_survives_restarts_without_loss(stack: Stack, auth: T
         assert counts == {step: {"done": PARTICIPANTS} for step in STEPS}, counts
 
     assert stack.worker.kills == 3
+    # Nothing died on its own: each process the test did not kill outlived every restart.
+    for process in (*services.values(), stack.notifications):
+        assert process.process is not None
+        assert process.process.poll() is None, f"{process.name} exited\n{process.log_tail()}"
+    assert stack.worker.alive
     assert stack.nats.restarts == 1
     assert stack.temporal_restarts == 1
     assert services["reviews"].restarts == 1
