@@ -75,11 +75,16 @@ class NatsServer:
 
 @dataclass
 class TemporalServer:
-    """``temporal server start-dev`` on free ports, in memory (fastest on this machine)."""
+    """``temporal server start-dev`` on free ports, in memory (fastest on this machine).
+
+    With ``db_file`` its state is kept in that SQLite file instead, so ``stop()``/``start()``
+    gives the same server back: workflows, timers and task queues survive (the chaos tests).
+    """
 
     workdir: Path
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    db_file: Path | None = None
 
     @property
     def address(self) -> str:
@@ -104,6 +109,7 @@ class TemporalServer:
                 "matching.numTaskqueueReadPartitions=1",
                 "--dynamic-config-value",
                 "matching.numTaskqueueWritePartitions=1",
+                *(["--db-filename", str(self.db_file)] if self.db_file is not None else []),
             ],
             stdout=log,
             stderr=subprocess.STDOUT,
