@@ -54,7 +54,7 @@ async def test_the_generated_configuration_locks_each_service_to_its_subjects(tm
     config = up._write_nats_config(endpoint, up.data_dir / "nats")
     assert config.stat().st_mode & 0o777 == 0o600
     assert up.nats_passwords is not None
-    assert set(up.nats_passwords) == {"goals", "feedback", "reviews", "rewards"}
+    assert set(up.nats_passwords) == {"goals", "feedback", "reviews", "rewards", "notifications"}
     for path in up.nats_passwords.values():
         assert path.stat().st_mode & 0o777 == 0o600
         assert path.read_text().strip() in config.read_text()
@@ -64,6 +64,9 @@ async def test_the_generated_configuration_locks_each_service_to_its_subjects(tm
     assert goals_env["MERITLOOP_NATS_USER"] == "goals"
     assert goals_env["MERITLOOP_NATS_PASSWORD_FILE"] == str(up.nats_passwords["goals"])
     assert not any(up.nats_passwords["goals"].read_text() in value for value in goals_env.values())
+    notifications_env = up._notifications_child().env
+    assert notifications_env is not None
+    assert notifications_env["MERITLOOP_NATS_USER"] == "notifications"
     worker_env = up._worker_child().env
     assert worker_env is not None
     assert not any(key.startswith("MERITLOOP_NATS_USER") or "PASSWORD" in key for key in worker_env)

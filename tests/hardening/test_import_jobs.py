@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
@@ -64,13 +65,17 @@ async def test_a_large_import_runs_as_a_job_while_the_service_keeps_answering(
 
     answered, held = await health_while(reviews, run_request)
     assert answered.status_code == 200, answered.text[:300]
+    began = time.perf_counter()
     job, gap = await health_while(reviews, lambda: run_job(large, dry_run="true"))
+    took = time.perf_counter() - began
     assert (job["status"], job["phase"], job["rows"], job["error"]) == ("done", "finished", LARGE_ROWS, None)
     assert job["report"]["summary"]["create"] == LARGE_ROWS
     assert job["report"]["applied"] is False
-    # The request held /healthz for seconds (4-5 s measured); the job leaves it answered.
-    figures = f"/healthz unanswered for {gap:.2f}s during the job, {held:.2f}s during the request"
-    assert gap < max(held / 2, 1.0), figures
+    # The request holds /healthz for its whole run (4-5 s measured on a quiet machine); the job
+    # leaves it answered while it works (0.6-1.0 s gaps). Measured against the job's own length,
+    # so a machine slowed by other load does not decide the outcome.
+    figures = f"/healthz unanswered for {gap:.2f}s of the job's {took:.2f}s; {held:.2f}s during the request"
+    assert gap < took / 2, figures
 
     applied = await run_job(csv_bytes(_org_rows(ROWS)))
     assert (applied["status"], applied["report"]["applied"]) == ("done", True)

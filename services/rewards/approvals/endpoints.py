@@ -23,6 +23,7 @@ from services.rewards.approvals.service import ApprovalService, policy_read
 from services.rewards.proposals.service import is_hr
 from shared.database import SessionDep
 from shared.errors import Conflict, ServiceUnavailable
+from shared.openapi import problems
 from shared.settings import Settings
 from workflows.client import activity_queues
 from workflows.models import ApprovalDecision, approval_chain_workflow_id
@@ -50,6 +51,7 @@ async def get_policy(cycle_id: uuid.UUID, session: SessionDep, _hr: ActiveHR) ->
     response_model=ChainRead,
     status_code=status.HTTP_201_CREATED,
     summary="Submit your reports' proposals into the approval chain",
+    responses=problems(409, 503),
 )
 async def start_chain(
     cycle_id: uuid.UUID, data: ChainStart, request: Request, session: SessionDep, principal: ActivePrincipal
@@ -94,6 +96,7 @@ async def get_chain(
     "/cycles/{cycle_id}/approval-chains/{manager_id}/decisions",
     response_model=DecisionResult,
     summary="Approve the chain's current step, or return it one step with a comment",
+    responses=problems(409, 503),
 )
 async def decide(
     cycle_id: uuid.UUID,
