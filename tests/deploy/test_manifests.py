@@ -409,7 +409,8 @@ def alert_rules() -> list[Manifest]:
 
 
 def meritloop_exported_names() -> set[str]:
-    """Every sample name shared/ registers with prometheus_client (series of no labels yet included)."""
+    """Every sample name shared/ and notifications/ register with prometheus_client (unlabelled series too)."""
+    import notifications.dispatcher  # noqa: F401 - registers the mail counter
     import shared.metrics  # noqa: F401 - registers the metrics
 
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
