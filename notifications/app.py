@@ -21,6 +21,7 @@ from shared.database import create_engine, create_sessionmaker, utcnow
 from shared.errors import install_problem_handlers
 from shared.events import ConsumerPolicy, EventBus, EventConsumer, dead_letter_stream
 from shared.health import router as health_router
+from shared.metrics import install_metrics
 from shared.settings import Environment
 from shared.telemetry import configure_logging, configure_tracing, instrument_app
 
@@ -82,6 +83,9 @@ def create(settings: NotificationSettings | None = None, *, clock: Clock = utcno
     app.state.token_verifier = TokenVerifier(settings)
     install_problem_handlers(app)
     instrument_app(app, engine)
+    # HTTP and consumer metrics as for the services, and the mails (notifications/dispatcher.py);
+    # no outbox: it publishes nothing.
+    install_metrics(app, NAME, None)
     app.include_router(health_router)
     app.include_router(endpoints.router)
     # Development only: the page has no sign-in, and its button sends every waiting digest.

@@ -18,6 +18,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
+from prometheus_client import Counter
 from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -32,6 +33,13 @@ logger = logging.getLogger(__name__)
 SEND_BATCH = 50
 CLAIM_LEASE = timedelta(minutes=5)
 MAX_BACKOFF = timedelta(hours=1)
+
+# Each SMTP attempt's outcome: sent, retried later, or failed for good (the last attempt).
+MAILS = Counter(
+    "meritloop_notification_mails",
+    "SMTP attempts of the notifications component, by mail kind (escalation, digest, ...) and outcome.",
+    ["kind", "outcome"],
+)
 
 Send = Callable[[EmailMessage], Awaitable[object]]
 
@@ -150,10 +158,12 @@ class Dispatcher(BackgroundLoop):
             if delivery is None or delivery.status != "pending":
                 return 0
             message = email_message(delivery, self.settings.mail_from)
+            kind = delivery.kind
         try:
             await self.send(message)
         except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            await self._failed(delivery_id, exc)
+            outcome = await self._failed(delivery_id, exc)
+            MAILS.labels(kind, outcome).inc()
             return 0
         async with self.sessionmaker() as session, session.begin():
             stored = await session.get(Delivery, delivery_id, with_for_update=True)
@@ -162,18 +172,21 @@ class Dispatcher(BackgroundLoop):
                 stored.sent_at = self.service.clock()
                 stored.last_error = None
         self.sent += 1
+        MAILS.labels(kind, "sent").inc()
         return 1
 
-    async def _failed(self, delivery_id: uuid.UUID, exc: Exception) -> None:
+    async def _failed(self, delivery_id: uuid.UUID, exc: Exception) -> str:
+        """Schedule the next attempt or give up; which of the two (the metric's outcome)."""
         async with self.sessionmaker() as session, session.begin():
             stored = await session.get(Delivery, delivery_id, with_for_update=True)
             if stored is None:
-                return
+                return "retried"
             stored.last_error = f"{type(exc).__name__}: {exc}"[:1000]
             if stored.attempts >= self.settings.notifications_max_attempts:
                 stored.status = "failed"
                 logger.error("mail %s given up after %d attempts: %s", delivery_id, stored.attempts, exc)
-                return
+                return "failed"
             delay = min(timedelta(seconds=2 ** (stored.attempts - 1) * 10), MAX_BACKOFF)
             stored.next_attempt_at = self.service.clock() + delay
             logger.warning("mail %s not sent (attempt %d): %s; again in %s", delivery_id, stored.attempts, exc, delay)
+            return "retried"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
 from shared.events import event_type
@@ -11,23 +12,64 @@ class Kind(StrEnum):
     task_created = "task_created"
     task_reminder = "task_reminder"
     gate_reminder = "gate_reminder"
+    feedback_request = "feedback_request"
+    feedback_reminder = "feedback_reminder"
+    checkin_reminder = "checkin_reminder"
+    approval_step = "approval_step"
+    approval_reminder = "approval_reminder"
     # Sent at once and never opted out of: someone's work is late and this person must act.
     escalation = "escalation"
 
 
-OPTIONAL_KINDS: tuple[Kind, ...] = (Kind.task_created, Kind.task_reminder, Kind.gate_reminder)
+OPTIONAL_KINDS: tuple[Kind, ...] = (
+    Kind.task_created,
+    Kind.task_reminder,
+    Kind.gate_reminder,
+    Kind.feedback_request,
+    Kind.feedback_reminder,
+    Kind.checkin_reminder,
+    Kind.approval_step,
+    Kind.approval_reminder,
+)
+# Mailed at once, one mail each. A check-in reminder comes an hour (the series' setting) before
+# the meeting: tomorrow's digest would arrive after it.
+AT_ONCE: frozenset[Kind] = frozenset({Kind.escalation, Kind.checkin_reminder})
 
 TASK_CREATED = event_type("reviews", "task", "created")
 TASK_REMINDER = event_type("reviews", "task", "reminder-due")
 TASK_ESCALATED = event_type("reviews", "task", "escalated")
 GATE_REMINDER = event_type("reviews", "cycle", "gate-reminder-due")
 GATE_ESCALATED = event_type("reviews", "cycle", "gate-escalated")
+FEEDBACK_REQUESTED = event_type("feedback", "feedback", "requested")
+FEEDBACK_REMINDER = event_type("feedback", "feedback-request", "reminder-due")
+CHECKIN_REMINDER = event_type("feedback", "checkin", "reminder-due")
+APPROVAL_OPENED = event_type("rewards", "approval-step", "opened")
+APPROVAL_REMINDED = event_type("rewards", "approval-step", "reminded")
+APPROVAL_ESCALATED = event_type("rewards", "approval-step", "escalated")
 
-# Event type -> (kind, the data field naming who is told).
-SOURCES: dict[str, tuple[Kind, str]] = {
-    TASK_CREATED: (Kind.task_created, "assignee_id"),
-    TASK_REMINDER: (Kind.task_reminder, "assignee_id"),
-    TASK_ESCALATED: (Kind.escalation, "notified_id"),
-    GATE_REMINDER: (Kind.gate_reminder, "notified_id"),
-    GATE_ESCALATED: (Kind.escalation, "notified_id"),
+
+@dataclass(frozen=True)
+class Source:
+    kind: Kind
+    # The data fields naming who is told: each holds one person id or a list of them.
+    recipients: tuple[str, ...]
+
+
+SOURCES: dict[str, Source] = {
+    TASK_CREATED: Source(Kind.task_created, ("assignee_id",)),
+    TASK_REMINDER: Source(Kind.task_reminder, ("assignee_id",)),
+    TASK_ESCALATED: Source(Kind.escalation, ("notified_id",)),
+    GATE_REMINDER: Source(Kind.gate_reminder, ("notified_id",)),
+    GATE_ESCALATED: Source(Kind.escalation, ("notified_id",)),
+    FEEDBACK_REQUESTED: Source(Kind.feedback_request, ("recipient_ids",)),
+    FEEDBACK_REMINDER: Source(Kind.feedback_reminder, ("person_id",)),
+    CHECKIN_REMINDER: Source(Kind.checkin_reminder, ("manager_id", "report_id")),
+    APPROVAL_OPENED: Source(Kind.approval_step, ("person_id",)),
+    APPROVAL_REMINDED: Source(Kind.approval_reminder, ("person_id",)),
+    APPROVAL_ESCALATED: Source(Kind.escalation, ("person_id",)),
 }
+
+
+def subjects_of(service: str) -> tuple[str, ...]:
+    """The consumed subjects one service publishes (one durable consumer per service's stream)."""
+    return tuple(subject for subject in SOURCES if subject.split(".")[1] == service)

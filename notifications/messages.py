@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from notifications.kinds import Kind
+from notifications.kinds import APPROVAL_ESCALATED, Kind
 
 LANGUAGES = ("en", "de")
 
@@ -35,9 +35,22 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "escalation.task": "{step}{whose} was due {due} and is not done. It has been escalated to you.",
         "escalation.gate": "{step} of a review cycle was due and {pending} item(s) are still open. "
         "It has been escalated to you.",
+        "feedback_request": "{name} asked you for feedback, by {due}.",
+        "feedback_request.nobody": "You were asked for feedback, by {due}.",
+        "feedback_reminder": "Reminder: {name} is waiting for your feedback, due {due}.",
+        "feedback_reminder.nobody": "Reminder: a request for your feedback is due {due}.",
+        "checkin.subject": "Reminder: 1:1{with}, {when}",
+        "checkin": "Your 1:1{with} starts {when}.",
+        "with": " with {name}",
+        "team": "the team of {name}",
+        "team.unknown": "a team",
+        "approval_step": "Pay approval: the proposals for {team} wait for your decision.",
+        "approval_reminder": "Reminder: the pay proposals for {team} still wait for your decision.",
+        "escalation.approval.subject": "Overdue: Pay approval for {team}",
+        "escalation.approval": "The pay approval for {team} is overdue. It has been escalated to you.",
         "whose": " for {name}",
         "open": "Open it: {link}",
-        "footer": "You receive this because you take part in a Meritloop review cycle. Choose what you receive: {link}",
+        "footer": "You receive this because you use Meritloop. Choose what you receive: {link}",
         "footer.escalation": "Escalations are always sent.",
     },
     "de": {
@@ -60,15 +73,28 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "Sie eskaliert.",
         "escalation.gate": "{step} eines Beurteilungszyklus war fällig, {pending} Punkt(e) sind noch offen. "
         "Der Schritt wurde an Sie eskaliert.",
+        "feedback_request": "{name} bittet Sie bis {due} um Feedback.",
+        "feedback_request.nobody": "Sie wurden bis {due} um Feedback gebeten.",
+        "feedback_reminder": "Erinnerung: {name} wartet auf Ihr Feedback, fällig am {due}.",
+        "feedback_reminder.nobody": "Erinnerung: Eine Bitte um Ihr Feedback ist am {due} fällig.",
+        "checkin.subject": "Erinnerung: 1:1-Gespräch{with}, {when}",
+        "checkin": "Ihr 1:1-Gespräch{with} beginnt am {when}.",
+        "with": " mit {name}",
+        "team": "das Team von {name}",
+        "team.unknown": "ein Team",
+        "approval_step": "Gehaltsfreigabe: Die Vorschläge für {team} warten auf Ihre Entscheidung.",
+        "approval_reminder": "Erinnerung: Die Gehaltsvorschläge für {team} warten noch auf Ihre Entscheidung.",
+        "escalation.approval.subject": "Überfällig: Gehaltsfreigabe für {team}",
+        "escalation.approval": "Die Gehaltsfreigabe für {team} ist überfällig. Sie wurde an Sie eskaliert.",
         "whose": " für {name}",
         "open": "Öffnen: {link}",
-        "footer": "Sie erhalten diese Nachricht, weil Sie an einem Meritloop-Beurteilungszyklus teilnehmen. "
-        "Wählen Sie, was Sie erhalten: {link}",
+        "footer": "Sie erhalten diese Nachricht, weil Sie Meritloop nutzen. Wählen Sie, was Sie erhalten: {link}",
         "footer.escalation": "Eskalationen werden immer gesendet.",
     },
 }
 
 DATE_FORMATS = {"en": "%d %b %Y, %H:%M", "de": "%d.%m.%Y, %H:%M"}
+DAY_FORMATS = {"en": "%d %b %Y", "de": "%d.%m.%Y"}
 # The steps whose task is about someone else: the mail names that person.
 ABOUT_SOMEONE_ELSE = frozenset({"manager_review", "pay_review"})
 
@@ -98,11 +124,14 @@ class Item:
 class Writer:
     """Renders mails for one recipient: their language, time zone and the web app's address."""
 
-    def __init__(self, language: str, tz: ZoneInfo, web_base_url: str, names: Mapping[str, str]) -> None:
+    def __init__(
+        self, language: str, tz: ZoneInfo, web_base_url: str, names: Mapping[str, str], *, recipient: str = ""
+    ) -> None:
         self.language = language if language in LANGUAGES else "en"
         self.tz = tz
         self.base = web_base_url.rstrip("/")
         self.names = names  # person id -> display name, for "manager review for Ada"
+        self.recipient = recipient  # their id: a 1:1 reminder names the other participant
 
     def text(self, key: str, **values: object) -> str:
         return CATALOGUE[self.language][key].format(**values)
@@ -112,12 +141,28 @@ class Writer:
         key = f"step.{step}"
         return CATALOGUE[self.language].get(key) or self.text("step.unknown")
 
-    def due(self, data: Mapping[str, Any]) -> str:
-        raw = data.get("due_at")
+    def due(self, data: Mapping[str, Any], key: str = "due_at", *, with_zone: bool = True) -> str:
+        raw = data.get(key)
         if not raw:
             return "?"
+        if len(str(raw)) == 10:  # a day (feedback's due_on), not a moment: no time, no zone
+            return date.fromisoformat(str(raw)).strftime(DAY_FORMATS[self.language])
         moment = datetime.fromisoformat(str(raw)).astimezone(self.tz)
-        return f"{moment.strftime(DATE_FORMATS[self.language])} ({self.tz.key})"
+        shown = moment.strftime(DATE_FORMATS[self.language])
+        return f"{shown} ({self.tz.key})" if with_zone else shown
+
+    def name(self, data: Mapping[str, Any], key: str) -> str | None:
+        return self.names.get(str(data.get(key)))
+
+    def team(self, data: Mapping[str, Any]) -> str:
+        name = self.name(data, "manager_id")
+        return self.text("team", name=name) if name else self.text("team.unknown")
+
+    def other(self, data: Mapping[str, Any]) -> str:
+        """The 1:1's other participant, as " with Ada" (nothing when unknown)."""
+        key = "report_id" if str(data.get("manager_id")) == self.recipient else "manager_id"
+        name = self.name(data, key)
+        return self.text("with", name=name) if name else ""
 
     def whose(self, data: Mapping[str, Any]) -> str:
         if str(data.get("step")) not in ABOUT_SOMEONE_ELSE:
@@ -125,7 +170,15 @@ class Writer:
         name = self.names.get(str(data.get("person_id")))
         return self.text("whose", name=name) if name else ""
 
-    def link(self, data: Mapping[str, Any]) -> str:
+    def link(self, data: Mapping[str, Any], kind: Kind | None = None, event_type: str = "") -> str:
+        if kind is Kind.feedback_request:
+            return f"{self.base}/feedback/requests/{data.get('id')}"
+        if kind is Kind.feedback_reminder:
+            return f"{self.base}/feedback/requests/{data.get('request_id')}"
+        if kind is Kind.checkin_reminder:
+            return f"{self.base}/checkins/{data.get('series_id')}"
+        if kind in (Kind.approval_step, Kind.approval_reminder) or event_type == APPROVAL_ESCALATED:
+            return f"{self.base}/pay/{data.get('cycle_id')}"
         if data.get("task_id"):
             return f"{self.base}/tasks/{data['task_id']}"
         if data.get("cycle_id"):
@@ -147,21 +200,38 @@ class Writer:
             text = self.text("task_reminder", due=self.due(data))
         elif item.kind is Kind.gate_reminder:
             text = self.text("gate_reminder", step=self.step(data), pending=pending, due=self.due(data))
+        elif item.kind in (Kind.feedback_request, Kind.feedback_reminder):
+            name = self.name(data, "requester_id")
+            due = self.due(data, "due_on")
+            text = self.text(item.kind.value, name=name, due=due) if name else self.text(f"{item.kind}.nobody", due=due)
+        elif item.kind is Kind.checkin_reminder:
+            text = self.text("checkin", **{"with": self.other(data)}, when=self.due(data, "starts_at"))
+        elif item.kind in (Kind.approval_step, Kind.approval_reminder):
+            text = self.text(item.kind.value, team=self.team(data))
+        elif item.event_type == APPROVAL_ESCALATED:
+            text = self.text("escalation.approval", team=self.team(data))
         elif "task_id" in data:
             text = self.text("escalation.task", step=self.step(data), whose=self.whose(data), due=self.due(data))
         else:
             text = self.text("escalation.gate", step=self.step(data), pending=pending)
-        return f"{text}\n{self.text('open', link=self.link(data))}"
+        return f"{text}\n{self.text('open', link=self.link(data, item.kind, item.event_type))}"
 
-    def escalation(self, recipient_name: str, item: Item) -> Rendered:
-        subject = self.text("escalation.subject", step=self.step(item.data), whose=self.whose(item.data))
-        body = "\n\n".join(
-            [
-                self.text("greeting", name=recipient_name),
-                self.line(item),
-                self.text("footer.escalation"),
-            ]
-        )
+    def single(self, recipient_name: str, item: Item) -> Rendered:
+        """A mail of its own (an escalation, a 1:1 reminder): sent at once, not in the digest."""
+        data = item.data
+        if item.kind is Kind.checkin_reminder:
+            # No zone in the subject (the body has it): a long subject with a parenthesis is
+            # folded by the mail library into one with a leading space.
+            when = self.due(data, "starts_at", with_zone=False)
+            subject = self.text("checkin.subject", **{"with": self.other(data)}, when=when)
+            footer = self.text("footer", link=self.preferences_link)
+        elif item.event_type == APPROVAL_ESCALATED:
+            subject = self.text("escalation.approval.subject", team=self.team(data))
+            footer = self.text("footer.escalation")
+        else:
+            subject = self.text("escalation.subject", step=self.step(data), whose=self.whose(data))
+            footer = self.text("footer.escalation")
+        body = "\n\n".join([self.text("greeting", name=recipient_name), self.line(item), footer])
         return Rendered(subject, body + "\n")
 
     def digest(self, recipient_name: str, items: Sequence[Item]) -> Rendered:

@@ -17,7 +17,7 @@ from typing import Any
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifications.kinds import OPTIONAL_KINDS, SOURCES, Kind
+from notifications.kinds import AT_ONCE, OPTIONAL_KINDS, SOURCES, Kind
 from notifications.messages import Item, Rendered, Writer, language_of
 from notifications.models import Delivery, Notification, Person, Preference
 from notifications.schedule import next_digest_at, zone
@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 WAKE_DISPATCHER = "meritloop.notifications.wake"
 COMPOSE_PEOPLE = 200  # people whose mails one round composes
+AT_ONCE_VALUES = tuple(kind.value for kind in AT_ONCE)
+# Data fields naming people a mail may mention by name (looked up in the directory copy).
+NAMED = ("person_id", "requester_id", "manager_id", "report_id")
 
 
 class NotificationService:
@@ -40,13 +43,16 @@ class NotificationService:
     # ------------------------------------------------------------------ events
 
     async def handle(self, session: AsyncSession, event: CloudEvent) -> None:
-        """Queue one notification for the person the event names (the consumer's inbox makes it once)."""
-        kind, field = SOURCES[event.type]
-        raw = event.data.get(field)
-        if not raw:
-            logger.warning("%s %s names nobody in %s; nothing to send", event.type, event.id, field)
+        """Queue one notification per person the event names (the consumer's inbox makes it once)."""
+        source = SOURCES[event.type]
+        recipients = _recipients(event.data, source.recipients)
+        if not recipients:
+            logger.warning("%s %s names nobody in %s; nothing to send", event.type, event.id, source.recipients)
             return
-        person_id = uuid.UUID(str(raw))
+        for person_id in recipients:
+            await self._queue(session, event, source.kind, person_id)
+
+    async def _queue(self, session: AsyncSession, event: CloudEvent, kind: Kind, person_id: uuid.UUID) -> None:
         exists = await session.scalar(
             select(Notification.id).where(Notification.event_id == event.id, Notification.person_id == person_id)
         )
@@ -56,16 +62,18 @@ class NotificationService:
         data = event.data
         if kind is Kind.task_reminder:
             data = await self._with_task(session, person_id, data)
+        elif kind is Kind.feedback_reminder:
+            data = await self._with_request(session, person_id, data)
         preference = await session.get(Preference, person_id)
         state = "pending"
-        if kind is Kind.escalation:
+        if kind in AT_ONCE:
             due_at = now
             session.info[WAKE_DISPATCHER] = True
         else:
             person = await session.get(Person, person_id)
             due_at = next_digest_at(now, self.digest_hour(preference), zone(person.timezone if person else None))
-            if preference is not None and kind.value in preference.opted_out:
-                state = "skipped"
+        if kind is not Kind.escalation and preference is not None and kind.value in preference.opted_out:
+            state = "skipped"
         session.add(
             Notification(
                 event_id=event.id,
@@ -77,6 +85,19 @@ class NotificationService:
                 state=state,
             )
         )
+
+    async def _with_request(self, session: AsyncSession, person_id: uuid.UUID, data: dict[str, Any]) -> dict[str, Any]:
+        """A feedback reminder names its request only: who asked comes from the request's own notification."""
+        requested = await session.scalar(
+            select(Notification.data).where(
+                Notification.person_id == person_id,
+                Notification.kind == Kind.feedback_request.value,
+                Notification.data["id"].as_string() == str(data.get("request_id")),
+            )
+        )
+        if not requested or "requester_id" not in requested:
+            return data
+        return {**data, "requester_id": requested["requester_id"]}
 
     async def _with_task(self, session: AsyncSession, person_id: uuid.UUID, data: dict[str, Any]) -> dict[str, Any]:
         """A reminder names only its task: take the step and whose review it is from the task's own notification."""
@@ -144,11 +165,11 @@ class NotificationService:
                 continue
             writer = await self._writer(session, person, wanted)
             for item in wanted:
-                if item.kind == Kind.escalation:
-                    rendered = writer.escalation(person.display_name, _item(item))
-                    self._deliver(session, person, writer.language, Kind.escalation.value, rendered, [item], now)
+                if item.kind in AT_ONCE:
+                    rendered = writer.single(person.display_name, _item(item))
+                    self._deliver(session, person, writer.language, item.kind, rendered, [item], now)
                     composed += 1
-            digest = [item for item in wanted if item.kind != Kind.escalation]
+            digest = [item for item in wanted if item.kind not in AT_ONCE]
             if digest:
                 rendered = writer.digest(person.display_name, [_item(item) for item in digest])
                 self._deliver(session, person, writer.language, "digest", rendered, digest, now)
@@ -157,12 +178,23 @@ class NotificationService:
         return composed
 
     async def _writer(self, session: AsyncSession, person: Person, items: Sequence[Notification]) -> Writer:
-        about = {uuid.UUID(str(item.data["person_id"])) for item in items if item.data.get("person_id")}
+        about = {
+            uuid.UUID(str(item.data[field]))
+            for item in items
+            for field in NAMED
+            if isinstance(item.data.get(field), str) and item.data[field]
+        }
         names: dict[str, str] = {}
         if about:
             for other in await session.scalars(select(Person).where(Person.id.in_(about))):
                 names[str(other.id)] = other.display_name
-        return Writer(language_of(person.locale), zone(person.timezone), self.settings.web_base_url, names)
+        return Writer(
+            language_of(person.locale),
+            zone(person.timezone),
+            self.settings.web_base_url,
+            names,
+            recipient=str(person.id),
+        )
 
     def _deliver(
         self,
@@ -229,7 +261,7 @@ class NotificationService:
         """Development aid: every waiting digest item falls due now instead of at its hour."""
         result = await session.execute(
             update(Notification)
-            .where(Notification.state == "pending", Notification.kind != Kind.escalation.value)
+            .where(Notification.state == "pending", Notification.kind.not_in(AT_ONCE_VALUES))
             .values(due_at=self.clock())
         )
         session.info[WAKE_DISPATCHER] = True
@@ -244,10 +276,24 @@ class NotificationService:
             .where(
                 Notification.person_id == person_id,
                 Notification.state == "pending",
-                Notification.kind != Kind.escalation.value,
+                Notification.kind.not_in(AT_ONCE_VALUES),
             )
             .values(due_at=due_at)
         )
+
+
+def _recipients(data: dict[str, Any], fields: Sequence[str]) -> list[uuid.UUID]:
+    """The people the event's fields name, each once, in order."""
+    found: list[uuid.UUID] = []
+    for field in fields:
+        raw = data.get(field)
+        for value in raw if isinstance(raw, list) else [raw]:
+            if not value:
+                continue
+            person_id = uuid.UUID(str(value))
+            if person_id not in found:
+                found.append(person_id)
+    return found
 
 
 def _item(row: Notification) -> Item:

@@ -149,14 +149,18 @@ class OutboxGauges:
         return int(pending), age
 
 
-def install_metrics(app: FastAPI, service: str, outbox_model: type[OutboxMixin]) -> None:
-    """``GET /metrics`` (no auth, not in the OpenAPI schema) and the request metrics of ``app``."""
-    gauges = OutboxGauges(service, app.state.sessionmaker, outbox_model)
+def install_metrics(app: FastAPI, service: str, outbox_model: type[OutboxMixin] | None) -> None:
+    """``GET /metrics`` (no auth, not in the OpenAPI schema) and the request metrics of ``app``.
+
+    ``outbox_model`` None: a component that publishes nothing (notifications) has no outbox gauges.
+    """
+    gauges = OutboxGauges(service, app.state.sessionmaker, outbox_model) if outbox_model is not None else None
     app.state.outbox_gauges = gauges
     app.add_middleware(HTTPMetricsMiddleware, service=service)
 
     async def metrics(request: Request) -> Response:
-        await gauges.refresh()
+        if gauges is not None:
+            await gauges.refresh()
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(REGISTRY), media_type=content_type)
 

@@ -91,7 +91,15 @@ COMPONENTS: tuple[Component, ...] = (
         ),
     ),
     Component("rewards", (_reviews("rewards-people"), _reviews("rewards-ratings"))),
-    Component("notifications", (_reviews("notifications-people"), _reviews("notifications-reviews"))),
+    Component(
+        "notifications",
+        (
+            _reviews("notifications-people"),
+            _reviews("notifications-reviews"),
+            Consumes(stream_name("feedback"), "notifications-feedback"),
+            Consumes(stream_name("rewards"), "notifications-rewards"),
+        ),
+    ),
     Component("worker", connects=False),
 )
 BUS_USERS: tuple[Component, ...] = tuple(component for component in COMPONENTS if component.connects)

@@ -23,6 +23,7 @@ import yaml
 from prometheus_client import REGISTRY
 from pydantic import ValidationError
 
+from notifications.settings import NotificationSettings
 from shared.events.envelope import stream_name
 from shared.events.trust import BUS_USERS
 from shared.settings import SERVICES, Environment, Settings
@@ -40,8 +41,11 @@ CONFIGMAP, SECRET = "meritloop-config", "meritloop-secrets"
 PART_OF = "app.kubernetes.io/part-of"
 NAME = "app.kubernetes.io/name"
 
-SETTING_NAMES = frozenset(f"MERITLOOP_{field.upper()}" for field in Settings.model_fields) | frozenset(
-    f"MERITLOOP_WEB_{field.upper()}" for field in WebSettings.model_fields
+SETTING_NAMES = (
+    frozenset(f"MERITLOOP_{field.upper()}" for field in Settings.model_fields)
+    | frozenset(f"MERITLOOP_WEB_{field.upper()}" for field in WebSettings.model_fields)
+    # The notifications component's settings extend the shared ones (same prefix).
+    | frozenset(f"MERITLOOP_{field.upper()}" for field in NotificationSettings.model_fields)
 )
 # JetStream stream names look like settings: the NATS values name them in the permissions.
 STREAM_NAMES = frozenset({*(stream_name(user.name) for user in BUS_USERS), "MERITLOOP_DEADLETTER"})
@@ -405,7 +409,8 @@ def alert_rules() -> list[Manifest]:
 
 
 def meritloop_exported_names() -> set[str]:
-    """Every sample name shared/ registers with prometheus_client (series of no labels yet included)."""
+    """Every sample name shared/ and notifications/ register with prometheus_client (unlabelled series too)."""
+    import notifications.dispatcher  # noqa: F401 - registers the mail counter
     import shared.metrics  # noqa: F401 - registers the metrics
 
     suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"), "gauge": ("",)}
@@ -598,3 +603,45 @@ def test_web_app_runs_behind_its_ingress() -> None:
     (path,) = rule["http"]["paths"]
     assert path["path"] == "/"
     assert path["backend"]["service"] == {"name": "web", "port": {"name": "http"}}
+
+
+def test_notifications_run_with_their_database_bus_user_and_smtp_login_as_files(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    deployment = objects("Deployment")["notifications"]
+    assert "replicas" not in deployment["spec"], "the HorizontalPodAutoscaler owns the count"
+    container = only_container(deployment)
+    assert container["command"] == ["uvicorn"]
+    assert container["args"][:2] == ["--factory", "notifications.app:create"]
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "http"}
+    pod_labels = deployment["spec"]["template"]["metadata"]["labels"]
+    assert objects("Service")["notifications"]["spec"]["selector"].items() <= pod_labels.items()
+    assert objects("PodDisruptionBudget")["notifications"]["spec"]["selector"]["matchLabels"].items() <= (
+        pod_labels.items()
+    )
+    assert objects("HorizontalPodAutoscaler")["notifications"]["spec"]["minReplicas"] >= 2
+    # The SMTP password is a file, optional (a relay without a login needs none).
+    assert secret_files(deployment, optional=True)["MERITLOOP_SMTP_PASSWORD"] == (SECRET, "MERITLOOP_SMTP_PASSWORD")
+    job = objects("Job")["migrate-notifications"]
+    assert only_container(job)["args"] == ["migrate", "--service", "notifications"]
+
+    # What the pod sees makes valid production settings of the component.
+    monkeypatch.chdir(tmp_path)
+    for variable in SETTING_NAMES:
+        monkeypatch.delenv(variable, raising=False)
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    for variable, value in config_data().items():
+        monkeypatch.setenv(variable, value)
+    for entry in container["env"]:
+        monkeypatch.setenv(entry["name"], entry["value"])
+    monkeypatch.setenv("MERITLOOP_SECRETS_DIR", str(secrets))
+    for variable, value in secret_example().items():
+        (secrets / variable).write_text(value)
+    (secrets / "MERITLOOP_NATS_PASSWORD").write_text(secret_example("meritloop-nats-users")["notifications"])
+    settings = NotificationSettings()
+    assert settings.environment is Environment.production
+    assert settings.nats_user == "notifications"
+    assert settings.notifications_url == secret_example()["MERITLOOP_NOTIFICATIONS_DATABASE_URL"]
+    assert settings.smtp_password == secret_example()["MERITLOOP_SMTP_PASSWORD"]
+    assert (settings.smtp_port, settings.smtp_security.value) == (587, "starttls")

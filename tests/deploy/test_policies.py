@@ -55,6 +55,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("ML-6", "Job/migrate-feedback"): "a Job runs to completion; it has no probes",
     ("ML-6", "Job/migrate-reviews"): "a Job runs to completion; it has no probes",
     ("ML-6", "Job/migrate-rewards"): "a Job runs to completion; it has no probes",
+    ("ML-6", "Job/migrate-notifications"): "a Job runs to completion; it has no probes",
     ("ML-9", "Deployment/worker"): "its load is Temporal's task queue, not CPU: scaled by hand (docs/operations.md)",
 }
 
@@ -388,6 +389,31 @@ def test_the_web_app_reaches_the_apis_and_nothing_else() -> None:
     assert not flow(web, POSTGRES, 5432)
     assert not flow(web, TEMPORAL, 7233)
     assert not flow(web, meritloop_pod("worker"), 8080)
+
+
+def test_notifications_reach_the_bus_their_database_and_the_mail_relay() -> None:
+    pod = meritloop_pod("notifications")
+    assert flow(ANYONE_IN["ingress-nginx"], pod, 8000), "the preferences API"
+    assert flow(ANYONE_IN["monitoring"], pod, 8000)
+    assert flow(meritloop_pod("web"), pod, 8000), "the web app's settings page"
+    assert flow(pod, NATS, 4222)
+    assert flow(pod, POSTGRES, 5432)
+    assert flow(pod, DNS, 53, "UDP")
+    assert flow(pod, EXTERNAL, 443), "the identity provider's keys"
+    for port in (587, 465, 25):
+        assert flow(pod, EXTERNAL, port), f"SMTP on {port}"
+    assert not flow(pod, TEMPORAL, 7233)
+    assert not flow(ANYONE_IN["default"], pod, 8000)
+    assert not flow(EXTERNAL, pod, 8000)
+    assert not flow(pod, EXTERNAL, 80)
+    for service in SERVICES:
+        assert not flow(pod, meritloop_pod(service), 8000), "it reads the services' events, never their APIs"
+        assert not flow(meritloop_pod(service), EXTERNAL, 587), "only notifications send mail"
+    assert not flow(meritloop_pod("web"), EXTERNAL, 25)
+    job = meritloop_pod("migrate-notifications")
+    assert flow(job, POSTGRES, 5432)
+    assert not flow(job, NATS, 4222)
+    assert not flow(job, EXTERNAL, 587)
 
 
 def test_the_worker_reaches_temporal_only() -> None:

@@ -156,7 +156,9 @@ class Notifier:
         await self.publish(PERSON_UPSERTED if data.active else PERSON_DEACTIVATED, data.model_dump(mode="json"))
 
     async def publish(self, subject: str, data: dict[str, Any], *, event_id: uuid.UUID | None = None) -> CloudEvent:
-        event = CloudEvent(source="/meritloop/reviews", type=subject, data=data, id=event_id or uuid.uuid4())
+        # The source the publishing service would set (the consumer refuses a mismatch).
+        source = f"/meritloop/{subject.split('.')[1]}"
+        event = CloudEvent(source=source, type=subject, data=data, id=event_id or uuid.uuid4())
         await self.send(event)
         return event
 
@@ -213,6 +215,8 @@ async def notifier(
     try:
         js = nc.jetstream()
         await declare_reviews_stream(js)
+        for publisher in ("feedback", "rewards"):
+            await declare_stream(js, publisher)
         async with app.router.lifespan_context(app):
             await app.state.bus.wait_connected(10)
             transport = httpx.ASGITransport(app=app)
@@ -224,10 +228,15 @@ async def notifier(
 
 async def declare_reviews_stream(js: JetStreamContext) -> None:
     """The test plays the reviews service, which owns (and alone may create) its stream."""
+    await declare_stream(js, "reviews")
+
+
+async def declare_stream(js: JetStreamContext, service: str) -> None:
+    """The test plays the publishing service (reviews, feedback, rewards), which owns its stream."""
     try:
-        await js.add_stream(service_stream("reviews"))
+        await js.add_stream(service_stream(service))
     except BadRequestError:
-        await js.update_stream(service_stream("reviews"))
+        await js.update_stream(service_stream(service))
 
 
 def task_data(

@@ -83,7 +83,16 @@ async def test_my_settings_are_mine_and_a_leaver_has_none(
         "effective_digest_hour": 8,
         "time_zone": "Europe/Berlin",
         "opted_out": [],
-        "optional_kinds": ["task_created", "task_reminder", "gate_reminder"],
+        "optional_kinds": [
+            "task_created",
+            "task_reminder",
+            "gate_reminder",
+            "feedback_request",
+            "feedback_reminder",
+            "checkin_reminder",
+            "approval_step",
+            "approval_reminder",
+        ],
     }
     changed = await notifier.client.put(
         f"/notification-preferences/{org['ada']}",

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from notifications.kinds import Kind
-from notifications.messages import Item, Writer, language_of
+from notifications.kinds import SOURCES, Kind
+from notifications.messages import CATALOGUE, Item, Writer, language_of
 from notifications.schedule import next_digest_at, zone
 
 
@@ -64,3 +64,53 @@ def test_every_setting_of_the_component_is_documented() -> None:
     assert own
     missing = [name for name in own if f"`MERITLOOP_{name.upper()}`" not in page]
     assert missing == []
+
+
+def test_the_bus_lets_the_component_read_exactly_what_it_subscribes_to() -> None:
+    """Each durable consumer is in the trust table (the locked bus refuses any other)."""
+    from notifications.consumers import subscriptions
+    from notifications.service import NotificationService
+    from notifications.settings import NotificationSettings
+    from shared.database import utcnow
+    from shared.events.trust import component
+
+    service = NotificationService(NotificationSettings(), utcnow)
+    subscribed = {(s.stream, s.durable) for s in subscriptions(service)}
+    allowed = {(c.stream, c.durable) for c in component("notifications").consumes}
+    assert subscribed == allowed
+    consumed = {subject for s in subscriptions(service)[1:] for subject in s.subjects}
+    assert consumed == set(SOURCES), "every event the component knows is read by one consumer"
+
+
+def test_every_catalogue_has_the_same_keys_and_every_kind_renders_in_both_languages() -> None:
+    assert CATALOGUE["en"].keys() == CATALOGUE["de"].keys()
+    data = {
+        "id": "r1",
+        "request_id": "r1",
+        "series_id": "s1",
+        "cycle_id": "c1",
+        "task_id": "t1",
+        "due_at": "2027-01-15T16:00:00+00:00",
+        "due_on": "2027-01-20",
+        "starts_at": "2027-01-15T16:00:00+00:00",
+    }
+    for language in ("en", "de"):
+        writer = Writer(language, zone("Europe/Berlin"), "https://x.example", {})
+        for event_type, source in SOURCES.items():
+            rendered = writer.digest("Ada", [Item(source.kind, event_type, data)])
+            assert "{" not in rendered.body, (language, event_type)
+            assert "https://x.example/" in rendered.body
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"recipient_ids": ["00000000-0000-0000-0000-000000000001"] * 2}, 1),  # each person once
+        ({"manager_id": "00000000-0000-0000-0000-000000000001", "report_id": None}, 1),
+        ({"recipient_ids": []}, 0),
+    ],
+)
+def test_recipients_are_each_person_named_once(data: dict[str, object], expected: int) -> None:
+    from notifications.service import _recipients
+
+    assert len(_recipients(data, ("recipient_ids", "manager_id", "report_id"))) == expected
