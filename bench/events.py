@@ -86,7 +86,9 @@ def make_events(count: int) -> list[CloudEvent]:
     return events
 
 
-async def bare(url: str, events: Sequence[CloudEvent], publish_batch: int, fetch_batch: int, round_: int) -> float:
+async def bare(
+    url: str, events: Sequence[CloudEvent], publish_batch: int, fetch_batch: int, round_: int
+) -> tuple[float, float]:
     """JetStream alone: pipelined publishes, a durable pull consumer fetching and acking."""
     nc = await nats.connect(url)
     try:
@@ -134,12 +136,12 @@ async def bare(url: str, events: Sequence[CloudEvent], publish_batch: int, fetch
                     received += 1
             done.set()
 
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         await asyncio.gather(publish(), consume())
         await nc.flush()
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         await psub.unsubscribe()
-        return elapsed
+        return elapsed, cpu
     finally:
         await nc.close()
 
@@ -159,7 +161,7 @@ async def write_outbox(producer_url: str, events: Sequence[CloudEvent]) -> float
 
 async def pipeline(
     url: str, producer_url: str, consumer_url: str, count: int, round_: int, publish_batch: int, fetch_batch: int
-) -> tuple[float, int, int]:
+) -> tuple[float, float, int, int]:
     """The relay and a consumer on committed outbox rows: the time until every event is handled."""
 
     async def nothing_more(_session: object, _event: CloudEvent) -> None:
@@ -190,7 +192,7 @@ async def pipeline(
         await bus.jetstream().purge_stream(DIRECTORY_STREAM)
         await bus.jetstream().add_consumer(DIRECTORY_STREAM, consumer.consumer_config())
         relay = OutboxRelay(bus, producer, OutboxEvent, batch_size=publish_batch)
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         consumer.start()
         relay.start()
         stack.push_async_callback(consumer.stop)
@@ -200,7 +202,7 @@ async def pipeline(
             await asyncio.sleep(0.005)
             if relayed is None and relay.published >= count:
                 relayed = time.perf_counter() - started
-        elapsed = time.perf_counter() - started
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         print(f"  (the relay had published every row after {relayed or elapsed:.2f} s)")
 
         async with producer() as session:
@@ -211,7 +213,7 @@ async def pipeline(
             inbox = await session.scalar(
                 select(func.count()).select_from(InboxEvent).where(InboxEvent.consumer == subscription.durable)
             )
-        return elapsed, int(pending or 0), int(inbox or 0)
+        return elapsed, cpu, int(pending or 0), int(inbox or 0)
 
 
 async def run(args: argparse.Namespace) -> None:
@@ -234,13 +236,13 @@ async def run(args: argparse.Namespace) -> None:
             await upgrade_async("goals", consumer_url)
             events = make_events(args.events)
             size = sum(len(event.to_bytes()) for event in events) / len(events)
-            bare_time = await bare(url, events, publish_batch, fetch_batch, round_)
+            bare_time, bare_cpu = await bare(url, events, publish_batch, fetch_batch, round_)
             bare_rate = args.events / bare_time
             print(f"round {round_}: payload {size:.0f} bytes")
             print(f"  bare JetStream publish + pull consume: {bare_time:.2f} s ({bare_rate:,.0f} events/s)")
             write_time = await write_outbox(producer_url, events)
             print(f"  outbox write (add_many, one transaction, not in the pipeline figure): {write_time:.2f} s")
-            elapsed, pending, inbox = await pipeline(
+            elapsed, cpu, pending, inbox = await pipeline(
                 url, producer_url, consumer_url, args.events, round_, publish_batch, fetch_batch
             )
             rate = args.events / elapsed
@@ -248,6 +250,8 @@ async def run(args: argparse.Namespace) -> None:
                 f"  outbox -> relay -> JetStream -> consumer inbox, committed: {elapsed:.2f} s ({rate:,.0f} events/s)"
             )
             print(f"  pipeline/bare rate = {rate / bare_rate:.2f} (goal >= 0.5)")
+            # CPU seconds of this process (every thread): they move less with the neighbours' load.
+            print(f"  CPU seconds: bare {bare_cpu:.2f}, pipeline {cpu:.2f}; bare/pipeline = {bare_cpu / cpu:.2f}")
             if pending or inbox != args.events:
                 raise SystemExit(f"pipeline incomplete: {pending} outbox rows pending, {inbox} inbox rows")
 

@@ -13,6 +13,7 @@ from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, Table, event, insert, text
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.ext.asyncio import (
+    AsyncConnection,
     AsyncEngine,
     AsyncSession,
     async_sessionmaker,
@@ -155,6 +156,69 @@ async def insert_many(
         processor = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
         values.append(column if processor is None else _convert(processor, column))
     await connection.exec_driver_sql(compiled.string, list(zip(*values, strict=True)))
+
+
+async def insert_new(
+    session: AsyncSession, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], returning: str
+) -> list[Any]:
+    """Insert the rows whose key is not in ``table`` yet, in one statement; the ``returning`` values of those written.
+
+    ``INSERT ... ON CONFLICT DO NOTHING RETURNING``: one statement where a SELECT of the
+    keys already there and an INSERT of the others took two (SQLite 3.35+ and PostgreSQL).
+    A row whose key repeats an earlier row of ``rows`` is skipped like one already stored.
+    """
+    if not rows:
+        return []
+    connection = await session.connection()
+    dialect = connection.dialect
+    if dialect.name == "sqlite":
+        return await _insert_new_sqlite(connection, table, columns, rows, returning)
+    if dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as dialect_insert
+    else:  # pragma: no cover - the project runs on these two
+        raise NotImplementedError(f"insert_new on {dialect.name}")
+    statement = dialect_insert(table).on_conflict_do_nothing().returning(table.c[returning])
+    # Executemany with RETURNING: SQLAlchemy's "insertmanyvalues" sends multi-row VALUES
+    # batches of the one cached statement and gathers what each returned.
+    result = await connection.execute(statement, [dict(zip(columns, row, strict=True)) for row in rows])
+    return list(result.scalars())
+
+
+# Bound values per SQLite statement: well under SQLITE_MAX_VARIABLE_NUMBER (32766 since 3.32).
+_SQLITE_VARIABLES = 30_000
+
+
+async def _insert_new_sqlite(
+    connection: AsyncConnection, table: Table, columns: Sequence[str], rows: Sequence[Sequence[Any]], returning: str
+) -> list[Any]:
+    # Straight to aiosqlite, in the session's transaction (same DBAPI connection): through
+    # SQLAlchemy's adapter a statement costs four hops to aiosqlite's thread (cursor,
+    # execute, fetchall, close), each waiting for the GIL and a CPU; execute_fetchall is one.
+    dialect = connection.dialect
+    preparer = dialect.identifier_preparer
+    names = ", ".join(preparer.quote(name) for name in columns)
+    placeholders = "(" + ", ".join("?" * len(columns)) + ")"
+    target, key = preparer.format_table(table), preparer.quote(returning)
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in columns]
+    values = [
+        [row[index] for row in rows] if processor is None else _convert(processor, [row[index] for row in rows])
+        for index, processor in enumerate(processors)
+    ]
+    parameters = list(zip(*values, strict=True))
+    result_processor = table.c[returning].type.dialect_impl(dialect).result_processor(dialect, None)
+    driver = (await connection.get_raw_connection()).driver_connection
+    assert driver is not None
+    written: list[Any] = []
+    size = max(1, _SQLITE_VARIABLES // len(columns))
+    for start in range(0, len(parameters), size):
+        chunk = parameters[start : start + size]
+        rows_sql = ", ".join([placeholders] * len(chunk))
+        # Identifiers come from the table's metadata, quoted by the dialect; every value is bound.
+        sql = f"INSERT INTO {target} ({names}) VALUES {rows_sql} ON CONFLICT DO NOTHING RETURNING {key}"  # noqa: S608
+        flat = [value for row in chunk for value in row]
+        for (value,) in await driver.execute_fetchall(sql, flat):
+            written.append(value if result_processor is None else result_processor(value))
+    return written
 
 
 def _convert(processor: Callable[[Any], Any], column: list[Any]) -> list[Any]:

@@ -23,7 +23,7 @@ from opentelemetry import propagate, trace
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from shared.database import insert_many, utcnow
+from shared.database import insert_new, utcnow
 from shared.events.bus import EventBus
 from shared.events.envelope import DEAD_LETTER_PREFIX, CloudEvent
 from shared.events.loop import BackgroundLoop
@@ -219,26 +219,20 @@ class EventConsumer(BackgroundLoop):
         failed_at: int | None = None
         try:
             async with self._sessionmaker() as session, session.begin():
-                ids = {event.id for _message, event in batch}
-                seen = set(
-                    await session.scalars(
-                        select(self._inbox.event_id).where(
-                            self._inbox.consumer == durable, self._inbox.event_id.in_(ids)
-                        )
-                    )
-                )
+                # Claim the batch's inbox rows first, in one statement: the ids it returns are
+                # the events not handled before, each once even if the batch repeats it. A
+                # handler that fails rolls its claim back with everything else.
                 now = utcnow()
-                rows = []
+                claims = {event.id: (durable, event.id, event.type, now) for _message, event in batch}
+                fresh = set(await insert_new(session, table, INBOX_COLUMNS, list(claims.values()), "event_id"))
                 for index, (message, event) in enumerate(batch):
-                    if event.id in seen:  # handled before, or earlier in this very batch
+                    if event.id not in fresh:  # handled before, or earlier in this very batch
                         continue
-                    seen.add(event.id)
+                    fresh.discard(event.id)
                     failed_at = index
                     with self._span(message):
                         await self.subscription.handler(session, event)
                     failed_at = None
-                    rows.append((durable, event.id, event.type, now))
-                await insert_many(session, table, INBOX_COLUMNS, rows)
         except Exception as exc:  # noqa: BLE001 - the caller decides who pays for it
             if failed_at is None:
                 logger.info("%s: batch of %d failed as a whole (%s); one by one", durable, len(batch), exc)
