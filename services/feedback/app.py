@@ -8,6 +8,8 @@ from services.feedback import endpoints
 from services.feedback.consumers import subscriptions
 from services.feedback.events import people
 from services.feedback.models import Base, InboxEvent, OutboxEvent
+from services.feedback.peer_reviews.activities import serve_activities
+from services.feedback.peer_reviews.endpoints import peer_results_router, peer_reviews_router
 from services.feedback.reminders import reminders_router
 from shared.people import people_router
 from shared.service import ServiceDefinition, create_app
@@ -26,10 +28,13 @@ DEFINITION = ServiceDefinition(
         endpoints.privacy_router,
         people_router(people),
         reminders_router,
+        peer_reviews_router,
+        peer_results_router,
     ),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
     subscriptions=subscriptions,
+    activities=serve_activities,
 )
 metadata = Base.metadata
 
