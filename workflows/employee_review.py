@@ -203,12 +203,13 @@ class EmployeeReviewWorkflow:
 
     async def _run_peer_round(self, plan: PeerFeedbackPlan) -> None:
         person = self._input.person_id
-        await self._run_task(Step.peer_nomination, person)
-        await self._record_completions()
-        if self._closed is not None:
-            return
-        await self._run_task(Step.peer_approval, self._manager)
-        await self._record_completions()
+        for step, assignee in ((Step.peer_nomination, person), (Step.peer_approval, self._manager)):
+            if self._closed is not None:
+                return
+            if self._passed(step):
+                break  # the round closed before it: no task to write only to expire it
+            await self._run_task(step, self._manager if step is Step.peer_approval else assignee)
+            await self._record_completions()
         if self._closed is not None:
             return
         # Only what the manager approved counts (an approval that expired approves nobody); the
