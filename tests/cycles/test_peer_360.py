@@ -56,7 +56,7 @@ async def _one(reviews: httpx.AsyncClient, hr: dict[str, str], cycle: str, kind:
 
 async def _all_tasks(reviews: httpx.AsyncClient, hr: dict[str, str], cycle: str, kind: str) -> dict[str, str]:
     """Every task of that kind by id, with its status (any status, not only the open inbox)."""
-    params = {"scope": "all", "kind": kind, "cycle_id": cycle, "status": "any", "limit": 500}
+    params: dict[str, str | int] = {"scope": "all", "kind": kind, "cycle_id": cycle, "status": "any", "limit": 500}
     response = await reviews.get("/tasks", params=params, headers=hr)
     assert response.status_code == 200, response.text
     return {task["id"]: task["status"] for task in response.json()["items"]}
