@@ -14,7 +14,9 @@ types) and ``review-cycle-gate-reminders`` (the cycle); ``employee_review_v3`` a
 ``review_cycle_v4`` adds ``bulk-launch`` (first tasks written in bulk, reviews started by an
 activity) and ``employee_review_v5`` is a review of it (its first task written before it started);
 ``employee_review_v6`` adds ``record-completion-with-next-task`` (a completion recorded by the
-activity that creates the next task, reported with its opening in one signal).
+activity that creates the next task, reported with its opening in one signal);
+``employee_review_v7`` (recorded by the name ``EmployeeReviewWorkflow360``) adds ``peer-feedback``:
+a review whose template asks for a 360 round (nomination, approval, peer tasks, release).
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from tests.support.processes import TemporalServer
 from tests.workflows.fakes import serving
 from tests.workflows.scenario import fakes, run_small_cycle
+from tests.workflows.test_peer_round import record_peer_review
 from workflows.ping import PingInput, PingWorkflow
 from workflows.worker import build_worker
 
@@ -40,6 +43,7 @@ FILES = {
     "PingWorkflow": "ping_v1.json",
     "ReviewCycleWorkflow": "review_cycle_v4.json",
     "EmployeeReviewWorkflow": "employee_review_v6.json",
+    "EmployeeReviewWorkflow360": "employee_review_v7.json",
 }
 
 
@@ -77,6 +81,9 @@ async def record(only: set[str]) -> None:
                 histories |= await _ping(client)
             if only & {"ReviewCycleWorkflow", "EmployeeReviewWorkflow"}:
                 histories |= await _review_cycle(client)
+            if "EmployeeReviewWorkflow360" in only:
+                handle = await record_peer_review(client, "record-360")
+                histories["EmployeeReviewWorkflow360"] = await handle.fetch_history()
             for name, history in histories.items():
                 path = HISTORIES / FILES[name]
                 if name in only and not path.exists():
