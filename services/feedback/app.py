@@ -11,6 +11,7 @@ from services.feedback.models import Base, InboxEvent, OutboxEvent
 from services.feedback.peer_reviews.activities import serve_activities
 from services.feedback.peer_reviews.endpoints import peer_results_router, peer_reviews_router
 from services.feedback.reminders import reminders_router
+from services.feedback.upward.endpoints import upward_router
 from shared.people import people_router
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
@@ -30,6 +31,7 @@ DEFINITION = ServiceDefinition(
         reminders_router,
         peer_reviews_router,
         peer_results_router,
+        upward_router,
     ),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,

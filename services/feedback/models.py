@@ -269,3 +269,46 @@ class PeerAnswer(Base):
     position: Mapped[int] = mapped_column(Integer)
     ratings: Mapped[dict[str, int]] = mapped_column(JSON)
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class UpwardPulse(RecordMixin, Base):
+    """Upward feedback: reports rate and comment on their manager, standalone or in a cycle."""
+
+    __tablename__ = "upward_pulses"
+
+    cycle_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True, index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[uuid.UUID]
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    min_raters: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class UpwardAnswer(Base):
+    """One report's answer about their manager: the giver is an HMAC tag, the comment ciphertext
+    whose key is wrapped for that manager alone (readable once released, at k or more)."""
+
+    __tablename__ = "upward_answers"
+    __table_args__ = (UniqueConstraint("pulse_id", "giver_tag"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    pulse_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("upward_pulses.id", ondelete="CASCADE"), index=True)
+    manager_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    giver_tag: Mapped[bytes] = mapped_column(LargeBinary(32))
+    position: Mapped[int] = mapped_column(Integer)
+    rating: Mapped[int] = mapped_column(Integer)
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class UpwardResult(Base):
+    """A manager's released aggregate of one pulse (k or more answers); nothing below k."""
+
+    __tablename__ = "upward_results"
+
+    pulse_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("upward_pulses.id", ondelete="CASCADE"), primary_key=True)
+    manager_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_unit: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    score: Mapped[float]
+    rater_count: Mapped[int] = mapped_column(Integer)
+    rating_sum: Mapped[int] = mapped_column(Integer)
