@@ -157,7 +157,7 @@ def worker() -> None:
 
 @app.command()
 def activities(
-    service: Annotated[str, typer.Argument(help="The service whose activities to run: reviews or rewards.")],
+    service: Annotated[str, typer.Argument(help="The service whose activities to run: feedback, reviews or rewards.")],
 ) -> None:
     """Run a service's Temporal activities as a process of their own.
 
@@ -168,8 +168,8 @@ def activities(
 
     from shared.service import ServiceDefinition, run_activities
 
-    if service not in ("reviews", "rewards"):
-        raise typer.BadParameter("reviews or rewards", param_hint="SERVICE")
+    if service not in ("feedback", "reviews", "rewards"):
+        raise typer.BadParameter("feedback, reviews or rewards", param_hint="SERVICE")
     definition: ServiceDefinition = importlib.import_module(f"services.{service}.app").DEFINITION
     asyncio.run(run_activities(definition, get_settings()))
 

@@ -30,6 +30,8 @@ CYCLE_LAUNCHED = event_type("reviews", "cycle", "launched")
 CYCLE_PHASE_OPENED = event_type("reviews", "cycle", "phase-opened")
 CYCLE_CANCELLED = event_type("reviews", "cycle", "cancelled")
 PEER_AGGREGATE_COMPUTED = event_type("feedback", "peer-aggregate", "computed")
+# 360: a peer answered in the feedback service; the reviews service completes the peer's task.
+PEER_REVIEW_ANSWERED = event_type("feedback", "peer-review", "answered")
 CYCLES_STREAM = stream_name("reviews")
 AGGREGATES_STREAM = stream_name("feedback")
 
@@ -53,6 +55,20 @@ class PeerAggregateComputed(BaseModel):
     min_raters: int = MIN_PEER_RATERS
     revision: int = Field(1, ge=1)
     computed_at: datetime
+
+
+class PeerReviewAnswered(BaseModel):
+    """``data`` of ``meritloop.feedback.peer-review.answered``: which peer task is answered.
+
+    Ids only: the task id numbers the subject's peer tasks (``{cycle}:{subject}:peer_review:{n}``)
+    without naming the peer, and no answer, rating or text travels.
+    """
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    id: uuid.UUID
+    cycle_id: uuid.UUID
+    task_id: str
 
 
 def peer_score(mean: float) -> float:

@@ -148,6 +148,9 @@ class Settings(BaseSettings):
     temporal_rewards_task_queue: str = Field(
         "rewards", description="Task queue of the rewards service's activities (its worker runs in the service)."
     )
+    temporal_feedback_task_queue: str = Field(
+        "feedback", description="Task queue of the feedback service's activities (360 rounds; runs in the service)."
+    )
     temporal_legacy_activity_queue: str | None = Field(
         None,
         description="Upgrade aid: the workflow queue on which runs begun before the activities moved to the "
@@ -228,6 +231,11 @@ class Settings(BaseSettings):
     )
     feedback_max_request_recipients: int = Field(
         10, ge=1, le=100, description="Colleagues one feedback request may ask at most."
+    )
+    feedback_peer_min_raters: int = Field(
+        3,
+        ge=3,
+        description="k: answers (or peer ratings) needed before an aggregate is released; never below 3.",
     )
     feedback_reminder_days: int = Field(
         2, ge=0, description="Days before a feedback request's due date its open recipients are reminded."

@@ -38,11 +38,14 @@ from workflows.models import (
     OpenApprovalStepInput,
     OpenCalibrationInput,
     OpenFirstTasksInput,
+    OpenPeerReviewsInput,
     ParticipantPage,
+    PeerReviewsReleased,
     PlanApprovalChainInput,
     ProposalOrgUnits,
     RecordAndCreateTask,
     RecordApprovalDecisionInput,
+    ReleasePeerReviewsInput,
     ReminderInput,
     RequestProposalsInput,
     ReviewsStarted,
@@ -153,6 +156,21 @@ async def request_proposals(value: RequestProposalsInput) -> ProposalOrgUnits:
     raise _not_built("rewards.request_proposals")
 
 
+# --- feedback service ------------------------------------------------------------------------
+
+
+@activity.defn(name="feedback.open_peer_reviews")
+async def open_peer_reviews(value: OpenPeerReviewsInput) -> None:
+    """Record a subject's approved peers (who may answer, by task id) and the plan's questions, once."""
+    raise _not_built("feedback.open_peer_reviews")
+
+
+@activity.defn(name="feedback.release_peer_reviews")
+async def release_peer_reviews(value: ReleasePeerReviewsInput) -> PeerReviewsReleased:
+    """Close the subject's round: release the aggregate at k or more answers, else nothing; once."""
+    raise _not_built("feedback.release_peer_reviews")
+
+
 CONTRACTS = (
     list_participants,
     create_task,
@@ -169,6 +187,8 @@ CONTRACTS = (
     mark_phase,
     open_calibration,
     request_proposals,
+    open_peer_reviews,
+    release_peer_reviews,
 )
 
 

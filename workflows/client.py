@@ -57,7 +57,11 @@ async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
 
 def activity_queues(settings: Settings) -> ActivityQueues:
     """The queues a cycle started with these settings names for its activities."""
-    return ActivityQueues(reviews=settings.temporal_reviews_task_queue, rewards=settings.temporal_rewards_task_queue)
+    return ActivityQueues(
+        reviews=settings.temporal_reviews_task_queue,
+        rewards=settings.temporal_rewards_task_queue,
+        feedback=settings.temporal_feedback_task_queue,
+    )
 
 
 def activity_worker(client: Client, task_queue: str, activities: Sequence[Callable[..., Any]]) -> Worker:

@@ -9,6 +9,8 @@ service API delivers. See docs/workflows.md for the protocol.
 
 from __future__ import annotations
 
+import asyncio
+from contextlib import suppress
 from datetime import datetime
 from functools import partial
 
@@ -47,12 +49,16 @@ with workflow.unsafe.imports_passed_through():
         FinalRating,
         ManagerChainInput,
         ManagerChanged,
+        OpenPeerReviewsInput,
         ParticipantReport,
+        PeerAssignment,
+        PeerFeedbackPlan,
         Phase,
         PhaseOpened,
         ReassignTask,
         RecordAndCreateTask,
         Refusal,
+        ReleasePeerReviewsInput,
         ReminderInput,
         StatusTransition,
         Step,
@@ -77,8 +83,14 @@ RECORD_AFTER_REPLY_PATCH = "record-completion-after-reply"
 # tasks instead of five, and the cycle one report instead of two. Runs begun before this marker
 # record and report each change on its own, as their histories show.
 RECORD_WITH_NEXT_TASK_PATCH = "record-completion-with-next-task"
+# A template asking for peer feedback (``schedule.peer_feedback``) gives the review a 360 round
+# beside the self-assessment: nomination, approval, one task per approved peer, then the release
+# when the round closes. Runs begun before this marker never had one.
+PEER_FEEDBACK_PATCH = "peer-feedback"
 # Steps the participant's manager answers; ``change_manager`` moves them to someone else.
 MANAGER_STEPS = frozenset({Step.manager_review, Step.pay_review})
+# What change_manager moves to the new manager: the manager's steps and a 360 approval.
+REASSIGNED_STEPS = MANAGER_STEPS | {Step.peer_approval}
 
 
 @workflow.defn
@@ -111,6 +123,12 @@ class EmployeeReviewWorkflow:
         self._records_with_next = workflow.patched(RECORD_WITH_NEXT_TASK_PATCH)
         self._queue = value.queues.reviews if workflow.patched(SERVICE_QUEUES_PATCH) else None
         self._records: list[UpdateTaskInput] = []  # completions answered, not yet sent to the inbox
+        # Asked only when the schedule has a 360 plan, so a review without one writes no marker.
+        self._peer_plan: PeerFeedbackPlan | None = None
+        if value.schedule.peer_feedback is not None and workflow.patched(PEER_FEEDBACK_PATCH):
+            self._peer_plan = value.schedule.peer_feedback
+        self._peer_lists: dict[Step, list[str]] = {}  # the nominated and the approved peers (ids)
+        self._peer_released: bool | None = None
         if value.first_task_opened_at is not None:
             # The cycle's launch wrote the self-assessment into the inbox before this review
             # started (maybe long before): it is open from the first activation, so an Update
@@ -136,6 +154,10 @@ class EmployeeReviewWorkflow:
     @workflow.run
     async def run(self, value: EmployeeReviewInput) -> EmployeeReviewResult:
         manager = value.manager_id or value.hr_owner_id
+        peers: asyncio.Task[None] | None = None
+        if self._peer_plan is not None:
+            # Beside the self-assessment: the round closes with the self-assessment phase.
+            peers = asyncio.create_task(self._run_peer_round(self._peer_plan))
         plan: list[tuple[Step, str, Phase | None]] = [
             (Step.self_assessment, value.person_id, None),
             (Step.manager_review, manager, None),
@@ -160,8 +182,12 @@ class EmployeeReviewWorkflow:
             if not self._holds_records():
                 await self._flush()
         await self._record_completions()
+        if peers is not None and self._closed is None:
+            await peers
         if self._closed is not None:
             await self._close()
+        if peers is not None:
+            await peers
         await workflow.wait_condition(workflow.all_handlers_finished)
         await self._record_completions()
         await self._flush(ended=True)
@@ -174,16 +200,89 @@ class EmployeeReviewWorkflow:
             ],
         )
 
+    # --- 360: nomination, approval, peer tasks, release at k (docs/workflows.md) --------------
+
+    async def _run_peer_round(self, plan: PeerFeedbackPlan) -> None:
+        person = self._input.person_id
+        for step, assignee in ((Step.peer_nomination, person), (Step.peer_approval, self._manager)):
+            if self._closed is not None:
+                return
+            if self._passed(step):
+                break  # the round closed before it: no task to write only to expire it
+            await self._run_task(step, self._manager if step is Step.peer_approval else assignee)
+            await self._record_completions()
+        if self._closed is not None:
+            return
+        # Only what the manager approved counts (an approval that expired approves nobody); the
+        # subject and their manager are never raters, whatever a list says.
+        approved = [
+            peer
+            for peer in dict.fromkeys(self._peer_lists.get(Step.peer_approval, []))
+            if peer not in (person, self._manager, self._input.manager_id)
+        ][: plan.max_peers]
+        schedule = self._schedule.of(Step.peer_review)
+        assignments = [
+            PeerAssignment(peer_id=peer, task_id=task_id(self._input.cycle_id, person, Step.peer_review, index + 1))
+            for index, peer in enumerate(approved)
+        ]
+        if not self._passed(Step.peer_review):
+            # Feedback learns who may answer before any peer sees a task.
+            await workflow.execute_activity(
+                activities.open_peer_reviews,
+                OpenPeerReviewsInput(
+                    idempotency_key=f"{self._input.cycle_id}:{person}:peer-round",
+                    cycle_id=self._input.cycle_id,
+                    person_id=person,
+                    manager_id=self._manager,
+                    peers=assignments,
+                    plan=plan,
+                    closes_at=schedule.closes_at,
+                ),
+                start_to_close_timeout=ACTIVITY_TIMEOUT,
+                retry_policy=ACTIVITY_RETRY,
+                task_queue=self._input.queues.feedback,
+            )
+            for assignment in assignments:
+                if self._closed is not None or self._passed(Step.peer_review):
+                    break
+                await self._create_task(Step.peer_review, assignment.peer_id, task_id_=assignment.task_id)
+            await asyncio.gather(
+                *(self._follow_task(task) for task in self._tasks.values() if task.step is Step.peer_review)
+            )
+            await self._record_completions()
+        # Released when the round closes, never at the k-th answer: the moment of the release
+        # tells nobody who answered last.
+        if not is_due(schedule.closes_at, workflow.now()):
+            with suppress(TimeoutError):  # the round's closing time: release now
+                await workflow.wait_condition(
+                    lambda: self._closed is not None or self._passed(Step.peer_review),
+                    timeout=seconds_until(schedule.closes_at, workflow.now()),
+                    timeout_summary="peer round closes",
+                )
+        released = await workflow.execute_activity(
+            activities.release_peer_reviews,
+            ReleasePeerReviewsInput(
+                idempotency_key=f"{self._input.cycle_id}:{person}:peer-release",
+                cycle_id=self._input.cycle_id,
+                person_id=person,
+                cancelled=self._closed is not None,
+            ),
+            start_to_close_timeout=ACTIVITY_TIMEOUT,
+            retry_policy=ACTIVITY_RETRY,
+            task_queue=self._input.queues.feedback,
+        )
+        self._peer_released = released.released
+
     async def _run_task(self, step: Step, assignee_id: str) -> None:
         written = self._tasks.get(task_id(self._input.cycle_id, self._input.person_id, step))
         if written is None:
             await self._create_task(step, assignee_id)
         await self._follow_task(self._tasks[task_id(self._input.cycle_id, self._input.person_id, step)])
 
-    async def _create_task(self, step: Step, assignee_id: str) -> None:
+    async def _create_task(self, step: Step, assignee_id: str, *, task_id_: str | None = None) -> None:
         schedule = self._schedule.of(step)
         task = TaskState(
-            task_id=task_id(self._input.cycle_id, self._input.person_id, step),
+            task_id=task_id_ or task_id(self._input.cycle_id, self._input.person_id, step),
             step=step,
             assignee_id=assignee_id,
             status=TaskStatus.pending,
@@ -392,6 +491,8 @@ class EmployeeReviewWorkflow:
         self._set(task.step, status)
 
     def _set(self, step: Step, status: TaskStatus) -> None:
+        if step not in self._status:
+            return  # a 360 task: not counted by the cycle
         previous = self._status[step]
         if previous == status:
             return
@@ -446,6 +547,9 @@ class EmployeeReviewWorkflow:
         task = self._open_task(value.task_id)  # again: a second Update may have won meanwhile
         self._check_actor(task, value.actor_id)
         task.completed_by = value.actor_id
+        if task.step in (Step.peer_nomination, Step.peer_approval):
+            # Ids only: the reviews API checked them against the directory before sending.
+            self._peer_lists[task.step] = [str(peer) for peer in value.payload.get("peer_ids") or []]
         self._set_task(task, TaskStatus.done)
         task.revision += 1
         change = UpdateTaskInput(
@@ -493,7 +597,7 @@ class EmployeeReviewWorkflow:
         self._manager = value.new_manager_id
         moved: list[str] = []
         for task in list(self._tasks.values()):
-            if task.step not in MANAGER_STEPS:
+            if task.step not in REASSIGNED_STEPS:
                 continue
             # A task still being created would be created for the old manager: move it once it exists.
             await workflow.wait_condition(partial(self._created_or_closed, task))

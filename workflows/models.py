@@ -47,10 +47,17 @@ class Step(StrEnum):
     pay_review = "pay_review"  # task of the manager: review the pay proposal
     pay_approval = "pay_approval"  # gate: HR approves per organisation unit
     acknowledgement = "acknowledgement"  # task of the employee
+    # 360 (a template asking for peer feedback): optional steps, inside the self-assessment phase
+    peer_nomination = "peer_nomination"  # task of the employee: name the peers
+    peer_approval = "peer_approval"  # task of the manager: approve or edit the list
+    peer_review = "peer_review"  # task of each approved peer (answered in the feedback service)
 
 
 TASK_STEPS: tuple[Step, ...] = (Step.self_assessment, Step.manager_review, Step.pay_review, Step.acknowledgement)
 GATE_STEPS: tuple[Step, ...] = (Step.calibration, Step.pay_approval)
+# Optional: a schedule without them (every cycle before 360) is complete, and their tasks are not
+# counted in the cycle's progress (a review has one status per task step, and many peer tasks).
+PEER_STEPS: tuple[Step, ...] = (Step.peer_nomination, Step.peer_approval, Step.peer_review)
 
 STEP_PHASE: dict[Step, Phase] = {
     Step.self_assessment: Phase.self_assessment,
@@ -59,6 +66,9 @@ STEP_PHASE: dict[Step, Phase] = {
     Step.pay_review: Phase.pay_approval,
     Step.pay_approval: Phase.pay_approval,
     Step.acknowledgement: Phase.acknowledgement,
+    Step.peer_nomination: Phase.self_assessment,
+    Step.peer_approval: Phase.self_assessment,
+    Step.peer_review: Phase.self_assessment,
 }
 
 
@@ -181,17 +191,45 @@ class StepSchedule(BaseModel):
         return self
 
 
+class PeerQuestion(BaseModel):
+    key: str = Field(min_length=1, max_length=64)
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class PeerFeedbackPlan(BaseModel):
+    """What a template asks of peers (360): how many, which questions, which competencies rated 1-5.
+
+    The question texts travel to the feedback service (they are the template's, not anyone's
+    answer); answers never come back through a workflow.
+    """
+
+    min_peers: int = Field(default=3, ge=1, le=50)
+    max_peers: int = Field(default=8, ge=1, le=50)
+    questions: list[PeerQuestion] = Field(default_factory=list, max_length=20)
+    competencies: list[str] = Field(default_factory=list, max_length=50, description="competency keys rated 1-5")
+    min_raters: int = Field(default=3, ge=3, description="k: answers needed before anything is released")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PeerFeedbackPlan:
+        if self.max_peers < self.min_peers:
+            raise ValueError("max_peers must be at least min_peers")
+        return self
+
+
 class CycleSchedule(BaseModel):
     steps: dict[Step, StepSchedule]
+    peer_feedback: PeerFeedbackPlan | None = Field(default=None, description="set: the template asks for 360")
 
     @model_validator(mode="after")
     def _complete(self) -> CycleSchedule:
-        missing = [step.value for step in Step if step not in self.steps]
+        missing = [step.value for step in Step if step not in self.steps and step not in PEER_STEPS]
         if missing:
             raise ValueError(f"schedule misses steps: {', '.join(missing)}")
         return self
 
     def of(self, step: Step) -> StepSchedule:
+        if step not in self.steps and step in PEER_STEPS:
+            return self.steps[Step.self_assessment]  # 360 steps default to the self-assessment's schedule
         return self.steps[step]
 
 
@@ -342,6 +380,36 @@ class ProposalOrgUnits(BaseModel):
     org_units: list[str]
 
 
+class PeerAssignment(BaseModel):
+    peer_id: str
+    task_id: str = Field(description="the peer's review task: ids only, never who answered what")
+
+
+class OpenPeerReviewsInput(BaseModel):
+    """feedback.open_peer_reviews: who may answer about whom, before any peer task exists."""
+
+    idempotency_key: str
+    cycle_id: str
+    person_id: str = Field(description="the subject")
+    manager_id: str | None = None
+    peers: list[PeerAssignment]
+    plan: PeerFeedbackPlan
+    closes_at: datetime = Field(description="answers are taken until then (and while the round is open)")
+
+
+class ReleasePeerReviewsInput(BaseModel):
+    """feedback.release_peer_reviews: the phase closed; release at k or suppress, once."""
+
+    idempotency_key: str
+    cycle_id: str
+    person_id: str
+    cancelled: bool = False
+
+
+class PeerReviewsReleased(BaseModel):
+    released: bool = Field(description="False below k (nothing else is told, not even the count)")
+
+
 # ---------------------------------------------------------------------------------------------
 # EmployeeReviewWorkflow
 
@@ -351,6 +419,7 @@ class ActivityQueues(BaseModel):
 
     reviews: str = "reviews"
     rewards: str = "rewards"
+    feedback: str = "feedback"
 
 
 class EmployeeReviewInput(BaseModel):

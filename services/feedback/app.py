@@ -9,7 +9,10 @@ from services.feedback.checkins import endpoints as checkins
 from services.feedback.consumers import subscriptions
 from services.feedback.events import people
 from services.feedback.models import Base, InboxEvent, OutboxEvent
+from services.feedback.peer_reviews.activities import serve_activities
+from services.feedback.peer_reviews.endpoints import peer_results_router, peer_reviews_router
 from services.feedback.reminders import reminders_router
+from services.feedback.upward.endpoints import upward_router
 from shared.people import people_router
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings
@@ -28,10 +31,14 @@ DEFINITION = ServiceDefinition(
         people_router(people),
         reminders_router,
         checkins.router,
+        peer_reviews_router,
+        peer_results_router,
+        upward_router,
     ),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
     subscriptions=subscriptions,
+    activities=serve_activities,
 )
 metadata = Base.metadata
 

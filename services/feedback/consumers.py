@@ -11,6 +11,7 @@ from services.feedback.checkins.consumers import people_subscription
 from services.feedback.service import PeerRatingService
 from shared.events import CloudEvent, Subscription
 from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED, CYCLE_PHASE_OPENED, CYCLES_STREAM
+from shared.settings import get_settings
 
 # Peer ratings are open while the cycle is launched or in self-assessment; any later phase closes them.
 COLLECTING_PHASES = frozenset({"self_assessment"})
@@ -24,7 +25,7 @@ async def on_cycle_event(session: AsyncSession, event: CloudEvent) -> None:
     elif event.type == CYCLE_LAUNCHED or event.data.get("phase") in COLLECTING_PHASES:
         await ratings.open(cycle_id)
     else:
-        await ratings.close(cycle_id)
+        await ratings.close(cycle_id, min_raters=get_settings().feedback_peer_min_raters)
 
 
 cycles_subscription = Subscription(

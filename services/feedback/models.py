@@ -5,7 +5,7 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.feedback.checkins.models import (
@@ -249,3 +249,97 @@ class CheckinActionItem(RecordMixin, CheckinActionColumns, Base):
 
 class CheckinNote(RecordMixin, CheckinNoteColumns, Base):
     pass
+
+
+class PeerRound(RecordMixin, Base):
+    """A 360 round: one subject's approved peers in one cycle, released once when it closes.
+
+    ``status``: open | released (k or more answered: the aggregate is stored here) | suppressed
+    (fewer: nothing is stored, not even the count) | cancelled. The question texts are the
+    template's, not anyone's answer.
+    """
+
+    __tablename__ = "peer_rounds"
+    __table_args__ = (UniqueConstraint("cycle_id", "person_id"),)
+
+    cycle_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    manager_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
+    questions: Mapped[list[dict[str, str]]] = mapped_column(JSON)
+    competencies: Mapped[list[str]] = mapped_column(JSON)
+    min_raters: Mapped[int] = mapped_column(Integer)
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    status: Mapped[str] = mapped_column(String(20), default="open")
+    released_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    score: Mapped[float | None] = mapped_column(nullable=True)
+    rater_count: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    competency_scores: Mapped[dict[str, float] | None] = mapped_column(JSON, nullable=True)
+
+
+class PeerRoundPeer(Base):
+    """An approved peer of a round and their review task; no timestamps, so the moment a peer
+    answered cannot be matched to an answer row."""
+
+    __tablename__ = "peer_round_peers"
+
+    round_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peer_rounds.id", ondelete="CASCADE"), primary_key=True)
+    peer_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
+    task_id: Mapped[str] = mapped_column(String(200), unique=True)
+    answered: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class PeerAnswer(Base):
+    """One peer's answer, with no link to the peer: ratings (1-5 per competency) and the text
+    answers as ciphertext, whose content key is wrapped for the subject alone (read once released).
+    ``position`` is random, so neither order nor time tells who answered."""
+
+    __tablename__ = "peer_answers"
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    round_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peer_rounds.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    ratings: Mapped[dict[str, int]] = mapped_column(JSON)
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class UpwardPulse(RecordMixin, Base):
+    """Upward feedback: reports rate and comment on their manager, standalone or in a cycle."""
+
+    __tablename__ = "upward_pulses"
+
+    cycle_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True, index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    created_by: Mapped[uuid.UUID]
+    closes_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    min_raters: Mapped[int] = mapped_column(Integer)
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class UpwardAnswer(Base):
+    """One report's answer about their manager: the giver is an HMAC tag, the comment ciphertext
+    whose key is wrapped for that manager alone (readable once released, at k or more)."""
+
+    __tablename__ = "upward_answers"
+    __table_args__ = (UniqueConstraint("pulse_id", "giver_tag"),)
+
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
+    pulse_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("upward_pulses.id", ondelete="CASCADE"), index=True)
+    manager_id: Mapped[uuid.UUID] = mapped_column(index=True)
+    giver_tag: Mapped[bytes] = mapped_column(LargeBinary(32))
+    position: Mapped[int] = mapped_column(Integer)
+    rating: Mapped[int] = mapped_column(Integer)
+    ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+
+
+class UpwardResult(Base):
+    """A manager's released aggregate of one pulse (k or more answers); nothing below k."""
+
+    __tablename__ = "upward_results"
+
+    pulse_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("upward_pulses.id", ondelete="CASCADE"), primary_key=True)
+    manager_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    org_unit: Mapped[str | None] = mapped_column(String(200), nullable=True)
+    score: Mapped[float]
+    rater_count: Mapped[int] = mapped_column(Integer)
+    rating_sum: Mapped[int] = mapped_column(Integer)

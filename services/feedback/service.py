@@ -35,6 +35,7 @@ from services.feedback.models import (
     Praise,
     PraiseReceiver,
 )
+from services.feedback.peer_reviews.repository import PeerRoundRepository
 from services.feedback.repository import (
     CompanyValueRepository,
     FeedbackRepository,
@@ -55,11 +56,12 @@ from services.feedback.schemas import (
     PraiseCreate,
     RecipientRead,
 )
-from shared.auth import Principal
+from shared.auth import Principal, Role
 from shared.database import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.events import CloudEvent
 from shared.peer_ratings import MIN_PEER_RATERS, PeerAggregateComputed, aggregate_event_id, peer_score
+from shared.people import PersonProjectionMixin
 
 OPEN, CLOSED, CANCELLED = "open", "closed", "cancelled"
 UNKNOWN_CYCLE = "Cycle {cycle_id} takes no peer ratings (unknown here, or not launched yet)."
@@ -521,11 +523,22 @@ class PeerRatingService:
     ) -> tuple[PeerRating, bool]:
         """Give or change a rating; True when it is new."""
         await self._open_cycle(cycle_id)
+        if principal.has_any(Role.hr, Role.admin):
+            # HR sees the aggregate's effect on the score: counted as a rater, one HR rating
+            # would let them work back the others' mean.
+            raise Forbidden("HR and admins never count as peer raters.")
         if receiver_id == principal.person_id:
             raise ValidationFailed.field("receiver_id", "peers rate colleagues, not themselves")
         receiver = await people.get(self.session, receiver_id)
         if receiver is None or not receiver.active:
             raise ValidationFailed.field("receiver_id", "no active person with this id")
+        if receiver_id in await PeerRoundRepository.from_session(self.session).subjects(cycle_id):
+            # One aggregate per person and cycle: a second over other raters could be differenced.
+            raise Conflict(f"{receiver_id} gets 360 feedback from approved peers in this cycle.", reason="peer_round")
+        if principal.person_id in await self._managers_of(receiver):
+            # The managers above read the aggregate in the review form: their own rating in it
+            # would let them solve for a colleague's (the 58.33-from-3 case).
+            raise ValidationFailed.field("receiver_id", "a manager never counts as their report's peer rater")
         tag = await self._tag(cycle_id, principal)
         existing = await self.ratings.given(cycle_id, tag, receiver_id)
         if existing is not None:
@@ -534,6 +547,17 @@ class PeerRatingService:
             return existing, False
         created = PeerRating(cycle_id=cycle_id, giver_tag=tag, receiver_id=receiver_id, rating=rating)
         return await self.ratings.add(created), True
+
+    async def _managers_of(self, person: PersonProjectionMixin, depth: int = 20) -> set[uuid.UUID]:
+        """The receiver's manager chain as the projection knows it (bounded against a loop)."""
+        found: set[uuid.UUID] = set()
+        current: PersonProjectionMixin | None = person
+        while current is not None and current.manager_id is not None and len(found) < depth:
+            if current.manager_id in found:
+                break
+            found.add(current.manager_id)
+            current = await people.get(self.session, current.manager_id)
+        return found
 
     async def given(
         self, cycle_id: uuid.UUID, principal: Principal, *, limit: int, offset: int
@@ -561,8 +585,13 @@ class PeerRatingService:
         if await self.ratings.cycle(cycle_id) is None:
             await self.ratings.add_cycle(PeerCycle(id=cycle_id, status=OPEN))
 
-    async def close(self, cycle_id: uuid.UUID, *, cancelled: bool = False) -> int:
-        """Close the cycle's ratings once; unless cancelled, publish one aggregate per rated person."""
+    async def close(self, cycle_id: uuid.UUID, *, cancelled: bool = False, min_raters: int = MIN_PEER_RATERS) -> int:
+        """Close the cycle's ratings once; unless cancelled, publish one aggregate per person rated by k or more.
+
+        Below k nothing is stored or published, not even the count: a count with a null score
+        still tells a receiver (and their manager) how many of the peers they suspect rated.
+        """
+        min_raters = max(min_raters, MIN_PEER_RATERS)
         cycle = await self.ratings.cycle(cycle_id, for_update=True)
         if cycle is None:
             cycle = await self.ratings.add_cycle(PeerCycle(id=cycle_id, status=OPEN))
@@ -575,11 +604,19 @@ class PeerRatingService:
         now = utcnow()
         aggregates: list[PeerAggregate] = []
         events: list[CloudEvent] = []
+        rounds = await PeerRoundRepository.from_session(self.session).subjects(cycle_id)
         for receiver_id, count, mean in await self.ratings.summaries(cycle_id):
-            score = peer_score(mean) if count >= MIN_PEER_RATERS else None
+            if count < min_raters or receiver_id in rounds:
+                continue
+            score = peer_score(mean)
             aggregates.append(PeerAggregate(cycle_id=cycle_id, person_id=receiver_id, score=score, rater_count=count))
             data = PeerAggregateComputed(
-                cycle_id=cycle_id, person_id=receiver_id, score=score, rater_count=count, computed_at=now
+                cycle_id=cycle_id,
+                person_id=receiver_id,
+                score=score,
+                rater_count=count,
+                min_raters=min_raters,
+                computed_at=now,
             )
             events.append(
                 outbox.event(

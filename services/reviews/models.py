@@ -183,6 +183,8 @@ class ReviewTemplate(RecordMixin, Base):
     status: Mapped[str] = mapped_column(String(20), index=True)
     formula: Mapped[str | None] = mapped_column(Text, nullable=True)
     sections: Mapped[list[dict[str, object]]] = mapped_column(JSON)
+    # 360 options (templates/schemas.py PeerFeedbackOptions); null: no peer feedback.
+    peer_feedback: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     # {scale id: {"name", "revision", "points"}}, copied when published; null for a draft.
     scales: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
     created_by: Mapped[uuid.UUID]

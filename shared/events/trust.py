@@ -87,6 +87,7 @@ COMPONENTS: tuple[Component, ...] = (
             _reviews("reviews-cycles-leavers"),
             Consumes(stream_name("goals"), "reviews-cycles-goal-scores"),
             Consumes(stream_name("feedback"), "reviews-cycles-peer-aggregates"),
+            Consumes(stream_name("feedback"), "reviews-cycles-peer-reviews"),
             Consumes(stream_name("rewards"), "reviews-cycles-pay-approvals"),
         ),
     ),

@@ -39,6 +39,7 @@ def settings(settings: Settings, temporal_server: TemporalServer) -> Settings:
             "temporal_task_queue": f"cycles-{suffix}",
             "temporal_reviews_task_queue": f"reviews-{suffix}",
             "temporal_rewards_task_queue": f"rewards-{suffix}",
+            "temporal_feedback_task_queue": f"feedback-{suffix}",
             "temporal_activity_worker": True,
         }
     )

@@ -257,10 +257,11 @@ def test_each_pod_receives_only_the_secrets_it_needs_as_files() -> None:
 
 def test_services_with_activities_get_temporal_and_their_queue() -> None:
     config = objects("ConfigMap")[CONFIGMAP]["data"]
+    assert config["MERITLOOP_TEMPORAL_FEEDBACK_TASK_QUEUE"] == "feedback"
     assert config["MERITLOOP_TEMPORAL_REVIEWS_TASK_QUEUE"] == "reviews"
     assert config["MERITLOOP_TEMPORAL_REWARDS_TASK_QUEUE"] == "rewards"
     assert config["MERITLOOP_TEMPORAL_ADDRESS"]
-    for name in ("reviews", "rewards"):
+    for name in ("feedback", "reviews", "rewards"):
         env = env_names(only_container(objects("Deployment")[name]))
         assert "MERITLOOP_TEMPORAL_ACTIVITY_WORKER" not in env, "the activity worker runs in the service"
 

@@ -366,7 +366,8 @@ def test_each_service_has_exactly_its_flows(service: str) -> None:
     assert flow(pod, DNS, 53, "UDP")
     assert flow(pod, EXTERNAL, 443), "the identity provider's keys"
     assert flow(pod, COLLECTOR, 4318)
-    assert flow(pod, TEMPORAL, 7233) is (service in ("reviews", "rewards")), "only the services with activities"
+    with_activities = ("feedback", "reviews", "rewards")
+    assert flow(pod, TEMPORAL, 7233) is (service in with_activities), "only the services with activities"
 
     assert not flow(ANYONE_IN["default"], pod, 8000), "only the ingress controller and Prometheus"
     assert not flow(EXTERNAL, pod, 8000)

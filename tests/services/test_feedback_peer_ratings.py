@@ -127,18 +127,16 @@ async def test_ratings_close_into_anonymous_aggregates(
     assert (await client.get(base, headers=auth(Role.hr))).json()["total"] == 0
     assert_problem(await client.get(f"{base}/aggregate/me", headers=auth(person_id=eve)), 404)
 
-    # Manager review opens: ratings close, one aggregate per rated person, published once.
+    # Manager review opens: ratings close; an aggregate only for whom k (3) or more rated.
     await publish_cycle_event(settings, CYCLE_PHASE_OPENED, cycle, phase="manager_review")
-    events = await wait_until(
-        lambda: _exactly(aggregates(settings, cycle), 3), timeout=10, message="three peer aggregates"
-    )
+    events = await wait_until(lambda: _exactly(aggregates(settings, cycle), 1), timeout=10, message="one aggregate")
     found = {event.data["person_id"]: event.data for event in events}
     assert found[str(eve)]["score"] == 75.0  # mean 4 on 1-5
     assert found[str(eve)]["rater_count"] == 3
-    assert found[str(dee)]["score"] is None  # two raters: below the minimum
-    assert found[str(dee)]["rater_count"] == 2
-    assert found[str(ada)]["score"] is None
-    assert found[str(ada)]["rater_count"] == 1
+    # Below k nothing is published, not even the count (dee: two raters, ada: one).
+    assert str(dee) not in found
+    assert str(ada) not in found
+    assert_problem(await client.get(f"{base}/aggregate/me", headers=auth(person_id=dee)), 404)
     assert all(event.data["min_raters"] == MIN_PEER_RATERS for event in events)
     keys = {"cycle_id", "person_id", "score", "rater_count", "min_raters", "revision", "computed_at"}
     assert all(set(event.data) == keys for event in events)  # who rated whom never travels
@@ -154,7 +152,7 @@ async def test_ratings_close_into_anonymous_aggregates(
     await publish_cycle_event(settings, CYCLE_PHASE_OPENED, cycle, phase="manager_review")
     marker = await open_cycle(settings, client, auth)  # processed after the two above: same consumer, in order
     assert marker != cycle
-    assert len(await aggregates(settings, cycle)) == 3
+    assert len(await aggregates(settings, cycle)) == 1
 
 
 async def test_cancelled_cycle_publishes_no_aggregate(

@@ -24,6 +24,7 @@ from meritloop.launcher import binary
 from services.reviews.cycles.review_starts import start_reviews
 from workflows.client import activity_worker
 from workflows.models import (
+    PEER_STEPS,
     ActivityQueues,
     CalibrationSessions,
     CloseReviewInput,
@@ -42,10 +43,13 @@ from workflows.models import (
     MarkPhaseInput,
     OpenCalibrationInput,
     OpenFirstTasksInput,
+    OpenPeerReviewsInput,
     Participant,
     ParticipantPage,
+    PeerReviewsReleased,
     ProposalOrgUnits,
     RecordAndCreateTask,
+    ReleasePeerReviewsInput,
     ReminderInput,
     RequestProposalsInput,
     ReviewsStarted,
@@ -80,6 +84,7 @@ def schedule(start: datetime, *, with_policy: bool = True) -> CycleSchedule:
                 deadline=start + timedelta(days=10 + 20 * index), closes_after=timedelta(days=6), policy=policy
             )
             for index, step in enumerate(Step)
+            if step not in PEER_STEPS  # a 360 test adds its own (tests/workflows/test_peer_round.py)
         }
     )
 
@@ -107,6 +112,7 @@ class FakeServices:
     max_creating: int = 0
     start_gate: asyncio.Event | None = None  # reviews.start_reviews waits for it when set
     started_reviews: list[str] = field(default_factory=list)  # person ids, in the order started
+    peer_released: bool = True  # what feedback.release_peer_reviews answers
 
     def named(self, name: str) -> list[Any]:
         return [call.value for call in self.calls if call.name == name]
@@ -232,6 +238,18 @@ class FakeServices:
         self._record("rewards.request_proposals", value)
         return ProposalOrgUnits(org_units=self.org_units)
 
+    @activity.defn(name="feedback.open_peer_reviews")
+    async def open_peer_reviews(self, value: OpenPeerReviewsInput) -> None:
+        self._record("feedback.open_peer_reviews", value)
+
+    @activity.defn(name="feedback.release_peer_reviews")
+    async def release_peer_reviews(self, value: ReleasePeerReviewsInput) -> PeerReviewsReleased:
+        self._record("feedback.release_peer_reviews", value)
+        return PeerReviewsReleased(released=self.peer_released and not value.cancelled)
+
+    def feedback_activities(self) -> Sequence[Callable[..., Awaitable[Any]]]:
+        return (self.open_peer_reviews, self.release_peer_reviews)
+
     def reviews_activities(self) -> Sequence[Callable[..., Awaitable[Any]]]:
         return (
             self.list_participants,
@@ -273,7 +291,9 @@ async def fresh_time_skipping_env() -> AsyncIterator[WorkflowEnvironment]:
 
 def queues_for(task_queue: str) -> ActivityQueues:
     """The services' activity queues of a test: its own, beside its workflow queue."""
-    return ActivityQueues(reviews=f"{task_queue}-reviews", rewards=f"{task_queue}-rewards")
+    return ActivityQueues(
+        reviews=f"{task_queue}-reviews", rewards=f"{task_queue}-rewards", feedback=f"{task_queue}-feedback"
+    )
 
 
 @asynccontextmanager
@@ -290,6 +310,7 @@ async def serving(env: WorkflowEnvironment | Client, task_queue: str, fakes: Fak
         build_worker(client, task_queue),
         activity_worker(client, queues.reviews, fakes.reviews_activities()),
         activity_worker(client, queues.rewards, fakes.rewards_activities()),
+        activity_worker(client, queues.feedback, fakes.feedback_activities()),
     ):
         yield
         if isinstance(env, WorkflowEnvironment) and env.supports_time_skipping:

@@ -16,6 +16,8 @@ activity) and ``employee_review_v5`` is a review of it (its first task written b
 ``employee_review_v6`` adds ``record-completion-with-next-task`` (a completion recorded by the
 activity that creates the next task, reported with its opening in one signal).
 ``pay_approval_chain_v1`` is the pay approval chain (two levels, an escalation, a return).
+``employee_review_v7`` (recorded by the name ``EmployeeReviewWorkflow360``) adds ``peer-feedback``:
+a review whose template asks for a 360 round (nomination, approval, peer tasks, release).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from tests.support.processes import TemporalServer
 from tests.workflows.approval_scenario import FakeApprovals, run_chain, serving_approvals
 from tests.workflows.fakes import serving
 from tests.workflows.scenario import fakes, run_small_cycle
+from tests.workflows.test_peer_round import record_peer_review
 from workflows.ping import PingInput, PingWorkflow
 from workflows.worker import build_worker
 
@@ -44,6 +47,7 @@ FILES = {
     "ReviewCycleWorkflow": "review_cycle_v4.json",
     "EmployeeReviewWorkflow": "employee_review_v6.json",
     "PayApprovalChainWorkflow": "pay_approval_chain_v1.json",
+    "EmployeeReviewWorkflow360": "employee_review_v7.json",
 }
 
 
@@ -94,6 +98,9 @@ async def record(only: set[str]) -> None:
                 histories |= await _review_cycle(client)
             if "PayApprovalChainWorkflow" in only:
                 histories |= await _pay_approval_chain(client)
+            if "EmployeeReviewWorkflow360" in only:
+                handle = await record_peer_review(client, "record-360")
+                histories["EmployeeReviewWorkflow360"] = await handle.fetch_history()
             for name, history in histories.items():
                 path = HISTORIES / FILES[name]
                 if name in only and not path.exists():

@@ -89,6 +89,15 @@ def test_recorded_histories_take_every_patch() -> None:
     }
     assert _activity_types(HISTORIES / "employee_review_v6.json") >= {"reviews.record_and_create_task"}
     assert "reviews.record_and_create_task" not in _activity_types(HISTORIES / "employee_review_v5.json")
+    # A review whose template asks for 360 feedback takes the peer round; older ones never had one.
+    assert histories["employee_review_v7.json"] == histories["employee_review_v6.json"] | {
+        employee_review.PEER_FEEDBACK_PATCH
+    }
+    assert _activity_types(HISTORIES / "employee_review_v7.json") >= {
+        "feedback.open_peer_reviews",
+        "feedback.release_peer_reviews",
+    }
+    assert all(employee_review.PEER_FEEDBACK_PATCH not in histories[f"employee_review_v{n}.json"] for n in range(1, 7))
 
 
 def _activity_types(path: Path) -> set[str]:

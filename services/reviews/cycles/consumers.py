@@ -9,6 +9,8 @@
   score the review (highest revision wins).
 * ``meritloop.feedback.peer-aggregate.computed``: the peers' aggregate shown to the manager
   and used as the ``peer`` component of the score (highest revision wins).
+* ``meritloop.feedback.peer-review.answered`` (360): a peer answered in the feedback service;
+  the peer's task is completed through ``complete_task`` as its assignee (no answer travels).
 * ``meritloop.rewards.proposal.approved``: HR approved a unit's pay; the cycle workflow
   hears it through ``pay_approval_finalized`` (a repeat is refused as done and ignored).
 
@@ -29,17 +31,25 @@ from services.reviews.directory.repository import PersonRepository
 from shared.calibration import PROPOSAL_APPROVED, REWARDS_STREAM, ProposalStatusChanged
 from shared.cycles import CYCLE_SCORE_COMPUTED, SCORES_STREAM, CycleScoreComputed
 from shared.events import CloudEvent, Subscription, stream_name
-from shared.peer_ratings import AGGREGATES_STREAM, PEER_AGGREGATE_COMPUTED, PeerAggregateComputed
+from shared.peer_ratings import (
+    AGGREGATES_STREAM,
+    PEER_AGGREGATE_COMPUTED,
+    PEER_REVIEW_ANSWERED,
+    PeerAggregateComputed,
+    PeerReviewAnswered,
+)
 from shared.people import PERSON_DEACTIVATED, PersonEventData
 from workflows.client import refusal_of
 from workflows.models import (
     ChangeManager,
     CloseReason,
     CloseReview,
+    CompleteTask,
     PayApprovalFinalized,
     Phase,
     ReassignTask,
     Refusal,
+    Step,
     cycle_workflow_id,
     review_workflow_id,
 )
@@ -68,7 +78,9 @@ async def on_person_deactivated(session: AsyncSession, event: CloudEvent) -> Non
         others = [
             (task, await _successor(session, task.person_id, person, owner))
             for task, owner in handed
-            if (task.cycle_id, task.person_id) not in successors
+            # A leaver's peer review is nobody else's to answer (a successor would be a rater
+            # no one approved, maybe the subject's manager): it expires with its round.
+            if (task.cycle_id, task.person_id) not in successors and task.step != Step.peer_review.value
         ]
     if not (open_reviews or managed or others):
         return
@@ -139,6 +151,28 @@ async def on_peer_aggregate(session: AsyncSession, event: CloudEvent) -> None:
     )
 
 
+async def on_peer_review_answered(session: AsyncSession, event: CloudEvent) -> None:
+    """Complete the answered peer task as its assignee; the feedback service checked who answered."""
+    from services.reviews.cycles.service import InboxService
+    from workflows.employee_review import EmployeeReviewWorkflow
+
+    answered = PeerReviewAnswered.model_validate(event.data)
+    with session.no_autoflush:
+        task = await TaskRepository.from_session(session).get(answered.task_id)
+    if task is None or task.step != Step.peer_review.value or task.cycle_id != answered.cycle_id:
+        return
+    handle = (await holder.client()).get_workflow_handle(task.workflow_id)
+    update = CompleteTask(task_id=task.id, actor_id=str(task.assignee_id), payload={})
+    try:
+        await handle.execute_update(EmployeeReviewWorkflow.complete_task, update)
+    except Exception as exc:
+        refusal = refusal_of(exc)
+        if refusal is None or refusal.code not in SETTLED:
+            raise  # task_not_found: the task is still being created; the redelivery tries again
+        return
+    await InboxService(session).record_completion(task, task.assignee_id)
+
+
 async def on_proposal_approved(session: AsyncSession, event: CloudEvent) -> None:
     from workflows.review_cycle import ReviewCycleWorkflow
 
@@ -183,6 +217,12 @@ cycle_subscriptions: tuple[Subscription, ...] = (
         stream=AGGREGATES_STREAM,
         subjects=(PEER_AGGREGATE_COMPUTED,),
         handler=on_peer_aggregate,
+    ),
+    Subscription(
+        durable="reviews-cycles-peer-reviews",
+        stream=AGGREGATES_STREAM,
+        subjects=(PEER_REVIEW_ANSWERED,),
+        handler=on_peer_review_answered,
     ),
     Subscription(
         durable="reviews-cycles-pay-approvals",

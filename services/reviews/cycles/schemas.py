@@ -102,9 +102,19 @@ class PhaseDeadlines(BaseModel):
     calibration: datetime
     pay_approval: datetime
     acknowledgement: datetime
+    # 360 (a template with peer feedback): default to the self-assessment's deadline; each
+    # within it, in this order.
+    peer_nomination: datetime | None = None
+    peer_approval: datetime | None = None
+    peer_review: datetime | None = None
 
     @model_validator(mode="after")
     def _ordered(self) -> PhaseDeadlines:
+        peers = [value for value in (self.peer_nomination, self.peer_approval, self.peer_review) if value is not None]
+        if any(value.tzinfo is None for value in peers):
+            raise ValueError("deadlines need a time zone offset")
+        if any(later < earlier for earlier, later in itertools.pairwise([*peers, self.self_assessment])):
+            raise ValueError("peer deadlines run in order (nomination, approval, review) by the self_assessment one")
         values = [self.self_assessment, self.manager_review, self.calibration, self.pay_approval, self.acknowledgement]
         if any(value.tzinfo is None for value in values):
             raise ValueError("deadlines need a time zone offset")
@@ -351,6 +361,11 @@ class Answers(BaseModel):
 
     answers: list[Answer] = Field(default_factory=list, max_length=500)
     comment: str | None = Field(None, max_length=20_000)
+    peer_ids: list[uuid.UUID] | None = Field(
+        None,
+        max_length=50,
+        description="360 nomination (the employee) or approval (the manager, who may edit the list): the peers.",
+    )
     dispute: bool = Field(
         False,
         description="Acknowledgement only: the employee disagrees with the final rating. Needs a comment "

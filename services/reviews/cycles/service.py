@@ -92,6 +92,7 @@ from shared.settings import Settings
 from workflows.client import UpdateRefusal, activity_queues
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
+    PEER_STEPS,
     AddParticipant,
     CompleteTask,
     CycleAck,
@@ -99,6 +100,7 @@ from workflows.models import (
     CycleSchedule,
     EmployeeReviewResult,
     Participant,
+    PeerFeedbackPlan,
     Phase,
     ReassignTask,
     Refusal,
@@ -118,6 +120,9 @@ DEFAULT_POINTS: list[dict[str, object]] = [
     {"value": 4, "label": "Exceeds expectations"},
     {"value": 5, "label": "Outstanding"},
 ]
+PEER_STEP_VALUES = frozenset(step.value for step in PEER_STEPS)
+# 360 tasks whose answer is a list of peers (ids only, sent on to the review).
+PEER_LIST_STEPS = frozenset({Step.peer_nomination.value, Step.peer_approval.value})
 STEP_RESPONDENT: dict[str, Respondent] = {
     Step.self_assessment.value: Respondent.self,
     Step.manager_review.value: Respondent.manager,
@@ -263,7 +268,9 @@ class CycleService:
                 raise ValidationFailed.field("rating_scale_id", f"no rating scale {data.rating_scale_id}")
             points = [{"value": p["value"], "label": p["label"]} for p in scale.points]
         guideline = guideline_for(points, data.guideline, self.settings.cycle_default_guideline)
-        schedule = self._schedule(data)
+        template = await TemplateService(self.session).get(data.template_id)
+        peers = None if template.peer_feedback is None else PeerFeedbackPlan.model_validate(template.peer_feedback)
+        schedule = self._schedule(data, peers)
         cycle = ReviewCycle(
             name=data.name,
             period_start=data.period_start,
@@ -287,9 +294,9 @@ class CycleService:
         return await self.cycles.add(cycle)
 
     @staticmethod
-    def _schedule(data: CycleWrite) -> CycleSchedule:
+    def _schedule(data: CycleWrite, peers: PeerFeedbackPlan | None = None) -> CycleSchedule:
         deadlines = data.deadlines
-        at = {
+        at: dict[Step, datetime] = {
             Step.self_assessment: deadlines.self_assessment,
             Step.manager_review: deadlines.manager_review,
             Step.calibration: deadlines.calibration,
@@ -297,12 +304,17 @@ class CycleService:
             Step.pay_approval: deadlines.pay_approval,
             Step.acknowledgement: deadlines.acknowledgement,
         }
+        if peers is not None:
+            at[Step.peer_nomination] = deadlines.peer_nomination or deadlines.self_assessment
+            at[Step.peer_approval] = deadlines.peer_approval or deadlines.self_assessment
+            at[Step.peer_review] = deadlines.peer_review or deadlines.self_assessment
         grace = timedelta(hours=data.grace_hours)
         policy = data.policy()
         if policy.escalation and policy.escalation[-1].after > grace:
             raise ValidationFailed.field("escalation", "every escalation must come within grace_hours")
         return CycleSchedule(
-            steps={step: StepSchedule(deadline=when, closes_after=grace, policy=policy) for step, when in at.items()}
+            steps={step: StepSchedule(deadline=when, closes_after=grace, policy=policy) for step, when in at.items()},
+            peer_feedback=peers,
         )
 
     async def _where(self, cycle: ReviewCycle) -> Any:
@@ -562,6 +574,8 @@ class InboxService:
             for section in sections_of(template)
             if respondent is None or section.answered_by.value in (respondent.value, "both")
         ]
+        if task.step in PEER_STEP_VALUES:
+            sections = []  # a list of peers, or answered in the feedback service: no template section
         others = {other.step: other for other in await self.tasks.of_person(task.cycle_id, task.person_id)}
         form = TaskForm(
             task=task_read(task),
@@ -623,6 +637,16 @@ class InboxService:
                 raise ValidationFailed.field("dispute", "only an acknowledgement can dispute the final rating")
             if not (answers.comment or "").strip():
                 raise ValidationFailed.field("comment", "a dispute needs a comment that says why")
+        if task.step == Step.peer_review.value:
+            raise Conflict(
+                "A peer review is answered in the feedback service (POST /peer-reviews/{task_id}/answer), "
+                "so its text never reaches this service.",
+                reason="answered_in_feedback",
+            )
+        if task.step in PEER_LIST_STEPS:
+            await self._check_peers(task, answers, final=final)
+        elif answers.peer_ids is not None:
+            raise ValidationFailed.field("peer_ids", "only a peer nomination or approval names peers")
         respondent = STEP_RESPONDENT.get(task.step)
         if respondent is None:
             if answers.answers:
@@ -649,6 +673,34 @@ class InboxService:
             if missing:
                 raise ValidationFailed.field("answers", f"required items unanswered: {', '.join(missing)}")
 
+    async def _check_peers(self, task: ReviewTask, answers: Answers, *, final: bool) -> None:
+        """Who may be a peer rater: an active colleague, never the subject, a manager above them or the HR owner."""
+        cycle = await self.cycles.get(task.cycle_id)
+        assert cycle is not None
+        plan = CycleSchedule.model_validate(cycle.schedule).peer_feedback
+        if plan is None:  # a peer task exists only in a 360 cycle
+            raise ValidationFailed.field("peer_ids", "this cycle asks for no peer feedback")
+        peers = answers.peer_ids or []
+        if len(set(peers)) != len(peers):
+            raise ValidationFailed.field("peer_ids", "a peer is named twice")
+        if len(peers) > plan.max_peers:
+            raise ValidationFailed.field("peer_ids", f"at most {plan.max_peers} peers")
+        if final and task.step == Step.peer_nomination.value and len(peers) < plan.min_peers:
+            raise ValidationFailed.field("peer_ids", f"nominate at least {plan.min_peers} peers")
+        # The managers above read the manager-review form with the aggregate in it.
+        excluded = {task.person_id, cycle.hr_owner_id, *await self.people.manager_chain_ids(task.person_id)}
+        participant = await self.cycles.participant(task.cycle_id, task.person_id)
+        if participant is not None and participant.manager_id is not None:
+            excluded.add(participant.manager_id)
+        for index, peer_id in enumerate(peers):
+            if peer_id in excluded:
+                raise ValidationFailed.field(
+                    f"peer_ids.{index}", "the person reviewed, their manager and HR are never peer raters"
+                )
+            person = await self.people.get(peer_id)
+            if person is None or not person.active:
+                raise ValidationFailed.field(f"peer_ids.{index}", "no active person with this id")
+
     async def save_draft(self, access: TaskAccess, answers: Answers, *, final: bool = False) -> ReviewTask:
         task = access.task
         if not access.may_write:
@@ -665,6 +717,9 @@ class InboxService:
     ) -> ReviewTask:
         """HR gives a task to someone else: the review decides, its activity writes the inbox."""
         access = await self.access(task_id, hr)
+        if access.task.step == Step.peer_review.value:
+            # Only the peers the manager approved answer: another person would join as a rater.
+            raise Conflict("A peer review belongs to the approved peer; it cannot be reassigned.", reason="peer_task")
         if await self.people.get(assignee_id) is None:
             raise ValidationFailed.field("new_assignee_id", "no such person")
         handle = client.get_workflow_handle_for(EmployeeReviewWorkflow.run, access.task.workflow_id)
@@ -903,12 +958,15 @@ class SubmitService:
             raise UpdateRefused(await self._finished(task))
         await self.inbox.save_draft(access, answers, final=True)
         await self.session.commit()  # the completion activity writes this task too
-        await self._complete(task, principal.person_id)
+        payload: dict[str, Any] = {}
+        if task.step in PEER_LIST_STEPS:
+            payload["peer_ids"] = [str(peer) for peer in answers.peer_ids or []]
+        await self._complete(task, principal.person_id, payload)
         await self.inbox.record_completion(task, principal.person_id)
         return task
 
-    async def _complete(self, task: ReviewTask, actor_id: uuid.UUID) -> None:
-        update = CompleteTask(task_id=task.id, actor_id=str(actor_id), payload={})
+    async def _complete(self, task: ReviewTask, actor_id: uuid.UUID, payload: dict[str, Any] | None = None) -> None:
+        update = CompleteTask(task_id=task.id, actor_id=str(actor_id), payload=payload or {})
         # A task a review creates is in the inbox as soon as the create activity commits; the
         # review opens it when it records the activity's result a moment later and answers
         # task_not_found until then: wait briefly instead of passing that race on.

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from services.reviews.templates.expression import MAX_LENGTH
 
@@ -119,12 +119,40 @@ class SectionWrite(SectionFields):
     items: list[ItemWrite] = Field(default_factory=list, max_length=100)
 
 
+class PeerQuestionWrite(BaseModel):
+    key: Key
+    text: str = Field(min_length=1, max_length=2000)
+
+
+class PeerFeedbackOptions(BaseModel):
+    """360: the employee nominates ``min_peers``..``max_peers`` colleagues, the manager approves;
+    each approved peer answers ``questions`` (text) and rates ``competencies`` (item keys of the
+    template's competencies sections) 1-5 in the feedback service. ``min_raters`` is k (at least 3)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    min_peers: int = Field(3, ge=1, le=50)
+    max_peers: int = Field(8, ge=1, le=50)
+    questions: list[PeerQuestionWrite] = Field(default_factory=list, max_length=20)
+    competencies: list[Key] = Field(default_factory=list, max_length=50)
+    min_raters: int = Field(3, ge=3, le=50, description="k: answers needed before anything is released.")
+
+    @model_validator(mode="after")
+    def _bounds(self) -> PeerFeedbackOptions:
+        if self.max_peers < self.min_peers:
+            raise ValueError("max_peers must be at least min_peers")
+        if not self.questions and not self.competencies:
+            raise ValueError("peer feedback needs at least one question or competency")
+        return self
+
+
 class TemplateWrite(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     name: str = Field(min_length=1, max_length=200)
     description: str | None = Field(None, max_length=4000)
     sections: list[SectionWrite] = Field(max_length=30)
+    peer_feedback: PeerFeedbackOptions | None = Field(None, description="Set: cycles of this template run a 360.")
     formula: str | None = Field(
         None,
         max_length=MAX_LENGTH,
@@ -150,6 +178,7 @@ class TemplateRead(BaseModel):
     description: str | None
     status: TemplateStatus
     sections: list[Section]
+    peer_feedback: PeerFeedbackOptions | None = None
     formula: str | None
     effective_formula: str = Field(description="The formula that scores: the given one, or the default one.")
     scale_ids: list[uuid.UUID]

@@ -25,6 +25,7 @@ from services.reviews.models import RatingScale, ReviewTemplate
 from services.reviews.templates.repository import RatingScaleRepository, TemplateRepository
 from services.reviews.templates.rules import FieldError, check_points, check_template
 from services.reviews.templates.schemas import (
+    PeerFeedbackOptions,
     RatingScaleWrite,
     ScalePoint,
     ScorePreviewRequest,
@@ -159,6 +160,9 @@ def read(template: ReviewTemplate) -> TemplateRead:
         description=template.description,
         status=TemplateStatus(template.status),
         sections=sections,
+        peer_feedback=None
+        if template.peer_feedback is None
+        else PeerFeedbackOptions.model_validate(template.peer_feedback),
         formula=template.formula,
         effective_formula=template.formula if template.formula is not None else default_formula(sections),
         scale_ids=scale_ids_of(sections),
@@ -231,6 +235,7 @@ class TemplateService:
                 "description": template.description,
                 "formula": template.formula,
                 "sections": template.sections,
+                "peer_feedback": template.peer_feedback,
             }
         )
         # Lock the scales: a concurrent change of their points waits for this publication.
@@ -283,6 +288,7 @@ class TemplateService:
                     description=source.description,
                     formula=source.formula,
                     sections=source.sections,
+                    peer_feedback=source.peer_feedback,
                 )
             )
         except IntegrityError:
@@ -344,6 +350,15 @@ class TemplateService:
         checked = check_template(data, {scale.id: _values(scale.points) for scale in scales})
         if checked.errors:
             raise invalid("template", checked.errors)
+        if data.peer_feedback is not None:
+            known = {
+                item.key for section in checked.sections for item in section.items if item.kind.value == "competency"
+            }
+            for index, key in enumerate(data.peer_feedback.competencies):
+                if key not in known:
+                    raise ValidationFailed.field(
+                        f"peer_feedback.competencies.{index}", f"no competency {key} in this template"
+                    )
         return checked.sections
 
     def _fields(self, data: TemplateWrite, sections: Sequence[Section]) -> dict[str, object]:
@@ -352,6 +367,7 @@ class TemplateService:
             "description": data.description,
             "formula": data.formula,
             "sections": [section.model_dump(mode="json") for section in sections],
+            "peer_feedback": None if data.peer_feedback is None else data.peer_feedback.model_dump(mode="json"),
         }
 
     def _require_draft(self, template: ReviewTemplate, action: str) -> None:

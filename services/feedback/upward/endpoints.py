@@ -1,0 +1,78 @@
+"""Upward feedback routes."""
+
+from __future__ import annotations
+
+import uuid
+
+from fastapi import APIRouter, Request, status
+
+from services.feedback.keyring import KeyringDep
+from services.feedback.upward.schemas import (
+    ManagerResult,
+    OrgUnitResult,
+    PulseCreate,
+    PulseRead,
+    UpwardAnswerCreate,
+    UpwardAnswered,
+)
+from services.feedback.upward.service import UpwardService
+from shared.auth import CurrentPrincipal, HRPrincipal
+from shared.database import SessionDep
+
+upward_router = APIRouter(prefix="/upward-feedback", tags=["upward feedback"])
+
+
+def _service(request: Request, session: SessionDep, keyring: KeyringDep | None = None) -> UpwardService:
+    return UpwardService(session, keyring, min_raters=request.app.state.settings.feedback_peer_min_raters)
+
+
+@upward_router.post("", response_model=PulseRead, status_code=status.HTTP_201_CREATED, summary="Open upward feedback")
+async def create_pulse(data: PulseCreate, request: Request, session: SessionDep, hr: HRPrincipal) -> PulseRead:
+    return PulseRead.model_validate(await _service(request, session).create(data, hr))
+
+
+@upward_router.get("/{pulse_id}", response_model=PulseRead, summary="One upward feedback (never its answers)")
+async def read_pulse(pulse_id: uuid.UUID, request: Request, session: SessionDep, _: CurrentPrincipal) -> PulseRead:
+    return PulseRead.model_validate(await _service(request, session).get(pulse_id))
+
+
+@upward_router.post(
+    "/{pulse_id}/answers",
+    response_model=UpwardAnswered,
+    status_code=status.HTTP_201_CREATED,
+    summary="Rate and comment on your manager, once",
+)
+async def answer_pulse(
+    pulse_id: uuid.UUID,
+    data: UpwardAnswerCreate,
+    request: Request,
+    session: SessionDep,
+    keyring: KeyringDep,
+    principal: CurrentPrincipal,
+) -> UpwardAnswered:
+    return await _service(request, session, keyring).answer(pulse_id, data, principal)
+
+
+@upward_router.post("/{pulse_id}/close", response_model=PulseRead, summary="Close and release (HR; once)")
+async def close_pulse(pulse_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> PulseRead:
+    return PulseRead.model_validate(await _service(request, session).close(pulse_id))
+
+
+@upward_router.get(
+    "/{pulse_id}/results/me", response_model=ManagerResult, summary="Your aggregate as a manager, at k or more"
+)
+async def my_upward_result(
+    pulse_id: uuid.UUID, request: Request, session: SessionDep, keyring: KeyringDep, principal: CurrentPrincipal
+) -> ManagerResult:
+    return await _service(request, session, keyring).mine(pulse_id, principal)
+
+
+@upward_router.get(
+    "/{pulse_id}/results/org-units",
+    response_model=list[OrgUnitResult],
+    summary="Aggregates per org unit over the managers released at k (HR)",
+)
+async def org_unit_results(
+    pulse_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal
+) -> list[OrgUnitResult]:
+    return await _service(request, session).org_units(pulse_id)

@@ -1,0 +1,187 @@
+"""Upward feedback: reports rate and comment on their manager; released once, at close, per
+manager at k or more answers; HR reads aggregates per org unit over released managers only.
+
+Giving a unit aggregate over a manager below k would let anyone who knows the released ones
+subtract them and recover the suppressed one's mean (differencing), so a unit counts only the
+managers whose own aggregate was released.
+"""
+
+from __future__ import annotations
+
+import secrets
+import uuid
+from collections import defaultdict
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.feedback.crypto import KeyUnavailable
+from services.feedback.events import people
+from services.feedback.keyring import Keyring, Sealed
+from services.feedback.models import UpwardAnswer, UpwardPulse, UpwardResult
+from services.feedback.peer_reviews.rules import effective_k
+from services.feedback.upward.schemas import (
+    ManagerResult,
+    OrgUnitResult,
+    PulseCreate,
+    UpwardAnswerCreate,
+    UpwardAnswered,
+)
+from shared.auth import Principal
+from shared.database import utcnow
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
+from shared.peer_ratings import peer_score
+
+OPEN, CLOSED = "open", "closed"
+KIND = "upward-answer"
+
+
+def sealed(answer_id: uuid.UUID, pulse_id: uuid.UUID, manager_id: uuid.UUID) -> Sealed:
+    # Bound to the pulse, not to the report who wrote it.
+    return Sealed(KIND, answer_id, pulse_id, manager_id)
+
+
+class UpwardService:
+    def __init__(self, session: AsyncSession, keyring: Keyring | None = None, *, min_raters: int = 3) -> None:
+        self.session = session
+        self.keyring = keyring
+        self.min_raters = min_raters
+
+    async def create(self, data: PulseCreate, principal: Principal) -> UpwardPulse:
+        if data.closes_at.tzinfo is None:
+            raise ValidationFailed.field("closes_at", "needs a time zone offset")
+        if data.closes_at <= utcnow():
+            raise ValidationFailed.field("closes_at", "must be in the future")
+        pulse = UpwardPulse(
+            title=data.title,
+            cycle_id=data.cycle_id,
+            created_by=principal.person_id,
+            closes_at=data.closes_at,
+            min_raters=effective_k(data.min_raters, self.min_raters),
+            status=OPEN,
+        )
+        self.session.add(pulse)
+        await self.session.flush()
+        return pulse
+
+    async def get(self, pulse_id: uuid.UUID, *, for_update: bool = False) -> UpwardPulse:
+        pulse = await self.session.get(UpwardPulse, pulse_id, with_for_update=for_update)
+        if pulse is None:
+            raise NotFound(f"No upward feedback {pulse_id}.")
+        return pulse
+
+    async def answer(self, pulse_id: uuid.UUID, data: UpwardAnswerCreate, principal: Principal) -> UpwardAnswered:
+        pulse = await self.get(pulse_id)
+        me = await people.get(self.session, principal.person_id)
+        if me is None or not me.active:
+            raise Forbidden("Only active people give upward feedback.")
+        if me.manager_id is None:
+            raise Conflict("You have no manager to give upward feedback to.", reason="no_manager")
+        if pulse.status != OPEN or utcnow() >= pulse.closes_at:
+            raise Conflict("This upward feedback has closed.", reason="too_late")
+        assert self.keyring is not None
+        tag = await self.keyring.peer_tag(pulse.id, principal.person_id)
+        taken = await self.session.scalar(
+            select(UpwardAnswer.id).where(UpwardAnswer.pulse_id == pulse.id, UpwardAnswer.giver_tag == tag)
+        )
+        if taken is not None:
+            raise Conflict("You have answered this upward feedback already.", reason="task_done")
+        answer_id = uuid.uuid4()
+        ciphertext: bytes | None = None
+        if data.comment:
+            try:
+                ciphertext = await self.keyring.seal(
+                    sealed(answer_id, pulse.id, me.manager_id), data.comment, [me.manager_id]
+                )
+            except KeyUnavailable:
+                raise ValidationFailed.field("comment", "your manager was erased: no comment can be kept") from None
+        self.session.add(
+            UpwardAnswer(
+                id=answer_id,
+                pulse_id=pulse.id,
+                manager_id=me.manager_id,
+                giver_tag=tag,
+                position=secrets.randbelow(2**31),
+                rating=data.rating,
+                ciphertext=ciphertext,
+            )
+        )
+        await self.session.flush()
+        return UpwardAnswered(pulse_id=pulse.id)
+
+    async def close(self, pulse_id: uuid.UUID) -> UpwardPulse:
+        """Close once: store one aggregate per manager with k or more answers, nothing for the rest."""
+        pulse = await self.get(pulse_id, for_update=True)
+        if pulse.status != OPEN:
+            return pulse
+        pulse.status, pulse.closed_at = CLOSED, utcnow()
+        ratings: dict[uuid.UUID, list[int]] = defaultdict(list)
+        for manager_id, rating in (
+            await self.session.execute(
+                select(UpwardAnswer.manager_id, UpwardAnswer.rating).where(UpwardAnswer.pulse_id == pulse.id)
+            )
+        ).tuples():
+            ratings[manager_id].append(rating)
+        for manager_id, given in ratings.items():
+            if len(given) < pulse.min_raters:
+                continue
+            manager = await people.get(self.session, manager_id)
+            self.session.add(
+                UpwardResult(
+                    pulse_id=pulse.id,
+                    manager_id=manager_id,
+                    org_unit=None if manager is None else manager.department,
+                    score=peer_score(sum(given) / len(given)),
+                    rater_count=len(given),
+                    rating_sum=sum(given),
+                )
+            )
+        await self.session.flush()
+        return pulse
+
+    async def _closed(self, pulse_id: uuid.UUID) -> UpwardPulse:
+        pulse = await self.get(pulse_id)
+        if pulse.status != CLOSED:
+            raise NotFound(f"No results of {pulse_id} before it closes.")
+        return pulse
+
+    async def mine(self, pulse_id: uuid.UUID, principal: Principal) -> ManagerResult:
+        pulse = await self._closed(pulse_id)
+        result = await self.session.get(UpwardResult, (pulse.id, principal.person_id))
+        if result is None:
+            return ManagerResult(pulse_id=pulse.id, released=False)  # below k, or nobody: the same answer
+        answers = list(
+            await self.session.scalars(
+                select(UpwardAnswer)
+                .where(
+                    UpwardAnswer.pulse_id == pulse.id,
+                    UpwardAnswer.manager_id == principal.person_id,
+                    UpwardAnswer.ciphertext.is_not(None),
+                )
+                .order_by(UpwardAnswer.position, UpwardAnswer.id)
+            )
+        )
+        comments: list[str | None] = []
+        if answers:
+            assert self.keyring is not None
+            opened = await self.keyring.open_many(
+                [(sealed(a.id, pulse.id, a.manager_id), a.ciphertext or b"") for a in answers], principal.person_id
+            )
+            comments = [opened.get(a.id) for a in answers]
+        return ManagerResult(
+            pulse_id=pulse.id, released=True, score=result.score, rater_count=result.rater_count, comments=comments
+        )
+
+    async def org_units(self, pulse_id: uuid.UUID) -> list[OrgUnitResult]:
+        pulse = await self._closed(pulse_id)
+        units: dict[str | None, list[UpwardResult]] = defaultdict(list)
+        for result in await self.session.scalars(select(UpwardResult).where(UpwardResult.pulse_id == pulse.id)):
+            units[result.org_unit].append(result)
+        found = []
+        for unit, results in units.items():
+            count = sum(r.rater_count for r in results)
+            total = sum(r.rating_sum for r in results)
+            found.append(
+                OrgUnitResult(org_unit=unit, score=peer_score(total / count), rater_count=count, managers=len(results))
+            )
+        return sorted(found, key=lambda r: r.org_unit or "")

@@ -1,0 +1,131 @@
+"""Upward feedback: reports rate and comment on their manager; the manager sees an aggregate and
+comments without names only at k or more answers, HR an aggregate per org unit over the managers
+released at k (a unit never includes a suppressed manager, which differencing would expose)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from pathlib import Path
+
+import httpx
+import pytest
+
+from shared.database import utcnow
+from shared.settings import Settings
+from tests.conftest import TokenFactory
+from tests.feedback.support import ROLES, Org, person, publish_people, wait_projected
+
+pytestmark = pytest.mark.database
+
+BASE = "/upward-feedback"
+
+
+async def _reports(client: httpx.AsyncClient, settings: Settings, auth: TokenFactory, org: Org) -> list[uuid.UUID]:
+    """Three more active reports of the manager (with the receiver: four)."""
+    extra = [person(f"Report{i}", manager=org.manager.id) for i in range(3)]
+    await publish_people(settings.nats_url, extra)
+    await wait_projected(client, auth, extra)
+    return [p.id for p in extra]
+
+
+async def _pulse(client: httpx.AsyncClient, org: Org) -> str:
+    body = {"title": "Spring pulse", "closes_at": (utcnow() + timedelta(days=7)).isoformat()}
+    created = await client.post(BASE, json=body, headers=org.headers("hr"))
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+async def test_every_route_across_roles(client: httpx.AsyncClient, settings: Settings, org: Org) -> None:
+    body = {"title": "Pulse", "closes_at": (utcnow() + timedelta(days=7)).isoformat()}
+    created = {who: (await client.post(BASE, json=body, headers=org.headers(who))).status_code for who in ROLES}
+    assert created == {who: 201 if who in ("hr", "admin") else 403 for who in ROLES}
+    pulse = await _pulse(client, org)
+    read = {who: (await client.get(f"{BASE}/{pulse}", headers=org.headers(who))).status_code for who in ROLES}
+    assert read == dict.fromkeys(ROLES, 200)  # the pulse itself, never an answer
+    before = {
+        who: (await client.get(f"{BASE}/{pulse}/results/me", headers=org.headers(who))).status_code for who in ROLES
+    }
+    assert before == dict.fromkeys(ROLES, 404)  # nothing before the close
+    answered = {
+        who: (await client.post(f"{BASE}/{pulse}/answers", json={"rating": 4}, headers=org.headers(who))).status_code
+        for who in ROLES
+    }
+    # Everyone active with a manager answers about that manager; no manager: 409; deactivated: 403.
+    assert answered == {
+        "giver": 201,
+        "receiver": 201,
+        "manager": 201,
+        "skip": 409,
+        "hr": 409,
+        "admin": 409,
+        "colleague": 201,
+        "gone": 403,
+    }
+    closed = {
+        who: (await client.post(f"{BASE}/{pulse}/close", headers=org.headers(who))).status_code
+        for who in ROLES
+        if who not in ("hr", "admin")
+    }
+    assert closed == {who: 403 for who in ROLES if who not in ("hr", "admin")}
+    assert (await client.post(f"{BASE}/{pulse}/close", headers=org.headers("admin"))).status_code == 200
+    units = {
+        who: (await client.get(f"{BASE}/{pulse}/results/org-units", headers=org.headers(who))).status_code
+        for who in ROLES
+    }
+    assert units == {who: 200 if who in ("hr", "admin") else 403 for who in ROLES}
+    # Below k for everyone here (one or two answers per manager): nobody learns anything.
+    after = {who: (await client.get(f"{BASE}/{pulse}/results/me", headers=org.headers(who))).json() for who in ROLES}
+    assert all(result["released"] is False and result["rater_count"] is None for result in after.values())
+    assert (await client.get(f"{BASE}/{pulse}/results/org-units", headers=org.headers("hr"))).json() == []
+
+
+async def test_released_at_k_suppressed_below_and_units_never_include_a_suppressed_manager(
+    client: httpx.AsyncClient, settings: Settings, org: Org, auth: TokenFactory
+) -> None:
+    reports = await _reports(client, settings, auth, org)
+    pulse = await _pulse(client, org)
+    comments = ("upward-clear-goals-5521", "upward-listens-8812", "upward-shields-team-3390")
+    givers = [
+        (org.headers("receiver"), 5, comments[0]),
+        (auth(person_id=reports[0]), 4, comments[1]),
+        (auth(person_id=reports[1]), 3, comments[2]),
+        (auth(person_id=reports[2]), 4, None),
+        # other_lead's two reports: below k
+        (org.headers("giver"), 1, "upward-below-k-7001"),
+        (org.headers("colleague"), 1, None),
+    ]
+    for headers, rating, comment in givers:
+        body = {"rating": rating} | ({"comment": comment} if comment else {})
+        answered = await client.post(f"{BASE}/{pulse}/answers", json=body, headers=headers)
+        assert answered.status_code == 201, answered.text
+    twice = await client.post(f"{BASE}/{pulse}/answers", json={"rating": 1}, headers=org.headers("receiver"))
+    assert twice.status_code == 409
+    bad = await client.post(f"{BASE}/{pulse}/answers", json={"rating": 6}, headers=auth(person_id=reports[0]))
+    assert bad.status_code == 422
+    assert bad.json()["errors"][0]["field"] == "rating"
+    assert (await client.get(f"{BASE}/{pulse}/results/me", headers=org.headers("manager"))).status_code == 404
+
+    assert (await client.post(f"{BASE}/{pulse}/close", headers=org.headers("hr"))).status_code == 200
+    mine = (await client.get(f"{BASE}/{pulse}/results/me", headers=org.headers("manager"))).json()
+    assert (mine["released"], mine["score"], mine["rater_count"]) == (True, 75.0, 4)
+    assert sorted(mine["comments"]) == sorted(comments)  # no names, no order of answering
+    assert org.giver.manager_id is not None
+    other_lead = auth(person_id=org.giver.manager_id)
+    suppressed = (await client.get(f"{BASE}/{pulse}/results/me", headers=other_lead)).json()
+    assert suppressed == {"pulse_id": pulse, "released": False, "score": None, "rater_count": None, "comments": []}
+    # HR: the unit holds the released manager alone; other_lead's two ratings of 1 are left out,
+    # so released aggregates can never be subtracted from the unit's to recover theirs.
+    units = (await client.get(f"{BASE}/{pulse}/results/org-units", headers=org.headers("hr"))).json()
+    assert units == [{"org_unit": None, "score": 75.0, "rater_count": 4, "managers": 1}]
+    # Late answers never change a released aggregate.
+    late = await client.post(f"{BASE}/{pulse}/answers", json={"rating": 1}, headers=auth(person_id=reports[2]))
+    assert late.status_code == 409
+    assert (await client.post(f"{BASE}/{pulse}/close", headers=org.headers("hr"))).status_code == 200
+    again = (await client.get(f"{BASE}/{pulse}/results/me", headers=org.headers("manager"))).json()
+    assert (again["score"], again["rater_count"]) == (75.0, 4)
+    # No comment in clear in the database file.
+    path = Path(settings.database_url("feedback").split("///", 1)[1])
+    raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    for text in (*comments, "upward-below-k-7001"):
+        assert text.encode() not in raw
