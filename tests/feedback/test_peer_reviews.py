@@ -118,8 +118,9 @@ async def test_every_route_across_roles(
     answer["giver"] = (await peer_round.answer(task, org.headers("giver"))).status_code
     mine["giver"] = (await peer_round.mine(org.headers("giver"))).status_code
     # Only the approved peer reads or answers their task; HR, admins and the deactivated are refused
-    # outright, everyone else learns nothing (404). Nobody reads a result while the round is open.
-    assert read == {who: 200 if who == "giver" else 404 for who in ROLES}
+    # outright (a deactivated person's token opens nothing any more), everyone else learns nothing
+    # (404). Nobody reads a result while the round is open.
+    assert read == {who: {"giver": 200, "gone": 403}.get(who, 404) for who in ROLES}
     assert answer == {
         "giver": 201,
         "receiver": 404,
@@ -130,7 +131,7 @@ async def test_every_route_across_roles(
         "colleague": 404,
         "gone": 403,  # approved, but deactivated since
     }
-    assert mine == dict.fromkeys(ROLES, 404)
+    assert mine == {who: 403 if who == "gone" else 404 for who in ROLES}
     # The deactivated peer's own token is refused too.
     assert (await peer_round.answer(peer_round.tasks["gone"], org.headers("gone"))).status_code == 403
 
