@@ -379,7 +379,7 @@ async def test_ratings_calibration_pay_chain_and_statements(
             json={
                 "depth": 2,
                 "hr_owner_id": str(hr_id),
-                "step_hours": 6 * SECOND,
+                "step_hours": 10 * SECOND,  # Vic and HR answer well within it: one escalation only
                 "reminder_every_hours": 1,
                 "escalation": [{"after_hours": SECOND, "notify": "manager"}],
             },
