@@ -9,8 +9,8 @@ in a migrated SQLite database in a temporary folder (not timed). Then, timed:
 * create: ``ProposalService.apply_rating`` for the first ``--rated`` people (default 10,000),
   as the ``rating.finalized`` consumer calls it (compensation snapshot, compa-ratio, matrix
   cell, target %, bonus), ``--batch`` ratings per transaction (the consumer commits one per
-  event; batching takes the commit cost out). At ~3-5 ms a proposal, all 100,000 would take
-  5-9 minutes here, so the other people's proposals are stored untimed by the same rules in
+  event; batching takes the commit cost out). At ~9 ms a proposal on the loaded host, all
+  100,000 would take ~15 minutes, so the other people's proposals are stored untimed by the same rules in
   bulk (``bulk_proposals``) and the 100,000 figure is extrapolated (printed as such);
 * pools: ``ProposalService.pools`` of every unit over all ``--people`` proposals (payroll,
   merit and bonus pool and spend);
