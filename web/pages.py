@@ -951,3 +951,68 @@ async def pay_approve(request: Request, person: HRPerson, cycle_id: str, org_uni
             request, person, cycle_id, errors={org_unit: error.detail}, status_code=error.status
         )
     return see_other(f"/hr/pay/{cycle_id}", notice="approved")
+
+
+# --- notification settings (the notifications component) --------------------------------------------
+
+
+async def _notifications_page(
+    request: Request,
+    person: Person,
+    *,
+    notice: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    current = await api.get("notifications", "/notification-preferences/me")
+    if values is None:
+        values = {
+            "digest_hour": "" if current["digest_hour"] is None else str(current["digest_hour"]),
+            "receive": [kind for kind in current["optional_kinds"] if kind not in current["opted_out"]],
+        }
+    return renderer(request).page(
+        request,
+        "notifications.html",
+        person,
+        current=current,
+        values=values,
+        hours=range(24),
+        notice=notice,
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/notifications", name="notifications")
+async def notifications_page(request: Request, person: SignedIn, saved: str | None = None) -> Response:
+    """The address every mail links to: which mails I get and at which hour my digest comes."""
+    return await _notifications_page(request, person, notice="saved" if saved else None)
+
+
+@router.post("/notifications", name="notifications_save")
+async def notifications_save(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    current = await api.get("notifications", "/notification-preferences/me")
+    receive = [str(value) for value in form.getlist("receive")]
+    hour = str(form.get("digest_hour", "")).strip()
+    # The form lists the kinds one may receive; the service stores the ones left out.
+    body: dict[str, Any] = {
+        "digest_hour": hour or None,
+        "opted_out": [kind for kind in current["optional_kinds"] if kind not in receive],
+    }
+    try:
+        await api.put("notifications", "/notification-preferences/me", json=body)
+    except ApiError as error:
+        if error.status not in (400, 422):
+            raise
+        errors = {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
+        return await _notifications_page(
+            request,
+            person,
+            values={"digest_hour": hour, "receive": receive},
+            errors=errors,
+            status_code=error.status,
+        )
+    return see_other("/notifications", saved="1")
