@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from web.api import Api, ApiError, Services
-from web.charts import Bucket, StackedRow, distribution_chart, progress_chart
+from web.charts import Bucket, SpendRow, StackedRow, distribution_chart, nine_box_chart, progress_chart, spend_chart
 from web.i18n import zone
 from web.rendering import renderer
 from web.session import CheckedForm, HRPerson, ManagerPerson, Person, SignedIn
@@ -758,6 +758,46 @@ async def task_reassign(request: Request, person: HRPerson, task_id: str, form: 
 # --- HR: calibration and pay approval ----------------------------------------------------------------
 
 
+def _current_rating(row: dict[str, Any]) -> Any:
+    return row["final_rating"] if row.get("final_rating") is not None else row.get("proposed_rating")
+
+
+async def _optional(call: Any) -> tuple[Any, str | None]:
+    """A side panel's data, or why there is none: the ratings page stands without it."""
+    try:
+        return await call, None
+    except ApiError as error:
+        if error.status == 401:
+            raise
+        return None, error.detail
+
+
+async def _pay_consequences(
+    api: Api, calibration: dict[str, Any], cycle: dict[str, Any], moved: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, str | None, dict[str, Any] | None, str | None]:
+    """The session's ratings as they stand, posted to rewards: spend against the pools, the gap, adverse impact."""
+    values = [float(point["value"]) for point in cycle.get("rating_points") or []]
+    ratings = []
+    for row in calibration["rows"]:
+        rating = _current_rating(row)
+        if rating is None:
+            continue
+        entry: dict[str, Any] = {"person_id": str(row["person_id"]), "rating": rating}
+        if moved is not None and str(moved["person_id"]) == str(row["person_id"]):
+            entry["previous_rating"] = moved["from_rating"]
+        ratings.append(entry)
+    if not ratings or not values:
+        return None, None, None, None
+    cycle_path = f"/cycles/{quote(str(cycle['id']))}"
+    scale = {"scale_min": min(values), "scale_max": max(values)}
+    plain = [{"person_id": r["person_id"], "rating": r["rating"]} for r in ratings]
+    (impact, impact_error), (adverse, adverse_error) = await asyncio.gather(
+        _optional(api.post("rewards", f"{cycle_path}/calibration-impact", json={**scale, "ratings": ratings})),
+        _optional(api.post("rewards", f"{cycle_path}/adverse-impact", json={**scale, "ratings": plain})),
+    )
+    return impact, impact_error, adverse, adverse_error
+
+
 async def _calibration_page(
     request: Request,
     person: Person,
@@ -769,16 +809,54 @@ async def _calibration_page(
     notice: str | None = None,
 ) -> Response:
     api = api_for(request, person)
-    calibration = await api.get("reviews", f"/calibration-sessions/{quote(session_id)}")
-    cycle = await api.get("reviews", f"/review-cycles/{calibration['cycle_id']}")
-    names = await api.names([row["person_id"] for row in calibration["rows"]])
+    path = f"/calibration-sessions/{quote(session_id)}"
+    calibration = await api.get("reviews", path)
+    (cycle, (nine_box, _nine_box_error), (raters, _raters_error)) = await asyncio.gather(
+        api.get("reviews", f"/review-cycles/{calibration['cycle_id']}"),
+        _optional(api.get("reviews", f"{path}/nine-box")),
+        _optional(api.get("reviews", f"{path}/raters")),
+    )
+    # After an adjustment the answer shows what that one change costs (previous_rating).
+    moved = None
+    if notice == "adjusted" and calibration.get("adjustments"):
+        moved = max(calibration["adjustments"], key=lambda adjustment: str(adjustment["created_at"]))
+        if moved.get("kind") == "potential" or moved.get("from_rating") is None:
+            moved = None
+    impact, impact_error, adverse, adverse_error = await _pay_consequences(api, calibration, cycle, moved)
+    managers = [m["manager_id"] for m in (raters or {}).get("managers", [])]
+    names = await api.names([row["person_id"] for row in calibration["rows"]] + managers)
     translations = renderer(request).translations(renderer(request).language(request, person))
+    gettext = translations.gettext
     buckets = [Bucket(b["label"], float(b["share"]), float(b["guideline"])) for b in calibration["distribution"]]
     chart = distribution_chart(
         buckets,
-        title=translations.gettext("Rating distribution against the guideline"),
-        legend=(translations.gettext("people rated"), translations.gettext("guideline")),
+        title=gettext("Rating distribution against the guideline"),
+        legend=(gettext("people rated"), gettext("guideline")),
     )
+    box_chart = None
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    if nine_box is not None:
+        cells = {(c["performance"], c["potential"]): c for c in nine_box["cells"]}
+        box_chart = nine_box_chart(
+            {key: int(cell["count"]) for key, cell in cells.items()},
+            title=gettext("9-box: performance against potential"),
+            band_labels=(gettext("low"), gettext("middle"), gettext("high")),
+            axes=(gettext("Performance"), gettext("Potential")),
+        )
+    spend = None
+    if impact is not None and impact["units"]:
+        spend = spend_chart(
+            [
+                SpendRow(
+                    unit["org_unit"],
+                    float(unit["merit_spend"]),
+                    None if unit["merit_budget"] is None else float(unit["merit_budget"]),
+                )
+                for unit in impact["units"]
+            ],
+            title=gettext("Projected merit spend against the budget per unit"),
+            legend=(gettext("projected spend"), gettext("budget")),
+        )
     return renderer(request).page(
         request,
         "calibration.html",
@@ -788,6 +866,18 @@ async def _calibration_page(
         names=names,
         chart=chart,
         points=cycle.get("rating_points") or [],
+        potential_points=(nine_box or {}).get("potential_scale") or cycle.get("potential_points") or [],
+        nine_box=nine_box,
+        cells=cells,
+        bands=("low", "middle", "high"),
+        box_chart=box_chart,
+        unplaced=[names.get(str(p), "") for p in (nine_box or {}).get("unplaced", [])],
+        raters=raters,
+        impact=impact,
+        impact_error=impact_error,
+        spend_chart=spend,
+        adverse=adverse,
+        adverse_error=adverse_error,
         errors=errors or {},
         values=values or {},
         notice=notice,
@@ -804,17 +894,23 @@ async def calibration_page(request: Request, person: HRPerson, session_id: str, 
 async def calibration_adjust(request: Request, person: HRPerson, session_id: str, form: CheckedForm) -> Response:
     api = api_for(request, person)
     values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    # The potential form's fields carry a prefix so that its errors stand beside its own fields.
+    potential = values.get("kind") == "potential"
+    prefix = "potential_" if potential else ""
     body = {
-        "person_id": values.get("person_id", ""),
-        "to_rating": values.get("to_rating", ""),
-        "reason": values.get("reason", "").strip(),
+        "person_id": values.get(f"{prefix}person_id", ""),
+        "to_rating": values.get(f"{prefix}to_rating", ""),
+        "reason": values.get(f"{prefix}reason", "").strip(),
+        "kind": "potential" if potential else "performance",
     }
     try:
         await api.post("reviews", f"/calibration-sessions/{quote(session_id)}/adjustments", json=body)
     except ApiError as error:
         if error.status not in (400, 404, 409, 422):
             raise
-        errors = {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
+        errors = {prefix + field.split(".")[0]: message for field, message in error.fields.items()} or {
+            "_form": error.detail
+        }
         return await _calibration_page(
             request, person, session_id, errors=errors, values=values, status_code=error.status
         )
