@@ -450,7 +450,13 @@ async def pay_edit(
 @router.post("/pay/{cycle_id}/submit", name="pay_submit")
 async def pay_submit(request: Request, person: ManagerPerson, cycle_id: str, form: CheckedForm) -> Response:
     api = api_for(request, person)
-    await api.post("rewards", f"/cycles/{quote(cycle_id)}/proposals/submit", manager="me")
+    try:
+        # With HR's approval policy, submitting starts my approval chain; without one (409) it is a plain submit.
+        await api.post("rewards", f"/cycles/{quote(cycle_id)}/approval-chains", json={})
+    except ApiError as error:
+        if error.status != 409:
+            raise
+        await api.post("rewards", f"/cycles/{quote(cycle_id)}/proposals/submit", manager="me")
     return see_other(f"/pay/{cycle_id}", submitted="1")
 
 
@@ -1112,3 +1118,119 @@ async def notifications_save(request: Request, person: SignedIn, form: CheckedFo
             status_code=error.status,
         )
     return see_other("/notifications", saved="1")
+
+
+# --- pay approval chains (rewards' approval routes) ------------------------------------------------
+
+
+@router.get("/approvals", name="approvals")
+async def approvals_page(
+    request: Request,
+    person: SignedIn,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    notice: str | None = None,
+) -> Response:
+    """The approval steps waiting on me: managers up the line, the named approver, HR for final steps."""
+    api = api_for(request, person)
+    waiting: list[dict[str, Any]] = await api.get("rewards", "/me/approval-tasks")
+    shown = waiting[offset : offset + PAGE]
+    names = await api.names([chain["manager_id"] for chain in shown])
+    cycles = await asyncio.gather(*(_optional(api.get("reviews", f"/review-cycles/{c['cycle_id']}")) for c in shown))
+    cycle_names = {
+        str(chain["cycle_id"]): (found or {}).get("name") or str(chain["cycle_id"])[:8]
+        for chain, (found, _error) in zip(shown, cycles, strict=True)
+    }
+    return renderer(request).page(
+        request,
+        "approvals.html",
+        person,
+        chains=shown,
+        names=names,
+        cycle_names=cycle_names,
+        paging=pages(len(waiting), offset),
+        base="/approvals?",
+        notice=notice,
+    )
+
+
+async def _chain_page(
+    request: Request,
+    person: Person,
+    cycle_id: str,
+    manager_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    chain = await api.get("rewards", f"/cycles/{quote(cycle_id)}/approval-chains/{quote(manager_id)}")
+    # The chain's proposals are those of its latest snapshot (the audit keeps ids, never names).
+    snapshot: dict[str, Any] = {}
+    for entry in chain.get("audit") or []:
+        if entry.get("after") and entry["after"].get("proposals") is not None:
+            snapshot = entry["after"]["proposals"]
+    viewer = {"manager": manager_id} if person.is_hr else {"manager": "me", "scope": "all"}
+    listed, _error = await _optional(api.get("rewards", f"/cycles/{quote(cycle_id)}/proposals", limit=500, **viewer))
+    proposals = [p for p in (listed or {}).get("items", []) if str(p["id"]) in snapshot]
+    ids = [chain["manager_id"], *(s["assignee_id"] for s in chain["steps"])]
+    ids += [entry["actor_id"] for entry in chain.get("audit") or []]
+    names = await api.names(ids)
+    mine = chain["status"] != "approved" and (
+        str(chain.get("current_assignee_id")) == person.person_id
+        or (chain.get("current_assignee_id") is None and person.is_hr)
+    )
+    return renderer(request).page(
+        request,
+        "approval_chain.html",
+        person,
+        chain=chain,
+        cycle_id=cycle_id,
+        proposals=proposals,
+        names=names,
+        mine=mine,
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/approvals/{cycle_id}/{manager_id}", name="approval_chain")
+async def approval_chain_page(request: Request, person: SignedIn, cycle_id: str, manager_id: str) -> Response:
+    return await _chain_page(request, person, cycle_id, manager_id)
+
+
+@router.post("/approvals/{cycle_id}/{manager_id}", name="approval_decide")
+async def approval_decide(
+    request: Request, person: SignedIn, cycle_id: str, manager_id: str, form: CheckedForm
+) -> Response:
+    api = api_for(request, person)
+    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    body: dict[str, Any] = {
+        "action": values.get("action", ""),
+        "comment": values.get("comment", "").strip() or None,
+    }
+    # The step the page showed: deciding a step that moved on meanwhile is the service's 409, not a slip.
+    if values.get("step_index", "").isdigit():
+        body["step_index"] = int(values["step_index"])
+    path = f"/cycles/{quote(cycle_id)}/approval-chains/{quote(manager_id)}/decisions"
+    try:
+        await api.post("rewards", path, json=body)
+    except ApiError as error:
+        if error.status not in (400, 403, 409, 422):
+            raise
+        errors: dict[str, str] = {}
+        for field, message in error.fields.items():
+            name = field.split(".")[0]
+            # The service's rule "a return needs a comment" is a body-level 422: it belongs to the comment.
+            errors["comment" if name in ("", "body") or "comment" in message else name] = message
+        return await _chain_page(
+            request,
+            person,
+            cycle_id,
+            manager_id,
+            values=values,
+            errors=errors or {"_form": error.detail},
+            status_code=error.status,
+        )
+    return see_other("/approvals", notice="approved" if body["action"] == "approve" else "returned")
