@@ -1234,3 +1234,180 @@ async def approval_decide(
             status_code=error.status,
         )
     return see_other("/approvals", notice="approved" if body["action"] == "approve" else "returned")
+
+
+# --- written feedback and feedback requests (the feedback service) -------------------------------------
+
+
+def _form_errors(error: ApiError) -> dict[str, str]:
+    return {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
+
+
+async def _colleagues(api: Api, person: Person) -> list[dict[str, Any]]:
+    found = await api.get("reviews", "/people", active="true", limit=500)
+    return [c for c in found["items"] if str(c["id"]) != person.person_id]
+
+
+async def _feedback_page(
+    request: Request,
+    person: Person,
+    *,
+    view: str = "received",
+    offset: int = 0,
+    notice: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    view = view if view in ("received", "given", "shared") else "received"
+    path = {"received": "/feedback/received", "given": "/feedback/given", "shared": "/feedback/shared-with-me"}[view]
+    found, colleagues = await asyncio.gather(
+        api.get("feedback", path, limit=PAGE, offset=offset), _colleagues(api, person)
+    )
+    names = await api.names([i["giver_id"] for i in found["items"]] + [i["receiver_id"] for i in found["items"]])
+    return renderer(request).page(
+        request,
+        "feedback.html",
+        person,
+        items=found["items"],
+        view=view,
+        names=names,
+        colleagues=colleagues,
+        paging=pages(found["total"], offset),
+        base=f"/feedback?{query(view=view)}",
+        notice=notice,
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/feedback", name="feedback")
+async def feedback_page(
+    request: Request,
+    person: SignedIn,
+    view: str = "received",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    notice: str | None = None,
+) -> Response:
+    return await _feedback_page(request, person, view=view, offset=offset, notice=notice)
+
+
+@router.post("/feedback", name="feedback_give")
+async def feedback_give(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    receivers = [str(value) for value in form.getlist("receiver_ids") if str(value)]
+    text = str(form.get("text", "")).strip()
+    try:
+        await api.post("feedback", "/feedback", json={"receiver_ids": receivers, "text": text})
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        values = {"receiver_ids": receivers, "text": text}
+        return await _feedback_page(
+            request, person, view="given", values=values, errors=_form_errors(error), status_code=error.status
+        )
+    return see_other("/feedback", view="given", notice="given")
+
+
+@router.post("/feedback/{item_id}/share", name="feedback_share")
+async def feedback_share(request: Request, person: SignedIn, item_id: str, form: CheckedForm) -> Response:
+    """The receiver shares an item with their manager (``unshare=1``: takes it back)."""
+    api = api_for(request, person)
+    path = f"/feedback/{quote(item_id)}/share"
+    try:
+        if form.get("unshare"):
+            await api.request("feedback", "DELETE", path)
+        else:
+            await api.post("feedback", path)
+    except ApiError as error:
+        if error.status not in (404, 409, 422):
+            raise
+        return await _feedback_page(request, person, errors={item_id: error.detail}, status_code=error.status)
+    return see_other("/feedback", notice="unshared" if form.get("unshare") else "shared")
+
+
+async def _requests_page(
+    request: Request,
+    person: Person,
+    *,
+    offset: int = 0,
+    notice: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    inbox, sent, colleagues = await asyncio.gather(
+        api.get("feedback", "/feedback-requests/inbox", status="open", limit=PAGE, offset=offset),
+        api.get("feedback", "/feedback-requests", limit=PAGE),
+        _colleagues(api, person),
+    )
+    ids = [e["requester_id"] for e in inbox["items"]]
+    ids += [r["person_id"] for s in sent["items"] for r in s["recipients"]]
+    names = await api.names(ids)
+    return renderer(request).page(
+        request,
+        "feedback_requests.html",
+        person,
+        inbox=inbox["items"],
+        sent=sent["items"],
+        names=names,
+        colleagues=colleagues,
+        paging=pages(inbox["total"], offset),
+        base="/feedback/requests?",
+        notice=notice,
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/feedback/requests", name="feedback_requests")
+async def feedback_requests_page(
+    request: Request, person: SignedIn, offset: Annotated[int, Query(ge=0)] = 0, notice: str | None = None
+) -> Response:
+    return await _requests_page(request, person, offset=offset, notice=notice)
+
+
+@router.post("/feedback/requests", name="feedback_ask")
+async def feedback_ask(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    recipients = [str(value) for value in form.getlist("recipient_ids") if str(value)]
+    body: dict[str, Any] = {
+        "recipient_ids": recipients,
+        "due_on": str(form.get("due_on", "")).strip(),
+        "question": str(form.get("question", "")).strip() or None,
+    }
+    try:
+        await api.post("feedback", "/feedback-requests", json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        return await _requests_page(request, person, values=body, errors=_form_errors(error), status_code=error.status)
+    return see_other("/feedback/requests", notice="asked")
+
+
+@router.post("/feedback/requests/{request_id}/answer", name="feedback_answer")
+async def feedback_answer(request: Request, person: SignedIn, request_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    declining = form.get("action") == "decline"
+    text = str(form.get("text", "")).strip()
+    try:
+        if declining:
+            await api.post("feedback", f"/feedback-requests/{quote(request_id)}/decline")
+        else:
+            await api.post("feedback", f"/feedback-requests/{quote(request_id)}/answer", json={"text": text})
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        message = next(iter(error.fields.values()), None) or error.detail
+        return await _requests_page(
+            request,
+            person,
+            values={f"text:{request_id}": text},
+            errors={request_id: message},
+            status_code=error.status,
+        )
+    return see_other("/feedback/requests", notice="declined" if declining else "answered")
