@@ -1411,3 +1411,157 @@ async def feedback_answer(request: Request, person: SignedIn, request_id: str, f
             status_code=error.status,
         )
     return see_other("/feedback/requests", notice="declined" if declining else "answered")
+
+
+# --- 1:1 check-ins (the feedback service) -------------------------------------------------------------
+
+RRULES = ("FREQ=WEEKLY", "FREQ=WEEKLY;INTERVAL=2", "FREQ=MONTHLY")
+
+
+async def _checkins_page(
+    request: Request,
+    person: Person,
+    *,
+    offset: int = 0,
+    notice: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    series, reports = await asyncio.gather(
+        api.get("feedback", "/checkins/series", status="active", limit=PAGE, offset=offset),
+        api.get("reviews", f"/people/{person.person_id}/reports", active="true", limit=500),
+    )
+    names = await api.names([s["manager_id"] for s in series["items"]] + [s["report_id"] for s in series["items"]])
+    return renderer(request).page(
+        request,
+        "checkins.html",
+        person,
+        series=series["items"],
+        reports=reports["items"],
+        names=names,
+        rrules=RRULES,
+        paging=pages(series["total"], offset),
+        base="/checkins?",
+        notice=notice,
+        values=values or {"rrule": RRULES[0], "duration_minutes": "30"},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/checkins", name="checkins")
+async def checkins_page(
+    request: Request, person: SignedIn, offset: Annotated[int, Query(ge=0)] = 0, notice: str | None = None
+) -> Response:
+    return await _checkins_page(request, person, offset=offset, notice=notice)
+
+
+@router.post("/checkins", name="checkin_start")
+async def checkin_start(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    """A manager starts a series with a report; a report starts one with their manager (report_id = me)."""
+    api = api_for(request, person)
+    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    body: dict[str, Any] = {
+        "report_id": values.get("report_id") or person.person_id,
+        "rrule": values.get("rrule", ""),
+        "starts_at": values.get("starts_at", ""),
+        "duration_minutes": values.get("duration_minutes") or 30,
+    }
+    try:
+        created = await api.post("feedback", "/checkins/series", json=body)
+    except ApiError as error:
+        if error.status not in (400, 403, 404, 409, 422):
+            raise
+        return await _checkins_page(
+            request, person, values=values, errors=_form_errors(error), status_code=error.status
+        )
+    return see_other(f"/checkins/{created['id']}", notice="started")
+
+
+async def _series_page(
+    request: Request,
+    person: Person,
+    series_id: str,
+    *,
+    notice: str | None = None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    path = f"/checkins/series/{quote(series_id)}"
+    series = await api.get("feedback", path)
+    upcoming = series.get("next_occurrence")
+    agenda: dict[str, Any] = {"items": []}
+    actions, notes = await asyncio.gather(
+        api.get("feedback", f"{path}/action-items", limit=100), api.get("feedback", f"{path}/notes", limit=PAGE)
+    )
+    if upcoming is not None:
+        agenda = await api.get("feedback", f"{path}/occurrences/{quote(upcoming['recurrence_id'])}/agenda", limit=100)
+    names = await api.names([series["manager_id"], series["report_id"]])
+    return renderer(request).page(
+        request,
+        "checkin_series.html",
+        person,
+        series=series,
+        upcoming=upcoming,
+        agenda=agenda["items"],
+        actions=actions["items"],
+        notes=notes["items"],
+        names=names,
+        notice=notice,
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/checkins/{series_id}", name="checkin_series")
+async def checkin_series_page(
+    request: Request, person: SignedIn, series_id: str, notice: str | None = None
+) -> Response:
+    return await _series_page(request, person, series_id, notice=notice)
+
+
+@router.post("/checkins/{series_id}/{what}", name="checkin_add")
+async def checkin_add(request: Request, person: SignedIn, series_id: str, what: str, form: CheckedForm) -> Response:
+    """Add to the next meeting: a talking point (``agenda``), an action item (``actions``), my private note
+    (``notes``); or mark a talking point covered (``covered``) or an action item done (``done``)."""
+    api = api_for(request, person)
+    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    path = f"/checkins/series/{quote(series_id)}"
+    occurrence = quote(values.get("recurrence_id", ""))
+    item = quote(values.get("item_id", ""))
+    calls: dict[str, tuple[str, str, dict[str, Any]]] = {
+        "agenda": ("POST", f"{path}/occurrences/{occurrence}/agenda", {"text": values.get("text", "").strip()}),
+        "notes": ("POST", f"{path}/occurrences/{occurrence}/notes", {"text": values.get("note", "").strip()}),
+        "actions": (
+            "POST",
+            f"{path}/occurrences/{occurrence}/action-items",
+            {
+                "title": values.get("title", "").strip(),
+                "owner_id": values.get("owner_id", ""),
+                "due_on": values.get("due_on") or None,
+            },
+        ),
+        "covered": ("PATCH", f"{path}/agenda/{item}", {"covered": True}),
+        "done": ("PATCH", f"{path}/action-items/{item}", {"done": True}),
+    }
+    if what not in calls:
+        return renderer(request).page(request, "error.html", person, status_code=404, message_key="not_found")
+    method, target, body = calls[what]
+    try:
+        await api.request("feedback", method, target, json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        # Each form's field is named after the form, so the message stands beside the right one.
+        field = {"agenda": "text", "notes": "note", "actions": "title"}.get(what, "_form")
+        errors = {field: next(iter(error.fields.values()), None) or error.detail}
+        for name, message in error.fields.items():
+            if name.split(".")[0] in ("owner_id", "due_on"):
+                errors = {name.split(".")[0]: message}
+        return await _series_page(request, person, series_id, values=values, errors=errors, status_code=error.status)
+    return see_other(f"/checkins/{series_id}", notice=what)
