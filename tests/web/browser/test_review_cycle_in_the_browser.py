@@ -26,6 +26,7 @@ from shared.database import utcnow
 from shared.settings import Environment, Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycles.conftest import WorkerFactory
+from tests.notifications.conftest import Notifier
 from tests.reviews_config.builders import scale_body, template_body
 from tests.rewards.support import MATRIX, band, import_csv
 from tests.support.waiting import wait_until
@@ -94,6 +95,7 @@ async def test_a_review_cycle_through_the_pages(
     cycle_worker: WorkerFactory,
     chromium: str,
     artefacts: Path,
+    notifier: Notifier,
 ) -> None:
     hr_setup = auth(Role.hr, person_id=uuid.uuid4())
     async with (
@@ -162,6 +164,7 @@ async def test_a_review_cycle_through_the_pages(
             name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
             for name, client in (("reviews", reviews), ("rewards", rewards), ("goals", goals), ("feedback", feedback))
         }
+        transports["notifications"] = httpx.ASGITransport(app=notifier.app)
         app = create_app(
             settings.model_copy(update={"environment": Environment.development}),
             WebSettings(),
@@ -253,6 +256,14 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await eli.get_by_role("button", name="Add to the agenda").click()
     await expect(eli.get_by_text("The search rewrite's next milestone")).to_be_visible()
     await pages.check(eli, "employee-checkin-series")
+    # The notification settings every mail links to (the notifications component).
+    await eli.get_by_role("link", name="Notifications").click()
+    await eli.get_by_label("Hour of the daily digest").select_option(label="07:00")
+    await eli.get_by_label("Reminders before a task is due").uncheck()
+    await eli.get_by_role("button", name="Save").click()
+    await expect(eli.get_by_role("status")).to_contain_text("notification settings are saved")
+    await expect(eli.get_by_label("Reminders before a task is due")).not_to_be_checked()
+    await pages.check(eli, "employee-notifications")
     await eli.get_by_role("link", name="Inbox").click()
     await eli.get_by_role("link", name="Self-assessment").click()
     await pages.check(eli, "employee-self-assessment")
