@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
 
@@ -83,6 +83,8 @@ class DemoResult:
     """People in the directory afterwards."""
     hr_person_id: uuid.UUID | None
     hr_person_name: str | None
+    ids: dict[str, uuid.UUID] = field(default_factory=dict)
+    """The demo keys' directory ids (empty when nothing was posted)."""
 
 
 def _headers(settings: Settings) -> dict[str, str]:
@@ -149,7 +151,113 @@ async def load_demo(client: httpx.AsyncClient, settings: Settings) -> DemoResult
             )
         ids[person.key] = uuid.UUID(str(response.json()["id"]))
     hr = next(person for person in DEMO_PEOPLE if person.key == HR_KEY)
-    return DemoResult(created=True, people=len(DEMO_PEOPLE), hr_person_id=ids[HR_KEY], hr_person_name=hr.display_name)
+    return DemoResult(
+        created=True, people=len(DEMO_PEOPLE), hr_person_id=ids[HR_KEY], hr_person_name=hr.display_name, ids=ids
+    )
+
+
+# --- demo pay data (rewards) ------------------------------------------------------------------
+
+# Grade -> (minimum, midpoint, maximum) in EUR a year.
+DEMO_BANDS: dict[str, tuple[int, int, int]] = {
+    "IC2": (48_000, 58_000, 68_000),
+    "IC3": (60_000, 72_000, 84_000),
+    "IC4": (75_000, 90_000, 105_000),
+    "M1": (80_000, 95_000, 110_000),
+    "M2": (100_000, 120_000, 140_000),
+    "E1": (150_000, 180_000, 210_000),
+}
+# key -> (grade, base salary, gender): spread around the midpoints, so the matrix's compa-ratio
+# buckets all occur, and both genders in most units, so the equity figures have something to show.
+DEMO_PAY: dict[str, tuple[str, int, str]] = {
+    "ceo": ("E1", 185_000, "female"),
+    "head-engineering": ("M2", 124_000, "male"),
+    "em-platform": ("M1", 92_000, "female"),
+    "staff-engineer": ("IC4", 96_000, "female"),
+    "engineer-1": ("IC3", 74_000, "male"),
+    "engineer-2": ("IC2", 52_000, "female"),
+    "engineer-3": ("IC3", 63_000, "male"),
+    "head-people": ("M2", 115_000, "female"),
+    "hr-partner": ("IC3", 70_000, "male"),
+    "head-sales": ("M2", 118_000, "female"),
+    "sales-1": ("IC3", 71_000, "male"),
+    "sales-2": ("IC2", 55_000, "female"),
+}
+
+
+def _pct(low: str, target: str, high: str) -> dict[str, str]:
+    return {"min": low, "target": target, "max": high}
+
+
+# The merit matrix on the demo's five-point scale: rating rows against the compa-ratio buckets.
+DEMO_MATRIX: dict[str, Any] = {
+    "scale_min": "1",
+    "scale_max": "5",
+    "buckets": [
+        {"min": "0", "max": "0.9", "label": "below the midpoint"},
+        {"min": "0.9", "max": "1.1", "label": "at the midpoint"},
+        {"min": "1.1", "max": None, "label": "above the midpoint"},
+    ],
+    "rows": [
+        {"min": "1", "max": "2", "label": "Well below"},
+        {"min": "2", "max": "3", "label": "Below"},
+        {"min": "3", "max": "4", "label": "Meets"},
+        {"min": "4", "max": "5", "label": "Above and well above"},
+    ],
+    "cells": [
+        [_pct("0", "0", "0"), _pct("0", "0", "0"), _pct("0", "0", "0")],
+        [_pct("0", "1", "2"), _pct("0", "0.5", "1"), _pct("0", "0", "0.5")],
+        [_pct("2", "3.5", "5"), _pct("1.5", "2.5", "3.5"), _pct("1", "2", "3")],
+        [_pct("4", "6", "8"), _pct("3", "4.5", "6"), _pct("2", "3", "4")],
+    ],
+}
+
+
+async def load_demo_pay(
+    client: httpx.AsyncClient, settings: Settings, ids: dict[str, uuid.UUID], *, timeout: float = 60.0
+) -> int:
+    """Pay bands, every demo person's compensation record and the default merit matrix, in rewards.
+
+    ``client`` has the rewards service's URL as its ``base_url``. Rewards knows people only from
+    the directory's events, so the import is retried until its projection holds all of them.
+    Returns the number of records imported.
+    """
+    headers = _headers(settings)
+    for grade, (minimum, midpoint, maximum) in DEMO_BANDS.items():
+        body = {"grade": grade, "currency": "EUR", "minimum": minimum, "midpoint": midpoint, "maximum": maximum}
+        response = await client.post("/pay-bands", json=body, headers=headers)
+        if response.status_code not in (200, 201, 409):
+            raise DemoError(f"POST /pay-bands for {grade} answered {response.status_code}: {_detail(response)}")
+    effective = (utcnow() - timedelta(days=365)).date().isoformat()
+    records = [
+        {
+            "person_id": str(ids[key]),
+            "currency": "EUR",
+            "base_salary": str(salary),
+            "grade": grade,
+            "effective_date": effective,
+            "gender": gender,
+            "location": DEMO_LOCATIONS[key][0],
+            "hire_date": DEMO_LOCATIONS[key][1],
+        }
+        for key, (grade, salary, gender) in DEMO_PAY.items()
+        if key in ids
+    ]
+    deadline = time.monotonic() + timeout
+    while True:
+        response = await client.post("/compensation/import", json={"records": records}, headers=headers)
+        if response.status_code == 200:
+            break
+        # 422 naming person_id while the people projection has not caught up with the directory's events.
+        errors = response.json().get("errors", []) if response.status_code == 422 else []
+        waiting = bool(errors) and all(error.get("field") == "person_id" for error in errors)
+        if not waiting or time.monotonic() > deadline:
+            raise DemoError(f"POST /compensation/import answered {response.status_code}: {_detail(response)}")
+        await asyncio.sleep(0.5)
+    response = await client.put("/merit-matrices/default", json=DEMO_MATRIX, headers=headers)
+    if response.status_code not in (200, 201):
+        raise DemoError(f"PUT /merit-matrices/default answered {response.status_code}: {_detail(response)}")
+    return len(records)
 
 
 # --- a demo review cycle -------------------------------------------------------------------

@@ -1050,6 +1050,7 @@ class Launcher:
         if result.created:
             self.console.say(f"Demo organisation loaded: {result.people} people (POST /people on reviews).")
             await self._load_demo_template()
+            await self._load_demo_pay(result.ids)
         else:
             self.console.say(f"Directory has {result.people} people already; demo organisation not loaded.")
         if result.hr_person_id is None:
@@ -1076,6 +1077,18 @@ class Launcher:
             self.console.error(f"Demo template not loaded: {exc}")
             return
         self.console.say("Demo review template 'Annual review' published (for new cycles in the web app).")
+
+    async def _load_demo_pay(self, ids: dict[str, uuid.UUID]) -> None:
+        """Pay bands, compensation records and a merit matrix, so a demo cycle reaches pay approval."""
+        from meritloop.demo import DemoError, load_demo_pay
+
+        try:
+            async with self._http(self.service_url("rewards")) as client:
+                count = await load_demo_pay(client, self.settings, ids)
+        except (DemoError, httpx.HTTPError) as exc:
+            self.console.error(f"Demo pay data not loaded: {exc}")
+            return
+        self.console.say(f"Demo pay data loaded: {count} compensation records, pay bands and a merit matrix (rewards).")
 
     async def _until_stopped(self, awaitable: Awaitable[T]) -> T:
         task = asyncio.ensure_future(awaitable)

@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from shared.settings import ServiceName
+from web.settings import WebBackend
 
 
 @dataclass
@@ -62,11 +62,11 @@ class Services:
 
     def __init__(
         self,
-        urls: Mapping[ServiceName, str],
-        transports: Mapping[ServiceName, httpx.AsyncBaseTransport] | None = None,
+        urls: Mapping[WebBackend, str],
+        transports: Mapping[WebBackend, httpx.AsyncBaseTransport] | None = None,
         timeout: float = 30.0,
     ) -> None:
-        self._clients: dict[ServiceName, httpx.AsyncClient] = {}
+        self._clients: dict[WebBackend, httpx.AsyncClient] = {}
         for name, url in urls.items():
             transport = (transports or {}).get(name)
             # trust_env=False: a proxy from the environment must not sit between the web app and the services.
@@ -78,7 +78,7 @@ class Services:
     def as_person(self, token: str) -> Api:
         return Api(self, token)
 
-    def client(self, service: ServiceName) -> httpx.AsyncClient:
+    def client(self, service: WebBackend) -> httpx.AsyncClient:
         return self._clients[service]
 
 
@@ -92,7 +92,7 @@ class Api:
 
     async def request(
         self,
-        service: ServiceName,
+        service: WebBackend,
         method: str,
         path: str,
         *,
@@ -108,14 +108,14 @@ class Api:
             return None
         return response.json()
 
-    async def get(self, service: ServiceName, path: str, **params: Any) -> Any:
+    async def get(self, service: WebBackend, path: str, **params: Any) -> Any:
         clean = {key: value for key, value in params.items() if value is not None and value != ""}
         return await self.request(service, "GET", path, params=clean)
 
-    async def post(self, service: ServiceName, path: str, json: Any = None, **params: Any) -> Any:
+    async def post(self, service: WebBackend, path: str, json: Any = None, **params: Any) -> Any:
         return await self.request(service, "POST", path, json=json, params=params or None)
 
-    async def put(self, service: ServiceName, path: str, json: Any = None) -> Any:
+    async def put(self, service: WebBackend, path: str, json: Any = None) -> Any:
         return await self.request(service, "PUT", path, json=json)
 
     async def names(self, ids: list[str | uuid.UUID | None]) -> dict[str, str]:

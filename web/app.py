@@ -17,12 +17,12 @@ from prometheus_client.exposition import choose_encoder
 from starlette.middleware.sessions import SessionMiddleware
 
 from shared.metrics import METRICS_PATH, HTTPMetricsMiddleware
-from shared.settings import ServiceName, Settings, get_settings
+from shared.settings import Settings, get_settings
 from web import pages, signin
 from web.api import ApiError, Services
 from web.rendering import Renderer
 from web.session import CsrfRefused, NotAllowed, Person, SignInRequired
-from web.settings import WebSettings, get_web_settings
+from web.settings import WebBackend, WebSettings, get_web_settings
 
 STATIC_DIR = Path(__file__).parent / "static"
 SESSION_COOKIE = "meritloop_session"
@@ -40,7 +40,7 @@ def create_app(
     settings: Settings | None = None,
     web_settings: WebSettings | None = None,
     *,
-    transports: Mapping[ServiceName, httpx.AsyncBaseTransport] | None = None,
+    transports: Mapping[WebBackend, httpx.AsyncBaseTransport] | None = None,
 ) -> FastAPI:
     settings = settings or get_settings()
     web_settings = web_settings or get_web_settings()

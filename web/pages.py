@@ -13,7 +13,7 @@ from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from web.api import Api, ApiError, Services
-from web.charts import Bucket, StackedRow, distribution_chart, progress_chart
+from web.charts import Bucket, SpendRow, StackedRow, distribution_chart, nine_box_chart, progress_chart, spend_chart
 from web.i18n import zone
 from web.rendering import renderer
 from web.session import CheckedForm, HRPerson, ManagerPerson, Person, SignedIn
@@ -450,7 +450,13 @@ async def pay_edit(
 @router.post("/pay/{cycle_id}/submit", name="pay_submit")
 async def pay_submit(request: Request, person: ManagerPerson, cycle_id: str, form: CheckedForm) -> Response:
     api = api_for(request, person)
-    await api.post("rewards", f"/cycles/{quote(cycle_id)}/proposals/submit", manager="me")
+    try:
+        # With HR's approval policy, submitting starts my approval chain; without one (409) it is a plain submit.
+        await api.post("rewards", f"/cycles/{quote(cycle_id)}/approval-chains", json={})
+    except ApiError as error:
+        if error.status != 409:
+            raise
+        await api.post("rewards", f"/cycles/{quote(cycle_id)}/proposals/submit", manager="me")
     return see_other(f"/pay/{cycle_id}", submitted="1")
 
 
@@ -758,6 +764,46 @@ async def task_reassign(request: Request, person: HRPerson, task_id: str, form: 
 # --- HR: calibration and pay approval ----------------------------------------------------------------
 
 
+def _current_rating(row: dict[str, Any]) -> Any:
+    return row["final_rating"] if row.get("final_rating") is not None else row.get("proposed_rating")
+
+
+async def _optional(call: Any) -> tuple[Any, str | None]:
+    """A side panel's data, or why there is none: the ratings page stands without it."""
+    try:
+        return await call, None
+    except ApiError as error:
+        if error.status == 401:
+            raise
+        return None, error.detail
+
+
+async def _pay_consequences(
+    api: Api, calibration: dict[str, Any], cycle: dict[str, Any], moved: dict[str, Any] | None
+) -> tuple[dict[str, Any] | None, str | None, dict[str, Any] | None, str | None]:
+    """The session's ratings as they stand, posted to rewards: spend against the pools, the gap, adverse impact."""
+    values = [float(point["value"]) for point in cycle.get("rating_points") or []]
+    ratings = []
+    for row in calibration["rows"]:
+        rating = _current_rating(row)
+        if rating is None:
+            continue
+        entry: dict[str, Any] = {"person_id": str(row["person_id"]), "rating": rating}
+        if moved is not None and str(moved["person_id"]) == str(row["person_id"]):
+            entry["previous_rating"] = moved["from_rating"]
+        ratings.append(entry)
+    if not ratings or not values:
+        return None, None, None, None
+    cycle_path = f"/cycles/{quote(str(cycle['id']))}"
+    scale = {"scale_min": min(values), "scale_max": max(values)}
+    plain = [{"person_id": r["person_id"], "rating": r["rating"]} for r in ratings]
+    (impact, impact_error), (adverse, adverse_error) = await asyncio.gather(
+        _optional(api.post("rewards", f"{cycle_path}/calibration-impact", json={**scale, "ratings": ratings})),
+        _optional(api.post("rewards", f"{cycle_path}/adverse-impact", json={**scale, "ratings": plain})),
+    )
+    return impact, impact_error, adverse, adverse_error
+
+
 async def _calibration_page(
     request: Request,
     person: Person,
@@ -769,16 +815,54 @@ async def _calibration_page(
     notice: str | None = None,
 ) -> Response:
     api = api_for(request, person)
-    calibration = await api.get("reviews", f"/calibration-sessions/{quote(session_id)}")
-    cycle = await api.get("reviews", f"/review-cycles/{calibration['cycle_id']}")
-    names = await api.names([row["person_id"] for row in calibration["rows"]])
+    path = f"/calibration-sessions/{quote(session_id)}"
+    calibration = await api.get("reviews", path)
+    (cycle, (nine_box, _nine_box_error), (raters, _raters_error)) = await asyncio.gather(
+        api.get("reviews", f"/review-cycles/{calibration['cycle_id']}"),
+        _optional(api.get("reviews", f"{path}/nine-box")),
+        _optional(api.get("reviews", f"{path}/raters")),
+    )
+    # After an adjustment the answer shows what that one change costs (previous_rating).
+    moved = None
+    if notice == "adjusted" and calibration.get("adjustments"):
+        moved = max(calibration["adjustments"], key=lambda adjustment: str(adjustment["created_at"]))
+        if moved.get("kind") == "potential" or moved.get("from_rating") is None:
+            moved = None
+    impact, impact_error, adverse, adverse_error = await _pay_consequences(api, calibration, cycle, moved)
+    managers = [m["manager_id"] for m in (raters or {}).get("managers", [])]
+    names = await api.names([row["person_id"] for row in calibration["rows"]] + managers)
     translations = renderer(request).translations(renderer(request).language(request, person))
+    gettext = translations.gettext
     buckets = [Bucket(b["label"], float(b["share"]), float(b["guideline"])) for b in calibration["distribution"]]
     chart = distribution_chart(
         buckets,
-        title=translations.gettext("Rating distribution against the guideline"),
-        legend=(translations.gettext("people rated"), translations.gettext("guideline")),
+        title=gettext("Rating distribution against the guideline"),
+        legend=(gettext("people rated"), gettext("guideline")),
     )
+    box_chart = None
+    cells: dict[tuple[str, str], dict[str, Any]] = {}
+    if nine_box is not None:
+        cells = {(c["performance"], c["potential"]): c for c in nine_box["cells"]}
+        box_chart = nine_box_chart(
+            {key: int(cell["count"]) for key, cell in cells.items()},
+            title=gettext("9-box: performance against potential"),
+            band_labels=(gettext("low"), gettext("middle"), gettext("high")),
+            axes=(gettext("Performance"), gettext("Potential")),
+        )
+    spend = None
+    if impact is not None and impact["units"]:
+        spend = spend_chart(
+            [
+                SpendRow(
+                    unit["org_unit"],
+                    float(unit["merit_spend"]),
+                    None if unit["merit_budget"] is None else float(unit["merit_budget"]),
+                )
+                for unit in impact["units"]
+            ],
+            title=gettext("Projected merit spend against the budget per unit"),
+            legend=(gettext("projected spend"), gettext("budget")),
+        )
     return renderer(request).page(
         request,
         "calibration.html",
@@ -788,6 +872,18 @@ async def _calibration_page(
         names=names,
         chart=chart,
         points=cycle.get("rating_points") or [],
+        potential_points=(nine_box or {}).get("potential_scale") or cycle.get("potential_points") or [],
+        nine_box=nine_box,
+        cells=cells,
+        bands=("low", "middle", "high"),
+        box_chart=box_chart,
+        unplaced=[names.get(str(p), "") for p in (nine_box or {}).get("unplaced", [])],
+        raters=raters,
+        impact=impact,
+        impact_error=impact_error,
+        spend_chart=spend,
+        adverse=adverse,
+        adverse_error=adverse_error,
         errors=errors or {},
         values=values or {},
         notice=notice,
@@ -804,17 +900,23 @@ async def calibration_page(request: Request, person: HRPerson, session_id: str, 
 async def calibration_adjust(request: Request, person: HRPerson, session_id: str, form: CheckedForm) -> Response:
     api = api_for(request, person)
     values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    # The potential form's fields carry a prefix so that its errors stand beside its own fields.
+    potential = values.get("kind") == "potential"
+    prefix = "potential_" if potential else ""
     body = {
-        "person_id": values.get("person_id", ""),
-        "to_rating": values.get("to_rating", ""),
-        "reason": values.get("reason", "").strip(),
+        "person_id": values.get(f"{prefix}person_id", ""),
+        "to_rating": values.get(f"{prefix}to_rating", ""),
+        "reason": values.get(f"{prefix}reason", "").strip(),
+        "kind": "potential" if potential else "performance",
     }
     try:
         await api.post("reviews", f"/calibration-sessions/{quote(session_id)}/adjustments", json=body)
     except ApiError as error:
         if error.status not in (400, 404, 409, 422):
             raise
-        errors = {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
+        errors = {prefix + field.split(".")[0]: message for field, message in error.fields.items()} or {
+            "_form": error.detail
+        }
         return await _calibration_page(
             request, person, session_id, errors=errors, values=values, status_code=error.status
         )
@@ -951,3 +1053,515 @@ async def pay_approve(request: Request, person: HRPerson, cycle_id: str, org_uni
             request, person, cycle_id, errors={org_unit: error.detail}, status_code=error.status
         )
     return see_other(f"/hr/pay/{cycle_id}", notice="approved")
+
+
+# --- notification settings (the notifications component) --------------------------------------------
+
+
+async def _notifications_page(
+    request: Request,
+    person: Person,
+    *,
+    notice: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    current = await api.get("notifications", "/notification-preferences/me")
+    if values is None:
+        values = {
+            "digest_hour": "" if current["digest_hour"] is None else str(current["digest_hour"]),
+            "receive": [kind for kind in current["optional_kinds"] if kind not in current["opted_out"]],
+        }
+    return renderer(request).page(
+        request,
+        "notifications.html",
+        person,
+        current=current,
+        values=values,
+        hours=range(24),
+        notice=notice,
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/notifications", name="notifications")
+async def notifications_page(request: Request, person: SignedIn, saved: str | None = None) -> Response:
+    """The address every mail links to: which mails I get and at which hour my digest comes."""
+    return await _notifications_page(request, person, notice="saved" if saved else None)
+
+
+@router.post("/notifications", name="notifications_save")
+async def notifications_save(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    current = await api.get("notifications", "/notification-preferences/me")
+    receive = [str(value) for value in form.getlist("receive")]
+    hour = str(form.get("digest_hour", "")).strip()
+    # The form lists the kinds one may receive; the service stores the ones left out.
+    body: dict[str, Any] = {
+        "digest_hour": hour or None,
+        "opted_out": [kind for kind in current["optional_kinds"] if kind not in receive],
+    }
+    try:
+        await api.put("notifications", "/notification-preferences/me", json=body)
+    except ApiError as error:
+        if error.status not in (400, 422):
+            raise
+        errors = {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
+        return await _notifications_page(
+            request,
+            person,
+            values={"digest_hour": hour, "receive": receive},
+            errors=errors,
+            status_code=error.status,
+        )
+    return see_other("/notifications", saved="1")
+
+
+# --- pay approval chains (rewards' approval routes) ------------------------------------------------
+
+
+@router.get("/approvals", name="approvals")
+async def approvals_page(
+    request: Request,
+    person: SignedIn,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    notice: str | None = None,
+) -> Response:
+    """The approval steps waiting on me: managers up the line, the named approver, HR for final steps."""
+    api = api_for(request, person)
+    waiting: list[dict[str, Any]] = await api.get("rewards", "/me/approval-tasks")
+    shown = waiting[offset : offset + PAGE]
+    names = await api.names([chain["manager_id"] for chain in shown])
+    cycles = await asyncio.gather(*(_optional(api.get("reviews", f"/review-cycles/{c['cycle_id']}")) for c in shown))
+    cycle_names = {
+        str(chain["cycle_id"]): (found or {}).get("name") or str(chain["cycle_id"])[:8]
+        for chain, (found, _error) in zip(shown, cycles, strict=True)
+    }
+    return renderer(request).page(
+        request,
+        "approvals.html",
+        person,
+        chains=shown,
+        names=names,
+        cycle_names=cycle_names,
+        paging=pages(len(waiting), offset),
+        base="/approvals?",
+        notice=notice,
+    )
+
+
+async def _chain_page(
+    request: Request,
+    person: Person,
+    cycle_id: str,
+    manager_id: str,
+    *,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    chain = await api.get("rewards", f"/cycles/{quote(cycle_id)}/approval-chains/{quote(manager_id)}")
+    # The chain's proposals are those of its latest snapshot (the audit keeps ids, never names).
+    snapshot: dict[str, Any] = {}
+    for entry in chain.get("audit") or []:
+        if entry.get("after") and entry["after"].get("proposals") is not None:
+            snapshot = entry["after"]["proposals"]
+    viewer = {"manager": manager_id} if person.is_hr else {"manager": "me", "scope": "all"}
+    listed, _error = await _optional(api.get("rewards", f"/cycles/{quote(cycle_id)}/proposals", limit=500, **viewer))
+    proposals = [p for p in (listed or {}).get("items", []) if str(p["id"]) in snapshot]
+    ids = [chain["manager_id"], *(s["assignee_id"] for s in chain["steps"])]
+    ids += [entry["actor_id"] for entry in chain.get("audit") or []]
+    names = await api.names(ids)
+    mine = chain["status"] != "approved" and (
+        str(chain.get("current_assignee_id")) == person.person_id
+        or (chain.get("current_assignee_id") is None and person.is_hr)
+    )
+    return renderer(request).page(
+        request,
+        "approval_chain.html",
+        person,
+        chain=chain,
+        cycle_id=cycle_id,
+        proposals=proposals,
+        names=names,
+        mine=mine,
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/approvals/{cycle_id}/{manager_id}", name="approval_chain")
+async def approval_chain_page(request: Request, person: SignedIn, cycle_id: str, manager_id: str) -> Response:
+    return await _chain_page(request, person, cycle_id, manager_id)
+
+
+@router.post("/approvals/{cycle_id}/{manager_id}", name="approval_decide")
+async def approval_decide(
+    request: Request, person: SignedIn, cycle_id: str, manager_id: str, form: CheckedForm
+) -> Response:
+    api = api_for(request, person)
+    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    body: dict[str, Any] = {
+        "action": values.get("action", ""),
+        "comment": values.get("comment", "").strip() or None,
+    }
+    # The step the page showed: deciding a step that moved on meanwhile is the service's 409, not a slip.
+    if values.get("step_index", "").isdigit():
+        body["step_index"] = int(values["step_index"])
+    path = f"/cycles/{quote(cycle_id)}/approval-chains/{quote(manager_id)}/decisions"
+    try:
+        await api.post("rewards", path, json=body)
+    except ApiError as error:
+        if error.status not in (400, 403, 409, 422):
+            raise
+        errors: dict[str, str] = {}
+        for field, message in error.fields.items():
+            name = field.split(".")[0]
+            # The service's rule "a return needs a comment" is a body-level 422: it belongs to the comment.
+            errors["comment" if name in ("", "body") or "comment" in message else name] = message
+        return await _chain_page(
+            request,
+            person,
+            cycle_id,
+            manager_id,
+            values=values,
+            errors=errors or {"_form": error.detail},
+            status_code=error.status,
+        )
+    return see_other("/approvals", notice="approved" if body["action"] == "approve" else "returned")
+
+
+# --- written feedback and feedback requests (the feedback service) -------------------------------------
+
+
+def _form_errors(error: ApiError) -> dict[str, str]:
+    return {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
+
+
+async def _colleagues(api: Api, person: Person) -> list[dict[str, Any]]:
+    found = await api.get("reviews", "/people", active="true", limit=500)
+    return [c for c in found["items"] if str(c["id"]) != person.person_id]
+
+
+async def _feedback_page(
+    request: Request,
+    person: Person,
+    *,
+    view: str = "received",
+    offset: int = 0,
+    notice: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    view = view if view in ("received", "given", "shared") else "received"
+    path = {"received": "/feedback/received", "given": "/feedback/given", "shared": "/feedback/shared-with-me"}[view]
+    found, colleagues = await asyncio.gather(
+        api.get("feedback", path, limit=PAGE, offset=offset), _colleagues(api, person)
+    )
+    names = await api.names([i["giver_id"] for i in found["items"]] + [i["receiver_id"] for i in found["items"]])
+    return renderer(request).page(
+        request,
+        "feedback.html",
+        person,
+        items=found["items"],
+        view=view,
+        names=names,
+        colleagues=colleagues,
+        paging=pages(found["total"], offset),
+        base=f"/feedback?{query(view=view)}",
+        notice=notice,
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/feedback", name="feedback")
+async def feedback_page(
+    request: Request,
+    person: SignedIn,
+    view: str = "received",
+    offset: Annotated[int, Query(ge=0)] = 0,
+    notice: str | None = None,
+) -> Response:
+    return await _feedback_page(request, person, view=view, offset=offset, notice=notice)
+
+
+@router.post("/feedback", name="feedback_give")
+async def feedback_give(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    receivers = [str(value) for value in form.getlist("receiver_ids") if str(value)]
+    text = str(form.get("text", "")).strip()
+    try:
+        await api.post("feedback", "/feedback", json={"receiver_ids": receivers, "text": text})
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        values = {"receiver_ids": receivers, "text": text}
+        return await _feedback_page(
+            request, person, view="given", values=values, errors=_form_errors(error), status_code=error.status
+        )
+    return see_other("/feedback", view="given", notice="given")
+
+
+@router.post("/feedback/{item_id}/share", name="feedback_share")
+async def feedback_share(request: Request, person: SignedIn, item_id: str, form: CheckedForm) -> Response:
+    """The receiver shares an item with their manager (``unshare=1``: takes it back)."""
+    api = api_for(request, person)
+    path = f"/feedback/{quote(item_id)}/share"
+    try:
+        if form.get("unshare"):
+            await api.request("feedback", "DELETE", path)
+        else:
+            await api.post("feedback", path)
+    except ApiError as error:
+        if error.status not in (404, 409, 422):
+            raise
+        return await _feedback_page(request, person, errors={item_id: error.detail}, status_code=error.status)
+    return see_other("/feedback", notice="unshared" if form.get("unshare") else "shared")
+
+
+async def _requests_page(
+    request: Request,
+    person: Person,
+    *,
+    offset: int = 0,
+    notice: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    inbox, sent, colleagues = await asyncio.gather(
+        api.get("feedback", "/feedback-requests/inbox", status="open", limit=PAGE, offset=offset),
+        api.get("feedback", "/feedback-requests", limit=PAGE),
+        _colleagues(api, person),
+    )
+    ids = [e["requester_id"] for e in inbox["items"]]
+    ids += [r["person_id"] for s in sent["items"] for r in s["recipients"]]
+    names = await api.names(ids)
+    return renderer(request).page(
+        request,
+        "feedback_requests.html",
+        person,
+        inbox=inbox["items"],
+        sent=sent["items"],
+        names=names,
+        colleagues=colleagues,
+        paging=pages(inbox["total"], offset),
+        base="/feedback/requests?",
+        notice=notice,
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/feedback/requests", name="feedback_requests")
+async def feedback_requests_page(
+    request: Request, person: SignedIn, offset: Annotated[int, Query(ge=0)] = 0, notice: str | None = None
+) -> Response:
+    return await _requests_page(request, person, offset=offset, notice=notice)
+
+
+@router.post("/feedback/requests", name="feedback_ask")
+async def feedback_ask(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    recipients = [str(value) for value in form.getlist("recipient_ids") if str(value)]
+    body: dict[str, Any] = {
+        "recipient_ids": recipients,
+        "due_on": str(form.get("due_on", "")).strip(),
+        "question": str(form.get("question", "")).strip() or None,
+    }
+    try:
+        await api.post("feedback", "/feedback-requests", json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        return await _requests_page(request, person, values=body, errors=_form_errors(error), status_code=error.status)
+    return see_other("/feedback/requests", notice="asked")
+
+
+@router.post("/feedback/requests/{request_id}/answer", name="feedback_answer")
+async def feedback_answer(request: Request, person: SignedIn, request_id: str, form: CheckedForm) -> Response:
+    api = api_for(request, person)
+    declining = form.get("action") == "decline"
+    text = str(form.get("text", "")).strip()
+    try:
+        if declining:
+            await api.post("feedback", f"/feedback-requests/{quote(request_id)}/decline")
+        else:
+            await api.post("feedback", f"/feedback-requests/{quote(request_id)}/answer", json={"text": text})
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        message = next(iter(error.fields.values()), None) or error.detail
+        return await _requests_page(
+            request,
+            person,
+            values={f"text:{request_id}": text},
+            errors={request_id: message},
+            status_code=error.status,
+        )
+    return see_other("/feedback/requests", notice="declined" if declining else "answered")
+
+
+# --- 1:1 check-ins (the feedback service) -------------------------------------------------------------
+
+RRULES = ("FREQ=WEEKLY", "FREQ=WEEKLY;INTERVAL=2", "FREQ=MONTHLY")
+
+
+async def _checkins_page(
+    request: Request,
+    person: Person,
+    *,
+    offset: int = 0,
+    notice: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    series, reports = await asyncio.gather(
+        api.get("feedback", "/checkins/series", status="active", limit=PAGE, offset=offset),
+        api.get("reviews", f"/people/{person.person_id}/reports", active="true", limit=500),
+    )
+    names = await api.names([s["manager_id"] for s in series["items"]] + [s["report_id"] for s in series["items"]])
+    return renderer(request).page(
+        request,
+        "checkins.html",
+        person,
+        series=series["items"],
+        reports=reports["items"],
+        names=names,
+        rrules=RRULES,
+        paging=pages(series["total"], offset),
+        base="/checkins?",
+        notice=notice,
+        values=values or {"rrule": RRULES[0], "duration_minutes": "30"},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/checkins", name="checkins")
+async def checkins_page(
+    request: Request, person: SignedIn, offset: Annotated[int, Query(ge=0)] = 0, notice: str | None = None
+) -> Response:
+    return await _checkins_page(request, person, offset=offset, notice=notice)
+
+
+@router.post("/checkins", name="checkin_start")
+async def checkin_start(request: Request, person: SignedIn, form: CheckedForm) -> Response:
+    """A manager starts a series with a report; a report starts one with their manager (report_id = me)."""
+    api = api_for(request, person)
+    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    body: dict[str, Any] = {
+        "report_id": values.get("report_id") or person.person_id,
+        "rrule": values.get("rrule", ""),
+        "starts_at": values.get("starts_at", ""),
+        "duration_minutes": values.get("duration_minutes") or 30,
+    }
+    try:
+        created = await api.post("feedback", "/checkins/series", json=body)
+    except ApiError as error:
+        if error.status not in (400, 403, 404, 409, 422):
+            raise
+        return await _checkins_page(
+            request, person, values=values, errors=_form_errors(error), status_code=error.status
+        )
+    return see_other(f"/checkins/{created['id']}", notice="started")
+
+
+async def _series_page(
+    request: Request,
+    person: Person,
+    series_id: str,
+    *,
+    notice: str | None = None,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    path = f"/checkins/series/{quote(series_id)}"
+    series = await api.get("feedback", path)
+    upcoming = series.get("next_occurrence")
+    agenda: dict[str, Any] = {"items": []}
+    actions, notes = await asyncio.gather(
+        api.get("feedback", f"{path}/action-items", limit=100), api.get("feedback", f"{path}/notes", limit=PAGE)
+    )
+    if upcoming is not None:
+        agenda = await api.get("feedback", f"{path}/occurrences/{quote(upcoming['recurrence_id'])}/agenda", limit=100)
+    names = await api.names([series["manager_id"], series["report_id"]])
+    return renderer(request).page(
+        request,
+        "checkin_series.html",
+        person,
+        series=series,
+        upcoming=upcoming,
+        agenda=agenda["items"],
+        actions=actions["items"],
+        notes=notes["items"],
+        names=names,
+        notice=notice,
+        values=values or {},
+        errors=errors or {},
+        status_code=status_code,
+    )
+
+
+@router.get("/checkins/{series_id}", name="checkin_series")
+async def checkin_series_page(
+    request: Request, person: SignedIn, series_id: str, notice: str | None = None
+) -> Response:
+    return await _series_page(request, person, series_id, notice=notice)
+
+
+@router.post("/checkins/{series_id}/{what}", name="checkin_add")
+async def checkin_add(request: Request, person: SignedIn, series_id: str, what: str, form: CheckedForm) -> Response:
+    """Add to the next meeting: a talking point (``agenda``), an action item (``actions``), my private note
+    (``notes``); or mark a talking point covered (``covered``) or an action item done (``done``)."""
+    api = api_for(request, person)
+    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
+    path = f"/checkins/series/{quote(series_id)}"
+    occurrence = quote(values.get("recurrence_id", ""))
+    item = quote(values.get("item_id", ""))
+    calls: dict[str, tuple[str, str, dict[str, Any]]] = {
+        "agenda": ("POST", f"{path}/occurrences/{occurrence}/agenda", {"text": values.get("text", "").strip()}),
+        "notes": ("POST", f"{path}/occurrences/{occurrence}/notes", {"text": values.get("note", "").strip()}),
+        "actions": (
+            "POST",
+            f"{path}/occurrences/{occurrence}/action-items",
+            {
+                "title": values.get("title", "").strip(),
+                "owner_id": values.get("owner_id", ""),
+                "due_on": values.get("due_on") or None,
+            },
+        ),
+        "covered": ("PATCH", f"{path}/agenda/{item}", {"covered": True}),
+        "done": ("PATCH", f"{path}/action-items/{item}", {"done": True}),
+    }
+    if what not in calls:
+        return renderer(request).page(request, "error.html", person, status_code=404, message_key="not_found")
+    method, target, body = calls[what]
+    try:
+        await api.request("feedback", method, target, json=body)
+    except ApiError as error:
+        if error.status not in (400, 404, 409, 422):
+            raise
+        # Each form's field is named after the form, so the message stands beside the right one.
+        field = {"agenda": "text", "notes": "note", "actions": "title"}.get(what, "_form")
+        errors = {field: next(iter(error.fields.values()), None) or error.detail}
+        for name, message in error.fields.items():
+            if name.split(".")[0] in ("owner_id", "due_on"):
+                errors = {name.split(".")[0]: message}
+        return await _series_page(request, person, series_id, values=values, errors=errors, status_code=error.status)
+    return see_other(f"/checkins/{series_id}", notice=what)

@@ -6,7 +6,7 @@ import json
 import os
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 from pydantic.fields import FieldInfo
@@ -18,6 +18,11 @@ from pydantic_settings import (
 )
 
 from shared.settings import SERVICES, Environment, ServiceName, Settings
+
+# The web app calls the four services and the notifications component (its own process, not a service).
+WebBackend = ServiceName | Literal["notifications"]
+WEB_BACKENDS: tuple[WebBackend, ...] = (*SERVICES, "notifications")
+NOTIFICATIONS_DEFAULT_PORT = 8105
 
 DEVELOPMENT_SESSION_SECRET = "meritloop-web-development-session-secret"  # noqa: S105
 
@@ -92,6 +97,10 @@ class WebSettings(BaseSettings):
     feedback_url: str | None = Field(None, description="Base URL of the feedback service (default: host and port).")
     reviews_url: str | None = Field(None, description="Base URL of the reviews service (default: host and port).")
     rewards_url: str | None = Field(None, description="Base URL of the rewards service (default: host and port).")
+    notifications_url: str | None = Field(
+        None,
+        description="Base URL of the notifications component (default: host and MERITLOOP_NOTIFICATIONS_PORT, 8105).",
+    )
 
     @model_validator(mode="after")
     def _empty_is_unset(self) -> WebSettings:
@@ -104,12 +113,18 @@ class WebSettings(BaseSettings):
     def oidc_enabled(self) -> bool:
         return self.oidc_issuer is not None and self.oidc_client_id is not None
 
-    def service_url(self, settings: Settings, service: ServiceName) -> str:
+    def service_url(self, settings: Settings, service: WebBackend) -> str:
         url: str | None = getattr(self, f"{service}_url")
-        return (url or settings.service_url(service)).rstrip("/")
+        if url:
+            return url.rstrip("/")
+        if service == "notifications":
+            # The component's own port setting (read by `meritloop up` and the component alike).
+            port = os.environ.get("MERITLOOP_NOTIFICATIONS_PORT") or NOTIFICATIONS_DEFAULT_PORT
+            return f"http://{settings.host}:{port}"
+        return settings.service_url(service).rstrip("/")
 
-    def service_urls(self, settings: Settings) -> dict[ServiceName, str]:
-        return {service: self.service_url(settings, service) for service in SERVICES}
+    def service_urls(self, settings: Settings) -> dict[WebBackend, str]:
+        return {service: self.service_url(settings, service) for service in WEB_BACKENDS}
 
     def check(self, settings: Settings) -> None:
         """Refuse a production start that would sign cookies with a known key or has no sign-in."""

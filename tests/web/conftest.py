@@ -18,9 +18,18 @@ from fastapi import FastAPI
 from shared.auth import Role
 from shared.settings import Environment, ServiceName, Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
+
+# The notifications component for the notification settings page (its database, SMTP sink, clock).
+from tests.notifications.conftest import (  # noqa: F401
+    clock,
+    notification_settings,
+    notifications_database_url,
+    notifier,
+    smtp,
+)
 from tests.support.processes import free_port
 from web.app import create_app
-from web.settings import WebSettings
+from web.settings import WebBackend, WebSettings
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
@@ -78,14 +87,19 @@ def web_stack(service_client: ServiceClientFactory, settings: Settings, auth: To
 
     @asynccontextmanager
     async def open_stack(
-        *names: ServiceName, environment: Environment = Environment.development, web_settings: WebSettings | None = None
+        *names: ServiceName,
+        environment: Environment = Environment.development,
+        web_settings: WebSettings | None = None,
+        notifications: FastAPI | None = None,
     ) -> AsyncIterator[Stack]:
         async with AsyncExitStack() as stack:
             services = {name: await stack.enter_async_context(service_client(name)) for name in names or ("reviews",)}
-            transports: dict[ServiceName, httpx.AsyncBaseTransport] = {
+            transports: dict[WebBackend, httpx.AsyncBaseTransport] = {
                 name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
                 for name, client in services.items()
             }
+            if notifications is not None:
+                transports["notifications"] = httpx.ASGITransport(app=notifications)
             app = create_app(
                 settings.model_copy(update={"environment": environment}),
                 web_settings or WebSettings(),

@@ -135,3 +135,42 @@ def test_web_secrets_come_from_files(tmp_path: Path, monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("MERITLOOP_WEB_SESSION_SECRET_FILE", str(tmp_path / "missing"))
     with pytest.raises(ValueError, match="cannot be read"):
         WebSettings()
+
+
+def test_nine_box_chart_puts_high_potential_on_top() -> None:
+    from web.charts import nine_box_chart
+
+    svg = str(
+        nine_box_chart(
+            {("high", "high"): 3, ("low", "low"): 1},
+            title="9-box <test>",
+            band_labels=("low", "middle", "high"),
+            axes=("Performance", "Potential"),
+        )
+    )
+    assert '<title id="chart-ninebox-title">9-box &lt;test&gt;</title>' in svg
+    assert svg.count("<rect") == 9
+    # Cells are 110 wide from x=90 and y=16: high/high is top right, low/low bottom left;
+    # a cell under half the fullest one is pale with dark text.
+    assert '<rect x="310" y="16"' in svg
+    assert 'fill="#1f5fa8"' in svg
+    assert '<text x="363.0" y="77.0" text-anchor="middle" font-size="22" fill="#ffffff">3</text>' in svg
+    assert '<text x="143.0" y="297.0" text-anchor="middle" font-size="22" fill="#202020">1</text>' in svg
+
+
+def test_spend_chart_marks_the_budget_and_an_overrun() -> None:
+    from web.charts import SpendRow, spend_chart
+
+    svg = str(
+        spend_chart(
+            [SpendRow("Eng", 3000.0, 4000.0), SpendRow("Sales", 2000.0, 1000.0), SpendRow("Ops", 500.0, None)],
+            title="Spend",
+            legend=("spend", "budget"),
+        )
+    )
+    # Scale: the widest value (4,000) fills the 360 px bar area starting at x=160.
+    assert '<rect x="160" y="4" width="270.0" height="22" fill="#1f6f3f">' in svg
+    assert '<rect x="160" y="38" width="180.0" height="22" fill="#b3261e">' in svg  # over budget: red
+    assert '<line x1="520.0"' in svg
+    assert '<line x1="250.0"' in svg
+    assert svg.count("stroke-dasharray") == 3  # two budgets and the legend; Ops has none

@@ -26,6 +26,7 @@ from shared.database import utcnow
 from shared.settings import Environment, Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycles.conftest import WorkerFactory
+from tests.notifications.conftest import Notifier
 from tests.reviews_config.builders import scale_body, template_body
 from tests.rewards.support import MATRIX, band, import_csv
 from tests.support.waiting import wait_until
@@ -94,6 +95,7 @@ async def test_a_review_cycle_through_the_pages(
     cycle_worker: WorkerFactory,
     chromium: str,
     artefacts: Path,
+    notifier: Notifier,
 ) -> None:
     hr_setup = auth(Role.hr, person_id=uuid.uuid4())
     async with (
@@ -162,6 +164,7 @@ async def test_a_review_cycle_through_the_pages(
             name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
             for name, client in (("reviews", reviews), ("rewards", rewards), ("goals", goals), ("feedback", feedback))
         }
+        transports["notifications"] = httpx.ASGITransport(app=notifier.app)
         app = create_app(
             settings.model_copy(update={"environment": Environment.development}),
             WebSettings(),
@@ -230,6 +233,37 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await expect(eli.get_by_role("status")).to_contain_text("praise is on the wall")
     await expect(eli.get_by_text("Thanks for unblocking the search rewrite.")).to_be_visible()
     await pages.check(eli, "employee-praise")
+    # Written feedback and the feedback requests page (the feedback service), then pay approvals.
+    await eli.get_by_role("link", name="Feedback", exact=True).click()
+    await eli.get_by_label("To", exact=True).select_option(label="Mara Manager")
+    await eli.get_by_label("Your feedback (only they can read it)").fill("The design review was sharp and kind.")
+    await eli.get_by_role("button", name="Send feedback").click()
+    await expect(eli.get_by_role("status")).to_contain_text("Your feedback is sent")
+    await expect(eli.get_by_text("The design review was sharp and kind.")).to_be_visible()
+    await pages.check(eli, "employee-feedback")
+    await eli.get_by_role("link", name="Feedback requests").click()
+    await pages.check(eli, "employee-feedback-requests")
+    await eli.get_by_role("link", name="Pay approvals").click()
+    await expect(eli.get_by_text("No pay approval waits on you.")).to_be_visible()
+    await pages.check(eli, "employee-approvals")
+    # A 1:1 series with his manager, and a talking point for its first meeting.
+    await eli.get_by_role("link", name="1:1s").click()
+    await pages.check(eli, "employee-checkins")
+    await eli.get_by_label("First meeting").fill((utcnow() + timedelta(days=3)).strftime("%Y-%m-%dT10:00"))
+    await eli.get_by_role("button", name="Start the series").click()
+    await expect(eli.get_by_role("heading", name=re.compile("1:1: Mara Manager"))).to_be_visible()
+    await eli.get_by_label("Talking point").fill("The search rewrite's next milestone")
+    await eli.get_by_role("button", name="Add to the agenda").click()
+    await expect(eli.get_by_text("The search rewrite's next milestone")).to_be_visible()
+    await pages.check(eli, "employee-checkin-series")
+    # The notification settings every mail links to (the notifications component).
+    await eli.get_by_role("link", name="Notifications").click()
+    await eli.get_by_label("Hour of the daily digest").select_option(label="07:00")
+    await eli.get_by_label("Reminders before a task is due").uncheck()
+    await eli.get_by_role("button", name="Save").click()
+    await expect(eli.get_by_role("status")).to_contain_text("notification settings are saved")
+    await expect(eli.get_by_label("Reminders before a task is due")).not_to_be_checked()
+    await pages.check(eli, "employee-notifications")
     await eli.get_by_role("link", name="Inbox").click()
     await eli.get_by_role("link", name="Self-assessment").click()
     await pages.check(eli, "employee-self-assessment")
@@ -284,7 +318,11 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await reload_until(hr, lambda: hr.get_by_role("link", name="Eng").is_visible(), "the calibration session")
     await pages.check(hr, "hr-cycle-progress")
     await hr.get_by_role("link", name="Eng").click()
-    await expect(hr.locator("svg[role=img] title")).to_have_text("Rating distribution against the guideline")
+    await expect(hr.locator("#chart-distribution-title")).to_have_text("Rating distribution against the guideline")
+    # The 9-box and the pay consequences, priced by rewards (Eli has a record and the matrix applies).
+    await expect(hr.locator("#chart-ninebox-title")).to_have_text("9-box: performance against potential")
+    await expect(hr.locator("#chart-spend-title")).to_have_text("Projected merit spend against the budget per unit")
+    await expect(hr.get_by_text(re.compile(r"\(1 of 1 people priced\)"))).to_be_visible()
     await pages.check(hr, "hr-calibration")
     await hr.get_by_label("New rating").select_option(label="Outstanding")
     await hr.get_by_role("button", name="Change the rating").click()  # no reason given
@@ -318,8 +356,10 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     await mara.get_by_role("button", name="Mark as reviewed").click()
     await expect(mara.get_by_role("status")).to_contain_text("Sent")
     await hr.goto(cycle_url)
-    await reload_until(hr, lambda: hr.get_by_role("link", name="Pay approval").is_visible(), "the pay approval phase")
-    await hr.get_by_role("link", name="Pay approval").click()
+    await reload_until(
+        hr, lambda: hr.get_by_role("link", name="Pay approval", exact=True).is_visible(), "the pay approval phase"
+    )
+    await hr.get_by_role("link", name="Pay approval", exact=True).click()
     await reload_until(hr, lambda: hr.get_by_role("button", name="Approve Eng").is_visible(), "Eng's proposals")
     await pages.check(hr, "hr-pay-approval")
     await hr.get_by_role("button", name="Approve Eng").click()
