@@ -47,7 +47,10 @@ async def test_my_notification_settings(web_stack: StackFactory, notifier: Notif
         headers = auth(Role.employee, person_id=uuid.UUID(ada))
         stored = await notifier.client.get("/notification-preferences/me", headers=headers)
         assert stored.json()["digest_hour"] == 7
-        assert sorted(stored.json()["opted_out"]) == ["task_created", "task_reminder"]
+        # Every optional kind not ticked is opted out of; escalations are never optional.
+        optional = set(stored.json()["optional_kinds"])
+        assert {"task_created", "task_reminder", "gate_reminder"} <= optional
+        assert sorted(stored.json()["opted_out"]) == sorted(optional - {"gate_reminder"})
         shown = (await stack.web.get("/notifications?saved=1")).text
         assert '<option value="7" selected>' in shown
         assert 'value="gate_reminder" checked' in shown
