@@ -83,10 +83,13 @@ class CompensationImportJobs:
         checked = await asyncio.to_thread(check_rows, raw_rows)
         del raw_rows
         async with self._sessionmaker() as session:
-            service = CompensationService(session)
-            if not job.dry_run:
+
+            def writing() -> None:
                 job.phase = JobPhase.writing
-            report = await service.import_checked(checked, dry_run=job.dry_run, by=job.started_by)
+
+            report = await CompensationService(session).import_checked(
+                checked, dry_run=job.dry_run, by=job.started_by, writing=writing
+            )
             await session.commit()
             return report
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -62,8 +63,18 @@ class CompensationService:
         """Check every row, then store all of them or none. Rows are numbered from 1."""
         return await self.import_checked(check_rows(raw_rows), dry_run=dry_run, by=by)
 
-    async def import_checked(self, checked: CheckedRows, *, dry_run: bool, by: uuid.UUID) -> ImportReport:
-        """Store the rows :func:`check_rows` made (all or none) once the database agrees with every one."""
+    async def import_checked(
+        self,
+        checked: CheckedRows,
+        *,
+        dry_run: bool,
+        by: uuid.UUID,
+        writing: Callable[[], None] | None = None,
+    ) -> ImportReport:
+        """Store the rows :func:`check_rows` made (all or none) once the database agrees with every one.
+
+        ``writing`` is called once every row passed, just before the records are written.
+        """
         errors = list(checked.errors)
         rows = checked.rows
         known = await self.records.known_people(row.person_id for row in rows.values())
@@ -76,6 +87,8 @@ class CompensationService:
         if errors:
             raise ImportRejected(errors, bad_rows=len({error["row"] for error in errors}))
         if not dry_run:
+            if writing is not None:
+                writing()
             try:
                 await self.records.add_all(new_records)
             except IntegrityError:
