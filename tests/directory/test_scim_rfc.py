@@ -238,6 +238,22 @@ async def test_post_search(reviews: httpx.AsyncClient, scim_headers: dict[str, s
     assert_scim_error(anonymous, 401)
 
 
+async def test_other_methods_on_users_search_answer_405_not_a_missing_user(
+    reviews: httpx.AsyncClient, scim_headers: dict[str, str]
+) -> None:
+    # ``/Users/{id}`` took ``.search`` for an id and answered 404 (RFC 7644 3.4.3: 405).
+    for method in ("GET", "PUT", "PATCH", "DELETE"):
+        response = await reviews.request(method, "/scim/v2/Users/.search", headers=scim_headers)
+        body = assert_scim_error(response, 405)
+        assert response.headers["Allow"] == "POST", method
+        assert ".search" in body["detail"]
+    assert_scim_error(await reviews.get("/scim/v2/Users/.search"), 401)
+    # POST still searches, and real ids are still looked up.
+    found = await reviews.post("/scim/v2/Users/.search", json={"schemas": [SEARCH_REQUEST]}, headers=scim_headers)
+    assert found.status_code == 200, found.text
+    assert_scim_error(await reviews.get(f"/scim/v2/Users/{uuid.uuid4()}", headers=scim_headers), 404)
+
+
 async def test_every_scim_path_answers_scim_errors(reviews: httpx.AsyncClient, scim_headers: dict[str, str]) -> None:
     assert_scim_error(await reviews.get("/scim/v2/Groups", headers=scim_headers), 404)
     assert_scim_error(await reviews.get("/scim/v2/Users/x/y", headers=scim_headers), 404)

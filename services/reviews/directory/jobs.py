@@ -4,20 +4,15 @@ A 50 MB CSV took minutes to check, and a request doing that held the event loop 
 ``/healthz``) all along. A job reads the file as the request, answers 202 at once, and
 checks the rows in a worker thread (the pure-Python part), so the service keeps answering;
 it writes in one transaction of its own, all or nothing exactly as the synchronous import.
-
-Jobs live in the process that started them (the last ``KEPT_JOBS``): after a restart a
-running job is gone and, its transaction never committed, nothing of it was written.
+The registry, phases and keeping of jobs are shared (``shared.jobs``).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
-from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
-from enum import StrEnum
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -33,24 +28,9 @@ from services.reviews.directory.importer import (
     parse_records,
     plan_import,
 )
-from shared.database import utcnow
+from shared.jobs import Job, JobFailed, JobPhase, JobRegistry, JobStatus, registry
 
-logger = logging.getLogger(__name__)
-
-KEPT_JOBS = 50
-
-
-class JobStatus(StrEnum):
-    running = "running"
-    done = "done"
-    failed = "failed"
-
-
-class JobPhase(StrEnum):
-    reading = "reading"
-    checking = "checking"
-    writing = "writing"
-    finished = "finished"
+__all__ = ["ImportJob", "ImportJobRead", "ImportJobs", "JobPhase", "JobStatus", "import_jobs"]
 
 
 class ImportJobRead(BaseModel):
@@ -72,35 +52,23 @@ class ImportJobRead(BaseModel):
     )
 
 
-@dataclass
-class ImportJob:
-    id: uuid.UUID
+@dataclass(kw_only=True)
+class ImportJob(Job):
     dry_run: bool
     mode: ImportMode
     missing: MissingPeople
-    started_by: uuid.UUID
-    started_at: datetime = field(default_factory=utcnow)
-    status: JobStatus = JobStatus.running
-    phase: JobPhase = JobPhase.reading
-    rows: int | None = None
-    finished_at: datetime | None = None
-    error: str | None = None
     report: ImportReport | None = None
-    # The finished job as JSON, made once: a report of 100,000 rows serialised at every
-    # poll would hold the event loop each time.
-    body: bytes | None = None
 
     def read(self) -> ImportJobRead:
         return ImportJobRead.model_validate(self, from_attributes=True)
 
 
 class ImportJobs:
-    """The jobs of one service process, and the tasks running them."""
+    """People import jobs of one service process."""
 
-    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], jobs: JobRegistry[ImportJob]) -> None:
         self._sessionmaker = sessionmaker
-        self._jobs: OrderedDict[uuid.UUID, ImportJob] = OrderedDict()
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._jobs = jobs
 
     def get(self, job_id: uuid.UUID) -> ImportJob | None:
         return self._jobs.get(job_id)
@@ -115,33 +83,15 @@ class ImportJobs:
         missing: MissingPeople,
         started_by: uuid.UUID,
     ) -> ImportJob:
-        job = ImportJob(uuid.uuid4(), dry_run=dry_run, mode=mode, missing=missing, started_by=started_by)
-        self._jobs[job.id] = job
-        while len(self._jobs) > KEPT_JOBS:
-            oldest = next(iter(self._jobs.values()))
-            if oldest.status is JobStatus.running:
-                break
-            self._jobs.popitem(last=False)
-        task = asyncio.create_task(self._run(job, content, file_format), name=f"people-import-{job.id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return job
+        job = ImportJob(dry_run=dry_run, mode=mode, missing=missing, started_by=started_by)
 
-    async def _run(self, job: ImportJob, content: bytes, file_format: str) -> None:
-        try:
-            job.report = await self._import(job, content, file_format)
-            job.status = JobStatus.done
-        except ImportFileError as exc:
-            job.status, job.error = JobStatus.failed, f"The import file cannot be read: {exc}."
-        except Exception:
-            logger.exception("people import job %s failed", job.id)
-            job.status, job.error = JobStatus.failed, "The import failed unexpectedly; nothing was written."
-        finally:
-            job.phase, job.finished_at = JobPhase.finished, utcnow()
-        try:
-            job.body = await asyncio.to_thread(lambda: job.read().model_dump_json().encode())
-        except Exception:
-            logger.exception("people import job %s: its answer cannot be serialised", job.id)
+        async def work(job: ImportJob) -> None:
+            try:
+                job.report = await self._import(job, content, file_format)
+            except ImportFileError as exc:
+                raise JobFailed(f"The import file cannot be read: {exc}.") from None
+
+        return self._jobs.start(job, work)
 
     async def _import(self, job: ImportJob, content: bytes, file_format: str) -> ImportReport:
         records, columns = await asyncio.to_thread(parse_records, content, file_format)
@@ -162,9 +112,5 @@ class ImportJobs:
 
 
 def import_jobs(state: Any) -> ImportJobs:
-    """The process's job registry, made on first use (``state`` is the app's state)."""
-    jobs: ImportJobs | None = getattr(state, "people_import_jobs", None)
-    if jobs is None:
-        jobs = ImportJobs(state.sessionmaker)
-        state.people_import_jobs = jobs
-    return jobs
+    """The process's people import jobs (``state`` is the app's state)."""
+    return ImportJobs(state.sessionmaker, registry(state, "people-import", ImportJob))

@@ -188,6 +188,18 @@ async def create_user(request: Request, session: SessionDep) -> Response:
     return _user_response(person, request, unset=frozenset(unset), status_code=201)
 
 
+_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+@router.api_route("/Users/.search", methods=[m for m in _ANY_METHOD if m != "POST"], include_in_schema=False)
+async def _search_other_methods(request: Request) -> Response:
+    # Declared before ``/Users/{user_id}``, which would take ``.search`` for an id and answer 404:
+    # RFC 7644 3.4.3 wants 405 for any method but POST on a ``.search`` endpoint.
+    response = error_response(405, f"{request.method} is not allowed on {request.url.path}; POST a SearchRequest.")
+    response.headers["Allow"] = "POST"
+    return response
+
+
 @router.get("/Users/{user_id}", summary="One provisioned person")
 async def get_user(
     user_id: str,
@@ -444,9 +456,6 @@ async def get_schema(schema_id: str, request: Request) -> Response:
         if document["id"] == schema_id:
             return ScimJSONResponse(document)
     raise NotFoundException(detail=f"No schema {schema_id}.")
-
-
-_ANY_METHOD = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def _no_endpoint(request: Request) -> Response:

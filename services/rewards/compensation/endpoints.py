@@ -5,9 +5,10 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query, Request, Response, status
 
-from services.rewards.compensation.parsing import MAX_BYTES, parse
+from services.rewards.compensation.jobs import CompensationImportJobRead, compensation_import_jobs
+from services.rewards.compensation.parsing import MAX_BYTES, check_media_type, parse
 from services.rewards.compensation.repository import CompensationRepository
 from services.rewards.compensation.schemas import (
     OPTIONAL_IMPORT_FIELDS,
@@ -21,6 +22,7 @@ from services.rewards.models import CompensationRecord, PayBand
 from services.rewards.schemas import Currency, Gender
 from shared.auth import CurrentPrincipal, HRPrincipal, Role
 from shared.database import SessionDep
+from shared.errors import NotFound
 from shared.limits import check_json_depth, upload_route
 from shared.pagination import Page, PageDep
 
@@ -81,6 +83,45 @@ async def import_compensation(
         check_json_depth(body, request.app.state.settings.max_json_depth)
     rows = parse(content_type, body)
     return await CompensationService(session).import_rows(rows, dry_run=dry_run, by=hr.person_id)
+
+
+@router.post(
+    "/import-jobs",
+    response_model=CompensationImportJobRead,
+    status_code=status.HTTP_202_ACCEPTED,
+    summary="Start a compensation import in the background (for large files)",
+    description="The same file and `dry_run` as `POST /compensation/import`. Answers 202 at once with the job "
+    "(and its URL in `Location`); poll `GET /compensation/import-jobs/{id}` for the phase and, when `status` is "
+    "`done`, the report. A file the import would refuse makes a `failed` job with its `error` and `errors`; "
+    "nothing is written then. The service keeps answering while the rows are checked.",
+    openapi_extra={**_IMPORT_BODY, **upload_route(MAX_BYTES)},
+)
+async def start_import_job(
+    request: Request,
+    response: Response,
+    hr: HRPrincipal,
+    dry_run: Annotated[bool, Query(description="Check every row and report, store nothing.")] = False,
+) -> CompensationImportJobRead:
+    content_type = request.headers.get("content-type", "")
+    check_media_type(content_type)
+    body = await request.body()
+    if "json" in content_type:
+        check_json_depth(body, request.app.state.settings.max_json_depth)
+    job = compensation_import_jobs(request.app.state).start(content_type, body, dry_run=dry_run, by=hr.person_id)
+    response.headers["Location"] = f"/compensation/import-jobs/{job.id}"
+    return job.read()
+
+
+@router.get(
+    "/import-jobs/{job_id}", response_model=CompensationImportJobRead, summary="A background compensation import"
+)
+async def get_import_job(job_id: uuid.UUID, request: Request, _hr: HRPrincipal) -> CompensationImportJobRead | Response:
+    job = compensation_import_jobs(request.app.state).get(job_id)
+    if job is None:
+        raise NotFound(f"No import job with id {job_id} (jobs are kept by the process that ran them).")
+    if job.body is not None:
+        return Response(job.body, media_type="application/json")
+    return job.read()
 
 
 @router.get("", response_model=Page[CompensationListItem], summary="Everyone's current compensation")

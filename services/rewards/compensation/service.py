@@ -5,7 +5,10 @@ Salaries never leave this service: no event is written here and nothing here log
 
 from __future__ import annotations
 
+import asyncio
 import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -58,69 +61,34 @@ class CompensationService:
 
     async def import_rows(self, raw_rows: list[RawRow], *, dry_run: bool, by: uuid.UUID) -> ImportReport:
         """Check every row, then store all of them or none. Rows are numbered from 1."""
-        errors: list[dict[str, Any]] = []
-        rows: dict[int, CompensationRow] = {}
-        for number, raw in enumerate(raw_rows, start=1):
-            parsed = _parse_row(number, raw, errors)
-            if parsed is not None:
-                rows[number] = parsed
+        return await self.import_checked(check_rows(raw_rows), dry_run=dry_run, by=by)
 
+    async def import_checked(
+        self,
+        checked: CheckedRows,
+        *,
+        dry_run: bool,
+        by: uuid.UUID,
+        writing: Callable[[], None] | None = None,
+    ) -> ImportReport:
+        """Store the rows :func:`check_rows` made (all or none) once the database agrees with every one.
+
+        ``writing`` is called once every row passed, just before the records are written.
+        """
+        errors = list(checked.errors)
+        rows = checked.rows
         known = await self.records.known_people(row.person_id for row in rows.values())
         bands = await self.bands.by_keys((row.grade, row.currency) for row in rows.values())
         existing = await self.records.existing(row.person_id for row in rows.values())
         categories = await self.records.category_codes()
-        first_row_of: dict[tuple[uuid.UUID, date], int] = {}
-        results: list[ImportRowResult] = []
-        new_records: list[CompensationRecord] = []
-        for number, row in rows.items():
-            key = (row.person_id, row.effective_date)
-            row_errors: list[tuple[str, str]] = []
-            if row.person_id not in known:
-                row_errors.append(("person_id", "no person with this id is known to the rewards service"))
-            band = bands.get((row.grade, row.currency))
-            if band is None:
-                row_errors.append(("grade", f"no pay band for grade {row.grade!r} in {row.currency}"))
-            if row.worker_category is not None and row.worker_category not in categories:
-                row_errors.append(("worker_category", "no worker category with this code: HR defines them first"))
-            if row.hire_date is not None and row.hire_date > row.effective_date:
-                row_errors.append(("hire_date", "must not be after effective_date"))
-            if key in first_row_of:
-                row_errors.append(("effective_date", f"row {first_row_of[key]} has the same person and date"))
-            first_row_of.setdefault(key, number)
-            action = RowAction.create
-            current = existing.get(key)
-            if current is not None and band is not None:
-                if _same(current, row, band):
-                    action = RowAction.unchanged
-                else:
-                    row_errors.append(
-                        (
-                            "effective_date",
-                            "a different record effective on this date exists; records are never "
-                            "changed: import the change with a new effective date",
-                        )
-                    )
-            errors += [{"row": number, "field": field, "message": message} for field, message in row_errors]
-            if row_errors or band is None:
-                continue
-            results.append(
-                ImportRowResult(row=number, person_id=row.person_id, effective_date=row.effective_date, action=action)
-            )
-            if action is RowAction.create:
-                new_records.append(
-                    CompensationRecord(
-                        person_id=row.person_id,
-                        pay_band_id=band.id,
-                        currency=row.currency,
-                        base_salary=row.base_salary,
-                        effective_date=row.effective_date,
-                        imported_by=by,
-                        **{name: getattr(row, name) for name in ATTRIBUTES},
-                    )
-                )
+        # Every row against the loaded data: pure Python, in a thread so a large file does not
+        # hold the event loop (the objects are loaded already; nothing here touches the session).
+        results, new_records = await asyncio.to_thread(_plan, rows, errors, known, bands, existing, categories, by)
         if errors:
             raise ImportRejected(errors, bad_rows=len({error["row"] for error in errors}))
         if not dry_run:
+            if writing is not None:
+                writing()
             try:
                 await self.records.add_all(new_records)
             except IntegrityError:
@@ -130,7 +98,7 @@ class CompensationService:
         return ImportReport(
             dry_run=dry_run,
             applied=not dry_run,
-            rows=len(raw_rows),
+            rows=checked.count,
             created=len(new_records),
             unchanged=len(results) - len(new_records),
             results=results,
@@ -145,6 +113,88 @@ class CompensationService:
 
     async def history(self, person_id: uuid.UUID) -> list[tuple[CompensationRecord, PayBand]]:
         return await self.records.history(person_id)
+
+
+def _plan(
+    rows: dict[int, CompensationRow],
+    errors: list[dict[str, Any]],
+    known: set[uuid.UUID],
+    bands: dict[tuple[str, str], PayBand],
+    existing: dict[tuple[uuid.UUID, date], CompensationRecord],
+    categories: set[str],
+    by: uuid.UUID,
+) -> tuple[list[ImportRowResult], list[CompensationRecord]]:
+    """Each row against what the database holds; pure Python over loaded objects (run in a thread)."""
+    first_row_of: dict[tuple[uuid.UUID, date], int] = {}
+    results: list[ImportRowResult] = []
+    new_records: list[CompensationRecord] = []
+    for number, row in rows.items():
+        key = (row.person_id, row.effective_date)
+        row_errors: list[tuple[str, str]] = []
+        if row.person_id not in known:
+            row_errors.append(("person_id", "no person with this id is known to the rewards service"))
+        band = bands.get((row.grade, row.currency))
+        if band is None:
+            row_errors.append(("grade", f"no pay band for grade {row.grade!r} in {row.currency}"))
+        if row.worker_category is not None and row.worker_category not in categories:
+            row_errors.append(("worker_category", "no worker category with this code: HR defines them first"))
+        if row.hire_date is not None and row.hire_date > row.effective_date:
+            row_errors.append(("hire_date", "must not be after effective_date"))
+        if key in first_row_of:
+            row_errors.append(("effective_date", f"row {first_row_of[key]} has the same person and date"))
+        first_row_of.setdefault(key, number)
+        action = RowAction.create
+        current = existing.get(key)
+        if current is not None and band is not None:
+            if _same(current, row, band):
+                action = RowAction.unchanged
+            else:
+                row_errors.append(
+                    (
+                        "effective_date",
+                        "a different record effective on this date exists; records are never "
+                        "changed: import the change with a new effective date",
+                    )
+                )
+        errors += [{"row": number, "field": field, "message": message} for field, message in row_errors]
+        if row_errors or band is None:
+            continue
+        results.append(
+            ImportRowResult(row=number, person_id=row.person_id, effective_date=row.effective_date, action=action)
+        )
+        if action is RowAction.create:
+            new_records.append(
+                CompensationRecord(
+                    person_id=row.person_id,
+                    pay_band_id=band.id,
+                    currency=row.currency,
+                    base_salary=row.base_salary,
+                    effective_date=row.effective_date,
+                    imported_by=by,
+                    **{name: getattr(row, name) for name in ATTRIBUTES},
+                )
+            )
+    return results, new_records
+
+
+@dataclass
+class CheckedRows:
+    """The rows of a file checked on their own (types, required fields): no database needed."""
+
+    rows: dict[int, CompensationRow]
+    errors: list[dict[str, Any]]
+    count: int
+
+
+def check_rows(raw_rows: list[RawRow]) -> CheckedRows:
+    """Validate each row; pure Python (a background import runs it in a worker thread)."""
+    errors: list[dict[str, Any]] = []
+    rows: dict[int, CompensationRow] = {}
+    for number, raw in enumerate(raw_rows, start=1):
+        parsed = _parse_row(number, raw, errors)
+        if parsed is not None:
+            rows[number] = parsed
+    return CheckedRows(rows, errors, len(raw_rows))
 
 
 def _may_read(person_id: uuid.UUID, principal: Principal) -> None:
