@@ -171,14 +171,14 @@ class Writer:
         return self.text("whose", name=name) if name else ""
 
     def link(self, data: Mapping[str, Any], kind: Kind | None = None, event_type: str = "") -> str:
-        if kind is Kind.feedback_request:
-            return f"{self.base}/feedback/requests/{data.get('id')}"
-        if kind is Kind.feedback_reminder:
-            return f"{self.base}/feedback/requests/{data.get('request_id')}"
+        if kind in (Kind.feedback_request, Kind.feedback_reminder):
+            # The web app lists the requests asking the reader, with answer and decline, on one page.
+            return f"{self.base}/feedback/requests"
         if kind is Kind.checkin_reminder:
             return f"{self.base}/checkins/{data.get('series_id')}"
         if kind in (Kind.approval_step, Kind.approval_reminder) or event_type == APPROVAL_ESCALATED:
-            return f"{self.base}/pay/{data.get('cycle_id')}"
+            # The chain's own page: the approver (a manager up the line, HR) decides there.
+            return f"{self.base}/approvals/{data.get('cycle_id')}/{data.get('manager_id')}"
         if data.get("task_id"):
             return f"{self.base}/tasks/{data['task_id']}"
         if data.get("cycle_id"):
