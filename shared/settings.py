@@ -30,14 +30,16 @@ class Environment(StrEnum):
 
 
 class SecretFilesSource(PydanticBaseSettingsSource):
-    """``MERITLOOP_<NAME>_FILE``: a setting read from a file (a Kubernetes Secret mounted as files).
+    """``<PREFIX><NAME>_FILE`` (e.g. ``MERITLOOP_JWT_SECRET_FILE``): a setting read from a file (a
+    Kubernetes Secret mounted as files), for any settings class by its own ``env_prefix``.
 
     The variable itself, when set too, wins; a named file that cannot be read is an error,
     never a silent fallback to the default.
     """
 
     def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        variable = f"MERITLOOP_{field_name.upper()}_FILE"
+        prefix = self.settings_cls.model_config.get("env_prefix", "")
+        variable = f"{prefix}{field_name.upper()}_FILE"
         path = os.environ.get(variable)
         if not path:
             return None, field_name, False
@@ -58,6 +60,20 @@ class SecretFilesSource(PydanticBaseSettingsSource):
         return values
 
 
+def sources_with_secret_files(
+    settings_cls: type[BaseSettings],
+    init_settings: PydanticBaseSettingsSource,
+    env_settings: PydanticBaseSettingsSource,
+    dotenv_settings: PydanticBaseSettingsSource,
+    file_secret_settings: PydanticBaseSettingsSource,
+) -> tuple[PydanticBaseSettingsSource, ...]:
+    """Secrets as files, after the environment itself: ``<PREFIX><NAME>_FILE``, or a file named
+    ``<PREFIX><NAME>`` in ``MERITLOOP_SECRETS_DIR`` (a mounted Secret)."""
+    folder = os.environ.get("MERITLOOP_SECRETS_DIR")
+    mounted = SecretsSettingsSource(settings_cls, secrets_dir=folder) if folder else file_secret_settings
+    return (init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, mounted)
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="MERITLOOP_", env_file=".env", extra="ignore")
 
@@ -70,9 +86,9 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        folder = os.environ.get("MERITLOOP_SECRETS_DIR")
-        mounted = SecretsSettingsSource(settings_cls, secrets_dir=folder) if folder else file_secret_settings
-        return (init_settings, env_settings, SecretFilesSource(settings_cls), dotenv_settings, mounted)
+        return sources_with_secret_files(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )
 
     environment: Environment = Field(
         Environment.development,

@@ -2,22 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 from functools import lru_cache
-from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 from pydantic import Field, model_validator
-from pydantic.fields import FieldInfo
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
-    SecretsSettingsSource,
     SettingsConfigDict,
 )
 
-from shared.settings import SERVICES, Environment, ServiceName, Settings
+from shared.settings import SERVICES, Environment, ServiceName, Settings, sources_with_secret_files
 
 # The web app calls the four services and the notifications component (its own process, not a service).
 WebBackend = ServiceName | Literal["notifications"]
@@ -25,35 +21,6 @@ WEB_BACKENDS: tuple[WebBackend, ...] = (*SERVICES, "notifications")
 NOTIFICATIONS_DEFAULT_PORT = 8105
 
 DEVELOPMENT_SESSION_SECRET = "meritloop-web-development-session-secret"  # noqa: S105
-
-
-class WebSecretFiles(PydanticBaseSettingsSource):
-    """``MERITLOOP_WEB_<NAME>_FILE``: a setting read from a file (a Kubernetes Secret mounted as files).
-
-    The variable itself, when set too, wins; a named file that cannot be read is an error,
-    never a silent fallback to the default.
-    """
-
-    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
-        variable = f"MERITLOOP_WEB_{field_name.upper()}_FILE"
-        path = os.environ.get(variable)
-        if not path:
-            return None, field_name, False
-        try:
-            text = Path(path).read_text()
-        except OSError as exc:
-            raise ValueError(f"{variable}={path} cannot be read: {exc}") from None
-        value = text.rstrip("\r\n")
-        is_complex = self.field_is_complex(field)
-        return (json.loads(value) if is_complex else value), field_name, is_complex
-
-    def __call__(self) -> dict[str, Any]:
-        values: dict[str, Any] = {}
-        for field_name, field in self.settings_cls.model_fields.items():
-            value, key, _complex = self.get_field_value(field, field_name)
-            if value is not None:
-                values[key] = value
-        return values
 
 
 class WebSettings(BaseSettings):
@@ -68,11 +35,10 @@ class WebSettings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        # Secrets as files: MERITLOOP_WEB_<NAME>_FILE, or a file named MERITLOOP_WEB_<NAME> in
-        # MERITLOOP_SECRETS_DIR (a mounted Secret), after the environment itself.
-        folder = os.environ.get("MERITLOOP_SECRETS_DIR")
-        mounted = SecretsSettingsSource(settings_cls, secrets_dir=folder) if folder else file_secret_settings
-        return (init_settings, env_settings, WebSecretFiles(settings_cls), dotenv_settings, mounted)
+        # MERITLOOP_WEB_<NAME>_FILE, or a file named MERITLOOP_WEB_<NAME> in MERITLOOP_SECRETS_DIR.
+        return sources_with_secret_files(
+            settings_cls, init_settings, env_settings, dotenv_settings, file_secret_settings
+        )
 
     port: int = Field(8100, description="HTTP port of the web app.")
     public_url: str | None = Field(
