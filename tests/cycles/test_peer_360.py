@@ -13,7 +13,6 @@ feedback database file or travels on the bus.
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -26,6 +25,7 @@ from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycles.conftest import WorkerFactory
 from tests.cycles.support import Org, list_tasks, read_stream
 from tests.reviews_config.builders import scale_body, template_body
+from tests.support.stored import stored_bytes
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
@@ -60,11 +60,6 @@ async def _all_tasks(reviews: httpx.AsyncClient, hr: dict[str, str], cycle: str,
     response = await reviews.get("/tasks", params=params, headers=hr)
     assert response.status_code == 200, response.text
     return {task["id"]: task["status"] for task in response.json()["items"]}
-
-
-def _database_bytes(settings: Settings) -> bytes:
-    path = Path(settings.database_url("feedback").split("///", 1)[1])
-    return b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
 
 
 async def test_a_360_cycle_runs_end_to_end(
@@ -279,7 +274,7 @@ async def test_a_360_cycle_runs_end_to_end(
         assert scores[b] == pytest.approx(MANAGER_COMPONENT, abs=0.01)  # no peer component below k
 
         # --- nothing in clear: not in the feedback database file, not on the bus -------------
-        raw = _database_bytes(settings)
+        raw = await stored_bytes(settings.database_url("feedback"))
         for text in (*SECRET_TEXTS, "b-text-5521"):
             assert text.encode() not in raw
         events: list[CloudEvent] = await read_stream(settings, stream_name("feedback"))

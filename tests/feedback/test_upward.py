@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
-from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +14,7 @@ from shared.database import utcnow
 from shared.settings import Settings
 from tests.conftest import TokenFactory
 from tests.feedback.support import ROLES, Org, person, publish_people, wait_projected
+from tests.support.stored import stored_bytes
 
 pytestmark = pytest.mark.database
 
@@ -127,7 +127,6 @@ async def test_released_at_k_suppressed_below_and_units_never_include_a_suppress
     again = (await client.get(f"{BASE}/{pulse}/results/me", headers=org.headers("manager"))).json()
     assert (again["score"], again["rater_count"]) == (75.0, 4)
     # No comment in clear in the database file.
-    path = Path(settings.database_url("feedback").split("///", 1)[1])
-    raw = b"".join(p.read_bytes() for p in path.parent.glob(path.name + "*"))
+    raw = await stored_bytes(settings.database_url("feedback"))
     for text in (*comments, "upward-below-k-7001"):
         assert text.encode() not in raw
