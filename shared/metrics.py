@@ -5,8 +5,11 @@ its outbox backlog (queried when scraped, with a time limit) and, through
 ``shared.events.metrics``, its relay and consumers. /metrics needs no token: it carries no
 personal data, only counts labelled by service, method, route, status, consumer and event type.
 
-Temporal workers (and any process with a Temporal client) export the SDK's metrics through
-a :class:`temporalio.runtime.Runtime` with a Prometheus endpoint: :func:`temporal_runtime`.
+Temporal workers (and any process with a Temporal client) export the SDK's metrics: the
+workflow worker and a stand-alone activity process through a :class:`temporalio.runtime.Runtime`
+with a Prometheus endpoint of its own (:func:`temporal_runtime`); a service's in-process activity
+worker through a buffer drained into this registry (:func:`sdk_metrics`), so they appear on the
+service's own ``/metrics`` beside its HTTP metrics, with no second port to scrape.
 """
 
 from __future__ import annotations
@@ -19,10 +22,18 @@ from fastapi import FastAPI, Request, Response
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
+from prometheus_client.metrics import MetricWrapperBase
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    BufferedMetricUpdate,
+    MetricBuffer,
+    MetricBufferDurationFormat,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+)
 
 from shared.database import utcnow
 from shared.events.outbox import OutboxMixin
@@ -161,6 +172,8 @@ def install_metrics(app: FastAPI, service: str, outbox_model: type[OutboxMixin] 
     async def metrics(request: Request) -> Response:
         if gauges is not None:
             await gauges.refresh()
+        if _sdk_metrics is not None:
+            _sdk_metrics.drain()
         encode, content_type = choose_encoder(request.headers.get("accept", ""))
         return Response(encode(REGISTRY), media_type=content_type)
 
@@ -191,3 +204,76 @@ def temporal_runtime(settings: Settings, port: int | None = None) -> Runtime | N
         )
         _runtimes[address] = Runtime(telemetry=TelemetryConfig(metrics=config))
     return _runtimes[address]
+
+
+# Temporal's own histogram boundaries for latencies, in seconds (its Prometheus exporter's defaults).
+SDK_LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0)
+# Updates held between drains; a drain runs every few seconds and at each scrape, so this is
+# minutes of a busy worker. A full buffer drops updates and the SDK logs it.
+SDK_BUFFER_SIZE = 200_000
+# Counters, gauges and histograms in BufferedMetric.kind order.
+_COUNTER, _GAUGE, _HISTOGRAM = 0, 1, 2
+
+
+class SDKMetrics:
+    """The Temporal SDK's metrics of this process, recorded in a buffer and copied into the
+    Prometheus registry: names as the SDK's own exporter gives them with
+    :func:`temporal_runtime`'s options (counters ``_total``, durations ``_seconds``), so the
+    dashboards and alerts read both the same way."""
+
+    def __init__(self, buffer_size: int = SDK_BUFFER_SIZE) -> None:
+        self.buffer = MetricBuffer(buffer_size, duration_format=MetricBufferDurationFormat.SECONDS)
+        self.runtime = Runtime(telemetry=TelemetryConfig(metrics=self.buffer))
+        # By metric object (the SDK keeps one per name): the Prometheus metric and its label names.
+        self._families: dict[int, tuple[MetricWrapperBase, tuple[str, ...]]] = {}
+
+    def drain(self) -> int:
+        """Copy every buffered update into the registry; the number copied."""
+        updates = self.buffer.retrieve_updates()
+        for update in updates:
+            self._apply(update)
+        return len(updates)
+
+    def _family(self, update: BufferedMetricUpdate) -> tuple[MetricWrapperBase, tuple[str, ...]]:
+        metric = update.metric
+        found = self._families.get(id(metric))
+        if found is not None:
+            return found
+        # The label set of a metric is fixed at its first update; the SDK keeps it per metric.
+        labels = tuple(sorted(str(key) for key in update.attributes))
+        name = metric.name if metric.name.startswith("temporal_") else f"temporal_{metric.name}"
+        description = metric.description or name
+        family: MetricWrapperBase
+        if metric.kind == _COUNTER:
+            family = Counter(name, description, labels)
+        elif metric.kind == _GAUGE:
+            family = Gauge(name, description, labels)
+        elif metric.unit == "s":  # durations, asked for in seconds
+            family = Histogram(f"{name}_seconds", description, labels, buckets=SDK_LATENCY_BUCKETS)
+        else:
+            family = Histogram(name, description, labels)
+        self._families[id(metric)] = (family, labels)
+        return family, labels
+
+    def _apply(self, update: BufferedMetricUpdate) -> None:
+        family, labels = self._family(update)
+        attributes = update.attributes
+        bound = family.labels(*(str(attributes.get(label, "")) for label in labels)) if labels else family
+        kind = update.metric.kind
+        if kind == _COUNTER:
+            bound.inc(update.value)  # type: ignore[attr-defined]
+        elif kind == _GAUGE:
+            bound.set(update.value)  # type: ignore[attr-defined]
+        else:
+            bound.observe(update.value)  # type: ignore[attr-defined]
+
+
+_sdk_metrics: SDKMetrics | None = None
+
+
+def sdk_metrics() -> SDKMetrics:
+    """This process's buffered SDK metrics (one runtime per process: each runs its own threads)."""
+    global _sdk_metrics  # one runtime per process, made on first use
+    if _sdk_metrics is None:
+        _sdk_metrics = SDKMetrics()
+    return _sdk_metrics

@@ -32,6 +32,7 @@ from temporalio.runtime import Runtime
 from temporalio.service import RPCError, RPCStatusCode
 from temporalio.worker import Worker
 
+from shared.metrics import SDKMetrics, sdk_metrics, temporal_runtime
 from shared.settings import Settings
 from workflows.models import REFUSAL_STATUS, ActivityQueues, Refusal
 
@@ -39,6 +40,8 @@ logger = logging.getLogger(__name__)
 
 # Seconds between attempts to reach Temporal from a service's activity worker, growing to the last.
 CONNECT_BACKOFF = (0.5, 1.0, 2.0, 5.0)
+# Seconds between copies of the SDK's buffered metrics into the service's registry.
+SDK_DRAIN_INTERVAL = 5.0
 
 
 async def connect(settings: Settings, runtime: Runtime | None = None) -> Client:
@@ -82,16 +85,42 @@ async def serving_activities(
     finds the right one.
     """
     async with AsyncExitStack() as stack:
-        await stack.enter_async_context(_background_worker(settings, task_queue, activities))
+        runtime = temporal_runtime(settings)
+        if runtime is None:
+            # In a service's process: the SDK's metrics go to the service's own /metrics.
+            buffered = sdk_metrics()
+            runtime = buffered.runtime
+            await stack.enter_async_context(_draining(buffered))
+        await stack.enter_async_context(_background_worker(settings, task_queue, activities, runtime))
         legacy = settings.temporal_legacy_activity_queue
         if legacy and legacy != task_queue:
-            await stack.enter_async_context(_background_worker(settings, legacy, activities))
+            await stack.enter_async_context(_background_worker(settings, legacy, activities, runtime))
         yield
 
 
 @asynccontextmanager
+async def _draining(metrics: SDKMetrics) -> AsyncIterator[None]:
+    """Copies the SDK's buffered metrics into the registry every few seconds, so the buffer never
+    fills between scrapes (each scrape drains it too)."""
+
+    async def drain() -> None:
+        while True:
+            await asyncio.sleep(SDK_DRAIN_INTERVAL)
+            metrics.drain()
+
+    task = asyncio.create_task(drain(), name="temporal-sdk-metrics")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+        metrics.drain()
+
+
+@asynccontextmanager
 async def _background_worker(
-    settings: Settings, task_queue: str, activities: Sequence[Callable[..., Any]]
+    settings: Settings, task_queue: str, activities: Sequence[Callable[..., Any]], runtime: Runtime | None = None
 ) -> AsyncIterator[None]:
     """The service starts without waiting for Temporal: the worker connects (and reconnects
     after a failed start) on its own, so an API that needs no workflow answers meanwhile."""
@@ -101,7 +130,7 @@ async def _background_worker(
         attempt = 0
         while not stop.is_set():
             try:
-                client = await asyncio.wait_for(connect(settings), timeout=10)
+                client = await asyncio.wait_for(connect(settings, runtime), timeout=10)
                 worker = activity_worker(client, task_queue, activities)
                 running = asyncio.create_task(worker.run())
                 stopped = asyncio.create_task(stop.wait())

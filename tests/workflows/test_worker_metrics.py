@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 from temporalio.client import Client
+from temporalio.worker import Worker
 
 from shared.settings import Settings
 from tests.support.metrics import Scrape
@@ -91,3 +92,32 @@ def test_worker_metrics_are_off_unless_a_port_is_set() -> None:
     from shared.metrics import temporal_runtime
 
     assert temporal_runtime(Settings(worker_metrics_port=None)) is None
+
+
+async def test_a_services_activity_worker_reports_sdk_metrics_on_the_services_own_endpoint(
+    temporal_server: TemporalServer, dev_client: Client, task_queue: str
+) -> None:
+    from fastapi import FastAPI
+
+    from shared.metrics import install_metrics
+    from workflows.client import serving_activities
+    from workflows.ping import echo
+
+    app = FastAPI()
+    install_metrics(app, "activities-test", None)
+    settings = Settings(temporal_address=temporal_server.address, worker_metrics_port=None)
+    workflows_only = Worker(dev_client, task_queue=task_queue, workflows=[PingWorkflow])
+    async with serving_activities(settings, task_queue, [echo]), workflows_only:
+        result = await dev_client.execute_workflow(
+            PingWorkflow.run, PingInput(message="count me"), id=f"ping-{uuid.uuid4()}", task_queue=task_queue
+        )
+    assert result.message == "count me"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://service") as http:
+        response = await http.get("/metrics")
+    assert response.status_code == 200
+    scrape = Scrape(response.text)
+    # Counted by the activity worker only: the workflow worker above runs on Temporal's default runtime.
+    assert scrape.value("temporal_activity_execution_latency_seconds_count", task_queue=task_queue) == 1
+    assert scrape.value("temporal_activity_execution_failed_total", task_queue=task_queue) == 0
+    assert scrape.has("temporal_activity_schedule_to_start_latency_seconds_bucket", task_queue=task_queue)
+    assert not scrape.has("temporal_workflow_completed_total", task_queue=task_queue)
