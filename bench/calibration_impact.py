@@ -37,15 +37,10 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
-from sqlalchemy import insert
 
-from services.rewards.bonus.schemas import BonusPlanDefinition
-from services.rewards.bonus.service import BonusService
+from bench.rewards_seed import store_pay_cycle, store_population
 from services.rewards.calibration_impact.schemas import ImpactRequest
 from services.rewards.calibration_impact.service import ImpactService
-from services.rewards.matrix.schemas import MeritMatrixWrite
-from services.rewards.matrix.service import MeritMatrixService
-from services.rewards.models import CompensationRecord, PayBand, PayCycle, Person
 from shared.database import create_engine, create_sessionmaker, utcnow
 from shared.migrations import upgrade_async
 
@@ -122,77 +117,30 @@ async def run(args: argparse.Namespace) -> None:
         engine = create_engine(url)
         try:
             sessionmaker = create_sessionmaker(engine)
-            now, by, band_id, cycle_id = utcnow(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+            cycle_id = uuid.uuid4()
             ids = [uuid.uuid4() for _ in range(args.people)]
+            records = [
+                {
+                    "base_salary": Decimal(str(data["base"][i])),
+                    "effective_date": reference - timedelta(days=30),
+                    "fte": Decimal(1),
+                    "variable_pay": Decimal(0),
+                    "gender": "female" if data["female"][i] else "male",
+                    "job_level": f"L{data['level'][i]}",
+                    "location": f"city{data['location'][i]}",
+                    "hire_date": reference - timedelta(days=int(data["tenure_days"][i])),
+                }
+                for i in range(args.people)
+            ]
+            departments = [f"unit{unit}" for unit in data["unit"]]
             started = time.perf_counter()
             async with sessionmaker() as session, session.begin():
-                await session.execute(
-                    insert(PayBand),
-                    [
-                        {
-                            "id": band_id,
-                            "grade": "G",
-                            "currency": "EUR",
-                            "minimum": 0,
-                            "midpoint": midpoint,
-                            "maximum": 10**9,
-                            "created_at": now,
-                        }
-                    ],
+                by = await store_population(session, ids, records, departments=departments, midpoint=midpoint)
+                # A period that began long before anyone was hired: proration 1 for everyone.
+                period = (reference - timedelta(days=9000), reference)
+                await store_pay_cycle(
+                    session, cycle_id, by, MATRIX, merit_pct=Decimal(3), bonus_pct=Decimal(10), period=period
                 )
-                await session.execute(
-                    insert(Person),
-                    [
-                        {
-                            "id": pid,
-                            "version": 1,
-                            "display_name": f"p{i}",
-                            "email": f"p{i}@x.io",
-                            "active": True,
-                            "synced_at": now,
-                            "manager_id": None,
-                            "department": f"unit{data['unit'][i]}",
-                        }
-                        for i, pid in enumerate(ids)
-                    ],
-                )
-                await session.execute(
-                    insert(CompensationRecord),
-                    [
-                        {
-                            "id": uuid.uuid4(),
-                            "person_id": pid,
-                            "pay_band_id": band_id,
-                            "currency": "EUR",
-                            "base_salary": Decimal(str(data["base"][i])),
-                            "effective_date": reference - timedelta(days=30),
-                            "imported_by": by,
-                            "created_at": now,
-                            "fte": Decimal(1),
-                            "variable_pay": Decimal(0),
-                            "gender": "female" if data["female"][i] else "male",
-                            "job_level": f"L{data['level'][i]}",
-                            "location": f"city{data['location'][i]}",
-                            "hire_date": reference - timedelta(days=int(data["tenure_days"][i])),
-                        }
-                        for i, pid in enumerate(ids)
-                    ],
-                )
-                session.add(PayCycle(id=cycle_id, budget_pct=Decimal(3), bonus_budget_pct=Decimal(10)))
-                await session.flush()
-                await MeritMatrixService(session).put(None, MeritMatrixWrite.model_validate(MATRIX), by)
-                plan = {
-                    "default_target_pct": "10",
-                    "multipliers": [
-                        {"min": "1", "max": "3", "multiplier": "0.5"},
-                        {"min": "3", "max": "4", "multiplier": "1.0"},
-                        {"min": "4", "max": "5", "multiplier": "1.5"},
-                    ],
-                    # A period that began long before anyone was hired: proration 1 for everyone.
-                    "period_start": str(reference - timedelta(days=9000)),
-                    "period_end": str(reference),
-                }
-                await BonusService(session).put(cycle_id, BonusPlanDefinition.model_validate(plan), by)
             print(f"stored {args.people:,} people in {time.perf_counter() - started:.1f} s (not timed)")
             body = {
                 "scale_min": 1,

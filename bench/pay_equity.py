@@ -47,12 +47,11 @@ os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
-from sqlalchemy import insert
 
+from bench.rewards_seed import store_population
 from services.rewards.equity import stats
 from services.rewards.equity.service import EquityService
-from services.rewards.models import CompensationRecord, PayBand, Person
-from shared.database import create_engine, create_sessionmaker, utcnow
+from shared.database import create_engine, create_sessionmaker
 from shared.migrations import upgrade_async
 
 CONTROLS = ("job_level", "location", "tenure")
@@ -171,7 +170,6 @@ async def through_the_service(people: stats.Population, runs: int) -> list[float
         engine = create_engine(url)
         try:
             sessionmaker = create_sessionmaker(engine)
-            now, by, band_id = utcnow(), uuid.uuid4(), uuid.uuid4()
             ids = [uuid.uuid4() for _ in range(len(people))]
             gender_names = {code: name for name, code in stats.GENDER_CODES.items()}
 
@@ -179,61 +177,23 @@ async def through_the_service(people: stats.Population, runs: int) -> list[float
                 code = int(people.codes[name][index])
                 return None if code < 0 else people.labels[name][code]
 
+            records = [
+                {
+                    "base_salary": Decimal(str(people.base[i])),
+                    "effective_date": date(2026, 1, 1),
+                    "fte": Decimal(str(people.fte[i])),
+                    "variable_pay": Decimal(str(people.variable[i])),
+                    "gender": gender_names[int(people.gender[i])],
+                    "job_level": label("job_level", i),
+                    "location": label("location", i),
+                    "worker_category": label("worker_category", i),
+                    "hire_date": REFERENCE - timedelta(days=int(people.tenure[i] * 365.25)),
+                }
+                for i in range(len(ids))
+            ]
             started = time.perf_counter()
             async with sessionmaker() as session, session.begin():
-                await session.execute(
-                    insert(PayBand),
-                    [
-                        {
-                            "id": band_id,
-                            "grade": "G",
-                            "currency": "EUR",
-                            "minimum": 0,
-                            "midpoint": 1,
-                            "maximum": 10**9,
-                            "created_at": now,
-                        }
-                    ],
-                )
-                await session.execute(
-                    insert(Person),
-                    [
-                        {
-                            "id": pid,
-                            "version": 1,
-                            "display_name": f"p{i}",
-                            "email": f"p{i}@x.io",
-                            "active": True,
-                            "synced_at": now,
-                            "manager_id": None,
-                            "department": None,
-                        }
-                        for i, pid in enumerate(ids)
-                    ],
-                )
-                await session.execute(
-                    insert(CompensationRecord),
-                    [
-                        {
-                            "id": uuid.uuid4(),
-                            "person_id": pid,
-                            "pay_band_id": band_id,
-                            "currency": "EUR",
-                            "base_salary": Decimal(str(people.base[i])),
-                            "effective_date": date(2026, 1, 1),
-                            "imported_by": by,
-                            "created_at": now,
-                            "fte": Decimal(str(people.fte[i])),
-                            "variable_pay": Decimal(str(people.variable[i])),
-                            "gender": gender_names[int(people.gender[i])],
-                            "job_level": label("job_level", i),
-                            "location": label("location", i),
-                            "worker_category": label("worker_category", i),
-                            "hire_date": REFERENCE - timedelta(days=int(people.tenure[i] * 365.25)),
-                        }
-                        for i, pid in enumerate(ids)
-                    ],
-                )
+                await store_population(session, ids, records)
             print(f"stored {len(people):,} records in {time.perf_counter() - started:.1f} s (not timed)")
             seconds, cpu = [], []
             for _ in range(runs):

@@ -39,15 +39,14 @@ from typing import Any
 os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
 
 import numpy as np
-from sqlalchemy import insert, select
+from sqlalchemy import select
 
 from bench.calibration_impact import BUCKETS, MATRIX, MULTIPLIERS, ROWS, TARGETS
+from bench.rewards_seed import store_pay_cycle, store_population
 from services.rewards import rules
-from services.rewards.bonus.schemas import BonusPlanDefinition
 from services.rewards.bonus.service import BonusService, apply_bonus
-from services.rewards.matrix.schemas import MeritMatrixWrite
 from services.rewards.matrix.service import MeritMatrixService
-from services.rewards.models import CompensationRecord, PayBand, PayCycle, PayProposal, Person
+from services.rewards.models import CompensationRecord, PayBand, PayProposal
 from services.rewards.proposals.schemas import ProposalUpdate
 from services.rewards.proposals.service import ProposalService
 from shared.auth import Principal, Role
@@ -95,61 +94,24 @@ def bare(data: dict[str, np.ndarray]) -> tuple[float, float, np.ndarray, np.ndar
 
 
 async def store(sessionmaker: Any, data: dict[str, np.ndarray], ids: list[uuid.UUID], cycle_id: uuid.UUID) -> None:
-    now, by, band_id, reference = utcnow(), uuid.uuid4(), uuid.uuid4(), utcnow().date()
-    async with sessionmaker() as session, session.begin():
-        band = {"id": band_id, "grade": "G", "currency": "EUR", "minimum": 0, "midpoint": MIDPOINT}
-        await session.execute(insert(PayBand), [{**band, "maximum": 10**9, "created_at": now}])
-        await session.execute(
-            insert(Person),
-            [
-                {
-                    "id": pid,
-                    "version": 1,
-                    "display_name": f"p{i}",
-                    "email": f"p{i}@x.io",
-                    "active": True,
-                    "synced_at": now,
-                    "manager_id": None,
-                    "department": f"unit{data['unit'][i]}",
-                }
-                for i, pid in enumerate(ids)
-            ],
-        )
-        await session.execute(
-            insert(CompensationRecord),
-            [
-                {
-                    "id": uuid.uuid4(),
-                    "person_id": pid,
-                    "pay_band_id": band_id,
-                    "currency": "EUR",
-                    "base_salary": Decimal(str(data["base"][i])),
-                    "effective_date": reference - timedelta(days=30),
-                    "imported_by": by,
-                    "created_at": now,
-                    "fte": Decimal(1),
-                    "variable_pay": Decimal(0),
-                    "job_level": f"L{data['level'][i]}",
-                    "hire_date": date(2000, 1, 1),
-                }
-                for i, pid in enumerate(ids)
-            ],
-        )
-        session.add(PayCycle(id=cycle_id, budget_pct=MERIT_PCT, bonus_budget_pct=BONUS_PCT))
-        await session.flush()
-        await MeritMatrixService(session).put(None, MeritMatrixWrite.model_validate(MATRIX), by)
-        plan = {
-            "default_target_pct": "10",
-            "multipliers": [
-                {"min": "1", "max": "3", "multiplier": "0.5"},
-                {"min": "3", "max": "4", "multiplier": "1.0"},
-                {"min": "4", "max": "5", "multiplier": "1.5"},
-            ],
-            # Everyone hired before the period: proration 1.
-            "period_start": str(reference - timedelta(days=365)),
-            "period_end": str(reference),
+    reference = utcnow().date()
+    records = [
+        {
+            "base_salary": Decimal(str(data["base"][i])),
+            "effective_date": reference - timedelta(days=30),
+            "fte": Decimal(1),
+            "variable_pay": Decimal(0),
+            "job_level": f"L{data['level'][i]}",
+            "hire_date": date(2000, 1, 1),
         }
-        await BonusService(session).put(cycle_id, BonusPlanDefinition.model_validate(plan), by)
+        for i in range(len(ids))
+    ]
+    departments = [f"unit{unit}" for unit in data["unit"]]
+    async with sessionmaker() as session, session.begin():
+        by = await store_population(session, ids, records, departments=departments, midpoint=MIDPOINT)
+        # Everyone hired before the period: proration 1.
+        period = (reference - timedelta(days=365), reference)
+        await store_pay_cycle(session, cycle_id, by, MATRIX, merit_pct=MERIT_PCT, bonus_pct=BONUS_PCT, period=period)
 
 
 async def bulk_proposals(
