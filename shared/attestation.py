@@ -183,7 +183,8 @@ def verify_bundle(
         raise AttestationRefused("attestation.version", f"must be {VERSION}")
     if attestation.issuer not in issuers:
         raise AttestationRefused("attestation.issuer", f"is not one of {', '.join(issuers)}")
-    if not hmac.compare_digest(_sign(key, attestation), attestation.signature):
+    # As bytes: compare_digest refuses non-ASCII text, and the signature is the caller's input.
+    if not hmac.compare_digest(_sign(key, attestation).encode(), attestation.signature.encode()):
         raise AttestationRefused("attestation.signature", "does not match: the bundle was not issued like this")
     if items_digest(bundle.items) != attestation.items_digest:
         raise AttestationRefused("items", "were changed after they were signed")
