@@ -117,12 +117,16 @@ async def test_a_manager_review_and_year_summary_use_the_managers_own_reading(wo
     cited = [source for sentence in summary["sentences"] for source in sentence["sources"]]
     assert cited[0] == f"cycle:{s.cycle_id}:goal-score"
     kinds = {source["id"]: source["kind"] for source in summary["sources"]}
-    # One of each kind before a second of any: goals, praise and 1:1 items all make it into 12 sentences.
-    assert {"goal", "goal_check_in", "praise", "checkin_action", "own_note", "written_feedback"} <= {
-        kinds[source] for source in cited
-    }
+    # One of each kind before a second of any: goals, praise and action items all make it into 12 sentences;
+    # private notes, written feedback and the agenda are sources, never copied word for word by the local writer.
+    cited_kinds = {kinds[source] for source in cited}
+    assert {"goal", "key_result", "goal_check_in", "praise", "checkin_action"} <= cited_kinds
+    assert not cited_kinds & {"own_note", "written_feedback", "checkin_agenda"}
+    assert {"own_note", "written_feedback", "checkin_agenda"} <= set(kinds.values())
     assert PRAISE in summary["text"]
     assert PUBLIC_GOAL in summary["text"]
+    for text in (MANAGER_NOTE, BOB_WRITTEN, AGENDA):
+        assert text not in summary["text"]
     assert len(summary["sentences"]) <= 12
     for text in (*NEVER, ALICE_NOTE, OLGA_WRITTEN):
         assert text not in response.text

@@ -21,9 +21,14 @@ async def test_the_task_page_writes_a_first_draft_from_attested_sources(
     world: World, settings: Settings, model: ModelServer
 ) -> None:
     task = await world.seeded.add_task(world.seeded.alice, "self_assessment")
+    clients: dict[WebBackend, httpx.AsyncClient] = {
+        "reviews": world.reviews,
+        "goals": world.goals,
+        "feedback": world.feedback,
+    }
     transports: dict[WebBackend, httpx.AsyncBaseTransport] = {
         name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
-        for name, client in (("reviews", world.reviews), ("goals", world.goals), ("feedback", world.feedback))
+        for name, client in clients.items()
     }
     app = create_app(
         settings.model_copy(update={"environment": Environment.development}), WebSettings(), transports=transports

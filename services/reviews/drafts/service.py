@@ -86,11 +86,26 @@ def attested_sources(
     return sources, issuers
 
 
+# What the local writer copies word for word into a form that managers above and HR read too. Private
+# notes, others' written feedback and the 1:1 agenda are left to the model (told to summarise) and to
+# the writer, who sees them among the sources.
+VERBATIM_KINDS = frozenset(
+    {
+        SourceKind.goal,
+        SourceKind.key_result,
+        SourceKind.milestone,
+        SourceKind.goal_check_in,
+        SourceKind.praise,
+        SourceKind.checkin_action,
+    }
+)
+
+
 def attested_sentences(item: str, sources: Sequence[Source], room: int) -> list[DraftSentence]:
     """One plain sentence per attested source, taking each kind in turn so one kind cannot crowd out the rest."""
     by_kind: dict[SourceKind, list[Source]] = defaultdict(list)
     for source in sources:
-        if source.issuer is not None:
+        if source.issuer is not None and source.kind in VERBATIM_KINDS:
             by_kind[source.kind].append(source)
     queues = list(by_kind.values())
     picked: list[DraftSentence] = []
