@@ -271,6 +271,10 @@ def tail(path: Path, lines: int = LOG_TAIL_LINES) -> list[str]:
     return data.decode("utf-8", "replace").splitlines()[-lines:]
 
 
+# The services that sign (goals, feedback) or verify (reviews) attested draft sources.
+SOURCE_SIGNING_SERVICES = ("goals", "feedback", "reviews")
+
+
 @dataclass(eq=False)
 class Child:
     name: str
@@ -782,7 +786,23 @@ class Launcher:
     # ----------------------------------------------------------------- services and worker
 
     def _service_child(self, name: ServiceName) -> Child:
-        return self._uvicorn_child(name, f"{name} service", f"services.{name}.app:create", self.settings.port(name))
+        child = self._uvicorn_child(name, f"{name} service", f"services.{name}.app:create", self.settings.port(name))
+        key_file = self._source_signing_key() if name in SOURCE_SIGNING_SERVICES else None
+        if key_file is not None:
+            child.env = {**(child.env if child.env is not None else self.env)}
+            child.env["MERITLOOP_SOURCE_SIGNING_KEY_FILE"] = str(key_file)
+        return child
+
+    def _source_signing_key(self) -> Path | None:
+        """One random key for goals, feedback and reviews (attested draft sources), owner-only in the data
+        folder and kept across runs; None when the environment names a key of its own."""
+        if any(
+            variable in self.env for variable in ("MERITLOOP_SOURCE_SIGNING_KEY", "MERITLOOP_SOURCE_SIGNING_KEY_FILE")
+        ):
+            return None
+        from shared.events.trust import ensure_passwords
+
+        return ensure_passwords(self.data_dir / "keys", ["source-signing"])["source-signing"]
 
     def _notifications_child(self) -> Child:
         return self._uvicorn_child(

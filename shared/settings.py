@@ -18,6 +18,7 @@ from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SecretsSettingsSource, SettingsConfigDict
 
 DEVELOPMENT_JWT_SECRET = "meritloop-development-secret-do-not-use-in-production"  # noqa: S105
+DEVELOPMENT_SOURCE_SIGNING_KEY = "meritloop-development-source-signing-key-not-for-production"
 
 ServiceName = Literal["goals", "feedback", "reviews", "rewards"]
 SERVICES: tuple[ServiceName, ...] = get_args(ServiceName)
@@ -287,6 +288,13 @@ class Settings(BaseSettings):
     )
     llm_review_drafts: bool = Field(
         True, description="Let the reviews service use the model for review drafts (off: local drafts only)."
+    )
+    source_signing_key: SecretStr = Field(
+        SecretStr(DEVELOPMENT_SOURCE_SIGNING_KEY),
+        description="Key (at least 32 random characters) with which goals and feedback sign the draft sources "
+        "they answer a person and reviews verifies them (shared/attestation.py); give it to those three services "
+        "only, as a file: MERITLOOP_SOURCE_SIGNING_KEY_FILE. In production they refuse to start with the "
+        "development key or a shorter one.",
     )
     max_json_body_bytes: int = Field(
         1024 * 1024,

@@ -138,6 +138,7 @@ async def _task_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     message: str | None = None,
+    drafted: dict[str, Any] | None = None,
 ) -> Response:
     api = api_for(request, person)
     form = await api.get("reviews", f"/tasks/{quote(task_id)}")
@@ -159,8 +160,34 @@ async def _task_page(
         editable=task["status"] in OPEN_STATUSES and task["assignee_id"] == person.person_id,
         errors=errors or {},
         message=message,
+        drafted=drafted,
         status_code=status_code,
     )
+
+
+# The window a draft's sources are read from: the last year, and the 1:1s of the coming month.
+DRAFT_LOOKBACK, DRAFT_LOOKAHEAD = timedelta(days=365), timedelta(days=31)
+
+
+async def _generate_draft(api: Api, task: dict[str, Any], posted: dict[str, Any]) -> tuple[dict[str, Any], Any]:
+    """Ask goals and feedback, with the person's own token, for what they may read about the task's person, and
+    pass the signed bundles to the reviews service's draft; the posted answers win where they say something."""
+    today = datetime.now(UTC).date()
+    start, end = today - DRAFT_LOOKBACK, today + DRAFT_LOOKAHEAD
+    person = task["person_id"]
+    bundles = await asyncio.gather(
+        api.get("goals", "/goals/draft-sources", person_id=person, period_start=start, period_end=end),
+        api.get("feedback", "/feedback/draft-sources", person_id=person, **{"from": start, "to": end}),
+    )
+    drafted = await api.post(
+        "reviews", f"/tasks/{quote(task['id'])}/draft/generate", json={"attested_sources": list(bundles)}
+    )
+    answers = {answer["item"]: dict(answer) for answer in posted.get("answers") or []}
+    for answer in drafted["answers"]:
+        mine = answers.setdefault(answer["item"], {"item": answer["item"]})
+        if not mine.get("comment"):
+            mine["comment"] = answer["comment"]
+    return {"answers": list(answers.values())}, drafted
 
 
 @router.get("/tasks/{task_id}", name="task")
@@ -176,6 +203,9 @@ async def task_post(request: Request, person: SignedIn, task_id: str, form: Chec
     body = _answers_from(form, current["sections"], step)
     action = str(form.get("action", "submit"))
     try:
+        if action == "generate" and step in ("self_assessment", "manager_review"):
+            posted, drafted = await _generate_draft(api, current["task"], body)
+            return await _task_page(request, person, task_id, posted=posted, message="generated", drafted=drafted)
         if action == "draft" and step in ("self_assessment", "manager_review"):
             await api.put("reviews", f"/tasks/{quote(task_id)}/draft", json=body)
             return see_other(f"/tasks/{task_id}", saved="1")

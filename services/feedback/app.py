@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from services.feedback import endpoints
+from services.feedback import draft_sources, endpoints
 from services.feedback.checkins import endpoints as checkins
 from services.feedback.consumers import subscriptions
 from services.feedback.events import people
@@ -13,9 +13,10 @@ from services.feedback.peer_reviews.activities import serve_activities
 from services.feedback.peer_reviews.endpoints import peer_results_router, peer_reviews_router
 from services.feedback.reminders import reminders_router
 from services.feedback.upward.endpoints import upward_router
+from shared.attestation import signing_key
 from shared.people import people_router
 from shared.service import ServiceDefinition, create_app
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 
 DEFINITION = ServiceDefinition(
     name="feedback",
@@ -25,6 +26,8 @@ DEFINITION = ServiceDefinition(
         endpoints.router,
         endpoints.peer_router,
         endpoints.values_router,
+        # Before feedback_router: /feedback/{item_id} would take /feedback/draft-sources for an id.
+        draft_sources.router,
         endpoints.feedback_router,
         endpoints.requests_router,
         endpoints.privacy_router,
@@ -44,4 +47,9 @@ metadata = Base.metadata
 
 
 def create(settings: Settings | None = None) -> FastAPI:
-    return create_app(DEFINITION, settings)
+    settings = settings or get_settings()
+    # Refused at start in production with the development key, like a database URL left unset.
+    key = signing_key(settings)
+    app = create_app(DEFINITION, settings)
+    app.state.source_signing_key = key
+    return app

@@ -9,8 +9,9 @@ from services.reviews.consumers import subscriptions
 from services.reviews.cycles.activities import serve_activities
 from services.reviews.drafts.endpoints import router as drafts_router
 from services.reviews.models import Base, InboxEvent, OutboxEvent
+from shared.attestation import signing_key
 from shared.service import ServiceDefinition, create_app
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 
 DEFINITION = ServiceDefinition(
     name="reviews",
@@ -26,4 +27,9 @@ metadata = Base.metadata
 
 
 def create(settings: Settings | None = None) -> FastAPI:
-    return create_app(DEFINITION, settings)
+    settings = settings or get_settings()
+    # Refused at start in production with the development key, like a database URL left unset.
+    key = signing_key(settings)
+    app = create_app(DEFINITION, settings)
+    app.state.source_signing_key = key
+    return app

@@ -95,7 +95,11 @@ def test_auth_can_be_switched_off(tmp_path: Path) -> None:
     config = up._write_nats_config(nats_endpoint(up.settings.nats_url), up.data_dir / "nats")
     assert "authorization" not in config.read_text()
     assert up.nats_passwords is None
-    assert up._service_child("goals").env is None  # the launcher's own environment, no user
+    # The launcher's own environment, no user (plus the draft sources' signing key file).
+    env = up._service_child("goals").env
+    assert env is not None
+    assert not any(key.startswith("MERITLOOP_NATS_USER") or "NATS_PASSWORD" in key for key in env)
+    assert up._service_child("rewards").env is None
 
 
 def self_signed(folder: Path) -> tuple[Path, Path]:

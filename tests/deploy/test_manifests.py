@@ -249,6 +249,9 @@ def test_each_pod_receives_only_the_secrets_it_needs_as_files() -> None:
         else:
             expected = {url: (SECRET, url), "MERITLOOP_NATS_PASSWORD": ("meritloop-nats-users", service)}
             assert env_names(container)["MERITLOOP_NATS_USER"]["value"] == service
+            if service in ("goals", "feedback", "reviews"):
+                # They sign (goals, feedback) and verify (reviews) attested draft sources.
+                expected["MERITLOOP_SOURCE_SIGNING_KEY"] = (SECRET, "MERITLOOP_SOURCE_SIGNING_KEY")
         assert secret_files(workload, optional=False) == expected, name
         for file_name in secret_files(workload, optional=True):
             assert file_name in SETTING_NAMES, file_name

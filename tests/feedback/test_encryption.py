@@ -18,6 +18,7 @@ from typing import Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 from sqlalchemy import select, update
 from sqlalchemy.engine import make_url
 
@@ -274,6 +275,7 @@ async def test_production_without_a_key_file_refuses_feedback_routes(
 ) -> None:
     """Production never makes a key of its own: without the file, content routes answer 503."""
     settings.environment = Environment.production
+    settings.source_signing_key = SecretStr("a-real-signing-key-of-forty-characters!!")
     settings.feedback_kek_file = tmp_path / "absent" / "feedback-kek"
     async with service_client("feedback") as client:
         response = await client.post(

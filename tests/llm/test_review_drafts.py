@@ -82,7 +82,7 @@ async def test_a_self_assessment_draft_cites_only_what_the_person_may_read(
     audit = (await reviews.get("/review-drafts/audit", headers=seeded.token(seeded.alice))).json()
     assert audit["total"] == 1
     entry = audit["items"][0]
-    assert (entry["id"], entry["subject"], entry["prompt_version"]) == (body["audit_id"], task, "review_draft/v1")
+    assert (entry["id"], entry["subject"], entry["prompt_version"]) == (body["audit_id"], task, "review_draft/v2")
     assert entry["messages"] == model.requests[0]["messages"]
     assert "Based on goal-score." in entry["answers"][0]
     for headers in (seeded.token(seeded.manager), seeded.hr, seeded.admin):

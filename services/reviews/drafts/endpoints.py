@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Body, Request
 
-from services.reviews.drafts.schemas import DraftRead, SummaryRead, SummaryRequest
+from services.reviews.drafts.schemas import DraftRead, DraftRequest, SummaryRead, SummaryRequest
 from services.reviews.drafts.service import DraftService, YearSummaryService
 from services.reviews.models import LLMAudit
 from shared.auth import CurrentPrincipal
@@ -25,12 +26,25 @@ router = APIRouter(tags=["review drafts"])
     summary="A first draft, every sentence sourced",
     responses=problems(409),
 )
-async def generate_draft(task_id: str, request: Request, session: SessionDep, principal: CurrentPrincipal) -> DraftRead:
+async def generate_draft(
+    task_id: str,
+    request: Request,
+    session: SessionDep,
+    principal: CurrentPrincipal,
+    data: Annotated[DraftRequest | None, Body()] = None,
+) -> DraftRead:
     """For the writer of an open self-assessment or manager review. Nothing is saved on the task: edit the
-    answers, then save them with ``PUT /tasks/{id}/draft``. The task's form records that a draft was generated."""
+    answers, then save them with ``PUT /tasks/{id}/draft``. The task's form records that a draft was generated.
+
+    The body is optional: ``attested_sources`` are the bundles of ``GET /goals/draft-sources`` and ``GET
+    /feedback/draft-sources`` about the task's person, fetched with your own token. Each is verified (signature,
+    issuer, expiry, you as reader, the task's person as subject); a bad one is a 422 naming it."""
     settings: Settings = request.app.state.settings
     model = chat_model(request.app.state, settings)
-    return await DraftService(session).generate(task_id, principal, model, settings.llm_review_drafts)
+    bundles = data.attested_sources if data is not None else []
+    return await DraftService(session).generate(
+        task_id, principal, model, settings.llm_review_drafts, key=request.app.state.source_signing_key, bundles=bundles
+    )
 
 
 @router.get("/review-drafts/audit", response_model=Page[AuditEntryRead], summary="Your draft requests, newest first")
@@ -47,9 +61,16 @@ async def year_summary(
     person_id: uuid.UUID, data: SummaryRequest, request: Request, session: SessionDep, principal: CurrentPrincipal
 ) -> SummaryRead:
     """For the person's managers (any level above them): the review cycles that ended in the year, each
-    sentence citing its source. Nothing is saved but the audit entry."""
+    sentence citing its source, and the verified ``attested_sources`` about the person (as for a task's draft).
+    Nothing is saved but the audit entry."""
     settings: Settings = request.app.state.settings
     model = chat_model(request.app.state, settings)
     return await YearSummaryService(session).summarise(
-        person_id, data.year, principal, model, settings.llm_review_drafts
+        person_id,
+        data.year,
+        principal,
+        model,
+        settings.llm_review_drafts,
+        key=request.app.state.source_signing_key,
+        bundles=data.attested_sources,
     )

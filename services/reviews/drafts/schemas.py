@@ -8,6 +8,7 @@ from enum import StrEnum
 from pydantic import BaseModel, Field
 
 from services.reviews.cycles.schemas import Answer
+from shared.attestation import SourceBundle
 from shared.llm import FallbackReason
 
 
@@ -18,12 +19,39 @@ class SourceKind(StrEnum):
     self_assessment = "self_assessment"
     final_rating = "final_rating"
     manager_review = "manager_review"
+    # Attested by goals and feedback (shared.attestation.SourceItemKind, same values).
+    key_result = "key_result"
+    milestone = "milestone"
+    goal_check_in = "goal_check_in"
+    praise = "praise"
+    written_feedback = "written_feedback"
+    checkin_agenda = "checkin_agenda"
+    checkin_action = "checkin_action"
+    own_note = "own_note"
 
 
 class Source(BaseModel):
-    id: str = Field(description="What a sentence cites, e.g. `goal:<goal id>`, `own:<item key>`, `self:<item key>`.")
+    id: str = Field(
+        description="What a sentence cites, e.g. `goal:<goal id>`, `own:<item key>`, `self:<item key>`, or an "
+        "attested item's id (`goals:goal:<id>`, `feedback:praise:<id>`...)."
+    )
     kind: SourceKind
     text: str = Field(description="What the source says, as it was put in the prompt.")
+    issuer: str | None = Field(
+        None, description="The service whose signed bundle it came from (`goals`, `feedback`); none: reviews' own."
+    )
+
+
+ATTESTED: list[SourceBundle] = Field(
+    default_factory=list,
+    max_length=4,
+    description="Bundles from `GET /goals/draft-sources` and `GET /feedback/draft-sources`, fetched with your own "
+    "token for this person and passed on unchanged (at most 15 minutes old). Their items become citable sources.",
+)
+
+
+class DraftRequest(BaseModel):
+    attested_sources: list[SourceBundle] = ATTESTED
 
 
 class DraftSentence(BaseModel):
@@ -56,6 +84,7 @@ class DraftRead(BaseModel):
 
 class SummaryRequest(BaseModel):
     year: int = Field(ge=2000, le=2100, description="The calendar year: cycles whose period ends in it.")
+    attested_sources: list[SourceBundle] = ATTESTED
 
 
 class SummaryRead(BaseModel):

@@ -1,12 +1,18 @@
 """Review drafts built only from what the writer of a task may read, every sentence citing a source.
 
-Sources are what the reviews service already holds and shows on the task's form: the goal
-score and each scored goal's id, weight and attainment (from the goals service's
-``cycle-score.computed`` events), the writer's own saved answers and, for a manager review,
-the employee's submitted self-assessment. Never peer feedback (not even its aggregate), pay
-or anything of other people. The language model (``shared.llm``) writes the draft when one is
-configured; its answer is used only when every sentence cites given sources and names a form
-item, else it is sent back once and then the local writer answers and says why.
+Sources are what the reviews service holds and shows on the task's form (the goal score and
+each scored goal's id, weight and attainment from the goals service's ``cycle-score.computed``
+events, the writer's own saved answers and, for a manager review, the employee's submitted
+self-assessment) and, when the writer passes them, **attested sources**: the bundles the goals
+and feedback services answered the writer on ``GET /goals/draft-sources`` and ``GET
+/feedback/draft-sources`` (goal titles, key results, check-ins, praise received, written
+feedback and 1:1 items the writer may read, the writer's own notes). Each bundle is verified
+(``shared.attestation``): signed by a known issuer, not expired, fetched by this writer, about
+the person of the task; one that fails is a 422 naming the field, and nothing is stored. Never
+peer feedback (not even its aggregate), pay or anything of other people. The language model
+(``shared.llm``) writes the draft when one is configured; its answer is used only when every
+sentence cites given sources and names a form item, else it is sent back once and then the
+local writer answers and says why.
 """
 
 from __future__ import annotations
@@ -24,23 +30,91 @@ from services.reviews.directory.repository import PersonRepository
 from services.reviews.drafts.repository import FEATURE, SUMMARY_FEATURE, DraftRepository
 from services.reviews.drafts.schemas import DraftRead, DraftSentence, ModelDraft, Source, SourceKind, SummaryRead
 from services.reviews.models import LLMAudit, ReviewCycle
+from shared.attestation import AttestationRefused, SourceBundle, verify_bundle
 from shared.auth import Principal, Role
-from shared.errors import Conflict, Forbidden, NotFound
+from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.llm import FALLBACK_NOTES, ChatModel, Completion, FallbackReason, audit_row, calls_today, load_prompt
 from shared.llm import prompt_json as to_prompt
 from workflows.models import Step
 
-PROMPT = load_prompt("review_draft", 1)
+PROMPT = load_prompt("review_draft", 2)
 DRAFTED_STEPS = (Step.self_assessment.value, Step.manager_review.value)
+MAX_SENTENCES = 12
 
-UNAVAILABLE_SOURCES = [
-    "Goal titles, descriptions and check-ins: the goals service sends reviews only goal ids, weights and "
-    "progress (services share events, never each other's data, and private goals' titles never travel).",
-    "Praise received: the feedback service publishes only ids and company values, never the message; reviews "
-    "does not hold it yet.",
-    "Personal notes kept outside this form: not built yet.",
-    "Peer feedback: never used, by design; not even its anonymous aggregate is sent.",
-]
+GOALS_UNAVAILABLE = (
+    "Goal titles, descriptions, key results, milestones and check-ins: reviews holds only goal ids, weights and "
+    "progress. Pass the bundle of GET /goals/draft-sources (fetched with your own token) as attested_sources."
+)
+FEEDBACK_UNAVAILABLE = (
+    "Praise received, written feedback you may read, 1:1 talking points and action items, and your own 1:1 "
+    "notes: reviews never holds them. Pass the bundle of GET /feedback/draft-sources (fetched with your own "
+    "token) as attested_sources."
+)
+PEER_NEVER = "Peer feedback (360 and upward answers, peer ratings, their aggregate): never used, by design."
+# What a draft lacks when no attested sources are passed.
+UNAVAILABLE_SOURCES = [GOALS_UNAVAILABLE, FEEDBACK_UNAVAILABLE, PEER_NEVER]
+
+
+def unavailable_sources(issuers: set[str]) -> list[str]:
+    """What the draft could not draw on, given the issuers of the bundles it was passed."""
+    missing = [] if "goals" in issuers else [GOALS_UNAVAILABLE]
+    if "feedback" not in issuers:
+        missing.append(FEEDBACK_UNAVAILABLE)
+    return [*missing, PEER_NEVER]
+
+
+def attested_sources(
+    key: bytes, bundles: Sequence[SourceBundle], *, reader_id: uuid.UUID, subject_id: uuid.UUID
+) -> tuple[list[Source], set[str]]:
+    """The verified bundles' items as sources (and their issuers); a bad bundle is a 422 naming its field."""
+    sources: list[Source] = []
+    seen: set[str] = set()
+    issuers: set[str] = set()
+    for number, bundle in enumerate(bundles):
+        try:
+            items = verify_bundle(key, bundle, reader_id=reader_id, subject_id=subject_id)
+        except AttestationRefused as exc:
+            field = f"attested_sources.{number}.{exc.field}"
+            errors = [{"field": field, "in": "body", "message": exc.message}]
+            raise ValidationFailed(f"{field}: {exc.message}", errors) from None
+        issuer = bundle.attestation.issuer
+        issuers.add(issuer)
+        for item in items:
+            if item.id not in seen:
+                seen.add(item.id)
+                sources.append(Source(id=item.id, kind=SourceKind(item.kind.value), text=item.text, issuer=issuer))
+    return sources, issuers
+
+
+# What the local writer copies word for word into a form that managers above and HR read too. Private
+# notes, others' written feedback and the 1:1 agenda are left to the model (told to summarise) and to
+# the writer, who sees them among the sources.
+VERBATIM_KINDS = frozenset(
+    {
+        SourceKind.goal,
+        SourceKind.key_result,
+        SourceKind.milestone,
+        SourceKind.goal_check_in,
+        SourceKind.praise,
+        SourceKind.checkin_action,
+    }
+)
+
+
+def attested_sentences(item: str, sources: Sequence[Source], room: int) -> list[DraftSentence]:
+    """One plain sentence per attested source, taking each kind in turn so one kind cannot crowd out the rest."""
+    by_kind: dict[SourceKind, list[Source]] = defaultdict(list)
+    for source in sources:
+        if source.issuer is not None and source.kind in VERBATIM_KINDS:
+            by_kind[source.kind].append(source)
+    queues = list(by_kind.values())
+    picked: list[DraftSentence] = []
+    while len(picked) < room and any(queues):
+        for queue in queues:
+            if queue and len(picked) < room:
+                source = queue.pop(0)
+                picked.append(DraftSentence(item=item, text=source.text, sources=[source.id]))
+    return picked
 
 
 def _items(form: TaskForm) -> list[FormItem]:
@@ -145,7 +219,8 @@ def local_draft(step: str, items: Sequence[FormItem], sources: Sequence[Source],
             text = f"You rated yourself {label} on '{question}'."
             sentences.append(DraftSentence(item=item, text=text, sources=[f"self:{answer.item}"]))
     known = {source.id for source in sources}
-    return [sentence for sentence in sentences if set(sentence.sources) <= known][:12]
+    sentences = [sentence for sentence in sentences if set(sentence.sources) <= known][:MAX_SENTENCES]
+    return sentences + attested_sentences(general, sources, MAX_SENTENCES - len(sentences))
 
 
 def as_answers(sentences: Sequence[DraftSentence], draft: Answers | None) -> list[Answer]:
@@ -165,7 +240,16 @@ class DraftService:
         self.inbox = InboxService(session)
         self.people = PersonRepository.from_session(session)
 
-    async def generate(self, task_id: str, principal: Principal, model: ChatModel | None, enabled: bool) -> DraftRead:
+    async def generate(
+        self,
+        task_id: str,
+        principal: Principal,
+        model: ChatModel | None,
+        enabled: bool,
+        *,
+        key: bytes,
+        bundles: Sequence[SourceBundle] = (),
+    ) -> DraftRead:
         access = await self.inbox.access(task_id, principal)  # 404 for whoever may not read the task
         task = access.task
         if not access.may_write:
@@ -177,9 +261,11 @@ class DraftService:
             raise Conflict(f"Drafts are written for self-assessments and manager reviews, not a {task.step} task.")
         if task.status not in OPEN_STATUSES:
             raise Conflict(f"The task is {task.status}: there is nothing left to draft.")
+        # Before anything is read or stored: a bad bundle is the caller's error, and the draft is not made.
+        attested, issuers = attested_sources(key, bundles, reader_id=principal.person_id, subject_id=task.person_id)
         form = await self.inbox.form(access)
         items = _items(form)
-        sources = sources_of(form)
+        sources = sources_of(form) + attested
         notes: list[str] = []
         completion: Completion[ModelDraft] | None = None
         reason: FallbackReason | None = None
@@ -230,12 +316,12 @@ class DraftService:
             sentences=sentences,
             answers=as_answers(sentences, form.draft),
             sources=sources,
-            unavailable_sources=UNAVAILABLE_SOURCES,
+            unavailable_sources=unavailable_sources(issuers),
             notes=notes,
         )
 
 
-SUMMARY_PROMPT = load_prompt("year_summary", 1)
+SUMMARY_PROMPT = load_prompt("year_summary", 2)
 SUMMARY_ITEM = "summary"
 
 
@@ -310,10 +396,19 @@ class YearSummaryService:
         return sources
 
     async def summarise(
-        self, person_id: uuid.UUID, year: int, principal: Principal, model: ChatModel | None, enabled: bool
+        self,
+        person_id: uuid.UUID,
+        year: int,
+        principal: Principal,
+        model: ChatModel | None,
+        enabled: bool,
+        *,
+        key: bytes,
+        bundles: Sequence[SourceBundle] = (),
     ) -> SummaryRead:
         await self._check_access(person_id, principal)
-        sources = await self.sources(person_id, year)
+        attested, issuers = attested_sources(key, bundles, reader_id=principal.person_id, subject_id=person_id)
+        sources = await self.sources(person_id, year) + attested
         items = [FormItem(key=SUMMARY_ITEM, kind="free_text", text=f"Summary of {year}")]
         notes: list[str] = []
         completion: Completion[ModelDraft] | None = None
@@ -364,16 +459,18 @@ class YearSummaryService:
             sentences=sentences,
             text=" ".join(sentence.text for sentence in sentences),
             sources=sources,
-            unavailable_sources=UNAVAILABLE_SOURCES,
+            unavailable_sources=unavailable_sources(issuers),
             notes=notes,
         )
 
     @staticmethod
     def _local(sources: Sequence[Source]) -> list[DraftSentence]:
-        """One plain sentence per goal score, goal and final rating (answers are left to the manager)."""
+        """One plain sentence per goal score, goal and final rating (answers are left to the manager), then
+        the attested sources."""
         wanted = (SourceKind.goal_score, SourceKind.goal, SourceKind.final_rating)
-        return [
+        own = [
             DraftSentence(item=SUMMARY_ITEM, text=source.text, sources=[source.id])
             for source in sources
-            if source.kind in wanted
-        ][:12]
+            if source.kind in wanted and source.issuer is None
+        ][:MAX_SENTENCES]
+        return own + attested_sentences(SUMMARY_ITEM, sources, MAX_SENTENCES - len(own))
