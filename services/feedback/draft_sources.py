@@ -5,8 +5,8 @@ draft fetches this bundle with their own token and passes it to reviews, which c
 attestation (``shared.attestation``). Only what the caller may read under this service's rules:
 
 * praise the person received (public, like the praise wall), with its company value, never its giver;
-* written feedback the person received that the caller may read: the caller gave it or is the
-  receiver, or the receiver shares it with the caller as their manager (revoked shares do not count);
+* written feedback the caller gave the person: their own words. Feedback others gave is peer
+  feedback text and never a source, not even for its receiver or a manager it was shared with;
 * of the 1:1 series where the person is the report and the caller takes part: the shared agenda
   points and action items, and the caller's own private notes (never the other participant's);
 * never peer-review (360) or upward answers, peer ratings or anyone's aggregate.
@@ -36,7 +36,6 @@ from services.feedback.models import (
     CheckinNote,
     CheckinSeries,
     FeedbackItem,
-    FeedbackShare,
     Praise,
     PraiseReceiver,
 )
@@ -83,19 +82,11 @@ class DraftSourceRepository:
     async def written(
         self, person_id: uuid.UUID, reader_id: uuid.UUID, start: datetime | None, end: datetime | None
     ) -> list[FeedbackItem]:
-        """Items the person received that the reader gave, received, or has shared with them now."""
-        shared = (
-            select(FeedbackShare.id)
-            .where(
-                FeedbackShare.item_id == FeedbackItem.id,
-                FeedbackShare.manager_id == reader_id,
-                FeedbackShare.revoked_at.is_(None),
-            )
-            .exists()
-        )
-        readable = or_(FeedbackItem.giver_id == reader_id, FeedbackItem.receiver_id == reader_id, shared)
+        """Items the reader gave the person: their own words, the only written feedback a draft may use."""
         query = select(FeedbackItem).where(
-            FeedbackItem.receiver_id == person_id, readable, *_window(FeedbackItem.created_at, start, end)
+            FeedbackItem.receiver_id == person_id,
+            FeedbackItem.giver_id == reader_id,
+            *_window(FeedbackItem.created_at, start, end),
         )
         rows = await self.session.scalars(query.order_by(FeedbackItem.created_at, FeedbackItem.id).limit(PER_KIND))
         return list(rows)
@@ -176,8 +167,7 @@ class FeedbackDraftSources:
             opened = await self._open(item_seal(item), item.ciphertext, me)
             if opened is None:
                 continue
-            who = "you gave" if item.giver_id == me else "received"
-            text = f"Written feedback {who} on {_day(item.created_at)}: {opened}"
+            text = f"Written feedback you gave on {_day(item.created_at)}: {opened}"
             items.append(
                 SourceItem(
                     id=f"feedback:written:{item.id}",
@@ -258,7 +248,7 @@ async def draft_sources(
     start: Annotated[date | None, Query(alias="from", description="From this day (UTC)...")] = None,
     end: Annotated[date | None, Query(alias="to", description="...to this day, included.")] = None,
 ) -> SourceBundle:
-    """Praise the person received; written feedback they received that you may read; of their 1:1 series
+    """Praise the person received; written feedback you gave them (never what others wrote); of their 1:1 series
     with you, the agenda points and action items, and your own private notes. Never peer-review or upward
     answers. Pass the answer unchanged to the reviews service's draft routes within 15 minutes: it is bound
     to you and to the person, and signed. Only active people of the directory ask."""

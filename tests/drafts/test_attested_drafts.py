@@ -24,6 +24,7 @@ from tests.drafts.conftest import (
     GOAL_NOTE,
     KEY_RESULT,
     MANAGER_NOTE,
+    MANAGER_WRITTEN,
     OLGA_WRITTEN,
     PEER_ANSWER,
     PRAISE,
@@ -99,9 +100,10 @@ async def test_a_manager_review_and_year_summary_use_the_managers_own_reading(wo
     body = (await generate(world, review, "manager", bundles)).json()
     assert body["provider"] == "model", body
     sent = prompt_of(model)
-    for text in (PUBLIC_GOAL, PRIVATE_GOAL, PRAISE, BOB_WRITTEN, AGENDA, ACTION, MANAGER_NOTE):
+    for text in (PUBLIC_GOAL, PRIVATE_GOAL, PRAISE, MANAGER_WRITTEN, AGENDA, ACTION, MANAGER_NOTE):
         assert text in sent, text
-    for text in (*NEVER, ALICE_NOTE, OLGA_WRITTEN):  # her own note, feedback she did not share with him
+    # Her own note; colleagues' written feedback, even the one she shared with him (peer feedback text).
+    for text in (*NEVER, ALICE_NOTE, OLGA_WRITTEN, BOB_WRITTEN):
         assert text not in sent, text
     # The year summary takes the same bundles; with the model down the local summary cites them plainly.
     await s.set_participant(s.alice, goal_score=70.0)
@@ -125,10 +127,10 @@ async def test_a_manager_review_and_year_summary_use_the_managers_own_reading(wo
     assert {"own_note", "written_feedback", "checkin_agenda"} <= set(kinds.values())
     assert PRAISE in summary["text"]
     assert PUBLIC_GOAL in summary["text"]
-    for text in (MANAGER_NOTE, BOB_WRITTEN, AGENDA):
+    for text in (MANAGER_NOTE, MANAGER_WRITTEN, AGENDA):
         assert text not in summary["text"]
     assert len(summary["sentences"]) <= 12
-    for text in (*NEVER, ALICE_NOTE, OLGA_WRITTEN):
+    for text in (*NEVER, ALICE_NOTE, OLGA_WRITTEN, BOB_WRITTEN):
         assert text not in response.text
 
 

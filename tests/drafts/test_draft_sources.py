@@ -65,8 +65,9 @@ GOALS_SEEN = {
     "outsider": PUBLIC_GOALS,
 }
 FEEDBACK_SEEN = {
-    "alice": {PRAISE, BOB_WRITTEN, OLGA_WRITTEN, MANAGER_WRITTEN, AGENDA, ACTION, ALICE_NOTE},
-    "manager": {PRAISE, BOB_WRITTEN, MANAGER_WRITTEN, AGENDA, ACTION, MANAGER_NOTE},  # shared, own, 1:1 with her
+    # Written feedback others gave her is peer feedback text: never a source, shared or not.
+    "alice": {PRAISE, AGENDA, ACTION, ALICE_NOTE},
+    "manager": {PRAISE, MANAGER_WRITTEN, AGENDA, ACTION, MANAGER_NOTE},  # his own words, 1:1 with her
     "boss": {PRAISE},
     "hr": {PRAISE},
     "admin": {PRAISE},
@@ -136,7 +137,7 @@ async def test_feedback_sources_follow_the_feedback_read_rules(world: World, set
     assert by_id[f"feedback:note:{world.ids[ALICE_NOTE]}"]["kind"] == "own_note"
     assert by_id[f"feedback:agenda:{world.ids[AGENDA]}"]["kind"] == "checkin_agenda"
     assert by_id[f"feedback:action:{world.ids[ACTION]}"]["kind"] == "checkin_action"
-    assert by_id[f"feedback:written:{world.ids[OLGA_WRITTEN]}"]["kind"] == "written_feedback"
+    assert not [item for item in alice["items"] if item["kind"] == "written_feedback"]  # all by others
     # The deactivated person is refused; so is anyone the directory does not know.
     assert_problem(await world.feedback_sources("gone"), 403)
     stranger = world.auth(person_id=uuid.uuid4())
