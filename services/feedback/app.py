@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import FastAPI
 
 from services.feedback import endpoints
 from services.feedback.checkins import endpoints as checkins
-from services.feedback.consumers import subscriptions
+from services.feedback.consumers import subscriptions, subscriptions_for
 from services.feedback.events import people
 from services.feedback.models import Base, InboxEvent, OutboxEvent
 from services.feedback.peer_reviews.activities import serve_activities
@@ -15,7 +17,7 @@ from services.feedback.reminders import reminders_router
 from services.feedback.upward.endpoints import upward_router
 from shared.people import people_router
 from shared.service import ServiceDefinition, create_app
-from shared.settings import Settings
+from shared.settings import Settings, get_settings
 
 DEFINITION = ServiceDefinition(
     name="feedback",
@@ -44,4 +46,6 @@ metadata = Base.metadata
 
 
 def create(settings: Settings | None = None) -> FastAPI:
-    return create_app(DEFINITION, settings)
+    settings = settings or get_settings()
+    # The cycle consumer closes peer ratings with this app's key file and k.
+    return create_app(replace(DEFINITION, subscriptions=subscriptions_for(settings)), settings)
