@@ -13,7 +13,9 @@ Existing rows are sealed here, in the migration:
   release: its ratings sealed under a key that is thrown away, and a tombstone. Nothing reads a
   single rating after release (the aggregates are stored), so none is kept.
 
-So the KEK is needed only when an open scope has ratings. The downgrade opens what a live key
+So the KEK is needed only when an open scope has ratings. On SQLite the old pages are zeroed
+(``secure_delete``); on PostgreSQL the old row versions stay in the table's files until
+``VACUUM FULL peer_answers, upward_answers, peer_ratings`` (docs/feedback.md). The downgrade opens what a live key
 still opens; where the key is gone no rating exists any more and it writes a stand-in outside
 the 1-5 scale (0, or no competency), keeping every aggregate.
 
@@ -141,6 +143,9 @@ def _update(table: sa.TableClause, column: str, values: list[dict[str, Any]]) ->
 
 def _seal_existing() -> None:
     bind = op.get_bind()
+    if bind.dialect.name == "sqlite":
+        # The rebuilt tables leave the old pages, clear ratings in them, on the free list: zero them.
+        bind.exec_driver_sql("PRAGMA secure_delete = ON")
     scopes = _Scopes(bind)
     sealed: list[dict[str, Any]] = []
     query = sa.select(peer_answers.c.id, peer_answers.c.round_id, peer_answers.c.ratings, peer_rounds.c.status).join(
