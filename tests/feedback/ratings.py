@@ -194,12 +194,12 @@ async def assert_ratings_sealed(engine: AsyncEngine, settings: Settings, written
     assert sorted(pulse_tally.open_rating(r.sealed_rating, "upward-answer", r.id, r.manager_id) for r in upward) == (
         sorted(written.upward_ratings)
     )
-    for row in upward:
+    for answer in upward:
         with pytest.raises(DecryptionFailed):
-            pulse_tally.open_rating(row.sealed_rating, "upward-answer", row.id, uuid.uuid4())  # another manager
+            pulse_tally.open_rating(answer.sealed_rating, "upward-answer", answer.id, uuid.uuid4())  # another manager
         with pytest.raises(DecryptionFailed):
-            cycle_tally.open_rating(row.sealed_rating, "upward-answer", row.id, row.manager_id)
-    assert len({len(row.sealed_rating) for row in upward}) == 1
+            cycle_tally.open_rating(answer.sealed_rating, "upward-answer", answer.id, answer.manager_id)
+    assert len({len(answer.sealed_rating) for answer in upward}) == 1
 
     found = {
         row.receiver_id: cycle_tally.open_rating(
@@ -208,8 +208,8 @@ async def assert_ratings_sealed(engine: AsyncEngine, settings: Settings, written
         for row in rated
     }
     assert found == written.peer_ratings
-    for row in rated:
-        other = next(r for r in rated if r.receiver_id != row.receiver_id)
+    for rating in rated:
+        other = next(r for r in rated if r.receiver_id != rating.receiver_id)
         with pytest.raises(DecryptionFailed):
-            cycle_tally.open_rating(row.sealed_rating, "peer-rating", row.id, other.receiver_id, row.giver_tag)
-    assert len({len(row.sealed_rating) for row in rated}) == 1
+            cycle_tally.open_rating(rating.sealed_rating, "peer-rating", rating.id, other.receiver_id, rating.giver_tag)
+    assert len({len(rating.sealed_rating) for rating in rated}) == 1

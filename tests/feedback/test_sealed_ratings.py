@@ -270,7 +270,7 @@ async def _legacy_rows(url: str, org: Org) -> dict[str, uuid.UUID]:
                 await connection.execute(
                     ANSWERS.insert().values(id=uuid.uuid4(), round_id=ids[name], position=n, ratings=values)
                 )
-        for name, status, values in (("open_pulse", "open", (5, 4, 3)), ("done_pulse", "closed", (1, 2, 1))):
+        for name, status, given in (("open_pulse", "open", (5, 4, 3)), ("done_pulse", "closed", (1, 2, 1))):
             await connection.execute(
                 PULSES.insert().values(
                     id=ids[name],
@@ -282,7 +282,7 @@ async def _legacy_rows(url: str, org: Org) -> dict[str, uuid.UUID]:
                     created_at=now,
                 )
             )
-            for n, rating in enumerate(values):
+            for n, rating in enumerate(given):
                 await connection.execute(
                     UPWARD.insert().values(
                         id=uuid.uuid4(),
@@ -365,10 +365,7 @@ async def test_the_migration_seals_ratings_stored_in_clear(
     async with service_client("feedback") as client:
         engine = client.app.state.engine  # type: ignore[attr-defined]
         async with engine.connect() as connection:
-            keys = {
-                (row.kind, row.scope_id): row
-                for row in await connection.execute(sa.select(TallyKey.__table__))  # type: ignore[arg-type]
-            }
+            keys = {(row.kind, row.scope_id): row for row in await connection.execute(sa.select(TallyKey.__table__))}
         # Open scopes have a live key under the KEK; closed ones only a tombstone.
         assert {scope: row.wrapped_key is not None for scope, row in keys.items()} == {
             (PEER_ROUND, ids["open_round"]): True,
