@@ -59,10 +59,12 @@ class PeerRatingRepository:
     def from_session(cls, session: AsyncSession) -> PeerRatingRepository:
         return cls(session)
 
-    async def cycle(self, cycle_id: uuid.UUID, *, for_update: bool = False) -> PeerCycle | None:
+    async def cycle(
+        self, cycle_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False
+    ) -> PeerCycle | None:
         query = select(PeerCycle).where(PeerCycle.id == cycle_id)
-        if for_update:
-            query = query.with_for_update()
+        if for_update or for_share:
+            query = query.with_for_update(read=not for_update)
         found: PeerCycle | None = await self.session.scalar(query)
         return found
 

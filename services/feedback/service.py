@@ -542,8 +542,9 @@ class PeerRatingService:
         return await self.keyring.peer_tag(cycle_id, principal.person_id)
 
     async def _open_cycle(self, cycle_id: uuid.UUID) -> PeerCycle:
-        # Locked against the close, which reads every rating once and then destroys their key.
-        cycle = await self.ratings.cycle(cycle_id, for_update=True)
+        # Shared with other raters, not with the close, which reads every rating once and then
+        # destroys their key.
+        cycle = await self.ratings.cycle(cycle_id, for_share=True)
         if cycle is None:
             raise NotFound(UNKNOWN_CYCLE.format(cycle_id=cycle_id))
         if cycle.status != OPEN:

@@ -69,15 +69,17 @@ class UpwardService:
         await self.session.flush()
         return pulse
 
-    async def get(self, pulse_id: uuid.UUID, *, for_update: bool = False) -> UpwardPulse:
-        pulse = await self.session.get(UpwardPulse, pulse_id, with_for_update=for_update)
+    async def get(self, pulse_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False) -> UpwardPulse:
+        lock = True if for_update else {"read": True} if for_share else None
+        pulse = await self.session.get(UpwardPulse, pulse_id, with_for_update=lock)
         if pulse is None:
             raise NotFound(f"No upward feedback {pulse_id}.")
         return pulse
 
     async def answer(self, pulse_id: uuid.UUID, data: UpwardAnswerCreate, principal: Principal) -> UpwardAnswered:
-        # Locked against the close, which reads every rating once and then destroys their key.
-        pulse = await self.get(pulse_id, for_update=True)
+        # Shared with other answers, not with the close, which reads every rating once and then
+        # destroys their key.
+        pulse = await self.get(pulse_id, for_share=True)
         me = await people.get(self.session, principal.person_id)
         if me is None or not me.active:
             raise Forbidden("Only active people give upward feedback.")
