@@ -306,14 +306,17 @@ def rotate_feedback_keys(
         bool, typer.Option("--prune/--keep-old", help="Remove older keys from the file once no data key uses them.")
     ] = True,
 ) -> None:
-    """Re-wrap every feedback data key under the current key-encryption key; content is not touched."""
+    """Re-wrap every feedback data key and tally key under the current key-encryption key; content is not touched."""
     from services.feedback.rotation import rotate_kek
 
     settings = get_settings()
     if not settings.feedback_kek_path().exists():
         raise typer.BadParameter(f"no key file at {settings.feedback_kek_path()}")
     result = asyncio.run(rotate_kek(settings, generate=generate, prune=prune))
-    typer.echo(f"current key {result.current}: {result.rewrapped} data keys re-wrapped")
+    typer.echo(
+        f"current key {result.current}: {result.rewrapped} data keys re-wrapped,"
+        f" {result.tally_keys} tally keys re-wrapped"
+    )
     if result.removed:
         typer.echo(f"removed from the key file: {', '.join(result.removed)}")
     if len(result.kept) > 1:

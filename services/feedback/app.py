@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from fastapi import FastAPI
 
 from services.feedback import draft_sources, endpoints
 from services.feedback.checkins import endpoints as checkins
-from services.feedback.consumers import subscriptions
+from services.feedback.consumers import subscriptions, subscriptions_for
 from services.feedback.events import people
 from services.feedback.models import Base, InboxEvent, OutboxEvent
 from services.feedback.peer_reviews.activities import serve_activities
@@ -50,6 +52,7 @@ def create(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # Refused at start in production with the development key, like a database URL left unset.
     key = signing_key(settings)
-    app = create_app(DEFINITION, settings)
+    # The cycle consumer closes peer ratings with this app's key file and k.
+    app = create_app(replace(DEFINITION, subscriptions=subscriptions_for(settings)), settings)
     app.state.source_signing_key = key
     return app

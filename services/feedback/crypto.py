@@ -10,6 +10,12 @@ Three layers (docs/feedback.md, "Encryption at rest"):
 
 Every layer binds associated data, so a ciphertext or a wrapped key copied onto another row
 (another item, giver, receiver or reader) fails to decrypt instead of showing the wrong text.
+Ratings (360 answers, upward answers, peer ratings) take a shorter path: the service itself must
+read them once, to compute the aggregate at release, so each round, pulse or cycle has one
+random **tally key**, wrapped by the KEK alone, which seals each answer's ratings bound to the
+answer and its round. The key is destroyed at release, after which no individual rating can be
+read by anyone, the service included.
+
 This module is pure apart from reading and writing the key file; the database side is in
 ``keyring.py``.
 """
@@ -58,8 +64,11 @@ def open_sealed(key: bytes, sealed: bytes, aad: bytes) -> bytes:
         raise DecryptionFailed("ciphertext does not belong to this row or was altered") from exc
 
 
-def _ids(*parts: uuid.UUID | str | None) -> bytes:
-    return b"|".join((part.bytes if isinstance(part, uuid.UUID) else (part or "").encode()) for part in parts)
+def _ids(*parts: uuid.UUID | str | bytes | None) -> bytes:
+    return b"|".join(
+        part.bytes if isinstance(part, uuid.UUID) else part if isinstance(part, bytes) else (part or "").encode()
+        for part in parts
+    )
 
 
 def content_aad(kind: str, object_id: uuid.UUID, author_id: uuid.UUID, subject_id: uuid.UUID | None) -> bytes:
@@ -78,6 +87,17 @@ def data_key_aad(person_id: uuid.UUID) -> bytes:
 
 def service_key_aad(name: str) -> bytes:
     return b"meritloop/feedback/service-key/v1|" + name.encode()
+
+
+def tally_key_aad(kind: str, scope_id: uuid.UUID) -> bytes:
+    """A wrapped tally key is bound to its one round, pulse or cycle."""
+    return b"meritloop/feedback/tally-key/v1|" + _ids(kind, scope_id)
+
+
+def rating_aad(kind: str, row_id: uuid.UUID, scope_id: uuid.UUID, *bound: uuid.UUID | bytes) -> bytes:
+    """What a sealed rating is bound to: the kind of answer, its row, its round/pulse/cycle and
+    whatever else decides where it counts (the manager rated, the receiver, the giver's tag)."""
+    return b"meritloop/feedback/rating/v1|" + _ids(kind, row_id, scope_id, *bound)
 
 
 PEER_TAG_KEY = "peer-rater-tag"

@@ -87,7 +87,7 @@ async def rate_peer(
 ) -> PeerRatingRead:
     rating, created = await PeerRatingService(session, keyring).rate(cycle_id, receiver_id, data.rating, principal)
     response.status_code = status.HTTP_201_CREATED if created else status.HTTP_200_OK
-    return PeerRatingRead.model_validate(rating)
+    return rating
 
 
 @peer_router.delete("/{receiver_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Withdraw your rating")
@@ -108,9 +108,7 @@ async def list_given_peer_ratings(
     rows, total = await PeerRatingService(session, keyring).given(
         cycle_id, principal, limit=page.limit, offset=page.offset
     )
-    return Page(
-        items=[PeerRatingRead.model_validate(row) for row in rows], total=total, limit=page.limit, offset=page.offset
-    )
+    return Page(items=rows, total=total, limit=page.limit, offset=page.offset)
 
 
 @peer_router.get(

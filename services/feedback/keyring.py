@@ -1,4 +1,5 @@
-"""The database side of feedback encryption: data keys per person, content keys per reader.
+"""The database side of feedback encryption: data keys per person, content keys per reader,
+tally keys per round, pulse or cycle.
 
 Wrapped keys and ciphertext live in the feedback database; the KEK that unwraps the data keys
 does not (``crypto.KeyProvider``). Unwrapped keys live only in memory for one request.
@@ -6,6 +7,7 @@ does not (``crypto.KeyProvider``). Unwrapped keys live only in memory for one re
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterable, Sequence
 from typing import Annotated, Any
@@ -18,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.crypto import (
     PEER_TAG_KEY,
+    DecryptionFailed,
     FileKeyProvider,
     KeyProvider,
     KeyUnavailable,
@@ -28,10 +31,12 @@ from services.feedback.crypto import (
     new_key,
     open_sealed,
     peer_tag,
+    rating_aad,
     seal,
     service_key_aad,
+    tally_key_aad,
 )
-from services.feedback.models import ContentKey, DataKey, ServiceKey
+from services.feedback.models import ContentKey, DataKey, ServiceKey, TallyKey
 from shared.database import SessionDep, utcnow
 from shared.errors import ServiceUnavailable
 from shared.openapi import register_statuses
@@ -54,11 +59,64 @@ class Sealed:
         self.aad = content_aad(kind, object_id, author_id, subject_id)
 
 
+# What a tally key seals the ratings of.
+PEER_ROUND, UPWARD_PULSE, PEER_CYCLE = "peer-round", "upward-pulse", "peer-cycle"
+
+
+def _rating(value: object) -> int:
+    # bool is an int too, and never a rating.
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise DecryptionFailed("a sealed rating is not a rating")
+    return value
+
+
+class Tally:
+    """The unwrapped tally key of one round, pulse or cycle: seals and opens its answers' ratings.
+
+    Every rating is bound to its row, this scope and what decides where it counts, so a sealed
+    value copied onto another row, round or person fails to open instead of counting there.
+    Ratings are 1-5, so every sealed value of a kind has the same length.
+    """
+
+    def __init__(self, kind: str, scope_id: uuid.UUID, key: bytes) -> None:
+        self.kind = kind
+        self.scope_id = scope_id
+        self._key = key
+
+    def _seal(self, value: object, answer_kind: str, row_id: uuid.UUID, bound: tuple[uuid.UUID | bytes, ...]) -> bytes:
+        plaintext = json.dumps(value, sort_keys=True, separators=(",", ":")).encode()
+        return seal(self._key, plaintext, rating_aad(answer_kind, row_id, self.scope_id, *bound))
+
+    def _open(self, sealed: bytes, answer_kind: str, row_id: uuid.UUID, bound: tuple[uuid.UUID | bytes, ...]) -> object:
+        plaintext = open_sealed(self._key, sealed, rating_aad(answer_kind, row_id, self.scope_id, *bound))
+        return json.loads(plaintext)
+
+    def seal_rating(self, rating: int, answer_kind: str, row_id: uuid.UUID, *bound: uuid.UUID | bytes) -> bytes:
+        return self._seal(rating, answer_kind, row_id, bound)
+
+    def open_rating(self, sealed: bytes, answer_kind: str, row_id: uuid.UUID, *bound: uuid.UUID | bytes) -> int:
+        return _rating(self._open(sealed, answer_kind, row_id, bound))
+
+    def seal_ratings(
+        self, ratings: dict[str, int], answer_kind: str, row_id: uuid.UUID, *bound: uuid.UUID | bytes
+    ) -> bytes:
+        return self._seal(ratings, answer_kind, row_id, bound)
+
+    def open_ratings(
+        self, sealed: bytes, answer_kind: str, row_id: uuid.UUID, *bound: uuid.UUID | bytes
+    ) -> dict[str, int]:
+        value = self._open(sealed, answer_kind, row_id, bound)
+        if not isinstance(value, dict):
+            raise DecryptionFailed("sealed ratings are not ratings per competency")
+        return {str(key): _rating(rating) for key, rating in value.items()}
+
+
 class Keyring:
     def __init__(self, session: AsyncSession, provider: KeyProvider) -> None:
         self.session = session
         self.provider = provider
         self._data_keys: dict[uuid.UUID, bytes] = {}
+        self._tallies: dict[tuple[str, uuid.UUID], Tally] = {}
 
     async def data_key(self, person_id: uuid.UUID, *, create: bool) -> bytes:
         """The person's data key; made on first use when ``create``. Erased people have none."""
@@ -80,7 +138,9 @@ class Keyring:
         self._data_keys[person_id] = key
         return key
 
-    async def _insert_if_absent(self, model: type[DataKey] | type[ServiceKey], values: dict[str, Any]) -> None:
+    async def _insert_if_absent(
+        self, model: type[DataKey] | type[ServiceKey] | type[TallyKey], values: dict[str, Any]
+    ) -> None:
         """Two requests may make the same person's first key at once: the second keeps the first's."""
         insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         await self.session.execute(insert(model).values(**values).on_conflict_do_nothing())
@@ -98,6 +158,40 @@ class Keyring:
 
     async def peer_tag(self, cycle_id: uuid.UUID, giver_id: uuid.UUID) -> bytes:
         return peer_tag(await self.service_key(PEER_TAG_KEY), cycle_id, giver_id)
+
+    async def tally(self, kind: str, scope_id: uuid.UUID, *, create: bool) -> Tally:
+        """The scope's tally key, made with its first answer when ``create``.
+
+        KeyUnavailable when there is none, or it was destroyed at release (then nothing of the
+        scope is ever sealed or opened again).
+        """
+        if (kind, scope_id) in self._tallies:
+            return self._tallies[kind, scope_id]
+        row = await self.session.get(TallyKey, (kind, scope_id))
+        if row is None:
+            if not create:
+                raise KeyUnavailable(f"{kind} {scope_id} has no tally key")
+            kek_id, wrapped = await self.provider.wrap(new_key(), tally_key_aad(kind, scope_id))
+            values = {"kind": kind, "scope_id": scope_id, "kek_id": kek_id, "wrapped_key": wrapped}
+            await self._insert_if_absent(TallyKey, values)
+            row = await self.session.get(TallyKey, (kind, scope_id), populate_existing=True)
+            assert row is not None
+        if row.wrapped_key is None or row.kek_id is None:
+            raise KeyUnavailable(f"the tally key of {kind} {scope_id} was destroyed at release")
+        key = await self.provider.unwrap(row.kek_id, row.wrapped_key, tally_key_aad(kind, scope_id))
+        tally = Tally(kind, scope_id, key)
+        self._tallies[kind, scope_id] = tally
+        return tally
+
+    async def destroy_tally(self, kind: str, scope_id: uuid.UUID) -> None:
+        """After release no individual rating is needed: forget the key, keep a tombstone."""
+        row = await self.session.get(TallyKey, (kind, scope_id), with_for_update=True)
+        if row is None:
+            row = TallyKey(kind=kind, scope_id=scope_id)
+            self.session.add(row)
+        row.kek_id, row.wrapped_key, row.destroyed_at = None, None, utcnow()
+        self._tallies.pop((kind, scope_id), None)
+        await self.session.flush()
 
     async def is_erased(self, person_id: uuid.UUID) -> bool:
         row = await self.session.get(DataKey, person_id)
@@ -218,10 +312,38 @@ async def rewrap_data_keys(session: AsyncSession, provider: KeyProvider, *, batc
         done += len(rows)
 
 
+async def rewrap_tally_keys(session: AsyncSession, provider: KeyProvider, *, batch: int = 500) -> int:
+    """Re-wrap every live tally key not under the current KEK; the sealed ratings are not touched."""
+    current = provider.current_id
+    done = 0
+    while True:
+        rows = list(
+            await session.scalars(
+                select(TallyKey)
+                .where(TallyKey.wrapped_key.is_not(None), TallyKey.kek_id != current)
+                .order_by(TallyKey.kind, TallyKey.scope_id)
+                .limit(batch)
+            )
+        )
+        if not rows:
+            return done
+        now = utcnow()
+        for row in rows:
+            assert row.wrapped_key is not None
+            assert row.kek_id is not None
+            aad = tally_key_aad(row.kind, row.scope_id)
+            key = await provider.unwrap(row.kek_id, row.wrapped_key, aad)
+            row.kek_id, row.wrapped_key = await provider.wrap(key, aad)
+            row.rotated_at = now
+        await session.flush()
+        done += len(rows)
+
+
 async def kek_ids_in_use(session: AsyncSession) -> set[str]:
     rows = await session.scalars(select(DataKey.kek_id).where(DataKey.kek_id.is_not(None)).distinct())
     service = await session.scalars(select(ServiceKey.kek_id).distinct())
-    return {row for row in rows if row is not None} | set(service)
+    tally = await session.scalars(select(TallyKey.kek_id).where(TallyKey.kek_id.is_not(None)).distinct())
+    return {row for row in rows if row is not None} | set(service) | {row for row in tally if row is not None}
 
 
 def _provider(request: Request) -> KeyProvider:

@@ -84,6 +84,8 @@ class PeerRating(RecordMixin, Base):
 
     The giver is not stored: ``giver_tag`` is an HMAC of (cycle, giver) under a key wrapped by
     the KEK (``keyring.Keyring.peer_tag``), so the database alone does not tell who rated whom.
+    The rating is sealed under the cycle's tally key (``keyring.Tally``), bound to this row, its
+    cycle, receiver and tag; the key is destroyed when the cycle's ratings close.
     """
 
     __tablename__ = "peer_ratings"
@@ -93,7 +95,7 @@ class PeerRating(RecordMixin, Base):
     giver_tag: Mapped[bytes] = mapped_column(LargeBinary(32), index=True)
     # Aggregation reads by cycle and receiver.
     receiver_id: Mapped[uuid.UUID] = mapped_column(index=True)
-    rating: Mapped[int] = mapped_column(Integer)
+    sealed_rating: Mapped[bytes] = mapped_column(LargeBinary)
 
 
 class PeerAggregate(RecordMixin, Base):
@@ -145,6 +147,25 @@ class ServiceKey(Base):
     wrapped_key: Mapped[bytes] = mapped_column(LargeBinary)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
     rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+class TallyKey(Base):
+    """The key that seals the ratings of one 360 round, upward pulse or peer-rating cycle.
+
+    Wrapped by the KEK alone: the service unwraps it to seal each answer's ratings and, once, to
+    compute the aggregate at release; then ``wrapped_key`` is deleted and the row kept as a
+    tombstone (``destroyed_at``), so the individual ratings are unreadable from then on and no new
+    key is made for the scope. No creation time: the first answer's moment stays untold.
+    """
+
+    __tablename__ = "feedback_tally_keys"
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)  # peer-round | upward-pulse | peer-cycle
+    scope_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    kek_id: Mapped[str | None] = mapped_column(String(64), nullable=True, index=True)
+    wrapped_key: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    rotated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    destroyed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class ContentKey(Base):
@@ -289,16 +310,17 @@ class PeerRoundPeer(Base):
 
 
 class PeerAnswer(Base):
-    """One peer's answer, with no link to the peer: ratings (1-5 per competency) and the text
-    answers as ciphertext, whose content key is wrapped for the subject alone (read once released).
-    ``position`` is random, so neither order nor time tells who answered."""
+    """One peer's answer, with no link to the peer: ratings (1-5 per competency) sealed under the
+    round's tally key, and the text answers as ciphertext, whose content key is wrapped for the
+    subject alone (read once released). ``position`` is random, so neither order nor time tells
+    who answered."""
 
     __tablename__ = "peer_answers"
 
     id: Mapped[uuid.UUID] = mapped_column(primary_key=True, default=uuid.uuid4)
     round_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("peer_rounds.id", ondelete="CASCADE"), index=True)
     position: Mapped[int] = mapped_column(Integer)
-    ratings: Mapped[dict[str, int]] = mapped_column(JSON)
+    sealed_ratings: Mapped[bytes] = mapped_column(LargeBinary)
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
@@ -317,8 +339,9 @@ class UpwardPulse(RecordMixin, Base):
 
 
 class UpwardAnswer(Base):
-    """One report's answer about their manager: the giver is an HMAC tag, the comment ciphertext
-    whose key is wrapped for that manager alone (readable once released, at k or more)."""
+    """One report's answer about their manager: the giver is an HMAC tag, the rating sealed under
+    the pulse's tally key, the comment ciphertext whose key is wrapped for that manager alone
+    (readable once released, at k or more)."""
 
     __tablename__ = "upward_answers"
     __table_args__ = (UniqueConstraint("pulse_id", "giver_tag"),)
@@ -328,7 +351,7 @@ class UpwardAnswer(Base):
     manager_id: Mapped[uuid.UUID] = mapped_column(index=True)
     giver_tag: Mapped[bytes] = mapped_column(LargeBinary(32))
     position: Mapped[int] = mapped_column(Integer)
-    rating: Mapped[int] = mapped_column(Integer)
+    sealed_rating: Mapped[bytes] = mapped_column(LargeBinary)
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 

@@ -59,10 +59,12 @@ class PeerRatingRepository:
     def from_session(cls, session: AsyncSession) -> PeerRatingRepository:
         return cls(session)
 
-    async def cycle(self, cycle_id: uuid.UUID, *, for_update: bool = False) -> PeerCycle | None:
+    async def cycle(
+        self, cycle_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False
+    ) -> PeerCycle | None:
         query = select(PeerCycle).where(PeerCycle.id == cycle_id)
-        if for_update:
-            query = query.with_for_update()
+        if for_update or for_share:
+            query = query.with_for_update(read=not for_update)
         found: PeerCycle | None = await self.session.scalar(query)
         return found
 
@@ -98,15 +100,14 @@ class PeerRatingRepository:
         await self.session.delete(rating)
         await self.session.flush()
 
-    async def summaries(self, cycle_id: uuid.UUID) -> list[tuple[uuid.UUID, int, float]]:
-        """Per receiver: how many peers rated and the mean rating."""
+    async def sealed(self, cycle_id: uuid.UUID) -> list[tuple[uuid.UUID, uuid.UUID, bytes, bytes]]:
+        """Every rating of the cycle as stored: id, receiver, giver's tag and the sealed value."""
         rows = await self.session.execute(
-            select(PeerRating.receiver_id, func.count(), func.avg(PeerRating.rating))
-            .where(PeerRating.cycle_id == cycle_id)
-            .group_by(PeerRating.receiver_id)
-            .order_by(PeerRating.receiver_id)
+            select(PeerRating.id, PeerRating.receiver_id, PeerRating.giver_tag, PeerRating.sealed_rating).where(
+                PeerRating.cycle_id == cycle_id
+            )
         )
-        return [(receiver, int(count), float(mean)) for receiver, count, mean in rows]
+        return [(row_id, receiver, bytes(tag), bytes(sealed)) for row_id, receiver, tag, sealed in rows]
 
     async def add_aggregates(self, aggregates: list[PeerAggregate]) -> None:
         self.session.add_all(aggregates)

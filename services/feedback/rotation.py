@@ -1,7 +1,8 @@
 """Rotating the feedback key-encryption key: ``meritloop feedback-keys rotate``.
 
-Only the data keys are re-wrapped; content and content keys are not touched, so a rotation
-costs one small row per person however much feedback exists.
+Only the data keys, service keys and live tally keys are re-wrapped; content, content keys and
+sealed ratings are not touched, so a rotation costs one small row per person (and per open round,
+pulse or cycle) however much feedback exists.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from services.feedback.crypto import FileKeyProvider, KekEntry, new_kek_entry, parse_kek_file, write_kek_file
-from services.feedback.keyring import kek_ids_in_use, rewrap_data_keys
+from services.feedback.keyring import kek_ids_in_use, rewrap_data_keys, rewrap_tally_keys
 from shared.database import create_engine, create_sessionmaker
 from shared.settings import Settings
 
@@ -20,11 +21,12 @@ class Rotation:
     rewrapped: int
     kept: list[str]
     removed: list[str]
+    tally_keys: int = 0
 
 
 async def rotate_kek(settings: Settings, *, generate: bool = True, prune: bool = True) -> Rotation:
     """Put a new KEK first in the key file (``generate``), re-wrap every data key under the file's
-    first KEK, then (``prune``) drop older KEKs no data key uses any more.
+    first KEK (tally keys too), then (``prune``) drop older KEKs no key uses any more.
 
     Safe to stop at any point and run again: until the last step the file holds every KEK a
     row may name, and running services re-read the file when it changes.
@@ -40,6 +42,7 @@ async def rotate_kek(settings: Settings, *, generate: bool = True, prune: bool =
         sessionmaker = create_sessionmaker(engine)
         async with sessionmaker() as session, session.begin():
             rewrapped = await rewrap_data_keys(session, provider)
+            tally_keys = await rewrap_tally_keys(session, provider)
         kept: list[KekEntry] = [entries[0]]
         removed: list[KekEntry] = []
         async with sessionmaker() as session:
@@ -50,4 +53,4 @@ async def rotate_kek(settings: Settings, *, generate: bool = True, prune: bool =
             write_kek_file(path, kept)
     finally:
         await engine.dispose()
-    return Rotation(entries[0].id, rewrapped, [entry.id for entry in kept], [entry.id for entry in removed])
+    return Rotation(entries[0].id, rewrapped, [entry.id for entry in kept], [entry.id for entry in removed], tally_keys)

@@ -43,7 +43,9 @@ class PeerRatingRead(BaseModel):
 
     cycle_id: uuid.UUID
     receiver_id: uuid.UUID
-    rating: int
+    rating: int | None = Field(
+        description="Null once the cycle's ratings closed: the key that sealed it is destroyed then."
+    )
     created_at: datetime
     modified_at: datetime | None
 

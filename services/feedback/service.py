@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import date, timedelta
 
@@ -21,7 +22,7 @@ from services.feedback.events import (
     praise_event_data,
     reminder_event_id,
 )
-from services.feedback.keyring import Keyring, Sealed
+from services.feedback.keyring import PEER_CYCLE, Keyring, Sealed, Tally
 from services.feedback.models import (
     CompanyValue,
     FeedbackItem,
@@ -53,6 +54,7 @@ from services.feedback.schemas import (
     FeedbackRequestCreate,
     FeedbackRequestRead,
     InboxEntry,
+    PeerRatingRead,
     PraiseCreate,
     RecipientRead,
 )
@@ -64,6 +66,7 @@ from shared.peer_ratings import MIN_PEER_RATERS, PeerAggregateComputed, aggregat
 from shared.people import PersonProjectionMixin
 
 OPEN, CLOSED, CANCELLED = "open", "closed", "cancelled"
+log = logging.getLogger(__name__)
 UNKNOWN_CYCLE = "Cycle {cycle_id} takes no peer ratings (unknown here, or not launched yet)."
 
 
@@ -499,19 +502,49 @@ async def erase_person(session: AsyncSession, keyring: Keyring, person_id: uuid.
     return erased
 
 
+PEER_RATING_KIND = "peer-rating"
+
+
+def seal_peer_rating(tally: Tally, rating: PeerRating, value: int) -> bytes:
+    # Bound to the row, its cycle (the tally's scope), receiver and giver's tag: moved, it opens nowhere.
+    return tally.seal_rating(value, PEER_RATING_KIND, rating.id, rating.receiver_id, rating.giver_tag)
+
+
+def open_peer_rating(tally: Tally, rating_id: uuid.UUID, receiver_id: uuid.UUID, tag: bytes, sealed: bytes) -> int:
+    return tally.open_rating(sealed, PEER_RATING_KIND, rating_id, receiver_id, tag)
+
+
+def peer_rating_read(rating: PeerRating, value: int | None) -> PeerRatingRead:
+    return PeerRatingRead(
+        cycle_id=rating.cycle_id,
+        receiver_id=rating.receiver_id,
+        rating=value,
+        created_at=rating.created_at,
+        modified_at=rating.modified_at,
+    )
+
+
 class PeerRatingService:
+    """Peer ratings of a review cycle; each rating sealed under the cycle's tally key, which the
+    close opens once, to compute the aggregates, and then destroys."""
+
     def __init__(self, session: AsyncSession, keyring: Keyring | None = None) -> None:
         self.session = session
-        # Only the routes need it (to tag the giver); closing a cycle reads no giver.
         self._keyring = keyring
         self.ratings = PeerRatingRepository.from_session(session)
 
+    @property
+    def keyring(self) -> Keyring:
+        assert self._keyring is not None, "peer ratings need the keyring"
+        return self._keyring
+
     async def _tag(self, cycle_id: uuid.UUID, principal: Principal) -> bytes:
-        assert self._keyring is not None, "peer rating routes need the keyring"
-        return await self._keyring.peer_tag(cycle_id, principal.person_id)
+        return await self.keyring.peer_tag(cycle_id, principal.person_id)
 
     async def _open_cycle(self, cycle_id: uuid.UUID) -> PeerCycle:
-        cycle = await self.ratings.cycle(cycle_id)
+        # Shared with other raters, not with the close, which reads every rating once and then
+        # destroys their key.
+        cycle = await self.ratings.cycle(cycle_id, for_share=True)
         if cycle is None:
             raise NotFound(UNKNOWN_CYCLE.format(cycle_id=cycle_id))
         if cycle.status != OPEN:
@@ -520,7 +553,7 @@ class PeerRatingService:
 
     async def rate(
         self, cycle_id: uuid.UUID, receiver_id: uuid.UUID, rating: int, principal: Principal
-    ) -> tuple[PeerRating, bool]:
+    ) -> tuple[PeerRatingRead, bool]:
         """Give or change a rating; True when it is new."""
         await self._open_cycle(cycle_id)
         if principal.has_any(Role.hr, Role.admin):
@@ -540,13 +573,18 @@ class PeerRatingService:
             # would let them solve for a colleague's (the 58.33-from-3 case).
             raise ValidationFailed.field("receiver_id", "a manager never counts as their report's peer rater")
         tag = await self._tag(cycle_id, principal)
+        try:
+            tally = await self.keyring.tally(PEER_CYCLE, cycle_id, create=True)
+        except KeyUnavailable:
+            raise Conflict(f"Peer ratings of cycle {cycle_id} are closed.") from None
         existing = await self.ratings.given(cycle_id, tag, receiver_id)
         if existing is not None:
-            existing.rating = rating
+            existing.sealed_rating = seal_peer_rating(tally, existing, rating)
             await self.session.flush()
-            return existing, False
-        created = PeerRating(cycle_id=cycle_id, giver_tag=tag, receiver_id=receiver_id, rating=rating)
-        return await self.ratings.add(created), True
+            return peer_rating_read(existing, rating), False
+        created = PeerRating(id=uuid.uuid4(), cycle_id=cycle_id, giver_tag=tag, receiver_id=receiver_id)
+        created.sealed_rating = seal_peer_rating(tally, created, rating)
+        return peer_rating_read(await self.ratings.add(created), rating), True
 
     async def _managers_of(self, person: PersonProjectionMixin, depth: int = 20) -> set[uuid.UUID]:
         """The receiver's manager chain as the projection knows it (bounded against a loop)."""
@@ -561,10 +599,29 @@ class PeerRatingService:
 
     async def given(
         self, cycle_id: uuid.UUID, principal: Principal, *, limit: int, offset: int
-    ) -> tuple[list[PeerRating], int]:
+    ) -> tuple[list[PeerRatingRead], int]:
+        """What the caller gave; each rating null once the cycle closed (its key is destroyed)."""
         if await self.ratings.cycle(cycle_id) is None:
             raise NotFound(UNKNOWN_CYCLE.format(cycle_id=cycle_id))
-        return await self.ratings.given_by(cycle_id, await self._tag(cycle_id, principal), limit=limit, offset=offset)
+        rows, total = await self.ratings.given_by(
+            cycle_id, await self._tag(cycle_id, principal), limit=limit, offset=offset
+        )
+        tally: Tally | None = None
+        if rows:
+            try:
+                tally = await self.keyring.tally(PEER_CYCLE, cycle_id, create=False)
+            except KeyUnavailable:
+                tally = None
+        reads = []
+        for row in rows:
+            value: int | None = None
+            if tally is not None:
+                try:
+                    value = open_peer_rating(tally, row.id, row.receiver_id, row.giver_tag, row.sealed_rating)
+                except DecryptionFailed:
+                    value = None
+            reads.append(peer_rating_read(row, value))
+        return reads, total
 
     async def withdraw(self, cycle_id: uuid.UUID, receiver_id: uuid.UUID, principal: Principal) -> None:
         await self._open_cycle(cycle_id)
@@ -599,13 +656,15 @@ class PeerRatingService:
             return 0
         cycle.status, cycle.closed_at = (CANCELLED if cancelled else CLOSED), utcnow()
         if cancelled:
-            await self.session.flush()
+            await self.keyring.destroy_tally(PEER_CYCLE, cycle_id)
             return 0
         now = utcnow()
         aggregates: list[PeerAggregate] = []
         events: list[CloudEvent] = []
         rounds = await PeerRoundRepository.from_session(self.session).subjects(cycle_id)
-        for receiver_id, count, mean in await self.ratings.summaries(cycle_id):
+        summaries = await self._summaries(cycle_id)
+        await self.keyring.destroy_tally(PEER_CYCLE, cycle_id)
+        for receiver_id, count, mean in summaries:
             if count < min_raters or receiver_id in rounds:
                 continue
             score = peer_score(mean)
@@ -629,3 +688,21 @@ class PeerRatingService:
             )
         await self.ratings.add_aggregates(aggregates)
         return await outbox.add_many(self.session, events)
+
+    async def _summaries(self, cycle_id: uuid.UUID) -> list[tuple[uuid.UUID, int, float]]:
+        """Per receiver, in id order: how many peers rated and the mean rating, opened once here."""
+        rows = await self.ratings.sealed(cycle_id)
+        if not rows:
+            return []
+        # A missing key with ratings in the cycle is not "nobody rated": fail, and the event is retried.
+        tally = await self.keyring.tally(PEER_CYCLE, cycle_id, create=False)
+        given: dict[uuid.UUID, list[int]] = {}
+        for rating_id, receiver_id, tag, sealed in rows:
+            try:
+                value = open_peer_rating(tally, rating_id, receiver_id, tag, sealed)
+            except DecryptionFailed:
+                # Moved from another cycle, receiver or giver, or altered: it counts nowhere.
+                log.warning("peer cycle %s: a rating does not open and is left out", cycle_id)
+                continue
+            given.setdefault(receiver_id, []).append(value)
+        return [(receiver, len(values), sum(values) / len(values)) for receiver, values in sorted(given.items())]

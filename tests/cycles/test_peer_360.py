@@ -12,6 +12,7 @@ feedback database file or travels on the bus.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import Any
 
@@ -277,6 +278,10 @@ async def test_a_360_cycle_runs_end_to_end(
         raw = await stored_bytes(settings.database_url("feedback"))
         for text in (*SECRET_TEXTS, "b-text-5521"):
             assert text.encode() not in raw
+        # Nor the ratings: sealed under each round's tally key, which the release destroyed.
+        for ratings in A_RATINGS:
+            assert json.dumps(ratings).encode() not in raw
+            assert json.dumps(ratings, separators=(",", ":")).encode() not in raw
         events: list[CloudEvent] = await read_stream(settings, stream_name("feedback"))
         answered_events = [e for e in events if e.type == "meritloop.feedback.peer-review.answered"]
         assert len(answered_events) == 5

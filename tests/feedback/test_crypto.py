@@ -20,9 +20,12 @@ from services.feedback.crypto import (
     open_sealed,
     parse_kek_file,
     peer_tag,
+    rating_aad,
     seal,
+    tally_key_aad,
     write_kek_file,
 )
+from services.feedback.keyring import Tally
 
 
 def test_sealed_text_opens_only_with_its_key_and_binding() -> None:
@@ -45,6 +48,30 @@ def test_sealed_text_opens_only_with_its_key_and_binding() -> None:
     with pytest.raises(DecryptionFailed):
         open_sealed(key, sealed[:-1] + bytes([sealed[-1] ^ 1]), aad)
     assert content_key_aad(aad, giver) != content_key_aad(aad, receiver)
+
+
+def test_a_sealed_rating_opens_only_in_its_scope_row_and_place() -> None:
+    scope, row, manager = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    tally = Tally("upward-pulse", scope, new_key())
+    sealed = tally.seal_rating(4, "upward-answer", row, manager)
+    assert tally.open_rating(sealed, "upward-answer", row, manager) == 4
+    assert len(sealed) == len(tally.seal_rating(1, "upward-answer", row, manager))  # no length tells the value
+    for kind, other_row, where in (
+        ("peer-rating", row, manager),
+        ("upward-answer", uuid.uuid4(), manager),
+        ("upward-answer", row, uuid.uuid4()),
+    ):
+        with pytest.raises(DecryptionFailed):
+            tally.open_rating(sealed, kind, other_row, where)
+    same_key_other_scope = Tally("upward-pulse", uuid.uuid4(), tally._key)
+    with pytest.raises(DecryptionFailed):
+        same_key_other_scope.open_rating(sealed, "upward-answer", row, manager)
+    ratings = tally.seal_ratings({"craft": 5, "ownership": 2}, "peer-answer", row)
+    assert tally.open_ratings(ratings, "peer-answer", row) == {"craft": 5, "ownership": 2}
+    with pytest.raises(DecryptionFailed):
+        tally.open_rating(ratings, "peer-answer", row)  # not a single rating
+    assert tally_key_aad("peer-round", scope) != tally_key_aad("upward-pulse", scope)
+    assert rating_aad("peer-rating", row, scope, manager) != rating_aad("peer-rating", row, scope, manager.bytes[::-1])
 
 
 def test_peer_tags_differ_by_cycle_and_key() -> None:

@@ -24,10 +24,11 @@ from sqlalchemy.engine import make_url
 
 from meritloop.launcher import Launcher
 from services.feedback.crypto import parse_kek_file
-from services.feedback.models import DataKey, FeedbackItem
+from services.feedback.models import DataKey, FeedbackItem, PeerRating, TallyKey
 from shared.auth import Role
 from shared.settings import Environment, Settings
 from tests.conftest import TEST_DATABASE_URL, ServiceClientFactory, TokenFactory
+from tests.feedback.ratings import Written, assert_ratings_sealed, open_cycle, write_ratings
 from tests.feedback.support import ROLES, Org, ensure_directory_stream, make_org
 from tests.support.bus import published
 from tests.support.http import assert_problem, problem_fields
@@ -48,8 +49,9 @@ async def give(client: httpx.AsyncClient, org: Org, giver: str, text: str, *rece
     return items
 
 
-async def write_everything(client: httpx.AsyncClient, org: Org) -> tuple[list[str], str]:
-    """Feedback, a shared item, a request with a question and its answer; the plaintexts written."""
+async def write_everything(client: httpx.AsyncClient, org: Org, settings: Settings) -> tuple[list[str], str, Written]:
+    """Feedback, a shared item, a request with a question and its answer, and ratings of every
+    kind (360, upward, peer); the plaintexts and ratings written."""
     marker = uuid.uuid4().hex
     texts = [f"feedback-{marker}-{n} about the roadmap" for n in range(3)] + [f"question-{marker}", f"answer-{marker}"]
     (item,) = await give(client, org, "giver", texts[0], "receiver")
@@ -79,11 +81,19 @@ async def write_everything(client: httpx.AsyncClient, org: Org) -> tuple[list[st
     # Every text reads back for its reader, so what is on disk is really what the service uses.
     received = (await client.get("/feedback/received", headers=org.headers("receiver"))).json()
     assert {entry["text"] for entry in received["items"]} == {texts[0], texts[1], texts[2], texts[4]}
-    return texts, praise
+    written = await write_ratings(client, settings, org)
+    # Each rating reads back where it is meant to, so what is sealed is what the service uses.
+    given = (await client.get(f"/review-cycles/{written.cycle}/peer-ratings", headers=org.headers("giver"))).json()
+    assert {uuid.UUID(row["receiver_id"]): row["rating"] for row in given["items"]} == written.peer_ratings
+    return texts, praise, written
 
 
-def assert_nothing_in_clear(raw: bytes, texts: list[str], praise: str, kek_file: Path) -> None:
+def assert_nothing_in_clear(raw: bytes, texts: list[str], praise: str, kek_file: Path, written: Written) -> None:
     assert praise.encode() in raw, "the scan must see plaintext where there is some"
+    # The round's competencies are the template's, in clear: the scan sees them, never a rating with them.
+    assert all(name.encode() in raw for name in written.competencies)
+    for form in written.clear_forms():
+        assert form not in raw, form
     for text in texts:
         for encoded in (text.encode(), text.encode("utf-16-le"), text.encode().hex().encode()):
             assert encoded not in raw, text
@@ -101,18 +111,19 @@ async def test_sqlite_file_holds_no_plaintext(
     await ensure_directory_stream(settings.nats_url)
     async with service_client("feedback") as client:
         org = await make_org(settings.nats_url, client, auth)
-        texts, praise = await write_everything(client, org)
+        texts, praise, written = await write_everything(client, org, settings)
         database = Path(make_url(settings.database_url("feedback")).database or "")
         # While the service runs, part of it is in the write-ahead log: scan both.
         live = b"".join(path.read_bytes() for path in database.parent.glob(database.name + "*"))
-        assert_nothing_in_clear(live, texts, praise, settings.feedback_kek_path())
+        assert_nothing_in_clear(live, texts, praise, settings.feedback_kek_path(), written)
+        await assert_ratings_sealed(client.app.state.engine, settings, written)  # type: ignore[attr-defined]
     raw = b"".join(path.read_bytes() for path in database.parent.glob(database.name + "*"))
-    assert_nothing_in_clear(raw, texts, praise, settings.feedback_kek_path())
+    assert_nothing_in_clear(raw, texts, praise, settings.feedback_kek_path(), written)
 
 
 @pytest.mark.skipif(TEST_DATABASE_URL is None or shutil.which("pg_dump") is None, reason="needs PostgreSQL and pg_dump")
 async def test_postgres_dump_holds_no_plaintext(client: httpx.AsyncClient, org: Org, settings: Settings) -> None:
-    texts, praise = await write_everything(client, org)
+    texts, praise, written = await write_everything(client, org, settings)
     url = make_url(settings.database_url("feedback")).set(drivername="postgresql")
     dump = await asyncio.to_thread(
         subprocess.run,
@@ -121,7 +132,8 @@ async def test_postgres_dump_holds_no_plaintext(client: httpx.AsyncClient, org: 
         check=True,
         timeout=60,
     )
-    assert_nothing_in_clear(dump.stdout, texts, praise, settings.feedback_kek_path())
+    assert_nothing_in_clear(dump.stdout, texts, praise, settings.feedback_kek_path(), written)
+    await assert_ratings_sealed(client.app.state.engine, settings, written)  # type: ignore[attr-defined]
 
 
 async def test_a_row_moved_onto_another_fails_to_decrypt(client: httpx.AsyncClient, org: Org) -> None:
@@ -196,6 +208,12 @@ async def test_rotation_rewraps_data_keys_and_leaves_content_alone(
     client: httpx.AsyncClient, org: Org, settings: Settings, auth: TokenFactory
 ) -> None:
     items = await give(client, org, "giver", "before the rotation", "receiver", "colleague")
+    # A cycle whose peer ratings are open: its tally key is live and must move to the new KEK too.
+    cycle = uuid.uuid4()
+    await open_cycle(client, cycle)
+    ratings = f"/review-cycles/{cycle}/peer-ratings"
+    rated = await client.put(f"{ratings}/{org.receiver.id}", json={"rating": 4}, headers=org.headers("giver"))
+    assert rated.status_code == 201, rated.text
     kek_file = settings.feedback_kek_path()
     (old,) = parse_kek_file(kek_file.read_text())
     engine = client.app.state.engine  # type: ignore[attr-defined]
@@ -203,14 +221,20 @@ async def test_rotation_rewraps_data_keys_and_leaves_content_alone(
     async def snapshot() -> tuple[dict[uuid.UUID, bytes], dict[uuid.UUID, tuple[str, bytes]]]:
         async with engine.connect() as connection:
             content = dict((await connection.execute(select(FeedbackItem.id, FeedbackItem.ciphertext))).tuples().all())
+            content |= dict((await connection.execute(select(PeerRating.id, PeerRating.sealed_rating))).tuples().all())
             keys = {
                 row.person_id: (row.kek_id, row.wrapped_key)
                 for row in await connection.execute(select(DataKey.person_id, DataKey.kek_id, DataKey.wrapped_key))
+            }
+            keys |= {
+                row.scope_id: (row.kek_id, row.wrapped_key)
+                for row in await connection.execute(select(TallyKey.scope_id, TallyKey.kek_id, TallyKey.wrapped_key))
             }
         return content, keys
 
     content_before, keys_before = await snapshot()
     assert {kek for kek, _ in keys_before.values()} == {old.id}
+    assert cycle in keys_before
 
     environment = {
         **os.environ,
@@ -225,7 +249,7 @@ async def test_rotation_rewraps_data_keys_and_leaves_content_alone(
     assert done.returncode == 0, done.stderr
     (new,) = parse_kek_file(kek_file.read_text())
     assert new.id != old.id
-    assert f"{len(keys_before)} data keys re-wrapped" in done.stdout
+    assert f"{len(keys_before) - 1} data keys re-wrapped, 1 tally keys re-wrapped" in done.stdout
     assert old.id in done.stdout  # removed from the file
     assert stat.S_IMODE(kek_file.stat().st_mode) == 0o600
 
@@ -241,6 +265,9 @@ async def test_rotation_rewraps_data_keys_and_leaves_content_alone(
         mine = item if item["receiver_id"] == str(org.id(who)) else items[1 - items.index(item)]
         read = (await client.get(f"/feedback/{mine['id']}", headers=org.headers(who))).json()
         assert read["text"] == "before the rotation"
+    # The rating opens with the re-wrapped tally key (the old KEK is gone from the file).
+    given = (await client.get(ratings, headers=org.headers("giver"))).json()
+    assert [row["rating"] for row in given["items"]] == [4]
     newcomer = await give(client, org, "manager", "after the rotation", "skip")
     assert (await client.get(f"/feedback/{newcomer[0]['id']}", headers=org.headers("skip"))).json()["text"] == (
         "after the rotation"

@@ -269,7 +269,7 @@ async def test_timing_nothing_before_the_close_and_no_time_per_peer(
             lambda s: {c["name"] for c in inspect(s.bind).get_columns("peer_answers")}
         )
     assert peer_columns == {"round_id", "peer_id", "task_id", "answered"}
-    assert answer_columns == {"id", "round_id", "position", "ratings", "ciphertext"}
+    assert answer_columns == {"id", "round_id", "position", "sealed_ratings", "ciphertext"}
     assert await peer_round.outbox(ANSWERED) == 3
     assert await peer_round.release() is True
     comments = (await peer_round.mine(org.headers("receiver"))).json()["comments"]

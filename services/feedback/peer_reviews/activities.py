@@ -13,6 +13,8 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from temporalio import activity
 
+from services.feedback.crypto import KeyProvider
+from services.feedback.keyring import Keyring, provider_from_settings
 from services.feedback.peer_reviews.service import PeerReviewService
 from shared.settings import Settings
 from workflows.client import serving_activities
@@ -22,7 +24,15 @@ from workflows.models import OpenPeerReviewsInput, PeerReviewsReleased, ReleaseP
 class FeedbackActivities:
     def __init__(self, sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
         self.sessionmaker = sessionmaker
+        self.settings = settings
         self.min_raters = settings.feedback_peer_min_raters
+        self._keys: KeyProvider | None = None
+
+    def keys(self) -> KeyProvider:
+        """The KEK provider, on first use: only the release opens the round's tally key."""
+        if self._keys is None:
+            self._keys = provider_from_settings(self.settings)
+        return self._keys
 
     def all(self) -> Sequence[Callable[..., Any]]:
         return (self.open_peer_reviews, self.release_peer_reviews)
@@ -35,7 +45,8 @@ class FeedbackActivities:
     @activity.defn(name="feedback.release_peer_reviews")
     async def release_peer_reviews(self, value: ReleasePeerReviewsInput) -> PeerReviewsReleased:
         async with self.sessionmaker() as session, session.begin():
-            released = await PeerReviewService(session, min_raters=self.min_raters).release(value)
+            keyring = Keyring(session, self.keys())
+            released = await PeerReviewService(session, keyring, min_raters=self.min_raters).release(value)
         return PeerReviewsReleased(released=released)
 
 

@@ -7,11 +7,16 @@ never crosses the reviews service, a workflow or the bus); the answer publishes
 When the round closes the workflow releases it (``feedback.release_peer_reviews``): at k or
 more answers the aggregate is stored and published as ``peer-aggregate.computed`` (manager's
 form, score), and the subject may read it with the comments, without names; below k nothing.
+
+The ratings are sealed under the round's tally key (``keyring.Tally``); the release opens them
+once and then destroys the key, whatever the outcome: nothing reads a single rating after it
+(late answers are refused, a second release changes nothing).
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import secrets
 import uuid
 
@@ -19,7 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.crypto import DecryptionFailed, KeyUnavailable
 from services.feedback.events import outbox, people
-from services.feedback.keyring import Keyring, Sealed
+from services.feedback.keyring import PEER_ROUND, Keyring, Sealed, Tally
 from services.feedback.models import PeerAnswer, PeerRound, PeerRoundPeer
 from services.feedback.peer_reviews.repository import PeerRoundRepository
 from services.feedback.peer_reviews.rules import effective_k, release
@@ -41,6 +46,7 @@ from workflows.models import OpenPeerReviewsInput, ReleasePeerReviewsInput
 
 OPEN, RELEASED, SUPPRESSED, CANCELLED = "open", "released", "suppressed", "cancelled"
 ANSWER_KIND = "peer-answer"
+log = logging.getLogger(__name__)
 _EVENTS = uuid.UUID("6b0f7f9e-2d0c-4c57-9a53-3f1f3c2a9e41")
 
 
@@ -55,6 +61,18 @@ def aggregate_event_id(round_id: uuid.UUID) -> uuid.UUID:
 def sealed_answer(answer_id: uuid.UUID, peer_round: PeerRound) -> Sealed:
     # Bound to the round, not to the peer: the subject decrypts without learning who wrote it.
     return Sealed(ANSWER_KIND, answer_id, peer_round.id, peer_round.person_id)
+
+
+def open_ratings(tally: Tally, answers: list[PeerAnswer]) -> list[dict[str, int]]:
+    """Every answer's ratings; a row that does not open (moved from another round, or altered)
+    does not count."""
+    opened: list[dict[str, int]] = []
+    for answer in answers:
+        try:
+            opened.append(tally.open_ratings(answer.sealed_ratings, ANSWER_KIND, answer.id))
+        except DecryptionFailed:
+            log.warning("peer round %s: an answer's ratings do not open and are left out", tally.scope_id)
+    return opened
 
 
 class PeerReviewService:
@@ -99,14 +117,20 @@ class PeerReviewService:
             return False  # no peers were ever approved: nothing to release
         if found.status != OPEN:
             return found.status == RELEASED  # a retry: released once, never recomputed
+        assert self.keyring is not None, "releasing needs the keyring"
         now = utcnow()
         found.released_at = now
         if value.cancelled:
             found.status = CANCELLED
-            await self.session.flush()
+            await self.keyring.destroy_tally(PEER_ROUND, found.id)
             return False
         answers = await self.rounds.answers(found.id)
-        result = release([answer.ratings for answer in answers], found.competencies, found.min_raters)
+        ratings: list[dict[str, int]] = []
+        if answers:
+            # A missing key with answers in the round is not "below k": fail, and the activity retries.
+            ratings = open_ratings(await self.keyring.tally(PEER_ROUND, found.id, create=False), answers)
+        result = release(ratings, found.competencies, found.min_raters)
+        await self.keyring.destroy_tally(PEER_ROUND, found.id)
         if result is None:
             found.status = SUPPRESSED  # not even the count is kept
             await self.session.flush()
@@ -175,10 +199,15 @@ class PeerReviewService:
         if invitation.answered:
             raise Conflict("You have answered this peer review already.", reason="task_done")
         self._check(data, peer_round)
+        assert self.keyring is not None, "answering needs the keyring"
         answer_id = uuid.uuid4()
+        try:
+            tally = await self.keyring.tally(PEER_ROUND, peer_round.id, create=True)
+        except KeyUnavailable:
+            # Destroyed at release: the round is over, whatever this transaction read before.
+            raise Conflict("The peer review round has closed.", reason="too_late") from None
         ciphertext: bytes | None = None
         if data.answers:
-            assert self.keyring is not None, "answering needs the keyring"
             try:
                 ciphertext = await self.keyring.seal(
                     sealed_answer(answer_id, peer_round), json.dumps(data.answers), [peer_round.person_id]
@@ -190,7 +219,7 @@ class PeerReviewService:
                 id=answer_id,
                 round_id=peer_round.id,
                 position=secrets.randbelow(2**31),
-                ratings=dict(data.ratings),
+                sealed_ratings=tally.seal_ratings(dict(data.ratings), ANSWER_KIND, answer_id),
                 ciphertext=ciphertext,
             )
         )

@@ -54,8 +54,10 @@ async def answer_pulse(
 
 
 @upward_router.post("/{pulse_id}/close", response_model=PulseRead, summary="Close and release (HR; once)")
-async def close_pulse(pulse_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> PulseRead:
-    return PulseRead.model_validate(await _service(request, session).close(pulse_id))
+async def close_pulse(
+    pulse_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal, keyring: KeyringDep
+) -> PulseRead:
+    return PulseRead.model_validate(await _service(request, session, keyring).close(pulse_id))
 
 
 @upward_router.get(

@@ -4,10 +4,14 @@ manager at k or more answers; HR reads aggregates per org unit over released man
 Giving a unit aggregate over a manager below k would let anyone who knows the released ones
 subtract them and recover the suppressed one's mean (differencing), so a unit counts only the
 managers whose own aggregate was released.
+
+Each rating is sealed under the pulse's tally key, bound to its answer, pulse and manager; the
+close opens them once and destroys the key (nothing reads a single rating after it).
 """
 
 from __future__ import annotations
 
+import logging
 import secrets
 import uuid
 from collections import defaultdict
@@ -15,9 +19,9 @@ from collections import defaultdict
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.feedback.crypto import KeyUnavailable
+from services.feedback.crypto import DecryptionFailed, KeyUnavailable
 from services.feedback.events import people
-from services.feedback.keyring import Keyring, Sealed
+from services.feedback.keyring import UPWARD_PULSE, Keyring, Sealed
 from services.feedback.models import UpwardAnswer, UpwardPulse, UpwardResult
 from services.feedback.peer_reviews.rules import effective_k
 from services.feedback.upward.schemas import (
@@ -34,6 +38,7 @@ from shared.peer_ratings import peer_score
 
 OPEN, CLOSED = "open", "closed"
 KIND = "upward-answer"
+log = logging.getLogger(__name__)
 
 
 def sealed(answer_id: uuid.UUID, pulse_id: uuid.UUID, manager_id: uuid.UUID) -> Sealed:
@@ -64,14 +69,17 @@ class UpwardService:
         await self.session.flush()
         return pulse
 
-    async def get(self, pulse_id: uuid.UUID, *, for_update: bool = False) -> UpwardPulse:
-        pulse = await self.session.get(UpwardPulse, pulse_id, with_for_update=for_update)
+    async def get(self, pulse_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False) -> UpwardPulse:
+        lock = True if for_update else {"read": True} if for_share else None
+        pulse = await self.session.get(UpwardPulse, pulse_id, with_for_update=lock)
         if pulse is None:
             raise NotFound(f"No upward feedback {pulse_id}.")
         return pulse
 
     async def answer(self, pulse_id: uuid.UUID, data: UpwardAnswerCreate, principal: Principal) -> UpwardAnswered:
-        pulse = await self.get(pulse_id)
+        # Shared with other answers, not with the close, which reads every rating once and then
+        # destroys their key.
+        pulse = await self.get(pulse_id, for_share=True)
         me = await people.get(self.session, principal.person_id)
         if me is None or not me.active:
             raise Forbidden("Only active people give upward feedback.")
@@ -87,6 +95,10 @@ class UpwardService:
         if taken is not None:
             raise Conflict("You have answered this upward feedback already.", reason="task_done")
         answer_id = uuid.uuid4()
+        try:
+            tally = await self.keyring.tally(UPWARD_PULSE, pulse.id, create=True)
+        except KeyUnavailable:
+            raise Conflict("This upward feedback has closed.", reason="too_late") from None
         ciphertext: bytes | None = None
         if data.comment:
             try:
@@ -102,7 +114,7 @@ class UpwardService:
                 manager_id=me.manager_id,
                 giver_tag=tag,
                 position=secrets.randbelow(2**31),
-                rating=data.rating,
+                sealed_rating=tally.seal_rating(data.rating, KIND, answer_id, me.manager_id),
                 ciphertext=ciphertext,
             )
         )
@@ -114,14 +126,26 @@ class UpwardService:
         pulse = await self.get(pulse_id, for_update=True)
         if pulse.status != OPEN:
             return pulse
+        assert self.keyring is not None, "closing needs the keyring"
         pulse.status, pulse.closed_at = CLOSED, utcnow()
         ratings: dict[uuid.UUID, list[int]] = defaultdict(list)
-        for manager_id, rating in (
+        rows = (
             await self.session.execute(
-                select(UpwardAnswer.manager_id, UpwardAnswer.rating).where(UpwardAnswer.pulse_id == pulse.id)
+                select(UpwardAnswer.id, UpwardAnswer.manager_id, UpwardAnswer.sealed_rating).where(
+                    UpwardAnswer.pulse_id == pulse.id
+                )
             )
-        ).tuples():
-            ratings[manager_id].append(rating)
+        ).all()
+        if rows:
+            # A missing key with answers in the pulse is not "below k": fail rather than release nothing.
+            tally = await self.keyring.tally(UPWARD_PULSE, pulse.id, create=False)
+            for answer_id, manager_id, sealed_rating in rows:
+                try:
+                    ratings[manager_id].append(tally.open_rating(sealed_rating, KIND, answer_id, manager_id))
+                except DecryptionFailed:
+                    # Moved from another pulse or manager, or altered: it counts nowhere.
+                    log.warning("upward pulse %s: a rating does not open and is left out", pulse.id)
+        await self.keyring.destroy_tally(UPWARD_PULSE, pulse.id)
         for manager_id, given in ratings.items():
             if len(given) < pulse.min_raters:
                 continue
