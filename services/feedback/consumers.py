@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.checkins.consumers import people_subscription
 from services.feedback.service import PeerRatingService
+from services.feedback.upward import cycles as upward_cycles
 from shared.events import CloudEvent, Subscription
 from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED, CYCLE_PHASE_OPENED, CYCLES_STREAM
 from shared.settings import get_settings
@@ -36,4 +37,9 @@ cycles_subscription = Subscription(
 )
 
 # The people consumer also moves 1:1 check-in series on (leavers, new managers).
-subscriptions: tuple[Subscription, ...] = (people_subscription(), cycles_subscription)
+# Upward feedback asked for by a cycle follows the same events on a durable of its own.
+subscriptions: tuple[Subscription, ...] = (
+    people_subscription(),
+    cycles_subscription,
+    upward_cycles.cycles_subscription,
+)
