@@ -11,8 +11,11 @@ opens none, and a cancelled cycle's pulse releases nothing.
 from __future__ import annotations
 
 import asyncio
+import json
+import re
 import uuid
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -21,6 +24,7 @@ import pytest
 from sqlalchemy import func, select
 
 from services.feedback.models import InboxEvent, UpwardAnswer, UpwardPulse
+from services.reviews.cycles.schemas import CYCLE_EXAMPLE, CycleWrite
 from shared.database import utcnow
 from shared.events import CloudEvent, stream_name
 from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED
@@ -122,8 +126,10 @@ async def test_a_cycle_with_upward_feedback_opens_one_pulse_released_at_k_when_i
         async def asked(person: str) -> bool:
             return pulse in await inbox(feedback, org.token(person))
 
-        for person in org.people:
-            await wait_until(lambda person=person: asked(person), timeout=30, message="every participant is asked")
+        async def everyone_asked() -> bool:
+            return all([await asked(person) for person in org.people])
+
+        await wait_until(everyone_asked, timeout=30, message="every participant is asked")
         assert not await asked(outsider)  # not a participant
         refused = await feedback.post(f"{UPWARD}/{pulse}/answers", json={"rating": 1}, headers=org.token(outsider))
         assert refused.status_code == 403, refused.text
@@ -233,7 +239,7 @@ async def test_the_option_is_validated_naming_the_field(
         org = await Org(reviews, None, auth).build(reports=1)
         now = utcnow()
         acknowledgement = now + timedelta(days=50)  # phase_deadlines: 10 days apart, acknowledgement last
-        cases = [
+        cases: list[tuple[dict[str, Any], str]] = [
             ({"closes_at": (now - timedelta(hours=1)).isoformat()}, "upward_feedback.closes_at"),
             ({"closes_at": (acknowledgement + timedelta(days=1)).isoformat()}, "upward_feedback.closes_at"),
             ({"closes_at": "2027-01-10T12:00:00"}, "upward_feedback.closes_at"),  # no offset
@@ -268,3 +274,16 @@ async def test_the_option_is_validated_naming_the_field(
         assert refused.status_code == 422, refused.text
         assert [e["field"] for e in refused.json()["errors"]] == ["upward_feedback.closes_at"]
         assert (await reviews.get(f"/review-cycles/{soon.json()['id']}", headers=org.hr)).json()["status"] == "draft"
+
+
+def test_the_documented_example_is_valid_inside_the_documented_cycle() -> None:
+    doc = (Path(__file__).parents[2] / "docs" / "review-cycles.md").read_text()
+    section = doc[doc.index("### Worked example: upward feedback\n") :]
+    section = section[: section.index("\n## ")]
+    (block,) = [json.loads(text) for text in re.findall(r"```json\n(.*?)```", section, re.DOTALL)]
+    cycle = CycleWrite.model_validate({**CYCLE_EXAMPLE, **block})
+    assert cycle.upward_feedback is not None
+    assert cycle.upward_feedback.closes_at is not None
+    assert cycle.upward_feedback.min_raters == 4
+    # Inside the cycle, before the self-assessment deadline, as the text says.
+    assert cycle.upward_feedback.closes_at < cycle.deadlines.self_assessment <= cycle.deadlines.acknowledgement
