@@ -10,6 +10,8 @@ A cycle created with ``upward_feedback`` tells the feedback service through its 
 * ``meritloop.reviews.cycle.upward-feedback-scoped`` names who may answer (the participants,
   at most ``MAX_PEOPLE_PER_SCOPE`` ids a message, numbered ``chunk`` of ``chunks``; one more
   message for each participant added later); a participant answers about their own manager;
+* ``meritloop.reviews.review.closed`` with ``reason`` ``removed`` (HR took the person out of the
+  cycle) takes them out of the scope: they answer no more (an answer already given stays);
 * ``meritloop.reviews.cycle.cancelled`` cancels the pulse if it is still open: nothing is
   released.
 
@@ -27,6 +29,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.events import event_type
 
 UPWARD_SCOPED = event_type("reviews", "cycle", "upward-feedback-scoped")
+REVIEW_CLOSED = event_type("reviews", "review", "closed")
+REMOVED = "removed"  # the ``reason`` of a review HR closed by taking the person out
 MAX_PEOPLE_PER_SCOPE = 1000
 
 _PULSE_NAMESPACE = uuid.UUID("0c5d8e2a-4f61-4b7e-9a3d-7e1f2b9c6d48")

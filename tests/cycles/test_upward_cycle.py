@@ -116,7 +116,7 @@ async def test_a_cycle_with_upward_feedback_opens_one_pulse_released_at_k_when_i
         reports = [p for p, m in org.people.items() if m == org.manager]
         everyone = [*org.people, org.boss, outsider]
         await wait_until(lambda: projected(feedback, hr, everyone), timeout=30, message="feedback projection")
-        closes_at = utcnow() + timedelta(seconds=25)
+        closes_at = utcnow() + timedelta(seconds=40)
         cycle = await create(org, {"closes_at": closes_at.isoformat(), "min_raters": 3})
         read = (await reviews.get(f"/review-cycles/{cycle}", headers=hr)).json()
         assert read["upward_feedback"]["min_raters"] == 3
@@ -143,6 +143,16 @@ async def test_a_cycle_with_upward_feedback_opens_one_pulse_released_at_k_when_i
         assert answered.status_code == 201, answered.text
         early = await feedback.get(f"{UPWARD}/{pulse}/results/me", headers=org.token(org.manager))
         assert early.status_code == 404  # nothing before the closing time
+        # HR takes the fourth report out of the cycle: they are asked no more.
+        removed = await reviews.delete(f"/review-cycles/{cycle}/participants/{reports[3]}", headers=hr)
+        assert removed.status_code == 200, removed.text
+
+        async def out_of_scope() -> bool:
+            return not await asked(reports[3])
+
+        await wait_until(out_of_scope, timeout=30, message="the removed participant is no longer asked")
+        refused = await feedback.post(f"{UPWARD}/{pulse}/answers", json={"rating": 1}, headers=org.token(reports[3]))
+        assert refused.status_code == 403, refused.text
 
         # Launching again, and the launch event redelivered: still one pulse.
         await launch(org, cycle)
@@ -168,7 +178,7 @@ async def test_a_cycle_with_upward_feedback_opens_one_pulse_released_at_k_when_i
         assert boss == {"pulse_id": pulse, "released": False, "score": None, "rater_count": None, "comments": []}
         units = (await feedback.get(f"{UPWARD}/{pulse}/results/org-units", headers=hr)).json()
         assert units == [{"org_unit": "Eng", "score": 75.0, "rater_count": 3, "managers": 1}]
-        late = await feedback.post(f"{UPWARD}/{pulse}/answers", json={"rating": 1}, headers=org.token(reports[3]))
+        late = await feedback.post(f"{UPWARD}/{pulse}/answers", json={"rating": 1}, headers=org.token(reports[0]))
         assert late.status_code == 409
         # The comments are nowhere in clear: not in feedback's database, not on the bus.
         raw = await stored_bytes(settings.database_url("feedback"))

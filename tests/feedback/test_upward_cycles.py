@@ -152,6 +152,19 @@ async def test_a_cycle_pulse_is_opened_once_answered_by_its_participants_and_can
     (pulse,) = await pulses_of(client, cycle)
     assert (pulse.closes_at, pulse.min_raters) == (closes_at, 3)
 
+    # HR takes the colleague out of the cycle: no longer asked; a review closed otherwise (the
+    # person left) changes no one's scope.
+    review_closed = "meritloop.reviews.review.closed"
+    left = {"cycle_id": str(cycle), "person_id": str(org.id("receiver")), "reason": "participant_left"}
+    await publish(settings, review_closed, left)
+    removed = {"cycle_id": str(cycle), "person_id": str(org.id("colleague")), "reason": "removed"}
+    out = await publish(settings, review_closed, removed)
+    await wait_until(lambda: handled(client, out), message="the removal handled")
+    assert not await colleague_asked()
+    refused = await client.post(f"{BASE}/{pulse_id}/answers", json={"rating": 2}, headers=org.headers("colleague"))
+    assert refused.status_code == 403, refused.text
+    assert pulse_id in [p["id"] for p in await inbox(client, org.headers("receiver"))]
+
     # A cycle without the option opens none.
     plain = uuid.uuid4()
     without = await publish(settings, CYCLE_LAUNCHED, launched(plain, None))
@@ -168,7 +181,7 @@ async def test_a_cycle_pulse_is_opened_once_answered_by_its_participants_and_can
     assert await count(client, ContentKey, ContentKey.object_id.in_(answer_ids)) == 0
     assert (await client.get(f"{BASE}/{pulse_id}/results/me", headers=org.headers("manager"))).status_code == 404
     assert (await client.get(f"{BASE}/{pulse_id}/results/org-units", headers=org.headers("hr"))).status_code == 404
-    late = await client.post(f"{BASE}/{pulse_id}/answers", json={"rating": 5}, headers=org.headers("colleague"))
+    late = await client.post(f"{BASE}/{pulse_id}/answers", json={"rating": 5}, headers=org.headers("giver"))
     assert late.status_code == 409
     assert pulse_id not in [p["id"] for p in await inbox(client, org.headers("receiver"))]
     # HR closing it afterwards computes nothing either.

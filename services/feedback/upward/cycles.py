@@ -37,7 +37,14 @@ from shared.errors import Forbidden
 from shared.events import CloudEvent, Subscription
 from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED, CYCLES_STREAM
 from shared.settings import Settings, get_settings
-from shared.upward_feedback import UPWARD_SCOPED, UpwardFeedbackPlan, UpwardFeedbackScoped, cycle_pulse_id
+from shared.upward_feedback import (
+    REMOVED,
+    REVIEW_CLOSED,
+    UPWARD_SCOPED,
+    UpwardFeedbackPlan,
+    UpwardFeedbackScoped,
+    cycle_pulse_id,
+)
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +99,14 @@ class CyclePulses:
         self.session.add_all(UpwardScopeMember(pulse_id=pulse_id, person_id=person) for person in new)
         await self.session.flush()
         return len(new)
+
+    async def unscope(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> None:
+        """Taken out of the cycle: no more answers from them (one already given stays, unlinked to them)."""
+        await self.session.execute(
+            delete(UpwardScopeMember).where(
+                UpwardScopeMember.pulse_id == cycle_pulse_id(cycle_id), UpwardScopeMember.person_id == person_id
+            )
+        )
 
     async def cancel(self, cycle_id: uuid.UUID) -> bool:
         """Cancel the cycle's pulse if still open: no result is computed, the answers are dropped."""
@@ -150,7 +165,10 @@ async def on_cycle_event(session: AsyncSession, event: CloudEvent) -> None:
         await pulses.scope(UpwardFeedbackScoped.model_validate(event.data))
         return
     cycle_id = uuid.UUID(str(event.data["cycle_id"]))
-    if event.type == CYCLE_CANCELLED:
+    if event.type == REVIEW_CLOSED:
+        if event.data.get("reason") == REMOVED:
+            await pulses.unscope(cycle_id, uuid.UUID(str(event.data["person_id"])))
+    elif event.type == CYCLE_CANCELLED:
         await pulses.cancel(cycle_id)
     elif event.type == CYCLE_LAUNCHED and event.data.get("upward_feedback") is not None:
         await pulses.open(cycle_id, UpwardFeedbackPlan.model_validate(event.data["upward_feedback"]))
@@ -159,7 +177,7 @@ async def on_cycle_event(session: AsyncSession, event: CloudEvent) -> None:
 cycles_subscription = Subscription(
     durable="feedback-upward-cycles",
     stream=CYCLES_STREAM,
-    subjects=(CYCLE_LAUNCHED, UPWARD_SCOPED, CYCLE_CANCELLED),
+    subjects=(CYCLE_LAUNCHED, UPWARD_SCOPED, REVIEW_CLOSED, CYCLE_CANCELLED),
     handler=on_cycle_event,
 )
 
