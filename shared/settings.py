@@ -260,7 +260,8 @@ class Settings(BaseSettings):
     feedback_reminder_interval: float = Field(
         300.0,
         ge=0,
-        description="Seconds between the feedback service's sweeps for due request reminders (0: no sweep).",
+        description="Seconds between the feedback service's sweeps for due reminders and for upward feedback "
+        "past its closing time, which they close (0: no sweep).",
     )
 
     llm_base_url: str | None = Field(

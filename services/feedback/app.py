@@ -14,6 +14,7 @@ from services.feedback.models import Base, InboxEvent, OutboxEvent
 from services.feedback.peer_reviews.activities import serve_activities
 from services.feedback.peer_reviews.endpoints import peer_results_router, peer_reviews_router
 from services.feedback.reminders import reminders_router
+from services.feedback.upward.cycles import closing_router
 from services.feedback.upward.endpoints import upward_router
 from shared.attestation import signing_key
 from shared.people import people_router
@@ -39,6 +40,7 @@ DEFINITION = ServiceDefinition(
         peer_reviews_router,
         peer_results_router,
         upward_router,
+        closing_router,
     ),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,

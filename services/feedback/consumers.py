@@ -11,6 +11,7 @@ from services.feedback.checkins.consumers import people_subscription
 from services.feedback.crypto import KeyProvider
 from services.feedback.keyring import Keyring, provider_from_settings
 from services.feedback.service import PeerRatingService
+from services.feedback.upward import cycles as upward_cycles
 from shared.events import CloudEvent, Subscription
 from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED, CYCLE_PHASE_OPENED, CYCLES_STREAM
 from shared.settings import Settings, get_settings
@@ -60,7 +61,8 @@ def subscriptions_for(settings: Settings | None) -> tuple[Subscription, ...]:
         handler=CycleEvents(settings),
     )
     # The people consumer also moves 1:1 check-in series on (leavers, new managers).
-    return (people_subscription(), cycles)
+    # Upward feedback asked for by a cycle follows the same events on a durable of its own.
+    return (people_subscription(), cycles, upward_cycles.cycles_subscription)
 
 
 # What the service subscribes to; ``app.create`` binds the handlers to the app's own settings.

@@ -185,13 +185,8 @@ class Keyring:
 
     async def destroy_tally(self, kind: str, scope_id: uuid.UUID) -> None:
         """After release no individual rating is needed: forget the key, keep a tombstone."""
-        row = await self.session.get(TallyKey, (kind, scope_id), with_for_update=True)
-        if row is None:
-            row = TallyKey(kind=kind, scope_id=scope_id)
-            self.session.add(row)
-        row.kek_id, row.wrapped_key, row.destroyed_at = None, None, utcnow()
         self._tallies.pop((kind, scope_id), None)
-        await self.session.flush()
+        await destroy_tally(self.session, kind, scope_id)
 
     async def is_erased(self, person_id: uuid.UUID) -> bool:
         row = await self.session.get(DataKey, person_id)
@@ -363,3 +358,14 @@ async def keyring(request: Request, session: SessionDep) -> Keyring:
 
 register_statuses(keyring, 503)
 KeyringDep = Annotated[Keyring, Depends(keyring)]
+
+
+async def destroy_tally(session: AsyncSession, kind: str, scope_id: uuid.UUID) -> None:
+    """Forget a scope's tally key and keep a tombstone, so no new key is ever made for it; needs
+    no key provider, so a cancellation can do it without one."""
+    row = await session.get(TallyKey, (kind, scope_id), with_for_update=True)
+    if row is None:
+        row = TallyKey(kind=kind, scope_id=scope_id)
+        session.add(row)
+    row.kek_id, row.wrapped_key, row.destroyed_at = None, None, utcnow()
+    await session.flush()

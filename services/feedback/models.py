@@ -324,6 +324,17 @@ class PeerAnswer(Base):
     ciphertext: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
 
 
+class UpwardScopeMember(Base):
+    """Who may answer a review cycle's upward pulse: its participants, as the reviews service's
+    events name them (services/feedback/upward/cycles.py). Keyed by the pulse id derived from the
+    cycle, so a name that comes before the launch is kept; a standalone pulse has no members."""
+
+    __tablename__ = "upward_scope_members"
+
+    pulse_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    person_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+
+
 class UpwardPulse(RecordMixin, Base):
     """Upward feedback: reports rate and comment on their manager, standalone or in a cycle."""
 

@@ -241,6 +241,8 @@ class ReviewCycle(RecordMixin, Base):
     created_by: Mapped[uuid.UUID]
     launched_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     participant_count: Mapped[int] = mapped_column(Integer, default=0)
+    # {"closes_at", "min_raters"}: the launch opens an upward feedback pulse (shared/upward_feedback.py).
+    upward_feedback: Mapped[dict[str, object] | None] = mapped_column(JSON, nullable=True)
 
 
 class CycleParticipant(Base):

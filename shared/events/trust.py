@@ -80,7 +80,10 @@ def _reviews(durable: str) -> Consumes:
 # the Secret and its NetworkPolicy: its user then exists in `meritloop up` and the chart.
 COMPONENTS: tuple[Component, ...] = (
     Component("goals", (_reviews("goals-people"), _reviews("goals-cycle-scores"))),
-    Component("feedback", (_reviews("feedback-people"), _reviews("feedback-peer-cycles"))),
+    Component(
+        "feedback",
+        (_reviews("feedback-people"), _reviews("feedback-peer-cycles"), _reviews("feedback-upward-cycles")),
+    ),
     Component(
         "reviews",
         (

@@ -7,6 +7,7 @@ import uuid
 from fastapi import APIRouter, Request, status
 
 from services.feedback.keyring import KeyringDep
+from services.feedback.upward.cycles import CyclePulses
 from services.feedback.upward.schemas import (
     ManagerResult,
     OrgUnitResult,
@@ -14,6 +15,7 @@ from services.feedback.upward.schemas import (
     PulseRead,
     UpwardAnswerCreate,
     UpwardAnswered,
+    UpwardInboxItem,
 )
 from services.feedback.upward.service import UpwardService
 from shared.auth import CurrentPrincipal, HRPrincipal
@@ -29,6 +31,16 @@ def _service(request: Request, session: SessionDep, keyring: KeyringDep | None =
 @upward_router.post("", response_model=PulseRead, status_code=status.HTTP_201_CREATED, summary="Open upward feedback")
 async def create_pulse(data: PulseCreate, request: Request, session: SessionDep, hr: HRPrincipal) -> PulseRead:
     return PulseRead.model_validate(await _service(request, session).create(data, hr))
+
+
+@upward_router.get(
+    "/inbox", response_model=list[UpwardInboxItem], summary="Open upward feedback you may answer, soonest first"
+)
+async def upward_inbox(
+    request: Request, session: SessionDep, keyring: KeyringDep, principal: CurrentPrincipal
+) -> list[UpwardInboxItem]:
+    min_raters = request.app.state.settings.feedback_peer_min_raters
+    return await CyclePulses(session, min_raters=min_raters).inbox(principal, keyring)
 
 
 @upward_router.get("/{pulse_id}", response_model=PulseRead, summary="One upward feedback (never its answers)")
@@ -50,6 +62,7 @@ async def answer_pulse(
     keyring: KeyringDep,
     principal: CurrentPrincipal,
 ) -> UpwardAnswered:
+    await CyclePulses(session).check_answerer(pulse_id, principal)
     return await _service(request, session, keyring).answer(pulse_id, data, principal)
 
 

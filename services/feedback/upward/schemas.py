@@ -59,3 +59,9 @@ class OrgUnitResult(BaseModel):
     score: float
     rater_count: int
     managers: int
+
+
+class UpwardInboxItem(PulseRead):
+    """An open pulse the caller may answer (a cycle's: only its participants)."""
+
+    answered: bool = Field(description="You answered it already (answers are taken once).")

@@ -123,6 +123,29 @@ class PhaseDeadlines(BaseModel):
         return self
 
 
+class UpwardFeedbackOption(BaseModel):
+    """Upward feedback in the cycle: reports rate and comment on their manager in the feedback
+    service, released to each manager at ``min_raters`` or more answers when it closes."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    closes_at: datetime | None = Field(
+        None,
+        description="When answers stop and results are released (with an offset): after the launch, by the "
+        "acknowledgement deadline. Default: the self_assessment deadline.",
+    )
+    min_raters: int = Field(
+        3, ge=3, le=50, description="k: answers a manager needs; at least the feedback service's minimum."
+    )
+
+    @field_validator("closes_at")
+    @classmethod
+    def _offset(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            raise ValueError("needs a time zone offset")
+        return value
+
+
 class PotentialPoint(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -158,6 +181,9 @@ class CycleWrite(BaseModel):
         min_length=2,
         max_length=10,
         description="Points of the potential rating (the 9-box's other axis); default 1 low, 2 moderate, 3 high.",
+    )
+    upward_feedback: UpwardFeedbackOption | None = Field(
+        None, description="Set: the launch opens one upward feedback pulse for the participants (feedback service)."
     )
 
     @field_validator("potential_scale")
@@ -239,6 +265,9 @@ class CycleRead(BaseModel):
     created_at: datetime
     launched_at: datetime | None
     participant_count: int
+    upward_feedback: dict[str, Any] | None = Field(
+        None, description="{closes_at, min_raters} when the cycle asks for upward feedback."
+    )
     activity: CycleActivity | None = Field(
         None, description="GET /review-cycles/{id} only, once launched: progress of the background work."
     )

@@ -89,6 +89,7 @@ from shared.cycles import chunk_request
 from shared.database import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from shared.settings import Settings
+from shared.upward_feedback import UpwardFeedbackPlan, scope_chunks
 from workflows.client import UpdateRefusal, activity_queues
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
@@ -271,6 +272,7 @@ class CycleService:
         template = await TemplateService(self.session).get(data.template_id)
         peers = None if template.peer_feedback is None else PeerFeedbackPlan.model_validate(template.peer_feedback)
         schedule = self._schedule(data, peers)
+        upward = self._upward_feedback(data)
         cycle = ReviewCycle(
             name=data.name,
             period_start=data.period_start,
@@ -290,8 +292,26 @@ class CycleService:
             hr_owner_id=data.hr_owner_id or by,
             created_by=by,
             participant_count=0,
+            upward_feedback=None if upward is None else upward.model_dump(mode="json"),
         )
         return await self.cycles.add(cycle)
+
+    def _upward_feedback(self, data: CycleWrite) -> UpwardFeedbackPlan | None:
+        """Upward feedback closes after the launch and by the cycle's end, with k at least feedback's own."""
+        option = data.upward_feedback
+        if option is None:
+            return None
+        closes_at = option.closes_at or data.deadlines.self_assessment
+        if closes_at <= utcnow():
+            raise ValidationFailed.field("upward_feedback.closes_at", "must be in the future (after the launch)")
+        if closes_at > data.deadlines.acknowledgement:
+            raise ValidationFailed.field(
+                "upward_feedback.closes_at", "must come by the acknowledgement deadline (the end of the cycle)"
+            )
+        least = max(3, self.settings.feedback_peer_min_raters)
+        if option.min_raters < least:
+            raise ValidationFailed.field("upward_feedback.min_raters", f"must be at least {least} (feedback's minimum)")
+        return UpwardFeedbackPlan(closes_at=closes_at, min_raters=option.min_raters)
 
     @staticmethod
     def _schedule(data: CycleWrite, peers: PeerFeedbackPlan | None = None) -> CycleSchedule:
@@ -337,6 +357,10 @@ class CycleService:
             return cycle, False
         if cycle.status != "draft":
             raise Conflict(f"The cycle is {cycle.status}; only a draft can be launched.")
+        upward = None if cycle.upward_feedback is None else UpwardFeedbackPlan.model_validate(cycle.upward_feedback)
+        if upward is not None and upward.closes_at <= utcnow():
+            # A pulse that closed before anyone could answer would release nothing.
+            raise ValidationFailed.field("upward_feedback.closes_at", "has passed: the cycle can no longer ask for it")
         count = await self.cycles.snapshot(cycle.id, await self._where(cycle))
         if count == 0:
             raise ValidationFailed.field("filters", "nobody active matches the filters")
@@ -347,10 +371,16 @@ class CycleService:
             outbox.add(
                 self.session, "cycle", "goal-scores-requested", request.model_dump(mode="json"), subject=str(cycle.id)
             )
-        outbox.add(
-            self.session, "cycle", "launched", {"cycle_id": str(cycle.id), "participants": count}, subject=str(cycle.id)
-        )
+        launched: dict[str, Any] = {"cycle_id": str(cycle.id), "participants": count}
+        if upward is not None:
+            launched["upward_feedback"] = upward.model_dump(mode="json")
+            for scope in scope_chunks(cycle.id, ids):
+                self._upward_scope(scope.model_dump(mode="json"), cycle.id)
+        outbox.add(self.session, "cycle", "launched", launched, subject=str(cycle.id))
         return cycle, True
+
+    def _upward_scope(self, data: dict[str, Any], cycle_id: uuid.UUID) -> None:
+        outbox.add(self.session, "cycle", "upward-feedback-scoped", data, subject=str(cycle_id))
 
     async def launch_and_start(self, cycle_id: uuid.UUID, client: Client) -> ReviewCycle:
         """Launch (committed: the workflow's first activity reads the participants), then start
@@ -405,6 +435,10 @@ class CycleService:
         else:
             found.closed_reason = None
         await self.session.flush()
+        if cycle.upward_feedback is not None:
+            # Feedback learns who may answer from events only: one more id for the cycle's pulse.
+            (scope,) = scope_chunks(cycle.id, [person_id])
+            self._upward_scope(scope.model_dump(mode="json"), cycle.id)
         return Participant(
             person_id=str(person_id),
             manager_id=None if found.manager_id is None else str(found.manager_id),

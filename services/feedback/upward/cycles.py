@@ -1,0 +1,242 @@
+"""Upward feedback asked for by a review cycle, and the closing of every pulse at its time.
+
+The reviews service tells feedback through its own events (contract: ``shared/upward_feedback.py``):
+the launch opens the cycle's one pulse (its id derived from the cycle's, so a redelivered or
+repeated launch finds it), scope events name the participants who may answer, and the cycle's
+cancellation cancels a pulse still open. Events rather than an activity of the cycle workflow:
+the pulse belongs to the cycle, not to one review, and the participants of a large cycle are
+a list of ids that would fill the workflow's history; feedback already follows these events
+for peer ratings, and closing at a known time needs no orchestration, only the sweep below.
+
+Cancelling drops the pulse's answers and the keys of their comments: a cancelled pulse releases
+nothing and keeps nothing to release.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager, suppress
+from datetime import datetime
+
+from fastapi import APIRouter, FastAPI
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from services.feedback.events import people
+from services.feedback.keyring import UPWARD_PULSE, Keyring, destroy_tally, provider_from_settings
+from services.feedback.models import ContentKey, UpwardAnswer, UpwardPulse, UpwardScopeMember
+from services.feedback.peer_reviews.rules import effective_k
+from services.feedback.upward.schemas import PulseRead, UpwardInboxItem
+from services.feedback.upward.service import CLOSED, OPEN, UpwardService
+from shared.auth import Principal
+from shared.database import utcnow
+from shared.errors import Forbidden
+from shared.events import CloudEvent, Subscription
+from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED, CYCLES_STREAM
+from shared.settings import Settings, get_settings
+from shared.upward_feedback import (
+    REMOVED,
+    REVIEW_CLOSED,
+    UPWARD_SCOPED,
+    UpwardFeedbackPlan,
+    UpwardFeedbackScoped,
+    cycle_pulse_id,
+)
+
+log = logging.getLogger(__name__)
+
+CANCELLED = "cancelled"
+# No title travels on the bus; the reviews service names the cycle (GET /review-cycles/{cycle_id}).
+CYCLE_TITLE = "Upward feedback of a review cycle"
+# A pulse opened by a launch has no person as its author.
+OPENED_BY_LAUNCH = uuid.UUID(int=0)
+SWEEP_BATCH = 50
+
+
+def is_cycle_pulse(pulse: UpwardPulse) -> bool:
+    """Opened by a cycle's launch (HR may also tie a standalone pulse to a cycle by ``cycle_id``)."""
+    return pulse.cycle_id is not None and pulse.id == cycle_pulse_id(pulse.cycle_id)
+
+
+class CyclePulses:
+    def __init__(self, session: AsyncSession, *, min_raters: int = 3) -> None:
+        self.session = session
+        self.min_raters = min_raters
+
+    async def open(self, cycle_id: uuid.UUID, plan: UpwardFeedbackPlan) -> UpwardPulse:
+        """The cycle's pulse, opened once; a repeated launch answers the one there."""
+        pulse_id = cycle_pulse_id(cycle_id)
+        found = await self.session.get(UpwardPulse, pulse_id)
+        if found is not None:
+            return found
+        pulse = UpwardPulse(
+            id=pulse_id,
+            title=CYCLE_TITLE,
+            cycle_id=cycle_id,
+            created_by=OPENED_BY_LAUNCH,
+            closes_at=plan.closes_at,
+            min_raters=effective_k(plan.min_raters, self.min_raters),
+            status=OPEN,
+        )
+        self.session.add(pulse)
+        await self.session.flush()
+        return pulse
+
+    async def scope(self, scoped: UpwardFeedbackScoped) -> int:
+        """Let these participants answer; kept even before the pulse exists (events may come in any order)."""
+        pulse_id = cycle_pulse_id(scoped.cycle_id)
+        known = set(
+            await self.session.scalars(
+                select(UpwardScopeMember.person_id).where(
+                    UpwardScopeMember.pulse_id == pulse_id, UpwardScopeMember.person_id.in_(scoped.person_ids)
+                )
+            )
+        )
+        new = [person for person in dict.fromkeys(scoped.person_ids) if person not in known]
+        self.session.add_all(UpwardScopeMember(pulse_id=pulse_id, person_id=person) for person in new)
+        await self.session.flush()
+        return len(new)
+
+    async def unscope(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> None:
+        """Taken out of the cycle: no more answers from them (one already given stays, unlinked to them)."""
+        await self.session.execute(
+            delete(UpwardScopeMember).where(
+                UpwardScopeMember.pulse_id == cycle_pulse_id(cycle_id), UpwardScopeMember.person_id == person_id
+            )
+        )
+
+    async def cancel(self, cycle_id: uuid.UUID) -> bool:
+        """Cancel the cycle's pulse if still open: no result is computed, the answers are dropped."""
+        pulse = await self.session.get(UpwardPulse, cycle_pulse_id(cycle_id), with_for_update=True)
+        if pulse is None or pulse.status != OPEN:
+            return False
+        pulse.status, pulse.closed_at = CANCELLED, utcnow()
+        answers = select(UpwardAnswer.id).where(UpwardAnswer.pulse_id == pulse.id)
+        await self.session.execute(delete(ContentKey).where(ContentKey.object_id.in_(answers)))
+        await self.session.execute(delete(UpwardAnswer).where(UpwardAnswer.pulse_id == pulse.id))
+        await destroy_tally(self.session, UPWARD_PULSE, pulse.id)
+        return True
+
+    async def in_scope(self, pulse: UpwardPulse, person_id: uuid.UUID) -> bool:
+        if not is_cycle_pulse(pulse):
+            return True  # a standalone pulse asks everyone with a manager
+        member = await self.session.get(UpwardScopeMember, (pulse.id, person_id))
+        return member is not None
+
+    async def check_answerer(self, pulse_id: uuid.UUID, principal: Principal) -> None:
+        """A cycle's pulse is answered by the cycle's participants only (each about their own manager)."""
+        pulse = await self.session.get(UpwardPulse, pulse_id)
+        if pulse is not None and not await self.in_scope(pulse, principal.person_id):
+            raise Forbidden("Only the review cycle's participants answer its upward feedback.")
+
+    async def inbox(self, principal: Principal, keyring: Keyring) -> list[UpwardInboxItem]:
+        """The open pulses the person may answer, soonest closing first, each with whether they answered."""
+        me = await people.get(self.session, principal.person_id)
+        if me is None or not me.active or me.manager_id is None:
+            return []
+        now = utcnow()
+        pulses = await self.session.scalars(
+            select(UpwardPulse)
+            .where(UpwardPulse.status == OPEN, UpwardPulse.closes_at > now)
+            .order_by(UpwardPulse.closes_at, UpwardPulse.id)
+        )
+        found = []
+        for pulse in pulses:
+            if not await self.in_scope(pulse, me.id):
+                continue
+            tag = await keyring.peer_tag(pulse.id, me.id)
+            answered = await self.session.scalar(
+                select(UpwardAnswer.id).where(UpwardAnswer.pulse_id == pulse.id, UpwardAnswer.giver_tag == tag)
+            )
+            read = PulseRead.model_validate(pulse)
+            found.append(UpwardInboxItem(**read.model_dump(), answered=answered is not None))
+        return found
+
+
+# --- the reviews service's cycle events --------------------------------------------------------
+
+
+async def on_cycle_event(session: AsyncSession, event: CloudEvent) -> None:
+    pulses = CyclePulses(session, min_raters=get_settings().feedback_peer_min_raters)
+    if event.type == UPWARD_SCOPED:
+        await pulses.scope(UpwardFeedbackScoped.model_validate(event.data))
+        return
+    cycle_id = uuid.UUID(str(event.data["cycle_id"]))
+    if event.type == REVIEW_CLOSED:
+        if event.data.get("reason") == REMOVED:
+            await pulses.unscope(cycle_id, uuid.UUID(str(event.data["person_id"])))
+    elif event.type == CYCLE_CANCELLED:
+        await pulses.cancel(cycle_id)
+    elif event.type == CYCLE_LAUNCHED and event.data.get("upward_feedback") is not None:
+        await pulses.open(cycle_id, UpwardFeedbackPlan.model_validate(event.data["upward_feedback"]))
+
+
+cycles_subscription = Subscription(
+    durable="feedback-upward-cycles",
+    stream=CYCLES_STREAM,
+    subjects=(CYCLE_LAUNCHED, UPWARD_SCOPED, REVIEW_CLOSED, CYCLE_CANCELLED),
+    handler=on_cycle_event,
+)
+
+
+# --- closing at the closing time ---------------------------------------------------------------
+
+
+async def close_due(session: AsyncSession, keyring: Keyring, *, now: datetime, min_raters: int) -> int:
+    """Close (and release at k) up to a batch of open pulses whose closing time has passed."""
+    due = list(
+        await session.scalars(
+            select(UpwardPulse.id)
+            .where(UpwardPulse.status == OPEN, UpwardPulse.closes_at <= now)
+            .order_by(UpwardPulse.closes_at)
+            .limit(SWEEP_BATCH)
+        )
+    )
+    service = UpwardService(session, keyring, min_raters=min_raters)
+    closed = 0
+    for pulse_id in due:
+        # close() locks the row and closes once: a replica that got there first leaves it closed.
+        closed += (await service.close(pulse_id)).status == CLOSED
+    return closed
+
+
+async def sweep_once(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings, app: FastAPI) -> int:
+    provider = getattr(app.state, "feedback_keys", None) or provider_from_settings(settings)
+    app.state.feedback_keys = provider
+    async with sessionmaker() as session, session.begin():
+        return await close_due(
+            session, Keyring(session, provider), now=utcnow(), min_raters=settings.feedback_peer_min_raters
+        )
+
+
+async def _sweep_forever(app: FastAPI, settings: Settings) -> None:
+    while True:
+        try:
+            while await sweep_once(app.state.sessionmaker, settings, app) >= SWEEP_BATCH:
+                pass
+        except Exception:  # A failed round is retried next interval; the sweep must not die.
+            log.exception("upward feedback close sweep failed")
+        await asyncio.sleep(settings.feedback_reminder_interval)
+
+
+@asynccontextmanager
+async def closing_sweep(app: FastAPI) -> AsyncIterator[None]:
+    """Every ``MERITLOOP_FEEDBACK_REMINDER_INTERVAL`` seconds, close the pulses whose time came."""
+    settings: Settings = app.state.settings
+    if settings.feedback_reminder_interval <= 0:
+        yield
+        return
+    task = asyncio.create_task(_sweep_forever(app, settings), name="upward-feedback-close")
+    try:
+        yield
+    finally:
+        task.cancel()
+        with suppress(asyncio.CancelledError):
+            await task
+
+
+# Routeless: FastAPI merges a router's lifespan into the app's.
+closing_router = APIRouter(lifespan=closing_sweep)
