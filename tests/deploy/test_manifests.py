@@ -7,6 +7,7 @@ shared/settings.py does not know (a misspelt MERITLOOP_* variable is silently ig
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import os
@@ -38,6 +39,8 @@ IMAGE = "ghcr.io/meritloop/meritloop"
 IMAGE_TAG = "0.1.0"
 USER_ID = 10001
 CONFIGMAP, SECRET = "meritloop-config", "meritloop-secrets"
+# The feedback key-encryption key: a Secret of its own, a file (not a setting) in the secrets folder.
+KEK_SECRET, KEK_FILE = "meritloop-feedback-kek", "feedback-kek"
 PART_OF = "app.kubernetes.io/part-of"
 NAME = "app.kubernetes.io/name"
 
@@ -246,13 +249,20 @@ def test_each_pod_receives_only_the_secrets_it_needs_as_files() -> None:
             expected = {key: (SECRET, key) for key in web_keys}
         elif workload["kind"] == "Job":
             expected = {url: (SECRET, url)}
+            if service == "feedback":
+                expected[KEK_FILE] = (KEK_SECRET, KEK_FILE)  # migrations 0005 and 0010 wrap with it
         else:
             expected = {url: (SECRET, url), "MERITLOOP_NATS_PASSWORD": ("meritloop-nats-users", service)}
             assert env_names(container)["MERITLOOP_NATS_USER"]["value"] == service
             if service in ("goals", "feedback", "reviews"):
                 # They sign (goals, feedback) and verify (reviews) attested draft sources.
                 expected["MERITLOOP_SOURCE_SIGNING_KEY"] = (SECRET, "MERITLOOP_SOURCE_SIGNING_KEY")
+            if service == "feedback":
+                expected[KEK_FILE] = (KEK_SECRET, KEK_FILE)
         assert secret_files(workload, optional=False) == expected, name
+        if KEK_FILE in expected:
+            kek = env_names(container)["MERITLOOP_FEEDBACK_KEK_FILE"]["value"]
+            assert kek == f"{SECRETS_DIR}/{KEK_FILE}", name
         for file_name in secret_files(workload, optional=True):
             assert file_name in SETTING_NAMES, file_name
         assert config_data()["MERITLOOP_SECRETS_DIR"] == SECRETS_DIR
@@ -313,7 +323,7 @@ def config_data() -> dict[str, str]:
 
 def secret_example(name: str = SECRET) -> dict[str, str]:
     secrets = {document["metadata"]["name"]: document for document in load(K8S / "secret.example.yaml")}
-    assert secrets.keys() == {SECRET, "meritloop-nats-users"}
+    assert secrets.keys() == {SECRET, "meritloop-nats-users", KEK_SECRET}
     data: dict[str, str] = secrets[name]["stringData"]
     return data
 
@@ -649,3 +659,14 @@ def test_notifications_run_with_their_database_bus_user_and_smtp_login_as_files(
     assert settings.notifications_url == secret_example()["MERITLOOP_NOTIFICATIONS_DATABASE_URL"]
     assert settings.smtp_password == secret_example()["MERITLOOP_SMTP_PASSWORD"]
     assert (settings.smtp_port, settings.smtp_security.value) == (587, "starttls")
+
+
+def test_the_feedback_kek_example_is_a_key_file_the_service_reads(tmp_path: Path) -> None:
+    from services.feedback.crypto import FileKeyProvider
+
+    line = secret_example(KEK_SECRET)[KEK_FILE].strip()
+    assert line.startswith("kek-"), "one `id:base64` line, the current key first"
+    assert ":" in line
+    path = tmp_path / KEK_FILE
+    path.write_text(f"kek-20261130:{base64.b64encode(bytes(range(32))).decode()}\n")
+    assert FileKeyProvider(path).current_id == "kek-20261130"
