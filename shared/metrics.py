@@ -15,14 +15,20 @@ service's own ``/metrics`` beside its HTTP metrics, with no second port to scrap
 from __future__ import annotations
 
 import asyncio
+import bisect
 import logging
+import math
+import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 
 from fastapi import FastAPI, Request, Response
 from opentelemetry.instrumentation.utils import suppress_instrumentation
 from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.exposition import choose_encoder
-from prometheus_client.metrics import MetricWrapperBase
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -208,64 +214,93 @@ def temporal_runtime(settings: Settings, port: int | None = None) -> Runtime | N
 
 # Temporal's own histogram boundaries for latencies, in seconds (its Prometheus exporter's defaults).
 SDK_LATENCY_BUCKETS = (0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 50.0, 100.0)
+# Histograms that are not durations (sizes, counts per poll).
+SDK_VALUE_BUCKETS = (1.0, 2.0, 5.0, 10.0, 20.0, 50.0, 100.0, 200.0, 500.0, 1000.0)
 # Updates held between drains; a drain runs every few seconds and at each scrape, so this is
 # minutes of a busy worker. A full buffer drops updates and the SDK logs it.
 SDK_BUFFER_SIZE = 200_000
 # Counters, gauges and histograms in BufferedMetric.kind order.
 _COUNTER, _GAUGE, _HISTOGRAM = 0, 1, 2
 
+Labels = tuple[tuple[str, str], ...]
 
-class SDKMetrics:
-    """The Temporal SDK's metrics of this process, recorded in a buffer and copied into the
-    Prometheus registry: names as the SDK's own exporter gives them with
+
+@dataclass
+class _SDKFamily:
+    """One SDK metric with its series; several workers of the process may report the same name."""
+
+    name: str
+    description: str
+    kind: int
+    buckets: tuple[float, ...] = ()
+    values: dict[Labels, float] = field(default_factory=dict)
+    # Per series: the count in each bucket (not cumulative; the last is +Inf), and the sum.
+    observed: dict[Labels, tuple[list[int], list[float]]] = field(default_factory=dict)
+
+    def update(self, labels: Labels, value: float) -> None:
+        if self.kind == _COUNTER:
+            self.values[labels] = self.values.get(labels, 0.0) + value
+        elif self.kind == _GAUGE:
+            self.values[labels] = value
+        else:
+            counts, total = self.observed.setdefault(labels, ([0] * (len(self.buckets) + 1), [0.0]))
+            counts[bisect.bisect_left(self.buckets, value)] += 1
+            total[0] += value
+
+    def metric(self) -> Metric:
+        kind = {_COUNTER: "counter", _GAUGE: "gauge"}.get(self.kind, "histogram")
+        family = Metric(self.name, self.description, kind)
+        for labels, value in self.values.items():
+            family.add_sample(self.name + ("_total" if self.kind == _COUNTER else ""), dict(labels), value)
+        for labels, (counts, total) in self.observed.items():
+            cumulative = 0
+            for bound, count in zip((*self.buckets, math.inf), counts, strict=True):
+                cumulative += count
+                le = "+Inf" if math.isinf(bound) else repr(bound)
+                family.add_sample(f"{self.name}_bucket", {**dict(labels), "le": le}, cumulative)
+            family.add_sample(f"{self.name}_count", dict(labels), cumulative)
+            family.add_sample(f"{self.name}_sum", dict(labels), total[0])
+        return family
+
+
+class SDKMetrics(Collector):
+    """The Temporal SDK's metrics of this process, recorded in a buffer and served from the
+    Prometheus registry under the names the SDK's own exporter gives with
     :func:`temporal_runtime`'s options (counters ``_total``, durations ``_seconds``), so the
-    dashboards and alerts read both the same way."""
+    dashboards and alerts read both alike. A collector of its own rather than client metrics:
+    the SDK's label sets differ between the workers (and metric objects) of one process."""
 
     def __init__(self, buffer_size: int = SDK_BUFFER_SIZE) -> None:
         self.buffer = MetricBuffer(buffer_size, duration_format=MetricBufferDurationFormat.SECONDS)
         self.runtime = Runtime(telemetry=TelemetryConfig(metrics=self.buffer))
-        # By metric object (the SDK keeps one per name): the Prometheus metric and its label names.
-        self._families: dict[int, tuple[MetricWrapperBase, tuple[str, ...]]] = {}
+        self._families: dict[str, _SDKFamily] = {}
+        # Drains run on the event loop, scrapes may run on the client library's thread.
+        self._lock = threading.Lock()
 
     def drain(self) -> int:
-        """Copy every buffered update into the registry; the number copied."""
+        """Fold every buffered update into the series; the number folded."""
         updates = self.buffer.retrieve_updates()
-        for update in updates:
-            self._apply(update)
+        with self._lock:
+            for update in updates:
+                self._apply(update)
         return len(updates)
 
-    def _family(self, update: BufferedMetricUpdate) -> tuple[MetricWrapperBase, tuple[str, ...]]:
-        metric = update.metric
-        found = self._families.get(id(metric))
-        if found is not None:
-            return found
-        # The label set of a metric is fixed at its first update; the SDK keeps it per metric.
-        labels = tuple(sorted(str(key) for key in update.attributes))
-        name = metric.name if metric.name.startswith("temporal_") else f"temporal_{metric.name}"
-        description = metric.description or name
-        family: MetricWrapperBase
-        if metric.kind == _COUNTER:
-            family = Counter(name, description, labels)
-        elif metric.kind == _GAUGE:
-            family = Gauge(name, description, labels)
-        elif metric.unit == "s":  # durations, asked for in seconds
-            family = Histogram(f"{name}_seconds", description, labels, buckets=SDK_LATENCY_BUCKETS)
-        else:
-            family = Histogram(name, description, labels)
-        self._families[id(metric)] = (family, labels)
-        return family, labels
+    def collect(self) -> Iterator[Metric]:
+        with self._lock:
+            return iter([family.metric() for family in self._families.values()])
 
     def _apply(self, update: BufferedMetricUpdate) -> None:
-        family, labels = self._family(update)
-        attributes = update.attributes
-        bound = family.labels(*(str(attributes.get(label, "")) for label in labels)) if labels else family
-        kind = update.metric.kind
-        if kind == _COUNTER:
-            bound.inc(update.value)  # type: ignore[attr-defined]
-        elif kind == _GAUGE:
-            bound.set(update.value)  # type: ignore[attr-defined]
-        else:
-            bound.observe(update.value)  # type: ignore[attr-defined]
+        metric = update.metric
+        name = metric.name if metric.name.startswith("temporal_") else f"temporal_{metric.name}"
+        seconds = metric.kind == _HISTOGRAM and metric.unit == "s"  # durations, asked for in seconds
+        name = f"{name}_seconds" if seconds else name
+        family = self._families.get(name)
+        if family is None:
+            buckets = () if metric.kind != _HISTOGRAM else SDK_LATENCY_BUCKETS if seconds else SDK_VALUE_BUCKETS
+            family = _SDKFamily(name, metric.description or name, metric.kind, buckets)
+            self._families[name] = family
+        labels = tuple(sorted((str(key), str(value)) for key, value in update.attributes.items()))
+        family.update(labels, float(update.value))
 
 
 _sdk_metrics: SDKMetrics | None = None
@@ -276,4 +311,5 @@ def sdk_metrics() -> SDKMetrics:
     global _sdk_metrics  # one runtime per process, made on first use
     if _sdk_metrics is None:
         _sdk_metrics = SDKMetrics()
+        REGISTRY.register(_sdk_metrics)
     return _sdk_metrics

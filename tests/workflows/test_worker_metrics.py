@@ -107,7 +107,9 @@ async def test_a_services_activity_worker_reports_sdk_metrics_on_the_services_ow
     install_metrics(app, "activities-test", None)
     settings = Settings(temporal_address=temporal_server.address, worker_metrics_port=None)
     workflows_only = Worker(dev_client, task_queue=task_queue, workflows=[PingWorkflow])
-    async with serving_activities(settings, task_queue, [echo]), workflows_only:
+    # Two services' workers in one process (as in tests, or `meritloop up`) report the same names.
+    other = serving_activities(settings, f"{task_queue}-other", [echo])
+    async with serving_activities(settings, task_queue, [echo]), other, workflows_only:
         result = await dev_client.execute_workflow(
             PingWorkflow.run, PingInput(message="count me"), id=f"ping-{uuid.uuid4()}", task_queue=task_queue
         )
@@ -121,3 +123,4 @@ async def test_a_services_activity_worker_reports_sdk_metrics_on_the_services_ow
     assert scrape.value("temporal_activity_execution_failed_total", task_queue=task_queue) == 0
     assert scrape.has("temporal_activity_schedule_to_start_latency_seconds_bucket", task_queue=task_queue)
     assert not scrape.has("temporal_workflow_completed_total", task_queue=task_queue)
+    assert scrape.value("temporal_worker_start_total", task_queue=f"{task_queue}-other") == 1
