@@ -519,7 +519,7 @@ class CycleScoreRepository:
                     CycleScore.cycle_id == cycle_id, CycleScore.person_id.in_(part)
                 )
             )
-            found.update(rows.tuples())
+            found.update({person_id: revision for person_id, revision in rows.tuples()})
         return [found.get(person, 0) for person in person_ids]
 
     async def replace(self, cycle_id: uuid.UUID, scores: Sequence[ComputedScore]) -> None:
