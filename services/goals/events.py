@@ -192,8 +192,11 @@ async def publish_scores(
     opening = '{"specversion": "1.0", "id": "'
     after_id = f'", "source": {json.dumps(outbox.source)}, "type": {json.dumps(CYCLE_SCORE_COMPUTED)}, "subject": "'
     after_subject = f'", "time": {stamp}, "datacontenttype": "application/json", "data": '
-    versions: dict[str, str] = {}
-    cycles: dict[uuid.UUID, str] = {}
+    # A cycle's scores share one cycle id and formula version: text made again only when the
+    # object changes (an identity check, where a dict would hash a UUID per score).
+    cycle_id: uuid.UUID | None = None
+    formula_version: str | None = None
+    cycle = version = ""
     if goals is None:
         goals = goal_texts([score.goals for score in scores])[1]
     numbers = iter(json_numbers([value for score in scores for value in (score.score, score.weight_total)]))
@@ -202,12 +205,12 @@ async def publish_scores(
         scores, event_ids, numbers, numbers, goals, strict=True
     ):
         person = str(score.person_id)
-        version = versions.get(score.formula_version)
-        if version is None:
-            version = versions[score.formula_version] = json.dumps(score.formula_version)
-        cycle = cycles.get(score.cycle_id)
-        if cycle is None:
-            cycle = cycles[score.cycle_id] = str(score.cycle_id)
+        if score.formula_version is not formula_version:
+            formula_version = score.formula_version
+            version = json.dumps(formula_version)
+        if score.cycle_id is not cycle_id:
+            cycle_id = score.cycle_id
+            cycle = str(cycle_id)
         payload = (
             f"{opening}{event_id}{after_id}{person}{after_subject}"
             f'{{"cycle_id": "{cycle}", "person_id": "{person}", "score": {score_text}, '
