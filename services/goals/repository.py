@@ -513,13 +513,13 @@ class CycleScoreRepository:
                 found.update(rows)
             return [found.get(key, 0) for key in keys]
         connection = await self.session.connection()  # Core: plain tuples, no ORM row loading
-        for part in chunks(person_ids):
-            rows = await connection.execute(
+        for ids in chunks(person_ids):
+            result = await connection.execute(
                 select(CycleScore.person_id, CycleScore.revision).where(
-                    CycleScore.cycle_id == cycle_id, CycleScore.person_id.in_(part)
+                    CycleScore.cycle_id == cycle_id, CycleScore.person_id.in_(ids)
                 )
             )
-            found.update({person_id: revision for person_id, revision in rows.tuples()})
+            found.update({person_id: revision for person_id, revision in result.tuples()})
         return [found.get(person, 0) for person in person_ids]
 
     async def replace(self, cycle_id: uuid.UUID, scores: Sequence[ComputedScore]) -> None:

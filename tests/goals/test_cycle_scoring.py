@@ -182,7 +182,7 @@ async def test_scoring_reads_and_writes_agree_with_the_core_statements_and_json_
     finds must be those of the Core statements (``scored_rows``, a select of the scores), and
     what it writes must be byte for byte what ``json.dumps`` writes of the same values."""
     ada, bob, cyd, dan = (uuid.uuid4() for _ in range(4))
-    for owner, period, weight, progress in [
+    for owner, period, goal_weight, check_in in [
         (ada, "2026-Q1", 60, 100),
         (ada, "2026-Q2", 40, 50),
         (ada, "2026-Q3", 100, 100),  # ends after the period
@@ -191,11 +191,11 @@ async def test_scoring_reads_and_writes_agree_with_the_core_statements_and_json_
         (cyd, "2026-H1", None, 30),
         (cyd, "2026-Q2", None, 70),
     ]:
-        body = {"title": "Ship the billing service v2", "period": period, "weight": weight}
+        body = {"title": "Ship the billing service v2", "period": period, "weight": goal_weight}
         created = await goals.post("/goals", json=body, headers=auth(person_id=owner))
         assert created.status_code == 201, created.text
         path = f"/goals/{created.json()['id']}/check-ins"
-        assert (await goals.post(path, json={"value": progress}, headers=auth(person_id=owner))).is_success
+        assert (await goals.post(path, json={"value": check_in}, headers=auth(person_id=owner))).is_success
     cancelled = await goals.post(
         "/goals", json={"title": "Dropped", "period": "2026-Q2", "weight": 50}, headers=auth(person_id=cyd)
     )
