@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+import typing
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -402,15 +403,21 @@ def score_fields(
     count = len(weights)
     if count == 0:
         return None, 0, False, None, ScoreError.no_goals
-    # The same value as min(max(progress, 0.0), 100.0), without two calls for the usual case.
-    attainments = [progress if 0.0 <= progress <= 100.0 else min(max(progress, 0.0), 100.0) for progress in progresses]
+    # Each progress capped to 0-100: min(max(progress, 0.0), 100.0), which leaves a progress
+    # within 0-100 (or NaN) as it is, so the list is used as it is when min and max say so.
+    attainments = (
+        progresses
+        if min(progresses) >= 0.0 and max(progresses) <= 100.0
+        else [min(max(progress, 0.0), 100.0) for progress in progresses]
+    )
     unweighted = weights.count(None)
     if unweighted == count:
         return round(sum(attainments) / count, 2), count, True, None, None
     if unweighted:
         total = sum(weight or 0.0 for weight in weights)
         return None, count, False, round(total, 4), ScoreError.weights_missing
-    concrete = [weight or 0.0 for weight in weights]
+    # ``weight or 0.0`` changes only a zero (-0.0 to 0.0): the list as it is when there is none.
+    concrete = typing.cast(Sequence[float], weights) if 0.0 not in weights else [weight or 0.0 for weight in weights]
     total = sum(concrete)
     if abs(total - WEIGHT_TOTAL) > WEIGHT_TOLERANCE:
         return None, count, False, round(total, 4), ScoreError.weights_not_100

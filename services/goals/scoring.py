@@ -14,6 +14,8 @@ from services.goals.rules import score_fields
 from shared.cycles import SCORE_FORMULA_VERSION
 from shared.database import utcnow
 
+NO_GOALS: tuple[tuple[()], tuple[()], tuple[()]] = ((), (), ())
+
 
 class CycleScoring:
     def __init__(self, session: AsyncSession, *, now: datetime | None = None) -> None:
@@ -41,9 +43,9 @@ class CycleScoring:
         scores: list[ComputedScore] = []
         append = scores.append
         for person_id, scored, text, revision in zip(people, inputs, texts, revisions, strict=True):
-            score, count, weights_ok, weight_total, error = score_fields(
-                [weight for _, weight, _ in scored], [progress for _, _, progress in scored]
-            )
+            # Each goal's weight and progress side by side: zip(*goals), or nothing.
+            _, weights, progresses = zip(*scored, strict=True) if scored else NO_GOALS
+            score, count, weights_ok, weight_total, error = score_fields(weights, progresses)
             # Positional, in ComputedScore's field order (one per participant: keywords cost more).
             append(
                 ComputedScore(
