@@ -110,9 +110,13 @@ def publish_completed(session: AsyncSession, goal: Goal) -> None:
     outbox.add(session, "goal", "completed", data, subject=str(goal.id))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)
 class ComputedScore:
-    """One participant's score as computed (the row stored in ``cycle_scores``, and ``goals``)."""
+    """One participant's score as computed (the row stored in ``cycle_scores``, and ``goals``).
+
+    Not frozen: a cycle builds one per participant, and a frozen dataclass's ``__init__``
+    (an ``object.__setattr__`` call per field) cost more than the score's rule.
+    """
 
     cycle_id: uuid.UUID
     person_id: uuid.UUID
@@ -137,19 +141,34 @@ def json_numbers(values: Sequence[float | None]) -> list[str]:
     return json.dumps(values)[1:-1].split(", ") if values else []
 
 
-def inputs_json(people: Sequence[Sequence[tuple[str, float | None, float]]]) -> list[str]:
-    """For each person, ``json.dumps`` of their goals as ``[[goal_id, weight, progress], ...]``
-    (ids being plain UUID text, which JSON does not escape)."""
+def goal_texts(people: Sequence[Sequence[tuple[str, float | None, float]]]) -> tuple[list[str], list[str]]:
+    """For each person, ``json.dumps`` of their goals as ``[[goal_id, weight, progress], ...]`` (the
+    stored ``inputs``; ids being plain UUID text, which JSON does not escape), and the ``goals`` list of their
+    ``cycle-score.computed`` data without its brackets (``{"goal_id": ..., "weight": ...,
+    "progress": ...}, ...``, as ``json.dumps`` writes ``GoalInput``s): every number formatted once
+    for both, each goal's pieces made in one pass over all goals and joined per person."""
     numbers = iter(
         json_numbers([value for goals in people for _, weight, progress in goals for value in (weight, progress)])
     )
-    return [
-        "[" + ", ".join([f'["{goal_id}", {next(numbers)}, {next(numbers)}]' for goal_id, _, _ in goals]) + "]"
-        for goals in people
+    # zip takes from ``numbers`` in argument order: each goal's weight, then its progress.
+    flat = list(zip([goal_id for goals in people for goal_id, _, _ in goals], numbers, numbers, strict=True))
+    stored = [f'["{goal_id}", {weight}, {progress}]' for goal_id, weight, progress in flat]
+    published = [
+        f'{{"goal_id": "{goal_id}", "weight": {weight}, "progress": {progress}}}' for goal_id, weight, progress in flat
     ]
+    inputs, events = [], []
+    start = 0
+    for goals in people:
+        end = start + len(goals)
+        inputs.append("[" + ", ".join(stored[start:end]) + "]")
+        events.append(", ".join(published[start:end]))
+        start = end
+    return inputs, events
 
 
-async def publish_scores(session: AsyncSession, scores: Sequence[ComputedScore], now: datetime) -> None:
+async def publish_scores(
+    session: AsyncSession, scores: Sequence[ComputedScore], now: datetime, goals: Sequence[str] | None = None
+) -> None:
     """One ``cycle-score.computed`` per score, written as one multi-row insert into the outbox.
 
     The event id comes from (cycle, person, formula version, revision), not chance: the same
@@ -158,6 +177,7 @@ async def publish_scores(session: AsyncSession, scores: Sequence[ComputedScore],
     inside a CloudEvent, in ``json.dumps``' layout): validating or even dumping 10,000 dicts
     would cost more than the scoring itself; a test parses every event back with both models.
     Only ids, numbers, booleans and error codes are interpolated, none of which JSON escapes.
+    ``goals`` is each score's ``goal_texts`` events part when the caller has it already.
     """
     if not scores:
         return
@@ -172,37 +192,25 @@ async def publish_scores(session: AsyncSession, scores: Sequence[ComputedScore],
     opening = '{"specversion": "1.0", "id": "'
     after_id = f'", "source": {json.dumps(outbox.source)}, "type": {json.dumps(CYCLE_SCORE_COMPUTED)}, "subject": "'
     after_subject = f'", "time": {stamp}, "datacontenttype": "application/json", "data": '
-    versions: dict[str, str] = {}
-    cycles: dict[uuid.UUID, str] = {}
-    numbers = iter(
-        json_numbers(
-            [
-                value
-                for score in scores
-                for value in (
-                    score.score,
-                    score.weight_total,
-                    *[number for _, weight, progress in score.goals for number in (weight, progress)],
-                )
-            ]
-        )
-    )
+    # A cycle's scores share one cycle id and formula version: text made again only when the
+    # object changes (an identity check, where a dict would hash a UUID per score).
+    cycle_id: uuid.UUID | None = None
+    formula_version: str | None = None
+    cycle = version = ""
+    if goals is None:
+        goals = goal_texts([score.goals for score in scores])[1]
+    numbers = iter(json_numbers([value for score in scores for value in (score.score, score.weight_total)]))
     rows = []
-    for score, event_id in zip(scores, event_ids, strict=True):
+    for score, event_id, score_text, weight_total, goal_list in zip(
+        scores, event_ids, numbers, numbers, goals, strict=True
+    ):
         person = str(score.person_id)
-        version = versions.get(score.formula_version)
-        if version is None:
-            version = versions[score.formula_version] = json.dumps(score.formula_version)
-        cycle = cycles.get(score.cycle_id)
-        if cycle is None:
-            cycle = cycles[score.cycle_id] = str(score.cycle_id)
-        score_text, weight_total = next(numbers), next(numbers)
-        goals = ", ".join(
-            [
-                f'{{"goal_id": "{goal_id}", "weight": {next(numbers)}, "progress": {next(numbers)}}}'
-                for goal_id, _, _ in score.goals
-            ]
-        )
+        if score.formula_version is not formula_version:
+            formula_version = score.formula_version
+            version = json.dumps(formula_version)
+        if score.cycle_id is not cycle_id:
+            cycle_id = score.cycle_id
+            cycle = str(cycle_id)
         payload = (
             f"{opening}{event_id}{after_id}{person}{after_subject}"
             f'{{"cycle_id": "{cycle}", "person_id": "{person}", "score": {score_text}, '
@@ -210,7 +218,7 @@ async def publish_scores(session: AsyncSession, scores: Sequence[ComputedScore],
             f'"weight_total": {weight_total}, '
             f'"error": {"null" if score.error is None else json.dumps(score.error)}, '
             f'"formula_version": {version}, "revision": {score.revision}, '
-            f'"computed_at": {stamp}, "goals": [{goals}]}}}}'
+            f'"computed_at": {stamp}, "goals": [{goal_list}]}}}}'
         )
         rows.append((event_id, CYCLE_SCORE_COMPUTED, payload, encoded_headers, now, 0))
     await insert_many(

@@ -157,6 +157,37 @@ TREE_COLUMNS = (
 )
 
 
+# A cycle's scoring on SQLite, straight through the session's aiosqlite connection (same
+# transaction): SQLAlchemy's adapter costs four hops to aiosqlite's thread per statement
+# (cursor, execute, fetchall, close) and a Row and a bind conversion per value, more than
+# SQLite's own work for these reads. The same statements as the Core ones of
+# ``GoalRepository._scored`` and ``CycleScoreRepository.revisions/replace`` (a test compares them),
+# with UUIDs in SQLite's stored form (32 hex digits) and dates as ISO text.
+SQLITE_SCORED = (
+    "SELECT owner_id, id, weight, progress FROM goals WHERE owner_id IN ({owners}) AND level = ? "
+    "AND coalesce(due_date, period_end) >= ? AND coalesce(due_date, period_end) <= ? "
+    "AND (status_override IS NULL OR status_override != ?) ORDER BY owner_id, id"
+)
+SQLITE_REVISIONS = "SELECT person_id, revision FROM cycle_scores WHERE cycle_id = ? AND person_id IN ({people})"
+SQLITE_DELETE_SCORES = "DELETE FROM cycle_scores WHERE cycle_id = ? AND person_id IN ({people})"
+
+
+def marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+async def sqlite_driver(session: AsyncSession) -> Any | None:
+    """The aiosqlite connection under the session's transaction on SQLite, else None.
+
+    Flushed first, as the ORM's autoflush would before a query.
+    """
+    await session.flush()
+    connection = await session.connection()
+    if connection.dialect.name != "sqlite":
+        return None
+    return (await connection.get_raw_connection()).driver_connection
+
+
 def uuid_text(value: object) -> str:
     """A UUID column read as text (``TREE_TEXT_COLUMNS``), in its usual dashed form, on both backends."""
     if isinstance(value, str):
@@ -366,25 +397,38 @@ class GoalRepository:
         columns = (Goal.owner_id, Goal.id, Goal.weight, Goal.progress)
         return [tuple(row) for row in await self._scored(columns, owner_ids, period_start, period_end)]
 
-    async def scored_by_owner(
+    async def scored_per_owner(
         self, owner_ids: Sequence[uuid.UUID], period_start: date, period_end: date
-    ) -> dict[uuid.UUID, list[tuple[str, float | None, float]]]:
-        """Each owner's scored goals as ``(goal id as dashed text, weight, progress)``, in id order.
+    ) -> list[Sequence[tuple[str, float | None, float]]]:
+        """Each owner's scored goals as ``(goal id as dashed text, weight, progress)``, in id order,
+        in the order of ``owner_ids`` (an empty tuple for an owner with none).
 
         A cycle's scoring reads tens of thousands of rows and writes the goal ids back out as
-        text, so they are read as text; owners are matched to the given UUIDs by their stored
-        form (32 hex digits on SQLite, a UUID on PostgreSQL) instead of converting each row.
+        text, so they are read as text; owners are matched by their stored form (32 hex digits
+        on SQLite, a UUID on PostgreSQL) instead of converting each row.
         """
-        columns = (type_coerce(Goal.owner_id, String), type_coerce(Goal.id, String), Goal.weight, Goal.progress)
-        owners: dict[object, uuid.UUID] = {}
-        for owner in owner_ids:
-            owners[owner] = owners[owner.hex] = owners[str(owner)] = owner
-        rows = await self._scored(columns, owner_ids, period_start, period_end)
-        # Rows come ordered by owner: one group per owner.
-        grouped: dict[uuid.UUID, list[tuple[str, float | None, float]]] = {}
-        for owner_key, group in itertools.groupby(rows, operator.itemgetter(0)):
-            grouped[owners[owner_key]] = [(uuid_text(goal), weight, progress) for _, goal, weight, progress in group]
-        return grouped
+        driver = await sqlite_driver(self.session)
+        grouped: dict[object, list[tuple[str, float | None, float]]] = {}
+        if driver is None:
+            columns = (type_coerce(Goal.owner_id, String), type_coerce(Goal.id, String), Goal.weight, Goal.progress)
+            rows = await self._scored(columns, owner_ids, period_start, period_end)
+            # Rows come ordered by owner: one group per owner.
+            for owner_key, group in itertools.groupby(rows, operator.itemgetter(0)):
+                grouped[str(owner_key)] = [(uuid_text(g), weight, progress) for _, g, weight, progress in group]
+            return [grouped.get(str(owner), ()) for owner in owner_ids]
+        keys = [owner.hex for owner in owner_ids]
+        for start in range(0, len(keys), IN_CHUNK):
+            part = keys[start : start + IN_CHUNK]
+            parameters = [*part, Level.individual.value, period_start.isoformat(), period_end.isoformat()]
+            parameters.append(Status.cancelled.value)
+            rows = await driver.execute_fetchall(SQLITE_SCORED.format(owners=marks(len(part))), parameters)
+            for owner_key, group in itertools.groupby(rows, operator.itemgetter(0)):
+                # uuid_text inline: SQLite's ids are always the 32 hex digits.
+                grouped[owner_key] = [
+                    (f"{g[:8]}-{g[8:12]}-{g[12:16]}-{g[16:20]}-{g[20:]}", weight, progress)
+                    for _, g, weight, progress in group
+                ]
+        return [grouped.get(key, ()) for key in keys]
 
     async def _scored(
         self, columns: Sequence[Any], owner_ids: Sequence[uuid.UUID], period_start: date, period_end: date
@@ -455,24 +499,41 @@ class CycleScoreRepository:
     def from_session(cls, session: AsyncSession) -> CycleScoreRepository:
         return cls(session)
 
-    async def revisions(self, cycle_id: uuid.UUID, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, int]:
-        out: dict[uuid.UUID, int] = {}
+    async def revisions(self, cycle_id: uuid.UUID, person_ids: Sequence[uuid.UUID]) -> list[int]:
+        """Each person's stored revision of their score in ``cycle_id``, 0 for none, in ``person_ids`` order."""
+        found: dict[object, int] = {}
+        driver = await sqlite_driver(self.session)
+        if driver is not None:
+            keys = [person.hex for person in person_ids]
+            for start in range(0, len(keys), IN_CHUNK):
+                part = keys[start : start + IN_CHUNK]
+                rows = await driver.execute_fetchall(
+                    SQLITE_REVISIONS.format(people=marks(len(part))), [cycle_id.hex, *part]
+                )
+                found.update(rows)
+            return [found.get(key, 0) for key in keys]
         connection = await self.session.connection()  # Core: plain tuples, no ORM row loading
-        for part in chunks(person_ids):
-            rows = await connection.execute(
+        for ids in chunks(person_ids):
+            result = await connection.execute(
                 select(CycleScore.person_id, CycleScore.revision).where(
-                    CycleScore.cycle_id == cycle_id, CycleScore.person_id.in_(part)
+                    CycleScore.cycle_id == cycle_id, CycleScore.person_id.in_(ids)
                 )
             )
-            out.update({person_id: revision for person_id, revision in rows.tuples()})
-        return out
+            found.update({person_id: revision for person_id, revision in result.tuples()})
+        return [found.get(person, 0) for person in person_ids]
 
     async def replace(self, cycle_id: uuid.UUID, scores: Sequence[ComputedScore]) -> None:
         """Delete the participants' previous scores of this cycle and insert the new ones (set-based)."""
-        for part in chunks([score.person_id for score in scores]):
-            await self.session.execute(
-                delete(CycleScore).where(CycleScore.cycle_id == cycle_id, CycleScore.person_id.in_(part))
-            )
+        people = [score.person_id for score in scores]
+        driver = await sqlite_driver(self.session)
+        for part in chunks(people):
+            if driver is None:
+                await self.session.execute(
+                    delete(CycleScore).where(CycleScore.cycle_id == cycle_id, CycleScore.person_id.in_(part))
+                )
+            else:
+                parameters = [cycle_id.hex, *[person.hex for person in part]]
+                await driver.execute_fetchall(SQLITE_DELETE_SCORES.format(people=marks(len(part))), parameters)
         rows = list(map(operator.attrgetter(*CYCLE_SCORE_COLUMNS), scores))
         await insert_many(self.session, CYCLE_SCORES, CYCLE_SCORE_COLUMNS, rows)
 

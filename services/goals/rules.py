@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 import operator
 import re
+import typing
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -391,22 +392,37 @@ def score_goals(goals: Sequence[ScoredGoal]) -> ScoreResult:
 def score_weighted(weights: Sequence[float | None], progresses: Sequence[float]) -> ScoreResult:
     """``score_goals`` given the goals' weights and progress side by side (a cycle scores
     thousands of people: no object per goal)."""
+    return ScoreResult(*score_fields(weights, progresses))
+
+
+def score_fields(
+    weights: Sequence[float | None], progresses: Sequence[float]
+) -> tuple[float | None, int, bool, float | None, ScoreError | None]:
+    """``score_weighted`` as a plain tuple in ``ScoreResult``'s field order: a cycle's scoring
+    builds one per participant, and a frozen dataclass costs more to build than the rule."""
     count = len(weights)
     if count == 0:
-        return ScoreResult(None, 0, False, None, ScoreError.no_goals)
-    attainments = [min(max(progress, 0.0), 100.0) for progress in progresses]
+        return None, 0, False, None, ScoreError.no_goals
+    # Each progress capped to 0-100: min(max(progress, 0.0), 100.0), which leaves a progress
+    # within 0-100 (or NaN) as it is, so the list is used as it is when min and max say so.
+    attainments = (
+        progresses
+        if min(progresses) >= 0.0 and max(progresses) <= 100.0
+        else [min(max(progress, 0.0), 100.0) for progress in progresses]
+    )
     unweighted = weights.count(None)
     if unweighted == count:
-        return ScoreResult(round(sum(attainments) / count, 2), count, True, None, None)
+        return round(sum(attainments) / count, 2), count, True, None, None
     if unweighted:
         total = sum(weight or 0.0 for weight in weights)
-        return ScoreResult(None, count, False, round(total, 4), ScoreError.weights_missing)
-    concrete = [weight or 0.0 for weight in weights]
+        return None, count, False, round(total, 4), ScoreError.weights_missing
+    # ``weight or 0.0`` changes only a zero (-0.0 to 0.0): the list as it is when there is none.
+    concrete = typing.cast(Sequence[float], weights) if 0.0 not in weights else [weight or 0.0 for weight in weights]
     total = sum(concrete)
     if abs(total - WEIGHT_TOTAL) > WEIGHT_TOLERANCE:
-        return ScoreResult(None, count, False, round(total, 4), ScoreError.weights_not_100)
+        return None, count, False, round(total, 4), ScoreError.weights_not_100
     score = sum(map(operator.mul, concrete, attainments)) / total
-    return ScoreResult(round(score, 2), count, True, round(total, 4), None)
+    return round(score, 2), count, True, round(total, 4), None
 
 
 def score_people(

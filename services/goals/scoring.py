@@ -8,11 +8,13 @@ from datetime import date, datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.goals.events import ComputedScore, inputs_json, publish_scores
+from services.goals.events import ComputedScore, goal_texts, publish_scores
 from services.goals.repository import CycleScoreRepository, GoalRepository
-from services.goals.rules import score_weighted
+from services.goals.rules import score_fields
 from shared.cycles import SCORE_FORMULA_VERSION
 from shared.database import utcnow
+
+NO_GOALS: tuple[tuple[()], tuple[()], tuple[()]] = ((), (), ())
 
 
 class CycleScoring:
@@ -35,31 +37,34 @@ class CycleScoring:
         """
         people = list(dict.fromkeys(participant_ids))
         now = self._now or utcnow()
-        goals = await self.goals.scored_by_owner(people, period_start, period_end)
+        inputs = await self.goals.scored_per_owner(people, period_start, period_end)
         revisions = await self.scores.revisions(cycle_id, people)
-        inputs = [goals.get(person_id, ()) for person_id in people]
-        texts = inputs_json(inputs)
+        texts, event_goals = goal_texts(inputs)
         scores: list[ComputedScore] = []
-        for person_id, scored, text in zip(people, inputs, texts, strict=True):
-            result = score_weighted([weight for _, weight, _ in scored], [progress for _, _, progress in scored])
-            scores.append(
+        append = scores.append
+        for person_id, scored, text, revision in zip(people, inputs, texts, revisions, strict=True):
+            # Each goal's weight and progress side by side: zip(*goals), or nothing.
+            _, weights, progresses = zip(*scored, strict=True) if scored else NO_GOALS
+            score, count, weights_ok, weight_total, error = score_fields(weights, progresses)
+            # Positional, in ComputedScore's field order (one per participant: keywords cost more).
+            append(
                 ComputedScore(
-                    cycle_id=cycle_id,
-                    person_id=person_id,
-                    period_start=period_start,
-                    period_end=period_end,
-                    score=result.score,
-                    goal_count=result.goal_count,
-                    weights_ok=result.weights_ok,
-                    weight_total=result.weight_total,
-                    error=result.error.value if result.error else None,
-                    formula_version=SCORE_FORMULA_VERSION,
-                    inputs=text,
-                    revision=revisions.get(person_id, 0) + 1,
-                    computed_at=now,
-                    goals=scored,
+                    cycle_id,
+                    person_id,
+                    period_start,
+                    period_end,
+                    score,
+                    count,
+                    weights_ok,
+                    weight_total,
+                    error.value if error else None,
+                    SCORE_FORMULA_VERSION,
+                    text,
+                    revision + 1,
+                    now,
+                    scored,
                 )
             )
         await self.scores.replace(cycle_id, scores)
-        await publish_scores(self.session, scores, now)
+        await publish_scores(self.session, scores, now, event_goals)
         return scores

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import uuid
 from datetime import date
 from typing import Any
@@ -12,7 +13,11 @@ import nats
 import pytest
 from nats.js import JetStreamContext
 from nats.js.api import ConsumerConfig, DeliverPolicy
+from sqlalchemy import select
 
+from services.goals.models import CycleScore, OutboxEvent
+from services.goals.repository import CycleScoreRepository, GoalRepository
+from services.goals.scoring import CycleScoring
 from shared.auth import Role
 from shared.cycles import (
     CYCLE_SCORE_COMPUTED,
@@ -24,6 +29,7 @@ from shared.cycles import (
 from shared.events import CloudEvent, service_stream
 from shared.settings import Settings
 from tests.conftest import TokenFactory
+from tests.goals.conftest import sessionmaker_of
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
@@ -167,3 +173,77 @@ async def test_scores_over_the_api(goals: httpx.AsyncClient, auth: TokenFactory)
     response = await goals.post(f"/cycles/{cycle}/scores", json=bad, headers=auth(Role.hr))
     assert response.status_code == 422
     assert response.json()["errors"][0]["field"] == "period_end"
+
+
+async def test_scoring_reads_and_writes_agree_with_the_core_statements_and_json_dumps(
+    goals: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    """On SQLite the scoring reads, deletes and counts revisions through the driver: the rows it
+    finds must be those of the Core statements (``scored_rows``, a select of the scores), and
+    what it writes must be byte for byte what ``json.dumps`` writes of the same values."""
+    ada, bob, cyd, dan = (uuid.uuid4() for _ in range(4))
+    for owner, period, goal_weight, check_in in [
+        (ada, "2026-Q1", 60, 100),
+        (ada, "2026-Q2", 40, 50),
+        (ada, "2026-Q3", 100, 100),  # ends after the period
+        (bob, "2026-Q2", 70, 12.5),
+        (bob, "2026-Q2", 20, 100),
+        (cyd, "2026-H1", None, 30),
+        (cyd, "2026-Q2", None, 70),
+    ]:
+        body = {"title": "Ship the billing service v2", "period": period, "weight": goal_weight}
+        created = await goals.post("/goals", json=body, headers=auth(person_id=owner))
+        assert created.status_code == 201, created.text
+        path = f"/goals/{created.json()['id']}/check-ins"
+        assert (await goals.post(path, json={"value": check_in}, headers=auth(person_id=owner))).is_success
+    cancelled = await goals.post(
+        "/goals", json={"title": "Dropped", "period": "2026-Q2", "weight": 50}, headers=auth(person_id=cyd)
+    )
+    override = {"status": "cancelled", "reason": "reorganisation"}
+    await goals.put(f"/goals/{cancelled.json()['id']}/status", json=override, headers=auth(person_id=cyd))
+    team = {"title": "Team goal", "period": "2026-Q2", "level": "team"}
+    assert (await goals.post("/goals", json=team, headers=auth(Role.manager, person_id=dan))).status_code == 201
+
+    people = [dan, cyd, ada, bob]
+    start, end = date(2026, 1, 1), date(2026, 6, 30)
+    cycle = uuid.uuid4()
+    async with sessionmaker_of(goals)() as session:
+        repository = GoalRepository.from_session(session)
+        expected: dict[uuid.UUID, list[tuple[str, float | None, float]]] = {person: [] for person in people}
+        for owner, goal_id, weight, progress in await repository.scored_rows(people, start, end):
+            expected[owner].append((str(goal_id), weight, progress))
+        found = await repository.scored_per_owner(people, start, end)
+        assert [list(goals) for goals in found] == [expected[person] for person in people]
+        assert [len(goals) for goals in found] == [0, 2, 2, 2]
+
+    for revision in (1, 2):
+        async with sessionmaker_of(goals)() as session, session.begin():
+            await CycleScoring(session).compute(cycle, start, end, people)
+        async with sessionmaker_of(goals)() as session:
+            stored = (await session.execute(select(CycleScore).where(CycleScore.cycle_id == cycle))).scalars().all()
+            assert sorted((score.person_id, score.revision) for score in stored) == sorted(
+                (person, revision) for person in people
+            )
+            assert await CycleScoreRepository.from_session(session).revisions(cycle, [bob, uuid.uuid4()]) == [
+                revision,
+                0,
+            ]
+            for score in stored:
+                assert score.inputs == json.dumps([list(goal) for goal in expected[score.person_id]])
+            payloads = (
+                await session.scalars(select(OutboxEvent.payload).where(OutboxEvent.subject == CYCLE_SCORE_COMPUTED))
+            ).all()
+            mine = [
+                json.loads(payload) for payload in payloads if json.loads(payload)["data"]["cycle_id"] == str(cycle)
+            ]
+            assert len(mine) == 4 * revision
+            for payload in payloads:
+                assert json.dumps(json.loads(payload)) == payload  # json.dumps' layout, byte for byte
+            latest = {
+                event["data"]["person_id"]: event["data"] for event in mine if event["data"]["revision"] == revision
+            }
+            assert latest[str(bob)]["goals"] == [
+                {"goal_id": goal_id, "weight": weight, "progress": progress}
+                for goal_id, weight, progress in expected[bob]
+            ]
+            assert (latest[str(bob)]["error"], latest[str(bob)]["weight_total"]) == ("weights_not_100", 90.0)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import operator
 import uuid
 from dataclasses import replace
 from datetime import date
@@ -31,6 +32,7 @@ from services.goals.rules import (
     key_result_progress,
     parse_period,
     roll_up,
+    score_fields,
     score_goals,
     score_people,
     smart_check,
@@ -348,3 +350,47 @@ def test_company_goals_need_no_alignment_and_yes_no_results_are_measurable() -> 
 )
 def test_vague_verbs(title: str, verb: str | None) -> None:
     assert vague_verb(title) == verb
+
+
+def _score_fields_reference(
+    weights: list[float | None], progresses: list[float]
+) -> tuple[float | None, int, bool, float | None, ScoreError | None]:
+    """The rule as first written (a list per step), which ``score_fields`` must match bit for bit."""
+    count = len(weights)
+    if count == 0:
+        return None, 0, False, None, ScoreError.no_goals
+    attainments = [min(max(progress, 0.0), 100.0) for progress in progresses]
+    unweighted = weights.count(None)
+    if unweighted == count:
+        return round(sum(attainments) / count, 2), count, True, None, None
+    if unweighted:
+        return None, count, False, round(sum(weight or 0.0 for weight in weights), 4), ScoreError.weights_missing
+    concrete = [weight or 0.0 for weight in weights]
+    total = sum(concrete)
+    if abs(total - 100.0) > 0.01:
+        return None, count, False, round(total, 4), ScoreError.weights_not_100
+    return round(sum(map(operator.mul, concrete, attainments)) / total, 2), count, True, round(total, 4), None
+
+
+@pytest.mark.parametrize(
+    ("weights", "progresses"),
+    [
+        ([], []),
+        ([60.0, 40.0], [100.0, 50.0]),
+        ([60.0, 40.0], [130.0, -20.0]),  # capped
+        ([None, None, None], [33.3, -0.0, 101.0]),
+        ([100.0, 0.0], [12.5, 80.0]),
+        ([100.0, -0.0], [12.5, 80.0]),
+        ([-0.0, -0.0], [50.0, 50.0]),
+        ([70.0, 20.0], [100.0, 100.0]),
+        ([70.0, None], [100.0, 100.0]),
+        ([33.33, 33.33, 33.34], [10.0, 20.0, 30.1]),
+        ([100.005], [99.999]),
+    ],
+)
+def test_score_fields_matches_the_rule_as_first_written(weights: list[float | None], progresses: list[float]) -> None:
+    found = score_fields(tuple(weights), tuple(progresses))
+    expected = _score_fields_reference(weights, progresses)
+    assert found == expected
+    # Same floats down to the sign of a zero, as json.dumps would write them.
+    assert [repr(value) for value in found] == [repr(value) for value in expected]
