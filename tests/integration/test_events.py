@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from opentelemetry import propagate, trace
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -37,6 +38,7 @@ from shared.migrations import upgrade_async
 from shared.people import DIRECTORY_STREAM, PERSON_UPSERTED
 from shared.settings import ServiceName
 from tests.support.processes import NatsServer
+from tests.support.tracing import recorded_spans
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
@@ -427,3 +429,43 @@ def test_subject_patterns() -> None:
     assert subject_matches("a.*.c", "a.x.c")
     assert subject_matches("a.>", "a.b.c")
     assert not subject_matches("a.>", "a")
+
+
+async def test_a_batch_gets_a_consumer_span_per_run_of_one_trace(
+    nats_url: str, pipeline_factory: PipelineFactory
+) -> None:
+    """Events of one producer's trace in a row share a span; each span continues its producer's trace."""
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    with recorded_spans() as exporter:
+        tracer = trace.get_tracer(__name__)
+        producers: list[trace.SpanContext] = []
+        js = pipeline.bus.jetstream()
+        events: list[CloudEvent] = []
+        for name, count in (("first request", 3), ("second request", 2)):
+            with tracer.start_as_current_span(name) as producer:
+                producers.append(producer.get_span_context())
+                headers: dict[str, str] = {}
+                propagate.inject(headers)
+                for _ in range(count):
+                    event = person_event()
+                    events.append(event)
+                    await js.publish(
+                        event.nats_subject, event.to_bytes(), headers={**headers, "Nats-Msg-Id": str(event.id)}
+                    )
+        handled_in: dict[uuid.UUID, trace.SpanContext] = {}
+
+        async def note_span(session: AsyncSession, event: CloudEvent) -> None:
+            handled_in[event.id] = trace.get_current_span().get_span_context()
+
+        consumer = pipeline.consume(note_span, durable="goals-traced")
+        await wait_until(lambda: consumer.handled == 5, message="all five handled")
+        consumed = [span for span in exporter.get_finished_spans() if span.name == f"consume {PERSON_UPSERTED}"]
+    assert len(consumed) == 2, [(span.name, span.attributes) for span in consumed]
+    for span, producer, count, batch in zip(consumed, producers, (3, 2), (events[:3], events[3:]), strict=True):
+        assert span.context is not None
+        assert span.parent is not None
+        assert (span.context.trace_id, span.parent.span_id) == (producer.trace_id, producer.span_id)
+        assert span.attributes is not None
+        assert span.attributes["messaging.batch.message_count"] == count
+        assert {handled_in[event.id].span_id for event in batch} == {span.context.span_id}
