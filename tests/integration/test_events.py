@@ -469,3 +469,25 @@ async def test_a_batch_gets_a_consumer_span_per_run_of_one_trace(
         assert span.attributes is not None
         assert span.attributes["messaging.batch.message_count"] == count
         assert {handled_in[event.id].span_id for event in batch} == {span.context.span_id}
+
+
+async def test_a_publish_no_stream_stores_stays_pending_with_the_reason(
+    nats_url: str, pipeline_factory: PipelineFactory
+) -> None:
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    await pipeline.add_person("stored")
+    async with pipeline.reviews() as session, session.begin():
+        lost = CloudEvent(source="/meritloop/nostream", type="meritloop.nostream.person.upserted")
+        session.add(ReviewsOutbox(id=lost.id, subject=lost.type, payload=lost.model_dump_json(), headers="{}"))
+
+    with pytest.raises(ConnectionError, match="1 of 2 events were not acknowledged"):
+        await pipeline.relay.run_once()
+    async with pipeline.reviews() as session:
+        rows = {row.subject: row for row in await session.scalars(select(ReviewsOutbox))}
+    assert rows[PERSON_UPSERTED].published_at is not None
+    failed = rows[lost.type]
+    assert failed.published_at is None
+    assert failed.attempts == 1
+    assert failed.last_error is not None
+    assert failed.last_error.startswith("NoStreamResponseError"), failed.last_error
