@@ -16,9 +16,9 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import cast
 
+from nats.aio.client import Client
 from nats.aio.msg import Msg
-from nats.errors import TimeoutError as NatsTimeoutError
-from nats.js import JetStreamContext
+from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
 from sqlalchemy import Table, select
@@ -36,6 +36,8 @@ logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+# How long a pull request waits on the server for messages before it is renewed.
+PULL_EXPIRES_SECONDS = 1.0
 INBOX_COLUMNS = ("consumer", "event_id", "event_type", "processed_at")
 # A message of a batch whose inbox row was just claimed: its place in the batch, itself, its event.
 Claimed = tuple[int, Msg, CloudEvent]
@@ -79,7 +81,7 @@ class EventConsumer(BackgroundLoop):
         self._inbox = inbox_model
         self.subscription = subscription
         self._policy = policy
-        self._psub: JetStreamContext.PullSubscription | None = None
+        self._pull_inbox: NatsSubscription | None = None
         self.handled = 0
         self.dead_lettered = 0
         self._wanted_subjects: dict[str, bool] = {}
@@ -89,10 +91,10 @@ class EventConsumer(BackgroundLoop):
         await super().stop()
         # A cancelled fetch leaves its subscription pending; draining the connection would
         # then wait for it until nats-py's drain timeout.
-        if self._psub is not None:
+        if self._pull_inbox is not None:
             with contextlib.suppress(Exception):
-                await self._psub.unsubscribe()
-            self._psub = None
+                await self._pull_inbox.unsubscribe()
+            self._pull_inbox = None
 
     @property
     def task_name(self) -> str:
@@ -118,9 +120,7 @@ class EventConsumer(BackgroundLoop):
                 await self._bus.wait_connected()
                 js = self._bus.jetstream()
                 await js.add_consumer(self.subscription.stream, self.consumer_config())
-                psub = await js.pull_subscribe_bind(self.subscription.durable, stream=self.subscription.stream)
-                self._psub = psub
-                await self._consume(psub)
+                await self._consume(self._bus.client)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - keep consuming once NATS is back
@@ -129,55 +129,96 @@ class EventConsumer(BackgroundLoop):
                 logger.warning("consumer %s interrupted (%s); retrying", self.subscription.durable, exc)
                 await asyncio.sleep(1.0)
 
-    async def _consume(self, psub: JetStreamContext.PullSubscription) -> None:
-        """Fetch ahead while a batch is handled, then handle all that arrived meanwhile as one batch.
+    async def _consume(self, client: Client) -> None:
+        """Pull ahead while a batch is handled, then handle all that arrived meanwhile as one batch.
 
-        A consumer that keeps pace gets one or two messages per fetch; without the fetch
+        A consumer that keeps pace gets one or two messages per pull; without the pull
         running beside the transaction every message would wait for a round trip and
-        commit alone. A fetch asks only for what fits: at most ``batch`` messages wait here
+        commit alone. A pull asks only for what fits: at most ``batch`` messages wait here
         unacked besides the batch being handled, well inside ack_wait.
+
+        The pull is JetStream's own protocol (a request to ``CONSUMER.MSG.NEXT``, the messages
+        and a status on this consumer's inbox) rather than nats-py's ``fetch``, which creates
+        a task, a timer and a random id per message: more than the inbox row costs.
         """
         size = self.subscription.batch
+        loop = asyncio.get_running_loop()
         waiting: deque[Msg] = deque()
         arrived = asyncio.Event()
-        room = asyncio.Event()
-        room.set()
+        wanted = asyncio.Event()
+        failed: asyncio.Future[None] = loop.create_future()
+        inbox = client.new_inbox()
+        current = ""  # the reply subject of the open pull request
+        outstanding = 0  # messages it may still deliver
 
-        async def fetch_ahead() -> None:
-            while not self.stopping:
-                await room.wait()
-                try:
-                    fetched = await psub.fetch(size - len(waiting), timeout=1.0)
-                except NatsTimeoutError:
-                    continue
-                # A whole fetch at once: a queue step per message cost more than its inbox row.
-                waiting.extend(fetched)
+        async def on_message(message: Msg) -> None:
+            nonlocal outstanding
+            if message.reply:  # a message of the stream
+                waiting.append(message)
+                outstanding -= 1
                 arrived.set()
-                if len(waiting) >= size:
-                    room.clear()
+                if outstanding <= 0:
+                    wanted.set()
+                return
+            status = (message.headers or {}).get("Status")
+            if status == "100" or message.subject != current:
+                return  # a heartbeat, or the end of a request already given up on
+            outstanding = 0
+            wanted.set()
+            if status != "408" and not failed.done():  # 408: the request expired, ask again
+                description = (message.headers or {}).get("Description", "")
+                failed.set_exception(ConnectionError(f"pull refused: {status} {description}".strip()))
 
-        fetcher = asyncio.create_task(fetch_ahead(), name=f"{self.task_name}-fetch")
+        async def pull_ahead() -> None:
+            nonlocal current, outstanding
+            number = 0
+            deadline = 0.0
+            request_subject = f"$JS.API.CONSUMER.MSG.NEXT.{self.subscription.stream}.{self.subscription.durable}"
+            while not self.stopping:
+                room = size - len(waiting)
+                if outstanding <= 0 and room > 0:
+                    number += 1
+                    current, outstanding = f"{inbox}.{number}", room
+                    request = {"batch": room, "expires": int(PULL_EXPIRES_SECONDS * 1e9)}
+                    await client.publish(request_subject, json.dumps(request).encode(), reply=current)
+                    deadline = loop.time() + PULL_EXPIRES_SECONDS + 1.0
+                wanted.clear()
+                try:
+                    # Not wait_for: on Python 3.11 it swallows a cancel that meets a set event.
+                    async with asyncio.timeout_at(deadline):
+                        await wanted.wait()
+                except TimeoutError:
+                    outstanding = 0  # neither messages nor its expiry came (a reconnect lost it): ask again
+
+        self._pull_inbox = await client.subscribe(f"{inbox}.*", cb=on_message)
+        puller = asyncio.create_task(pull_ahead(), name=f"{self.task_name}-pull")
         waiter: asyncio.Task[bool] | None = None
         try:
             while not self.stopping:
                 if not waiting:
                     arrived.clear()
                     waiter = asyncio.create_task(arrived.wait())
-                    await asyncio.wait({waiter, fetcher}, return_when=asyncio.FIRST_COMPLETED)
+                    await asyncio.wait({waiter, puller, failed}, return_when=asyncio.FIRST_COMPLETED)
                     if not waiter.done():
                         waiter.cancel()
-                        fetcher.result()  # the fetch failed: raise its error to the retry loop
+                        if failed.done():
+                            failed.result()  # the server refused the pull: raise to the retry loop
+                        puller.result()  # the pull failed: raise its error to the retry loop
                         return
                     waiter = None
                 messages = [waiting.popleft() for _ in range(min(size, len(waiting)))]
-                room.set()
+                wanted.set()
                 await self.process_batch(messages)
         finally:
             if waiter is not None:
                 waiter.cancel()
-            fetcher.cancel()
+            puller.cancel()
             with contextlib.suppress(asyncio.CancelledError, Exception):
-                await fetcher
+                await puller
+            if self._pull_inbox is not None:
+                with contextlib.suppress(Exception):
+                    await self._pull_inbox.unsubscribe()
+                self._pull_inbox = None
 
     async def process_batch(self, messages: Sequence[Msg]) -> None:
         """Handle a fetched batch in one transaction; a failure sends its message down the single path.
