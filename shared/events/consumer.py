@@ -14,7 +14,7 @@ from collections import Counter as Tally
 from collections import deque
 from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import cast
+from typing import Any, cast
 
 from nats.aio.client import Client
 from nats.aio.msg import Msg
@@ -198,7 +198,8 @@ class EventConsumer(BackgroundLoop):
                 if not waiting:
                     arrived.clear()
                     waiter = asyncio.create_task(arrived.wait())
-                    await asyncio.wait({waiter, puller, failed}, return_when=asyncio.FIRST_COMPLETED)
+                    watched: set[asyncio.Future[Any]] = {waiter, puller, failed}
+                    await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                     if not waiter.done():
                         waiter.cancel()
                         if failed.done():

@@ -462,10 +462,10 @@ async def test_a_batch_gets_a_consumer_span_per_run_of_one_trace(
         await wait_until(lambda: consumer.handled == 5, message="all five handled")
         consumed = [span for span in exporter.get_finished_spans() if span.name == f"consume {PERSON_UPSERTED}"]
     assert len(consumed) == 2, [(span.name, span.attributes) for span in consumed]
-    for span, producer, count, batch in zip(consumed, producers, (3, 2), (events[:3], events[3:]), strict=True):
+    for span, origin, count, batch in zip(consumed, producers, (3, 2), (events[:3], events[3:]), strict=True):
         assert span.context is not None
         assert span.parent is not None
-        assert (span.context.trace_id, span.parent.span_id) == (producer.trace_id, producer.span_id)
+        assert (span.context.trace_id, span.parent.span_id) == (origin.trace_id, origin.span_id)
         assert span.attributes is not None
         assert span.attributes["messaging.batch.message_count"] == count
         assert {handled_in[event.id].span_id for event in batch} == {span.context.span_id}
