@@ -491,3 +491,36 @@ async def test_a_publish_no_stream_stores_stays_pending_with_the_reason(
     assert failed.attempts == 1
     assert failed.last_error is not None
     assert failed.last_error.startswith("NoStreamResponseError"), failed.last_error
+
+
+async def test_a_consumer_deleted_on_the_server_is_recreated_and_goes_on(
+    nats_url: str, pipeline_factory: PipelineFactory
+) -> None:
+    """The server ends the open pull with a 409 status; the consumer's retry loop creates it again."""
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    recorder = Recorder()
+    consumer = pipeline.consume(recorder, durable="goals-deleted")
+    first = person_event()
+    await publish_all(pipeline, [first])
+    await wait_until(lambda: recorder.calls == [first.id], message="first event handled")
+
+    await pipeline.bus.jetstream().delete_consumer(DIRECTORY_STREAM, "goals-deleted")
+    second = person_event()
+    await publish_all(pipeline, [second])
+    await wait_until(lambda: second.id in recorder.calls, timeout=15, message="handled after the consumer came back")
+    assert consumer.handled >= 2
+
+
+def test_delivery_count_reads_both_reply_layouts() -> None:
+    from nats.aio.msg import Msg
+
+    from shared.events.consumer import delivery_count
+
+    def message(reply: str) -> Msg:
+        return Msg(_client=None, subject=PERSON_UPSERTED, reply=reply)  # type: ignore[arg-type]
+
+    assert delivery_count(message("$JS.ACK.MERITLOOP_REVIEWS.goals-people.3.17.12.1796060428424375830.4")) == 3
+    # With a JetStream domain and account hash (nats-server 2.9+ may send this form).
+    with_domain = "$JS.ACK.hub.ACCHASH.MERITLOOP_REVIEWS.goals-people.2.17.12.1796060428424375830.4.token"
+    assert delivery_count(message(with_domain)) == 2
