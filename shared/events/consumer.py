@@ -89,7 +89,7 @@ class EventConsumer(BackgroundLoop):
 
     async def stop(self) -> None:
         await super().stop()
-        # A cancelled fetch leaves its subscription pending; draining the connection would
+        # A cancelled pull leaves its inbox subscription behind; draining the connection would
         # then wait for it until nats-py's drain timeout.
         if self._pull_inbox is not None:
             with contextlib.suppress(Exception):
