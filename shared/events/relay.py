@@ -9,6 +9,10 @@ import logging
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+import nats.js.errors
+from nats.aio.client import Client
+from nats.aio.msg import Msg
+from nats.aio.subscription import Subscription
 from sqlalchemy import event, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
@@ -23,6 +27,45 @@ logger = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 30.0
 ACK_TIMEOUT_SECONDS = 5.0
+NO_RESPONDERS_STATUS = "503"  # no stream listens on the subject
+
+
+class _BatchAcks:
+    """The JetStream acks of one published batch, by the row's place in it: None for stored, else why not."""
+
+    _WAITING = "waiting"
+
+    def __init__(self, count: int) -> None:
+        self.results: list[str | None] = [self._WAITING] * count
+        self.left = count
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+
+    def record(self, index: int, error: str | None) -> None:
+        if not 0 <= index < len(self.results) or self.results[index] is not self._WAITING:
+            return  # not ours, or a second answer to the same publish
+        self.results[index] = error
+        self.left -= 1
+        if self.left == 0 and not self.done.done():
+            self.done.set_result(None)
+
+    def waiting(self, index: int) -> bool:
+        return self.results[index] is self._WAITING
+
+
+def ack_error(message: Msg) -> str | None:
+    """None if JetStream stored the message (a duplicate counts), else the error, worded as nats-py raises it."""
+    if message.headers and message.headers.get("Status") == NO_RESPONDERS_STATUS:
+        return f"NoStreamResponseError: {nats.js.errors.NoStreamResponseError()}"
+    try:
+        reply = json.loads(message.data)
+    except ValueError:
+        return f"APIError: unreadable publish ack {message.data[:200]!r}"
+    if not isinstance(reply, dict):
+        return f"APIError: unreadable publish ack {message.data[:200]!r}"
+    if "error" in reply:
+        error = nats.js.errors.APIError.from_error(reply["error"])
+        return f"{type(error).__name__}: {error}"
+    return None
 
 
 class PendingRow(Protocol):
@@ -59,9 +102,38 @@ class OutboxRelay(BackgroundLoop):
         self._poll_interval = poll_interval
         self._wake = asyncio.Event()
         self.published = 0
+        # Publish acks arrive on one subscription of the relay's own, not through nats-py's
+        # publish_async: its semaphore, random token, future and callbacks per message cost
+        # twice the publish itself (see bench/README.md, Event pipeline).
+        self._acks: dict[int, _BatchAcks] = {}
+        self._ack_inbox = ""
+        self._ack_subscription: Subscription | None = None
+        self._ack_client: Client | None = None
+        self._batches = 0
 
     def wake(self) -> None:
         self._wake.set()
+
+    async def stop(self) -> None:
+        await super().stop()
+        subscription, self._ack_subscription, self._ack_client = self._ack_subscription, None, None
+        if subscription is not None:
+            with contextlib.suppress(Exception):
+                await subscription.unsubscribe()
+
+    async def _ack_subject(self, client: Client) -> str:
+        """The reply-subject prefix of this relay's acks on ``client``, subscribed on first use."""
+        if self._ack_subscription is None or self._ack_client is not client:
+            inbox = client.new_inbox()
+            self._ack_subscription = await client.subscribe(f"{inbox}.>", cb=self._on_ack)
+            self._ack_inbox, self._ack_client = inbox, client
+        return self._ack_inbox
+
+    async def _on_ack(self, message: Msg) -> None:
+        _prefix, batch, index = message.subject.rsplit(".", 2)
+        acks = self._acks.get(int(batch))
+        if acks is not None:  # else the ack of a batch given up on: its rows stay pending
+            acks.record(int(index), ack_error(message))
 
     def watch_commits(self) -> None:
         """Wake the relay right after any commit that wrote an outbox row."""
@@ -144,30 +216,34 @@ class OutboxRelay(BackgroundLoop):
 
     async def publish(self, rows: Sequence[PendingRow]) -> tuple[list[Any], dict[Any, str]]:
         """Publish rows pipelined (all acks awaited together); Nats-Msg-Id makes it repeatable."""
-        js = self._bus.jetstream()
-        futures = []
-        # Rows written by one transaction share their trace headers: parse each text once.
-        parsed: dict[str, dict[str, str]] = {}
-        for row in rows:
-            text = row.headers or "{}"
-            common = parsed.get(text)
-            if common is None:
-                common = parsed[text] = json.loads(text)
-            headers = {**common, "Nats-Msg-Id": str(row.id)}
-            futures.append(await js.publish_async(row.subject, row.payload.encode(), headers=headers))
-        # A future whose ack never comes (NATS went away mid-batch) must not hang the relay.
-        # One wait for the whole batch: a timer per future cost more than the publish itself.
-        if futures:
-            _done, late = await asyncio.wait(futures, timeout=ACK_TIMEOUT_SECONDS)
-            for future in late:
-                future.cancel()
+        if not rows:
+            return [], {}
+        client = self._bus.client
+        self._batches += 1
+        number = self._batches
+        reply = f"{await self._ack_subject(client)}.{number}."
+        acks = self._acks[number] = _BatchAcks(len(rows))
+        try:
+            # Rows written by one transaction share their trace headers: parse each text once.
+            parsed: dict[str, dict[str, str]] = {}
+            for index, row in enumerate(rows):
+                text = row.headers or "{}"
+                common = parsed.get(text)
+                if common is None:
+                    common = parsed[text] = json.loads(text)
+                headers = {**common, "Nats-Msg-Id": str(row.id)}
+                await client.publish(row.subject, row.payload.encode(), reply=f"{reply}{index}", headers=headers)
+            # An ack that never comes (NATS went away mid-batch) must not hang the relay.
+            await asyncio.wait({acks.done}, timeout=ACK_TIMEOUT_SECONDS)
+        finally:
+            del self._acks[number]
         acked: list[Any] = []
         errors: dict[Any, str] = {}
-        for row, future in zip(rows, futures, strict=True):
-            if future.cancelled():
+        for index, row in enumerate(rows):
+            if acks.waiting(index):
                 errors[row.id] = f"TimeoutError: no ack within {ACK_TIMEOUT_SECONDS:.0f} s"
-            elif (error := future.exception()) is not None:
-                errors[row.id] = f"{type(error).__name__}: {error}"
+            elif (error := acks.results[index]) is not None:
+                errors[row.id] = error
             else:
                 acked.append(row.id)
         return acked, errors

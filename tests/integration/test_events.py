@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from opentelemetry import propagate, trace
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -37,6 +38,7 @@ from shared.migrations import upgrade_async
 from shared.people import DIRECTORY_STREAM, PERSON_UPSERTED
 from shared.settings import ServiceName
 from tests.support.processes import NatsServer
+from tests.support.tracing import recorded_spans
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
@@ -427,3 +429,117 @@ def test_subject_patterns() -> None:
     assert subject_matches("a.*.c", "a.x.c")
     assert subject_matches("a.>", "a.b.c")
     assert not subject_matches("a.>", "a")
+
+
+async def test_a_batch_gets_a_consumer_span_per_run_of_one_trace(
+    nats_url: str, pipeline_factory: PipelineFactory
+) -> None:
+    """Events of one producer's trace in a row share a span; each span continues its producer's trace."""
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    with recorded_spans() as exporter:
+        tracer = trace.get_tracer(__name__)
+        producers: list[trace.SpanContext] = []
+        js = pipeline.bus.jetstream()
+        events: list[CloudEvent] = []
+        for name, count in (("first request", 3), ("second request", 2)):
+            with tracer.start_as_current_span(name) as producer:
+                producers.append(producer.get_span_context())
+                headers: dict[str, str] = {}
+                propagate.inject(headers)
+                for _ in range(count):
+                    event = person_event()
+                    events.append(event)
+                    await js.publish(
+                        event.nats_subject, event.to_bytes(), headers={**headers, "Nats-Msg-Id": str(event.id)}
+                    )
+        handled_in: dict[uuid.UUID, trace.SpanContext] = {}
+
+        async def note_span(session: AsyncSession, event: CloudEvent) -> None:
+            handled_in[event.id] = trace.get_current_span().get_span_context()
+
+        consumer = EventConsumer(
+            pipeline.bus,
+            pipeline.goals,
+            GoalsInbox,
+            Subscription(
+                durable="goals-traced", stream=DIRECTORY_STREAM, subjects=(PERSON_UPSERTED,), handler=note_span
+            ),
+            ConsumerPolicy(max_deliver=3, backoff=[0.05], ack_wait=5.0),
+        )
+        # The five as one batch, as a running consumer gets them when they are already waiting.
+        await js.add_consumer(DIRECTORY_STREAM, consumer.consumer_config())
+        pulled = await js.pull_subscribe_bind("goals-traced", stream=DIRECTORY_STREAM)
+        messages = await pulled.fetch(10, timeout=2.0)
+        assert len(messages) == 5
+        await consumer.process_batch(messages)
+        await pulled.unsubscribe()
+        assert consumer.handled == 5
+        consumed = [span for span in exporter.get_finished_spans() if span.name == f"consume {PERSON_UPSERTED}"]
+    assert len(consumed) == 2, [(span.name, span.attributes) for span in consumed]
+    for span, origin, count, batch in zip(consumed, producers, (3, 2), (events[:3], events[3:]), strict=True):
+        assert span.context is not None
+        assert span.parent is not None
+        assert (span.context.trace_id, span.parent.span_id) == (origin.trace_id, origin.span_id)
+        assert span.attributes is not None
+        assert span.attributes["messaging.batch.message_count"] == count
+        assert {handled_in[event.id].span_id for event in batch} == {span.context.span_id}
+
+
+async def test_a_publish_no_stream_stores_stays_pending_with_the_reason(
+    nats_url: str, pipeline_factory: PipelineFactory
+) -> None:
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    await pipeline.add_person("stored")
+    async with pipeline.reviews() as session, session.begin():
+        lost = CloudEvent(source="/meritloop/nostream", type="meritloop.nostream.person.upserted")
+        session.add(ReviewsOutbox(id=lost.id, subject=lost.type, payload=lost.model_dump_json(), headers="{}"))
+
+    with pytest.raises(ConnectionError, match="1 of 2 events were not acknowledged"):
+        await pipeline.relay.run_once()
+    async with pipeline.reviews() as session:
+        rows = {row.subject: row for row in await session.scalars(select(ReviewsOutbox))}
+    assert rows[PERSON_UPSERTED].published_at is not None
+    failed = rows[lost.type]
+    assert failed.published_at is None
+    assert failed.attempts == 1
+    assert failed.last_error is not None
+    assert failed.last_error.startswith("NoStreamResponseError"), failed.last_error
+
+
+async def test_a_consumer_deleted_on_the_server_is_recreated_and_goes_on(
+    nats_url: str, pipeline_factory: PipelineFactory
+) -> None:
+    """The server ends the open pull with a 409 status; the consumer's retry loop creates it again."""
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    recorder = Recorder()
+    consumer = pipeline.consume(recorder, durable="goals-deleted")
+    first = person_event()
+    await publish_all(pipeline, [first])
+    await wait_until(lambda: recorder.calls == [first.id], message="first event handled")
+
+    await pipeline.bus.jetstream().delete_consumer(DIRECTORY_STREAM, "goals-deleted")
+    second = person_event()
+    await publish_all(pipeline, [second])
+    # handled counts after the commit, a moment after the handler ran.
+    await wait_until(
+        lambda: second.id in recorder.calls and consumer.handled >= 2,
+        timeout=15,
+        message="handled after the consumer came back",
+    )
+
+
+def test_delivery_count_reads_both_reply_layouts() -> None:
+    from nats.aio.msg import Msg
+
+    from shared.events.consumer import delivery_count
+
+    def message(reply: str) -> Msg:
+        return Msg(_client=None, subject=PERSON_UPSERTED, reply=reply)  # type: ignore[arg-type]
+
+    assert delivery_count(message("$JS.ACK.MERITLOOP_REVIEWS.goals-people.3.17.12.1796060428424375830.4")) == 3
+    # With a JetStream domain and account hash (nats-server 2.9+ may send this form).
+    with_domain = "$JS.ACK.hub.ACCHASH.MERITLOOP_REVIEWS.goals-people.2.17.12.1796060428424375830.4.token"
+    assert delivery_count(message(with_domain)) == 2
