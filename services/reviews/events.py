@@ -71,6 +71,9 @@ async def add_person_events(
 _EVENT_TEMPLATE = "{" + ",".join(f"{json.dumps(name)}:%s" for name in EVENT_DEFAULTS) + "}"
 
 
+_TEXT = {str, type(None)}
+
+
 def _json_value(value: object) -> str:
     """``json.dumps(value)``: the values a directory column holds without a call of it per value."""
     if value.__class__ is str:
@@ -100,6 +103,10 @@ def person_event_items(columns: Mapping[str, Sequence[Any]]) -> list[tuple[str, 
             encoded.append([encode_basestring_ascii(value) for value in ids])
         elif name in UUID_FIELDS:
             encoded.append(["null" if value is None else encode_basestring_ascii(str(value)) for value in column])
+        elif set(map(type, column)) <= _TEXT:
+            # Text columns repeat a few values (departments, titles, time zones): each encoded once.
+            text = {value: _json_value(value) for value in set(column)}
+            encoded.append(list(map(text.__getitem__, column)))
         else:
             encoded.append(list(map(_json_value, column)))
     documents = list(map(_EVENT_TEMPLATE.__mod__, zip(*encoded, strict=True)))
