@@ -738,6 +738,19 @@ def plan_import(
     outcome = _plan_new_people(directory, records, columns, mode=mode, missing=missing, dry_run=dry_run)
     if outcome is not None:
         return outcome
+    return _plan_rows(directory, records, columns, mode=mode, missing=missing, dry_run=dry_run)
+
+
+def _plan_rows(
+    directory: _Directory,
+    records: Sequence[dict[str, Any]],
+    columns: set[str],
+    *,
+    mode: ImportMode,
+    missing: MissingPeople,
+    dry_run: bool,
+) -> _Outcome:
+    """The plan row by row: any file, any directory; every rejected row's reasons come from here."""
     rows = [_read_row(number, record, columns) for number, record in enumerate(records, start=1)]
     plan = _Plan(directory, rows)
     plan.match()
