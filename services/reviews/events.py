@@ -8,8 +8,6 @@ from collections.abc import Mapping, Sequence
 from json.encoder import encode_basestring_ascii
 from typing import Any, cast
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from services.reviews.models import OutboxEvent, Person, ReviewTask
 from shared.events import Outbox
 from shared.people import PersonEventData
@@ -41,16 +39,16 @@ def person_verb(person: Person | dict[str, Any]) -> str:
     return "upserted" if active else "deactivated"
 
 
-async def add_person_events(
-    session: AsyncSession, people: Sequence[dict[str, Any]], created: Mapping[str, Sequence[Any]] | None = None
-) -> int:
-    """Outbox rows for many people at once: the importer changes thousands in one transaction.
+def person_event_rows(
+    people: Sequence[dict[str, Any]], created: Mapping[str, Sequence[Any]] | None = None
+) -> list[tuple[Any, ...]]:
+    """Outbox rows (for ``outbox.add_rows``) of many people: the importer changes thousands at once.
 
-    ``created`` (the importer's new people, column by column: every PersonEventData field a
-    list) come first, then ``people`` (its validated rows, one dict each); their event data
-    is read off directly (PersonEventData's fields, in its order and JSON form) instead of
-    validating a model per person, which cost a 100,000-row import more than writing its
-    rows; a test checks that the result equals ``person_event_data`` of each stored person.
+    ``created`` (new people, column by column: every PersonEventData field a list) come
+    first, then ``people`` (validated rows, one dict each). The event data is read off
+    directly (PersonEventData's fields, in its order and JSON form) instead of validating
+    a model per person, which cost a 100,000-row import more than writing its rows; a test
+    checks that the result equals ``person_event_data`` of each stored person.
     """
     items = person_event_items(created) if created else []
     for person in people:
@@ -64,14 +62,20 @@ async def add_person_events(
             if value is not None:
                 data[name] = str(value)
         items.append((person_verb(person), str(data["id"]), json.dumps(data, separators=(",", ":"))))
-    return await outbox.add_many_encoded(session, "person", items)
+    return outbox.encoded_rows("person", items)
 
 
 # json.dumps(data, separators=(",", ":")) of PersonEventData's fields in order, one %s per value.
 _EVENT_TEMPLATE = "{" + ",".join(f"{json.dumps(name)}:%s" for name in EVENT_DEFAULTS) + "}"
 
 
-_TEXT = {str, type(None)}
+_SCALARS = {str, bool, int, type(None)}
+
+
+def _few_kinds(column: Sequence[Any]) -> bool:
+    """Text, or one of bool and int, with or without None: values a dict keeps apart (not 1 and True)."""
+    kinds = set(map(type, column))
+    return kinds <= _SCALARS and len(kinds - {type(None)}) <= 1
 
 
 def _json_value(value: object) -> str:
@@ -90,7 +94,7 @@ def _json_value(value: object) -> str:
 
 
 def person_event_items(columns: Mapping[str, Sequence[Any]]) -> list[tuple[str, str, str]]:
-    """``(verb, subject, data JSON)`` per person given column by column, the bytes ``add_person_events`` writes.
+    """``(verb, subject, data JSON)`` per person given column by column: the bytes of ``json.dumps(data)``.
 
     Each field is encoded over its whole column and the documents put together by one
     template, instead of a dict and a ``json.dumps`` per person.
@@ -103,8 +107,8 @@ def person_event_items(columns: Mapping[str, Sequence[Any]]) -> list[tuple[str, 
             encoded.append([encode_basestring_ascii(value) for value in ids])
         elif name in UUID_FIELDS:
             encoded.append(["null" if value is None else encode_basestring_ascii(str(value)) for value in column])
-        elif set(map(type, column)) <= _TEXT:
-            # Text columns repeat a few values (departments, titles, time zones): each encoded once.
+        elif _few_kinds(column):
+            # Columns repeat a few values (departments, time zones, active, version): each encoded once.
             text = {value: _json_value(value) for value in set(column)}
             encoded.append(list(map(text.__getitem__, column)))
         else:

@@ -10,6 +10,7 @@ import json
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from json.encoder import encode_basestring_ascii
 from typing import TYPE_CHECKING, Any, cast
 
 from opentelemetry import propagate
@@ -136,8 +137,12 @@ class Outbox:
 
         For a caller that encodes its data column by column rather than one dict per event.
         """
+        return await self.add_rows(session, self.encoded_rows(entity, items))
+
+    def encoded_rows(self, entity: str, items: Sequence[tuple[str, str | None, str]]) -> list[tuple[Any, ...]]:
+        """The outbox rows ``add_many_encoded`` writes, for a caller that builds them before its first write."""
         if not items:
-            return 0
+            return []
         headers = _trace_headers()
         now = utcnow()
         stamp = now.isoformat().replace("+00:00", "Z")
@@ -153,11 +158,19 @@ class Outbox:
             if kind is None:
                 name = event_type(self.service, entity, verb)
                 kind = types[verb] = (name, json.dumps(name))
+            # json.dumps of the subject, without its per-call setup.
+            encoded = "null" if subject is None else encode_basestring_ascii(subject)
             payload = (
                 f'{{"specversion":"1.0","id":"{event_id}","source":{source},"type":{kind[1]},'
-                f'"subject":{json.dumps(subject)}{after_subject}{data}}}'
+                f'"subject":{encoded}{after_subject}{data}}}'
             )
             rows.append((event_id, kind[0], payload, headers, now, 0))
+        return rows
+
+    async def add_rows(self, session: AsyncSession, rows: Sequence[tuple[Any, ...]]) -> int:
+        """Rows from ``encoded_rows`` into the outbox, in the session's transaction."""
+        if not rows:
+            return 0
         table = cast(Table, self.model.__table__)  # type: ignore[attr-defined]
         await insert_many(session, table, ("id", "subject", "payload", "headers", "created_at", "attempts"), rows)
         session.info[WAKE_RELAY] = True

@@ -137,7 +137,8 @@ def test_column_wise_plan_equals_row_wise_plan(manager_column: str, shuffle: boo
     assert columnwise.report.ignored_columns == ["costume"]
     # Not a trivially equal pair: names derived, words read, some managers listed after reports.
     created = columnwise.creates
-    assert "Zoë O\"Brien\\" in created["display_name"] and False in created["active"]
+    assert 'Zoë O"Brien\\' in created["display_name"]
+    assert False in created["active"]
     assert created["user_name"][created["email"].index("p3@example.com")] == "p3@example.com"
     if shuffle:
         assert [person_id for person_id in created["id"]] != [row.person_id for row in columnwise.report.rows]
@@ -194,7 +195,7 @@ def test_people_already_there_and_unusual_shapes_are_planned_row_by_row() -> Non
 
 
 def test_event_data_encoded_by_column_is_what_json_dumps_writes() -> None:
-    texts = ['plain', 'Zoë', 'quote " and \\ backslash', "tab\tnew\nline", "\x00\x1f", "emoji 😀", "\u2028", None]
+    texts = ["plain", "Zoë", 'quote " and \\ backslash', "tab\tnew\nline", "\x00\x1f", "emoji 😀", "\u2028", None]
     people = []
     for index, text in enumerate(texts):
         people.append(
