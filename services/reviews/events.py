@@ -70,12 +70,8 @@ _EVENT_TEMPLATE = "{" + ",".join(f"{json.dumps(name)}:%s" for name in EVENT_DEFA
 
 
 _SCALARS = {str, bool, int, type(None)}
-
-
-def _few_kinds(column: Sequence[Any]) -> bool:
-    """Text, or one of bool and int, with or without None: values a dict keeps apart (not 1 and True)."""
-    kinds = set(map(type, column))
-    return kinds <= _SCALARS and len(kinds - {type(None)}) <= 1
+_TEXT = {str}
+_NONE = {type(None)}
 
 
 def _json_value(value: object) -> str:
@@ -103,14 +99,18 @@ def person_event_items(columns: Mapping[str, Sequence[Any]]) -> list[tuple[str, 
     encoded: list[list[str]] = []
     for name in EVENT_DEFAULTS:
         column = columns[name]
+        kinds = set(map(type, column))
         if name == "id":
-            encoded.append([encode_basestring_ascii(value) for value in ids])
+            encoded.append(list(map(encode_basestring_ascii, ids)))
         elif name in UUID_FIELDS:
             encoded.append(["null" if value is None else encode_basestring_ascii(str(value)) for value in column])
-        elif _few_kinds(column):
-            # Columns repeat a few values (departments, time zones, active, version): each encoded once.
-            text = {value: _json_value(value) for value in set(column)}
-            encoded.append(list(map(text.__getitem__, column)))
+        elif kinds == _TEXT:
+            encoded.append(list(map(encode_basestring_ascii, column)))
+        elif kinds <= _SCALARS and len(kinds - _NONE) <= 1:
+            # One kind of value (a dict keeps 1 and True apart only then), or None: repeated
+            # values (departments, time zones, active, version) are each encoded once.
+            distinct = {value: _json_value(value) for value in set(column)}
+            encoded.append(list(map(distinct.__getitem__, column)))
         else:
             encoded.append(list(map(_json_value, column)))
     documents = list(map(_EVENT_TEMPLATE.__mod__, zip(*encoded, strict=True)))
