@@ -6,7 +6,7 @@ import json
 import uuid
 from collections.abc import Mapping, Sequence
 from json.encoder import encode_basestring_ascii
-from typing import Any, cast
+from typing import Any
 
 from services.reviews.models import OutboxEvent, Person, ReviewTask
 from shared.events import Outbox
@@ -77,7 +77,7 @@ _NONE = {type(None)}
 def _json_value(value: object) -> str:
     """``json.dumps(value)``: the values a directory column holds without a call of it per value."""
     if value.__class__ is str:
-        return encode_basestring_ascii(cast(str, value))
+        return encode_basestring_ascii(value)
     if value is None:
         return "null"
     if value is True:
@@ -85,7 +85,7 @@ def _json_value(value: object) -> str:
     if value is False:
         return "false"
     if value.__class__ is int:
-        return int.__repr__(cast(int, value))
+        return int.__repr__(value)
     return json.dumps(value)
 
 

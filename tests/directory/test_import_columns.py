@@ -19,6 +19,7 @@ import pytest
 from services.reviews.directory.importer import (
     ImportMode,
     MissingPeople,
+    RowAction,
     _Directory,
     _Outcome,
     _plan_new_people,
@@ -133,7 +134,7 @@ def test_column_wise_plan_equals_row_wise_plan(manager_column: str, shuffle: boo
     assert columnwise is not None, "a clean file of new people is planned column by column"
     rowwise = _plan_rows(EMPTY, records, columns, **OPTIONS)
     assert comparable(columnwise) == comparable(rowwise)
-    assert columnwise.report.summary["create"] == len(rows)
+    assert columnwise.report.summary[RowAction.create] == len(rows)
     assert columnwise.report.ignored_columns == ["costume"]
     # Not a trivially equal pair: names derived, words read, some managers listed after reports.
     created = columnwise.creates

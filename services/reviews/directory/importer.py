@@ -644,19 +644,19 @@ def _plan_new_people(
 
     managers: list[int | None] = [None] * count
     if given:
-        column = given[0]
-        if column == "manager_email":
+        reference_column = given[0]
+        if reference_column == "manager_email":
             found = dict(zip(email_keys, range(count), strict=True))
-        elif column == "manager_user_name":
+        elif reference_column == "manager_user_name":
             found = {
                 (name or email).lower(): index
                 for index, (name, email) in enumerate(zip(user_names or emails, emails, strict=True))
             }
         else:
-            own = values.get(column.removeprefix("manager_"), [])
+            own = values.get(reference_column.removeprefix("manager_"), [])
             found = {value: index for index, value in enumerate(own) if value}
-        lower = column in ("manager_email", "manager_user_name")
-        for index, reference in enumerate(values[column]):
+        lower = reference_column in ("manager_email", "manager_user_name")
+        for index, reference in enumerate(values[reference_column]):
             if reference:
                 manager = found.get(reference.lower() if lower else reference)
                 if manager is None or manager == index:  # unknown, or their own manager
