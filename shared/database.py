@@ -221,13 +221,21 @@ async def _insert_new_sqlite(
     return written
 
 
+_CONVERT_SAMPLE = 1000
+
+
 def _convert(processor: Callable[[Any], Any], column: list[Any]) -> list[Any]:
     """``processor`` over a column, each distinct value once when values repeat.
 
     A batch's timestamps, dates and foreign keys are mostly the same few values, and the
     SQLite processors format a date or datetime in Python.
     """
+    # Mostly distinct values (ids, names): hashing them all first would only add work. The
+    # first values tell; mapping the processor over every value is right whatever they are.
+    sample = column[:_CONVERT_SAMPLE]
     try:
+        if len(set(sample)) * 2 > len(sample):
+            return list(map(processor, column))
         distinct = set(column)
     except TypeError:  # unhashable values
         return list(map(processor, column))

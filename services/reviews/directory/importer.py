@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import io
 import json
 import re
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -26,11 +28,11 @@ from pathlib import Path
 from typing import Any, cast
 
 from email_validator import EmailNotValidError, validate_email
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter
 from sqlalchemy import Table, bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reviews.events import add_person_events
+from services.reviews.events import outbox, person_event_rows
 from services.reviews.models import Person, PersonEmail, email_key
 from shared.database import create_engine, create_sessionmaker, insert_many, utcnow
 
@@ -82,8 +84,11 @@ SHORTEST_LIMIT = min(MAX_LENGTHS.values())
 MAX_LISTED_ROWS = 10
 # The Person columns an import writes (emails aside), in one order for bulk statements.
 WRITTEN = (*[name for name in PERSON_COLUMNS if name != "active"], "manager_id", "active")
+# What a create writes besides the version and the timestamps, in the order of _Outcome.creates.
+CREATED = (*WRITTEN, "id", "path")
 TRUE_WORDS = frozenset({"true", "1", "yes", "y", "active"})
 FALSE_WORDS = frozenset({"false", "0", "no", "n", "inactive"})
+ACTIVE_WORDS = {**dict.fromkeys(TRUE_WORDS, True), **dict.fromkeys(FALSE_WORDS, False)}
 _ISO_DATE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}")
 
 
@@ -131,6 +136,9 @@ class ImportReport(BaseModel):
         return self.summary.get(RowAction.reject, 0)
 
 
+_ROW_REPORTS = TypeAdapter(list[RowReport])
+
+
 class ImportFileError(ValueError):
     """The file cannot be read at all (not CSV/JSON, not a list of records)."""
 
@@ -174,7 +182,7 @@ def parse_records(content: bytes, file_format: str) -> tuple[list[dict[str, Any]
     records = []
     try:
         for values in reader:
-            if not any(value.strip() for value in values):
+            if not "".join(values).strip():  # a blank line (any(value.strip() ...) without a call per value)
                 continue
             records.append(dict(zip(names, values, strict=False)))
     except csv.Error as exc:
@@ -556,10 +564,168 @@ def _verdict(row: _Row, values: dict[str, Any], current: dict[str, Any] | None) 
 @dataclass
 class _Outcome:
     report: ImportReport
-    creates: list[dict[str, Any]]
+    # The people to create, column by column (CREATED, each a list), managers before their reports.
+    creates: dict[str, list[Any]]
     updates: list[dict[str, Any]]
     email_changes: list[tuple[uuid.UUID, str | None, str]]
     path_moves: list[dict[str, Any]] = field(default_factory=list)
+
+
+def _plan_new_people(
+    directory: _Directory,
+    records: Sequence[dict[str, Any]],
+    columns: set[str],
+    *,
+    mode: ImportMode,
+    missing: MissingPeople,
+    dry_run: bool,
+) -> _Outcome | None:
+    """The plan of a file of new people into an empty directory, checked column by column.
+
+    The same checks as the row-wise plan below, over whole columns: a set per key for
+    duplicates, a dict per manager column, one pass for cycles and paths. It only answers
+    when every row passes: ``None`` for a file with a rejected row (or an unusual shape:
+    a record lacking a column, a value that is not text, several manager columns, a
+    ``manager_id``), which the row-wise plan then reads, so the errors a bad file gets
+    come from one place. An initial load from an HRIS is this case; a re-import, which
+    matches people already there, takes the row-wise plan.
+    """
+    if directory.people or directory.email_owner or directory.by_user_name or directory.by_external_id:
+        return None
+    count = len(records)
+    present = set().union(*records)
+    if not count or "email" not in columns or "email" not in present or set(map(len, records)) != {len(present)}:
+        return None
+    values: dict[str, list[Any]] = {}
+    for name in (*PERSON_COLUMNS, *MANAGER_COLUMNS):
+        if name in present:
+            raw = [record[name] for record in records]
+            if set(map(type, raw)) != {str}:
+                return None
+            values[name] = [value.strip() or None for value in raw]
+    for name, limit in MAX_LENGTHS.items():
+        column = values.get(name)
+        if column is not None and max(map(len, filter(None, column)), default=0) > limit:
+            return None
+    if None in values["email"]:
+        return None
+    try:
+        emails = values["email"] = [normalized_email(value) for value in values["email"]]
+    except EmailNotValidError:
+        return None
+    # Few distinct values: each one read once.
+    if "active" in values:
+        active = {value: True if value is None else ACTIVE_WORDS.get(value.lower()) for value in set(values["active"])}
+        if None in active.values():
+            return None
+        values["active"] = list(map(active.__getitem__, values["active"]))
+    if "hire_date" in values:
+        dates = {value: _date(value) for value in set(values["hire_date"]) if value is not None}
+        if None in dates.values():
+            return None
+        values["hire_date"] = [None if value is None else dates[value] for value in values["hire_date"]]
+    given = [name for name in MANAGER_COLUMNS if name in values]
+    if len(given) > 1 or "manager_id" in given:
+        return None
+    names = [values[name] for name in ("display_name", "given_name", "family_name") if name in values]
+    if not names or not all(map(any, zip(*names, strict=True))):
+        return None
+
+    email_keys = list(map(email_key, emails))
+    user_names = values.get("user_name")
+    keys: dict[str, list[str]] = {
+        "email": email_keys,
+        "user_name": [value.lower() for value in user_names if value] if user_names else [],
+        "external_id": [value for value in values.get("external_id", ()) if value],
+        "employee_number": [value for value in values.get("employee_number", ()) if value],
+    }
+    if any(len(set(column)) != len(column) for column in keys.values()):
+        return None
+
+    managers: list[int | None] = [None] * count
+    if given:
+        reference_column = given[0]
+        if reference_column == "manager_email":
+            found = dict(zip(email_keys, range(count), strict=True))
+        elif reference_column == "manager_user_name":
+            found = {
+                (name or email).lower(): index
+                for index, (name, email) in enumerate(zip(user_names or emails, emails, strict=True))
+            }
+        else:
+            own = values.get(reference_column.removeprefix("manager_"), [])
+            found = {value: index for index, value in enumerate(own) if value}
+        lower = reference_column in ("manager_email", "manager_user_name")
+        for index, reference in enumerate(values[reference_column]):
+            if reference:
+                manager = found.get(reference.lower() if lower else reference)
+                if manager is None or manager == index:  # unknown, or their own manager
+                    return None
+                managers[index] = manager
+
+    # The creation depth (managers first), one walk up per chain; a walk that meets itself is a cycle.
+    depth = [0] * count
+    for start in range(count):
+        if depth[start]:
+            continue
+        chain: list[int] = []
+        node: int | None = start
+        while node is not None and not depth[node]:
+            depth[node] = -1
+            chain.append(node)
+            node = managers[node]
+        if node is not None and depth[node] < 0:
+            return None
+        level = depth[node] if node is not None else 0
+        for member in reversed(chain):
+            level += 1
+            depth[member] = level
+    order = sorted(range(count), key=depth.__getitem__)
+
+    # Every row passes: the new people's ids (none is drawn for a file that is refused here).
+    ids = [uuid.uuid4() for _ in range(count)]
+    paths: list[str] = [""] * count
+    for index in order:
+        manager = managers[index]
+        paths[index] = (paths[manager] if manager is not None else "") + ids[index].hex
+
+    nothing = [None] * count
+    final = {name: values.get(name, nothing) for name in WRITTEN}
+    final["user_name"] = (
+        [name or email for name, email in zip(user_names, emails, strict=True)] if user_names else emails
+    )
+    final["active"] = values.get("active", [True] * count)
+    final["manager_id"] = [None if manager is None else ids[manager] for manager in managers]
+    final["display_name"] = [
+        display or " ".join(part for part in (given_name, family_name) if part) or None
+        for display, given_name, family_name in zip(
+            values.get("display_name", nothing),
+            values.get("given_name", nothing),
+            values.get("family_name", nothing),
+            strict=True,
+        )
+    ]
+    final["id"], final["path"] = ids, paths
+    if order != list(range(count)):
+        final = {name: [column[index] for index in order] for name, column in final.items()}
+    reports = _ROW_REPORTS.validate_python(
+        [
+            {"row": number, "action": RowAction.create, "key": email, "person_id": person_id}
+            for number, email, person_id in zip(range(1, count + 1), emails, ids, strict=True)
+        ]
+    )
+    summary = dict.fromkeys(RowAction, 0)
+    summary[RowAction.create] = count
+    report = ImportReport(
+        dry_run=dry_run,
+        mode=mode,
+        missing=missing,
+        applied=not dry_run,
+        summary=summary,
+        ignored_columns=sorted(columns - KNOWN_COLUMNS),
+        rows=reports,
+    )
+    return _Outcome(report, {name: final[name] for name in CREATED}, [], [])
 
 
 def plan_import(
@@ -571,6 +737,44 @@ def plan_import(
     missing: MissingPeople,
     dry_run: bool,
 ) -> _Outcome:
+    """What importing ``records`` would do: column by column when the file qualifies, else row by row."""
+    with _collector_paused():
+        outcome = _plan_new_people(directory, records, columns, mode=mode, missing=missing, dry_run=dry_run)
+        if outcome is not None:
+            return outcome
+        return _plan_rows(directory, records, columns, mode=mode, missing=missing, dry_run=dry_run)
+
+
+@contextmanager
+def _collector_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector off while a plan runs, on again after (if it was on).
+
+    A plan makes hundreds of thousands of objects (ids, report rows) that all live until it
+    returns: the collections their allocation triggers find no garbage and scan the whole
+    heap each time, which cost a 100,000-row plan about as much as its own work. A plan has
+    no await, so no other task of the event loop runs meanwhile; an import job plans in a
+    worker thread, and the loop's own reference cycles wait the plan's second or two.
+    """
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+
+
+def _plan_rows(
+    directory: _Directory,
+    records: Sequence[dict[str, Any]],
+    columns: set[str],
+    *,
+    mode: ImportMode,
+    missing: MissingPeople,
+    dry_run: bool,
+) -> _Outcome:
+    """The plan row by row: any file, any directory; every rejected row's reasons come from here."""
     rows = [_read_row(number, record, columns) for number, record in enumerate(records, start=1)]
     plan = _Plan(directory, rows)
     plan.match()
@@ -640,7 +844,9 @@ def plan_import(
         ignored_columns=sorted(columns - KNOWN_COLUMNS),
         rows=reports,
     )
-    return _Outcome(report, creates, updates, email_changes, path_moves)
+    ordered = _creation_order(creates)
+    created = {name: [values[name] for values in ordered] for name in CREATED}
+    return _Outcome(report, created, updates, email_changes, path_moves)
 
 
 def _report(
@@ -703,25 +909,28 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterable[Sequence[Any]]:
 
 async def _apply(session: AsyncSession, outcome: _Outcome) -> None:
     now = utcnow()
-    creates = _creation_order(outcome.creates)
-    created_columns = (*WRITTEN, "id", "path", "version", "created_at", "deactivated_at")
-    for chunk in _chunks(creates):
-        await insert_many(
-            session,
-            PEOPLE,
-            created_columns,
-            [
-                (
-                    *[values[name] for name in WRITTEN],
-                    values["id"],
-                    values["path"],
-                    1,
-                    now,
-                    None if values["active"] else now,
-                )
-                for values in chunk
-            ],
+    creates = outcome.creates
+    count = len(creates["id"])
+    created_columns = (*CREATED, "version", "created_at", "deactivated_at")
+    # Every row the writes need, built before the first await (so with the collector paused,
+    # as in the plan: all of it lives until the last write).
+    with _collector_paused():
+        created_rows = list(
+            zip(
+                *[creates[name] for name in CREATED],
+                [1] * count,
+                [now] * count,
+                [None if active else now for active in creates["active"]],
+                strict=True,
+            )
         )
+        email_rows = [
+            (email_key(email), person_id, email, "work", True)
+            for email, person_id in zip(creates["email"], creates["id"], strict=True)
+        ] + [(email_key(new), pid, new, "work", True) for pid, _old, new in outcome.email_changes]
+        event_rows = person_event_rows(outcome.updates, created={**creates, "version": [1] * count})
+    for chunk in _chunks(created_rows):
+        await insert_many(session, PEOPLE, created_columns, chunk)
     if outcome.updates:
         # Addresses that stop being primary: drop the old primary row, mark the others secondary.
         changed = outcome.email_changes
@@ -754,13 +963,9 @@ async def _apply(session: AsyncSession, outcome: _Outcome) -> None:
             update(PEOPLE).where(PEOPLE.c.id == bindparam("person_id")).values(path=bindparam("path")),
             [{"person_id": move["id"], "path": move["path"]} for move in chunk],
         )
-    email_rows = [(email_key(values["email"]), values["id"], values["email"], "work", True) for values in creates] + [
-        (email_key(new), pid, new, "work", True) for pid, _old, new in outcome.email_changes
-    ]
     for chunk in _chunks(email_rows):
         await insert_many(session, PERSON_EMAILS, ("value_key", "person_id", "value", "type", "primary"), chunk)
-    changed_people = [{**values, "version": 1} for values in creates] + outcome.updates
-    await add_person_events(session, changed_people)
+    await outbox.add_rows(session, event_rows)
     await session.flush()
 
 
