@@ -38,6 +38,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import nats
+from nats.aio.msg import Msg
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from sqlalchemy import func, select
 
@@ -141,6 +142,91 @@ async def bare(
         await nc.flush()
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
         await psub.unsubscribe()
+        return elapsed, cpu
+    finally:
+        await nc.close()
+
+
+async def bare_lean(
+    url: str, events: Sequence[CloudEvent], publish_batch: int, fetch_batch: int, round_: int
+) -> tuple[float, float]:
+    """JetStream through the protocol paths the relay and consumer themselves take (no nats-py
+    JetStream helpers): publishes with reply subjects of our own whose acks one subscription
+    counts, a batch's acks awaited together; pull requests to ``CONSUMER.MSG.NEXT`` on an inbox
+    of our own, every message acked by a plain publish."""
+    nc = await nats.connect(url)
+    try:
+        js = nc.jetstream(timeout=5.0)
+        config = service_stream(BARE_SERVICE)
+        await js.add_stream(config)
+        stream, durable = config.name or "", f"lean-{round_}"
+        subject_prefix = f"meritloop.{BARE_SERVICE}"
+        await js.add_consumer(
+            stream,
+            ConsumerConfig(
+                durable_name=durable,
+                ack_policy=AckPolicy.EXPLICIT,
+                deliver_policy=DeliverPolicy.NEW,
+                filter_subject=f"{subject_prefix}.>",
+            ),
+        )
+        messages = [
+            (f"{subject_prefix}.person.upserted", event.to_bytes(), {"Nats-Msg-Id": f"{event.id}-lean-{round_}"})
+            for event in events
+        ]
+        acked = 0
+        batch_acked = asyncio.Event()
+        batch_size = 0
+
+        async def on_ack(_message: Msg) -> None:
+            nonlocal acked
+            acked += 1
+            if acked >= batch_size:
+                batch_acked.set()
+
+        acks = nc.new_inbox()
+        ack_sub = await nc.subscribe(f"{acks}.*", cb=on_ack)
+        received = 0
+        delivered: asyncio.Queue[Msg | None] = asyncio.Queue()
+
+        async def on_delivery(message: Msg) -> None:
+            # A stream message has a reply (its ack subject); a status (408: the pull expired) has none.
+            delivered.put_nowait(message if message.reply else None)
+
+        deliveries = nc.new_inbox()
+        pull_sub = await nc.subscribe(deliveries, cb=on_delivery)
+
+        async def publish() -> None:
+            nonlocal acked, batch_size
+            for start in range(0, len(messages), publish_batch):
+                batch = messages[start : start + publish_batch]
+                acked, batch_size = 0, len(batch)
+                batch_acked.clear()
+                for index, (subject, payload, headers) in enumerate(batch):
+                    await nc.publish(subject, payload, reply=f"{acks}.{index}", headers=headers)
+                await asyncio.wait_for(batch_acked.wait(), timeout=5.0)
+
+        async def consume() -> None:
+            nonlocal received
+            request = json.dumps({"batch": fetch_batch, "expires": 1_000_000_000}).encode()
+            while received < len(messages):
+                await nc.publish(f"$JS.API.CONSUMER.MSG.NEXT.{stream}.{durable}", request, reply=deliveries)
+                for _ in range(fetch_batch):
+                    message = await delivered.get()
+                    if message is None:
+                        break
+                    json.loads(message.data)  # a consumer reads what it is given
+                    await nc.publish(message.reply, b"+ACK")
+                    received += 1
+                    if received == len(messages):
+                        break
+
+        started, cpu_started = time.perf_counter(), time.process_time()
+        await asyncio.gather(publish(), consume())
+        await nc.flush()
+        elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+        await ack_sub.unsubscribe()
+        await pull_sub.unsubscribe()
         return elapsed, cpu
     finally:
         await nc.close()
@@ -252,6 +338,11 @@ async def run(args: argparse.Namespace) -> None:
             print(f"  pipeline/bare rate = {rate / bare_rate:.2f} (goal >= 0.5)")
             # CPU seconds of this process (every thread): they move less with the neighbours' load.
             print(f"  CPU seconds: bare {bare_cpu:.2f}, pipeline {cpu:.2f}; bare/pipeline = {bare_cpu / cpu:.2f}")
+            # The relay and consumer speak JetStream's protocol directly; so may a bare client.
+            lean_time, lean_cpu = await bare_lean(url, events, publish_batch, fetch_batch, round_)
+            lean_rate = args.events / lean_time
+            print(f"  lean bare (the protocol paths the pipeline takes): {lean_time:.2f} s ({lean_rate:,.0f} events/s)")
+            print(f"  pipeline/lean bare rate = {rate / lean_rate:.2f}; CPU lean bare/pipeline = {lean_cpu / cpu:.2f}")
             if pending or inbox != args.events:
                 raise SystemExit(f"pipeline incomplete: {pending} outbox rows pending, {inbox} inbox rows")
 
