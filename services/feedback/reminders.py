@@ -10,20 +10,14 @@ request and the person, so JetStream drops a duplicate.
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
-
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.feedback.checkins.service import sweep_checkin_reminders
 from services.feedback.service import sweep_reminders
+from services.feedback.sweeps import sweep_router
 from shared.database import utcnow
 from shared.settings import Settings
-
-log = logging.getLogger(__name__)
 
 
 async def sweep_once(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> int:
@@ -34,30 +28,8 @@ async def sweep_once(sessionmaker: async_sessionmaker[AsyncSession], settings: S
         return done + await sweep_checkin_reminders(session, now=utcnow())
 
 
-async def _sweep_forever(sessionmaker: async_sessionmaker[AsyncSession], settings: Settings) -> None:
-    while True:
-        try:
-            while await sweep_once(sessionmaker, settings):
-                pass
-        except Exception:  # A failed round is retried next interval; the sweep must not die.
-            log.exception("feedback reminder sweep failed")
-        await asyncio.sleep(settings.feedback_reminder_interval)
+async def _round(app: FastAPI, settings: Settings) -> bool:
+    return bool(await sweep_once(app.state.sessionmaker, settings))
 
 
-@asynccontextmanager
-async def reminder_sweep(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    if settings.feedback_reminder_interval <= 0:
-        yield
-        return
-    task = asyncio.create_task(_sweep_forever(app.state.sessionmaker, settings), name="feedback-reminders")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-# Routeless: FastAPI merges a router's lifespan into the app's, after the bus and relay start.
-reminders_router = APIRouter(lifespan=reminder_sweep)
+reminders_router = sweep_router("reminder", _round)

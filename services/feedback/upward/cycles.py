@@ -14,14 +14,11 @@ nothing and keeps nothing to release.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import uuid
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 from datetime import datetime
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -29,6 +26,7 @@ from services.feedback.events import people
 from services.feedback.keyring import UPWARD_PULSE, Keyring, destroy_tally, provider_from_settings
 from services.feedback.models import ContentKey, UpwardAnswer, UpwardPulse, UpwardScopeMember
 from services.feedback.peer_reviews.rules import effective_k
+from services.feedback.sweeps import sweep_router
 from services.feedback.upward.schemas import PulseRead, UpwardInboxItem
 from services.feedback.upward.service import CLOSED, OPEN, UpwardService
 from shared.auth import Principal
@@ -212,31 +210,9 @@ async def sweep_once(sessionmaker: async_sessionmaker[AsyncSession], settings: S
         )
 
 
-async def _sweep_forever(app: FastAPI, settings: Settings) -> None:
-    while True:
-        try:
-            while await sweep_once(app.state.sessionmaker, settings, app) >= SWEEP_BATCH:
-                pass
-        except Exception:  # A failed round is retried next interval; the sweep must not die.
-            log.exception("upward feedback close sweep failed")
-        await asyncio.sleep(settings.feedback_reminder_interval)
+async def _round(app: FastAPI, settings: Settings) -> bool:
+    return await sweep_once(app.state.sessionmaker, settings, app) >= SWEEP_BATCH
 
 
-@asynccontextmanager
-async def closing_sweep(app: FastAPI) -> AsyncIterator[None]:
-    """Every ``MERITLOOP_FEEDBACK_REMINDER_INTERVAL`` seconds, close the pulses whose time came."""
-    settings: Settings = app.state.settings
-    if settings.feedback_reminder_interval <= 0:
-        yield
-        return
-    task = asyncio.create_task(_sweep_forever(app, settings), name="upward-feedback-close")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-# Routeless: FastAPI merges a router's lifespan into the app's.
-closing_router = APIRouter(lifespan=closing_sweep)
+# Every ``MERITLOOP_FEEDBACK_REMINDER_INTERVAL`` seconds, close the pulses whose time came.
+closing_router = sweep_router("upward-close", _round)
