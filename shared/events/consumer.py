@@ -247,8 +247,13 @@ class EventConsumer(BackgroundLoop):
                 await self._refuse(message, reason)
                 continue
             batch.append((message, event))
-        # A batch of one takes this path too: one statement claims its inbox row where the
-        # single path's lookup and insert took two.
+        if len(batch) == 1:
+            # Alone, an event takes the single path: its inbox row is written with the handler's
+            # effects at commit, not claimed first. On SQLite a claim holds the database's write
+            # lock for the whole handler, and a handler that waits on work writing to the same
+            # database (an Update whose activity closes a review) would wait for its own lock.
+            await self._process_one(batch[0][0])
+            return
         while batch:
             failed = await self._handle_batch(batch)
             if failed is None:
