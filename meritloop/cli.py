@@ -147,6 +147,28 @@ def show_settings(
         typer.echo(f"MERITLOOP_{name.upper()}={value}")
 
 
+@app.command("source-keys")
+def source_keys(
+    goals_key_file: Annotated[Path, typer.Option(help="The goals service's MERITLOOP_SOURCE_SIGNING_KEY, as a file.")],
+    feedback_key_file: Annotated[
+        Path, typer.Option(help="The feedback service's MERITLOOP_SOURCE_SIGNING_KEY, as a file.")
+    ],
+) -> None:
+    """Print reviews' MERITLOOP_SOURCE_VERIFY_KEYS: the public keys of the two issuers' draft-source secrets."""
+    import json
+
+    from shared.attestation import MIN_KEY_LENGTH, key_from_secret, public_key_text
+
+    secrets = {"goals": goals_key_file.read_text().strip(), "feedback": feedback_key_file.read_text().strip()}
+    for issuer, secret in secrets.items():
+        if len(secret) < MIN_KEY_LENGTH:
+            raise typer.BadParameter(f"the {issuer} secret is shorter than {MIN_KEY_LENGTH} characters")
+    if secrets["goals"] == secrets["feedback"]:
+        raise typer.BadParameter("goals and feedback need secrets of their own: with one, each could sign as the other")
+    public = {issuer: public_key_text(key_from_secret(secret, issuer)) for issuer, secret in secrets.items()}
+    typer.echo(json.dumps(public))
+
+
 @app.command()
 def worker() -> None:
     """Run the Temporal workflow worker (what ``up`` starts as a process of its own); it needs no database."""

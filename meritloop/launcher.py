@@ -787,22 +787,28 @@ class Launcher:
 
     def _service_child(self, name: ServiceName) -> Child:
         child = self._uvicorn_child(name, f"{name} service", f"services.{name}.app:create", self.settings.port(name))
-        key_file = self._source_signing_key() if name in SOURCE_SIGNING_SERVICES else None
-        if key_file is not None:
-            child.env = {**(child.env if child.env is not None else self.env)}
-            child.env["MERITLOOP_SOURCE_SIGNING_KEY_FILE"] = str(key_file)
+        extra = self._source_key_env(name) if name in SOURCE_SIGNING_SERVICES else {}
+        if extra:
+            child.env = {**(child.env if child.env is not None else self.env), **extra}
         return child
 
-    def _source_signing_key(self) -> Path | None:
-        """One random key for goals, feedback and reviews (attested draft sources), owner-only in the data
-        folder and kept across runs; None when the environment names a key of its own."""
-        if any(
-            variable in self.env for variable in ("MERITLOOP_SOURCE_SIGNING_KEY", "MERITLOOP_SOURCE_SIGNING_KEY_FILE")
-        ):
-            return None
+    def _source_key_env(self, name: str) -> dict[str, str]:
+        """A secret of its own for each issuer (goals, feedback) and only their public keys for reviews, in
+        owner-only files in the data folder kept across runs; nothing when the environment names keys itself."""
+        named = ("MERITLOOP_SOURCE_SIGNING_KEY", "MERITLOOP_SOURCE_SIGNING_KEY_FILE", "MERITLOOP_SOURCE_VERIFY_KEYS")
+        if any(variable in self.env for variable in named):
+            return {}
+        from shared.attestation import ISSUERS, key_from_secret, public_key_text
         from shared.events.trust import ensure_passwords
 
-        return ensure_passwords(self.data_dir / "keys", ["source-signing"])["source-signing"]
+        files = ensure_passwords(self.data_dir / "keys", [f"source-signing-{issuer}" for issuer in ISSUERS])
+        if name in ISSUERS:
+            return {"MERITLOOP_SOURCE_SIGNING_KEY_FILE": str(files[f"source-signing-{name}"])}
+        public = {
+            issuer: public_key_text(key_from_secret(files[f"source-signing-{issuer}"].read_text().strip(), issuer))
+            for issuer in ISSUERS
+        }
+        return {"MERITLOOP_SOURCE_VERIFY_KEYS": json.dumps(public)}
 
     def _notifications_child(self) -> Child:
         return self._uvicorn_child(

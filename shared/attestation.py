@@ -5,33 +5,41 @@ bus. So a review draft gets the goals' and feedback's texts the way a person doe
 client asks each owning service for its ``draft-sources`` with the writer's own token, and
 passes the answers on to reviews. Each answer is a ``SourceBundle``: the items the caller may
 read under the issuer's rules, and an ``Attestation`` binding the issuer, the reader (the
-caller), the subject person, a digest of the items and an expiry, signed with HMAC-SHA256
-under ``MERITLOOP_SOURCE_SIGNING_KEY``. Reviews checks the signature and that the reader is
-the writer and the subject the person of the task, so a bundle cannot be forged, edited,
-replayed by someone else or reused for another person.
+caller), the subject person, a digest of the items and an expiry, signed with the issuer's own
+Ed25519 key. Reviews checks the signature and that the reader is the writer and the subject the
+person of the task, so a bundle cannot be forged, edited, replayed by someone else or reused for
+another person.
 
-One symmetric key is shared by the issuers and the verifier (goals, feedback, reviews): any of
-them could sign as another. The bundle proves "a Meritloop service answered this to this
-reader", which is what reviews needs; per-issuer asymmetric keys (JWS) would be the next step
-if a service had to be trusted less than the others.
+Each issuer signs with a key of its own, derived from its ``MERITLOOP_SOURCE_SIGNING_KEY``
+secret, and reviews holds only the issuers' public keys (``MERITLOOP_SOURCE_VERIFY_KEYS``,
+printed by ``meritloop source-keys``). So reviews cannot sign a bundle at all, and goals cannot
+sign as feedback (a bundle claiming ``feedback`` is checked with feedback's public key), as long
+as the two issuers are given different secrets. Outside production, a service given no verify
+keys derives them from its own ``MERITLOOP_SOURCE_SIGNING_KEY``: one development secret serves
+all three.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from pydantic import BaseModel, Field
 
 from shared.settings import DEVELOPMENT_SOURCE_SIGNING_KEY, Environment, Settings
 
-VERSION = 1
+# 2: Ed25519 per issuer (1 was one HMAC key shared by all three services).
+VERSION = 2
 DEFAULT_TTL = timedelta(minutes=15)
 MIN_KEY_LENGTH = 32
 # What each bundle may carry: enough for a year of goals and 1:1s, not a dump of a database.
@@ -85,7 +93,9 @@ class Attestation(BaseModel):
     items_digest: str = Field(max_length=64, description="SHA-256 over the items' ids, kinds, dates and texts.")
     issued_at: datetime
     expires_at: datetime
-    signature: str = Field(max_length=100, description="HMAC-SHA256 of the canonical form, base64url.")
+    signature: str = Field(
+        max_length=100, description="The issuer's Ed25519 signature of the canonical form, base64url."
+    )
 
 
 class SourceBundle(BaseModel):
@@ -105,11 +115,10 @@ class AttestationRefused(ValueError):
 
 
 class WeakSigningKey(ValueError):
-    """Production with the development signing key, or one too short."""
+    """Production with the development signing key, one too short, or no verify keys."""
 
 
-def signing_key(settings: Settings) -> bytes:
-    """The key of the services that issue or verify bundles; production refuses a weak one."""
+def _secret(settings: Settings) -> str:
     value = settings.source_signing_key.get_secret_value()
     weak = value == DEVELOPMENT_SOURCE_SIGNING_KEY or len(value) < MIN_KEY_LENGTH
     if settings.environment is Environment.production and weak:
@@ -117,8 +126,52 @@ def signing_key(settings: Settings) -> bytes:
             "MERITLOOP_SOURCE_SIGNING_KEY is the development key (or shorter than 32 characters); "
             "set a real one in production"
         )
-    # A key of its own for this purpose, even if an operator reused a secret elsewhere.
-    return hmac.new(value.encode(), b"meritloop draft sources", hashlib.sha256).digest()
+    return value
+
+
+def key_from_secret(secret: str, issuer: str) -> Ed25519PrivateKey:
+    """The issuer's private key: a seed bound to the issuer's name, so one secret never signs for two issuers."""
+    seed = hmac.new(secret.encode(), f"meritloop draft sources ed25519 {issuer}".encode(), hashlib.sha256).digest()
+    return Ed25519PrivateKey.from_private_bytes(seed)
+
+
+def signing_key(settings: Settings, issuer: str) -> Ed25519PrivateKey:
+    """The key with which ``issuer`` (goals or feedback) signs; production refuses a weak secret."""
+    if issuer not in ISSUERS:
+        raise ValueError(f"{issuer} does not issue draft sources")
+    return key_from_secret(_secret(settings), issuer)
+
+
+def public_key_text(key: Ed25519PrivateKey) -> str:
+    raw = key.public_key().public_bytes(Encoding.Raw, PublicFormat.Raw)
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def verify_keys(settings: Settings) -> dict[str, Ed25519PublicKey]:
+    """The issuers' public keys, for the verifier (reviews).
+
+    From ``MERITLOOP_SOURCE_VERIFY_KEYS``; outside production, any issuer it leaves out gets the key derived
+    from this service's own secret. Production needs both issuers named there, so that the verifier holds no
+    secret that could sign."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for issuer, text in settings.source_verify_keys.items():
+        if issuer not in ISSUERS:
+            raise WeakSigningKey(f"MERITLOOP_SOURCE_VERIFY_KEYS names {issuer!r}; issuers are {', '.join(ISSUERS)}")
+        try:
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            keys[issuer] = Ed25519PublicKey.from_public_bytes(raw)
+        except (ValueError, binascii.Error) as exc:
+            raise WeakSigningKey(
+                f"MERITLOOP_SOURCE_VERIFY_KEYS[{issuer}] is not an Ed25519 public key (32 bytes, base64url)"
+            ) from exc
+    missing = [issuer for issuer in ISSUERS if issuer not in keys]
+    if missing and settings.environment is Environment.production:
+        raise WeakSigningKey(
+            f"MERITLOOP_SOURCE_VERIFY_KEYS has no key for {', '.join(missing)}; print them with `meritloop source-keys`"
+        )
+    for issuer in missing:
+        keys[issuer] = key_from_secret(_secret(settings), issuer).public_key()
+    return keys
 
 
 def items_digest(items: Sequence[SourceItem]) -> str:
@@ -139,13 +192,8 @@ def _canonical(attestation: Attestation) -> bytes:
     return json.dumps(body, sort_keys=True, separators=(",", ":")).encode()
 
 
-def _sign(key: bytes, attestation: Attestation) -> str:
-    mac = hmac.new(key, _canonical(attestation), hashlib.sha256).digest()
-    return base64.urlsafe_b64encode(mac).decode().rstrip("=")
-
-
 def sign_bundle(
-    key: bytes,
+    key: Ed25519PrivateKey,
     *,
     issuer: str,
     reader_id: uuid.UUID,
@@ -164,12 +212,22 @@ def sign_bundle(
         expires_at=issued + ttl,
         signature="",
     )
-    attestation.signature = _sign(key, attestation)
+    attestation.signature = base64.urlsafe_b64encode(key.sign(_canonical(attestation))).decode().rstrip("=")
     return SourceBundle(items=list(items), attestation=attestation)
 
 
+def _genuine(key: Ed25519PublicKey, attestation: Attestation) -> bool:
+    text = attestation.signature
+    try:
+        signature = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+        key.verify(signature, _canonical(attestation))
+    except (ValueError, binascii.Error, InvalidSignature):
+        return False
+    return True
+
+
 def verify_bundle(
-    key: bytes,
+    keys: Mapping[str, Ed25519PublicKey],
     bundle: SourceBundle,
     *,
     reader_id: uuid.UUID,
@@ -181,10 +239,10 @@ def verify_bundle(
     attestation = bundle.attestation
     if attestation.version != VERSION:
         raise AttestationRefused("attestation.version", f"must be {VERSION}")
-    if attestation.issuer not in issuers:
+    key = keys.get(attestation.issuer)
+    if attestation.issuer not in issuers or key is None:
         raise AttestationRefused("attestation.issuer", f"is not one of {', '.join(issuers)}")
-    # As bytes: compare_digest refuses non-ASCII text, and the signature is the caller's input.
-    if not hmac.compare_digest(_sign(key, attestation).encode(), attestation.signature.encode()):
+    if not _genuine(key, attestation):
         raise AttestationRefused("attestation.signature", "does not match: the bundle was not issued like this")
     if items_digest(bundle.items) != attestation.items_digest:
         raise AttestationRefused("items", "were changed after they were signed")
@@ -207,6 +265,7 @@ __all__ = [
     "DEFAULT_TTL",
     "ISSUERS",
     "MAX_ITEMS",
+    "MIN_KEY_LENGTH",
     "Attestation",
     "AttestationRefused",
     "SourceBundle",
@@ -214,7 +273,10 @@ __all__ = [
     "SourceItemKind",
     "WeakSigningKey",
     "items_digest",
+    "key_from_secret",
+    "public_key_text",
     "sign_bundle",
     "signing_key",
     "verify_bundle",
+    "verify_keys",
 ]

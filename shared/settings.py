@@ -292,10 +292,16 @@ class Settings(BaseSettings):
     )
     source_signing_key: SecretStr = Field(
         SecretStr(DEVELOPMENT_SOURCE_SIGNING_KEY),
-        description="Key (at least 32 random characters) with which goals and feedback sign the draft sources "
-        "they answer a person and reviews verifies them (shared/attestation.py); give it to those three services "
-        "only, as a file: MERITLOOP_SOURCE_SIGNING_KEY_FILE. In production they refuse to start with the "
-        "development key or a shorter one.",
+        description="Secret (at least 32 random characters) from which goals and feedback each derive the Ed25519 "
+        "key they sign draft sources with (shared/attestation.py); give each of the two a secret of its own, as a "
+        "file: MERITLOOP_SOURCE_SIGNING_KEY_FILE. Reviews needs none in production (it verifies with "
+        "MERITLOOP_SOURCE_VERIFY_KEYS). In production they refuse to start with the development key or a shorter one.",
+    )
+    source_verify_keys: dict[str, str] = Field(
+        default_factory=dict,
+        description='For reviews: the issuers\' public keys, as JSON {"goals": ..., "feedback": ...} (base64url '
+        "Ed25519), printed by `meritloop source-keys` from the two issuers' secrets. Required in production; "
+        "elsewhere an issuer left out is derived from this service's own MERITLOOP_SOURCE_SIGNING_KEY.",
     )
     max_json_body_bytes: int = Field(
         1024 * 1024,

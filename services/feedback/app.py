@@ -53,7 +53,7 @@ metadata = Base.metadata
 def create(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # Refused at start in production with the development key, like a database URL left unset.
-    key = signing_key(settings)
+    key = signing_key(settings, draft_sources.ISSUER)
     # The cycle consumer closes peer ratings with this app's key file and k.
     app = create_app(replace(DEFINITION, subscriptions=subscriptions_for(settings)), settings)
     app.state.source_signing_key = key

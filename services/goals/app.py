@@ -29,7 +29,7 @@ metadata = Base.metadata
 def create(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
     # Refused at start in production with the development key, like a database URL left unset.
-    key = signing_key(settings)
+    key = signing_key(settings, draft_sources.ISSUER)
     app = create_app(DEFINITION, settings)
     app.state.source_signing_key = key
     return app

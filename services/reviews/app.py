@@ -9,7 +9,7 @@ from services.reviews.consumers import subscriptions
 from services.reviews.cycles.activities import serve_activities
 from services.reviews.drafts.endpoints import router as drafts_router
 from services.reviews.models import Base, InboxEvent, OutboxEvent
-from shared.attestation import signing_key
+from shared.attestation import verify_keys
 from shared.service import ServiceDefinition, create_app
 from shared.settings import Settings, get_settings
 
@@ -28,8 +28,8 @@ metadata = Base.metadata
 
 def create(settings: Settings | None = None) -> FastAPI:
     settings = settings or get_settings()
-    # Refused at start in production with the development key, like a database URL left unset.
-    key = signing_key(settings)
+    # Refused at start in production without the issuers' public keys, like a database URL left unset.
+    keys = verify_keys(settings)
     app = create_app(DEFINITION, settings)
-    app.state.source_signing_key = key
+    app.state.source_verify_keys = keys
     return app

@@ -41,6 +41,7 @@ USER_ID = 10001
 CONFIGMAP, SECRET = "meritloop-config", "meritloop-secrets"
 # The feedback key-encryption key: a Secret of its own, a file (not a setting) in the secrets folder.
 KEK_SECRET, KEK_FILE = "meritloop-feedback-kek", "feedback-kek"
+SIGNING_SECRET = "meritloop-source-signing-keys"
 PART_OF = "app.kubernetes.io/part-of"
 NAME = "app.kubernetes.io/name"
 
@@ -254,9 +255,12 @@ def test_each_pod_receives_only_the_secrets_it_needs_as_files() -> None:
         else:
             expected = {url: (SECRET, url), "MERITLOOP_NATS_PASSWORD": ("meritloop-nats-users", service)}
             assert env_names(container)["MERITLOOP_NATS_USER"]["value"] == service
-            if service in ("goals", "feedback", "reviews"):
-                # They sign (goals, feedback) and verify (reviews) attested draft sources.
-                expected["MERITLOOP_SOURCE_SIGNING_KEY"] = (SECRET, "MERITLOOP_SOURCE_SIGNING_KEY")
+            if service in ("goals", "feedback"):
+                # Each signs attested draft sources with a secret of its own...
+                expected["MERITLOOP_SOURCE_SIGNING_KEY"] = (SIGNING_SECRET, service)
+            if service == "reviews":
+                # ...and reviews verifies them with their public keys only.
+                expected["MERITLOOP_SOURCE_VERIFY_KEYS"] = (SECRET, "MERITLOOP_SOURCE_VERIFY_KEYS")
             if service == "feedback":
                 expected[KEK_FILE] = (KEK_SECRET, KEK_FILE)
         assert secret_files(workload, optional=False) == expected, name
@@ -323,7 +327,7 @@ def config_data() -> dict[str, str]:
 
 def secret_example(name: str = SECRET) -> dict[str, str]:
     secrets = {document["metadata"]["name"]: document for document in load(K8S / "secret.example.yaml")}
-    assert secrets.keys() == {SECRET, "meritloop-nats-users", KEK_SECRET}
+    assert secrets.keys() == {SECRET, "meritloop-nats-users", KEK_SECRET, SIGNING_SECRET}
     data: dict[str, str] = secrets[name]["stringData"]
     return data
 

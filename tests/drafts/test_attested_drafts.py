@@ -135,7 +135,7 @@ async def test_a_manager_review_and_year_summary_use_the_managers_own_reading(wo
 
 
 def resigned(world: World, settings: Settings, bundle: dict[str, Any], **changes: Any) -> dict[str, Any]:
-    """The bundle signed again with the real key, with ``changes`` (issuer, reader_id, subject_id, now)."""
+    """The bundle signed again with its issuer's real key, with ``changes`` (issuer, reader_id, subject_id, now)."""
     parsed = SourceBundle.model_validate(bundle)
     values: dict[str, Any] = {
         "issuer": parsed.attestation.issuer,
@@ -144,7 +144,7 @@ def resigned(world: World, settings: Settings, bundle: dict[str, Any], **changes
         "items": parsed.items,
     }
     values.update(changes)
-    return sign_bundle(signing_key(settings), **values).model_dump(mode="json")
+    return sign_bundle(signing_key(settings, parsed.attestation.issuer), **values).model_dump(mode="json")
 
 
 async def test_forged_changed_expired_or_misdirected_bundles_are_refused(
@@ -170,8 +170,17 @@ async def test_forged_changed_expired_or_misdirected_bundles_are_refused(
         goals_bundle,
         items=[SourceItem(id="goals:praise:1", kind=SourceItemKind.praise, text="Praise, issued by goals.")],
     )
+    # Goals' own key, passing a bundle off as feedback's: each issuer signs with a key of its own.
+    as_feedback = resigned(
+        world,
+        settings,
+        goals_bundle,
+        issuer="feedback",
+        items=[SourceItem(id="feedback:praise:1", kind=SourceItemKind.praise, text="Praise, signed by goals.")],
+    )
     cases = [
         ([forged], "attested_sources.0.attestation.signature"),
+        ([as_feedback], "attested_sources.0.attestation.signature"),
         ([goals_bundle, tampered], "attested_sources.1.items"),
         ([smuggled], "attested_sources.0.items"),
         ([expired], "attested_sources.0.attestation.expires_at"),

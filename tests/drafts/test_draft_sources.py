@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from shared.attestation import SourceBundle, signing_key, verify_bundle
+from shared.attestation import SourceBundle, verify_bundle, verify_keys
 from shared.settings import Settings
 from tests.drafts.conftest import (
     ACTION,
@@ -82,7 +82,7 @@ def texts_in(bundle: dict[str, Any], candidates: tuple[str, ...]) -> set[str]:
 
 
 async def test_goal_sources_follow_the_goals_read_rule(world: World, settings: Settings) -> None:
-    key = signing_key(settings)
+    keys = verify_keys(settings)
     for who, expected in GOALS_SEEN.items():
         response = await world.goal_sources(who)
         assert response.status_code == 200, (who, response.text)
@@ -93,7 +93,7 @@ async def test_goal_sources_follow_the_goals_read_rule(world: World, settings: S
         assert bundle.attestation.issuer == "goals"
         assert str(bundle.attestation.subject_id) == world.seeded.alice
         assert str(bundle.attestation.reader_id) == world.person(who)
-        verify_bundle(key, bundle, reader_id=bundle.attestation.reader_id, subject_id=uuid.UUID(world.seeded.alice))
+        verify_bundle(keys, bundle, reader_id=bundle.attestation.reader_id, subject_id=uuid.UUID(world.seeded.alice))
     alice = (await world.goal_sources("alice")).json()
     ids = {item["id"] for item in alice["items"]}
     assert f"goals:goal:{world.ids[PUBLIC_GOAL]}" in ids
@@ -116,7 +116,7 @@ async def test_goal_sources_follow_the_goals_read_rule(world: World, settings: S
 
 
 async def test_feedback_sources_follow_the_feedback_read_rules(world: World, settings: Settings) -> None:
-    key = signing_key(settings)
+    keys = verify_keys(settings)
     for who, expected in FEEDBACK_SEEN.items():
         response = await world.feedback_sources(who)
         assert response.status_code == 200, (who, response.text)
@@ -127,7 +127,7 @@ async def test_feedback_sources_follow_the_feedback_read_rules(world: World, set
         bundle = SourceBundle.model_validate(body)
         assert (bundle.attestation.issuer, str(bundle.attestation.subject_id)) == ("feedback", world.seeded.alice)
         assert str(bundle.attestation.reader_id) == world.person(who)
-        verify_bundle(key, bundle, reader_id=bundle.attestation.reader_id, subject_id=uuid.UUID(world.seeded.alice))
+        verify_bundle(keys, bundle, reader_id=bundle.attestation.reader_id, subject_id=uuid.UUID(world.seeded.alice))
     alice = (await world.feedback_sources("alice")).json()
     by_id = {item["id"]: item for item in alice["items"]}
     praise = by_id[f"feedback:praise:{world.ids[PRAISE]}"]

@@ -98,9 +98,12 @@ class System:
         return f"http://127.0.0.1:{self.ports[f'{service}_port']}"
 
     def admin_headers(self) -> dict[str, str]:
+        return self.headers(uuid.uuid4(), Role.admin)
+
+    def headers(self, person_id: uuid.UUID, *roles: Role) -> dict[str, str]:
         # The defaults, as the child sees them: its environment has no MERITLOOP_JWT_* variables.
         settings = Settings(jwt_secret=DEVELOPMENT_JWT_SECRET, jwt_issuer="meritloop-dev", jwt_audience="meritloop")
-        token = mint_token(settings, uuid.uuid4(), [Role.admin])
+        token = mint_token(settings, person_id, list(roles or (Role.employee,)))
         return {"Authorization": f"Bearer {token}"}
 
     def start(self, *args: str) -> Up:
@@ -285,6 +288,22 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
         engineering_and_sales = sum(1 for p in DEMO_PEOPLE if p.department in ("Engineering", "Sales"))
         assert f"launched: {engineering_and_sales} participants, {engineering_and_sales} self-assessment" in demo.stdout
         assert demo.stdout.count("meritloop token") == engineering_and_sales
+        # Goals signs a participant's draft sources with its own key, and reviews, which holds only the
+        # public keys `up` gave it, accepts them for the participant's own draft.
+        participant = uuid.UUID(re.findall(r"meritloop token ([0-9a-f-]{36})", demo.stdout)[0])
+        with httpx.Client(timeout=30.0, trust_env=False, headers=system.headers(participant)) as client:
+            bundle = client.get(f"{system.url('goals')}/goals/draft-sources", params={"person_id": str(participant)})
+            assert bundle.status_code == 200, bundle.text
+            tasks = client.get(f"{system.url('reviews')}/tasks").json()["items"]
+            (task,) = [item for item in tasks if item["step"] == "self_assessment"]
+            body = {"attested_sources": [bundle.json()]}
+            draft = client.post(f"{system.url('reviews')}/tasks/{task['id']}/draft/generate", json=body)
+            assert draft.status_code == 200, draft.text
+            forged = {**bundle.json(), "attestation": {**bundle.json()["attestation"], "issuer": "feedback"}}
+            refused = client.post(
+                f"{system.url('reviews')}/tasks/{task['id']}/draft/generate", json={"attested_sources": [forged]}
+            )
+            assert refused.status_code == 422, refused.text
         # A newcomer reads the task mails on the mail sink's page (digests sent now, not at 08:00).
         participants = {p.email for p in DEMO_PEOPLE if p.department in ("Engineering", "Sales")}
         mails_page = f"http://127.0.0.1:{system.ports['notifications_port']}/dev/mails"

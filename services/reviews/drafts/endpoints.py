@@ -43,7 +43,12 @@ async def generate_draft(
     model = chat_model(request.app.state, settings)
     bundles = data.attested_sources if data is not None else []
     return await DraftService(session).generate(
-        task_id, principal, model, settings.llm_review_drafts, key=request.app.state.source_signing_key, bundles=bundles
+        task_id,
+        principal,
+        model,
+        settings.llm_review_drafts,
+        keys=request.app.state.source_verify_keys,
+        bundles=bundles,
     )
 
 
@@ -71,6 +76,6 @@ async def year_summary(
         principal,
         model,
         settings.llm_review_drafts,
-        key=request.app.state.source_signing_key,
+        keys=request.app.state.source_verify_keys,
         bundles=data.attested_sources,
     )

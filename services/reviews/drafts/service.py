@@ -19,8 +19,9 @@ from __future__ import annotations
 
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reviews.cycles.repository import OPEN_STATUSES, TaskRepository
@@ -64,7 +65,11 @@ def unavailable_sources(issuers: set[str]) -> list[str]:
 
 
 def attested_sources(
-    key: bytes, bundles: Sequence[SourceBundle], *, reader_id: uuid.UUID, subject_id: uuid.UUID
+    keys: Mapping[str, Ed25519PublicKey],
+    bundles: Sequence[SourceBundle],
+    *,
+    reader_id: uuid.UUID,
+    subject_id: uuid.UUID,
 ) -> tuple[list[Source], set[str]]:
     """The verified bundles' items as sources (and their issuers); a bad bundle is a 422 naming its field."""
     sources: list[Source] = []
@@ -72,7 +77,7 @@ def attested_sources(
     issuers: set[str] = set()
     for number, bundle in enumerate(bundles):
         try:
-            items = verify_bundle(key, bundle, reader_id=reader_id, subject_id=subject_id)
+            items = verify_bundle(keys, bundle, reader_id=reader_id, subject_id=subject_id)
         except AttestationRefused as exc:
             field = f"attested_sources.{number}.{exc.field}"
             errors = [{"field": field, "in": "body", "message": exc.message}]
@@ -247,7 +252,7 @@ class DraftService:
         model: ChatModel | None,
         enabled: bool,
         *,
-        key: bytes,
+        keys: Mapping[str, Ed25519PublicKey],
         bundles: Sequence[SourceBundle] = (),
     ) -> DraftRead:
         access = await self.inbox.access(task_id, principal)  # 404 for whoever may not read the task
@@ -262,7 +267,7 @@ class DraftService:
         if task.status not in OPEN_STATUSES:
             raise Conflict(f"The task is {task.status}: there is nothing left to draft.")
         # Before anything is read or stored: a bad bundle is the caller's error, and the draft is not made.
-        attested, issuers = attested_sources(key, bundles, reader_id=principal.person_id, subject_id=task.person_id)
+        attested, issuers = attested_sources(keys, bundles, reader_id=principal.person_id, subject_id=task.person_id)
         form = await self.inbox.form(access)
         items = _items(form)
         sources = sources_of(form) + attested
@@ -403,11 +408,11 @@ class YearSummaryService:
         model: ChatModel | None,
         enabled: bool,
         *,
-        key: bytes,
+        keys: Mapping[str, Ed25519PublicKey],
         bundles: Sequence[SourceBundle] = (),
     ) -> SummaryRead:
         await self._check_access(person_id, principal)
-        attested, issuers = attested_sources(key, bundles, reader_id=principal.person_id, subject_id=person_id)
+        attested, issuers = attested_sources(keys, bundles, reader_id=principal.person_id, subject_id=person_id)
         sources = await self.sources(person_id, year) + attested
         items = [FormItem(key=SUMMARY_ITEM, kind="free_text", text=f"Summary of {year}")]
         notes: list[str] = []
