@@ -125,6 +125,11 @@ class EventBus:
             try:
                 await js.add_stream(config)
             except BadRequestError:
+                if config.name == DEAD_LETTER_STREAM:
+                    # Shared by every component, so none may update it (shared/events/trust.py): an
+                    # operator changes its settings; until then it keeps what it has.
+                    logger.warning("the dead-letter stream's settings differ from this version's; left as they are")
+                    continue
                 await js.update_stream(config)
 
     async def _on_error(self, exc: Exception) -> None:

@@ -53,8 +53,10 @@ class Component:
     def publish_allowed(self) -> list[str]:
         own = stream_name(self.name)
         subjects = [f"{SUBJECT_PREFIX}.{self.name}.>"]
-        for stream in (own, DEAD_LETTER_STREAM):
-            subjects += [f"{JS_API}.STREAM.{verb}.{stream}" for verb in ("CREATE", "UPDATE", "INFO")]
+        subjects += [f"{JS_API}.STREAM.{verb}.{own}" for verb in ("CREATE", "UPDATE", "INFO")]
+        # The dead-letter stream is everyone's: any component may create it as the code defines it,
+        # none may change what it keeps (a max_age of a second would erase every component's evidence).
+        subjects += [f"{JS_API}.STREAM.{verb}.{DEAD_LETTER_STREAM}" for verb in ("CREATE", "INFO")]
         for consumed in self.consumes:
             where = f"{consumed.stream}.{consumed.durable}"
             subjects += [

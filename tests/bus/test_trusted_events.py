@@ -8,6 +8,7 @@ import asyncio
 import json
 import uuid
 from contextlib import AsyncExitStack
+from datetime import timedelta
 from functools import partial
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from nats.js.errors import NoStreamResponseError, NotFoundError
 
 from shared.events import CloudEvent, stream_name
+from shared.events.bus import BusCredentials, EventBus, dead_letter_stream
 from shared.events.trust import DEAD_LETTER_STREAM
 from shared.people import PERSON_DEACTIVATED, PERSON_UPSERTED, PersonEventData
 from shared.settings import Settings
@@ -243,4 +245,44 @@ async def test_only_the_owner_may_publish_any_subject_a_service_consumes(secured
             info = await admin.jetstream().stream_info(stream_name(owner))
             assert info.state.messages == sum(1 for s in subjects if s.split(".")[1] == owner)
     finally:
+        await admin.close()
+
+
+async def test_no_component_may_change_what_the_dead_letter_stream_keeps(secured_nats: SecuredNats) -> None:
+    """Every component dead-letters into one stream: one may create it as the code defines it, none may shorten
+    what it keeps for all (a max_age of a second would erase the others' evidence)."""
+    errors: list[Exception] = []
+
+    async def record(exc: Exception) -> None:
+        errors.append(exc)
+
+    admin = await secured_nats.connect("admin")
+    goals = await secured_nats.connect("goals", error_cb=record)
+    try:
+        await goals.jetstream().add_stream(dead_letter_stream())  # as the code defines it: allowed
+        shortened = dead_letter_stream()
+        shortened.max_age = 1.0
+        with pytest.raises((nats.errors.TimeoutError, NoStreamResponseError)):
+            await goals.jetstream(timeout=1.0).update_stream(shortened)
+        assert (await admin.jetstream().stream_info(DEAD_LETTER_STREAM)).config.max_age == dead_letter_stream().max_age
+        violations = [str(exc).lower() for exc in errors if "permissions violation" in str(exc).lower()]
+        assert any("stream.update.meritloop_deadletter" in text for text in violations), errors
+
+        # An operator changed its settings: a component still connects, and leaves them as they are.
+        kept = dead_letter_stream()
+        kept.max_age = timedelta(days=90).total_seconds()
+        await admin.jetstream().update_stream(kept)
+        bus = EventBus(
+            secured_nats.url, name="goals", credentials=BusCredentials("goals", secured_nats.passwords["goals"])
+        )
+        bus.declare_stream(dead_letter_stream())
+        bus.start()
+        try:
+            await bus.wait_connected(timeout=10.0)
+        finally:
+            await bus.close()
+        assert (await admin.jetstream().stream_info(DEAD_LETTER_STREAM)).config.max_age == kept.max_age
+    finally:
+        await admin.jetstream().update_stream(dead_letter_stream())
+        await goals.close()
         await admin.close()
