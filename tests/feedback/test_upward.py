@@ -14,6 +14,7 @@ from shared.database import utcnow
 from shared.settings import Settings
 from tests.conftest import TokenFactory
 from tests.feedback.support import ROLES, Org, person, publish_people, wait_projected
+from tests.support.http import assert_problem, problem_fields
 from tests.support.stored import stored_bytes
 
 pytestmark = pytest.mark.database
@@ -80,6 +81,44 @@ async def test_every_route_across_roles(client: httpx.AsyncClient, settings: Set
     after = {who: (await client.get(f"{BASE}/{pulse}/results/me", headers=org.headers(who))).json() for who in active}
     assert all(result["released"] is False and result["rater_count"] is None for result in after.values())
     assert (await client.get(f"{BASE}/{pulse}/results/org-units", headers=org.headers("hr"))).json() == []
+
+
+async def test_hr_moves_an_open_pulses_closing_time_later_never_earlier(client: httpx.AsyncClient, org: Org) -> None:
+    pulse = await _pulse(client, org)
+    announced = (await client.get(f"{BASE}/{pulse}", headers=org.headers("hr"))).json()["closes_at"]
+    later = (utcnow() + timedelta(days=14)).isoformat()
+    moved = {
+        who: (await client.post(f"{BASE}/{pulse}/extend", json={"closes_at": later}, headers=org.headers(who)))
+        for who in ROLES
+        if who not in ("hr", "admin")
+    }
+    assert {who: response.status_code for who, response in moved.items()} == {
+        who: 403 for who in ROLES if who not in ("hr", "admin")
+    }
+    assert (await client.get(f"{BASE}/{pulse}", headers=org.headers("hr"))).json()["closes_at"] == announced
+    for who, days in (("hr", 14), ("admin", 21)):
+        body = {"closes_at": (utcnow() + timedelta(days=days)).isoformat()}
+        response = await client.post(f"{BASE}/{pulse}/extend", json=body, headers=org.headers(who))
+        assert response.status_code == 200, response.text
+        assert response.json()["closes_at"][:16] == body["closes_at"][:16]
+    stored = (await client.get(f"{BASE}/{pulse}", headers=org.headers("receiver"))).json()
+    assert stored["closes_at"][:10] == (utcnow() + timedelta(days=21)).date().isoformat()
+    bad = {
+        "earlier": (utcnow() + timedelta(days=10)).isoformat(),
+        "past": (utcnow() - timedelta(hours=1)).isoformat(),
+        "naive": (utcnow() + timedelta(days=30)).replace(tzinfo=None).isoformat(),
+        "not a time": "next tuesday",
+    }
+    for name, value in bad.items():
+        refused = await client.post(f"{BASE}/{pulse}/extend", json={"closes_at": value}, headers=org.headers("hr"))
+        assert_problem(refused, 422)
+        assert "closes_at" in problem_fields(refused), (name, refused.text)
+    assert (await client.get(f"{BASE}/{pulse}", headers=org.headers("hr"))).json()["closes_at"] == stored["closes_at"]
+    assert (await client.post(f"{BASE}/{pulse}/close", headers=org.headers("hr"))).status_code == 200
+    closed = await client.post(f"{BASE}/{pulse}/extend", json={"closes_at": later}, headers=org.headers("hr"))
+    assert assert_problem(closed, 409)["reason"] == "pulse_closed"
+    unknown = await client.post(f"{BASE}/{uuid.uuid4()}/extend", json={"closes_at": later}, headers=org.headers("hr"))
+    assert_problem(unknown, 404)
 
 
 async def test_released_at_k_suppressed_below_and_units_never_include_a_suppressed_manager(

@@ -12,6 +12,7 @@ from services.feedback.upward.schemas import (
     ManagerResult,
     OrgUnitResult,
     PulseCreate,
+    PulseExtend,
     PulseRead,
     UpwardAnswerCreate,
     UpwardAnswered,
@@ -71,6 +72,17 @@ async def close_pulse(
     pulse_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal, keyring: KeyringDep
 ) -> PulseRead:
     return PulseRead.model_validate(await _service(request, session, keyring).close(pulse_id))
+
+
+@upward_router.post(
+    "/{pulse_id}/extend", response_model=PulseRead, summary="Move an open pulse's closing time later (HR)"
+)
+async def extend_pulse(
+    pulse_id: uuid.UUID, data: PulseExtend, request: Request, session: SessionDep, _hr: HRPrincipal
+) -> PulseRead:
+    """For low participation or a cycle whose deadlines moved: the pulse takes answers until the new time.
+    Never earlier than announced (422 naming `closes_at`); a closed pulse is 409 `pulse_closed`."""
+    return PulseRead.model_validate(await _service(request, session).extend(pulse_id, data))
 
 
 @upward_router.get(

@@ -20,6 +20,14 @@ class PulseCreate(BaseModel):
     min_raters: int = Field(3, ge=3, le=50, description="k: answers a manager needs before anything is released.")
 
 
+class PulseExtend(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    closes_at: datetime = Field(
+        description="The new closing time: later than the current one, in the future, with a time zone offset."
+    )
+
+
 class PulseRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 

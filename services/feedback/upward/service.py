@@ -28,6 +28,7 @@ from services.feedback.upward.schemas import (
     ManagerResult,
     OrgUnitResult,
     PulseCreate,
+    PulseExtend,
     UpwardAnswerCreate,
     UpwardAnswered,
 )
@@ -66,6 +67,22 @@ class UpwardService:
             status=OPEN,
         )
         self.session.add(pulse)
+        await self.session.flush()
+        return pulse
+
+    async def extend(self, pulse_id: uuid.UUID, data: PulseExtend) -> UpwardPulse:
+        """Move an open pulse's closing time later (low participation, an extended cycle); never earlier, so
+        nobody who planned to answer by the announced time is cut off."""
+        if data.closes_at.tzinfo is None:
+            raise ValidationFailed.field("closes_at", "needs a time zone offset")
+        pulse = await self.get(pulse_id, for_update=True)
+        if pulse.status != OPEN:
+            raise Conflict("The upward feedback has closed; its results are out.", reason="pulse_closed")
+        if data.closes_at <= utcnow():
+            raise ValidationFailed.field("closes_at", "must be in the future")
+        if data.closes_at < pulse.closes_at:
+            raise ValidationFailed.field("closes_at", "must not be earlier than the current closing time")
+        pulse.closes_at = data.closes_at
         await self.session.flush()
         return pulse
 
