@@ -24,17 +24,24 @@ from web.session import CheckedForm, HRPerson, Person, SignedIn
 router = APIRouter()
 
 SCALE = (1, 2, 3, 4, 5)
+
+
+def _(message: str) -> str:
+    """Marks a message for the catalogue (tests/web/test_units.py finds it); the page translates it."""
+    return message
+
+
 # The service's problem ``reason`` (or status) -> the page's message (an English msgid).
 REASONS = {
-    "task_done": "You have answered this upward feedback already; answers are taken once.",
-    "too_late": "This upward feedback has closed; it takes no more answers.",
-    "no_manager": "You have no manager to give upward feedback to.",
+    "task_done": _("You have answered this upward feedback already; answers are taken once."),
+    "too_late": _("This upward feedback has closed; it takes no more answers."),
+    "no_manager": _("You have no manager to give upward feedback to."),
 }
 STATUSES = {
-    403: "You are not asked to answer this upward feedback.",
-    404: "There is no such upward feedback.",
+    403: _("You are not asked to answer this upward feedback."),
+    404: _("There is no such upward feedback."),
 }
-RATING_ERROR = "Choose a rating from 1 to 5."
+RATING_ERROR = _("Choose a rating from 1 to 5.")
 
 
 def _message(error: ApiError) -> str:
@@ -151,7 +158,7 @@ async def upward_create(request: Request, person: HRPerson, form: CheckedForm) -
     errors: dict[str, str] = {}
     closes_at = _closing(values["closes_on"], person)
     if closes_at is None:
-        errors["closes_on"] = "Choose the day it closes."
+        errors["closes_on"] = _("Choose the day it closes.")
     if not errors:
         body = {"title": values["title"], "closes_at": closes_at, "min_raters": values["min_raters"] or 3}
         try:
