@@ -209,20 +209,25 @@ async def test_upward_pages_by_role_with_readable_refusals(web_stack: StackFacto
                 await client.aclose()
 
 
-async def test_an_opened_pulse_mails_the_people_it_asks(web_stack: StackFactory, notifier: Notifier) -> None:
+async def test_an_opened_pulse_and_released_results_mail_the_people_concerned(
+    web_stack: StackFactory, notifier: Notifier, auth: TokenFactory
+) -> None:
     async with web_stack("reviews", "feedback", notifications=notifier.app) as stack:
         await stack.add_person("Mona Manager", "Eng", timezone="Europe/Berlin")
-        emil = await stack.add_person("Emil Employee", "Eng", "Mona Manager", timezone="Europe/Berlin")
+        reports = [
+            await stack.add_person(name, "Eng", "Mona Manager", timezone="Europe/Berlin")
+            for name in ("Emil Employee", "Erik Employee", "Eva Employee")
+        ]
         await stack.add_person("Hanna HR", "People", timezone="Europe/Berlin")
         feedback: FastAPI = stack.services["feedback"].app  # type: ignore[attr-defined]
 
-        async def feedback_knows_emil() -> bool:
+        async def feedback_knows_the_reports() -> bool:
             # A pulse asks whom the feedback service's directory copy has with a manager at its opening.
             async with feedback.state.sessionmaker() as session:
-                person = await session.get(FeedbackPerson, uuid.UUID(emil))
-            return person is not None and person.manager_id is not None
+                found = [await session.get(FeedbackPerson, uuid.UUID(report)) for report in reports]
+            return all(person is not None and person.manager_id is not None for person in found)
 
-        await wait_until(feedback_knows_emil, timeout=30, message="feedback knows Emil and his manager")
+        await wait_until(feedback_knows_the_reports, timeout=30, message="feedback knows the reports and Mona")
         hr = web_client(stack.app)
         try:
             await sign_in_as(hr, stack.people["Hanna HR"])
@@ -231,13 +236,38 @@ async def test_an_opened_pulse_mails_the_people_it_asks(web_stack: StackFactory,
             assert opened.status_code == 303, opened.text
         finally:
             await hr.aclose()
+        pulse = opened.headers["location"].split("created=")[1]
         # Queued for the digest after the one the clock stands before (the event crossed NATS).
-        await notifier.queued(1)
+        await notifier.queued(3)
+        for report, rating in zip(reports, (5, 4, 4), strict=True):
+            given = await stack.services["feedback"].post(
+                f"/upward-feedback/{pulse}/answers",
+                json={"rating": rating, "comment": "Secret words"},
+                headers=auth(person_id=uuid.UUID(report)),
+            )
+            assert given.status_code == 201, given.text
+        closed = await stack.services["feedback"].post(f"/upward-feedback/{pulse}/close", headers=stack.hr_headers)
+        assert closed.status_code == 200, closed.text
+        await notifier.queued(4)
+
         notifier.clock.advance_to(datetime(2027, 1, 16, tzinfo=UTC))
-        mails = await notifier.mails(1, timeout=30)
-        assert [mail["To"] for mail in mails] == ["emil.employee@example.com"], "only Emil has a manager"
-        text = mails[0].get_content()
+        mails = await notifier.mails(4, timeout=30)
+        assert sorted(mail["To"] for mail in mails) == [
+            "emil.employee@example.com",
+            "erik.employee@example.com",
+            "eva.employee@example.com",
+            "mona.manager@example.com",
+        ], "the reports are asked; Mona, who has no manager, is told of her results only"
+        [asked] = notifier.inbox.to("emil.employee@example.com")
+        text = asked.get_content()
         assert "You may now give anonymous feedback on your manager, until" in text
         assert "17:00 (Europe/Berlin)" in text
         assert "/upward\r\n" in text
-        assert "Q4 pulse" not in text, "no title crosses the bus"
+        [told] = notifier.inbox.to("mona.manager@example.com")
+        assert "The results of an upward feedback about you are ready." in told.get_content()
+        assert f"/upward/{pulse}/results" in told.get_content()
+        for mail in mails:
+            # Nothing but ids and times crossed the bus: no title, comment or rating reaches a mail.
+            assert "Q4 pulse" not in mail.get_content()
+            assert "Secret words" not in mail.get_content()
+            assert "4.3" not in mail.get_content()
