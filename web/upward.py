@@ -7,7 +7,6 @@ and says so in the same words for "below k" and "nobody", and the page keeps it 
 
 from __future__ import annotations
 
-from datetime import date, datetime, time
 from typing import Any
 from urllib.parse import quote
 from uuid import UUID
@@ -17,7 +16,7 @@ from fastapi.responses import Response
 
 from web.api import ApiError
 from web.i18n import zone
-from web.pages import api_for, see_other
+from web.pages import _deadline, api_for, see_other
 from web.rendering import renderer
 from web.session import CheckedForm, HRPerson, Person, SignedIn
 
@@ -138,25 +137,18 @@ async def upward_results(request: Request, person: SignedIn, pulse_id: str) -> R
 # --- HR: a standalone pulse -----------------------------------------------------------------------
 
 
-def _closing(raw: str, person: Person) -> str | None:
-    """A date field means the end of that working day in HR's time zone (as the cycle deadlines)."""
-    try:
-        day = date.fromisoformat(raw)
-    except ValueError:
-        return None
-    return datetime.combine(day, time(17, 0), tzinfo=zone(person.timezone)).isoformat()
-
-
 @router.get("/hr/upward", name="upward_new")
 async def upward_new(request: Request, person: HRPerson, created: str | None = None) -> Response:
-    return renderer(request).page(request, "upward_new.html", person, values={"min_raters": "3"}, created=created)
+    shown = _pulse_id(created) if created else None
+    return renderer(request).page(request, "upward_new.html", person, values={"min_raters": "3"}, created=shown)
 
 
 @router.post("/hr/upward", name="upward_create")
 async def upward_create(request: Request, person: HRPerson, form: CheckedForm) -> Response:
     values = {key: str(form.get(key, "")).strip() for key in ("title", "closes_on", "min_raters")}
     errors: dict[str, str] = {}
-    closes_at = _closing(values["closes_on"], person)
+    # A date means 17:00 that day in HR's time zone, as the cycle deadlines.
+    closes_at = _deadline(values["closes_on"], zone(person.timezone))
     if closes_at is None:
         errors["closes_on"] = _("Choose the day it closes.")
     if not errors:
