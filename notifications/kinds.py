@@ -17,6 +17,8 @@ class Kind(StrEnum):
     checkin_reminder = "checkin_reminder"
     approval_step = "approval_step"
     approval_reminder = "approval_reminder"
+    upward_feedback = "upward_feedback"
+    upward_results = "upward_results"
     # Sent at once and never opted out of: someone's work is late and this person must act.
     escalation = "escalation"
 
@@ -30,6 +32,8 @@ OPTIONAL_KINDS: tuple[Kind, ...] = (
     Kind.checkin_reminder,
     Kind.approval_step,
     Kind.approval_reminder,
+    Kind.upward_feedback,
+    Kind.upward_results,
 )
 # Mailed at once, one mail each. A check-in reminder comes an hour (the series' setting) before
 # the meeting: tomorrow's digest would arrive after it.
@@ -43,6 +47,8 @@ GATE_ESCALATED = event_type("reviews", "cycle", "gate-escalated")
 FEEDBACK_REQUESTED = event_type("feedback", "feedback", "requested")
 FEEDBACK_REMINDER = event_type("feedback", "feedback-request", "reminder-due")
 CHECKIN_REMINDER = event_type("feedback", "checkin", "reminder-due")
+UPWARD_OPENED = event_type("feedback", "upward-pulse", "opened")
+UPWARD_RELEASED = event_type("feedback", "upward-pulse", "released")
 APPROVAL_OPENED = event_type("rewards", "approval-step", "opened")
 APPROVAL_REMINDED = event_type("rewards", "approval-step", "reminded")
 APPROVAL_ESCALATED = event_type("rewards", "approval-step", "escalated")
@@ -64,6 +70,8 @@ SOURCES: dict[str, Source] = {
     FEEDBACK_REQUESTED: Source(Kind.feedback_request, ("recipient_ids",)),
     FEEDBACK_REMINDER: Source(Kind.feedback_reminder, ("person_id",)),
     CHECKIN_REMINDER: Source(Kind.checkin_reminder, ("manager_id", "report_id")),
+    UPWARD_OPENED: Source(Kind.upward_feedback, ("person_ids",)),
+    UPWARD_RELEASED: Source(Kind.upward_results, ("manager_ids",)),
     APPROVAL_OPENED: Source(Kind.approval_step, ("person_id",)),
     APPROVAL_REMINDED: Source(Kind.approval_reminder, ("person_id",)),
     APPROVAL_ESCALATED: Source(Kind.escalation, ("person_id",)),

@@ -48,6 +48,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "approval_reminder": "Reminder: the pay proposals for {team} still wait for your decision.",
         "escalation.approval.subject": "Overdue: Pay approval for {team}",
         "escalation.approval": "The pay approval for {team} is overdue. It has been escalated to you.",
+        "upward_feedback": "You may now give anonymous feedback on your manager, until {due}.",
+        "upward_results": "The results of an upward feedback about you are ready.",
         "whose": " for {name}",
         "open": "Open it: {link}",
         "footer": "You receive this because you use Meritloop. Choose what you receive: {link}",
@@ -86,6 +88,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "approval_reminder": "Erinnerung: Die Gehaltsvorschläge für {team} warten noch auf Ihre Entscheidung.",
         "escalation.approval.subject": "Überfällig: Gehaltsfreigabe für {team}",
         "escalation.approval": "Die Gehaltsfreigabe für {team} ist überfällig. Sie wurde an Sie eskaliert.",
+        "upward_feedback": "Sie können jetzt anonym Feedback zu Ihrer Führungskraft geben, bis {due}.",
+        "upward_results": "Die Ergebnisse eines Aufwärts-Feedbacks zu Ihnen liegen vor.",
         "whose": " für {name}",
         "open": "Öffnen: {link}",
         "footer": "Sie erhalten diese Nachricht, weil Sie Meritloop nutzen. Wählen Sie, was Sie erhalten: {link}",
@@ -176,6 +180,10 @@ class Writer:
             return f"{self.base}/feedback/requests"
         if kind is Kind.checkin_reminder:
             return f"{self.base}/checkins/{data.get('series_id')}"
+        if kind is Kind.upward_feedback:
+            return f"{self.base}/upward"
+        if kind is Kind.upward_results:
+            return f"{self.base}/upward/{data.get('pulse_id')}/results"
         if kind in (Kind.approval_step, Kind.approval_reminder) or event_type == APPROVAL_ESCALATED:
             # The chain's own page: the approver (a manager up the line, HR) decides there.
             return f"{self.base}/approvals/{data.get('cycle_id')}/{data.get('manager_id')}"
@@ -206,6 +214,10 @@ class Writer:
             text = self.text(item.kind.value, name=name, due=due) if name else self.text(f"{item.kind}.nobody", due=due)
         elif item.kind is Kind.checkin_reminder:
             text = self.text("checkin", **{"with": self.other(data)}, when=self.due(data, "starts_at"))
+        elif item.kind is Kind.upward_feedback:
+            text = self.text("upward_feedback", due=self.due(data, "closes_at"))
+        elif item.kind is Kind.upward_results:
+            text = self.text("upward_results")
         elif item.kind in (Kind.approval_step, Kind.approval_reminder):
             text = self.text(item.kind.value, team=self.team(data))
         elif item.event_type == APPROVAL_ESCALATED:

@@ -18,7 +18,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from shared.metrics import METRICS_PATH, HTTPMetricsMiddleware
 from shared.settings import Settings, get_settings
-from web import pages, signin
+from web import pages, signin, upward
 from web.api import ApiError, Services
 from web.rendering import Renderer
 from web.session import CsrfRefused, NotAllowed, Person, SignInRequired
@@ -84,6 +84,7 @@ def create_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.include_router(signin.router)
     app.include_router(pages.router)
+    app.include_router(upward.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -92,6 +92,8 @@ async def test_my_settings_are_mine_and_a_leaver_has_none(
             "checkin_reminder",
             "approval_step",
             "approval_reminder",
+            "upward_feedback",
+            "upward_results",
         ],
     }
     changed = await notifier.client.put(

@@ -27,6 +27,7 @@ from services.feedback.keyring import UPWARD_PULSE, Keyring, destroy_tally, prov
 from services.feedback.models import ContentKey, UpwardAnswer, UpwardPulse, UpwardScopeMember
 from services.feedback.peer_reviews.rules import effective_k
 from services.feedback.sweeps import sweep_router
+from services.feedback.upward import announce
 from services.feedback.upward.schemas import PulseRead, UpwardInboxItem
 from services.feedback.upward.service import CLOSED, OPEN, UpwardService
 from shared.auth import Principal
@@ -81,6 +82,11 @@ class CyclePulses:
         )
         self.session.add(pulse)
         await self.session.flush()
+        # Scope events that came before the launch were kept: their people are told now.
+        early = await self.session.scalars(
+            select(UpwardScopeMember.person_id).where(UpwardScopeMember.pulse_id == pulse_id)
+        )
+        announce.opened_for(self.session, pulse, list(early))
         return pulse
 
     async def scope(self, scoped: UpwardFeedbackScoped) -> int:
@@ -96,6 +102,9 @@ class CyclePulses:
         new = [person for person in dict.fromkeys(scoped.person_ids) if person not in known]
         self.session.add_all(UpwardScopeMember(pulse_id=pulse_id, person_id=person) for person in new)
         await self.session.flush()
+        pulse = await self.session.get(UpwardPulse, pulse_id)
+        if pulse is not None and pulse.status == OPEN and new:
+            announce.opened_for(self.session, pulse, new)
         return len(new)
 
     async def unscope(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> None:

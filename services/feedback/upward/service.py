@@ -24,6 +24,7 @@ from services.feedback.events import people
 from services.feedback.keyring import UPWARD_PULSE, Keyring, Sealed
 from services.feedback.models import UpwardAnswer, UpwardPulse, UpwardResult
 from services.feedback.peer_reviews.rules import effective_k
+from services.feedback.upward import announce
 from services.feedback.upward.schemas import (
     ManagerResult,
     OrgUnitResult,
@@ -68,6 +69,8 @@ class UpwardService:
         )
         self.session.add(pulse)
         await self.session.flush()
+        # HR's pulse (even one tied to a cycle by ``cycle_id``) asks everyone with a manager.
+        announce.opened_for(self.session, pulse, await announce.everyone_asked(self.session))
         return pulse
 
     async def extend(self, pulse_id: uuid.UUID, data: PulseExtend) -> UpwardPulse:
@@ -163,9 +166,11 @@ class UpwardService:
                     # Moved from another pulse or manager, or altered: it counts nowhere.
                     log.warning("upward pulse %s: a rating does not open and is left out", pulse.id)
         await self.keyring.destroy_tally(UPWARD_PULSE, pulse.id)
+        released: list[uuid.UUID] = []
         for manager_id, given in ratings.items():
             if len(given) < pulse.min_raters:
                 continue
+            released.append(manager_id)
             manager = await people.get(self.session, manager_id)
             self.session.add(
                 UpwardResult(
@@ -177,6 +182,7 @@ class UpwardService:
                     rating_sum=sum(given),
                 )
             )
+        announce.released(self.session, pulse, released)
         await self.session.flush()
         return pulse
 

@@ -1,0 +1,48 @@
+"""What feedback tells the bus about upward pulses, for the notifications component.
+
+Ids and times only: never a title, a rating, a comment or how many answered. ``opened`` names
+the people who may now answer a pulse (at most ``MAX_PEOPLE_PER_SCOPE`` a message: a standalone
+pulse asks everyone with a manager); ``released`` names the managers whose aggregate reached k
+when the pulse closed (a manager below k is not named: the absence of a mail says no more than
+the results page does).
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from services.feedback.events import outbox
+from services.feedback.models import Person, UpwardPulse
+from shared.upward_feedback import MAX_PEOPLE_PER_SCOPE
+
+ENTITY = "upward-pulse"
+
+
+def opened_for(session: AsyncSession, pulse: UpwardPulse, person_ids: Sequence[uuid.UUID]) -> None:
+    people = list(dict.fromkeys(person_ids))
+    for start in range(0, len(people), MAX_PEOPLE_PER_SCOPE):
+        data = {
+            "pulse_id": str(pulse.id),
+            "closes_at": pulse.closes_at.isoformat(),
+            "person_ids": [str(person) for person in people[start : start + MAX_PEOPLE_PER_SCOPE]],
+        }
+        outbox.add(session, ENTITY, "opened", data, subject=str(pulse.id))
+
+
+async def everyone_asked(session: AsyncSession) -> list[uuid.UUID]:
+    """Whom a standalone pulse asks: every active person with a manager (the service's directory copy)."""
+    found = await session.scalars(
+        select(Person.id).where(Person.active.is_(True), Person.manager_id.is_not(None)).order_by(Person.id)
+    )
+    return list(found)
+
+
+def released(session: AsyncSession, pulse: UpwardPulse, manager_ids: Sequence[uuid.UUID]) -> None:
+    if not manager_ids:
+        return
+    data = {"pulse_id": str(pulse.id), "manager_ids": [str(manager) for manager in manager_ids]}
+    outbox.add(session, ENTITY, "released", data, subject=str(pulse.id))

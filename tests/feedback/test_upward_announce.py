@@ -1,0 +1,79 @@
+"""What feedback tells the bus about upward pulses (for the notifications component): who may now
+answer, and which managers' results were released. Ids and times only; each person told once."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import timedelta
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+
+from services.feedback.models import OutboxEvent
+from shared.database import utcnow
+from shared.peer_ratings import CYCLE_LAUNCHED
+from shared.settings import Settings
+from shared.upward_feedback import UPWARD_SCOPED, cycle_pulse_id
+from tests.feedback.support import Org
+from tests.feedback.test_upward_cycles import BASE, handled, launched, publish, scoped
+from tests.support.waiting import wait_until
+
+pytestmark = pytest.mark.database
+
+OPENED = "meritloop.feedback.upward-pulse.opened"
+RELEASED = "meritloop.feedback.upward-pulse.released"
+
+
+async def announced(client: httpx.AsyncClient, subject: str, pulse_id: str) -> list[dict[str, Any]]:
+    async with client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+        rows = await session.scalars(select(OutboxEvent).where(OutboxEvent.subject == subject))
+        payloads = [json.loads(row.payload) for row in rows]
+    return [p["data"] for p in payloads if p["data"]["pulse_id"] == pulse_id]
+
+
+async def test_a_standalone_pulse_names_everyone_with_a_manager_and_the_close_names_the_released(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    body = {"title": "Pulse", "closes_at": (utcnow() + timedelta(days=7)).isoformat(), "min_raters": 3}
+    pulse = (await client.post(BASE, json=body, headers=org.headers("hr"))).json()
+    [opened] = await announced(client, OPENED, pulse["id"])
+    # Active with a manager: giver, receiver, manager, colleague (not skip, HR, admin, or the deactivated).
+    expected = {str(org.id(who)) for who in ("giver", "receiver", "manager", "colleague")}
+    assert set(opened["person_ids"]) == expected
+    assert set(opened) == {"pulse_id", "closes_at", "person_ids"}, "no title on the bus"
+
+    # One answer about Manager: below k, so the close names nobody (tests/web/test_upward_pages.py
+    # follows a manager at k to her results mail).
+    answered = await client.post(f"{BASE}/{pulse['id']}/answers", json={"rating": 4}, headers=org.headers("receiver"))
+    assert answered.status_code == 201, answered.text
+    closed = await client.post(f"{BASE}/{pulse['id']}/close", headers=org.headers("hr"))
+    assert closed.json()["status"] == "closed"
+    assert await announced(client, RELEASED, pulse["id"]) == []
+
+
+async def test_a_cycle_pulse_names_its_participants_once_whichever_event_comes_first(
+    client: httpx.AsyncClient, settings: Settings, org: Org
+) -> None:
+    cycle = uuid.uuid4()
+    pulse_id = str(cycle_pulse_id(cycle))
+    closes_at = (utcnow() + timedelta(days=5)).replace(microsecond=0)
+    await publish(settings, UPWARD_SCOPED, scoped(cycle, org.id("receiver")))
+    launch = await publish(settings, CYCLE_LAUNCHED, launched(cycle, closes_at))
+    await wait_until(lambda: handled(client, launch), message="the launch handled")
+    # Scoped before the launch: named when the pulse opens.
+    [first] = await announced(client, OPENED, pulse_id)
+    assert first["person_ids"] == [str(org.id("receiver"))]
+    assert first["closes_at"] == closes_at.isoformat()
+
+    # Scoped after it (one of them again): only the new one is named; a redelivered launch names nobody.
+    await publish(settings, CYCLE_LAUNCHED, launched(cycle, closes_at), event_id=launch.id)
+    later = await publish(settings, UPWARD_SCOPED, scoped(cycle, org.id("receiver"), org.id("giver")))
+    await wait_until(lambda: handled(client, later), message="the later scope handled")
+    opened = await announced(client, OPENED, pulse_id)
+    assert [event["person_ids"] for event in opened] in (
+        [[str(org.id("receiver"))], [str(org.id("giver"))]],
+        [[str(org.id("giver"))], [str(org.id("receiver"))]],
+    )

@@ -1,0 +1,68 @@
+"""Upward feedback: a pulse opened for people and a manager's released results reach them in their
+digest (real NATS, the feedback stream as that service publishes it, a real SMTP server)."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from notifications.kinds import UPWARD_OPENED, UPWARD_RELEASED
+from tests.conftest import TokenFactory
+from tests.notifications.conftest import WEB, Notifier
+
+pytestmark = pytest.mark.database
+
+# The clock stands at 10:00 UTC on Thursday 14 Jan 2027; Berlin's next 08:00 is 07:00 UTC on the 15th.
+BERLIN_DIGEST = datetime(2027, 1, 15, 7, 0, tzinfo=UTC)
+
+
+def opened(pulse: uuid.UUID, *people: uuid.UUID) -> dict[str, object]:
+    """What ``meritloop.feedback.upward-pulse.opened`` carries (services/feedback/upward/announce.py)."""
+    return {"pulse_id": str(pulse), "closes_at": "2027-01-22T16:00:00+00:00", "person_ids": [str(p) for p in people]}
+
+
+async def test_an_opened_pulse_tells_each_person_until_when_and_results_tell_the_manager(
+    notifier: Notifier, auth: TokenFactory
+) -> None:
+    boss = await notifier.person("Alan Turing")
+    ada = await notifier.person("Ada Lovelace", manager_id=boss)
+    greta = await notifier.person("Greta Vogel", locale="de-DE", manager_id=boss)
+    grace = await notifier.person("Grace Hopper", manager_id=boss)
+    await notifier.known(boss, ada, greta, grace)
+    opted = await notifier.client.put(
+        "/notification-preferences/me", json={"opted_out": ["upward_feedback"]}, headers=auth(person_id=grace)
+    )
+    assert opted.status_code == 200, opted.text
+    pulse = uuid.uuid4()
+
+    event = await notifier.publish(UPWARD_OPENED, opened(pulse, ada, greta, grace))
+    await notifier.publish(UPWARD_RELEASED, {"pulse_id": str(pulse), "manager_ids": [str(boss)]})
+    await notifier.queued(4)
+    await notifier.settle()
+    assert notifier.inbox.mails == [], "both wait for the digest"
+
+    notifier.clock.advance_to(BERLIN_DIGEST)
+    await notifier.mails(3)
+    [english] = notifier.inbox.to("ada@example.com")
+    [german] = notifier.inbox.to("greta@example.com")
+    [manager] = notifier.inbox.to("alan@example.com")
+    assert notifier.inbox.to("grace@example.com") == [], "Grace chose no upward feedback mails"
+    text = english.get_content()
+    assert "You may now give anonymous feedback on your manager, until 22 Jan 2027, 17:00 (Europe/Berlin)." in text
+    assert f"Open it: {WEB}/upward\r\n" in text
+    german_text = "Sie können jetzt anonym Feedback zu Ihrer Führungskraft geben, bis 22.01.2027, 17:00"
+    assert german_text in german.get_content()
+    assert german["Content-Language"] == "de"
+    results = manager.get_content()
+    assert "The results of an upward feedback about you are ready." in results
+    assert f"Open it: {WEB}/upward/{pulse}/results" in results
+    # The manager's mail names nobody who answered.
+    assert "Ada" not in results
+    assert "Greta" not in results
+
+    # Redelivered: nobody is mailed twice.
+    await notifier.send(event)
+    await notifier.settle()
+    assert len(notifier.inbox.mails) == 3

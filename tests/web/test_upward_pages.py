@@ -1,0 +1,273 @@
+"""Upward feedback in the pages over the real feedback service (and NATS): who reaches which page,
+the service's refusals as readable messages, a manager's results without counts, and the mail
+an opened pulse brings (the real notifications component and SMTP server)."""
+
+from __future__ import annotations
+
+import base64
+import json
+import time
+import uuid
+from datetime import UTC, datetime, timedelta
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from itsdangerous import TimestampSigner
+
+from services.feedback.models import Person as FeedbackPerson
+from shared.auth import Role
+from tests.conftest import TokenFactory
+from tests.notifications.conftest import Notifier
+from tests.support.waiting import wait_until
+from tests.web.conftest import Stack, StackFactory, csrf_of, sign_in_as, web_client
+from web.app import SESSION_COOKIE
+from web.settings import WebSettings
+
+pytestmark = pytest.mark.database
+
+ALREADY = "You have answered this upward feedback already; answers are taken once."
+CLOSED = "This upward feedback has closed; it takes no more answers."
+NO_MANAGER = "You have no manager to give upward feedback to."
+NOT_ASKED = "You are not asked to answer this upward feedback."
+NO_SUCH = "There is no such upward feedback."
+RATING = "Choose a rating from 1 to 5."
+NONE_OPEN = "No upward feedback is open for you."
+BELOW_K = "No results about you: fewer people answered than the 3 needed"
+OTHERS_ONLY = "Each manager reads the results about themselves here"
+
+
+def admin_session(client: httpx.AsyncClient, person_id: str, auth: TokenFactory) -> None:
+    """An admin's session cookie, as the OIDC sign-in leaves it (development sign-in knows no admin)."""
+    token = auth(Role.admin, person_id=uuid.UUID(person_id))["Authorization"].removeprefix("Bearer ")
+    session = {
+        "person": {
+            "person_id": person_id,
+            "name": "Adam Admin",
+            "roles": ["admin", "employee"],
+            "token": token,
+            "locale": None,
+            "timezone": None,
+            "expires_at": time.time() + 3600,
+            "how": "oidc",
+        },
+        "csrf": "c" * 43,
+    }
+    data = base64.b64encode(json.dumps(session).encode())
+    signed = TimestampSigner(WebSettings().session_secret).sign(data).decode()
+    client.cookies.set(SESSION_COOKIE, signed)
+
+
+async def answer(client: httpx.AsyncClient, pulse: str, **fields: str) -> httpx.Response:
+    token = csrf_of((await client.get("/upward")).text)
+    return await client.post(f"/upward/{pulse}", data={"csrf_token": token, **fields})
+
+
+async def client_of(stack: Stack, name: str) -> httpx.AsyncClient:
+    client = web_client(stack.app)
+    await sign_in_as(client, stack.people[name])
+    return client
+
+
+async def sees_pulse(client: httpx.AsyncClient, pulse: str) -> None:
+    async def listed() -> bool:
+        return f'action="/upward/{pulse}"' in (await client.get("/upward")).text
+
+    # The feedback service learns each person and their manager from the directory's events.
+    await wait_until(listed, timeout=30, message="the pulse is listed")
+
+
+async def open_pulse(client: httpx.AsyncClient, **fields: str) -> httpx.Response:
+    token = csrf_of((await client.get("/upward")).text)
+    return await client.post("/hr/upward", data={"csrf_token": token, **fields})
+
+
+async def test_upward_pages_by_role_with_readable_refusals(web_stack: StackFactory, auth: TokenFactory) -> None:
+    async with web_stack("reviews", "feedback") as stack:
+        await stack.add_person("Skip Level", "Exec")
+        await stack.add_person("Mona Manager", "Eng", "Skip Level")
+        for name in ("Emil Employee", "Erik Employee", "Eva Employee", "Dora Departing"):
+            await stack.add_person(name, "Eng", "Mona Manager")
+        await stack.add_person("Una Unrelated", "Sales")
+        await stack.add_person("Hanna HR", "People")
+        admin_id = await stack.add_person("Adam Admin", "Ops")
+        clients = {name: await client_of(stack, name) for name in stack.people if name != "Adam Admin"}
+        admin = web_client(stack.app)
+        admin_session(admin, admin_id, auth)
+        clients["Adam Admin"] = admin
+        try:
+            # Only HR and admins open a pulse; everyone else is refused the page and the post.
+            for name, client in clients.items():
+                may = name in ("Hanna HR", "Adam Admin")
+                assert (await client.get("/hr/upward")).status_code == (200 if may else 403), name
+                undated = await open_pulse(client, title="Q3 pulse", closes_on="", min_raters="3")
+                assert undated.status_code == (422 if may else 403), name
+            undated = await open_pulse(clients["Hanna HR"], title="Q3 pulse", closes_on="", min_raters="3")
+            assert 'id="error-closes_on"' in undated.text
+            assert 'aria-describedby="error-closes_on"' in undated.text
+            closes_on = (datetime.now(UTC).date() + timedelta(days=7)).isoformat()
+            opened = await open_pulse(clients["Hanna HR"], title="Q3 pulse", closes_on=closes_on, min_raters="3")
+            assert opened.status_code == 303, opened.text
+            pulse = opened.headers["location"].split("created=")[1]
+
+            # Dora is deactivated while signed in: the service no longer lists or takes her answer.
+            dora = clients["Dora Departing"]
+            await sees_pulse(dora, pulse)
+            gone = await stack.services["reviews"].patch(
+                f"/people/{stack.people['Dora Departing']}", json={"active": False}, headers=stack.hr_headers
+            )
+            assert gone.status_code == 200, gone.text
+
+            async def dora_unlisted() -> bool:
+                return NONE_OPEN in (await dora.get("/upward")).text
+
+            await wait_until(dora_unlisted, timeout=30, message="Dora's pulse gone")
+            refused = await answer(dora, pulse, rating="5")
+            assert refused.status_code == 403
+            assert NOT_ASKED in refused.text
+
+            # Emil: no rating, a rating off the scale, then his answer; a second one is refused.
+            emil = clients["Emil Employee"]
+            await sees_pulse(emil, pulse)
+            page = (await emil.get("/upward")).text
+            assert "Q3 pulse" in page
+            assert "Open until" in page
+            blank = await answer(emil, pulse, rating="", comment="kept")
+            assert blank.status_code == 422
+            assert RATING in blank.text
+            assert f'aria-describedby="error-{pulse}"' in blank.text
+            assert ">kept</textarea>" in blank.text
+            off_scale = await answer(emil, pulse, rating="9")
+            assert off_scale.status_code == 422
+            assert RATING in off_scale.text
+            done = await answer(emil, pulse, rating="4", comment="Clear priorities every week.")
+            assert done.status_code == 303, done.text
+            assert done.headers["location"] == "/upward?notice=answered"
+            thanked = (await emil.get("/upward?notice=answered")).text
+            assert "Thank you: your answer is recorded." in thanked
+            assert "You have answered this one." in thanked
+            again = await answer(emil, pulse, rating="1")
+            assert again.status_code == 409
+            assert ALREADY in again.text
+
+            # Una has no manager: nothing listed, and an answer is refused in words.
+            una = clients["Una Unrelated"]
+            assert NONE_OPEN in (await una.get("/upward")).text
+            lonely = await answer(una, pulse, rating="3")
+            assert lonely.status_code == 409
+            assert NO_MANAGER in lonely.text
+            for missing in (str(uuid.uuid4()), "not-a-pulse"):
+                unknown = await answer(emil, missing, rating="3")
+                assert unknown.status_code == 404, missing
+                assert NO_SUCH in unknown.text
+
+            for name in ("Erik Employee", "Eva Employee", "Mona Manager"):
+                await sees_pulse(clients[name], pulse)
+                assert (await answer(clients[name], pulse, rating="2")).status_code == 303, name
+
+            mona = clients["Mona Manager"]
+            before = await mona.get(f"/upward/{pulse}/results")
+            assert before.status_code == 200
+            assert "Results are shown after it closes" in before.text
+
+            closed = await stack.services["feedback"].post(f"/upward-feedback/{pulse}/close", headers=stack.hr_headers)
+            assert closed.status_code == 200, closed.text
+            late = await answer(clients["Erik Employee"], pulse, rating="5")
+            assert late.status_code == 409
+            assert CLOSED in late.text
+
+            # Mona reached k (three answers): her score and the comment, never a count or a name.
+            mine = await mona.get(f"/upward/{pulse}/results")
+            assert mine.status_code == 200
+            assert "Score: 41.7 of 100" in mine.text
+            assert "Clear priorities every week." in mine.text
+            assert "Emil" not in mine.text
+            assert ">3<" not in mine.text
+            # Everyone else reads the page without Mona's result; Skip (one answer) is below k.
+            for name, client in clients.items():
+                if name == "Mona Manager":
+                    continue
+                results = await client.get(f"/upward/{pulse}/results")
+                assert results.status_code == 200, name
+                assert "Clear priorities every week." not in results.text, name
+                assert "Score: 41.7" not in results.text, name
+                # Skip (a manager with one answer) is below k; the others manage nobody.
+                assert (BELOW_K in results.text) == (name == "Skip Level"), name
+                assert (OTHERS_ONLY in results.text) == (name != "Skip Level"), name
+                assert ("By org unit" in results.text) == (name in ("Hanna HR", "Adam Admin")), name
+            hr_view = (await clients["Hanna HR"].get(f"/upward/{pulse}/results")).text
+            assert '<th scope="row">Eng</th><td>41.7</td><td>1</td>' in hr_view
+            assert (await mona.get(f"/upward/{uuid.uuid4()}/results")).status_code == 404
+
+            # Signed out: every page sends to the sign-in.
+            anonymous = web_client(stack.app)
+            for path in ("/upward", f"/upward/{pulse}/results", "/hr/upward"):
+                assert (await anonymous.get(path)).status_code == 303, path
+            await anonymous.aclose()
+        finally:
+            for client in clients.values():
+                await client.aclose()
+
+
+async def test_an_opened_pulse_and_released_results_mail_the_people_concerned(
+    web_stack: StackFactory, notifier: Notifier, auth: TokenFactory
+) -> None:
+    async with web_stack("reviews", "feedback", notifications=notifier.app) as stack:
+        await stack.add_person("Mona Manager", "Eng", timezone="Europe/Berlin")
+        reports = [
+            await stack.add_person(name, "Eng", "Mona Manager", timezone="Europe/Berlin")
+            for name in ("Emil Employee", "Erik Employee", "Eva Employee")
+        ]
+        await stack.add_person("Hanna HR", "People", timezone="Europe/Berlin")
+        feedback: FastAPI = stack.services["feedback"].app  # type: ignore[attr-defined]
+
+        async def feedback_knows_the_reports() -> bool:
+            # A pulse asks whom the feedback service's directory copy has with a manager at its opening.
+            async with feedback.state.sessionmaker() as session:
+                found = [await session.get(FeedbackPerson, uuid.UUID(report)) for report in reports]
+            return all(person is not None and person.manager_id is not None for person in found)
+
+        await wait_until(feedback_knows_the_reports, timeout=30, message="feedback knows the reports and Mona")
+        hr = web_client(stack.app)
+        try:
+            await sign_in_as(hr, stack.people["Hanna HR"])
+            closes_on = (datetime.now(UTC).date() + timedelta(days=7)).isoformat()
+            opened = await open_pulse(hr, title="Q4 pulse", closes_on=closes_on, min_raters="3")
+            assert opened.status_code == 303, opened.text
+        finally:
+            await hr.aclose()
+        pulse = opened.headers["location"].split("created=")[1]
+        # Queued for the digest after the one the clock stands before (the event crossed NATS).
+        await notifier.queued(3)
+        for report, rating in zip(reports, (5, 4, 4), strict=True):
+            given = await stack.services["feedback"].post(
+                f"/upward-feedback/{pulse}/answers",
+                json={"rating": rating, "comment": "Secret words"},
+                headers=auth(person_id=uuid.UUID(report)),
+            )
+            assert given.status_code == 201, given.text
+        closed = await stack.services["feedback"].post(f"/upward-feedback/{pulse}/close", headers=stack.hr_headers)
+        assert closed.status_code == 200, closed.text
+        await notifier.queued(4)
+
+        notifier.clock.advance_to(datetime(2027, 1, 16, tzinfo=UTC))
+        mails = await notifier.mails(4, timeout=30)
+        assert sorted(mail["To"] for mail in mails) == [
+            "emil.employee@example.com",
+            "erik.employee@example.com",
+            "eva.employee@example.com",
+            "mona.manager@example.com",
+        ], "the reports are asked; Mona, who has no manager, is told of her results only"
+        [asked] = notifier.inbox.to("emil.employee@example.com")
+        text = asked.get_content()
+        assert "You may now give anonymous feedback on your manager, until" in text
+        assert "17:00 (Europe/Berlin)" in text
+        assert "/upward\r\n" in text
+        [told] = notifier.inbox.to("mona.manager@example.com")
+        assert "The results of an upward feedback about you are ready." in told.get_content()
+        assert f"/upward/{pulse}/results" in told.get_content()
+        for mail in mails:
+            # Nothing but ids and times crossed the bus: no title, comment or rating reaches a mail.
+            assert "Q4 pulse" not in mail.get_content()
+            assert "Secret words" not in mail.get_content()
+            assert "4.3" not in mail.get_content()

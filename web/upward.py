@@ -1,0 +1,169 @@
+"""Upward feedback in the pages: answer the open pulses about one's manager, read one's own results,
+and (HR) open a standalone pulse. Everything goes through the feedback service with the person's token.
+
+A manager's results page never shows how many answered: below k the service releases nothing
+and says so in the same words for "below k" and "nobody", and the page keeps it that way.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+from uuid import UUID
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+
+from web.api import ApiError
+from web.i18n import zone
+from web.pages import _deadline, api_for, see_other
+from web.rendering import renderer
+from web.session import CheckedForm, HRPerson, Person, SignedIn
+
+router = APIRouter()
+
+SCALE = (1, 2, 3, 4, 5)
+
+
+def _(message: str) -> str:
+    """Marks a message for the catalogue (tests/web/test_units.py finds it); the page translates it."""
+    return message
+
+
+# The service's problem ``reason`` (or status) -> the page's message (an English msgid).
+REASONS = {
+    "task_done": _("You have answered this upward feedback already; answers are taken once."),
+    "too_late": _("This upward feedback has closed; it takes no more answers."),
+    "no_manager": _("You have no manager to give upward feedback to."),
+}
+STATUSES = {
+    403: _("You are not asked to answer this upward feedback."),
+    404: _("There is no such upward feedback."),
+}
+RATING_ERROR = _("Choose a rating from 1 to 5.")
+
+
+def _message(error: ApiError) -> str:
+    if error.reason in REASONS:
+        return REASONS[error.reason]
+    if "rating" in error.fields:
+        return RATING_ERROR
+    if error.fields:
+        return next(iter(error.fields.values()))
+    return STATUSES.get(error.status, error.detail)
+
+
+def _pulse_id(raw: str) -> str | None:
+    try:
+        return str(UUID(raw))
+    except ValueError:
+        return None
+
+
+async def _upward_page(
+    request: Request,
+    person: Person,
+    *,
+    notice: str | None = None,
+    values: dict[str, Any] | None = None,
+    errors: dict[str, str] | None = None,
+    status_code: int = 200,
+) -> Response:
+    api = api_for(request, person)
+    pulses = await api.get("feedback", "/upward-feedback/inbox")
+    errors = errors or {}
+    with_form = {str(pulse["id"]) for pulse in pulses if not pulse["answered"]}
+    # An error about a pulse without a form here (closed, answered already) stands above the list.
+    general = next((message for key, message in errors.items() if key not in with_form and key != "_form"), None)
+    return renderer(request).page(
+        request,
+        "upward.html",
+        person,
+        pulses=pulses,
+        scale=SCALE,
+        notice=notice,
+        values=values or {},
+        errors=errors,
+        general=errors.get("_form") or general,
+        status_code=status_code,
+    )
+
+
+@router.get("/upward", name="upward")
+async def upward_page(request: Request, person: SignedIn, notice: str | None = None) -> Response:
+    return await _upward_page(request, person, notice=notice)
+
+
+@router.post("/upward/{pulse_id}", name="upward_answer")
+async def upward_answer(request: Request, person: SignedIn, pulse_id: str, form: CheckedForm) -> Response:
+    raw_rating = str(form.get("rating", "")).strip()
+    comment = str(form.get("comment", "")).strip()
+    values = {f"rating:{pulse_id}": raw_rating, f"comment:{pulse_id}": comment}
+    checked = _pulse_id(pulse_id)
+    if checked is None:
+        return await _upward_page(request, person, errors={pulse_id: STATUSES[404]}, status_code=404)
+    if not raw_rating.isdigit():
+        # The scale is radio buttons: nothing chosen is the one mistake the browser lets through.
+        return await _upward_page(request, person, values=values, errors={checked: RATING_ERROR}, status_code=422)
+    body = {"rating": int(raw_rating), "comment": comment or None}
+    try:
+        await api_for(request, person).post("feedback", f"/upward-feedback/{quote(checked)}/answers", json=body)
+    except ApiError as error:
+        if error.status not in (400, 403, 404, 409, 422):
+            raise
+        return await _upward_page(
+            request, person, values=values, errors={checked: _message(error)}, status_code=error.status
+        )
+    return see_other("/upward", notice="answered")
+
+
+@router.get("/upward/{pulse_id}/results", name="upward_results")
+async def upward_results(request: Request, person: SignedIn, pulse_id: str) -> Response:
+    """The signed-in person's own aggregate as a manager; HR also sees the org units' aggregates."""
+    checked = _pulse_id(pulse_id)
+    if checked is None:
+        raise ApiError(status=404, title="Not Found", detail=STATUSES[404])
+    api = api_for(request, person)
+    pulse = await api.get("feedback", f"/upward-feedback/{quote(checked)}")
+    result: dict[str, Any] | None = None
+    units: list[dict[str, Any]] = []
+    if pulse["status"] == "closed":
+        result = await api.get("feedback", f"/upward-feedback/{quote(checked)}/results/me")
+        if person.is_hr:
+            units = await api.get("feedback", f"/upward-feedback/{quote(checked)}/results/org-units")
+    return renderer(request).page(request, "upward_results.html", person, pulse=pulse, result=result, units=units)
+
+
+# --- HR: a standalone pulse -----------------------------------------------------------------------
+
+
+@router.get("/hr/upward", name="upward_new")
+async def upward_new(request: Request, person: HRPerson, created: str | None = None) -> Response:
+    shown = _pulse_id(created) if created else None
+    return renderer(request).page(request, "upward_new.html", person, values={"min_raters": "3"}, created=shown)
+
+
+@router.post("/hr/upward", name="upward_create")
+async def upward_create(request: Request, person: HRPerson, form: CheckedForm) -> Response:
+    values = {key: str(form.get(key, "")).strip() for key in ("title", "closes_on", "min_raters")}
+    errors: dict[str, str] = {}
+    # A date means 17:00 that day in HR's time zone, as the cycle deadlines.
+    closes_at = _deadline(values["closes_on"], zone(person.timezone))
+    if closes_at is None:
+        errors["closes_on"] = _("Choose the day it closes.")
+    if not errors:
+        body = {"title": values["title"], "closes_at": closes_at, "min_raters": values["min_raters"] or 3}
+        try:
+            created = await api_for(request, person).post("feedback", "/upward-feedback", json=body)
+        except ApiError as error:
+            if error.status not in (400, 409, 422):
+                raise
+            for field, message in error.fields.items():
+                errors["closes_on" if field == "closes_at" else field.split(".")[0]] = message
+            if not errors:
+                errors["_form"] = error.detail
+        else:
+            return see_other("/hr/upward", created=created["id"])
+    return renderer(request).page(
+        request, "upward_new.html", person, values=values, errors=errors, created=None, status_code=422
+    )
