@@ -178,7 +178,8 @@ async def _refreshed_oidc(request: Request, person: Person) -> Person:
     async def exchange() -> Refreshed:
         return await refresh_at_provider(oauth.idp, refresh_token, person.person_id)
 
-    answer = await _coordinator(request).refresh(refresh_token, exchange)
+    margin = request.app.state.web_settings.token_refresh_margin
+    answer = await _coordinator(request).refresh(refresh_token, exchange, margin=margin)
     return replace(
         person,
         token=answer.access_token,

@@ -151,14 +151,18 @@ class RefreshCoordinator:
         for key in [key for key, lock in self._locks.items() if key not in self._answers and not lock.locked()]:
             del self._locks[key]
 
-    async def refresh(self, refresh_token: str, exchange: Callable[[], Awaitable[Refreshed]]) -> Refreshed:
+    async def refresh(
+        self, refresh_token: str, exchange: Callable[[], Awaitable[Refreshed]], *, margin: float
+    ) -> Refreshed:
+        """The answer for ``refresh_token``: a remembered one while its access token outlasts ``margin``
+        (a provider that does not rotate hands the same refresh token back, so an old answer can be stale)."""
         now = time.monotonic()
         self._forget_old(now)
         key = self._key(refresh_token)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             known = self._answers.get(key)
-            if known is not None and known[0] > time.monotonic():
+            if known is not None and known[0] > time.monotonic() and known[1].expires_at - time.time() > margin:
                 return known[1]
             answer = await exchange()
             self._answers[key] = (time.monotonic() + self._grace, answer)
