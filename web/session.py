@@ -22,6 +22,7 @@ from web.tokens import (
     RefreshCoordinator,
     Refreshed,
     RefreshRefused,
+    Sealer,
     development_roles,
     development_token,
     refresh_at_provider,
@@ -55,7 +56,8 @@ class Person:
     how: str  # "development" or "oidc"
     # The end of the whole sign-in (MERITLOOP_WEB_SESSION_MAX_AGE after it began): refreshing never moves it.
     ends_at: float = 0.0
-    # The provider's refresh token; it lives only in the (HttpOnly) session cookie, never in a page.
+    # The provider's refresh token, sealed (web.tokens.Sealer); it lives only in the HttpOnly session
+    # cookie, never in a page.
     refresh_token: str | None = None
 
     @property
@@ -169,11 +171,21 @@ def _coordinator(request: Request) -> RefreshCoordinator:
     return found
 
 
+def sealer(request: Request) -> Sealer:
+    state = request.app.state
+    found: Sealer | None = getattr(state, "refresh_sealer", None)
+    if found is None:
+        found = Sealer(state.web_settings.session_secret)
+        state.refresh_sealer = found
+    return found
+
+
 async def _refreshed_oidc(request: Request, person: Person) -> Person:
     oauth = request.app.state.oauth
     if oauth is None or not person.refresh_token:
         raise RefreshRefused("no refresh token")
-    refresh_token = person.refresh_token
+    seal = sealer(request)
+    refresh_token = seal.unseal(person.refresh_token)
 
     async def exchange() -> Refreshed:
         return await refresh_at_provider(oauth.idp, refresh_token, person.person_id)
@@ -184,7 +196,7 @@ async def _refreshed_oidc(request: Request, person: Person) -> Person:
         person,
         token=answer.access_token,
         expires_at=answer.expires_at,
-        refresh_token=answer.refresh_token,
+        refresh_token=seal.seal(answer.refresh_token) if answer.refresh_token else None,
         # Roles come from the new ID token: a refresh never keeps a role the provider took away.
         roles=answer.roles if answer.roles is not None else person.roles,
     )

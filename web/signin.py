@@ -15,7 +15,7 @@ from fastapi.responses import RedirectResponse, Response
 from shared.settings import Environment, Settings
 from web.api import ApiError, Services
 from web.rendering import renderer
-from web.session import CheckedForm, Person, checked_form, safe_next, sign_in, sign_out
+from web.session import CheckedForm, Person, checked_form, safe_next, sealer, sign_in, sign_out
 from web.settings import WebSettings
 from web.tokens import PICKER_ID, development_roles, development_token, picker_token, roles_from_claims
 
@@ -182,7 +182,7 @@ async def signin_callback(request: Request) -> Response:
         expires_at=float(token.get("expires_at") or now + float(token.get("expires_in") or 300)),
         how="oidc",
         ends_at=now + web_settings.session_max_age,
-        refresh_token=str(refresh_token) if refresh_token else None,
+        refresh_token=sealer(request).seal(str(refresh_token)) if refresh_token else None,
     )
     target = safe_next(request.session.get("next"))
     sign_in(request, person)

@@ -6,6 +6,7 @@ Nothing here knows the session; web.session decides when to refresh and what a f
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import logging
 import time
@@ -18,6 +19,9 @@ from typing import Any
 import httpx
 from authlib.common.errors import AuthlibBaseError
 from authlib.integrations.base_client.errors import OAuthError
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from shared.auth import Role, mint_token
 from shared.settings import Settings
@@ -35,6 +39,30 @@ DEVELOPMENT_HR_DEPARTMENT = "People"
 # refuses the old one, so a request that raced the refresh (or a browser that still sends the older
 # cookie) is given the tokens the winner got instead of being signed out.
 ROTATION_GRACE_SECONDS = 60.0
+
+
+class Sealer:
+    """Encrypts the refresh token before it goes into the session cookie, which is signed but readable.
+
+    A refresh token read from a leaked cookie (a log, a proxy, a backup of a browser profile) is then
+    worth nothing at the provider, even for a public client; inside this app it is still bounded by
+    the session's end. The key is derived from MERITLOOP_WEB_SESSION_SECRET, so rotating that secret
+    ends every sign-in's refreshing as it already ends the sessions."""
+
+    def __init__(self, session_secret: str) -> None:
+        key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"meritloop-web refresh token").derive(
+            session_secret.encode()
+        )
+        self._fernet = Fernet(base64.urlsafe_b64encode(key))
+
+    def seal(self, refresh_token: str) -> str:
+        return self._fernet.encrypt(refresh_token.encode()).decode()
+
+    def unseal(self, sealed: str) -> str:
+        try:
+            return self._fernet.decrypt(sealed.encode()).decode()
+        except (InvalidToken, ValueError) as exc:
+            raise RefreshRefused("the refresh token in the session cannot be opened") from exc
 
 
 class RefreshRefused(Exception):

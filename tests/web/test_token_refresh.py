@@ -28,6 +28,7 @@ from tests.web.oidc_provider import Provider
 from web.app import SESSION_COOKIE, create_app
 from web.session import safe_next
 from web.settings import WebSettings
+from web.tokens import Sealer
 
 pytestmark = pytest.mark.database
 
@@ -127,8 +128,12 @@ async def test_an_expired_access_token_is_refreshed_and_roles_come_from_the_new_
         first = await web.get("/hr/cycles")
         assert first.status_code == 200, first.text
         kept = session_of(web)["person"]
-        assert kept["refresh_token"] in provider.refresh_tokens
-        assert kept["refresh_token"] not in first.text  # in the HttpOnly cookie only, never in a page
+        # The cookie is signed, not encrypted: the refresh token in it is sealed, never in the clear.
+        [issued] = provider.refresh_tokens
+        assert issued not in json.dumps(session_of(web))
+        assert Sealer("p" * 40).unseal(kept["refresh_token"]) == issued
+        assert issued not in first.text
+        assert kept["refresh_token"] not in first.text
         assert provider.refreshes == 0
 
         # The access token expires: the reviews service would refuse it (no leeway), so a 200 means renewed.
