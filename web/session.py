@@ -225,9 +225,10 @@ async def _refreshed_development(request: Request, person: Person) -> Person:
 async def fresh_person(request: Request, person: Person) -> Person:
     """``person`` with an access token that outlasts the refresh margin, stored in the session.
 
-    A refusal (revoked, person gone) ends the sign-in once the current token has expired; while it is
-    still valid the person carries on with it, because a provider that rotates refresh tokens refuses
-    the loser of two simultaneous refreshes. A provider that cannot be reached never ends a sign-in:
+    The provider's refusal (revoked, expired) ends the sign-in once the current token has expired; while
+    it is still valid the person carries on with it, because a provider that rotates refresh tokens
+    refuses the loser of two simultaneous refreshes. A development person no longer active in the
+    directory is signed out at once. A provider that cannot be reached never ends a sign-in:
     with an expired token the person gets an error page and tries again."""
     margin = request.app.state.web_settings.token_refresh_margin
     if person.expires_at - time.time() > margin:
