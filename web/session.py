@@ -3,7 +3,9 @@ token of every form."""
 
 from __future__ import annotations
 
+import base64
 import hmac
+import json
 import logging
 import secrets
 import time
@@ -151,11 +153,21 @@ def csrf_token(request: Request) -> str:
     return token
 
 
+# Browsers drop a cookie over 4096 bytes without a word; the signature and attributes take about 100.
+COOKIE_BUDGET = 3900
+
+
 def sign_in(request: Request, person: Person) -> None:
     """A fresh session (and CSRF token) at every sign-in, so a planted cookie is worth nothing."""
     request.session.clear()
     request.session["person"] = person.as_session()
     csrf_token(request)
+    size = len(base64.b64encode(json.dumps(request.session).encode()))
+    if size > COOKIE_BUDGET:
+        # A provider with large tokens (many roles or groups in them) would sign people out at once.
+        log.warning(
+            "the session cookie is %d bytes, near or over the 4096 browsers keep: trim the provider's tokens", size
+        )
 
 
 def sign_out(request: Request) -> None:
