@@ -6,7 +6,6 @@ import logging
 from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
-from urllib.parse import quote
 
 import httpx
 from fastapi import FastAPI, Request
@@ -21,7 +20,7 @@ from shared.settings import Settings, get_settings
 from web import pages, signin, upward
 from web.api import ApiError, Services
 from web.rendering import Renderer
-from web.session import CsrfRefused, NotAllowed, Person, SignInRequired
+from web.session import CsrfRefused, NotAllowed, Person, SignInRequired, signin_location
 from web.settings import WebBackend, WebSettings, get_web_settings
 
 STATIC_DIR = Path(__file__).parent / "static"
@@ -97,8 +96,7 @@ def create_app(
 
     @app.exception_handler(SignInRequired)
     async def signin_required(request: Request, _exc: SignInRequired) -> Response:
-        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-        return RedirectResponse(f"/signin?next={quote(target)}", status_code=303)
+        return RedirectResponse(signin_location(request), status_code=303)
 
     @app.exception_handler(CsrfRefused)
     async def csrf_refused(request: Request, _exc: CsrfRefused) -> Response:
@@ -112,7 +110,7 @@ def create_app(
     async def api_error(request: Request, exc: ApiError) -> Response:
         if exc.status == 401:
             request.session.pop("person", None)
-            return RedirectResponse(f"/signin?next={quote(request.url.path)}", status_code=303)
+            return RedirectResponse(signin_location(request), status_code=303)
         status = exc.status if exc.status in (403, 404, 409, 422) else 502
         key = {403: "forbidden", 404: "not_found"}.get(status, "service")
         if status == 502:

@@ -52,13 +52,33 @@ class WebSettings(BaseSettings):
         "shorter than 32 characters.",
     )
     cookie_secure: bool = Field(True, description="Send the session cookie over HTTPS only (browsers allow localhost).")
-    session_max_age: int = Field(8 * 3600, description="Seconds a sign-in lasts.")
+    session_max_age: int = Field(
+        8 * 3600,
+        gt=0,
+        description="Seconds a sign-in lasts at most, however often its access token is refreshed; "
+        "then the person signs in again.",
+    )
+    token_refresh_margin: int = Field(
+        60,
+        ge=0,
+        description="Refresh the access token (OIDC refresh token, or a newly minted development token) when it "
+        "expires within this many seconds.",
+    )
+    development_token_ttl: int = Field(
+        15 * 60,
+        gt=0,
+        description="Seconds a development sign-in's token is valid; a fresh one is minted before it ends.",
+    )
     oidc_issuer: str | None = Field(
         None, description="Issuer URL of the identity provider; its /.well-known/openid-configuration is read."
     )
     oidc_client_id: str | None = Field(None, description="The web app's OIDC client id.")
     oidc_client_secret: str | None = Field(None, description="The web app's OIDC client secret (confidential client).")
-    oidc_scope: str = Field("openid profile email", description="Scopes asked for at sign-in.")
+    oidc_scope: str = Field(
+        "openid profile email",
+        description="Scopes asked for at sign-in. Add offline_access if the provider hands out refresh tokens "
+        "only then (without a refresh token a sign-in ends when its access token does).",
+    )
     goals_url: str | None = Field(None, description="Base URL of the goals service (default: host and port).")
     feedback_url: str | None = Field(None, description="Base URL of the feedback service (default: host and port).")
     reviews_url: str | None = Field(None, description="Base URL of the reviews service (default: host and port).")

@@ -4,42 +4,33 @@ from __future__ import annotations
 
 import time
 import uuid
-from datetime import timedelta
 from typing import Annotated, Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 
 from authlib.integrations.base_client.errors import OAuthError
 from authlib.integrations.starlette_client import OAuth
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
-from shared.auth import Role, mint_token
 from shared.settings import Environment, Settings
 from web.api import ApiError, Services
 from web.rendering import renderer
-from web.session import CheckedForm, Person, checked_form, sign_in, sign_out
+from web.session import CheckedForm, Person, checked_form, safe_next, sealer, sign_in, sign_out
 from web.settings import WebSettings
+from web.tokens import PICKER_ID, development_roles, development_token, picker_token, roles_from_claims
+
+__all__ = ["PICKER_ID", "router", "safe_next"]
 
 router = APIRouter()
 
-# The identity the development picker lists the directory with; it is not a person of it.
-PICKER_ID = uuid.uuid5(uuid.NAMESPACE_URL, "https://meritloop.dev/web-development-sign-in")
-# In the development picker, people of this department sign in with the HR role too (the demo
-# organisation's People department); production takes roles from the identity provider.
-DEVELOPMENT_HR_DEPARTMENT = "People"
 PICKER_PAGE = 50
+# Said on the sign-in page when a form arrived after the sign-in had ended (web.session.signin_location).
+UNSAVED_MESSAGE = "Your sign-in had ended, so your last change was not saved. Sign in again and make it once more."
 
 
 def _settings(request: Request) -> tuple[Settings, WebSettings, Services]:
     state = request.app.state
     return state.settings, state.web_settings, state.services
-
-
-def safe_next(target: str | None) -> str:
-    """Only a path of this site: never an open redirect to another host."""
-    if not target or not target.startswith("/") or target.startswith("//") or urlsplit(target).netloc:
-        return "/"
-    return target
 
 
 def oauth_client(web_settings: WebSettings) -> OAuth | None:
@@ -62,14 +53,19 @@ def development_allowed(settings: Settings) -> bool:
 
 @router.get("/signin", name="signin")
 async def signin_page(
-    request: Request, next: Annotated[str | None, Query()] = None, offset: Annotated[int, Query(ge=0)] = 0
+    request: Request,
+    next: Annotated[str | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    unsaved: Annotated[bool, Query()] = False,
 ) -> Response:
     settings, web_settings, services = _settings(request)
     people: list[dict[str, Any]] = []
     total = 0
     error = None
+    if unsaved:
+        error = renderer(request).translations(renderer(request).language(request, None)).gettext(UNSAVED_MESSAGE)
     if development_allowed(settings):
-        api = services.as_person(mint_token(settings, PICKER_ID, [Role.admin], ttl=timedelta(minutes=1)))
+        api = services.as_person(picker_token(settings))
         try:
             found = await api.get("reviews", "/people", active="true", limit=PICKER_PAGE, offset=offset)
             people, total = found["items"], found["total"]
@@ -87,6 +83,7 @@ async def signin_page(
         development=development_allowed(settings),
         oidc=web_settings.oidc_enabled,
         error=error,
+        unsaved=unsaved,
     )
 
 
@@ -101,29 +98,29 @@ async def signin_development(request: Request) -> Response:
         person_id = uuid.UUID(raw)
     except ValueError:
         return RedirectResponse("/signin", status_code=303)
-    picker = services.as_person(mint_token(settings, PICKER_ID, [Role.admin], ttl=timedelta(minutes=1)))
+    picker = services.as_person(picker_token(settings))
     try:
         record = await picker.get("reviews", f"/people/{person_id}")
-        reports = await picker.get("reviews", f"/people/{person_id}/reports", limit=1, active="true")
+        roles = await development_roles(settings, services, person_id)
     except ApiError:
         return RedirectResponse("/signin", status_code=303)
-    if not record.get("active", False):
+    if roles is None:
         return RedirectResponse("/signin", status_code=303)
-    roles = [Role.employee]
-    if reports["total"]:
-        roles.append(Role.manager)
-    if record.get("department") == DEVELOPMENT_HR_DEPARTMENT:
-        roles.append(Role.hr)
-    ttl = timedelta(seconds=web_settings.session_max_age)
+    now = time.time()
+    # A short-lived token, minted afresh as it nears its end (web.session), within the sign-in's bound.
+    token, expires_at = development_token(
+        settings, person_id, roles, min(web_settings.development_token_ttl, web_settings.session_max_age)
+    )
     person = Person(
         person_id=str(person_id),
         name=str(record["display_name"]),
         roles=frozenset(role.value for role in roles),
-        token=mint_token(settings, person_id, roles, ttl=ttl),
+        token=token,
         locale=record.get("locale"),
         timezone=record.get("timezone"),
-        expires_at=time.time() + ttl.total_seconds(),
+        expires_at=expires_at,
         how="development",
+        ends_at=now + web_settings.session_max_age,
     )
     sign_in(request, person)
     return RedirectResponse(safe_next(str(form.get("next", "/"))), status_code=303)
@@ -167,14 +164,14 @@ async def signin_callback(request: Request) -> Response:
         return renderer(request).page(
             request, "error.html", None, status_code=400, message_key="signin_failed", detail="sub is not a person id"
         )
-    raw_roles = claims.get("roles") or []
-    roles = frozenset(str(role) for role in raw_roles if role in Role.__members__) or frozenset({"employee"})
+    roles = roles_from_claims(claims)
     api = services.as_person(access_token)
     try:
         record: dict[str, Any] = await api.get("reviews", f"/people/{person_id}")
     except ApiError:
         record = {}
-    expires_at = float(token.get("expires_at") or time.time() + web_settings.session_max_age)
+    now = time.time()
+    refresh_token = token.get("refresh_token")
     person = Person(
         person_id=person_id,
         name=str(record.get("display_name") or claims.get("name") or claims.get("email") or person_id),
@@ -182,8 +179,10 @@ async def signin_callback(request: Request) -> Response:
         token=access_token,
         locale=record.get("locale") or claims.get("locale"),
         timezone=record.get("timezone") or claims.get("zoneinfo"),
-        expires_at=min(expires_at, time.time() + web_settings.session_max_age),
+        expires_at=float(token.get("expires_at") or now + float(token.get("expires_in") or 300)),
         how="oidc",
+        ends_at=now + web_settings.session_max_age,
+        refresh_token=sealer(request).seal(str(refresh_token)) if refresh_token else None,
     )
     target = safe_next(request.session.get("next"))
     sign_in(request, person)

@@ -2,7 +2,9 @@
 
 It signs RS256 tokens with a key made at start, answers the authorization request at once for the
 person the test chose (no login form), and insists on PKCE S256: the token endpoint refuses a code
-without the right ``code_verifier``. Nothing here is for production.
+without the right ``code_verifier``. With ``refresh`` on it also hands out refresh tokens and honours
+the refresh_token grant (optionally rotating them, as many providers do); ``revoke()`` withdraws them
+all. Nothing here is for production.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ class Grant:
 
 
 @dataclass
+class RefreshGrant:
+    client_id: str
+    subject: str
+
+
+@dataclass
 class Provider:
     issuer: str = ""
     client_id: str = "meritloop-web"
@@ -44,6 +52,14 @@ class Provider:
     grants: dict[str, Grant] = field(default_factory=dict)
     refused: list[str] = field(default_factory=list)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
+    access_ttl: int = 600
+    refresh: bool = False  # hand out refresh tokens
+    rotate: bool = False  # a refresh token is spent by its use; the answer carries a new one
+    refresh_tokens: dict[str, RefreshGrant] = field(default_factory=dict)
+    refreshes: int = 0  # refresh_token grants answered with new tokens
+
+    def revoke(self) -> None:
+        self.refresh_tokens.clear()
 
     def __post_init__(self) -> None:
         self.key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
@@ -100,22 +116,34 @@ class Provider:
         async def token(
             request: Request,
             grant_type: str = Form(...),
-            code: str = Form(...),
-            redirect_uri: str = Form(...),
+            code: str | None = Form(None),
+            redirect_uri: str | None = Form(None),
             code_verifier: str | None = Form(None),
+            refresh_token: str | None = Form(None),
             client_id: str | None = Form(None),
             client_secret: str | None = Form(None),
         ) -> JSONResponse:
             basic = request.headers.get("authorization", "")
             if basic.lower().startswith("basic "):
                 client_id, _, client_secret = base64.b64decode(basic[6:]).decode().partition(":")
-            grant = self.grants.pop(code, None)
-            if grant is None or grant_type != "authorization_code":
-                self.refused.append("unknown code")
-                return JSONResponse({"error": "invalid_grant"}, status_code=400)
             if client_id != self.client_id or client_secret != self.client_secret:
                 self.refused.append("bad client credentials")
                 return JSONResponse({"error": "invalid_client"}, status_code=401)
+            if grant_type == "refresh_token":
+                held = self.refresh_tokens.get(refresh_token or "")
+                if held is None or held.client_id != client_id:
+                    self.refused.append("unknown refresh token")
+                    return JSONResponse(
+                        {"error": "invalid_grant", "error_description": "refresh token revoked"}, status_code=400
+                    )
+                if self.rotate:
+                    del self.refresh_tokens[refresh_token or ""]
+                self.refreshes += 1
+                return JSONResponse(self._tokens(held.subject, nonce=None, new_refresh=self.rotate))
+            grant = self.grants.pop(code or "", None)
+            if grant is None or grant_type != "authorization_code":
+                self.refused.append("unknown code")
+                return JSONResponse({"error": "invalid_grant"}, status_code=400)
             if redirect_uri != grant.redirect_uri:
                 self.refused.append("redirect_uri differs")
                 return JSONResponse({"error": "invalid_grant"}, status_code=400)
@@ -123,21 +151,27 @@ class Provider:
             if expected.decode() != grant.code_challenge:
                 self.refused.append("PKCE verifier does not match")
                 return JSONResponse({"error": "invalid_grant"}, status_code=400)
-            now = int(time.time())
-            base = {"iss": self.issuer, "sub": self.subject, "iat": now, "exp": now + 600}
-            id_claims = {**base, "aud": self.client_id, "roles": self.roles, "name": "Signed In Person"}
-            if grant.nonce:
-                id_claims["nonce"] = grant.nonce
-            if self.locale:
-                id_claims["locale"] = self.locale
-            access = self.sign({**base, "aud": self.audience, "roles": self.roles})
-            return JSONResponse(
-                {
-                    "access_token": access,
-                    "token_type": "Bearer",
-                    "expires_in": 600,
-                    "id_token": self.sign(id_claims),
-                }
-            )
+            return JSONResponse(self._tokens(self.subject, nonce=grant.nonce, new_refresh=True))
 
         return app
+
+    def _tokens(self, subject: str, *, nonce: str | None, new_refresh: bool) -> dict[str, Any]:
+        """An access and ID token with the roles the test set now (a refresh carries today's roles)."""
+        now = int(time.time())
+        base = {"iss": self.issuer, "sub": subject, "iat": now, "exp": now + self.access_ttl}
+        id_claims = {**base, "aud": self.client_id, "roles": self.roles, "name": "Signed In Person"}
+        if nonce:
+            id_claims["nonce"] = nonce
+        if self.locale:
+            id_claims["locale"] = self.locale
+        answer: dict[str, Any] = {
+            "access_token": self.sign({**base, "aud": self.audience, "roles": self.roles}),
+            "token_type": "Bearer",
+            "expires_in": self.access_ttl,
+            "id_token": self.sign(id_claims),
+        }
+        if self.refresh and new_refresh:
+            refresh = secrets.token_urlsafe(32)
+            self.refresh_tokens[refresh] = RefreshGrant(self.client_id, subject)
+            answer["refresh_token"] = refresh
+        return answer
