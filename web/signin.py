@@ -24,10 +24,9 @@ __all__ = ["PICKER_ID", "router", "safe_next"]
 router = APIRouter()
 
 PICKER_PAGE = 50
+
+
 # Said on the sign-in page when a form arrived after the sign-in had ended (web.session.signin_location).
-UNSAVED_MESSAGE = "Your sign-in had ended, so your last change was not saved. Sign in again and make it once more."
-
-
 def _settings(request: Request) -> tuple[Settings, WebSettings, Services]:
     state = request.app.state
     return state.settings, state.web_settings, state.services
@@ -62,8 +61,6 @@ async def signin_page(
     people: list[dict[str, Any]] = []
     total = 0
     error = None
-    if unsaved:
-        error = renderer(request).translations(renderer(request).language(request, None)).gettext(UNSAVED_MESSAGE)
     if development_allowed(settings):
         api = services.as_person(picker_token(settings))
         try:

@@ -172,6 +172,12 @@ async def test_a_revoked_refresh_token_sends_the_person_to_sign_in(
         assert "person" not in session_of(web)  # the session is cleared, not left to fail again
         assert (await web.get("/inbox")).status_code == 303
         assert provider.refreshes == 0
+        # With company sign-in only (no development section), the page still says a change was lost.
+        english = await web.get("/signin", params={"next": "/inbox", "unsaved": "1"})
+        assert "your last change was not saved" in english.text
+        german = await web.get("/signin", params={"unsaved": "1"}, headers={"accept-language": "de"})
+        assert "Ihre letzte Änderung nicht gespeichert" in german.text
+        assert "not saved" not in (await web.get("/signin")).text
 
 
 async def test_concurrent_requests_share_one_refresh_and_a_rotated_token_is_not_a_sign_out(
