@@ -22,6 +22,7 @@ from tests.notifications.conftest import Notifier
 from tests.support.waiting import wait_until
 from tests.web.conftest import Stack, StackFactory, csrf_of, sign_in_as, web_client
 from web.app import SESSION_COOKIE
+from web.session import Person
 from web.settings import WebSettings
 
 pytestmark = pytest.mark.database
@@ -40,17 +41,20 @@ OTHERS_ONLY = "Each manager reads the results about themselves here"
 def admin_session(client: httpx.AsyncClient, person_id: str, auth: TokenFactory) -> None:
     """An admin's session cookie, as the OIDC sign-in leaves it (development sign-in knows no admin)."""
     token = auth(Role.admin, person_id=uuid.UUID(person_id))["Authorization"].removeprefix("Bearer ")
+    # Built by the session's own model, so the cookie keeps the layout sign-in writes.
+    person = Person(
+        person_id=person_id,
+        name="Adam Admin",
+        roles=frozenset({"admin", "employee"}),
+        token=token,
+        locale=None,
+        timezone=None,
+        expires_at=time.time() + 3600,
+        how="oidc",
+        ends_at=time.time() + 3600,
+    )
     session = {
-        "person": {
-            "person_id": person_id,
-            "name": "Adam Admin",
-            "roles": ["admin", "employee"],
-            "token": token,
-            "locale": None,
-            "timezone": None,
-            "expires_at": time.time() + 3600,
-            "how": "oidc",
-        },
+        "person": person.as_session(),
         "csrf": "c" * 43,
     }
     data = base64.b64encode(json.dumps(session).encode())
@@ -185,7 +189,7 @@ async def test_upward_pages_by_role_with_readable_refusals(web_stack: StackFacto
             assert ">3<" not in mine.text
             # Everyone else reads the page without Mona's result; Skip (one answer) is below k.
             for name, client in clients.items():
-                if name == "Mona Manager":
+                if name in ("Mona Manager", "Dora Departing"):
                     continue
                 results = await client.get(f"/upward/{pulse}/results")
                 assert results.status_code == 200, name
@@ -195,6 +199,12 @@ async def test_upward_pages_by_role_with_readable_refusals(web_stack: StackFacto
                 assert (BELOW_K in results.text) == (name == "Skip Level"), name
                 assert (OTHERS_ONLY in results.text) == (name != "Skip Level"), name
                 assert ("By org unit" in results.text) == (name in ("Hanna HR", "Adam Admin")), name
+
+            # Dora left: once feedback holds her as inactive (its status cache lasts seconds), nothing opens.
+            async def dora_refused() -> bool:
+                return (await clients["Dora Departing"].get(f"/upward/{pulse}/results")).status_code == 403
+
+            await wait_until(dora_refused, timeout=30, message="Dora refused the results page")
             hr_view = (await clients["Hanna HR"].get(f"/upward/{pulse}/results")).text
             assert '<th scope="row">Eng</th><td>41.7</td><td>1</td>' in hr_view
             assert (await mona.get(f"/upward/{uuid.uuid4()}/results")).status_code == 404
