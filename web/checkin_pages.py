@@ -30,6 +30,7 @@ def _(message: str) -> str:
 
 
 NO_SUCH = _("There is no such meeting in this series.")
+NO_SERIES = _("There is no such 1:1 series.")
 NO_TIME = _("Choose the new date and time.")
 OUT_OF_ORDER = _("Choose a time in the future, after the previous meeting and before the next one.")
 
@@ -39,7 +40,7 @@ def _series_id(raw: str) -> str:
         return str(UUID(raw))
     except ValueError:
         # The service's own answer for a series that is not the caller's: nothing more to tell.
-        raise ApiError(status=404, title="Not Found", detail=NO_SUCH) from None
+        raise ApiError(status=404, title="Not Found", detail=NO_SERIES) from None
 
 
 def local_start(raw: str, timezone: str | None) -> str | None:

@@ -16,7 +16,7 @@ from tests.conftest import TokenFactory
 from tests.support.waiting import wait_until
 from tests.web.conftest import Stack, StackFactory, csrf_of, sign_in_as, web_client
 from tests.web.test_upward_pages import admin_session
-from web.checkin_pages import NO_SUCH, NO_TIME, OUT_OF_ORDER, local_start
+from web.checkin_pages import NO_SERIES, NO_SUCH, NO_TIME, OUT_OF_ORDER, local_start
 
 pytestmark = pytest.mark.database
 
@@ -93,7 +93,9 @@ async def test_skip_move_and_end_by_role(web_stack: StackFactory, auth: TokenFac
                 assert (await post(client, f"/checkins/{series}/end")).status_code == 404, name
             # A series id that is none, or not even an id, is the same 404 for a participant.
             assert (await post(mona, f"/checkins/{uuid.uuid4()}/occurrences/{first}/skip")).status_code == 404
-            assert (await post(mona, "/checkins/not-an-id/end")).status_code == 404
+            malformed = await post(mona, "/checkins/not-an-id/end")
+            assert malformed.status_code == 404
+            assert NO_SERIES in malformed.text
             assert (await mona.get("/checkins/not-an-id/end")).status_code == 404
             # No CSRF token: refused before the service is asked.
             assert (await mona.post(f"{base}/{first}/skip")).status_code == 403
