@@ -1446,6 +1446,7 @@ async def feedback_answer(request: Request, person: SignedIn, request_id: str, f
 # --- 1:1 check-ins (the feedback service) -------------------------------------------------------------
 
 RRULES = ("FREQ=WEEKLY", "FREQ=WEEKLY;INTERVAL=2", "FREQ=MONTHLY")
+OCCURRENCES_SHOWN = 6
 
 
 async def _checkins_page(
@@ -1530,6 +1531,20 @@ async def _series_page(
     )
     if upcoming is not None:
         agenda = await api.get("feedback", f"{path}/occurrences/{quote(upcoming['recurrence_id'])}/agenda", limit=100)
+    # The next few meetings (skipped ones too, so a skip can be seen) for skipping or moving one.
+    occurrences: list[dict[str, Any]] = []
+    if series["status"] == "active":
+        occurrences = (await api.get("feedback", f"{path}/occurrences", limit=OCCURRENCES_SHOWN))["items"]
+    errors = dict(errors or {})
+    shown = {occurrence["recurrence_id"] for occurrence in occurrences}
+    for key in [key for key in errors if key.startswith(("occurrence-", "starts_at-"))]:
+        # A refusal about a meeting without a form here (the series ended, an unknown one) stands above.
+        if key.split("-", 1)[1] not in shown:
+            errors.setdefault("_form", errors.pop(key))
+    tz = zone(person.timezone)
+    for occurrence in occurrences:
+        # The move field's value: the meeting's time as the person's own clock shows it.
+        occurrence["local"] = datetime.fromisoformat(occurrence["starts_at"]).astimezone(tz).strftime("%Y-%m-%dT%H:%M")
     names = await api.names([series["manager_id"], series["report_id"]])
     return renderer(request).page(
         request,
@@ -1538,6 +1553,7 @@ async def _series_page(
         series=series,
         upcoming=upcoming,
         agenda=agenda["items"],
+        occurrences=occurrences,
         actions=actions["items"],
         notes=notes["items"],
         names=names,
