@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import base64
+import json
 import re
+import time
 import uuid
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
@@ -14,6 +17,7 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
+from itsdangerous import TimestampSigner
 
 from shared.auth import Role
 from shared.settings import Environment, ServiceName, Settings
@@ -28,7 +32,8 @@ from tests.notifications.conftest import (  # noqa: F401
     smtp,
 )
 from tests.support.processes import free_port
-from web.app import create_app
+from web.app import SESSION_COOKIE, create_app
+from web.session import Person
 from web.settings import WebBackend, WebSettings
 
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
@@ -66,6 +71,25 @@ class Stack:
 def web_client(app: FastAPI) -> httpx.AsyncClient:
     # https: the session cookie is Secure, and a cookie jar keeps it from plain http.
     return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="https://web", follow_redirects=False)
+
+
+def forged_session(client: httpx.AsyncClient, person_id: uuid.UUID | str, token: str, roles: list[str]) -> None:
+    """A session as the OIDC sign-in leaves it, for HR and admins (development sign-in knows no admin).
+
+    Built by the session's own model, so the cookie keeps the layout sign-in writes."""
+    person = Person(
+        person_id=str(person_id),
+        name=roles[0],
+        roles=frozenset(roles),
+        token=token,
+        locale=None,
+        timezone=None,
+        expires_at=time.time() + 3600,
+        how="oidc",
+        ends_at=time.time() + 3600,
+    )
+    data = base64.b64encode(json.dumps({"person": person.as_session(), "csrf": "c" * 43}).encode())
+    client.cookies.set(SESSION_COOKIE, TimestampSigner(WebSettings().session_secret).sign(data).decode())
 
 
 async def sign_in_as(web: httpx.AsyncClient, person_id: str, next_path: str = "/") -> httpx.Response:

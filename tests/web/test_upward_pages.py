@@ -4,26 +4,19 @@ an opened pulse brings (the real notifications component and SMTP server)."""
 
 from __future__ import annotations
 
-import base64
-import json
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import httpx
 import pytest
 from fastapi import FastAPI
-from itsdangerous import TimestampSigner
 
 from services.feedback.models import Person as FeedbackPerson
 from shared.auth import Role
 from tests.conftest import TokenFactory
 from tests.notifications.conftest import Notifier
 from tests.support.waiting import wait_until
-from tests.web.conftest import Stack, StackFactory, csrf_of, sign_in_as, web_client
-from web.app import SESSION_COOKIE
-from web.session import Person
-from web.settings import WebSettings
+from tests.web.conftest import Stack, StackFactory, csrf_of, forged_session, sign_in_as, web_client
 
 pytestmark = pytest.mark.database
 
@@ -39,27 +32,8 @@ OTHERS_ONLY = "Each manager reads the results about themselves here"
 
 
 def admin_session(client: httpx.AsyncClient, person_id: str, auth: TokenFactory) -> None:
-    """An admin's session cookie, as the OIDC sign-in leaves it (development sign-in knows no admin)."""
     token = auth(Role.admin, person_id=uuid.UUID(person_id))["Authorization"].removeprefix("Bearer ")
-    # Built by the session's own model, so the cookie keeps the layout sign-in writes.
-    person = Person(
-        person_id=person_id,
-        name="Adam Admin",
-        roles=frozenset({"admin", "employee"}),
-        token=token,
-        locale=None,
-        timezone=None,
-        expires_at=time.time() + 3600,
-        how="oidc",
-        ends_at=time.time() + 3600,
-    )
-    session = {
-        "person": person.as_session(),
-        "csrf": "c" * 43,
-    }
-    data = base64.b64encode(json.dumps(session).encode())
-    signed = TimestampSigner(WebSettings().session_secret).sign(data).decode()
-    client.cookies.set(SESSION_COOKIE, signed)
+    forged_session(client, person_id, token, ["admin", "employee"])
 
 
 async def answer(client: httpx.AsyncClient, pulse: str, **fields: str) -> httpx.Response:

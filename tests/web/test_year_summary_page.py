@@ -5,16 +5,12 @@ points at the sources it cites."""
 
 from __future__ import annotations
 
-import base64
-import json
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator
 
 import httpx
 import pytest
-from itsdangerous import TimestampSigner
 
 from shared.settings import Environment, Settings
 from tests.drafts.conftest import (  # noqa: F401 (the organisation and the scripted model server)
@@ -31,8 +27,8 @@ from tests.drafts.conftest import (  # noqa: F401 (the organisation and the scri
 )
 from tests.llm.server import ModelServer, down
 from tests.support.waiting import wait_until
-from tests.web.conftest import csrf_of, sign_in_as, web_client
-from web.app import SESSION_COOKIE, create_app
+from tests.web.conftest import csrf_of, forged_session, sign_in_as, web_client
+from web.app import create_app
 from web.settings import WebBackend, WebSettings
 from web.summary_pages import YEAR_ERROR
 
@@ -41,23 +37,8 @@ pytestmark = pytest.mark.database
 CITES = re.compile(r'<a href="#source-(\d+)">')
 
 
-def forged_session(client: httpx.AsyncClient, person_id: uuid.UUID, headers: dict[str, str], roles: list[str]) -> None:
-    """A session as the OIDC sign-in leaves it, for HR and admins who are not in the directory here."""
-    session = {
-        "person": {
-            "person_id": str(person_id),
-            "name": roles[0],
-            "roles": roles,
-            "token": headers["Authorization"].removeprefix("Bearer "),
-            "locale": None,
-            "timezone": None,
-            "expires_at": time.time() + 3600,
-            "how": "oidc",
-        },
-        "csrf": "c" * 43,
-    }
-    data = base64.b64encode(json.dumps(session).encode())
-    client.cookies.set(SESSION_COOKIE, TimestampSigner(WebSettings().session_secret).sign(data).decode())
+def bearer(headers: dict[str, str]) -> str:
+    return headers["Authorization"].removeprefix("Bearer ")
 
 
 @pytest.fixture
@@ -81,8 +62,8 @@ async def clients(world: World, settings: Settings) -> AsyncIterator[dict[str, h
             found[who] = web_client(app)
             await sign_in_as(found[who], world.person(who))
         found["hr"], found["admin"] = web_client(app), web_client(app)
-        forged_session(found["hr"], s.hr_id, s.hr, ["hr", "employee"])
-        forged_session(found["admin"], s.admin_id, s.admin, ["admin", "employee"])
+        forged_session(found["hr"], s.hr_id, bearer(s.hr), ["hr", "employee"])
+        forged_session(found["admin"], s.admin_id, bearer(s.admin), ["admin", "employee"])
         try:
             yield found
         finally:
