@@ -17,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.feedback.models import Person as FeedbackPerson
@@ -25,7 +26,7 @@ from services.goals.endpoints import today
 from services.goals.models import Person as GoalsPerson
 from shared.auth import Role
 from shared.database import utcnow
-from shared.settings import Settings
+from shared.settings import Environment, Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycle_reads.support import Seeded
 from tests.cycles.support import add_person
@@ -33,6 +34,8 @@ from tests.feedback.support import ensure_directory_stream
 from tests.goals.conftest import TODAY
 from tests.llm.conftest import model, settings
 from tests.support.waiting import wait_until
+from web.app import create_app
+from web.settings import WebBackend, WebSettings
 from workflows.models import OpenPeerReviewsInput, PeerAssignment, PeerFeedbackPlan, ReleasePeerReviewsInput
 
 __all__ = ["model", "settings"]  # the scripted model server, and the settings that point at it
@@ -113,6 +116,21 @@ class World:
             "to": (date.today() + timedelta(days=120)).isoformat(),
         }
         return await self.feedback.get("/feedback/draft-sources", params=params, headers=self.headers(who))
+
+    def web_app(self, settings: Settings) -> FastAPI:
+        """The web app (development sign-in) over this world's reviews, goals and feedback, in process."""
+        services: dict[WebBackend, httpx.AsyncClient] = {
+            "reviews": self.reviews,
+            "goals": self.goals,
+            "feedback": self.feedback,
+        }
+        transports: dict[WebBackend, httpx.AsyncBaseTransport] = {
+            name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
+            for name, client in services.items()
+        }
+        return create_app(
+            settings.model_copy(update={"environment": Environment.development}), WebSettings(), transports=transports
+        )
 
     async def bundles(self, who: str, person: str | None = None) -> list[dict[str, Any]]:
         found = []

@@ -4,15 +4,12 @@ from __future__ import annotations
 
 import re
 
-import httpx
 import pytest
 
-from shared.settings import Environment, Settings
+from shared.settings import Settings
 from tests.drafts.conftest import ALICE_NOTE, GOAL_NOTE, MANAGER_NOTE, PEER_ANSWER, PRAISE, PUBLIC_GOAL, World
 from tests.llm.server import ModelServer, down
 from tests.web.conftest import csrf_of, sign_in_as, web_client
-from web.app import create_app
-from web.settings import WebBackend, WebSettings
 
 pytestmark = pytest.mark.database
 
@@ -21,18 +18,7 @@ async def test_the_task_page_writes_a_first_draft_from_attested_sources(
     world: World, settings: Settings, model: ModelServer
 ) -> None:
     task = await world.seeded.add_task(world.seeded.alice, "self_assessment")
-    clients: dict[WebBackend, httpx.AsyncClient] = {
-        "reviews": world.reviews,
-        "goals": world.goals,
-        "feedback": world.feedback,
-    }
-    transports: dict[WebBackend, httpx.AsyncBaseTransport] = {
-        name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
-        for name, client in clients.items()
-    }
-    app = create_app(
-        settings.model_copy(update={"environment": Environment.development}), WebSettings(), transports=transports
-    )
+    app = world.web_app(settings)
     model.answer(down())  # the local writer: the page must carry the attested texts itself
     async with app.router.lifespan_context(app), web_client(app) as web:
         await sign_in_as(web, world.seeded.alice)

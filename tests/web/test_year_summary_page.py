@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from shared.settings import Environment, Settings
+from shared.settings import Settings
 from tests.drafts.conftest import (  # noqa: F401 (the organisation and the scripted model server)
     ALICE_NOTE,
     BOB_WRITTEN,
@@ -28,8 +28,6 @@ from tests.drafts.conftest import (  # noqa: F401 (the organisation and the scri
 from tests.llm.server import ModelServer, down
 from tests.support.waiting import wait_until
 from tests.web.conftest import csrf_of, forged_session, sign_in_as, web_client
-from web.app import create_app
-from web.settings import WebBackend, WebSettings
 from web.summary_pages import YEAR_ERROR
 
 pytestmark = pytest.mark.database
@@ -43,18 +41,7 @@ def bearer(headers: dict[str, str]) -> str:
 
 @pytest.fixture
 async def clients(world: World, settings: Settings) -> AsyncIterator[dict[str, httpx.AsyncClient]]:  # noqa: F811
-    services: dict[WebBackend, httpx.AsyncClient] = {
-        "reviews": world.reviews,
-        "goals": world.goals,
-        "feedback": world.feedback,
-    }
-    transports: dict[WebBackend, httpx.AsyncBaseTransport] = {
-        name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
-        for name, client in services.items()
-    }
-    app = create_app(
-        settings.model_copy(update={"environment": Environment.development}), WebSettings(), transports=transports
-    )
+    app = world.web_app(settings)
     s = world.seeded
     async with app.router.lifespan_context(app):
         found: dict[str, httpx.AsyncClient] = {}

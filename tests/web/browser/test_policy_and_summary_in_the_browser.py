@@ -7,20 +7,17 @@ import re
 import uuid
 from pathlib import Path
 
-import httpx
 import pytest
 from playwright.async_api import async_playwright, expect
 
 from shared.auth import Role
-from shared.settings import Environment, Settings
+from shared.settings import Settings
 from tests.conftest import TokenFactory
 from tests.drafts.conftest import PRAISE, PUBLIC_GOAL, World, model, settings, world
 from tests.llm.server import ModelServer, down
 from tests.web.browser.test_review_cycle_in_the_browser import Pages, assert_axe_finds, sign_in
 from tests.web.conftest import StackFactory, serving
 from tests.web.test_policy_pages import pay_cycle
-from web.app import create_app
-from web.settings import WebBackend, WebSettings
 from web.summary_pages import YEAR_ERROR
 
 __all__ = ["model", "settings", "world"]  # the organisation of tests/drafts and the scripted model server
@@ -77,18 +74,7 @@ async def test_a_manager_reads_a_year_summary_in_the_browser(
     s = world.seeded
     await s.set_participant(s.alice, goal_score=70.0)
     model.answer(down())
-    clients: dict[WebBackend, httpx.AsyncClient] = {
-        "reviews": world.reviews,
-        "goals": world.goals,
-        "feedback": world.feedback,
-    }
-    transports: dict[WebBackend, httpx.AsyncBaseTransport] = {
-        name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
-        for name, client in clients.items()
-    }
-    app = create_app(
-        settings.model_copy(update={"environment": Environment.development}), WebSettings(), transports=transports
-    )
+    app = world.web_app(settings)
     pages = Pages(artefacts)
     async with app.router.lifespan_context(app), serving(app) as base, async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
