@@ -22,10 +22,11 @@ from services.reviews.models import OutboxEvent, RatingDispute, ReviewTask
 from shared.auth import Role
 from shared.database import utcnow
 from shared.settings import Settings
-from tests.conftest import TokenFactory
+from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycle_reads.support import Seeded, sessionmaker_of
 from tests.cycles.support import add_person
 from tests.support.http import assert_problem
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
 
@@ -225,3 +226,23 @@ async def test_the_filter_and_the_fields_are_in_the_openapi(reviews: httpx.Async
     assert "422" in spec["paths"]["/disputes"]["get"]["responses"]
     fields = spec["components"]["schemas"]["DisputeRead"]["properties"]
     assert {"reminded_at", "escalated_at", "overdue"} <= set(fields)
+
+
+async def test_the_app_sweeps_by_itself_beside_its_health_checks(
+    service_client: ServiceClientFactory, auth: TokenFactory, settings: Settings
+) -> None:
+    settings.reviews_dispute_sweep_interval = 0.2
+    async with service_client("reviews") as client:
+        seeded = await Seeded(client, auth, settings).build()
+        dispute = await _dispute(seeded)
+        async with sessionmaker_of(client)() as session, session.begin():
+            await session.execute(
+                update(RatingDispute).where(RatingDispute.id == dispute.id).values(due_at=utcnow() - timedelta(hours=1))
+            )
+
+        async def escalated() -> datetime | None:
+            assert (await client.get("/readyz")).status_code == 200
+            return (await _row(seeded, dispute.id)).escalated_at
+
+        await wait_until(escalated, timeout=10, message="the app's sweep escalated the dispute")
+        assert len(await _events(seeded, ESCALATED)) == 1
