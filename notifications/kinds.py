@@ -19,6 +19,7 @@ class Kind(StrEnum):
     approval_reminder = "approval_reminder"
     upward_feedback = "upward_feedback"
     upward_results = "upward_results"
+    dispute_reminder = "dispute_reminder"
     # Sent at once and never opted out of: someone's work is late and this person must act.
     escalation = "escalation"
 
@@ -34,6 +35,7 @@ OPTIONAL_KINDS: tuple[Kind, ...] = (
     Kind.approval_reminder,
     Kind.upward_feedback,
     Kind.upward_results,
+    Kind.dispute_reminder,
 )
 # Mailed at once, one mail each. A check-in reminder comes an hour (the series' setting) before
 # the meeting: tomorrow's digest would arrive after it.
@@ -44,6 +46,8 @@ TASK_REMINDER = event_type("reviews", "task", "reminder-due")
 TASK_ESCALATED = event_type("reviews", "task", "escalated")
 GATE_REMINDER = event_type("reviews", "cycle", "gate-reminder-due")
 GATE_ESCALATED = event_type("reviews", "cycle", "gate-escalated")
+DISPUTE_REMINDED = event_type("reviews", "dispute", "reminded")
+DISPUTE_ESCALATED = event_type("reviews", "dispute", "escalated")
 FEEDBACK_REQUESTED = event_type("feedback", "feedback", "requested")
 FEEDBACK_REMINDER = event_type("feedback", "feedback-request", "reminder-due")
 CHECKIN_REMINDER = event_type("feedback", "checkin", "reminder-due")
@@ -67,6 +71,10 @@ SOURCES: dict[str, Source] = {
     TASK_ESCALATED: Source(Kind.escalation, ("notified_id",)),
     GATE_REMINDER: Source(Kind.gate_reminder, ("notified_id",)),
     GATE_ESCALATED: Source(Kind.escalation, ("notified_id",)),
+    # HR's answer to a rating dispute is due: the assignee (the cycle's HR owner) is reminded,
+    # and past the due date the assignee's manager (or the cycle's creator) is told.
+    DISPUTE_REMINDED: Source(Kind.dispute_reminder, ("assignee_id",)),
+    DISPUTE_ESCALATED: Source(Kind.escalation, ("notified_ids",)),
     FEEDBACK_REQUESTED: Source(Kind.feedback_request, ("recipient_ids",)),
     FEEDBACK_REMINDER: Source(Kind.feedback_reminder, ("person_id",)),
     CHECKIN_REMINDER: Source(Kind.checkin_reminder, ("manager_id", "report_id")),

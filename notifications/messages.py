@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from notifications.kinds import APPROVAL_ESCALATED, Kind
+from notifications.kinds import APPROVAL_ESCALATED, DISPUTE_ESCALATED, Kind
 
 LANGUAGES = ("en", "de")
 
@@ -50,7 +50,12 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "escalation.approval": "The pay approval for {team} is overdue. It has been escalated to you.",
         "upward_feedback": "You may now give anonymous feedback on your manager, until {due}.",
         "upward_results": "The results of an upward feedback about you are ready.",
+        "dispute_reminder": "Reminder: a rating dispute{whose} waits for your answer, due {due}.",
+        "escalation.dispute.subject": "Overdue: a rating dispute{whose}",
+        "escalation.dispute": "A rating dispute{whose} was due {due} and is not answered. "
+        "It has been escalated to you.",
         "whose": " for {name}",
+        "by": " by {name}",
         "open": "Open it: {link}",
         "footer": "You receive this because you use Meritloop. Choose what you receive: {link}",
         "footer.escalation": "Escalations are always sent.",
@@ -90,7 +95,13 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "escalation.approval": "Die Gehaltsfreigabe für {team} ist überfällig. Sie wurde an Sie eskaliert.",
         "upward_feedback": "Sie können jetzt anonym Feedback zu Ihrer Führungskraft geben, bis {due}.",
         "upward_results": "Die Ergebnisse eines Aufwärts-Feedbacks zu Ihnen liegen vor.",
+        "dispute_reminder": "Erinnerung: Ein Einspruch gegen eine Bewertung{whose} wartet auf Ihre Antwort, "
+        "fällig am {due}.",
+        "escalation.dispute.subject": "Überfällig: Einspruch gegen eine Bewertung{whose}",
+        "escalation.dispute": "Ein Einspruch gegen eine Bewertung{whose} war am {due} fällig und ist nicht "
+        "beantwortet. Er wurde an Sie eskaliert.",
         "whose": " für {name}",
+        "by": " von {name}",
         "open": "Öffnen: {link}",
         "footer": "Sie erhalten diese Nachricht, weil Sie Meritloop nutzen. Wählen Sie, was Sie erhalten: {link}",
         "footer.escalation": "Eskalationen werden immer gesendet.",
@@ -168,6 +179,11 @@ class Writer:
         name = self.name(data, key)
         return self.text("with", name=name) if name else ""
 
+    def disputer(self, data: Mapping[str, Any]) -> str:
+        """ " by Ada": who disputes, a name from the directory (the event carries only ids)."""
+        name = self.name(data, "person_id")
+        return self.text("by", name=name) if name else ""
+
     def whose(self, data: Mapping[str, Any]) -> str:
         if str(data.get("step")) not in ABOUT_SOMEONE_ELSE:
             return ""
@@ -184,6 +200,9 @@ class Writer:
             return f"{self.base}/upward"
         if kind is Kind.upward_results:
             return f"{self.base}/upward/{data.get('pulse_id')}/results"
+        if kind is Kind.dispute_reminder or event_type == DISPUTE_ESCALATED:
+            # HR's queue; the dispute itself is read through the API (the web app has no page per dispute).
+            return f"{self.base}/hr/disputes"
         if kind in (Kind.approval_step, Kind.approval_reminder) or event_type == APPROVAL_ESCALATED:
             # The chain's own page: the approver (a manager up the line, HR) decides there.
             return f"{self.base}/approvals/{data.get('cycle_id')}/{data.get('manager_id')}"
@@ -222,6 +241,10 @@ class Writer:
             text = self.text(item.kind.value, team=self.team(data))
         elif item.event_type == APPROVAL_ESCALATED:
             text = self.text("escalation.approval", team=self.team(data))
+        elif item.kind is Kind.dispute_reminder:
+            text = self.text("dispute_reminder", whose=self.disputer(data), due=self.due(data))
+        elif item.event_type == DISPUTE_ESCALATED:
+            text = self.text("escalation.dispute", whose=self.disputer(data), due=self.due(data))
         elif "task_id" in data:
             text = self.text("escalation.task", step=self.step(data), whose=self.whose(data), due=self.due(data))
         else:
@@ -239,6 +262,9 @@ class Writer:
             footer = self.text("footer", link=self.preferences_link)
         elif item.event_type == APPROVAL_ESCALATED:
             subject = self.text("escalation.approval.subject", team=self.team(data))
+            footer = self.text("footer.escalation")
+        elif item.event_type == DISPUTE_ESCALATED:
+            subject = self.text("escalation.dispute.subject", whose=self.disputer(data))
             footer = self.text("footer.escalation")
         else:
             subject = self.text("escalation.subject", step=self.step(data), whose=self.whose(data))

@@ -264,6 +264,18 @@ class Settings(BaseSettings):
         "past its closing time, which they close (0: no sweep).",
     )
 
+    reviews_dispute_reminder_days: float = Field(
+        2.0,
+        ge=0,
+        description="Days before a rating dispute's due date its HR assignee is reminded (once; 0: no reminder).",
+    )
+    reviews_dispute_sweep_interval: float = Field(
+        60.0,
+        ge=0,
+        description="Seconds between the reviews service's sweeps that remind HR of rating disputes nearing their "
+        "due date and escalate those past it (0: no sweep).",
+    )
+
     llm_base_url: str | None = Field(
         None,
         description="Base URL of an OpenAI-compatible chat-completions server (vLLM, Ollama, LM Studio, a hosted "

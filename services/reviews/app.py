@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from services.reviews import endpoints
 from services.reviews.consumers import subscriptions
 from services.reviews.cycles.activities import serve_activities
+from services.reviews.cycles.dispute_sweep import dispute_sweep_router
 from services.reviews.drafts.endpoints import router as drafts_router
 from services.reviews.models import Base, InboxEvent, OutboxEvent
 from shared.attestation import verify_keys
@@ -17,7 +18,7 @@ DEFINITION = ServiceDefinition(
     name="reviews",
     title="Meritloop reviews",
     description="People directory, review cycles, task inbox and calibration.",
-    routers=(endpoints.router, drafts_router),
+    routers=(endpoints.router, drafts_router, dispute_sweep_router),
     outbox_model=OutboxEvent,
     inbox_model=InboxEvent,
     subscriptions=subscriptions,

@@ -341,7 +341,8 @@ class RatingDispute(RecordMixin, Base):
 
     The reason is the acknowledgement's comment (in the task's answers, never copied). HR
     resolves it: ``upheld`` keeps the rating, ``amended`` sets a new one (a new rating version).
-    Until then the rating stands as calibrated.
+    Until then the rating stands as calibrated. An open dispute is reminded to its assignee
+    before ``due_at`` and escalated at it (``services.reviews.cycles.dispute_sweep``).
     """
 
     __tablename__ = "rating_disputes"
@@ -349,6 +350,8 @@ class RatingDispute(RecordMixin, Base):
         UniqueConstraint("task_id"),
         CheckConstraint("status IN ('open', 'resolved')", name="status"),
         CheckConstraint("outcome IS NULL OR outcome IN ('upheld', 'amended')", name="outcome"),
+        # The sweep's and the overdue filter's lookup: open disputes by due date.
+        Index("ix_rating_disputes_status_due_at", "status", "due_at"),
     )
 
     cycle_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("review_cycles.id", ondelete="CASCADE"), index=True)
@@ -363,6 +366,10 @@ class RatingDispute(RecordMixin, Base):
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Set by the dispute sweep in the transaction that writes the event, each at most once:
+    # the conditional UPDATE on NULL is what keeps two replicas from sending it twice.
+    reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
 class CalibrationAdjustment(RecordMixin, Base):

@@ -94,6 +94,7 @@ async def test_my_settings_are_mine_and_a_leaver_has_none(
             "approval_reminder",
             "upward_feedback",
             "upward_results",
+            "dispute_reminder",
         ],
     }
     changed = await notifier.client.put(

@@ -397,6 +397,9 @@ async def list_disputes(
     status: DisputeStatus | None = None,
     cycle_id: uuid.UUID | None = None,
     person_id: uuid.UUID | None = None,
+    overdue: bool | None = Query(
+        None, description="true: only open disputes past their due date; false: only the others."
+    ),
 ) -> Page[DisputeRead]:
     """HR and admins see every dispute; others their own and, as managers, their reports' (oldest due first)."""
     rows, total = await DisputeService(session).page(
@@ -406,6 +409,7 @@ async def list_disputes(
         person_id=person_id,
         limit=page.limit,
         offset=page.offset,
+        overdue=overdue,
     )
     items = [DisputeRead.model_validate(row) for row in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)

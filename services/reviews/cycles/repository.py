@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, insert, literal, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, false, func, insert, literal, not_, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
 
 from services.reviews.models import (
     ActivityEffect,
@@ -22,6 +23,7 @@ from services.reviews.models import (
     ReviewTask,
     path_range,
 )
+from shared.database import utcnow
 
 UNASSIGNED_UNIT = "unassigned"
 OPEN_STATUSES = ("open", "overdue", "escalated")
@@ -595,9 +597,17 @@ class DisputeRepository:
         person_id: uuid.UUID | None,
         limit: int,
         offset: int,
+        overdue: bool | None = None,
+        now: datetime | None = None,
     ) -> tuple[list[RatingDispute], int]:
-        """Oldest open first; ``person_ids`` None means everyone's (HR)."""
+        """Oldest open first; ``person_ids`` None means everyone's (HR).
+
+        ``overdue`` True: open and past ``due_at`` at ``now``; False: the others (resolved or not due yet).
+        """
         query = select(RatingDispute)
+        if overdue is not None:
+            late = and_(RatingDispute.status == "open", RatingDispute.due_at <= (now or utcnow()))
+            query = query.where(late if overdue else not_(late))
         if person_ids is not None:
             query = query.where(RatingDispute.person_id.in_(list(person_ids)))
         if status is not None:
@@ -611,3 +621,48 @@ class DisputeRepository:
             query.order_by(RatingDispute.status, RatingDispute.due_at, RatingDispute.id).limit(limit).offset(offset)
         )
         return list(rows), total
+
+    async def due_for_reminder(self, now: datetime, before: datetime, *, limit: int) -> list[uuid.UUID]:
+        """Open, unreminded disputes due after ``now`` and by ``before``; rows another replica holds are skipped.
+
+        One already past due is escalated instead: a reminder after the fact would say nothing new.
+        """
+        return await self._open_where(
+            RatingDispute.reminded_at.is_(None), RatingDispute.due_at > now, before=before, limit=limit
+        )
+
+    async def due_for_escalation(self, now: datetime, *, limit: int) -> list[uuid.UUID]:
+        return await self._open_where(RatingDispute.escalated_at.is_(None), before=now, limit=limit)
+
+    async def _open_where(self, *conditions: ColumnElement[bool], before: datetime, limit: int) -> list[uuid.UUID]:
+        rows = await self.session.scalars(
+            select(RatingDispute.id)
+            .where(RatingDispute.status == "open", RatingDispute.due_at <= before, *conditions)
+            .order_by(RatingDispute.due_at, RatingDispute.id)
+            .limit(limit)
+            # PostgreSQL: a replica sweeping at once takes other rows; SQLite ignores it (one writer).
+            .with_for_update(skip_locked=True)
+        )
+        return list(rows)
+
+    async def mark_reminded(self, dispute_id: uuid.UUID, now: datetime) -> RatingDispute | None:
+        """Set ``reminded_at`` if still open and unset; the dispute when this call set it, else None."""
+        return await self._mark(dispute_id, RatingDispute.reminded_at, now)
+
+    async def mark_escalated(self, dispute_id: uuid.UUID, now: datetime) -> RatingDispute | None:
+        return await self._mark(dispute_id, RatingDispute.escalated_at, now)
+
+    async def _mark(
+        self, dispute_id: uuid.UUID, column: InstrumentedAttribute[datetime | None], now: datetime
+    ) -> RatingDispute | None:
+        # The guard is the WHERE, not the earlier SELECT: on PostgreSQL a racing UPDATE waits for
+        # the first to commit and then matches nothing; on SQLite writers are serialised.
+        marked = await self.session.execute(
+            update(RatingDispute)
+            .where(RatingDispute.id == dispute_id, RatingDispute.status == "open", column.is_(None))
+            .values({column: now})
+            .execution_options(synchronize_session=False)
+        )
+        if int(getattr(marked, "rowcount", 0) or 0) != 1:
+            return None
+        return await self.session.get(RatingDispute, dispute_id, populate_existing=True)

@@ -14,6 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationInfo, field_validat
 from services.reviews.templates.schemas import Behaviour, Respondent
 from services.reviews.templates.scoring import ScoreRecord
 from shared.calibration import RatingNumber
+from shared.database import utcnow
 from workflows.models import CycleProgress, DeadlinePolicy, EscalationStep, EscalationTarget, Phase, Step
 
 # Worked examples, shown in the OpenAPI and in docs/review-cycles.md (a test keeps the two equal
@@ -585,6 +586,19 @@ class DisputeRead(BaseModel):
     resolved_by: uuid.UUID | None
     resolved_at: datetime | None
     created_at: datetime
+    reminded_at: datetime | None = Field(
+        None, description="When the assignee was reminded of the coming due date (at most once)."
+    )
+    escalated_at: datetime | None = Field(
+        None, description="When the dispute, still open at its due date, was escalated (at most once)."
+    )
+    overdue: bool = Field(False, description="Open and past due_at (whether or not the escalation has run yet).")
+
+    @model_validator(mode="after")
+    def _overdue(self) -> DisputeRead:
+        # Read from the clock, not from escalated_at: the sweep may not have run since due_at passed.
+        self.overdue = self.status == "open" and self.due_at <= utcnow()
+        return self
 
 
 class DisputeResolve(BaseModel):

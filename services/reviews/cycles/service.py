@@ -838,6 +838,7 @@ class DisputeService:
         person_id: uuid.UUID | None,
         limit: int,
         offset: int,
+        overdue: bool | None = None,
     ) -> tuple[list[RatingDispute], int]:
         if not await self._active(principal):
             return [], 0
@@ -847,7 +848,13 @@ class DisputeService:
             if principal.has_any(Role.manager):
                 readable += list(await self.people.report_ids(principal.person_id))
         return await self.disputes.page(
-            person_ids=readable, status=status, cycle_id=cycle_id, person_id=person_id, limit=limit, offset=offset
+            person_ids=readable,
+            status=status,
+            cycle_id=cycle_id,
+            person_id=person_id,
+            limit=limit,
+            offset=offset,
+            overdue=overdue,
         )
 
     async def resolve(self, dispute_id: uuid.UUID, data: DisputeResolve, hr: Principal) -> RatingDispute:
@@ -888,6 +895,80 @@ class DisputeService:
         if is_hr(principal) or principal.person_id == person_id:
             return True
         return principal.has_any(Role.manager) and principal.person_id in await self.people.manager_chain_ids(person_id)
+
+
+# Disputes one sweep round reminds, and escalates, at most: a round stays short and the next one
+# comes at once when this one was full.
+DISPUTE_SWEEP_BATCH = 100
+
+
+def dispute_reminded_event_id(dispute_id: uuid.UUID) -> uuid.UUID:
+    """One reminder per dispute: should one ever be written twice, JetStream drops the copy by its id."""
+    return uuid.uuid5(dispute_id, "dispute-reminded")
+
+
+def dispute_escalated_event_id(dispute_id: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(dispute_id, "dispute-escalated")
+
+
+async def sweep_disputes(
+    session: AsyncSession, *, now: datetime, reminder_lead: timedelta, limit: int = DISPUTE_SWEEP_BATCH
+) -> tuple[int, int]:
+    """Escalate open disputes past ``due_at`` and remind the assignee of those due within ``reminder_lead``.
+
+    Each mark (``escalated_at``, ``reminded_at``) is a conditional UPDATE of a NULL column in the
+    transaction that writes the event, so a crash sends nothing and a replica sweeping at once
+    sends nothing twice. Returns (escalated, reminded) of this round.
+    """
+    disputes = DisputeRepository.from_session(session)
+    people = PersonRepository.from_session(session)
+    cycles = CycleRepository.from_session(session)
+    escalated = 0
+    for dispute_id in await disputes.due_for_escalation(now, limit=limit):
+        dispute = await disputes.mark_escalated(dispute_id, now)
+        if dispute is None:
+            continue
+        notified = await _escalation_targets(dispute, people, cycles)
+        data = {
+            **dispute_event_data(dispute),
+            "escalated_at": now.isoformat(),
+            "notified_ids": [str(person_id) for person_id in notified],
+        }
+        event_id = dispute_escalated_event_id(dispute.id)
+        outbox.add(session, "dispute", "escalated", data, subject=str(dispute.id), event_id=event_id)
+        escalated += 1
+    reminded = 0
+    if reminder_lead > timedelta(0):
+        for dispute_id in await disputes.due_for_reminder(now, now + reminder_lead, limit=limit):
+            dispute = await disputes.mark_reminded(dispute_id, now)
+            if dispute is None:
+                continue
+            data = {**dispute_event_data(dispute), "reminded_at": now.isoformat()}
+            event_id = dispute_reminded_event_id(dispute.id)
+            outbox.add(session, "dispute", "reminded", data, subject=str(dispute.id), event_id=event_id)
+            reminded += 1
+    await session.flush()
+    return escalated, reminded
+
+
+async def _escalation_targets(
+    dispute: RatingDispute, people: PersonRepository, cycles: CycleRepository
+) -> list[uuid.UUID]:
+    """Who hears that HR's answer is late: the assignee's nearest active manager in the directory.
+
+    Without one (an HR owner who is not in the directory, or at its top), the cycle's creator if
+    that is someone else and not deactivated. The directory holds no roles, so "every HR person"
+    cannot be found here; with nobody to tell the dispute is still marked and shows as overdue
+    in HR's queue (``GET /disputes?overdue=true``).
+    """
+    for person, _level in await people.manager_chain(dispute.assignee_id):
+        if person.active:
+            return [person.id]
+    cycle = await cycles.get(dispute.cycle_id)
+    if cycle is None or cycle.created_by == dispute.assignee_id:
+        return []
+    creator = await people.get(cycle.created_by)
+    return [] if creator is not None and not creator.active else [cycle.created_by]
 
 
 def dispute_event_data(dispute: RatingDispute) -> dict[str, object]:

@@ -1,0 +1,97 @@
+"""Rating disputes: HR is reminded in the digest before the due date, and the escalation past it is
+mailed at once to its target (real NATS, the reviews stream, a real SMTP server).
+
+The events' data is what ``services.reviews.cycles.service.sweep_disputes`` writes (ids and
+times only; tests/disputes checks that side).
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+
+from notifications.kinds import DISPUTE_ESCALATED, DISPUTE_REMINDED
+from tests.conftest import TokenFactory
+from tests.notifications.conftest import WEB, Notifier
+
+pytestmark = pytest.mark.database
+
+# The clock stands at 10:00 UTC on Thursday 14 Jan 2027; Berlin's next 08:00 is 07:00 UTC on the 15th.
+BERLIN_DIGEST = datetime(2027, 1, 15, 7, 0, tzinfo=UTC)
+DUE = "2027-01-16T16:00:00+00:00"
+
+
+def dispute(person: uuid.UUID, assignee: uuid.UUID, dispute_id: uuid.UUID) -> dict[str, object]:
+    return {
+        "dispute_id": str(dispute_id),
+        "cycle_id": str(uuid.uuid4()),
+        "person_id": str(person),
+        "assignee_id": str(assignee),
+        "status": "open",
+        "outcome": None,
+        "due_at": DUE,
+    }
+
+
+async def test_the_reminder_reaches_the_assignee_in_the_digest_and_the_escalation_its_target_at_once(
+    notifier: Notifier, auth: TokenFactory
+) -> None:
+    boss = await notifier.person("Alan Turing", locale="de-DE")
+    hanna = await notifier.person("Hanna Schmidt", manager_id=boss)
+    ada = await notifier.person("Ada Lovelace")
+    await notifier.known(boss, hanna, ada)
+    first, second = uuid.uuid4(), uuid.uuid4()
+
+    reminded = await notifier.publish(DISPUTE_REMINDED, {**dispute(ada, hanna, first), "reminded_at": DUE})
+    escalated = {**dispute(ada, hanna, second), "escalated_at": DUE, "notified_ids": [str(boss)]}
+    await notifier.publish(DISPUTE_ESCALATED, escalated)
+
+    # The escalation at once, in the target's language; the reminder waits for the digest.
+    [mail] = await notifier.mails(1)
+    assert mail["To"] == "alan@example.com"
+    assert mail["X-Meritloop-Kind"] == "escalation"
+    assert mail["Subject"] == "Überfällig: Einspruch gegen eine Bewertung von Ada Lovelace"
+    text = mail.get_content()
+    assert "Ein Einspruch gegen eine Bewertung von Ada Lovelace war am 16.01.2027, 17:00" in text
+    assert f"Öffnen: {WEB}/hr/disputes" in text
+    assert "Eskalationen werden immer gesendet." in text
+    await notifier.queued(2)
+
+    notifier.clock.advance_to(BERLIN_DIGEST)
+    mails = await notifier.mails(2)
+    [digest] = [m for m in mails if m["To"] == "hanna@example.com"]
+    body = digest.get_content()
+    assert "Reminder: a rating dispute by Ada Lovelace waits for your answer, due 16 Jan 2027, 17:00" in body
+    assert f"Open it: {WEB}/hr/disputes" in body
+    assert notifier.inbox.to("ada@example.com") == [], "the disputing person is not told of HR's reminders"
+
+    # Redelivered: nobody is mailed twice.
+    await notifier.send(reminded)
+    await notifier.settle()
+    assert len(notifier.inbox.mails) == 2
+
+
+async def test_an_assignee_who_opted_out_of_dispute_reminders_gets_none_but_escalations_still_go(
+    notifier: Notifier, auth: TokenFactory
+) -> None:
+    boss = await notifier.person("Alan Turing")
+    hanna = await notifier.person("Hanna Schmidt", manager_id=boss)
+    ada = await notifier.person("Ada Lovelace")
+    await notifier.known(boss, hanna, ada)
+    for who in (hanna, boss):
+        opted = await notifier.client.put(
+            "/notification-preferences/me", json={"opted_out": ["dispute_reminder"]}, headers=auth(person_id=who)
+        )
+        assert opted.status_code == 200, opted.text
+
+    await notifier.publish(DISPUTE_REMINDED, {**dispute(ada, hanna, uuid.uuid4()), "reminded_at": DUE})
+    escalated = {**dispute(ada, hanna, uuid.uuid4()), "escalated_at": DUE, "notified_ids": [str(boss)]}
+    await notifier.publish(DISPUTE_ESCALATED, escalated)
+    [mail] = await notifier.mails(1)
+    assert (mail["To"], mail["Subject"]) == ("alan@example.com", "Overdue: a rating dispute by Ada Lovelace")
+    await notifier.queued(2)
+    notifier.clock.advance_to(BERLIN_DIGEST)
+    await notifier.settle()
+    assert notifier.inbox.to("hanna@example.com") == [], "Hanna chose no dispute reminders"
