@@ -6,6 +6,7 @@ import uuid
 
 import pytest
 
+from notifications.kinds import OPTIONAL_KINDS
 from shared.auth import Role
 from shared.settings import Settings
 from tests.conftest import TokenFactory
@@ -27,6 +28,10 @@ async def test_my_notification_settings(web_stack: StackFactory, notifier: Notif
         for kind in ("task_created", "task_reminder", "gate_reminder"):
             assert f'id="receive-{kind}" name="receive" value="{kind}" checked' in page.text
         assert '<option value="" selected>' in page.text
+        # Every optional kind has words of its own, never its raw name.
+        for kind in OPTIONAL_KINDS:
+            assert f'id="receive-{kind}"' in page.text, kind
+            assert f">{kind}</label>" not in page.text, kind
 
         # Out of range: the component's 422 stands beside the hour, and the choices stay as posted.
         bad = await stack.web.post(
