@@ -52,6 +52,18 @@ class Subscription:
     subjects: Sequence[str]
     handler: Handler
     batch: int = 100
+    one_transaction_per_event: bool = False
+    """Handle every message of a fetched batch in its own transaction, never the batch in one.
+
+    Set it when the handler calls Temporal (an Update, a signal, a start) or otherwise waits on
+    work that another connection writes to the same database. A batch transaction claims its
+    inbox rows first, and on SQLite that claim holds the database's only write lock through
+    every handler of the batch: the activity behind the Update would wait for that lock while
+    the handler waits for the activity, until the Update times out. On the single path the
+    inbox row is written with the handler's effects at commit, so the handler waits holding
+    no lock (as long as it does not write before it waits: see ``no_autoflush`` in the
+    reviews' handlers). It costs a transaction per event, which such handlers pay anyway.
+    """
 
 
 @dataclass
@@ -229,8 +241,13 @@ class EventConsumer(BackgroundLoop):
         delivery (retry or dead letter, exactly as alone) and the others run again without
         it; a failure that names no message (the commit itself) sends each message through
         ``process`` on its own. Either way an event's effects are committed once and every
-        message is acked only after the transaction that handled it committed.
+        message is acked only after the transaction that handled it committed. A subscription
+        with ``one_transaction_per_event`` sends every message down the single path.
         """
+        if self.subscription.one_transaction_per_event:
+            for message in messages:
+                await self.process(message)
+            return
         batch: list[tuple[Msg, CloudEvent]] = []
         for message in messages:
             if not self._wanted(message):
