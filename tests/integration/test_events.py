@@ -618,3 +618,21 @@ def test_delivery_count_reads_both_reply_layouts() -> None:
     # With a JetStream domain and account hash (nats-server 2.9+ may send this form).
     with_domain = "$JS.ACK.hub.ACCHASH.MERITLOOP_REVIEWS.goals-people.2.17.12.1796060428424375830.4.token"
     assert delivery_count(message(with_domain)) == 2
+
+
+def test_publish_acks_read_without_a_parse_still_tell_errors() -> None:
+    from nats.aio.msg import Msg
+
+    from shared.events.relay import ack_error
+
+    def ack(data: bytes) -> Msg:
+        return Msg(_client=None, subject="_INBOX.x.1.0", data=data)  # type: ignore[arg-type]
+
+    assert ack_error(ack(b'{"stream":"MERITLOOP_REVIEWS","seq":7}')) is None
+    assert ack_error(ack(b'{"stream":"MERITLOOP_REVIEWS","seq":7,"duplicate":true}')) is None
+    refused = b'{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"},"stream":"S","seq":0}'
+    error = ack_error(ack(refused))
+    assert error is not None
+    assert error.startswith("ServiceUnavailableError"), error
+    assert ack_error(ack(b'{"stream":"S","error":{"code":400,"description":"bad"}}')) is not None
+    assert ack_error(ack(b"not json")) is not None
