@@ -12,7 +12,8 @@ import nats
 import pytest
 from opentelemetry import propagate, trace
 from prometheus_client import REGISTRY
-from sqlalchemy import func, select
+from sqlalchemy import func, select, text
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from services.goals.models import InboxEvent as GoalsInbox
@@ -66,14 +67,21 @@ class Pipeline:
     engines: Sequence[AsyncEngine]
     consumers: list[EventConsumer] = field(default_factory=list)
 
-    def consume(self, handler: Handler, *, durable: str = "goals-test", max_deliver: int = 3) -> EventConsumer:
-        consumer = EventConsumer(
-            self.bus,
-            self.goals,
-            GoalsInbox,
-            Subscription(durable=durable, stream=DIRECTORY_STREAM, subjects=(PERSON_UPSERTED,), handler=handler),
-            ConsumerPolicy(max_deliver=max_deliver, backoff=[0.05, 0.1], ack_wait=5.0),
+    def consumer(
+        self, handler: Handler, *, durable: str = "goals-test", max_deliver: int = 3, per_event: bool = False
+    ) -> EventConsumer:
+        subscription = Subscription(
+            durable=durable,
+            stream=DIRECTORY_STREAM,
+            subjects=(PERSON_UPSERTED,),
+            handler=handler,
+            one_transaction_per_event=per_event,
         )
+        policy = ConsumerPolicy(max_deliver=max_deliver, backoff=[0.05, 0.1], ack_wait=5.0)
+        return EventConsumer(self.bus, self.goals, GoalsInbox, subscription, policy)
+
+    def consume(self, handler: Handler, *, durable: str = "goals-test", max_deliver: int = 3) -> EventConsumer:
+        consumer = self.consumer(handler, durable=durable, max_deliver=max_deliver)
         consumer.start()
         self.consumers.append(consumer)
         return consumer
@@ -420,6 +428,73 @@ async def test_same_event_twice_in_one_batch_is_handled_once(nats_url: str, pipe
     assert projector.calls.count(event.id) == 1
 
 
+@dataclass
+class WaitsOnAnotherConnection:
+    """A handler that waits for a write another connection makes to the consumer's database.
+
+    What ``on_person_deactivated`` does through a Temporal Update whose activity writes the
+    reviews database. The other connection gives up on SQLite's lock after half a second
+    (instead of the service's 10 s), so a handler that would deadlock records "locked" instead.
+    """
+
+    other: async_sessionmaker[AsyncSession]
+    outcomes: dict[uuid.UUID, str] = field(default_factory=dict)
+
+    async def __call__(self, session: AsyncSession, event: CloudEvent) -> None:
+        person_id = uuid.UUID(event.data["id"])
+        try:
+            async with asyncio.timeout(5.0), self.other() as other, other.begin():
+                if other.bind.dialect.name == "sqlite":
+                    await other.execute(text("PRAGMA busy_timeout=500"))
+                other.add(GoalsPerson(id=person_id, version=1, display_name="P", email=f"{person_id}@example.com"))
+        except (OperationalError, TimeoutError) as exc:
+            self.outcomes[event.id] = f"locked: {type(exc).__name__}"
+            return
+        self.outcomes[event.id] = "written"
+
+
+@pytest.mark.parametrize("per_event", [True, False], ids=["one-transaction-per-event", "batch-transaction"])
+async def test_a_handler_waiting_on_another_connection_needs_one_transaction_per_event(
+    nats_url: str, pipeline_factory: PipelineFactory, per_event: bool
+) -> None:
+    """Three events in one fetch: the batch's claim would hold SQLite's write lock through each wait."""
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    goals_engine = pipeline.engines[1]
+    if not per_event and goals_engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL locks rows, not the database: the batch path blocks only on SQLite")
+    other_engine = create_engine(goals_engine.url.render_as_string(hide_password=False))
+    try:
+        handler = WaitsOnAnotherConnection(create_sessionmaker(other_engine))
+        events = [person_event() for _ in range(3)]
+        await publish_all(pipeline, events)
+        consumer = pipeline.consumer(handler, durable="goals-waits", per_event=per_event)
+        js = pipeline.bus.jetstream()
+        await js.add_consumer(DIRECTORY_STREAM, consumer.consumer_config())
+        pulled = await js.pull_subscribe_bind("goals-waits", stream=DIRECTORY_STREAM)
+        messages = await pulled.fetch(10, timeout=2.0)
+        await pulled.unsubscribe()
+        assert len(messages) == 3, "one fetch, one batch"
+
+        started = asyncio.get_running_loop().time()
+        await consumer.process_batch(messages)
+        elapsed = asyncio.get_running_loop().time() - started
+    finally:
+        await other_engine.dispose()
+
+    assert consumer.handled == 3
+    people, inbox = await projected_and_inbox(pipeline)
+    assert sorted(inbox) == sorted(event.id for event in events)
+    if per_event:
+        assert handler.outcomes == {event.id: "written" for event in events}
+        assert sorted(people) == sorted(uuid.UUID(event.data["id"]) for event in events)
+        assert elapsed < 1.5, f"each handler waited on the lock: {elapsed:.2f} s"
+    else:
+        # The demonstration that the flag is needed: in one batch every wait met the claim's lock.
+        assert handler.outcomes == {event.id: "locked: OperationalError" for event in events}
+        assert people == []
+
+
 def test_subject_patterns() -> None:
     from shared.events.consumer import subject_matches
 
@@ -543,3 +618,21 @@ def test_delivery_count_reads_both_reply_layouts() -> None:
     # With a JetStream domain and account hash (nats-server 2.9+ may send this form).
     with_domain = "$JS.ACK.hub.ACCHASH.MERITLOOP_REVIEWS.goals-people.2.17.12.1796060428424375830.4.token"
     assert delivery_count(message(with_domain)) == 2
+
+
+def test_publish_acks_read_without_a_parse_still_tell_errors() -> None:
+    from nats.aio.msg import Msg
+
+    from shared.events.relay import ack_error
+
+    def ack(data: bytes) -> Msg:
+        return Msg(_client=None, subject="_INBOX.x.1.0", data=data)  # type: ignore[arg-type]
+
+    assert ack_error(ack(b'{"stream":"MERITLOOP_REVIEWS","seq":7}')) is None
+    assert ack_error(ack(b'{"stream":"MERITLOOP_REVIEWS","seq":7,"duplicate":true}')) is None
+    refused = b'{"error":{"code":503,"err_code":10077,"description":"maximum messages exceeded"},"stream":"S","seq":0}'
+    error = ack_error(ack(refused))
+    assert error is not None
+    assert error.startswith("ServiceUnavailableError"), error
+    assert ack_error(ack(b'{"stream":"S","error":{"code":400,"description":"bad"}}')) is not None
+    assert ack_error(ack(b"not json")) is not None

@@ -205,6 +205,7 @@ cycle_subscriptions: tuple[Subscription, ...] = (
         stream=stream_name("reviews"),
         subjects=(PERSON_DEACTIVATED,),
         handler=on_person_deactivated,
+        one_transaction_per_event=True,
     ),
     Subscription(
         durable="reviews-cycles-goal-scores",
@@ -223,11 +224,13 @@ cycle_subscriptions: tuple[Subscription, ...] = (
         stream=AGGREGATES_STREAM,
         subjects=(PEER_REVIEW_ANSWERED,),
         handler=on_peer_review_answered,
+        one_transaction_per_event=True,
     ),
     Subscription(
         durable="reviews-cycles-pay-approvals",
         stream=REWARDS_STREAM,
         subjects=(PROPOSAL_APPROVED,),
         handler=on_proposal_approved,
+        one_transaction_per_event=True,
     ),
 )
