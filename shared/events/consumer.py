@@ -12,7 +12,7 @@ import json
 import logging
 from collections import Counter as Tally
 from collections import deque
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
@@ -22,7 +22,7 @@ from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 from opentelemetry import propagate, trace
 from sqlalchemy import Table, select
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from shared.database import insert_new, utcnow
 from shared.events.bus import EventBus
@@ -97,16 +97,10 @@ class EventConsumer(BackgroundLoop):
         self.handled = 0
         self.dead_lettered = 0
         self._wanted_subjects: dict[str, bool] = {}
-        bind = sessionmaker.kw.get("bind")
-        # SQLite only: see _transaction.
-        self._holds_connection = isinstance(bind, AsyncEngine) and bind.dialect.name == "sqlite"
-        self._connection: AsyncConnection | None = None
-        self._consuming = False  # inside _consume's loop: the connection may outlive a transaction
         declare_consumer(subscription.durable, subscription.subjects)
 
     async def stop(self) -> None:
         await super().stop()
-        await self._release_connection()
         # A cancelled pull leaves its inbox subscription behind; draining the connection would
         # then wait for it until nats-py's drain timeout.
         if self._pull_inbox is not None:
@@ -211,13 +205,8 @@ class EventConsumer(BackgroundLoop):
         self._pull_inbox = await client.subscribe(f"{inbox}.*", cb=on_message)
         puller = asyncio.create_task(pull_ahead(), name=f"{self.task_name}-pull")
         waiter: asyncio.Task[bool] | None = None
-        self._consuming = True
         try:
             while not self.stopping:
-                if not waiting and self._connection is not None:
-                    # Idle: give the connection back to the pool. Before the check below, since
-                    # messages may arrive while it is closed.
-                    await self._release_connection()
                 if not waiting:
                     arrived.clear()
                     waiter = asyncio.create_task(arrived.wait())
@@ -234,8 +223,6 @@ class EventConsumer(BackgroundLoop):
                 wanted.set()
                 await self.process_batch(messages)
         finally:
-            self._consuming = False
-            await self._release_connection()
             if waiter is not None:
                 waiter.cancel()
             puller.cancel()
@@ -308,7 +295,7 @@ class EventConsumer(BackgroundLoop):
         table = cast(Table, self._inbox.__table__)  # type: ignore[attr-defined]
         failed_at: int | None = None
         try:
-            async with self._transaction() as session:
+            async with self._sessionmaker() as session, session.begin():
                 # Claim the batch's inbox rows first, in one statement: the ids it returns are
                 # the events not handled before, each once even if the batch repeats it. A
                 # handler that fails rolls its claim back with everything else.
@@ -331,41 +318,6 @@ class EventConsumer(BackgroundLoop):
                 logger.info("%s: batch of %d failed as a whole (%s); one by one", durable, len(batch), exc)
             return failed_at, exc
         return None
-
-    @contextlib.asynccontextmanager
-    async def _transaction(self) -> AsyncIterator[AsyncSession]:
-        """A session in a transaction that commits when the block ends and rolls back if it raises.
-
-        On SQLite the session runs on a connection the consumer keeps while it has messages
-        to handle: returning a connection to the pool costs a ROLLBACK (SQLAlchemy resets
-        it even after a commit), a third round trip to aiosqlite's thread on top of the
-        claim and the commit, each waiting for the busy event loop. Kept only while busy
-        (released when no message waits, on an error, at stop), so an idle consumer holds
-        none of the pool's connections.
-        """
-        if not self._holds_connection:
-            async with self._sessionmaker() as session, session.begin():
-                yield session
-            return
-        if self._connection is None:
-            bind = self._sessionmaker.kw["bind"]
-            self._connection = await cast(AsyncEngine, bind).connect()
-        try:
-            # A session on a connection outside a transaction begins its own and commits it;
-            # closing the session leaves the connection open.
-            async with self._sessionmaker(bind=self._connection) as session, session.begin():
-                yield session
-        except BaseException:
-            await self._release_connection()
-            raise
-        if not self._consuming:  # called from outside the loop (process, process_batch): nothing to keep it for
-            await self._release_connection()
-
-    async def _release_connection(self) -> None:
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            with contextlib.suppress(Exception):
-                await connection.close()
 
     def _wanted(self, message: Msg) -> bool:
         # A server older than 2.10 ignores filter_subjects and delivers the whole stream.
@@ -427,7 +379,7 @@ class EventConsumer(BackgroundLoop):
 
     async def _handle_once(self, event: CloudEvent) -> None:
         durable = self.subscription.durable
-        async with self._transaction() as session:
+        async with self._sessionmaker() as session, session.begin():
             seen = await session.scalar(
                 select(self._inbox.event_id).where(self._inbox.consumer == durable, self._inbox.event_id == event.id)
             )
