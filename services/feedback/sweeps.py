@@ -1,51 +1,13 @@
-"""The feedback service's periodic sweeps: reminders and closing due upward pulses, in-process.
-
-Each runs every ``MERITLOOP_FEEDBACK_REMINDER_INTERVAL`` seconds (0 turns them off) for as long
-as the app lives, at once again while a round says there is more, and outlives a failed round:
-it is logged and retried at the next interval.
-"""
+"""The feedback service's periodic sweeps (reminders, closing due upward pulses): every
+``MERITLOOP_FEEDBACK_REMINDER_INTERVAL`` seconds, 0 turns them off (``shared.sweeps``)."""
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import asynccontextmanager, suppress
+from fastapi import APIRouter
 
-from fastapi import APIRouter, FastAPI
-
-from shared.settings import Settings
-
-log = logging.getLogger(__name__)
-
-# One round: ``True`` when it stopped at its batch size and more may be due.
-Round = Callable[[FastAPI, Settings], Awaitable[bool]]
+from shared.sweeps import Round
+from shared.sweeps import sweep_router as periodic_sweep
 
 
 def sweep_router(name: str, sweep: Round) -> APIRouter:
-    """A routeless router whose lifespan runs ``sweep`` (FastAPI merges it into the app's)."""
-
-    async def forever(app: FastAPI, settings: Settings) -> None:
-        while True:
-            try:
-                while await sweep(app, settings):
-                    pass
-            except Exception:  # A failed round is retried next interval; the sweep must not die.
-                log.exception("%s sweep failed", name)
-            await asyncio.sleep(settings.feedback_reminder_interval)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        settings: Settings = app.state.settings
-        if settings.feedback_reminder_interval <= 0:
-            yield
-            return
-        task = asyncio.create_task(forever(app, settings), name=f"feedback-{name}")
-        try:
-            yield
-        finally:
-            task.cancel()
-            with suppress(asyncio.CancelledError):
-                await task
-
-    return APIRouter(lifespan=lifespan)
+    return periodic_sweep(f"feedback-{name}", sweep, lambda settings: settings.feedback_reminder_interval)

@@ -1,28 +1,21 @@
 """The reviews service's periodic dispute sweep: remind HR before a dispute's due date, escalate at it.
 
 Every ``MERITLOOP_REVIEWS_DISPUTE_SWEEP_INTERVAL`` seconds (0 turns it off) each reviews process
-runs one round (``service.sweep_disputes``), at once again while a round was full, for as long
-as the app lives. A failed round is logged and retried at the next interval; the sweep is a
-task beside the app, so the health check never waits for it. Replicas may sweep at once: the
+runs one round (``service.sweep_disputes``), with ``shared.sweeps``' loop. Replicas may sweep at once: the
 marks are conditional UPDATEs in the event's transaction (see ``sweep_disputes``).
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager, suppress
 from datetime import datetime, timedelta
 
-from fastapi import APIRouter, FastAPI
+from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.reviews.cycles.service import DISPUTE_SWEEP_BATCH, sweep_disputes
 from shared.database import utcnow
 from shared.settings import Settings
-
-log = logging.getLogger(__name__)
+from shared.sweeps import sweep_router
 
 
 async def sweep_once(
@@ -34,30 +27,8 @@ async def sweep_once(
         return await sweep_disputes(session, now=now or utcnow(), reminder_lead=lead)
 
 
-async def _forever(app: FastAPI, settings: Settings) -> None:
-    while True:
-        try:
-            while max(await sweep_once(app.state.sessionmaker, settings)) >= DISPUTE_SWEEP_BATCH:
-                pass
-        except Exception:  # A failed round is retried next interval; the sweep must not die.
-            log.exception("dispute sweep failed")
-        await asyncio.sleep(settings.reviews_dispute_sweep_interval)
+async def _round(app: FastAPI, settings: Settings) -> bool:
+    return max(await sweep_once(app.state.sessionmaker, settings)) >= DISPUTE_SWEEP_BATCH
 
 
-@asynccontextmanager
-async def _lifespan(app: FastAPI) -> AsyncIterator[None]:
-    settings: Settings = app.state.settings
-    if settings.reviews_dispute_sweep_interval <= 0:
-        yield
-        return
-    task = asyncio.create_task(_forever(app, settings), name="reviews-dispute-sweep")
-    try:
-        yield
-    finally:
-        task.cancel()
-        with suppress(asyncio.CancelledError):
-            await task
-
-
-# Routeless: FastAPI merges its lifespan into the app's.
-dispute_sweep_router = APIRouter(lifespan=_lifespan)
+dispute_sweep_router = sweep_router("reviews-dispute", _round, lambda settings: settings.reviews_dispute_sweep_interval)
