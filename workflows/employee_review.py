@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from contextlib import suppress
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import partial
 
 from temporalio import workflow
@@ -87,6 +87,12 @@ RECORD_WITH_NEXT_TASK_PATCH = "record-completion-with-next-task"
 # beside the self-assessment: nomination, approval, one task per approved peer, then the release
 # when the round closes. Runs begun before this marker never had one.
 PEER_FEEDBACK_PATCH = "peer-feedback"
+# A report the cycle did not take is sent again after each of these pauses. Temporal's
+# time-skipping server has answered "not found" for a cycle in the middle of a continue-as-new,
+# and a lost report leaves the cycle's counts (and its wait for every review to end) wrong
+# forever. Runs begun before this marker give up at the first refusal, as their histories show.
+REPORT_RETRY_PATCH = "retry-refused-report"
+REPORT_RETRY_PAUSES = (timedelta(seconds=1), timedelta(seconds=5), timedelta(seconds=30))
 # Steps the participant's manager answers; ``change_manager`` moves them to someone else.
 MANAGER_STEPS = frozenset({Step.manager_review, Step.pay_review})
 # What change_manager moves to the new manager: the manager's steps and a 360 approval.
@@ -122,6 +128,7 @@ class EmployeeReviewWorkflow:
         self._records_after_reply = workflow.patched(RECORD_AFTER_REPLY_PATCH)
         self._records_with_next = workflow.patched(RECORD_WITH_NEXT_TASK_PATCH)
         self._queue = value.queues.reviews if workflow.patched(SERVICE_QUEUES_PATCH) else None
+        self._retries_reports = workflow.patched(REPORT_RETRY_PATCH)
         self._records: list[UpdateTaskInput] = []  # completions answered, not yet sent to the inbox
         # Asked only when the schedule has a 360 plan, so a review without one writes no marker.
         self._peer_plan: PeerFeedbackPlan | None = None
@@ -513,10 +520,17 @@ class EmployeeReviewWorkflow:
         self._started_reported = True
         if self._input.cycle_workflow_id is None:
             return
-        try:
-            await workflow.get_external_workflow_handle(self._input.cycle_workflow_id).signal(REPORT_SIGNAL, report)
-        except FailureError as error:  # the cycle is gone (closed or terminated): nobody to tell
-            workflow.logger.warning("cycle did not take the report: %s", error)
+        cycle = workflow.get_external_workflow_handle(self._input.cycle_workflow_id)
+        pauses = REPORT_RETRY_PAUSES if self._retries_reports else ()
+        for attempt in range(len(pauses) + 1):
+            try:
+                await cycle.signal(REPORT_SIGNAL, report)
+                return
+            except FailureError as error:
+                if attempt == len(pauses):  # the cycle is gone (closed or terminated): nobody to tell
+                    workflow.logger.warning("cycle did not take the report: %s", error)
+                    return
+                await workflow.sleep(pauses[attempt])
 
     def _reached(self, phase: Phase) -> bool:
         return any(phase_index(opened) >= phase_index(phase) for opened in self._opened)

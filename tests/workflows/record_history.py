@@ -18,6 +18,8 @@ activity that creates the next task, reported with its opening in one signal).
 ``pay_approval_chain_v1`` is the pay approval chain (two levels, an escalation, a return).
 ``employee_review_v7`` (recorded by the name ``EmployeeReviewWorkflow360``) adds ``peer-feedback``:
 a review whose template asks for a 360 round (nomination, approval, peer tasks, release).
+``employee_review_v8`` adds ``retry-refused-report`` (a report the cycle did not take is sent
+again after a pause).
 """
 
 from __future__ import annotations
@@ -45,7 +47,7 @@ HISTORIES = Path(__file__).parent / "histories"
 FILES = {
     "PingWorkflow": "ping_v1.json",
     "ReviewCycleWorkflow": "review_cycle_v4.json",
-    "EmployeeReviewWorkflow": "employee_review_v6.json",
+    "EmployeeReviewWorkflow": "employee_review_v8.json",
     "PayApprovalChainWorkflow": "pay_approval_chain_v1.json",
     "EmployeeReviewWorkflow360": "employee_review_v7.json",
 }

@@ -16,6 +16,7 @@ from temporalio.client import Client, WorkflowHandle
 
 from tests.workflows.fakes import HR, FakeServices, queues_for, schedule
 from workflows.employee_review import EmployeeReviewWorkflow
+from workflows.handles import review_handle
 from workflows.models import (
     CompleteTask,
     CycleConfig,
@@ -87,10 +88,7 @@ async def run_small_cycle(
         id=cycle_workflow_id(cycle_id),
         task_queue=task_queue,
     )
-    children = [
-        client.get_workflow_handle_for(EmployeeReviewWorkflow.run, review_workflow_id(cycle_id, person))
-        for person in PEOPLE
-    ]
+    children = [review_handle(client, review_workflow_id(cycle_id, person)) for person in PEOPLE]
 
     async def complete(person: str, step: Step, actor: str) -> None:
         tid = task_id(cycle_id, person, step)
@@ -99,7 +97,7 @@ async def run_small_cycle(
             return tid in services.tasks
 
         await _until(created)
-        child = client.get_workflow_handle_for(EmployeeReviewWorkflow.run, review_workflow_id(cycle_id, person))
+        child = review_handle(client, review_workflow_id(cycle_id, person))
         await child.execute_update(
             EmployeeReviewWorkflow.complete_task, CompleteTask(task_id=tid, actor_id=actor, payload={"rating": "3"})
         )

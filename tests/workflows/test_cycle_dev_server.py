@@ -11,6 +11,7 @@ from services.reviews.cycles.review_starts import start_operation, start_reviews
 from tests.workflows.fakes import HR, FakeServices, eventually, queues_for, schedule, serving
 from tests.workflows.scenario import PEOPLE, fakes, run_small_cycle
 from workflows.employee_review import EmployeeReviewWorkflow
+from workflows.handles import review_handle
 from workflows.models import (
     CloseReason,
     CloseReview,
@@ -85,7 +86,7 @@ async def test_a_submit_before_the_review_exists_starts_it_once(dev_client: Clie
         )
         assert done.status is TaskStatus.done
         assert await start_reviews(dev_client, [value], task_queue, window=5) == []  # kept, not started again
-        handle = dev_client.get_workflow_handle_for(EmployeeReviewWorkflow.run, review_workflow_id(cycle_id, "p1"))
+        handle = review_handle(dev_client, review_workflow_id(cycle_id, "p1"))
         await eventually(lambda: [u.status for u in services.named("reviews.update_task")] == [TaskStatus.done])
         # The review goes on to the manager review, which it creates itself.
         await eventually(lambda: [c.step for c in services.named("reviews.create_task")] == [Step.manager_review])

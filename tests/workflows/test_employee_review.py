@@ -9,20 +9,25 @@ from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
 
 import pytest
+from temporalio import workflow
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowExecutionStatus, WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.service import RPCError
 from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import UnsandboxedWorkflowRunner, Worker
 
 from tests.workflows.fakes import (
     HR,
     FakeServices,
     eventually,
+    eventually_async,
     fresh_time_skipping_env,
     queues_for,
     schedule,
     serving,
 )
 from workflows.client import refusal_of
+from workflows.common import REPORT_SIGNAL
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
     ChangeManager,
@@ -35,6 +40,7 @@ from workflows.models import (
     EscalationTarget,
     ExtendDeadline,
     ManagerChain,
+    ParticipantReport,
     Phase,
     PhaseOpened,
     ReassignTask,
@@ -416,3 +422,72 @@ async def test_a_review_started_late_still_reminds_and_escalates(env: WorkflowEn
         await handle.signal(EmployeeReviewWorkflow.cycle_close, CloseReview(reason=CloseReason.removed))
         final = await handle.result()
     assert [(task.task_id, task.status) for task in final.tasks] == [(SA_TASK, TaskStatus.closed)]
+
+
+@workflow.defn(sandboxed=False)
+class ReportSink:
+    """Stands where the cycle would: keeps every report it is sent."""
+
+    def __init__(self) -> None:
+        self._reports: list[ParticipantReport] = []
+
+    @workflow.run
+    async def run(self) -> None:
+        await workflow.wait_condition(lambda: any(report.ended for report in self._reports))
+
+    @workflow.signal(name=REPORT_SIGNAL)
+    def report(self, value: ParticipantReport) -> None:
+        self._reports.append(value)
+
+    @workflow.query
+    def reports(self) -> list[ParticipantReport]:
+        return self._reports
+
+
+async def test_a_report_the_cycle_did_not_take_is_sent_again(env: WorkflowEnvironment, task_queue: str) -> None:
+    """The cycle is not there for the first report (as in a continue-as-new on the test server):
+    the review sends it again after a pause instead of losing the person's start for good."""
+    fakes = FakeServices()
+    cycle_id = f"cycle-test-{uuid.uuid4()}"
+    sink_queue = f"{task_queue}-sink"
+    async with (
+        serving(env, task_queue, fakes),
+        Worker(env.client, task_queue=sink_queue, workflows=[ReportSink], workflow_runner=UnsandboxedWorkflowRunner()),
+    ):
+        start = await env.get_current_time()
+        handle = await env.client.start_workflow(
+            EmployeeReviewWorkflow.run,
+            EmployeeReviewInput(
+                cycle_id=CYCLE,
+                person_id=EMPLOYEE,
+                manager_id=MANAGER,
+                hr_owner_id=HR,
+                schedule=schedule(start),
+                queues=queues_for(task_queue),
+                cycle_workflow_id=cycle_id,
+            ),
+            id=f"review-test-{uuid.uuid4()}",
+            task_queue=task_queue,
+        )
+
+        async def report_refused() -> bool:
+            history = await handle.fetch_history()
+            return any(
+                event.event_type == EventType.EVENT_TYPE_SIGNAL_EXTERNAL_WORKFLOW_EXECUTION_FAILED
+                for event in history.events
+            )
+
+        await eventually_async(report_refused)
+        sink = await env.client.start_workflow(ReportSink.run, id=cycle_id, task_queue=sink_queue)
+        await env.sleep(timedelta(seconds=2))  # past the first pause
+
+        async def started_reported() -> bool:
+            return any(report.started for report in await sink.query(ReportSink.reports))
+
+        await eventually_async(started_reported)
+        first = (await sink.query(ReportSink.reports))[0]
+        assert (first.person_id, first.started) == (EMPLOYEE, True)
+        assert [(t.step, t.status) for t in first.transitions] == [(Step.self_assessment, TaskStatus.open)]
+        await handle.signal(EmployeeReviewWorkflow.cycle_close, CloseReview(reason=CloseReason.removed))
+        await handle.result()
+        await sink.result()  # it ends at the review's last report: that one was taken too

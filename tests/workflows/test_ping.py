@@ -98,6 +98,11 @@ def test_recorded_histories_take_every_patch() -> None:
         "feedback.release_peer_reviews",
     }
     assert all(employee_review.PEER_FEEDBACK_PATCH not in histories[f"employee_review_v{n}.json"] for n in range(1, 7))
+    # A report the cycle did not take is sent again; older reviews gave up at once.
+    assert histories["employee_review_v8.json"] == histories["employee_review_v6.json"] | {
+        employee_review.REPORT_RETRY_PATCH
+    }
+    assert all(employee_review.REPORT_RETRY_PATCH not in histories[f"employee_review_v{n}.json"] for n in range(1, 8))
 
 
 def _activity_types(path: Path) -> set[str]:

@@ -22,6 +22,7 @@ from tests.workflows.fakes import (
 )
 from workflows.client import refusal_of
 from workflows.employee_review import EmployeeReviewWorkflow
+from workflows.handles import CycleHandle, cycle_handle, review_handle
 from workflows.models import (
     PHASES,
     AddParticipant,
@@ -49,8 +50,6 @@ from workflows.models import (
     task_id,
 )
 from workflows.review_cycle import ReviewCycleWorkflow
-
-CycleHandle = WorkflowHandle[ReviewCycleWorkflow, CycleResult]
 
 
 def people(count: int) -> list[Participant]:
@@ -109,9 +108,7 @@ async def test_cancellation_closes_every_child(env: WorkflowEnvironment, task_qu
         assert sorted(c.person_id for c in fakes.named("reviews.close_review")) == [p.person_id for p in people(5)]
         assert {c.reason for c in fakes.named("reviews.close_review")} == {CloseReason.cancelled}
         for person in people(5):
-            child = env.client.get_workflow_handle_for(
-                EmployeeReviewWorkflow.run, review_workflow_id(cycle_id, person.person_id)
-            )
+            child = review_handle(env.client, review_workflow_id(cycle_id, person.person_id))
             assert (await child.result()).closed_reason is CloseReason.cancelled
         assert [(m.phase, m.cancelled) for m in fakes.named("reviews.mark_phase")] == [
             (Phase.self_assessment, False),
@@ -231,7 +228,7 @@ async def test_phases_from_start_to_close_with_gate_escalation(env: WorkflowEnvi
         await all_started(handle, 2)
 
         def child(person: str) -> WorkflowHandle[EmployeeReviewWorkflow, object]:
-            return env.client.get_workflow_handle_for(EmployeeReviewWorkflow.run, review_workflow_id(cycle_id, person))
+            return review_handle(env.client, review_workflow_id(cycle_id, person))
 
         async def complete(person: str, step: Step, actor: str) -> None:
             tid = task_id(cycle_id, person, step)
@@ -299,7 +296,7 @@ async def fan_out(
         await all_started(handle, participants, timeout=participants / 5)
         await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
         # A handle without a run id: the test server's long poll does not follow continue-as-new.
-        latest = env.client.get_workflow_handle_for(ReviewCycleWorkflow.run, handle.id)
+        latest = cycle_handle(env.client, handle.id)
         result = await latest.result()
     return result, fakes, handle
 
@@ -545,7 +542,7 @@ async def test_gate_reminder_numbers_survive_continue_as_new(env: WorkflowEnviro
             task_queue=task_queue,
         )
         # A handle without a run id follows the runs.
-        handle = env.client.get_workflow_handle_for(ReviewCycleWorkflow.run, cycle_workflow_id(cycle_id))
+        handle = cycle_handle(env.client, cycle_workflow_id(cycle_id))
         await all_started(handle, 1)
         await advance_to(handle, Phase.calibration)
         await env.sleep(timedelta(days=50, minutes=1))

@@ -92,6 +92,7 @@ from shared.settings import Settings
 from shared.upward_feedback import UpwardFeedbackPlan, scope_chunks
 from workflows.client import UpdateRefusal, activity_queues
 from workflows.employee_review import EmployeeReviewWorkflow
+from workflows.handles import cycle_handle, review_handle
 from workflows.models import (
     PEER_STEPS,
     AddParticipant,
@@ -406,7 +407,7 @@ class CycleService:
         """Add the participant (committed: the cycle reads them from the table), then tell the cycle."""
         participant = await self.add_participant(cycle_id, person_id)
         await self.session.commit()
-        handle = client.get_workflow_handle_for(ReviewCycleWorkflow.run, cycle_workflow_id(str(cycle_id)))
+        handle = cycle_handle(client, cycle_workflow_id(str(cycle_id)))
         update = AddParticipant(participant=participant, actor_id=str(actor_id))
         return await deliver(self.settings, handle.execute_update(ReviewCycleWorkflow.add_participant, update))
 
@@ -756,7 +757,7 @@ class InboxService:
             raise Conflict("A peer review belongs to the approved peer; it cannot be reassigned.", reason="peer_task")
         if await self.people.get(assignee_id) is None:
             raise ValidationFailed.field("new_assignee_id", "no such person")
-        handle = client.get_workflow_handle_for(EmployeeReviewWorkflow.run, access.task.workflow_id)
+        handle = review_handle(client, access.task.workflow_id)
         update = ReassignTask(task_id=task_id, new_assignee_id=str(assignee_id), actor_id=str(hr.person_id))
         await self.session.commit()  # the reassignment activity writes this task
         await deliver(settings, handle.execute_update(EmployeeReviewWorkflow.reassign_task, update))
@@ -1102,7 +1103,7 @@ class SubmitService:
 
     async def _send(self, task: ReviewTask, update: CompleteTask) -> TaskResult:
         client = await self.client()
-        handle = client.get_workflow_handle_for(EmployeeReviewWorkflow.run, task.workflow_id)
+        handle = review_handle(client, task.workflow_id)
         try:
             return await handle.execute_update(EmployeeReviewWorkflow.complete_task, update)
         except RPCError as error:
@@ -1353,7 +1354,7 @@ class CalibrationService:
         """Finalize (committed), then tell the cycle; repeating it re-delivers the Update only."""
         calibration, _ = await self.finalize(session_id, by)
         await self.session.commit()  # the cycle's activities read the final ratings
-        handle = client.get_workflow_handle_for(ReviewCycleWorkflow.run, cycle_workflow_id(str(calibration.cycle_id)))
+        handle = cycle_handle(client, cycle_workflow_id(str(calibration.cycle_id)))
         update = SessionFinalized(session_id=str(calibration.id), actor_id=str(by))
         # The sessions exist as soon as the open_calibration activity commits; the workflow opens
         # calibration when it records the activity's result a moment later and refuses with
