@@ -23,6 +23,8 @@ from web.session import CheckedForm, HRPerson, Person, SignedIn
 router = APIRouter()
 
 SCALE = (1, 2, 3, 4, 5)
+# The newest released results listed on /upward; older ones are a page of the API away.
+RESULTS_SHOWN = 20
 
 
 def _(message: str) -> str:
@@ -71,6 +73,8 @@ async def _upward_page(
 ) -> Response:
     api = api_for(request, person)
     pulses = await api.get("feedback", "/upward-feedback/inbox")
+    # The results released about the person as a manager: where the "results ready" mails led.
+    released = await api.get("feedback", "/upward-feedback/results", limit=RESULTS_SHOWN)
     errors = errors or {}
     with_form = {str(pulse["id"]) for pulse in pulses if not pulse["answered"]}
     # An error about a pulse without a form here (closed, answered already) stands above the list.
@@ -80,6 +84,7 @@ async def _upward_page(
         "upward.html",
         person,
         pulses=pulses,
+        released=released,
         scale=SCALE,
         notice=notice,
         values=values or {},

@@ -372,7 +372,8 @@ class UpwardResult(Base):
     __tablename__ = "upward_results"
 
     pulse_id: Mapped[uuid.UUID] = mapped_column(ForeignKey("upward_pulses.id", ondelete="CASCADE"), primary_key=True)
-    manager_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    # Indexed on its own too: a manager's list of released results (GET /upward-feedback/results).
+    manager_id: Mapped[uuid.UUID] = mapped_column(primary_key=True, index=True)
     org_unit: Mapped[str | None] = mapped_column(String(200), nullable=True)
     score: Mapped[float]
     rater_count: Mapped[int] = mapped_column(Integer)

@@ -81,6 +81,12 @@ async def test_every_route_across_roles(client: httpx.AsyncClient, settings: Set
     after = {who: (await client.get(f"{BASE}/{pulse}/results/me", headers=org.headers(who))).json() for who in active}
     assert all(result["released"] is False and result["rater_count"] is None for result in after.values())
     assert (await client.get(f"{BASE}/{pulse}/results/org-units", headers=org.headers("hr"))).json() == []
+    # Each person's own list of released results: nothing below k, nothing of anyone else.
+    listed = {who: await client.get(f"{BASE}/results", headers=org.headers(who)) for who in ROLES}
+    assert {who: response.status_code for who, response in listed.items()} == {
+        who: 403 if who == "gone" else 200 for who in ROLES
+    }
+    assert all(listed[who].json()["items"] == [] and listed[who].json()["total"] == 0 for who in active)
 
 
 async def test_hr_moves_an_open_pulses_closing_time_later_never_earlier(client: httpx.AsyncClient, org: Org) -> None:
@@ -159,12 +165,33 @@ async def test_released_at_k_suppressed_below_and_units_never_include_a_suppress
     # so released aggregates can never be subtracted from the unit's to recover theirs.
     units = (await client.get(f"{BASE}/{pulse}/results/org-units", headers=org.headers("hr"))).json()
     assert units == [{"org_unit": None, "score": 75.0, "rater_count": 4, "managers": 1}]
+    # The manager finds it again without the mail: in their own list, newest first, paged.
+    listed = (await client.get(f"{BASE}/results", headers=org.headers("manager"))).json()
+    assert [(r["pulse_id"], r["title"], r["score"], r["rater_count"]) for r in listed["items"]] == [
+        (pulse, "Spring pulse", 75.0, 4)
+    ]
+    assert listed["total"] == 1
+    beyond = (await client.get(f"{BASE}/results?limit=1&offset=1", headers=org.headers("manager"))).json()
+    assert (beyond["items"], beyond["total"]) == ([], 1)
+    for headers in (other_lead, org.headers("hr"), org.headers("skip"), org.headers("receiver")):
+        assert (await client.get(f"{BASE}/results", headers=headers)).json()["items"] == []
+    wrong = await client.get(f"{BASE}/results?limit=0", headers=org.headers("manager"))
+    assert_problem(wrong, 422)
+    assert "limit" in problem_fields(wrong)
     # Late answers never change a released aggregate.
     late = await client.post(f"{BASE}/{pulse}/answers", json={"rating": 1}, headers=auth(person_id=reports[2]))
     assert late.status_code == 409
     assert (await client.post(f"{BASE}/{pulse}/close", headers=org.headers("hr"))).status_code == 200
     again = (await client.get(f"{BASE}/{pulse}/results/me", headers=org.headers("manager"))).json()
     assert (again["score"], again["rater_count"]) == (75.0, 4)
+    # A later release comes first in the list.
+    second = await _pulse(client, org)
+    for headers in (org.headers("receiver"), *(auth(person_id=report) for report in reports)):
+        answered = await client.post(f"{BASE}/{second}/answers", json={"rating": 2}, headers=headers)
+        assert answered.status_code == 201, answered.text
+    assert (await client.post(f"{BASE}/{second}/close", headers=org.headers("hr"))).status_code == 200
+    listed = (await client.get(f"{BASE}/results", headers=org.headers("manager"))).json()
+    assert [(r["pulse_id"], r["score"]) for r in listed["items"]] == [(second, 25.0), (pulse, 75.0)]
     # No comment in clear in the database file.
     raw = await stored_bytes(settings.database_url("feedback"))
     for text in (*comments, "upward-below-k-7001"):

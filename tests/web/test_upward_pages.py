@@ -161,6 +161,12 @@ async def test_upward_pages_by_role_with_readable_refusals(web_stack: StackFacto
             assert "Clear priorities every week." in mine.text
             assert "Emil" not in mine.text
             assert ">3<" not in mine.text
+            # /upward lists it for her (the mail is not the only way back); for nobody else.
+            listed = (await mona.get("/upward")).text
+            assert "Results about you" in listed
+            assert f'href="/upward/{pulse}/results"' in listed
+            for name in ("Erik Employee", "Skip Level", "Hanna HR"):
+                assert "Results about you" not in (await clients[name].get("/upward")).text, name
             # Everyone else reads the page without Mona's result; Skip (one answer) is below k.
             for name, client in clients.items():
                 if name in ("Mona Manager", "Dora Departing"):

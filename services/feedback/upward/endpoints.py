@@ -14,6 +14,7 @@ from services.feedback.upward.schemas import (
     PulseCreate,
     PulseExtend,
     PulseRead,
+    ReleasedResult,
     UpwardAnswerCreate,
     UpwardAnswered,
     UpwardInboxItem,
@@ -21,6 +22,7 @@ from services.feedback.upward.schemas import (
 from services.feedback.upward.service import UpwardService
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.database import SessionDep
+from shared.pagination import Page, PageDep
 
 upward_router = APIRouter(prefix="/upward-feedback", tags=["upward feedback"])
 
@@ -42,6 +44,18 @@ async def upward_inbox(
 ) -> list[UpwardInboxItem]:
     min_raters = request.app.state.settings.feedback_peer_min_raters
     return await CyclePulses(session, min_raters=min_raters).inbox(principal, keyring)
+
+
+@upward_router.get(
+    "/results",
+    response_model=Page[ReleasedResult],
+    summary="Your released results as a manager, newest first (never a pulse below k)",
+)
+async def my_released_results(
+    request: Request, session: SessionDep, principal: CurrentPrincipal, page: PageDep
+) -> Page[ReleasedResult]:
+    items, total = await _service(request, session).released_to(principal, limit=page.limit, offset=page.offset)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @upward_router.get("/{pulse_id}", response_model=PulseRead, summary="One upward feedback (never its answers)")

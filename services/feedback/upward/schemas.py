@@ -62,6 +62,16 @@ class ManagerResult(BaseModel):
     comments: list[str | None] = Field(default_factory=list, description="Without names, in random order.")
 
 
+class ReleasedResult(BaseModel):
+    """A pulse whose aggregate about you was released (k or more answers), as your list shows it."""
+
+    pulse_id: uuid.UUID
+    title: str
+    closed_at: datetime
+    score: float
+    rater_count: int
+
+
 class OrgUnitResult(BaseModel):
     org_unit: str | None
     score: float

@@ -16,7 +16,7 @@ import secrets
 import uuid
 from collections import defaultdict
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.crypto import DecryptionFailed, KeyUnavailable
@@ -30,6 +30,7 @@ from services.feedback.upward.schemas import (
     OrgUnitResult,
     PulseCreate,
     PulseExtend,
+    ReleasedResult,
     UpwardAnswerCreate,
     UpwardAnswered,
 )
@@ -218,6 +219,29 @@ class UpwardService:
         return ManagerResult(
             pulse_id=pulse.id, released=True, score=result.score, rater_count=result.rater_count, comments=comments
         )
+
+    async def released_to(self, principal: Principal, *, limit: int, offset: int) -> tuple[list[ReleasedResult], int]:
+        """The caller's released results as a manager, newest first: where the mails' links led.
+
+        Only released ones: a pulse below k leaves no row, so the list says nothing about it.
+        """
+        mine = UpwardResult.manager_id == principal.person_id
+        total = await self.session.scalar(select(func.count()).select_from(UpwardResult).where(mine)) or 0
+        rows = await self.session.execute(
+            select(
+                UpwardPulse.id, UpwardPulse.title, UpwardPulse.closed_at, UpwardResult.score, UpwardResult.rater_count
+            )
+            .join(UpwardResult, UpwardResult.pulse_id == UpwardPulse.id)
+            .where(mine)
+            .order_by(UpwardPulse.closed_at.desc(), UpwardPulse.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        items = [
+            ReleasedResult(pulse_id=pulse_id, title=title, closed_at=closed_at, score=score, rater_count=count)
+            for pulse_id, title, closed_at, score, count in rows
+        ]
+        return items, total
 
     async def org_units(self, pulse_id: uuid.UUID) -> list[OrgUnitResult]:
         pulse = await self._closed(pulse_id)
