@@ -66,25 +66,31 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         yield environment
 
 
+async def start_review(env: WorkflowEnvironment, task_queue: str, start: datetime, **extra: object) -> Handle:
+    """The review of EMPLOYEE (manager MANAGER) on a schedule from ``start``; ``extra`` sets more input fields."""
+    return await env.client.start_workflow(
+        EmployeeReviewWorkflow.run,
+        EmployeeReviewInput(
+            cycle_id=CYCLE,
+            person_id=EMPLOYEE,
+            manager_id=MANAGER,
+            hr_owner_id=HR,
+            schedule=schedule(start),
+            queues=queues_for(task_queue),
+            **extra,
+        ),
+        id=f"review-test-{uuid.uuid4()}",
+        task_queue=task_queue,
+    )
+
+
 @asynccontextmanager
 async def review(
     env: WorkflowEnvironment, task_queue: str, fakes: FakeServices
 ) -> AsyncIterator[tuple[Handle, datetime]]:
     start = await env.get_current_time()
     async with serving(env, task_queue, fakes):
-        handle = await env.client.start_workflow(
-            EmployeeReviewWorkflow.run,
-            EmployeeReviewInput(
-                cycle_id=CYCLE,
-                person_id=EMPLOYEE,
-                manager_id=MANAGER,
-                hr_owner_id=HR,
-                schedule=schedule(start),
-                queues=queues_for(task_queue),
-            ),
-            id=f"review-test-{uuid.uuid4()}",
-            task_queue=task_queue,
-        )
+        handle = await start_review(env, task_queue, start)
         await eventually(lambda: SA_TASK in fakes.tasks)
         yield handle, start
         # End it the way a cycle would (terminating a workflow that has timers upsets the
@@ -391,20 +397,7 @@ async def test_a_review_started_late_still_reminds_and_escalates(env: WorkflowEn
     start = await env.get_current_time()
     launched = start - timedelta(days=4)
     async with serving(env, task_queue, fakes):
-        handle = await env.client.start_workflow(
-            EmployeeReviewWorkflow.run,
-            EmployeeReviewInput(
-                cycle_id=CYCLE,
-                person_id=EMPLOYEE,
-                manager_id=MANAGER,
-                hr_owner_id=HR,
-                schedule=schedule(launched),
-                queues=queues_for(task_queue),
-                first_task_opened_at=launched,
-            ),
-            id=f"review-test-{uuid.uuid4()}",
-            task_queue=task_queue,
-        )
+        handle = await start_review(env, task_queue, launched, first_task_opened_at=launched)
         await reminders_sent(fakes, 1)
         assert fakes.named("reviews.create_task") == []  # the task was in the inbox already
         await env.sleep(timedelta(days=2, hours=12))
@@ -454,21 +447,7 @@ async def test_a_report_the_cycle_did_not_take_is_sent_again(env: WorkflowEnviro
         serving(env, task_queue, fakes),
         Worker(env.client, task_queue=sink_queue, workflows=[ReportSink], workflow_runner=UnsandboxedWorkflowRunner()),
     ):
-        start = await env.get_current_time()
-        handle = await env.client.start_workflow(
-            EmployeeReviewWorkflow.run,
-            EmployeeReviewInput(
-                cycle_id=CYCLE,
-                person_id=EMPLOYEE,
-                manager_id=MANAGER,
-                hr_owner_id=HR,
-                schedule=schedule(start),
-                queues=queues_for(task_queue),
-                cycle_workflow_id=cycle_id,
-            ),
-            id=f"review-test-{uuid.uuid4()}",
-            task_queue=task_queue,
-        )
+        handle = await start_review(env, task_queue, await env.get_current_time(), cycle_workflow_id=cycle_id)
 
         async def report_refused() -> bool:
             history = await handle.fetch_history()
