@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,6 +24,8 @@ from temporalio.testing import WorkflowEnvironment
 from meritloop.launcher import binary
 from services.reviews.cycles.review_starts import start_reviews
 from workflows.client import activity_worker
+from workflows.employee_review import EmployeeReviewWorkflow
+from workflows.handles import ReviewHandle
 from workflows.models import (
     PEER_STEPS,
     ActivityQueues,
@@ -31,6 +34,7 @@ from workflows.models import (
     CreateTaskInput,
     CycleSchedule,
     DeadlinePolicy,
+    EmployeeReviewInput,
     EscalateGateInput,
     EscalateTaskInput,
     EscalationStep,
@@ -315,6 +319,25 @@ async def serving(env: WorkflowEnvironment | Client, task_queue: str, fakes: Fak
         yield
         if isinstance(env, WorkflowEnvironment) and env.supports_time_skipping:
             await env.sleep(timedelta(seconds=1))
+
+
+async def start_review(
+    client: Client, task_queue: str, cycle_schedule: CycleSchedule, *, cycle_id: str, person_id: str, **extra: Any
+) -> ReviewHandle:
+    """One person's review (manager ``m1`` unless ``extra`` says otherwise) on ``task_queue``,
+    its activities on the queues ``serving`` gives the fakes."""
+    value = EmployeeReviewInput(
+        cycle_id=cycle_id,
+        person_id=person_id,
+        manager_id=extra.pop("manager_id", "m1"),
+        hr_owner_id=HR,
+        schedule=cycle_schedule,
+        queues=queues_for(task_queue),
+        **extra,
+    )
+    return await client.start_workflow(
+        EmployeeReviewWorkflow.run, value, id=f"review-test-{uuid.uuid4()}", task_queue=task_queue
+    )
 
 
 async def eventually(check: Callable[[], Any], *, timeout: float = 10.0) -> None:

@@ -22,9 +22,9 @@ from tests.workflows.fakes import (
     eventually,
     eventually_async,
     fresh_time_skipping_env,
-    queues_for,
     schedule,
     serving,
+    start_review,
 )
 from workflows.client import refusal_of
 from workflows.common import REPORT_SIGNAL
@@ -34,7 +34,6 @@ from workflows.models import (
     CloseReason,
     CloseReview,
     CompleteTask,
-    EmployeeReviewInput,
     EmployeeReviewResult,
     EscalateTaskInput,
     EscalationTarget,
@@ -66,31 +65,13 @@ async def env() -> AsyncIterator[WorkflowEnvironment]:
         yield environment
 
 
-async def start_review(env: WorkflowEnvironment, task_queue: str, start: datetime, **extra: object) -> Handle:
-    """The review of EMPLOYEE (manager MANAGER) on a schedule from ``start``; ``extra`` sets more input fields."""
-    return await env.client.start_workflow(
-        EmployeeReviewWorkflow.run,
-        EmployeeReviewInput(
-            cycle_id=CYCLE,
-            person_id=EMPLOYEE,
-            manager_id=MANAGER,
-            hr_owner_id=HR,
-            schedule=schedule(start),
-            queues=queues_for(task_queue),
-            **extra,
-        ),
-        id=f"review-test-{uuid.uuid4()}",
-        task_queue=task_queue,
-    )
-
-
 @asynccontextmanager
 async def review(
     env: WorkflowEnvironment, task_queue: str, fakes: FakeServices
 ) -> AsyncIterator[tuple[Handle, datetime]]:
     start = await env.get_current_time()
     async with serving(env, task_queue, fakes):
-        handle = await start_review(env, task_queue, start)
+        handle = await start_review(env.client, task_queue, schedule(start), cycle_id=CYCLE, person_id=EMPLOYEE)
         await eventually(lambda: SA_TASK in fakes.tasks)
         yield handle, start
         # End it the way a cycle would (terminating a workflow that has timers upsets the
@@ -397,7 +378,14 @@ async def test_a_review_started_late_still_reminds_and_escalates(env: WorkflowEn
     start = await env.get_current_time()
     launched = start - timedelta(days=4)
     async with serving(env, task_queue, fakes):
-        handle = await start_review(env, task_queue, launched, first_task_opened_at=launched)
+        handle = await start_review(
+            env.client,
+            task_queue,
+            schedule(launched),
+            cycle_id=CYCLE,
+            person_id=EMPLOYEE,
+            first_task_opened_at=launched,
+        )
         await reminders_sent(fakes, 1)
         assert fakes.named("reviews.create_task") == []  # the task was in the inbox already
         await env.sleep(timedelta(days=2, hours=12))
@@ -447,7 +435,14 @@ async def test_a_report_the_cycle_did_not_take_is_sent_again(env: WorkflowEnviro
         serving(env, task_queue, fakes),
         Worker(env.client, task_queue=sink_queue, workflows=[ReportSink], workflow_runner=UnsandboxedWorkflowRunner()),
     ):
-        handle = await start_review(env, task_queue, await env.get_current_time(), cycle_workflow_id=cycle_id)
+        handle = await start_review(
+            env.client,
+            task_queue,
+            schedule(await env.get_current_time()),
+            cycle_id=CYCLE,
+            person_id=EMPLOYEE,
+            cycle_workflow_id=cycle_id,
+        )
 
         async def report_refused() -> bool:
             history = await handle.fetch_history()

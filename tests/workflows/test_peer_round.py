@@ -5,7 +5,6 @@ once at the round's closing time (not at the last answer), and a cancelled round
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import datetime, timedelta
@@ -15,13 +14,12 @@ from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from tests.workflows.fakes import (
-    HR,
     FakeServices,
     eventually,
     fresh_time_skipping_env,
-    queues_for,
     schedule,
     serving,
+    start_review,
 )
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.models import (
@@ -30,7 +28,6 @@ from workflows.models import (
     CompleteTask,
     CycleSchedule,
     DeadlinePolicy,
-    EmployeeReviewInput,
     EmployeeReviewResult,
     EscalationStep,
     EscalationTarget,
@@ -72,18 +69,8 @@ async def review(
 ) -> AsyncIterator[Handle]:
     temporal = client.client if isinstance(client, WorkflowEnvironment) else client
     async with serving(client, task_queue, fakes):
-        handle = await temporal.start_workflow(
-            EmployeeReviewWorkflow.run,
-            EmployeeReviewInput(
-                cycle_id=CYCLE,
-                person_id=EMPLOYEE,
-                manager_id=MANAGER,
-                hr_owner_id=HR,
-                schedule=peer_schedule(start),
-                queues=queues_for(task_queue),
-            ),
-            id=f"review-360-{uuid.uuid4()}",
-            task_queue=task_queue,
+        handle = await start_review(
+            temporal, task_queue, peer_schedule(start), cycle_id=CYCLE, person_id=EMPLOYEE, manager_id=MANAGER
         )
         yield handle
 
