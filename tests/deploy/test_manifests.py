@@ -383,7 +383,8 @@ def test_dockerfile_builds_one_non_root_image() -> None:
     assert re.findall(r"^FROM \$\{PYTHON_IMAGE\}", dockerfile, re.MULTILINE)
     assert f"USER {USER_ID}:{USER_ID}" in dockerfile
     assert 'ENTRYPOINT ["meritloop"]' in dockerfile
-    assert "pip install /src" in dockerfile
+    # The versions the tests ran with (constraints.txt is in the build context).
+    assert "pip install -c /src/constraints.txt /src" in dockerfile
     assert not re.search(r"pip install[^\n]*\[", dockerfile), "no extras (tests) in the image"
 
 
