@@ -306,8 +306,8 @@ async def run(args: argparse.Namespace) -> None:
         await engine.dispose()
         temporal = await Client.connect(settings.temporal_address)
         reviews = [review_workflow_id(cycle_id, str(assignee)) for _, assignee in tasks]
-        waited = await wait_for_first_tasks(temporal, reviews, args.timeout)
-        log(f"  every review ran its first workflow task {waited:.1f} s later")
+        activated_after = await wait_for_first_tasks(temporal, reviews, args.timeout)
+        log(f"  every review ran its first workflow task {activated_after:.1f} s later")
         tokens = {
             str(task): {"Authorization": f"Bearer {mint_token(settings, assignee, (Role.employee, Role.manager))}"}
             for task, assignee in tasks
