@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from nats import errors as nats_errors
 
 from shared.auth import Role, mint_token
 from shared.settings import SERVICES, Settings, get_settings
@@ -343,6 +344,54 @@ def rotate_feedback_keys(
         typer.echo(f"removed from the key file: {', '.join(result.removed)}")
     if len(result.kept) > 1:
         typer.echo(f"still in the key file: {', '.join(result.kept[1:])}")
+
+
+bus_app = typer.Typer(help="The event bus (NATS JetStream): streams and durable consumers.", no_args_is_help=True)
+app.add_typer(bus_app, name="bus")
+
+
+@bus_app.command("provision")
+def provision_bus_command(
+    wait: Annotated[float, typer.Option(help="Seconds to keep trying while NATS does not answer yet.")] = 60.0,
+) -> None:
+    """Define every stream and durable consumer of this version (create or update; safe to repeat).
+
+    Behind NATS users, run it as the `provisioner` user (MERITLOOP_NATS_USER and
+    MERITLOOP_NATS_PASSWORD(_FILE)) before the services of a new version start: they may only
+    read through consumers defined for them (docs/operations.md, "The event bus").
+    """
+    from meritloop.bus import provision_bus
+
+    settings = get_settings()
+
+    async def attempt() -> None:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + wait
+        while True:
+            try:
+                plan = await provision_bus(
+                    settings, user=settings.nats_user, password=settings.nats_password, echo=typer.echo
+                )
+            except (ConnectionRefusedError, nats_errors.NoServersError) as error:
+                if loop.time() >= deadline:
+                    typer.echo(f"bus provision: no answer from NATS at {settings.nats_url} in {wait:.0f}s", err=True)
+                    raise typer.Exit(1) from error
+                typer.echo(f"NATS at {settings.nats_url} does not answer yet ({error}); retrying", err=True)
+                await asyncio.sleep(2.0)
+                continue
+            typer.echo(f"provisioned {len(plan.streams)} streams and {len(plan.consumers)} consumers")
+            return
+
+    try:
+        asyncio.run(attempt())
+    except nats_errors.TimeoutError as error:
+        # A JetStream call this user may not make is not answered at all: the server drops it.
+        who = settings.nats_user or "the anonymous connection"
+        typer.echo(f"bus provision: JetStream did not answer {who} (is it the provisioner user?)", err=True)
+        raise typer.Exit(1) from error
+    except nats_errors.Error as error:
+        typer.echo(f"bus provision: NATS refused: {type(error).__name__}: {error}", err=True)
+        raise typer.Exit(1) from error
 
 
 if __name__ == "__main__":

@@ -40,6 +40,7 @@ from urllib.parse import urlsplit
 
 import httpx
 
+from meritloop.bus import PROVISIONER, provision_bus
 from notifications.settings import NotificationSettings
 from shared.settings import SERVICES, ServiceName, Settings, get_settings
 from web.settings import WebSettings, get_web_settings
@@ -497,6 +498,7 @@ class Launcher:
             self.sink_started = True
 
         await self._until(asyncio.gather(nats_ready, migrated))
+        await self._until(self._provision_bus())
         service_probes: list[asyncio.Task[None]] = []
         for name in self.services:
             await self._spawn(self._service_child(name))
@@ -640,6 +642,20 @@ class Launcher:
             await asyncio.sleep(PROBE_INTERVAL / 2)
         self._ready(child.label, f"NATS started at {url} (JetStream store {store})")
 
+    async def _provision_bus(self) -> None:
+        """Behind our users, define every stream and consumer as the provisioner before any service reads."""
+        if not self.nats_passwords or PROVISIONER not in self.nats_passwords:
+            return  # an open server, or the operator's own user: each service defines its consumers
+        self.pending["bus"] = "provisioning"
+        password = self.nats_passwords[PROVISIONER].read_text().strip()
+        try:
+            plan = await provision_bus(self.settings, user=PROVISIONER, password=password)
+        except Exception as exc:
+            raise LaunchError(
+                f"defining the streams and consumers as the NATS provisioner failed: {type(exc).__name__}: {exc}"
+            ) from exc
+        self._ready("bus", f"bus provisioned: {len(plan.streams)} streams, {len(plan.consumers)} consumers")
+
     def _nats_users_dir(self) -> Path:
         return self.data_dir / "nats-users"
 
@@ -650,7 +666,7 @@ class Launcher:
         settings = self.settings
         passwords: dict[str, str] | None = None
         if settings.nats_embedded_auth:
-            names = [user.name for user in BUS_USERS if user.name in (*self.services, "notifications")]
+            names = [user.name for user in BUS_USERS if user.name in (*self.services, "notifications", PROVISIONER)]
             self.nats_passwords = ensure_passwords(self._nats_users_dir(), names)
             passwords = {name: path.read_text().strip() for name, path in self.nats_passwords.items()}
         tls = None
@@ -682,7 +698,7 @@ class Launcher:
         if self.settings.nats_user is not None:
             return {}  # the operator named the user every process connects as
         folder = self._nats_users_dir()
-        files: dict[str, Path] = {name: folder / f"{name}.password" for name in self.services}
+        files: dict[str, Path] = {name: folder / f"{name}.password" for name in (*self.services, PROVISIONER)}
         missing = [name for name, path in files.items() if not path.exists()]
         if missing:
             raise LaunchError(

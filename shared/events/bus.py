@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -120,17 +121,7 @@ class EventBus:
                 delay = min(delay * 2, 5.0)
 
     async def ensure_streams(self) -> None:
-        js = self.jetstream()
-        for config in self._streams:
-            try:
-                await js.add_stream(config)
-            except BadRequestError:
-                if config.name == DEAD_LETTER_STREAM:
-                    # Shared by every component, so none may update it (shared/events/trust.py): an
-                    # operator changes its settings; until then it keeps what it has.
-                    logger.warning("the dead-letter stream's settings differ from this version's; left as they are")
-                    continue
-                await js.update_stream(config)
+        await ensure_streams(self.jetstream(), self._streams)
 
     async def _on_error(self, exc: Exception) -> None:
         # A permissions violation means this process tried what its user may not: say so loudly.
@@ -183,6 +174,20 @@ class EventBus:
             await nc.close()
         except OSError as exc:  # the server is already gone: nothing left to flush
             logger.debug("NATS close after connection loss: %s", exc)
+
+
+async def ensure_streams(js: JetStreamContext, configs: Iterable[StreamConfig]) -> None:
+    """Create each stream, or bring an existing one to its configuration (the dead-letter stream excepted)."""
+    for config in configs:
+        try:
+            await js.add_stream(config)
+        except BadRequestError:
+            if config.name == DEAD_LETTER_STREAM:
+                # Shared by every component, so none may update it (shared/events/trust.py): an
+                # operator changes its settings; until then it keeps what it has.
+                logger.warning("the dead-letter stream's settings differ from this version's; left as they are")
+                continue
+            await js.update_stream(config)
 
 
 def service_stream(service: str) -> StreamConfig:

@@ -20,6 +20,7 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.aio.subscription import Subscription as NatsSubscription
 from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
+from nats.js.errors import NotFoundError
 from opentelemetry import propagate, trace
 from sqlalchemy import Table, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -30,7 +31,7 @@ from shared.events.envelope import DEAD_LETTER_PREFIX, CloudEvent
 from shared.events.loop import BackgroundLoop
 from shared.events.metrics import DEAD_LETTERS, HANDLED, REDELIVERIES, declare_consumer
 from shared.events.outbox import InboxMixin
-from shared.events.trust import refusal
+from shared.events.trust import is_component_user, refusal
 
 logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
@@ -113,33 +114,58 @@ class EventConsumer(BackgroundLoop):
         return f"consumer-{self.subscription.durable}"
 
     def consumer_config(self) -> ConsumerConfig:
-        subjects = list(self.subscription.subjects)
-        return ConsumerConfig(
-            durable_name=self.subscription.durable,
-            ack_policy=AckPolicy.EXPLICIT,
-            deliver_policy=DeliverPolicy.ALL,
-            # One more than we act on: our own code dead-letters at max_deliver, the server
-            # limit only catches a process that died during the last attempt.
-            max_deliver=self._policy.max_deliver + 1,
-            ack_wait=self._policy.ack_wait,
-            filter_subject=subjects[0] if len(subjects) == 1 else None,
-            filter_subjects=subjects if len(subjects) > 1 else None,
-        )
+        return consumer_config(self.subscription, self._policy)
 
     async def _run(self) -> None:
+        reported = False
         while not self.stopping:
             try:
                 await self._bus.wait_connected()
-                js = self._bus.jetstream()
-                await js.add_consumer(self.subscription.stream, self.consumer_config())
+                await self._ensure_consumer()
+                if reported:
+                    logger.info("consumer %s is provisioned now; reading", self.subscription.durable)
+                    reported = False
                 await self._consume(self._bus.client)
             except asyncio.CancelledError:
                 raise
+            except ConsumerNotProvisioned as exc:
+                if not reported:  # once, not every few seconds until the operator acts
+                    logger.error("%s", exc)
+                    reported = True
+                await asyncio.sleep(2.0)
             except Exception as exc:  # noqa: BLE001 - keep consuming once NATS is back
                 if self.stopping:
                     return
                 logger.warning("consumer %s interrupted (%s); retrying", self.subscription.durable, exc)
                 await asyncio.sleep(1.0)
+
+    async def _ensure_consumer(self) -> None:
+        """Define the durable consumer on an open server; behind users, find it provisioned.
+
+        A component connected as its own user may not define consumers (shared/events/trust.py):
+        the consumer's filter decides what it reads, so the provisioner sets it
+        (shared/events/provision.py). Here it only checks that what it finds reads at least
+        what this version handles; until it does, nothing is consumed.
+        """
+        js = self._bus.jetstream()
+        subscription = self.subscription
+        if not is_component_user(self._bus.credentials.user):
+            # An open server, or an operator's own user: nobody else defines the consumer.
+            await js.add_consumer(subscription.stream, self.consumer_config())
+            return
+        try:
+            info = await js.consumer_info(subscription.stream, subscription.durable)
+        except NotFoundError:
+            raise ConsumerNotProvisioned(
+                f"consumer {subscription.durable} on {subscription.stream} does not exist yet: "
+                "the bus provisioner defines it (`meritloop bus provision`); waiting"
+            ) from None
+        missing = uncovered(info.config, subscription.subjects)
+        if missing:
+            raise ConsumerNotProvisioned(
+                f"consumer {subscription.durable} on {subscription.stream} does not read {', '.join(missing)}: "
+                "run `meritloop bus provision` for this version; waiting"
+            )
 
     async def _consume(self, client: Client) -> None:
         """Pull ahead while a batch is handled, then handle all that arrived meanwhile as one batch.
@@ -431,13 +457,49 @@ class EventConsumer(BackgroundLoop):
         DEAD_LETTERS.labels(durable, message.subject).inc()
 
 
+class ConsumerNotProvisioned(RuntimeError):
+    """A component's durable consumer is missing, or reads less than the component handles."""
+
+
+def consumer_config(subscription: Subscription, policy: ConsumerPolicy) -> ConsumerConfig:
+    """The JetStream configuration of ``subscription``'s durable consumer."""
+    subjects = list(subscription.subjects)
+    return ConsumerConfig(
+        durable_name=subscription.durable,
+        ack_policy=AckPolicy.EXPLICIT,
+        deliver_policy=DeliverPolicy.ALL,
+        # One more than we act on: our own code dead-letters at max_deliver, the server
+        # limit only catches a process that died during the last attempt.
+        max_deliver=policy.max_deliver + 1,
+        ack_wait=policy.ack_wait,
+        filter_subject=subjects[0] if len(subjects) == 1 else None,
+        filter_subjects=subjects if len(subjects) > 1 else None,
+    )
+
+
+def filters_of(config: ConsumerConfig) -> list[str]:
+    """A consumer's filter subjects; empty: it reads its whole stream."""
+    if config.filter_subjects:
+        return list(config.filter_subjects)
+    return [config.filter_subject] if config.filter_subject else []
+
+
+def uncovered(config: ConsumerConfig, subjects: Sequence[str]) -> list[str]:
+    """Those of ``subjects`` that a consumer defined by ``config`` would not deliver."""
+    filters = filters_of(config)
+    if not filters:
+        return []
+    return [subject for subject in subjects if not any(subject_matches(f, subject) for f in filters)]
+
+
 def subject_matches(pattern: str, subject: str) -> bool:
     """NATS subject matching: ``*`` stands for one token, a final ``>`` for one or more."""
     wanted, given = pattern.split("."), subject.split(".")
     for index, part in enumerate(wanted):
         if part == ">":
             return len(given) > index
-        if index >= len(given) or part not in ("*", given[index]):
+        # A given ``>`` (a filter, not a message subject) is wider than any single token.
+        if index >= len(given) or given[index] == ">" or part not in ("*", given[index]):
             return False
     return len(given) == len(wanted)
 

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.events.envelope import DEAD_LETTER_PREFIX, SUBJECT_PREFIX, CloudEvent, stream_name
+from shared.settings import SERVICES
 
 DEAD_LETTER_STREAM = "MERITLOOP_DEADLETTER"
 JS_API = "$JS.API"
@@ -51,27 +52,51 @@ class Component:
         return f"_INBOX_{self.name}"
 
     def publish_allowed(self) -> list[str]:
-        own = stream_name(self.name)
-        subjects = [f"{SUBJECT_PREFIX}.{self.name}.>"]
-        subjects += [f"{JS_API}.STREAM.{verb}.{own}" for verb in ("CREATE", "UPDATE", "INFO")]
-        # The dead-letter stream is everyone's: any component may create it as the code defines it,
-        # none may change what it keeps (a max_age of a second would erase every component's evidence).
-        subjects += [f"{JS_API}.STREAM.{verb}.{DEAD_LETTER_STREAM}" for verb in ("CREATE", "INFO")]
+        subjects = [f"{SUBJECT_PREFIX}.{self.name}.>", *_stream_calls(stream_name(self.name))]
+        subjects += _dead_letter_stream_calls()
         for consumed in self.consumes:
-            where = f"{consumed.stream}.{consumed.durable}"
-            subjects += [
-                f"{DEAD_LETTER_PREFIX}.{consumed.durable}",
-                f"{JS_API}.CONSUMER.CREATE.{where}",
-                f"{JS_API}.CONSUMER.CREATE.{where}.>",
-                f"{JS_API}.CONSUMER.DURABLE.CREATE.{where}",
-                f"{JS_API}.CONSUMER.INFO.{where}",
-                f"{JS_API}.CONSUMER.MSG.NEXT.{where}",
-                f"$JS.ACK.{where}.>",
-            ]
+            # No CONSUMER.CREATE: a consumer's filter is what its reader gets, so the provisioner
+            # sets it (shared/events/provision.py); the reader may only look it up and pull.
+            subjects += [f"{DEAD_LETTER_PREFIX}.{consumed.durable}", *_consumer_calls(consumed, "INFO", "MSG.NEXT")]
+            subjects.append(f"$JS.ACK.{consumed.stream}.{consumed.durable}.>")
         return subjects
 
     def subscribe_allowed(self) -> list[str]:
         return [f"{self.inbox_prefix}.>"]
+
+
+def _dead_letter_stream_calls() -> list[str]:
+    # The dead-letter stream is everyone's: any component may create it as the code defines it,
+    # none may change what it keeps (a max_age of a second would erase every component's evidence).
+    return _stream_calls(DEAD_LETTER_STREAM, "CREATE", "INFO")
+
+
+def _stream_calls(stream: str, *verbs: str) -> list[str]:
+    return [f"{JS_API}.STREAM.{verb}.{stream}" for verb in verbs or ("CREATE", "UPDATE", "INFO")]
+
+
+def _consumer_calls(consumed: Consumes, *verbs: str) -> list[str]:
+    return [f"{JS_API}.CONSUMER.{verb}.{consumed.stream}.{consumed.durable}" for verb in verbs]
+
+
+@dataclass(frozen=True)
+class Provisioner(Component):
+    """The user that defines every stream and durable consumer, and can do nothing else.
+
+    It may neither publish an event nor pull or ack a message. It is still trusted like an
+    operator (a consumer it defines could deliver to its own inbox), so it runs only in
+    ``meritloop up`` and the deployment's provisioning Job, never in a long-running process.
+    """
+
+    def publish_allowed(self) -> list[str]:
+        subjects = [call for service in SERVICES for call in _stream_calls(stream_name(service))]
+        subjects += _dead_letter_stream_calls()
+        for reader in COMPONENTS:
+            for consumed in reader.consumes:
+                # Every form of the create call: nats-py sends DURABLE.CREATE, newer clients the others.
+                subjects += _consumer_calls(consumed, "CREATE", "DURABLE.CREATE", "INFO")
+                subjects.append(f"{JS_API}.CONSUMER.CREATE.{consumed.stream}.{consumed.durable}.>")
+        return subjects
 
 
 def _reviews(durable: str) -> Consumes:
@@ -107,6 +132,7 @@ COMPONENTS: tuple[Component, ...] = (
         ),
     ),
     Component("worker", connects=False),
+    Provisioner("provisioner"),
 )
 BUS_USERS: tuple[Component, ...] = tuple(component for component in COMPONENTS if component.connects)
 
@@ -116,6 +142,11 @@ def component(name: str) -> Component:
         if candidate.name == name:
             return candidate
     raise KeyError(f"no component {name!r} on the bus")
+
+
+def is_component_user(user: str | None) -> bool:
+    """Whether ``user`` is one of the table's users, bound by its permissions (not an operator's own)."""
+    return user is not None and any(entry.name == user for entry in BUS_USERS)
 
 
 def inbox_prefix(user: str | None) -> str:

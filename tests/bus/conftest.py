@@ -14,11 +14,13 @@ import nats
 import pytest
 from nats.aio.client import Client
 
+from meritloop.bus import PROVISIONER
 from meritloop.launcher import binary
 from shared.events.trust import BUS_USERS, server_config
 from shared.migrations import upgrade_async
 from shared.settings import ServiceName, Settings
 from tests.conftest import _service_factory
+from tests.support.bus import provision
 from tests.support.processes import free_port, stop_process, wait_for_port
 
 ADMIN_PASSWORD = "admin-password-of-the-bus-tests"
@@ -76,13 +78,14 @@ def secured_nats(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SecuredNa
 
 @pytest.fixture
 async def nats_url(secured_nats: SecuredNats) -> str:
-    """The secured server, emptied of streams (as the admin) so each test starts from nothing."""
+    """The secured server, emptied of streams (as the admin) and provisioned, so each test starts from nothing."""
     nc = await secured_nats.connect("admin")
     js = nc.jetstream()
     for info in await js.streams_info():
         if info.config.name:
             await js.delete_stream(info.config.name)
     await nc.close()
+    await provision(secured_nats.url, secured_nats.passwords[PROVISIONER])
     return secured_nats.url
 
 

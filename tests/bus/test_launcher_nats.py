@@ -54,7 +54,7 @@ async def test_the_generated_configuration_locks_each_service_to_its_subjects(tm
     config = up._write_nats_config(endpoint, up.data_dir / "nats")
     assert config.stat().st_mode & 0o777 == 0o600
     assert up.nats_passwords is not None
-    assert set(up.nats_passwords) == {"goals", "feedback", "reviews", "rewards", "notifications"}
+    assert set(up.nats_passwords) == {"goals", "feedback", "reviews", "rewards", "notifications", "provisioner"}
     for path in up.nats_passwords.values():
         assert path.stat().st_mode & 0o777 == 0o600
         assert path.read_text().strip() in config.read_text()
@@ -83,6 +83,15 @@ async def test_the_generated_configuration_locks_each_service_to_its_subjects(tm
         assert ack.seq == 1
         with pytest.raises((nats.errors.TimeoutError, NoStreamResponseError)):
             await js.add_stream(StreamConfig(name="MERITLOOP_REVIEWS", subjects=["meritloop.reviews.>"]))
+        # Before any service starts, `up` defines every consumer as the provisioner, whose
+        # password no process it starts is given.
+        await up._provision_bus()
+        assert (await js.consumer_info("MERITLOOP_REVIEWS", "goals-people")).config.filter_subjects
+        provisioner_password = up.nats_passwords["provisioner"].read_text().strip()
+        for child in (up._service_child("goals"), up._notifications_child(), up._worker_child()):
+            assert child.env is not None
+            assert not any(provisioner_password in value for value in child.env.values())
+            assert child.env.get("MERITLOOP_NATS_USER") != "provisioner"
         await nc.close()
         with pytest.raises((nats.errors.Error, OSError)):
             await nats.connect(up.settings.nats_url, allow_reconnect=False, connect_timeout=2)

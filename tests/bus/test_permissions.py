@@ -26,8 +26,9 @@ def test_each_service_may_read_exactly_what_it_subscribes_to(service: str) -> No
 
 
 def test_every_service_is_a_bus_user_and_the_worker_is_not() -> None:
-    # notifications reads the services' events; the worker and the web app never touch the bus.
-    assert {c.name for c in BUS_USERS} == {*SERVICES, "notifications"}
+    # notifications reads the services' events; the worker and the web app never touch the bus;
+    # the provisioner defines streams and consumers.
+    assert {c.name for c in BUS_USERS} == {*SERVICES, "notifications", "provisioner"}
     assert not component("worker").connects
     assert len({c.name for c in COMPONENTS}) == len(COMPONENTS)
 
@@ -44,6 +45,19 @@ def test_a_component_publishes_only_its_own_subjects_and_apis() -> None:
         if subject.startswith("$JS.API.CONSUMER.") or subject.startswith("$JS.ACK."):
             assert ".goals-" in subject, subject
     assert goals.subscribe_allowed() == ["_INBOX_goals.>"]
+
+
+@pytest.mark.parametrize("reader", [c.name for c in BUS_USERS if c.name != "provisioner"])
+def test_no_reader_may_define_a_consumer_and_the_provisioner_may_read_nothing(reader: str) -> None:
+    """A consumer's filter is what its reader gets: only the provisioner sets it, and it cannot pull or publish."""
+    assert not [s for s in component(reader).publish_allowed() if ".CONSUMER.CREATE." in s or ".DURABLE." in s]
+    provisioner = component("provisioner").publish_allowed()
+    for consumed in component(reader).consumes:
+        where = f"{consumed.stream}.{consumed.durable}"
+        assert f"$JS.API.CONSUMER.CREATE.{where}" in provisioner
+        assert f"$JS.API.CONSUMER.MSG.NEXT.{where}" not in provisioner
+    assert not [s for s in provisioner if not s.startswith("$JS.API.") or "MSG." in s or "DELETE" in s]
+    assert component("provisioner").subscribe_allowed() == ["_INBOX_provisioner.>"]
 
 
 def test_authorization_block_names_each_user_once() -> None:

@@ -18,11 +18,13 @@ from pathlib import Path
 
 import pytest
 
+from meritloop.bus import PROVISIONER
 from notifications.database import upgrade_async as upgrade_notifications
 from shared.auth import Role, mint_token
 from shared.migrations import upgrade_async
 from shared.settings import SERVICES, Environment, ServiceName, Settings
 from tests.conftest import TokenFactory
+from tests.support.bus import provision
 from tests.support.processes import TemporalServer, free_port
 from tests.support.stack import SecuredNats, ServiceProcess, WorkflowWorkerProcess
 
@@ -56,6 +58,7 @@ async def stack(tmp_path: Path, database_urls: dict[ServiceName, str]) -> AsyncI
     nats = SecuredNats(tmp_path / "nats")
     temporal = TemporalServer(workdir=tmp_path / "temporal", db_file=tmp_path / "temporal" / "temporal.db")
     nats.start()
+    await provision(nats.url, nats.password_files[PROVISIONER].read_text().strip())
     started: list[ServiceProcess] = []
     worker: WorkflowWorkerProcess | None = None
     try:

@@ -248,6 +248,10 @@ def test_each_pod_receives_only_the_secrets_it_needs_as_files() -> None:
             # It reaches the data through the services' APIs: its own secrets, no database, no bus.
             web_keys = ("MERITLOOP_WEB_SESSION_SECRET", "MERITLOOP_WEB_OIDC_CLIENT_SECRET")
             expected = {key: (SECRET, key) for key in web_keys}
+        elif name == "provision-bus":
+            # It defines streams and consumers as the provisioner: NATS only, no database.
+            expected = {"MERITLOOP_NATS_PASSWORD": ("meritloop-nats-users", "provisioner")}
+            assert env_names(container)["MERITLOOP_NATS_USER"]["value"] == "provisioner"
         elif workload["kind"] == "Job":
             expected = {url: (SECRET, url)}
             if service == "feedback":
@@ -298,6 +302,17 @@ def test_migration_job_migrates_its_service(name: str) -> None:
     assert "command" not in only_container(job), "the image entrypoint is `meritloop`"
     assert only_container(job)["args"] == ["migrate", "--service", name]
     assert pod_spec(job)["restartPolicy"] == "Never"
+
+
+def test_the_bus_is_provisioned_by_a_job_before_the_services_roll_out() -> None:
+    job = objects("Job")["provision-bus"]
+    assert only_container(job)["args"] == ["bus", "provision"]
+    assert pod_spec(job)["restartPolicy"] == "Never"
+    # No long-running pod is the provisioner: only this Job holds its password.
+    for workload in workloads():
+        if workload["metadata"]["name"] != "provision-bus":
+            assert ("meritloop-nats-users", "provisioner") not in secret_files(workload, optional=False).values()
+    assert "bus-provisioning" in (K8S / "migrations" / "jobs.yaml").read_text().split("kubectl wait")[1]
 
 
 def test_worker_runs_meritloop_worker() -> None:

@@ -56,6 +56,7 @@ EXCEPTIONS: dict[tuple[str, str], str] = {
     ("ML-6", "Job/migrate-reviews"): "a Job runs to completion; it has no probes",
     ("ML-6", "Job/migrate-rewards"): "a Job runs to completion; it has no probes",
     ("ML-6", "Job/migrate-notifications"): "a Job runs to completion; it has no probes",
+    ("ML-6", "Job/provision-bus"): "a Job runs to completion; it has no probes",
     ("ML-9", "Deployment/worker"): "its load is Temporal's task queue, not CPU: scaled by hand (docs/operations.md)",
 }
 
@@ -436,6 +437,15 @@ def test_a_migration_reaches_its_database_only(service: str) -> None:
     assert not flow(job, TEMPORAL, 7233)
     assert not flow(job, EXTERNAL, 443)
     assert not flow(ANYONE_IN["monitoring"], job, 8000)
+
+
+def test_the_bus_provisioning_job_reaches_nats_only() -> None:
+    job = meritloop_pod("provision-bus")
+    assert flow(job, NATS, 4222)
+    assert flow(job, DNS, 53, "UDP")
+    assert not flow(job, POSTGRES, 5432)
+    assert not flow(job, TEMPORAL, 7233)
+    assert not flow(job, EXTERNAL, 443)
 
 
 def test_nats_admits_only_the_services() -> None:

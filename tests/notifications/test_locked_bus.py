@@ -12,6 +12,7 @@ import httpx
 import pytest
 from nats.aio.client import Client
 
+from meritloop.bus import PROVISIONER
 from notifications.app import create
 from notifications.database import upgrade_async
 from notifications.kinds import APPROVAL_ESCALATED, CHECKIN_REMINDER
@@ -20,6 +21,7 @@ from shared.events import CloudEvent, service_stream
 from shared.people import PERSON_UPSERTED, PersonEventData
 from tests.bus.conftest import SecuredNats
 from tests.notifications.conftest import Inbox
+from tests.support.bus import provision
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
@@ -57,6 +59,7 @@ async def client(
         }
     )
     await upgrade_async(own.notifications_url)
+    await provision(locked_nats.url, locked_nats.passwords[PROVISIONER])
     app = create(own, clock=lambda: datetime(2027, 1, 14, 10, 0, tzinfo=UTC))
     async with app.router.lifespan_context(app):
         await app.state.bus.wait_connected(10)

@@ -8,8 +8,10 @@ import nats
 from nats.js import JetStreamContext
 from nats.js.errors import NotFoundError
 
+from meritloop.bus import PROVISIONER, provision_bus
 from shared.events import CloudEvent, stream_name
 from shared.people import PERSON_UPSERTED, PersonEventData
+from shared.settings import Environment, Settings
 from tests.support.waiting import wait_until
 
 
@@ -46,3 +48,8 @@ async def publish_person(js: JetStreamContext, person_id: uuid.UUID, version: in
         data=data.model_dump(mode="json"),
     )
     await js.publish(event.nats_subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
+
+
+async def provision(url: str, password: str) -> None:
+    """Define every stream and durable consumer on the secured server at ``url``, as ``meritloop up`` does."""
+    await provision_bus(Settings(environment=Environment.test, nats_url=url), user=PROVISIONER, password=password)
