@@ -29,7 +29,7 @@ from shared.database import insert_new, utcnow
 from shared.events.bus import EventBus
 from shared.events.envelope import DEAD_LETTER_PREFIX, CloudEvent
 from shared.events.loop import BackgroundLoop
-from shared.events.metrics import DEAD_LETTERS, HANDLED, REDELIVERIES, declare_consumer
+from shared.events.metrics import DEAD_LETTERS, HANDLED, REDELIVERIES, WAITING_FOR_PROVISIONING, declare_consumer
 from shared.events.outbox import InboxMixin
 from shared.events.trust import is_component_user, refusal
 
@@ -124,6 +124,7 @@ class EventConsumer(BackgroundLoop):
                 await self._ensure_consumer()
                 if reported:
                     logger.info("consumer %s is provisioned now; reading", self.subscription.durable)
+                    WAITING_FOR_PROVISIONING.labels(self.subscription.durable).set(0)
                     reported = False
                 await self._consume(self._bus.client)
             except asyncio.CancelledError:
@@ -131,6 +132,7 @@ class EventConsumer(BackgroundLoop):
             except ConsumerNotProvisioned as exc:
                 if not reported:  # once, not every few seconds until the operator acts
                     logger.error("%s", exc)
+                    WAITING_FOR_PROVISIONING.labels(self.subscription.durable).set(1)
                     reported = True
                 await asyncio.sleep(2.0)
             except Exception as exc:  # noqa: BLE001 - keep consuming once NATS is back

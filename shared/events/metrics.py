@@ -11,7 +11,7 @@ from collections import Counter as Tally
 from collections.abc import Collection, Iterable
 from typing import Any, Protocol
 
-from prometheus_client import Counter
+from prometheus_client import Counter, Gauge
 
 PUBLISHED = Counter(
     "meritloop_outbox_published_events",
@@ -34,6 +34,13 @@ DEAD_LETTERS = Counter(
     ["consumer", "subject"],
 )
 
+WAITING_FOR_PROVISIONING = Gauge(
+    "meritloop_consumer_waiting_for_provisioning",
+    "1 while a consumer finds its durable consumer missing, or reading less than it handles: it reads nothing"
+    " until `meritloop bus provision` runs.",
+    ["consumer"],
+)
+
 
 class _PublishedRow(Protocol):
     @property
@@ -52,6 +59,7 @@ def count_published(rows: Iterable[_PublishedRow], failed: Collection[Any]) -> N
 
 def declare_consumer(consumer: str, subjects: Iterable[str]) -> None:
     """Zero series from the start: ``increase()`` cannot see the first dead letter of a series that begins at 1."""
+    WAITING_FOR_PROVISIONING.labels(consumer).set(0)
     for subject in subjects:
         if "*" not in subject and ">" not in subject:
             for counter in (HANDLED, REDELIVERIES, DEAD_LETTERS):

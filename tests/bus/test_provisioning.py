@@ -21,6 +21,7 @@ import nats.errors
 import pytest
 from nats.js.api import ConsumerConfig
 from nats.js.errors import NoStreamResponseError
+from prometheus_client import REGISTRY
 
 from meritloop.bus import PROVISIONER, bus_plan
 from shared.events import CloudEvent, stream_name
@@ -51,6 +52,10 @@ async def publish_person(server: SecuredNats, person_id: uuid.UUID) -> None:
 async def projected(client: httpx.AsyncClient, person_id: uuid.UUID, headers: dict[str, str]) -> dict[str, Any] | None:
     response = await client.get(f"/people/{person_id}", headers=headers)
     return response.json() if response.status_code == 200 else None
+
+
+def waiting(consumer: str) -> float | None:
+    return REGISTRY.get_sample_value("meritloop_consumer_waiting_for_provisioning", {"consumer": consumer})
 
 
 @pytest.mark.parametrize(
@@ -163,6 +168,7 @@ async def test_a_component_waits_for_its_consumer_and_reads_once_it_is_provision
         async with component_client("goals") as goals:
             await asyncio.sleep(2.5)  # the consumer looked at least once and found nothing
             assert await projected(goals, person, auth()) is None
+            assert waiting("goals-people") == 1.0  # what MeritloopConsumerNotProvisioned watches
             names = [info.name for info in await admin.jetstream().consumers_info(REVIEWS)]
             assert "goals-people" not in names  # it did not define it itself
             # A consumer of an older version that reads less than this one handles is not enough either.
@@ -174,6 +180,7 @@ async def test_a_component_waits_for_its_consumer_and_reads_once_it_is_provision
             await admin.jetstream().delete_consumer(REVIEWS, "goals-people")
             await provision(nats_url, secured_nats.passwords[PROVISIONER])
             await wait_until(lambda: projected(goals, person, auth()), message="goals read the person")
+            assert waiting("goals-people") == 0.0
     finally:
         await admin.close()
 
