@@ -224,7 +224,11 @@ class Settings(BaseSettings):
         default_factory=lambda: [1.0, 5.0, 30.0, 120.0],
         description="Redelivery delays in seconds after each failed attempt (JSON list).",
     )
-    consumer_ack_wait: float = Field(30.0, description="Seconds a consumer has to ack before JetStream redelivers.")
+    consumer_ack_wait: float = Field(
+        30.0,
+        description="Seconds a consumer has to ack before JetStream redelivers. Part of the durable consumer: behind"
+        " NATS users `meritloop bus provision` sets it (and the server's delivery limit) from its own environment.",
+    )
     scim_token: str | None = Field(
         None,
         description="Bearer token of the SCIM provisioning client (reviews `/scim/v2`). Unset: SCIM answers 401. "
