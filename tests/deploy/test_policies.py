@@ -472,6 +472,15 @@ def test_the_nats_values_hold_the_users_of_the_trust_table() -> None:
         assert user["password"].startswith("<< $"), "passwords come from the Secret, never the values"
 
 
+def test_the_documented_secret_holds_every_password_the_nats_chart_reads() -> None:
+    """A key the chart's environment names but the Secret lacks keeps the NATS pods from starting."""
+    guide = (DEPLOY.parent / "docs" / "deployment.md").read_text()
+    command = guide.split("create secret generic meritloop-nats-users", 1)[1].split("\n#", 1)[0]
+    documented = set(re.findall(r"--from-literal=([a-z]+)=", command))
+    read = {ref["valueFrom"]["secretKeyRef"]["key"] for ref in nats_values()["container"]["env"].values()}
+    assert documented == read == {component.name for component in BUS_USERS}
+
+
 # ----------------------------------------------------------------------------- checkov, when installed
 
 # checkov (PyPI) is a second scanner over what production applies. It is not a project
