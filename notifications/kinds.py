@@ -52,6 +52,7 @@ FEEDBACK_REQUESTED = event_type("feedback", "feedback", "requested")
 FEEDBACK_REMINDER = event_type("feedback", "feedback-request", "reminder-due")
 CHECKIN_REMINDER = event_type("feedback", "checkin", "reminder-due")
 UPWARD_OPENED = event_type("feedback", "upward-pulse", "opened")
+UPWARD_EXTENDED = event_type("feedback", "upward-pulse", "extended")
 UPWARD_RELEASED = event_type("feedback", "upward-pulse", "released")
 APPROVAL_OPENED = event_type("rewards", "approval-step", "opened")
 APPROVAL_REMINDED = event_type("rewards", "approval-step", "reminded")
@@ -79,6 +80,7 @@ SOURCES: dict[str, Source] = {
     FEEDBACK_REMINDER: Source(Kind.feedback_reminder, ("person_id",)),
     CHECKIN_REMINDER: Source(Kind.checkin_reminder, ("manager_id", "report_id")),
     UPWARD_OPENED: Source(Kind.upward_feedback, ("person_ids",)),
+    UPWARD_EXTENDED: Source(Kind.upward_feedback, ("person_ids",)),
     UPWARD_RELEASED: Source(Kind.upward_results, ("manager_ids",)),
     APPROVAL_OPENED: Source(Kind.approval_step, ("person_id",)),
     APPROVAL_REMINDED: Source(Kind.approval_reminder, ("person_id",)),

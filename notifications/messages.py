@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from notifications.kinds import APPROVAL_ESCALATED, DISPUTE_ESCALATED, Kind
+from notifications.kinds import APPROVAL_ESCALATED, DISPUTE_ESCALATED, UPWARD_EXTENDED, Kind
 
 LANGUAGES = ("en", "de")
 
@@ -49,6 +49,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "escalation.approval.subject": "Overdue: Pay approval for {team}",
         "escalation.approval": "The pay approval for {team} is overdue. It has been escalated to you.",
         "upward_feedback": "You may now give anonymous feedback on your manager, until {due}.",
+        "upward_feedback.extended": "The anonymous feedback on your manager now stays open until {due}.",
         "upward_results": "The results of an upward feedback about you are ready.",
         "dispute_reminder": "Reminder: a rating dispute{whose} waits for your answer, due {due}.",
         "escalation.dispute.subject": "Overdue: a rating dispute{whose}",
@@ -94,6 +95,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "escalation.approval.subject": "Überfällig: Gehaltsfreigabe für {team}",
         "escalation.approval": "Die Gehaltsfreigabe für {team} ist überfällig. Sie wurde an Sie eskaliert.",
         "upward_feedback": "Sie können jetzt anonym Feedback zu Ihrer Führungskraft geben, bis {due}.",
+        "upward_feedback.extended": "Das anonyme Feedback zu Ihrer Führungskraft ist jetzt bis {due} offen.",
         "upward_results": "Die Ergebnisse eines Aufwärts-Feedbacks zu Ihnen liegen vor.",
         "dispute_reminder": "Erinnerung: Ein Einspruch gegen eine Bewertung{whose} wartet auf Ihre Antwort, "
         "fällig am {due}.",
@@ -233,6 +235,8 @@ class Writer:
             text = self.text(item.kind.value, name=name, due=due) if name else self.text(f"{item.kind}.nobody", due=due)
         elif item.kind is Kind.checkin_reminder:
             text = self.text("checkin", **{"with": self.other(data)}, when=self.due(data, "starts_at"))
+        elif item.event_type == UPWARD_EXTENDED:
+            text = self.text("upward_feedback.extended", due=self.due(data, "closes_at"))
         elif item.kind is Kind.upward_feedback:
             text = self.text("upward_feedback", due=self.due(data, "closes_at"))
         elif item.kind is Kind.upward_results:

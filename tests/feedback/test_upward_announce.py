@@ -1,5 +1,6 @@
 """What feedback tells the bus about upward pulses (for the notifications component): who may now
-answer, and which managers' results were released. Ids and times only; each person told once."""
+answer, who is asked again when the closing time moves, and which managers' results were released.
+Ids and times only; each person told once per change."""
 
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.database
 
 OPENED = "meritloop.feedback.upward-pulse.opened"
+EXTENDED = "meritloop.feedback.upward-pulse.extended"
 RELEASED = "meritloop.feedback.upward-pulse.released"
 
 
@@ -77,3 +79,54 @@ async def test_a_cycle_pulse_names_its_participants_once_whichever_event_comes_f
         [[str(org.id("receiver"))], [str(org.id("giver"))]],
         [[str(org.id("giver"))], [str(org.id("receiver"))]],
     )
+
+
+async def test_a_moved_closing_time_is_announced_to_everyone_asked_answered_or_not(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    body = {"title": "Pulse", "closes_at": (utcnow() + timedelta(days=7)).isoformat()}
+    pulse = (await client.post(BASE, json=body, headers=org.headers("hr"))).json()
+    answered = await client.post(f"{BASE}/{pulse['id']}/answers", json={"rating": 4}, headers=org.headers("receiver"))
+    assert answered.status_code == 201, answered.text
+    later = (utcnow() + timedelta(days=14)).replace(microsecond=0)
+    moved = await client.post(
+        f"{BASE}/{pulse['id']}/extend", json={"closes_at": later.isoformat()}, headers=org.headers("hr")
+    )
+    assert moved.status_code == 200, moved.text
+    [extended] = await announced(client, EXTENDED, pulse["id"])
+    # The receiver answered and is named all the same: a list without them would tell who answered.
+    [opened] = await announced(client, OPENED, pulse["id"])
+    assert set(extended["person_ids"]) == set(opened["person_ids"])
+    assert str(org.id("receiver")) in extended["person_ids"]
+    assert extended["closes_at"] == later.isoformat()
+    assert set(extended) == {"pulse_id", "closes_at", "person_ids"}
+
+    # The same time again moves nothing and tells nobody; a refused move tells nobody either.
+    again = await client.post(
+        f"{BASE}/{pulse['id']}/extend", json={"closes_at": later.isoformat()}, headers=org.headers("hr")
+    )
+    assert again.status_code == 200, again.text
+    earlier = (utcnow() + timedelta(days=10)).isoformat()
+    refused = await client.post(f"{BASE}/{pulse['id']}/extend", json={"closes_at": earlier}, headers=org.headers("hr"))
+    assert refused.status_code == 422
+    assert len(await announced(client, EXTENDED, pulse["id"])) == 1
+
+
+async def test_a_cycle_pulse_moved_later_asks_its_scope_again(
+    client: httpx.AsyncClient, settings: Settings, org: Org
+) -> None:
+    cycle = uuid.uuid4()
+    pulse_id = str(cycle_pulse_id(cycle))
+    closes_at = (utcnow() + timedelta(days=5)).replace(microsecond=0)
+    launch = await publish(settings, CYCLE_LAUNCHED, launched(cycle, closes_at))
+    scope = await publish(settings, UPWARD_SCOPED, scoped(cycle, org.id("receiver"), org.id("giver")))
+    await wait_until(lambda: handled(client, launch), message="the launch handled")
+    await wait_until(lambda: handled(client, scope), message="the scope handled")
+    later = closes_at + timedelta(days=3)
+    moved = await client.post(
+        f"{BASE}/{pulse_id}/extend", json={"closes_at": later.isoformat()}, headers=org.headers("hr")
+    )
+    assert moved.status_code == 200, moved.text
+    [extended] = await announced(client, EXTENDED, pulse_id)
+    assert sorted(extended["person_ids"]) == sorted([str(org.id("receiver")), str(org.id("giver"))])
+    assert extended["closes_at"] == later.isoformat()

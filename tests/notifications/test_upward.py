@@ -1,5 +1,6 @@
-"""Upward feedback: a pulse opened for people and a manager's released results reach them in their
-digest (real NATS, the feedback stream as that service publishes it, a real SMTP server)."""
+"""Upward feedback: a pulse opened for people, its closing time moved later, and a manager's released
+results reach them in their digest (real NATS, the feedback stream as that service publishes it, a
+real SMTP server)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from notifications.kinds import UPWARD_OPENED, UPWARD_RELEASED
+from notifications.kinds import UPWARD_EXTENDED, UPWARD_OPENED, UPWARD_RELEASED
 from tests.conftest import TokenFactory
 from tests.notifications.conftest import WEB, Notifier
 
@@ -66,3 +67,22 @@ async def test_an_opened_pulse_tells_each_person_until_when_and_results_tell_the
     await notifier.send(event)
     await notifier.settle()
     assert len(notifier.inbox.mails) == 3
+
+
+async def test_a_moved_closing_time_tells_each_person_the_new_one(notifier: Notifier) -> None:
+    boss = await notifier.person("Alan Turing")
+    ada = await notifier.person("Ada Lovelace", manager_id=boss)
+    greta = await notifier.person("Greta Vogel", locale="de-DE", manager_id=boss)
+    await notifier.known(boss, ada, greta)
+    moved = {**opened(uuid.uuid4(), ada, greta), "closes_at": "2027-01-29T16:00:00+00:00"}
+    await notifier.publish(UPWARD_EXTENDED, moved)
+    await notifier.queued(2)
+    notifier.clock.advance_to(BERLIN_DIGEST)
+    await notifier.mails(2)
+    [english] = notifier.inbox.to("ada@example.com")
+    [german] = notifier.inbox.to("greta@example.com")
+    text = english.get_content()
+    assert "The anonymous feedback on your manager now stays open until 29 Jan 2027, 17:00 (Europe/Berlin)." in text
+    assert f"Open it: {WEB}/upward\r\n" in text
+    assert "Das anonyme Feedback zu Ihrer Führungskraft ist jetzt bis 29.01.2027, 17:00" in german.get_content()
+    assert notifier.inbox.to("alan@example.com") == []

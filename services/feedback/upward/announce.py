@@ -2,7 +2,9 @@
 
 Ids and times only: never a title, a rating, a comment or how many answered. ``opened`` names
 the people who may now answer a pulse (at most ``MAX_PEOPLE_PER_SCOPE`` a message: a standalone
-pulse asks everyone with a manager); ``released`` names the managers whose aggregate reached k
+pulse asks everyone with a manager); ``extended`` names everyone it asks again, with the new
+closing time (all of them, answered or not: a list of those who have not answered would tell
+the bus who did); ``released`` names the managers whose aggregate reached k
 when the pulse closed (a manager below k is not named: the absence of a mail says no more than
 the results page does).
 """
@@ -16,13 +18,21 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.events import outbox
-from services.feedback.models import Person, UpwardPulse
+from services.feedback.models import Person, UpwardPulse, UpwardScopeMember
 from shared.upward_feedback import MAX_PEOPLE_PER_SCOPE
 
 ENTITY = "upward-pulse"
 
 
 def opened_for(session: AsyncSession, pulse: UpwardPulse, person_ids: Sequence[uuid.UUID]) -> None:
+    _tell(session, pulse, person_ids, "opened")
+
+
+def extended_for(session: AsyncSession, pulse: UpwardPulse, person_ids: Sequence[uuid.UUID]) -> None:
+    _tell(session, pulse, person_ids, "extended")
+
+
+def _tell(session: AsyncSession, pulse: UpwardPulse, person_ids: Sequence[uuid.UUID], verb: str) -> None:
     people = list(dict.fromkeys(person_ids))
     for start in range(0, len(people), MAX_PEOPLE_PER_SCOPE):
         data = {
@@ -30,13 +40,25 @@ def opened_for(session: AsyncSession, pulse: UpwardPulse, person_ids: Sequence[u
             "closes_at": pulse.closes_at.isoformat(),
             "person_ids": [str(person) for person in people[start : start + MAX_PEOPLE_PER_SCOPE]],
         }
-        outbox.add(session, ENTITY, "opened", data, subject=str(pulse.id))
+        outbox.add(session, ENTITY, verb, data, subject=str(pulse.id))
 
 
 async def everyone_asked(session: AsyncSession) -> list[uuid.UUID]:
     """Whom a standalone pulse asks: every active person with a manager (the service's directory copy)."""
     found = await session.scalars(
         select(Person.id).where(Person.active.is_(True), Person.manager_id.is_not(None)).order_by(Person.id)
+    )
+    return list(found)
+
+
+async def asked(session: AsyncSession, pulse: UpwardPulse) -> list[uuid.UUID]:
+    """Whom ``pulse`` asks now: a cycle's pulse its scope (people HR removed have left it), else everyone."""
+    if pulse.cycle_id is None:
+        return await everyone_asked(session)
+    found = await session.scalars(
+        select(UpwardScopeMember.person_id)
+        .where(UpwardScopeMember.pulse_id == pulse.id)
+        .order_by(UpwardScopeMember.person_id)
     )
     return list(found)
 

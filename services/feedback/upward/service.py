@@ -86,8 +86,12 @@ class UpwardService:
             raise ValidationFailed.field("closes_at", "must be in the future")
         if data.closes_at < pulse.closes_at:
             raise ValidationFailed.field("closes_at", "must not be earlier than the current closing time")
+        if data.closes_at == pulse.closes_at:
+            return pulse  # nothing moved: nobody is told again
         pulse.closes_at = data.closes_at
         await self.session.flush()
+        # The opening mail named the old time: everyone asked learns the new one.
+        announce.extended_for(self.session, pulse, await announce.asked(self.session, pulse))
         return pulse
 
     async def get(self, pulse_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False) -> UpwardPulse:
