@@ -19,13 +19,11 @@ from services.reviews.app import DEFINITION as REVIEWS
 from services.rewards.app import DEFINITION as REWARDS
 from shared.database import utcnow
 from shared.events import ConsumerPolicy, dead_letter_stream, service_stream
-from shared.events.bus import tls_context
+from shared.events.bus import BusCredentials, tls_context
 from shared.events.consumer import Subscription
 from shared.events.provision import BusPlan, ConsumerPlan, provision
-from shared.events.trust import inbox_prefix
+from shared.events.trust import PROVISIONER as PROVISIONER
 from shared.settings import SERVICES, Settings
-
-PROVISIONER = "provisioner"
 
 
 def subscriptions(settings: Settings) -> list[Subscription]:
@@ -53,13 +51,10 @@ async def provision_bus(
 ) -> BusPlan:
     """Connect as ``user`` (the provisioner, behind users) and define every stream and consumer."""
     plan = bus_plan(settings)
-    options: dict[str, object] = {"inbox_prefix": inbox_prefix(user), "allow_reconnect": False, "connect_timeout": 5}
-    if user is not None:
-        options |= {"user": user, "password": password}
-    tls = tls_context(settings)
-    if tls is not None:
-        options["tls"] = tls
-    client = await nats.connect(settings.nats_url, **options)
+    credentials = BusCredentials(user, password, tls_context(settings))
+    client = await nats.connect(
+        settings.nats_url, allow_reconnect=False, connect_timeout=5, **credentials.connect_options()
+    )
     try:
         await provision(client.jetstream(timeout=10.0), plan, echo)
     finally:

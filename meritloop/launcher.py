@@ -40,7 +40,6 @@ from urllib.parse import urlsplit
 
 import httpx
 
-from meritloop.bus import PROVISIONER, provision_bus
 from notifications.settings import NotificationSettings
 from shared.settings import SERVICES, ServiceName, Settings, get_settings
 from web.settings import WebSettings, get_web_settings
@@ -644,6 +643,9 @@ class Launcher:
 
     async def _provision_bus(self) -> None:
         """Behind our users, define every stream and consumer as the provisioner before any service reads."""
+        from meritloop.bus import provision_bus  # every component's subscriptions: imported only when needed
+        from shared.events.trust import PROVISIONER
+
         if not self.nats_passwords or PROVISIONER not in self.nats_passwords:
             return  # an open server, or the operator's own user: each service defines its consumers
         self.pending["bus"] = "provisioning"
@@ -661,7 +663,7 @@ class Launcher:
 
     def _write_nats_config(self, endpoint: Endpoint, store: Path) -> Path:
         """The embedded server's configuration: one user per service with its permissions (trust.py)."""
-        from shared.events.trust import BUS_USERS, ServerTls, ensure_passwords, server_config
+        from shared.events.trust import BUS_USERS, PROVISIONER, ServerTls, ensure_passwords, server_config
 
         settings = self.settings
         passwords: dict[str, str] | None = None
@@ -695,6 +697,8 @@ class Launcher:
 
     def _reused_nats_passwords(self, endpoint: Endpoint) -> dict[str, Path]:
         """A server that wants users: ours from an earlier run of this data folder, or the operator's."""
+        from shared.events.trust import PROVISIONER
+
         if self.settings.nats_user is not None:
             return {}  # the operator named the user every process connects as
         folder = self._nats_users_dir()

@@ -27,6 +27,7 @@ from shared.events.envelope import DEAD_LETTER_PREFIX, SUBJECT_PREFIX, CloudEven
 from shared.settings import SERVICES
 
 DEAD_LETTER_STREAM = "MERITLOOP_DEADLETTER"
+PROVISIONER = "provisioner"  # the user that defines streams and consumers (shared/events/provision.py)
 JS_API = "$JS.API"
 
 
@@ -132,7 +133,7 @@ COMPONENTS: tuple[Component, ...] = (
         ),
     ),
     Component("worker", connects=False),
-    Provisioner("provisioner"),
+    Provisioner(PROVISIONER),
 )
 BUS_USERS: tuple[Component, ...] = tuple(component for component in COMPONENTS if component.connects)
 
