@@ -41,7 +41,10 @@ def bus_plan(settings: Settings) -> BusPlan:
         ack_wait=settings.consumer_ack_wait,
     )
     return BusPlan(
-        streams=[*(service_stream(name) for name in SERVICES), dead_letter_stream()],
+        streams=[
+            *(service_stream(name, settings.stream_replicas) for name in SERVICES),
+            dead_letter_stream(settings.stream_replicas),
+        ],
         consumers=[ConsumerPlan.of(subscription, policy) for subscription in subscriptions(settings)],
     )
 

@@ -619,6 +619,12 @@ class Launcher:
                 note += "; services connect as their own users"
             self._ready("NATS", f"NATS {version} reused at {url}{note}")
             return
+        if self.settings.stream_replicas > 1:
+            raise LaunchError(
+                f"MERITLOOP_STREAM_REPLICAS is {self.settings.stream_replicas}, but `meritloop up` starts a single "
+                "NATS server, which keeps one copy of a stream: set it to 1, or point MERITLOOP_NATS_URL at your "
+                "cluster"
+            )
         store = self.data_dir / "nats"
         store.mkdir(parents=True, exist_ok=True)
         child = Child(

@@ -37,7 +37,7 @@ def create(settings: NotificationSettings | None = None, *, clock: Clock = utcno
         bus = EventBus.from_settings(settings, name=f"meritloop-{NAME}")
         # Only the dead-letter stream: the bus lets a component create no one else's stream, and
         # the consumers wait for the reviews stream to appear.
-        bus.declare_stream(dead_letter_stream())
+        bus.declare_stream(dead_letter_stream(settings.stream_replicas))
         sessionmaker = app.state.sessionmaker
         policy = ConsumerPolicy(
             max_deliver=settings.consumer_max_deliver,

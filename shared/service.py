@@ -59,8 +59,8 @@ def create_app(definition: ServiceDefinition, settings: Settings | None = None) 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         bus = EventBus.from_settings(settings, name=f"meritloop-{name}")
-        bus.declare_stream(service_stream(name))
-        bus.declare_stream(dead_letter_stream())
+        bus.declare_stream(service_stream(name, settings.stream_replicas))
+        bus.declare_stream(dead_letter_stream(settings.stream_replicas))
         sessionmaker = app.state.sessionmaker
         relay = OutboxRelay(
             bus,

@@ -229,6 +229,14 @@ class Settings(BaseSettings):
         description="Seconds a consumer has to ack before JetStream redelivers. Part of the durable consumer: behind"
         " NATS users `meritloop bus provision` sets it (and the server's delivery limit) from its own environment.",
     )
+    stream_replicas: int = Field(
+        1,
+        ge=1,
+        le=5,
+        description="Servers each JetStream stream is kept on (its replica count). 1 on a single NATS server; 3 in"
+        " the three-node cluster of deploy/helm/nats.values.yaml, so a node's loss loses no event. Every component"
+        " and `meritloop bus provision` must read the same value: a component re-applies its stream at start.",
+    )
     scim_token: str | None = Field(
         None,
         description="Bearer token of the SCIM provisioning client (reviews `/scim/v2`). Unset: SCIM answers 401. "

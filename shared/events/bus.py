@@ -176,13 +176,18 @@ class EventBus:
             logger.debug("NATS close after connection loss: %s", exc)
 
 
-async def ensure_streams(js: JetStreamContext, configs: Iterable[StreamConfig]) -> None:
-    """Create each stream, or bring an existing one to its configuration (the dead-letter stream excepted)."""
+async def ensure_streams(
+    js: JetStreamContext, configs: Iterable[StreamConfig], *, update_dead_letter: bool = False
+) -> None:
+    """Create each stream, or bring an existing one to its configuration.
+
+    The dead-letter stream is brought to it only with ``update_dead_letter`` (the provisioner).
+    """
     for config in configs:
         try:
             await js.add_stream(config)
         except BadRequestError:
-            if config.name == DEAD_LETTER_STREAM:
+            if config.name == DEAD_LETTER_STREAM and not update_dead_letter:
                 # Shared by every component, so none may update it (shared/events/trust.py): an
                 # operator changes its settings; until then it keeps what it has.
                 logger.warning("the dead-letter stream's settings differ from this version's; left as they are")
@@ -190,19 +195,21 @@ async def ensure_streams(js: JetStreamContext, configs: Iterable[StreamConfig]) 
             await js.update_stream(config)
 
 
-def service_stream(service: str) -> StreamConfig:
+def service_stream(service: str, replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=stream_name(service),
         subjects=stream_subjects(service),
         storage=StorageType.FILE,
         duplicate_window=DUPLICATE_WINDOW.total_seconds(),
+        num_replicas=replicas,
     )
 
 
-def dead_letter_stream() -> StreamConfig:
+def dead_letter_stream(replicas: int = 1) -> StreamConfig:
     return StreamConfig(
         name=DEAD_LETTER_STREAM,
         subjects=[f"{DEAD_LETTER_PREFIX}.>"],
         storage=StorageType.FILE,
         max_age=timedelta(days=30).total_seconds(),
+        num_replicas=replicas,
     )

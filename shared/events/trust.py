@@ -91,7 +91,9 @@ class Provisioner(Component):
 
     def publish_allowed(self) -> list[str]:
         subjects = [call for service in SERVICES for call in _stream_calls(stream_name(service))]
-        subjects += _dead_letter_stream_calls()
+        # Unlike a component, it may update the dead-letter stream: that is how a raised replica
+        # count reaches it (MERITLOOP_STREAM_REPLICAS).
+        subjects += _stream_calls(DEAD_LETTER_STREAM)
         for reader in COMPONENTS:
             for consumed in reader.consumes:
                 # Every form of the create call: nats-py sends DURABLE.CREATE, newer clients the others.

@@ -20,7 +20,7 @@ from cryptography.x509.oid import NameOID
 from nats.js.api import StreamConfig
 from nats.js.errors import NoStreamResponseError
 
-from meritloop.launcher import Launcher, binary, nats_endpoint
+from meritloop.launcher import Launcher, LaunchError, binary, nats_endpoint
 from shared.events.bus import EventBus, tls_context
 from shared.settings import Environment, Settings
 from tests.support.processes import free_port, stop_process, wait_for_port
@@ -168,3 +168,10 @@ async def test_the_embedded_server_serves_tls_and_the_bus_verifies_it(tmp_path: 
             )
     finally:
         stop_process(server)
+
+
+async def test_up_refuses_a_replica_count_its_single_server_cannot_keep(tmp_path: Path) -> None:
+    up = launcher(tmp_path, stream_replicas=3)
+    with pytest.raises(LaunchError, match="MERITLOOP_STREAM_REPLICAS is 3"):
+        await up._ensure_nats(nats_endpoint(up.settings.nats_url), reused=None)
+    assert not up.children, "no NATS server was started"
