@@ -55,6 +55,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "escalation.dispute.subject": "Overdue: a rating dispute{whose}",
         "escalation.dispute": "A rating dispute{whose} was due {due} and is not answered. "
         "It has been escalated to you.",
+        "escalation.dispute.again": "It had been escalated {earlier} time(s) before.",
         "whose": " for {name}",
         "by": " by {name}",
         "open": "Open it: {link}",
@@ -102,6 +103,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "escalation.dispute.subject": "Überfällig: Einspruch gegen eine Bewertung{whose}",
         "escalation.dispute": "Ein Einspruch gegen eine Bewertung{whose} war am {due} fällig und ist nicht "
         "beantwortet. Er wurde an Sie eskaliert.",
+        "escalation.dispute.again": "Er war zuvor schon {earlier}-mal eskaliert worden.",
         "whose": " für {name}",
         "by": " von {name}",
         "open": "Öffnen: {link}",
@@ -249,6 +251,10 @@ class Writer:
             text = self.text("dispute_reminder", whose=self.disputer(data), due=self.due(data))
         elif item.event_type == DISPUTE_ESCALATED:
             text = self.text("escalation.dispute", whose=self.disputer(data), due=self.due(data))
+            count = data.get("escalation")
+            earlier = count - 1 if isinstance(count, int) else 0  # events before the count was carried: the first
+            if earlier > 0:
+                text += " " + self.text("escalation.dispute.again", earlier=earlier)
         elif "task_id" in data:
             text = self.text("escalation.task", step=self.step(data), whose=self.whose(data), due=self.due(data))
         else:

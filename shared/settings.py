@@ -281,6 +281,12 @@ class Settings(BaseSettings):
         ge=0,
         description="Days before a rating dispute's due date its HR assignee is reminded (once; 0: no reminder).",
     )
+    reviews_dispute_reescalation_days: float = Field(
+        7.0,
+        ge=0,
+        description="Days after an escalation a rating dispute still open is escalated again, each time to the next"
+        " active manager up the HR assignee's line (the top one again once there is nobody higher). 0: once only.",
+    )
     reviews_dispute_sweep_interval: float = Field(
         60.0,
         ge=0,

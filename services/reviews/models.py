@@ -366,10 +366,12 @@ class RatingDispute(RecordMixin, Base):
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
-    # Set by the dispute sweep in the transaction that writes the event, each at most once:
-    # the conditional UPDATE on NULL is what keeps two replicas from sending it twice.
+    # Set by the dispute sweep in the transaction that writes the event: the conditional UPDATE
+    # (on NULL, or on an escalation old enough to repeat) keeps two replicas from sending it twice.
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     escalated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # How many times it was escalated; the n-th goes to the n-th active manager above the assignee.
+    escalations: Mapped[int] = mapped_column(default=0, server_default="0")
 
 
 class CalibrationAdjustment(RecordMixin, Base):

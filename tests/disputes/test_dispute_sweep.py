@@ -21,6 +21,7 @@ from services.reviews.cycles.service import DisputeService
 from services.reviews.models import OutboxEvent, RatingDispute, ReviewTask
 from shared.auth import Role
 from shared.database import utcnow
+from shared.migrations import downgrade_async, upgrade_async
 from shared.settings import Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycle_reads.support import Seeded, sessionmaker_of
@@ -106,7 +107,9 @@ async def test_the_sweep_reminds_once_and_escalates_once_even_run_twice_at_once(
     assert (row.escalated_at, row.reminded_at, row.status) == (late, within, "open")
     # Hanna's manager in the directory hears of it.
     assert escalation["data"]["notified_ids"] == [seeded.boss]
-    assert set(escalation["data"]) == BASE_FIELDS | {"escalated_at", "notified_ids"}
+    assert set(escalation["data"]) == BASE_FIELDS | {"escalated_at", "escalation", "notified_ids"}
+    assert escalation["data"]["escalation"] == 1
+    # Escalated again only after MERITLOOP_REVIEWS_DISPUTE_REESCALATION_DAYS (7 by default).
     assert await sweep_once(sessionmaker_of(reviews), settings, now=late + timedelta(days=3)) == (0, 0)
     assert len(await _events(seeded, ESCALATED)) == 1
     assert len(await _events(seeded, REMINDED)) == 1
@@ -115,6 +118,83 @@ async def test_the_sweep_reminds_once_and_escalates_once_even_run_twice_at_once(
     carried = json.dumps([reminder, escalation])
     assert REASON not in carried
     assert "rating" not in carried
+
+
+async def test_a_dispute_left_open_is_escalated_again_one_manager_higher_each_time(
+    reviews: httpx.AsyncClient, auth: TokenFactory, settings: Settings
+) -> None:
+    # The HR owner's line: Hanna, then Victor, then Cecilia at the top.
+    seeded = await Seeded(reviews, auth, settings).build()
+    cecilia = await add_person(reviews, seeded.hr, "cecilia", "Board", None)
+    victor = await add_person(reviews, seeded.hr, "victor", "HR", cecilia)
+    hanna = await add_person(reviews, seeded.hr, "hanna", "HR", victor)
+    await seeded.set_cycle(hr_owner_id=uuid.UUID(hanna))
+    dispute = await _dispute(seeded)
+    again = timedelta(days=settings.reviews_dispute_reescalation_days)
+    assert again == timedelta(days=7)
+
+    first = dispute.due_at + timedelta(minutes=1)
+    assert sorted(await _twice_at_once(seeded, settings, first)) == [(0, 0), (1, 0)]
+    # Not again before the interval has passed since the last escalation.
+    assert await sweep_once(sessionmaker_of(reviews), settings, now=first + again - timedelta(minutes=1)) == (0, 0)
+    second = first + again
+    assert sorted(await _twice_at_once(seeded, settings, second)) == [(0, 0), (1, 0)], "once, though swept twice"
+    third = second + again + timedelta(hours=5)
+    assert await sweep_once(sessionmaker_of(reviews), settings, now=third) == (1, 0)
+
+    events = await _events(seeded, ESCALATED)
+    told = [(e["data"]["escalation"], e["data"]["escalated_at"], e["data"]["notified_ids"]) for e in events]
+    assert told == [
+        (1, first.isoformat(), [victor]),
+        (2, second.isoformat(), [cecilia]),
+        (3, third.isoformat(), [cecilia]),  # nobody above her: the top of the line is told again
+    ]
+    assert len({e["id"] for e in events}) == 3, "each escalation is an event of its own for the duplicate window"
+    row = await _row(seeded, dispute.id)
+    assert (row.escalations, row.escalated_at, row.status) == (3, third, "open")
+    shown = (await reviews.get(f"/disputes/{dispute.id}", headers=seeded.hr)).json()
+    assert (shown["escalations"], shown["escalated_at"]) == (3, third.isoformat().replace("+00:00", "Z"))
+
+    # Resolved, the escalations stop.
+    resolved = await reviews.post(
+        f"/disputes/{dispute.id}/resolve", json={"outcome": "upheld", "resolution": ANSWER}, headers=seeded.hr
+    )
+    assert resolved.status_code == 200, resolved.text
+    assert await sweep_once(sessionmaker_of(reviews), settings, now=third + 3 * again) == (0, 0)
+    assert len(await _events(seeded, ESCALATED)) == 3
+
+
+async def test_with_no_interval_a_dispute_is_escalated_once(
+    reviews: httpx.AsyncClient, auth: TokenFactory, settings: Settings
+) -> None:
+    settings.reviews_dispute_reescalation_days = 0
+    seeded, _hanna = await _with_hr_owner(reviews, auth, settings)
+    dispute = await _dispute(seeded)
+    assert await sweep_once(sessionmaker_of(reviews), settings, now=dispute.due_at) == (1, 0)
+    assert await sweep_once(sessionmaker_of(reviews), settings, now=dispute.due_at + timedelta(days=60)) == (0, 0)
+    assert (await _row(seeded, dispute.id)).escalations == 1
+
+
+async def test_migration_0015_counts_an_earlier_escalation_as_the_first(
+    reviews: httpx.AsyncClient, auth: TokenFactory, settings: Settings
+) -> None:
+    seeded, _hanna = await _with_hr_owner(reviews, auth, settings)
+    escalated = await _dispute(seeded)
+    waiting = await _dispute(seeded, seeded.bob)
+    later = escalated.due_at + timedelta(days=30)
+    async with sessionmaker_of(reviews)() as session, session.begin():
+        await session.execute(update(RatingDispute).where(RatingDispute.id == waiting.id).values(due_at=later))
+    assert await sweep_once(sessionmaker_of(reviews), settings, now=escalated.due_at) == (1, 0)
+
+    url = settings.database_url("reviews")
+    await downgrade_async("reviews", url, "0014")  # the count is gone; escalated_at stays
+    await upgrade_async("reviews", url)
+    assert ((await _row(seeded, escalated.id)).escalations, (await _row(seeded, waiting.id)).escalations) == (1, 0)
+    # Counted as the first, so the next is the second, to the manager above the first one told.
+    assert await sweep_once(sessionmaker_of(reviews), settings, now=escalated.due_at + timedelta(days=7)) == (1, 0)
+    assert ((await _row(seeded, escalated.id)).escalations, (await _row(seeded, waiting.id)).escalations) == (2, 0)
+    [_first, second] = await _events(seeded, ESCALATED)
+    assert (second["data"]["escalation"], second["data"]["dispute_id"]) == (2, str(escalated.id))
 
 
 async def test_a_dispute_found_past_due_is_escalated_without_a_late_reminder(
@@ -225,7 +305,7 @@ async def test_the_filter_and_the_fields_are_in_the_openapi(reviews: httpx.Async
     assert "overdue" in parameters
     assert "422" in spec["paths"]["/disputes"]["get"]["responses"]
     fields = spec["components"]["schemas"]["DisputeRead"]["properties"]
-    assert {"reminded_at", "escalated_at", "overdue"} <= set(fields)
+    assert {"reminded_at", "escalated_at", "escalations", "overdue"} <= set(fields)
 
 
 async def test_the_app_sweeps_by_itself_beside_its_health_checks(

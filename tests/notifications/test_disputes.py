@@ -95,3 +95,22 @@ async def test_an_assignee_who_opted_out_of_dispute_reminders_gets_none_but_esca
     notifier.clock.advance_to(BERLIN_DIGEST)
     await notifier.settle()
     assert notifier.inbox.to("hanna@example.com") == [], "Hanna chose no dispute reminders"
+
+
+async def test_a_repeated_escalation_says_how_often_it_was_escalated_before(
+    notifier: Notifier, auth: TokenFactory
+) -> None:
+    ceo = await notifier.person("Cecilia Payne")
+    hanna = await notifier.person("Hanna Schmidt", manager_id=ceo)
+    ada = await notifier.person("Ada Lovelace")
+    await notifier.known(ceo, hanna, ada)
+    same = uuid.uuid4()
+    for escalation in (2, 3):
+        data = {**dispute(ada, hanna, same), "escalated_at": DUE, "escalation": escalation, "notified_ids": [str(ceo)]}
+        await notifier.publish(DISPUTE_ESCALATED, data)
+
+    mails = await notifier.mails(2)
+    assert [mail["To"] for mail in mails] == ["cecilia@example.com"] * 2, "each escalation of one dispute is mailed"
+    texts = sorted(mail.get_content() for mail in mails)
+    assert "It had been escalated 1 time(s) before." in texts[0]
+    assert "It had been escalated 2 time(s) before." in texts[1]

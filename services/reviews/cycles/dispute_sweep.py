@@ -1,4 +1,4 @@
-"""The reviews service's periodic dispute sweep: remind HR before a dispute's due date, escalate at it.
+"""The reviews service's periodic dispute sweep: remind HR before a dispute's due date, escalate at it and after.
 
 Every ``MERITLOOP_REVIEWS_DISPUTE_SWEEP_INTERVAL`` seconds (0 turns it off) each reviews process
 runs one round (``service.sweep_disputes``), with ``shared.sweeps``' loop. Replicas may sweep at once: the
@@ -23,8 +23,9 @@ async def sweep_once(
 ) -> tuple[int, int]:
     """One round in one transaction: (escalated, reminded)."""
     lead = timedelta(days=settings.reviews_dispute_reminder_days)
+    again = timedelta(days=settings.reviews_dispute_reescalation_days) or None
     async with sessionmaker() as session, session.begin():
-        return await sweep_disputes(session, now=now or utcnow(), reminder_lead=lead)
+        return await sweep_disputes(session, now=now or utcnow(), reminder_lead=lead, again_after=again)
 
 
 async def _round(app: FastAPI, settings: Settings) -> bool:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, Select, and_, false, func, insert, literal, not_, or_, select, update
@@ -631,8 +631,14 @@ class DisputeRepository:
             RatingDispute.reminded_at.is_(None), RatingDispute.due_at > now, before=before, limit=limit
         )
 
-    async def due_for_escalation(self, now: datetime, *, limit: int) -> list[uuid.UUID]:
-        return await self._open_where(RatingDispute.escalated_at.is_(None), before=now, limit=limit)
+    async def due_for_escalation(self, now: datetime, again_after: timedelta | None, *, limit: int) -> list[uuid.UUID]:
+        """Open disputes past due, never escalated or (with ``again_after``) last escalated that long ago."""
+        return await self._open_where(self._escalation_due(now, again_after), before=now, limit=limit)
+
+    @staticmethod
+    def _escalation_due(now: datetime, again_after: timedelta | None) -> ColumnElement[bool]:
+        never = RatingDispute.escalated_at.is_(None)
+        return never if again_after is None else or_(never, RatingDispute.escalated_at <= now - again_after)
 
     async def _open_where(self, *conditions: ColumnElement[bool], before: datetime, limit: int) -> list[uuid.UUID]:
         rows = await self.session.scalars(
@@ -649,8 +655,24 @@ class DisputeRepository:
         """Set ``reminded_at`` if still open and unset; the dispute when this call set it, else None."""
         return await self._mark(dispute_id, RatingDispute.reminded_at, now)
 
-    async def mark_escalated(self, dispute_id: uuid.UUID, now: datetime) -> RatingDispute | None:
-        return await self._mark(dispute_id, RatingDispute.escalated_at, now)
+    async def mark_escalated(
+        self, dispute_id: uuid.UUID, now: datetime, again_after: timedelta | None
+    ) -> RatingDispute | None:
+        """Count one more escalation if it is still due; the dispute when this call counted it, else None."""
+        # The due condition is the guard: once a racing sweep set escalated_at to now, it no longer holds.
+        marked = await self.session.execute(
+            update(RatingDispute)
+            .where(
+                RatingDispute.id == dispute_id,
+                RatingDispute.status == "open",
+                self._escalation_due(now, again_after),
+            )
+            .values(escalated_at=now, escalations=RatingDispute.escalations + 1)
+            .execution_options(synchronize_session=False)
+        )
+        if int(getattr(marked, "rowcount", 0) or 0) != 1:
+            return None
+        return await self.session.get(RatingDispute, dispute_id, populate_existing=True)
 
     async def _mark(
         self, dispute_id: uuid.UUID, column: InstrumentedAttribute[datetime | None], now: datetime

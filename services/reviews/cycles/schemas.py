@@ -590,8 +590,11 @@ class DisputeRead(BaseModel):
         None, description="When the assignee was reminded of the coming due date (at most once)."
     )
     escalated_at: datetime | None = Field(
-        None, description="When the dispute, still open at its due date, was escalated (at most once)."
+        None,
+        description="When the dispute, still open, was last escalated: at its due date, then every"
+        " MERITLOOP_REVIEWS_DISPUTE_REESCALATION_DAYS.",
     )
+    escalations: int = Field(0, description="How many times it was escalated, one manager higher each time.")
     overdue: bool = Field(False, description="Open and past due_at (whether or not the escalation has run yet).")
 
     @model_validator(mode="after")

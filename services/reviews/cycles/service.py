@@ -908,34 +908,42 @@ def dispute_reminded_event_id(dispute_id: uuid.UUID) -> uuid.UUID:
     return uuid.uuid5(dispute_id, "dispute-reminded")
 
 
-def dispute_escalated_event_id(dispute_id: uuid.UUID) -> uuid.UUID:
-    return uuid.uuid5(dispute_id, "dispute-escalated")
+def dispute_escalated_event_id(dispute_id: uuid.UUID, escalation: int = 1) -> uuid.UUID:
+    # The first keeps the id it had before escalations repeated, so an event written then is still recognised.
+    return uuid.uuid5(dispute_id, "dispute-escalated" if escalation == 1 else f"dispute-escalated-{escalation}")
 
 
 async def sweep_disputes(
-    session: AsyncSession, *, now: datetime, reminder_lead: timedelta, limit: int = DISPUTE_SWEEP_BATCH
+    session: AsyncSession,
+    *,
+    now: datetime,
+    reminder_lead: timedelta,
+    again_after: timedelta | None = None,
+    limit: int = DISPUTE_SWEEP_BATCH,
 ) -> tuple[int, int]:
-    """Escalate open disputes past ``due_at`` and remind the assignee of those due within ``reminder_lead``.
+    """Escalate open disputes past ``due_at`` (again every ``again_after``, if given) and remind the
+    assignee of those due within ``reminder_lead``.
 
-    Each mark (``escalated_at``, ``reminded_at``) is a conditional UPDATE of a NULL column in the
-    transaction that writes the event, so a crash sends nothing and a replica sweeping at once
-    sends nothing twice. Returns (escalated, reminded) of this round.
+    Each mark is a conditional UPDATE (``reminded_at`` NULL; ``escalated_at`` NULL or older than
+    ``again_after``) in the transaction that writes the event, so a crash sends nothing and a
+    replica sweeping at once sends nothing twice. Returns (escalated, reminded) of this round.
     """
     disputes = DisputeRepository.from_session(session)
     people = PersonRepository.from_session(session)
     cycles = CycleRepository.from_session(session)
     escalated = 0
-    for dispute_id in await disputes.due_for_escalation(now, limit=limit):
-        dispute = await disputes.mark_escalated(dispute_id, now)
+    for dispute_id in await disputes.due_for_escalation(now, again_after, limit=limit):
+        dispute = await disputes.mark_escalated(dispute_id, now, again_after)
         if dispute is None:
             continue
         notified = await _escalation_targets(dispute, people, cycles)
         data = {
             **dispute_event_data(dispute),
             "escalated_at": now.isoformat(),
+            "escalation": dispute.escalations,
             "notified_ids": [str(person_id) for person_id in notified],
         }
-        event_id = dispute_escalated_event_id(dispute.id)
+        event_id = dispute_escalated_event_id(dispute.id, dispute.escalations)
         outbox.add(session, "dispute", "escalated", data, subject=str(dispute.id), event_id=event_id)
         escalated += 1
     reminded = 0
@@ -955,16 +963,17 @@ async def sweep_disputes(
 async def _escalation_targets(
     dispute: RatingDispute, people: PersonRepository, cycles: CycleRepository
 ) -> list[uuid.UUID]:
-    """Who hears that HR's answer is late: the assignee's nearest active manager in the directory.
+    """Who hears that HR's answer is late: at the n-th escalation, the n-th active manager above the
+    assignee in the directory, or the highest one again once the line ends.
 
-    Without one (an HR owner who is not in the directory, or at its top), the cycle's creator if
+    Without any (an HR owner who is not in the directory, or at its top), the cycle's creator if
     that is someone else and not deactivated. The directory holds no roles, so "every HR person"
     cannot be found here; with nobody to tell the dispute is still marked and shows as overdue
     in HR's queue (``GET /disputes?overdue=true``).
     """
-    for person, _level in await people.manager_chain(dispute.assignee_id):
-        if person.active:
-            return [person.id]
+    managers = [person.id for person, _level in await people.manager_chain(dispute.assignee_id) if person.active]
+    if managers:
+        return [managers[min(dispute.escalations, len(managers)) - 1]]
     cycle = await cycles.get(dispute.cycle_id)
     if cycle is None or cycle.created_by == dispute.assignee_id:
         return []
