@@ -62,6 +62,11 @@ async def _row(seeded: Seeded, dispute_id: uuid.UUID) -> RatingDispute:
         return found
 
 
+async def _move_due(seeded: Seeded, dispute_id: uuid.UUID, due_at: datetime) -> None:
+    async with sessionmaker_of(seeded.reviews)() as session, session.begin():
+        await session.execute(update(RatingDispute).where(RatingDispute.id == dispute_id).values(due_at=due_at))
+
+
 async def _twice_at_once(seeded: Seeded, settings: Settings, now: datetime) -> list[tuple[int, int]]:
     maker = sessionmaker_of(seeded.reviews)
     return list(await asyncio.gather(sweep_once(maker, settings, now=now), sweep_once(maker, settings, now=now)))
@@ -181,9 +186,7 @@ async def test_migration_0015_counts_an_earlier_escalation_as_the_first(
     seeded, _hanna = await _with_hr_owner(reviews, auth, settings)
     escalated = await _dispute(seeded)
     waiting = await _dispute(seeded, seeded.bob)
-    later = escalated.due_at + timedelta(days=30)
-    async with sessionmaker_of(reviews)() as session, session.begin():
-        await session.execute(update(RatingDispute).where(RatingDispute.id == waiting.id).values(due_at=later))
+    await _move_due(seeded, waiting.id, escalated.due_at + timedelta(days=30))
     assert await sweep_once(sessionmaker_of(reviews), settings, now=escalated.due_at) == (1, 0)
 
     url = settings.database_url("reviews")
@@ -249,10 +252,7 @@ async def test_the_queue_shows_what_is_overdue_to_those_who_may_read_it(
     late = await _dispute(seeded)
     on_time = await _dispute(seeded, seeded.bob)
     # Alice's dispute fell due an hour ago (by the clock the route reads).
-    async with sessionmaker_of(reviews)() as session, session.begin():
-        await session.execute(
-            update(RatingDispute).where(RatingDispute.id == late.id).values(due_at=utcnow() - timedelta(hours=1))
-        )
+    await _move_due(seeded, late.id, utcnow() - timedelta(hours=1))
     assert await sweep_once(sessionmaker_of(reviews), settings) == (1, 0)
 
     async def overdue_ids(headers: dict[str, str], value: str = "true") -> list[str]:
@@ -315,10 +315,7 @@ async def test_the_app_sweeps_by_itself_beside_its_health_checks(
     async with service_client("reviews") as client:
         seeded = await Seeded(client, auth, settings).build()
         dispute = await _dispute(seeded)
-        async with sessionmaker_of(client)() as session, session.begin():
-            await session.execute(
-                update(RatingDispute).where(RatingDispute.id == dispute.id).values(due_at=utcnow() - timedelta(hours=1))
-            )
+        await _move_due(seeded, dispute.id, utcnow() - timedelta(hours=1))
 
         async def escalated() -> datetime | None:
             assert (await client.get("/readyz")).status_code == 200

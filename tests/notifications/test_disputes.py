@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -35,13 +36,19 @@ def dispute(person: uuid.UUID, assignee: uuid.UUID, dispute_id: uuid.UUID) -> di
     }
 
 
+async def hr_line(notifier: Notifier, boss_name: str, **boss: Any) -> tuple[uuid.UUID, uuid.UUID, uuid.UUID]:
+    """(boss, Hanna the HR owner under them, Ada who disputes), all known to notifications."""
+    top = await notifier.person(boss_name, **boss)
+    hanna = await notifier.person("Hanna Schmidt", manager_id=top)
+    ada = await notifier.person("Ada Lovelace")
+    await notifier.known(top, hanna, ada)
+    return top, hanna, ada
+
+
 async def test_the_reminder_reaches_the_assignee_in_the_digest_and_the_escalation_its_target_at_once(
     notifier: Notifier, auth: TokenFactory
 ) -> None:
-    boss = await notifier.person("Alan Turing", locale="de-DE")
-    hanna = await notifier.person("Hanna Schmidt", manager_id=boss)
-    ada = await notifier.person("Ada Lovelace")
-    await notifier.known(boss, hanna, ada)
+    boss, hanna, ada = await hr_line(notifier, "Alan Turing", locale="de-DE")
     first, second = uuid.uuid4(), uuid.uuid4()
 
     reminded = await notifier.publish(DISPUTE_REMINDED, {**dispute(ada, hanna, first), "reminded_at": DUE})
@@ -76,10 +83,7 @@ async def test_the_reminder_reaches_the_assignee_in_the_digest_and_the_escalatio
 async def test_an_assignee_who_opted_out_of_dispute_reminders_gets_none_but_escalations_still_go(
     notifier: Notifier, auth: TokenFactory
 ) -> None:
-    boss = await notifier.person("Alan Turing")
-    hanna = await notifier.person("Hanna Schmidt", manager_id=boss)
-    ada = await notifier.person("Ada Lovelace")
-    await notifier.known(boss, hanna, ada)
+    boss, hanna, ada = await hr_line(notifier, "Alan Turing")
     for who in (hanna, boss):
         opted = await notifier.client.put(
             "/notification-preferences/me", json={"opted_out": ["dispute_reminder"]}, headers=auth(person_id=who)
@@ -100,10 +104,7 @@ async def test_an_assignee_who_opted_out_of_dispute_reminders_gets_none_but_esca
 async def test_a_repeated_escalation_says_how_often_it_was_escalated_before(
     notifier: Notifier, auth: TokenFactory
 ) -> None:
-    ceo = await notifier.person("Cecilia Payne")
-    hanna = await notifier.person("Hanna Schmidt", manager_id=ceo)
-    ada = await notifier.person("Ada Lovelace")
-    await notifier.known(ceo, hanna, ada)
+    ceo, hanna, ada = await hr_line(notifier, "Cecilia Payne")
     same = uuid.uuid4()
     for escalation in (2, 3):
         data = {**dispute(ada, hanna, same), "escalated_at": DUE, "escalation": escalation, "notified_ids": [str(ceo)]}
