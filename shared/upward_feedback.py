@@ -13,7 +13,10 @@ A cycle created with ``upward_feedback`` tells the feedback service through its 
 * ``meritloop.reviews.review.closed`` with ``reason`` ``removed`` (HR took the person out of the
   cycle) takes them out of the scope: they answer no more (an answer already given stays);
 * ``meritloop.reviews.cycle.cancelled`` cancels the pulse if it is still open: nothing is
-  released.
+  released;
+* ``meritloop.reviews.cycle.deadline-extended`` (``CycleDeadlineExtended``) says HR moved a
+  step's deadline for the whole cycle; a pulse whose plan ``follows`` that step (its closing
+  time was left to default to it) closes at the new deadline when that is later.
 
 Only ids and times travel: no title, no name, no answer.
 """
@@ -29,6 +32,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from shared.events import event_type
 
 UPWARD_SCOPED = event_type("reviews", "cycle", "upward-feedback-scoped")
+DEADLINE_EXTENDED = event_type("reviews", "cycle", "deadline-extended")
+# The step whose deadline a pulse closes with when HR leaves its closing time out.
+FOLLOWED_STEP = "self_assessment"
 REVIEW_CLOSED = event_type("reviews", "review", "closed")
 REMOVED = "removed"  # the ``reason`` of a review HR closed by taking the person out
 MAX_PEOPLE_PER_SCOPE = 1000
@@ -43,6 +49,19 @@ class UpwardFeedbackPlan(BaseModel):
 
     closes_at: datetime
     min_raters: int = Field(3, ge=3)
+    follows: str | None = Field(
+        None, description="The cycle step whose cycle-wide deadline the pulse closes with; None: a time HR chose."
+    )
+
+
+class CycleDeadlineExtended(BaseModel):
+    """``data`` of ``meritloop.reviews.cycle.deadline-extended``: a step's deadline for the whole cycle."""
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+    cycle_id: uuid.UUID
+    step: str
+    deadline: datetime
 
 
 class UpwardFeedbackScoped(BaseModel):

@@ -347,6 +347,8 @@ class UpwardPulse(RecordMixin, Base):
     min_raters: Mapped[int] = mapped_column(Integer)
     status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A cycle's pulse whose closing time was left to default: the step whose later deadlines it follows.
+    follows_step: Mapped[str | None] = mapped_column(String(30), nullable=True)
 
 
 class UpwardAnswer(Base):

@@ -15,6 +15,7 @@ import pytest
 from shared.database import utcnow
 from shared.events import CloudEvent
 from shared.settings import Settings
+from shared.upward_feedback import DEADLINE_EXTENDED
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycles.conftest import WorkerFactory
 from tests.cycles.support import Org, add_person, list_tasks, reviews_events
@@ -98,6 +99,16 @@ async def test_hr_actions_over_http(
             headers=hr,
         )
         assert assert_problem(past, 422)["reason"] == "invalid_deadline"
+
+        # The cycle-wide extension is told on the bus (feedback's upward pulse may follow it); the
+        # personal one and the refused one are not.
+        async def extensions() -> list[CloudEvent]:
+            return [e for e in await reviews_events(settings) if e.type == DEADLINE_EXTENDED and e.subject == cycle]
+
+        [told] = await wait_until(extensions, message="the cycle-wide extension on the bus")
+        assert set(told.data) == {"cycle_id", "step", "deadline"}
+        assert (told.data["cycle_id"], told.data["step"]) == (cycle, "self_assessment")
+        assert _at(told.data["deadline"]) == everyone
 
         # --- add a participant, remove another --------------------------------------------------
         added = await reviews.post(f"/review-cycles/{cycle}/participants", json={"person_id": newcomer}, headers=hr)

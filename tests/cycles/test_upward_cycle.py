@@ -161,7 +161,8 @@ async def test_a_cycle_with_upward_feedback_opens_one_pulse_released_at_k_when_i
         assert await feedback_count(feedback, UpwardPulse, UpwardPulse.cycle_id == uuid.UUID(cycle)) == 1
         # What travelled: ids and times only; the scope names exactly the participants.
         assert set(event.data) == {"cycle_id", "participants", "upward_feedback"}
-        assert set(event.data["upward_feedback"]) == {"closes_at", "min_raters"}
+        assert set(event.data["upward_feedback"]) == {"closes_at", "min_raters", "follows"}
+        assert event.data["upward_feedback"]["follows"] is None, "HR chose the closing time: it moves only by HR"
         scopes = [e for e in await reviews_events(settings) if e.type == UPWARD_SCOPED and e.subject == cycle]
         assert [set(e.data) for e in scopes] == [{"cycle_id", "person_ids", "chunk", "chunks"}]
         assert sorted(scopes[0].data["person_ids"]) == sorted(org.people)
@@ -272,6 +273,7 @@ async def test_the_option_is_validated_naming_the_field(
             body["deadlines"]["self_assessment"]
         )
         assert upward["min_raters"] == 4
+        assert upward["follows"] == "self_assessment", "it closes with the self-assessment's later deadlines"
         # A closing time that passed before the launch: the launch is refused, the cycle stays a draft.
         soon = await reviews.post(
             "/review-cycles",
@@ -297,3 +299,35 @@ def test_the_documented_example_is_valid_inside_the_documented_cycle() -> None:
     assert cycle.upward_feedback.min_raters == 4
     # Inside the cycle, before the self-assessment deadline, as the text says.
     assert cycle.upward_feedback.closes_at < cycle.deadlines.self_assessment <= cycle.deadlines.acknowledgement
+
+
+async def test_a_pulse_left_at_its_default_time_closes_with_the_extended_self_assessment(
+    service_client: ServiceClientFactory, auth: TokenFactory, settings: Settings, cycle_worker: WorkerFactory
+) -> None:
+    async with service_client("reviews") as reviews, service_client("feedback") as feedback, cycle_worker():
+        org = await Org(reviews, None, auth).build(reports=3)
+        await wait_until(lambda: projected(feedback, org.hr, list(org.people)), timeout=30, message="projection")
+        cycle = await create(org, {"min_raters": 3})
+        await launch(org, cycle)
+        pulse = str(cycle_pulse_id(uuid.UUID(cycle)))
+        await wait_until(lambda: inbox_has(feedback, org, pulse), timeout=30, message="the pulse opened")
+        first = (await feedback.get(f"{UPWARD}/{pulse}", headers=org.hr)).json()["closes_at"]
+
+        later = (datetime.fromisoformat(first) + timedelta(days=5)).replace(microsecond=0)
+        extended = await reviews.post(
+            f"/review-cycles/{cycle}/deadlines",
+            json={"step": "self_assessment", "new_deadline": later.isoformat()},
+            headers=org.hr,
+        )
+        assert extended.status_code == 200, extended.text
+
+        async def closes_at() -> datetime | None:
+            read = (await feedback.get(f"{UPWARD}/{pulse}", headers=org.hr)).json()
+            moved = datetime.fromisoformat(read["closes_at"])
+            return moved if moved == later else None
+
+        await wait_until(closes_at, timeout=30, message="the pulse closing with the new self-assessment deadline")
+
+
+async def inbox_has(feedback: httpx.AsyncClient, org: Org, pulse: str) -> bool:
+    return all([pulse in await inbox(feedback, org.token(person)) for person in org.people])

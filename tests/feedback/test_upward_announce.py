@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
+from functools import partial
 from typing import Any
 
 import httpx
@@ -17,9 +18,9 @@ from services.feedback.models import OutboxEvent
 from shared.database import utcnow
 from shared.peer_ratings import CYCLE_LAUNCHED
 from shared.settings import Settings
-from shared.upward_feedback import UPWARD_SCOPED, cycle_pulse_id
+from shared.upward_feedback import DEADLINE_EXTENDED, FOLLOWED_STEP, UPWARD_SCOPED, cycle_pulse_id
 from tests.feedback.support import Org
-from tests.feedback.test_upward_cycles import BASE, handled, launched, publish, scoped
+from tests.feedback.test_upward_cycles import BASE, handled, launched, publish, pulses_of, scoped
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
@@ -130,3 +131,43 @@ async def test_a_cycle_pulse_moved_later_asks_its_scope_again(
     [extended] = await announced(client, EXTENDED, pulse_id)
     assert sorted(extended["person_ids"]) == sorted([str(org.id("receiver")), str(org.id("giver"))])
     assert extended["closes_at"] == later.isoformat()
+
+
+async def test_a_cycle_pulse_left_at_its_default_time_follows_the_self_assessment_deadline_later_only(
+    client: httpx.AsyncClient, settings: Settings, org: Org
+) -> None:
+    following, chosen = uuid.uuid4(), uuid.uuid4()
+    closes_at = (utcnow() + timedelta(days=5)).replace(microsecond=0)
+    for cycle, follows in ((following, FOLLOWED_STEP), (chosen, None)):
+        launch = await publish(settings, CYCLE_LAUNCHED, launched(cycle, closes_at, follows=follows))
+        scope = await publish(settings, UPWARD_SCOPED, scoped(cycle, org.id("receiver"), org.id("giver")))
+        await wait_until(partial(handled, client, launch), message="the launch handled")
+        await wait_until(partial(handled, client, scope), message="the scope handled")
+
+    async def extend(cycle: uuid.UUID, step: str, deadline: datetime, event_id: uuid.UUID | None = None) -> uuid.UUID:
+        data = {"cycle_id": str(cycle), "step": step, "deadline": deadline.isoformat()}
+        event = await publish(settings, DEADLINE_EXTENDED, data, event_id=event_id)
+        await wait_until(lambda: handled(client, event), message=f"{step} extended to {deadline}")
+        return event.id
+
+    later = closes_at + timedelta(days=4)
+    # Another step's deadline, or an earlier one: the pulse keeps its time, nobody is told.
+    await extend(following, "manager_review", later)
+    await extend(following, FOLLOWED_STEP, closes_at - timedelta(days=1))
+    await extend(following, FOLLOWED_STEP, closes_at)
+    # HR chose the other pulse's time: it does not follow.
+    await extend(chosen, FOLLOWED_STEP, later)
+    assert [(p.closes_at, p.follows_step) for p in await pulses_of(client, chosen)] == [(closes_at, None)]
+    assert [p.closes_at for p in await pulses_of(client, following)] == [closes_at]
+    for cycle in (following, chosen):
+        assert await announced(client, EXTENDED, str(cycle_pulse_id(cycle))) == []
+
+    moved = await extend(following, FOLLOWED_STEP, later)
+    await extend(following, FOLLOWED_STEP, later, event_id=moved)  # redelivered: handled once
+    assert [p.closes_at for p in await pulses_of(client, following)] == [later]
+    [told] = await announced(client, EXTENDED, str(cycle_pulse_id(following)))
+    assert sorted(told["person_ids"]) == sorted([str(org.id("receiver")), str(org.id("giver"))])
+    assert told["closes_at"] == later.isoformat()
+    # The participants' inbox shows the new time.
+    read = (await client.get(f"{BASE}/{cycle_pulse_id(following)}", headers=org.headers("receiver"))).json()
+    assert read["closes_at"].replace("Z", "+00:00") == later.isoformat()

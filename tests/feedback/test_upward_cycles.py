@@ -50,10 +50,12 @@ async def publish(
     return event
 
 
-def launched(cycle: uuid.UUID, closes_at: datetime | None, min_raters: int = 3) -> dict[str, Any]:
+def launched(
+    cycle: uuid.UUID, closes_at: datetime | None, min_raters: int = 3, follows: str | None = None
+) -> dict[str, Any]:
     data: dict[str, Any] = {"cycle_id": str(cycle), "participants": 2}
     if closes_at is not None:
-        data["upward_feedback"] = {"closes_at": closes_at.isoformat(), "min_raters": min_raters}
+        data["upward_feedback"] = {"closes_at": closes_at.isoformat(), "min_raters": min_raters, "follows": follows}
     return data
 
 

@@ -37,9 +37,11 @@ from shared.events import CloudEvent, Subscription
 from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED, CYCLES_STREAM
 from shared.settings import Settings, get_settings
 from shared.upward_feedback import (
+    DEADLINE_EXTENDED,
     REMOVED,
     REVIEW_CLOSED,
     UPWARD_SCOPED,
+    CycleDeadlineExtended,
     UpwardFeedbackPlan,
     UpwardFeedbackScoped,
     cycle_pulse_id,
@@ -79,6 +81,7 @@ class CyclePulses:
             closes_at=plan.closes_at,
             min_raters=effective_k(plan.min_raters, self.min_raters),
             status=OPEN,
+            follows_step=plan.follows,
         )
         self.session.add(pulse)
         await self.session.flush()
@@ -114,6 +117,22 @@ class CyclePulses:
                 UpwardScopeMember.pulse_id == cycle_pulse_id(cycle_id), UpwardScopeMember.person_id == person_id
             )
         )
+
+    async def follow(self, extended: CycleDeadlineExtended) -> bool:
+        """Close with the step's new deadline if the pulse follows that step and it is later; True if moved.
+
+        Never earlier: nobody who planned to answer by the announced time is cut off. Everyone
+        asked learns the new time, as when HR extends the pulse itself.
+        """
+        pulse = await self.session.get(UpwardPulse, cycle_pulse_id(extended.cycle_id), with_for_update=True)
+        if pulse is None or pulse.status != OPEN or pulse.follows_step != extended.step:
+            return False
+        if extended.deadline <= pulse.closes_at:
+            return False
+        pulse.closes_at = extended.deadline
+        await self.session.flush()
+        announce.extended_for(self.session, pulse, await announce.asked(self.session, pulse))
+        return True
 
     async def cancel(self, cycle_id: uuid.UUID) -> bool:
         """Cancel the cycle's pulse if still open: no result is computed, the answers are dropped."""
@@ -177,6 +196,8 @@ async def on_cycle_event(session: AsyncSession, event: CloudEvent) -> None:
             await pulses.unscope(cycle_id, uuid.UUID(str(event.data["person_id"])))
     elif event.type == CYCLE_CANCELLED:
         await pulses.cancel(cycle_id)
+    elif event.type == DEADLINE_EXTENDED:
+        await pulses.follow(CycleDeadlineExtended.model_validate(event.data))
     elif event.type == CYCLE_LAUNCHED and event.data.get("upward_feedback") is not None:
         await pulses.open(cycle_id, UpwardFeedbackPlan.model_validate(event.data["upward_feedback"]))
 
@@ -184,7 +205,7 @@ async def on_cycle_event(session: AsyncSession, event: CloudEvent) -> None:
 cycles_subscription = Subscription(
     durable="feedback-upward-cycles",
     stream=CYCLES_STREAM,
-    subjects=(CYCLE_LAUNCHED, UPWARD_SCOPED, REVIEW_CLOSED, CYCLE_CANCELLED),
+    subjects=(CYCLE_LAUNCHED, UPWARD_SCOPED, REVIEW_CLOSED, CYCLE_CANCELLED, DEADLINE_EXTENDED),
     handler=on_cycle_event,
 )
 

@@ -186,6 +186,8 @@ async def extend_deadline(
     )
     handle = await _cycle_handle(request, cycle_id)
     result = await _deliver(request, handle.execute_update(ReviewCycleWorkflow.extend_deadline, change))
+    if data.person_id is None:
+        service.deadline_extended(cycle_id, result.step.value, result.deadline)
     return DeadlineRead(step=result.step, deadline=result.deadline, closes_at=result.closes_at)
 
 

@@ -89,7 +89,7 @@ from shared.cycles import chunk_request
 from shared.database import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ServiceUnavailable, ValidationFailed
 from shared.settings import Settings
-from shared.upward_feedback import UpwardFeedbackPlan, scope_chunks
+from shared.upward_feedback import FOLLOWED_STEP, CycleDeadlineExtended, UpwardFeedbackPlan, scope_chunks
 from workflows.client import UpdateRefusal, activity_queues
 from workflows.employee_review import EmployeeReviewWorkflow
 from workflows.handles import cycle_handle, review_handle
@@ -312,7 +312,13 @@ class CycleService:
         least = max(3, self.settings.feedback_peer_min_raters)
         if option.min_raters < least:
             raise ValidationFailed.field("upward_feedback.min_raters", f"must be at least {least} (feedback's minimum)")
-        return UpwardFeedbackPlan(closes_at=closes_at, min_raters=option.min_raters)
+        follows = FOLLOWED_STEP if option.closes_at is None else None
+        return UpwardFeedbackPlan(closes_at=closes_at, min_raters=option.min_raters, follows=follows)
+
+    def deadline_extended(self, cycle_id: uuid.UUID, step: str, deadline: datetime) -> None:
+        """Tell the other services a step's deadline moved for the whole cycle (feedback's pulse may follow)."""
+        data = CycleDeadlineExtended(cycle_id=cycle_id, step=step, deadline=deadline).model_dump(mode="json")
+        outbox.add(self.session, "cycle", "deadline-extended", data, subject=str(cycle_id))
 
     @staticmethod
     def _schedule(data: CycleWrite, peers: PeerFeedbackPlan | None = None) -> CycleSchedule:
