@@ -6,7 +6,7 @@ import asyncio
 import logging
 import ssl
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -176,23 +176,39 @@ class EventBus:
             logger.debug("NATS close after connection loss: %s", exc)
 
 
-async def ensure_streams(
-    js: JetStreamContext, configs: Iterable[StreamConfig], *, update_dead_letter: bool = False
-) -> None:
+async def ensure_streams(js: JetStreamContext, configs: Iterable[StreamConfig], *, provisioner: bool = False) -> None:
     """Create each stream, or bring an existing one to its configuration.
 
-    The dead-letter stream is brought to it only with ``update_dead_letter`` (the provisioner).
+    Only the ``provisioner`` updates the dead-letter stream or lowers a stream's replica count.
     """
     for config in configs:
         try:
             await js.add_stream(config)
         except BadRequestError:
-            if config.name == DEAD_LETTER_STREAM and not update_dead_letter:
+            if config.name == DEAD_LETTER_STREAM and not provisioner:
                 # Shared by every component, so none may update it (shared/events/trust.py): an
                 # operator changes its settings; until then it keeps what it has.
                 logger.warning("the dead-letter stream's settings differ from this version's; left as they are")
                 continue
+            if not provisioner:
+                config = await _keeping_replicas(js, config)
             await js.update_stream(config)
+
+
+async def _keeping_replicas(js: JetStreamContext, config: StreamConfig) -> StreamConfig:
+    # A component started with a lower MERITLOOP_STREAM_REPLICAS than the provisioner's (a
+    # ConfigMap out of step) must not drop copies a node's loss would then cost.
+    found = (await js.stream_info(config.name or "")).config.num_replicas or 1
+    if found <= (config.num_replicas or 1):
+        return config
+    logger.warning(
+        "stream %s is kept on %d servers, more than MERITLOOP_STREAM_REPLICAS=%d asks; left at %d",
+        config.name,
+        found,
+        config.num_replicas or 1,
+        found,
+    )
+    return replace(config, num_replicas=found)
 
 
 def service_stream(service: str, replicas: int = 1) -> StreamConfig:

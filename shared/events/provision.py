@@ -46,7 +46,7 @@ class BusPlan:
 
 async def provision(js: JetStreamContext, plan: BusPlan, echo: Callable[[str], None] = lambda _line: None) -> None:
     """Create or update the plan's streams, then its consumers (create or update, so re-running is safe)."""
-    await ensure_streams(js, plan.streams, update_dead_letter=True)
+    await ensure_streams(js, plan.streams, provisioner=True)
     for stream in plan.streams:
         echo(f"stream {stream.name}: {', '.join(stream.subjects or [])}")
     for consumer in plan.consumers:

@@ -26,7 +26,7 @@ from meritloop.bus import PROVISIONER, bus_plan, provision_bus
 from meritloop.launcher import binary
 from services.goals.models import Person
 from shared.events import stream_name
-from shared.events.bus import BusCredentials
+from shared.events.bus import BusCredentials, EventBus, dead_letter_stream, service_stream
 from shared.events.trust import BUS_USERS, DEAD_LETTER_STREAM, server_config
 from shared.migrations import upgrade_async
 from shared.settings import Settings
@@ -167,6 +167,25 @@ async def test_a_component_may_not_change_the_dead_letter_streams_replicas(clust
         assert await replicas_of(admin, DEAD_LETTER_STREAM) == (1, 1)
     finally:
         await goals.close()
+        await admin.close()
+
+
+async def test_a_component_set_to_fewer_replicas_does_not_lower_its_stream(cluster: Cluster) -> None:
+    settings = cluster.settings(stream_replicas=REPLICAS)
+    await provision_bus(settings, user=PROVISIONER, password=cluster.passwords[PROVISIONER])
+    admin = await cluster.connect("admin")
+    bus = EventBus(cluster.nodes[0].url, name="goals", credentials=BusCredentials("goals", cluster.passwords["goals"]))
+    # What a goals pod whose ConfigMap still says 1 declares at its start.
+    bus.declare_stream(service_stream("goals", 1))
+    bus.declare_stream(dead_letter_stream(1))
+    try:
+        await wait_until(partial(held_by_all, admin, stream_name("goals")), timeout=15.0, message="goals on all")
+        bus.start()
+        await bus.wait_connected(15)
+        assert await replicas_of(admin, stream_name("goals")) == (REPLICAS, REPLICAS)
+        assert await replicas_of(admin, DEAD_LETTER_STREAM) == (REPLICAS, REPLICAS)
+    finally:
+        await bus.close()
         await admin.close()
 
 
