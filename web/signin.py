@@ -186,6 +186,11 @@ async def signin_callback(request: Request) -> Response:
     return RedirectResponse(target, status_code=303)
 
 
+# Sent with the sign-out: the browser empties this site's storage in every tab, so the drafts kept in
+# sessionStorage (static/drafts.js) go too, even from a tab whose script never saw the sign-out.
+CLEAR_STORAGE = {"Clear-Site-Data": '"storage"'}
+
+
 @router.post("/signout", name="signout")
 async def signout(request: Request, _form: CheckedForm) -> Response:
     """Ends the session here and, after an OIDC sign-in, at the identity provider too
@@ -204,5 +209,5 @@ async def signout(request: Request, _form: CheckedForm) -> Response:
                 else str(request.url_for("signin"))
             )
             query = urlencode({"client_id": web_settings.oidc_client_id, "post_logout_redirect_uri": back})
-            return RedirectResponse(f"{end_session}?{query}", status_code=303)
-    return RedirectResponse("/signin", status_code=303)
+            return RedirectResponse(f"{end_session}?{query}", status_code=303, headers=CLEAR_STORAGE)
+    return RedirectResponse("/signin", status_code=303, headers=CLEAR_STORAGE)
