@@ -12,7 +12,8 @@ from babel.messages.pofile import read_po
 from web.api import ApiError, problem_from
 from web.charts import Bucket, StackedRow, distribution_chart, progress_chart
 from web.i18n import Formatter, language_of, load_catalogues
-from web.pages import _field_errors
+from web.pages import _field_errors, pages
+from web.rendering import Renderer
 from web.signin import safe_next
 
 WEB = Path(__file__).resolve().parents[2] / "web"
@@ -174,3 +175,39 @@ def test_spend_chart_marks_the_budget_and_an_overrun() -> None:
     assert '<line x1="520.0"' in svg
     assert '<line x1="250.0"' in svg
     assert svg.count("stroke-dasharray") == 3  # two budgets and the legend; Ops has none
+
+
+def test_the_dispute_queue_says_when_a_dispute_is_overdue_and_how_often_it_was_escalated() -> None:
+    environment = Renderer().environment
+    german = load_catalogues()["de"]
+    dispute = {
+        "id": "d1",
+        "person_id": "p1",
+        "disputed_rating": "3",
+        "due_at": "2027-01-16T16:00:00+00:00",
+        "status": "open",
+        "overdue": True,
+        "escalations": 2,
+        "escalated_at": "2027-01-23T16:00:00+00:00",
+    }
+    quiet = {**dispute, "id": "d2", "overdue": False, "escalations": 0, "escalated_at": None}
+    for language, translations, said, overdue in (
+        ("en", None, "Escalated up the HR owner line 2 time(s), last on Jan 23, 2027.", "overdue"),
+        ("de", german, "In der Linie der HR-Verantwortlichen 2-mal eskaliert, zuletzt am 23.01.2027.", "überfällig"),
+    ):
+        html = environment.get_template("disputes.html").render(
+            _=translations.gettext if translations else (lambda text: text),
+            ngettext=None,
+            fmt=Formatter(language, "Europe/Berlin"),
+            csrf_token="t",
+            person=None,
+            path="/hr/disputes",
+            errors={},
+            disputes=[dispute, quiet],
+            names={"p1": "Ada Lovelace"},
+            status="open",
+            paging=pages(2, 0),
+            base="/hr/disputes?status=open",
+        )
+        assert html.count(said) == 1, "only the escalated dispute says so"
+        assert html.count(f"<strong>{overdue}</strong>") == 1, "only the overdue one is marked"
