@@ -294,6 +294,7 @@ async def test_discovery_endpoints(reviews: httpx.AsyncClient, scim_headers: dic
     assert body["filter"]["supported"] is True
     assert body["etag"]["supported"] is True
     assert body["bulk"]["supported"] is False
+    assert body["sort"]["supported"] is True
     assert body["authenticationSchemes"][0]["type"] == "oauthbearertoken"
 
     types = (await reviews.get("/scim/v2/ResourceTypes", headers=scim_headers)).json()

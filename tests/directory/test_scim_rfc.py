@@ -238,6 +238,53 @@ async def test_post_search(reviews: httpx.AsyncClient, scim_headers: dict[str, s
     assert_scim_error(anonymous, 401)
 
 
+async def test_sorting_by_a_stored_attribute_either_way_with_paging(
+    reviews: httpx.AsyncClient, scim_headers: dict[str, str]
+) -> None:
+    # Created in another order than their family names; one without a department sorts last.
+    for name, family, department in (("b", "berg", "Ops"), ("c", "Clark", None), ("a", "adams", "eng")):
+        enterprise = {} if department is None else {"department": department}
+        body = user(f"sort-{name}@example.com", enterprise=enterprise)
+        body["name"]["familyName"] = family
+        await provision(reviews, scim_headers, body)
+
+    async def names(*, by: str, order: str | None = None, start: int = 1, count: int = 10) -> list[str]:
+        params = {"sortBy": by, "startIndex": str(start), "count": str(count), "filter": 'userName sw "sort-"'}
+        if order is not None:
+            params["sortOrder"] = order
+        response = await reviews.get("/scim/v2/Users", params=params, headers=scim_headers)
+        assert response.status_code == 200, response.text
+        return [resource["userName"][5] for resource in response.json()["Resources"]]
+
+    # Case ignored, as in filters; ascending by default; paging follows the order.
+    assert await names(by="name.familyName") == ["a", "b", "c"]
+    assert await names(by="name.familyName", order="descending") == ["c", "b", "a"]
+    assert await names(by="name.familyName", order="Descending", start=2, count=1) == ["b"]
+    assert await names(by=f"{ENTERPRISE}:department") == ["a", "b", "c"]
+    assert await names(by=f"{ENTERPRISE}:department", order="descending") == ["b", "a", "c"], "no value: last"
+    assert await names(by=f"{CORE}:userName", order="descending") == ["c", "b", "a"]
+
+    search = {"schemas": [SEARCH_REQUEST], "filter": 'userName sw "sort-"', "sortBy": "userName"}
+    descending = {**search, "sortOrder": "descending"}
+    response = await reviews.post("/scim/v2/Users/.search", json=descending, headers=scim_headers)
+    assert [r["userName"][5] for r in response.json()["Resources"]] == ["c", "b", "a"]
+
+    for params, scim_type in (
+        ({"sortBy": "nickName"}, "invalidPath"),  # not stored
+        ({"sortBy": "urn:example:schema:User:x"}, "invalidPath"),
+        ({"sortBy": "userName", "sortOrder": "sideways"}, "invalidValue"),
+    ):
+        response = await reviews.get("/scim/v2/Users", params=params, headers=scim_headers)
+        assert_scim_error(response, 400, scim_type)
+    for bad in ({"sortBy": 3}, {"sortOrder": ["descending"]}):
+        response = await reviews.post("/scim/v2/Users/.search", json={**search, **bad}, headers=scim_headers)
+        assert_scim_error(response, 400, "invalidValue")
+    anonymous = await reviews.get("/scim/v2/Users", params={"sortBy": "userName"})
+    assert_scim_error(anonymous, 401)
+    as_hr = await reviews.get("/scim/v2/Users", params={"sortBy": "userName"}, headers=_hr(reviews))
+    assert as_hr.status_code == 401, "people's tokens are not the SCIM client's"
+
+
 async def test_other_methods_on_users_search_answer_405_not_a_missing_user(
     reviews: httpx.AsyncClient, scim_headers: dict[str, str]
 ) -> None:

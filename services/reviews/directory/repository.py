@@ -5,8 +5,9 @@ from __future__ import annotations
 import uuid
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, func, literal, select, update
+from sqlalchemy import ColumnElement, Select, UnaryExpression, func, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reviews.models import ID_LENGTH, Person, PersonEmail, path_range
@@ -87,15 +88,23 @@ class PersonRepository:
             query = query.where(Person.location == location)
         return query
 
-    async def search(self, where: ColumnElement[bool] | None, *, limit: int, offset: int) -> tuple[list[Person], int]:
-        """People matching a SCIM filter (already turned into SQL), in a stable order."""
+    async def search(
+        self,
+        where: ColumnElement[bool] | None,
+        *,
+        limit: int,
+        offset: int,
+        order_by: Sequence[UnaryExpression[Any]] = (),
+    ) -> tuple[list[Person], int]:
+        """People matching a SCIM filter (already turned into SQL), in ``order_by`` and then a stable order."""
         query = select(Person)
         if where is not None:
             query = query.where(where)
         total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         if limit == 0:
             return [], total
-        rows = await self.session.scalars(query.order_by(Person.created_at, Person.id).limit(limit).offset(offset))
+        ordered = query.order_by(*order_by, Person.created_at, Person.id)
+        rows = await self.session.scalars(ordered.limit(limit).offset(offset))
         return list(rows), total
 
     async def add(self, person: Person) -> Person:

@@ -39,7 +39,7 @@ from services.reviews.directory.service import PeopleService, etag, parse_etag
 from services.reviews.models import Person
 from services.reviews.scim.auth import scim_client
 from services.reviews.scim.errors import ScimJSONResponse, ScimRoute, error_response
-from services.reviews.scim.filters import filter_to_sql
+from services.reviews.scim.filters import filter_to_sql, sort_to_sql
 from services.reviews.scim.schemas import (
     ENTERPRISE_USER,
     POLICY,
@@ -289,13 +289,16 @@ async def _search(
     start_index: int,
     count: int,
     parameters: ResponseParameters[Any] | None,
+    sort_by: str | None = None,
+    sort_order: str | None = None,
 ) -> Response:
     start_index = max(start_index, 1)
     count = min(max(count, 0), MAX_COUNT)
+    order_by = sort_to_sql(sort_by, sort_order)
     where = filter_to_sql(filter)
     where = not_deleted() if where is None else where & not_deleted()
     people, total = await PersonRepository.from_session(session).search(
-        where, limit=count, offset=min(start_index - 1, MAX_OFFSET)
+        where, limit=count, offset=min(start_index - 1, MAX_OFFSET), order_by=order_by
     )
     states = await ScimStates(session).many(person.id for person in people)
     base = _base_url(request)
@@ -319,9 +322,24 @@ async def list_users(
     count: Annotated[int, Query(description=f"Results per page (at most {MAX_COUNT}).")] = DEFAULT_COUNT,
     attributes: Attributes = None,
     excluded_attributes: ExcludedAttributes = None,
+    sort_by: Annotated[
+        str | None, Query(alias="sortBy", description="An attribute to sort by, e.g. name.familyName.")
+    ] = None,
+    sort_order: Annotated[
+        str | None, Query(alias="sortOrder", description="ascending (the default) or descending.")
+    ] = None,
 ) -> Response:
     parameters = _parameters(attributes, excluded_attributes)
-    return await _search(request, session, filter=filter, start_index=start_index, count=count, parameters=parameters)
+    return await _search(
+        request,
+        session,
+        filter=filter,
+        start_index=start_index,
+        count=count,
+        parameters=parameters,
+        sort_by=sort_by,
+        sort_order=sort_order,
+    )
 
 
 def _attribute_list(request: dict[str, Any], name: str) -> str | None:
@@ -333,6 +351,13 @@ def _attribute_list(request: dict[str, Any], name: str) -> str | None:
     if isinstance(value, list) and all(isinstance(item, str) for item in value):
         return ",".join(value)
     raise InvalidValueException(detail=f"{name} must be a list of attribute names")
+
+
+def _string(request: dict[str, Any], name: str) -> str | None:
+    value = request.get(name)
+    if value is not None and not isinstance(value, str):
+        raise InvalidValueException(detail=f"{name} must be a string")
+    return value
 
 
 def _integer(request: dict[str, Any], name: str, default: int) -> int:
@@ -353,7 +378,6 @@ async def _post_search(request: Request, session: SessionDep) -> Response:
     expression = body.get("filter")
     if expression is not None and not isinstance(expression, str):
         raise InvalidValueException(detail="filter must be a string")
-    # sortBy and sortOrder are ignored: ServiceProviderConfig says sorting is not supported.
     parameters = _parameters(_attribute_list(body, "attributes"), _attribute_list(body, "excludedAttributes"))
     return await _search(
         request,
@@ -362,6 +386,8 @@ async def _post_search(request: Request, session: SessionDep) -> Response:
         start_index=_integer(body, "startIndex", 1),
         count=_integer(body, "count", DEFAULT_COUNT),
         parameters=parameters,
+        sort_by=_string(body, "sortBy"),
+        sort_order=_string(body, "sortOrder"),
     )
 
 
@@ -382,7 +408,7 @@ def service_provider_config(base: str) -> ServiceProviderConfig:
         bulk=Bulk(supported=False, max_operations=0, max_payload_size=0),
         filter=Filter(supported=True, max_results=MAX_COUNT),
         change_password=ChangePassword(supported=False),
-        sort=Sort(supported=False),
+        sort=Sort(supported=True),
         etag=ETag(supported=True),
         authentication_schemes=[
             AuthenticationScheme(

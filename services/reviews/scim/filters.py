@@ -1,7 +1,8 @@
-"""SCIM filters (parsed by scim2-models) turned into SQL over the directory tables.
+"""SCIM filters (parsed by scim2-models) and sort orders turned into SQL over the directory tables.
 
-Only attributes the directory stores can be filtered on; any other is an ``invalidFilter``
-error rather than a silent "matches nothing", so a provisioning client learns at once.
+Only attributes the directory stores can be filtered or sorted on; any other is an
+``invalidFilter`` (``invalidPath`` for ``sortBy``) error rather than a silent "matches nothing"
+or an ignored order, so a provisioning client learns at once.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from collections.abc import Callable
 from datetime import date, datetime
 from typing import Any
 
-from scim2_models import InvalidFilterException, ScimFilter
+from scim2_models import InvalidFilterException, InvalidPathException, InvalidValueException, ScimFilter
 from scim2_models.path import (
     AttrPath,
     CompareOperator,
@@ -23,7 +24,7 @@ from scim2_models.path import (
     Present,
     ValuePath,
 )
-from sqlalchemy import ColumnElement, and_, func, not_, or_
+from sqlalchemy import ColumnElement, UnaryExpression, and_, func, not_, or_
 from sqlalchemy.orm import InstrumentedAttribute
 
 from services.reviews.directory.repository import any_email_matches
@@ -249,6 +250,44 @@ def _check_size(expression: str) -> None:
         raise InvalidFilterException(detail=f"the filter is longer than {MAX_FILTER_LENGTH} characters")
     if _nesting(expression) > MAX_FILTER_NESTING:
         raise InvalidFilterException(detail=f"the filter nests deeper than {MAX_FILTER_NESTING} levels")
+
+
+SORT_ORDERS = ("ascending", "descending")
+
+
+def sort_to_sql(sort_by: str | None, sort_order: str | None) -> list[UnaryExpression[Any]]:
+    """RFC 7644 3.4.2.3: the ORDER BY of ``sortBy`` (a single-valued attribute path) and ``sortOrder``.
+
+    Strings sort ignoring case, as they compare in filters; people without a value come last in
+    either order. Nothing to sort by: no order here (the repository's stable order stands).
+    """
+    order = (sort_order or "ascending").lower()
+    if order not in SORT_ORDERS:
+        raise InvalidValueException(detail=f"sortOrder must be one of {', '.join(SORT_ORDERS)}")
+    if sort_by is None or not sort_by.strip():
+        return []
+    column = _sort_column(sort_by.strip())
+    key: Any = column if column in CASE_EXACT or _type_of(column) is not str else func.lower(column)
+    ordered = key.asc() if order == "ascending" else key.desc()
+    return [ordered.nulls_last()]
+
+
+def _sort_column(sort_by: str) -> Column:
+    schema, _, path = sort_by.rpartition(":") if sort_by.lower().startswith("urn:") else ("", "", sort_by)
+    schema_name = SCHEMAS.get(schema.lower()) if schema else CORE_USER
+    attr, _, sub = path.lower().partition(".")
+    column = None if schema_name is None else PERSON_ATTRIBUTES.get((schema_name, attr, sub or None))
+    if column is None:
+        raise InvalidPathException(detail=f"{sort_by} cannot be sorted on")
+    return column
+
+
+def _type_of(column: Column) -> type:
+    try:
+        found: type = column.type.python_type
+    except NotImplementedError:
+        return object
+    return found
 
 
 def filter_to_sql(expression: str | None) -> ColumnElement[bool] | None:
