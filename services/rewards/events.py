@@ -7,6 +7,8 @@ never an amount or a percentage):
 * ``proposal.created`` / ``.submitted`` / ``.approved`` / ``.returned``: the proposal's ids,
   organisation unit and new status (``shared.calibration.ProposalStatusChanged``).
 * ``cycle-rewards.finalized``: cycle id and how many proposals were approved, once per cycle.
+* ``pay-changes.written``: cycle id, effective date and how many records HR's write-back made
+  (``pay_changes/``), when it made any.
 """
 
 from __future__ import annotations

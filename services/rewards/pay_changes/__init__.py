@@ -1,0 +1,1 @@
+"""Approved merit increases written back as compensation records from an effective date."""
