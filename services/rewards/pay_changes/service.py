@@ -17,27 +17,15 @@ from datetime import date
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.rewards.compensation.schemas import OPTIONAL_IMPORT_FIELDS
 from services.rewards.events import outbox
 from services.rewards.models import CompensationRecord, PayCycle, PayProposal
 from services.rewards.pay_changes.schemas import PayChangesWritten
 from shared.calibration import ProposalStatus
 from shared.errors import Conflict, NotFound, ValidationFailed
 
-# Every column of a record that the raise keeps as it was.
-KEPT = (
-    "person_id",
-    "pay_band_id",
-    "currency",
-    "job_level",
-    "job_family",
-    "worker_category",
-    "fte",
-    "employment_type",
-    "gender",
-    "location",
-    "hire_date",
-    "variable_pay",
-)
+# Every column of a record that the raise keeps as it was: whatever an import may set but the pay.
+KEPT = ("person_id", "pay_band_id", "currency", *OPTIONAL_IMPORT_FIELDS)
 
 
 class PayChangeService:
