@@ -1030,8 +1030,17 @@ async def dispute_resolve(request: Request, person: HRPerson, dispute_id: str, f
 
 
 @router.get("/hr/pay/{cycle_id}", name="pay_approval")
-async def pay_approval_page(request: Request, person: HRPerson, cycle_id: str, notice: str | None = None) -> Response:
-    return await _pay_approval_page(request, person, cycle_id, notice=notice)
+async def pay_approval_page(
+    request: Request,
+    person: HRPerson,
+    cycle_id: str,
+    notice: str | None = None,
+    written: Annotated[int | None, Query(ge=0)] = None,
+    kept: Annotated[int | None, Query(ge=0)] = None,
+    on: Annotated[date | None, Query()] = None,
+) -> Response:
+    counts = None if written is None else {"written": written, "kept": kept or 0, "on": on}
+    return await _pay_approval_page(request, person, cycle_id, notice=notice, pay_changes=counts)
 
 
 async def _pay_approval_page(
@@ -1042,6 +1051,8 @@ async def _pay_approval_page(
     notice: str | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    pay_changes: dict[str, Any] | None = None,
+    effective_date: str = "",
 ) -> Response:
     api = api_for(request, person)
     try:
@@ -1068,6 +1079,8 @@ async def _pay_approval_page(
         notice=notice,
         errors=errors or {},
         status_code=status_code,
+        pay_changes=pay_changes,
+        effective_date=effective_date,
     )
 
 
@@ -1083,6 +1096,37 @@ async def pay_approve(request: Request, person: HRPerson, cycle_id: str, org_uni
             request, person, cycle_id, errors={org_unit: error.detail}, status_code=error.status
         )
     return see_other(f"/hr/pay/{cycle_id}", notice="approved")
+
+
+@router.post("/hr/pay/{cycle_id}/pay-changes", name="pay_changes")
+async def pay_changes(request: Request, person: HRPerson, cycle_id: str, form: CheckedForm) -> Response:
+    """Writes the finalized cycle's approved salaries from the date HR chose (rewards decides what is written)."""
+    api = api_for(request, person)
+    effective_date = str(form.get("effective_date") or "").strip()
+    try:
+        written = await api.post(
+            "rewards", f"/cycles/{quote(cycle_id)}/pay-changes", json={"effective_date": effective_date or None}
+        )
+    except ApiError as error:
+        if error.status not in (404, 409, 422):
+            raise
+        message = error.fields.get("effective_date") or error.detail
+        return await _pay_approval_page(
+            request,
+            person,
+            cycle_id,
+            errors={"effective_date": message},
+            status_code=error.status,
+            effective_date=effective_date,
+        )
+    kept = written["newer_record"] + written["date_taken"]
+    return see_other(
+        f"/hr/pay/{cycle_id}",
+        notice="pay_changes",
+        written=written["written"] + written["already_written"],
+        kept=kept,
+        on=written["effective_date"],
+    )
 
 
 # --- notification settings (the notifications component) --------------------------------------------
