@@ -33,7 +33,9 @@ def settings(settings: Settings, model: ModelServer, tmp_path: Path) -> Settings
             "llm_base_url": model.url,
             "llm_model": "test-model",
             "llm_api_key": SecretStr(API_KEY),
-            "llm_timeout": 2.0,
+            # Generous: a loaded CI machine once took over 2 s for a local answer; tests that want
+            # a timeout set their own (configure(..., llm_timeout=0.5)).
+            "llm_timeout": 10.0,
             "llm_concurrency": 2,
             "llm_daily_quota": 5,
         }

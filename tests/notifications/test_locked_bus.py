@@ -16,6 +16,7 @@ from meritloop.bus import PROVISIONER
 from notifications.app import create
 from notifications.database import upgrade_async
 from notifications.kinds import APPROVAL_ESCALATED, CHECKIN_REMINDER
+from notifications.models import Person
 from notifications.settings import NotificationSettings
 from shared.events import CloudEvent, service_stream
 from shared.people import PERSON_UPSERTED, PersonEventData
@@ -64,6 +65,7 @@ async def client(
     async with app.router.lifespan_context(app):
         await app.state.bus.wait_connected(10)
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://n") as http:
+            http.app = app  # type: ignore[attr-defined]
             yield http
 
 
@@ -75,6 +77,14 @@ async def test_feedback_and_rewards_events_arrive_through_the_components_own_con
     for person_id, name in ((boss, "Grace Hopper"), (ada, "Ada Lovelace")):
         person = PersonEventData(id=person_id, version=1, display_name=name, email=f"{name.split()[0]}@example.com")
         await publish_as(locked_nats, "reviews", PERSON_UPSERTED, person.model_dump(mode="json"))
+
+    # The names come through another stream and consumer than the reminder: wait for them, or a
+    # reminder handled first names nobody ("Reminder: 1:1, ...").
+    async def projected() -> bool:
+        async with client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+            return all([await session.get(Person, person_id) is not None for person_id in (boss, ada)])
+
+    await wait_until(projected, timeout=20, message="both people projected")
     checkin: dict[str, object] = {
         "id": str(uuid.uuid4()),
         "series_id": str(uuid.uuid4()),
