@@ -14,14 +14,14 @@ from __future__ import annotations
 import uuid
 from datetime import date
 
-from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.rewards.compensation.repository import CompensationRepository
 from services.rewards.compensation.schemas import OPTIONAL_IMPORT_FIELDS
 from services.rewards.events import outbox
-from services.rewards.models import CompensationRecord, PayCycle, PayProposal
+from services.rewards.models import CompensationRecord, PayCycle
 from services.rewards.pay_changes.schemas import PayChangesWritten
-from shared.calibration import ProposalStatus
+from services.rewards.proposals.repository import ProposalRepository
 from shared.errors import Conflict, NotFound, ValidationFailed
 
 # Every column of a record that the raise keeps as it was: whatever an import may set but the pay.
@@ -42,37 +42,17 @@ class PayChangeService:
                 f"Pay cycle {cycle_id} is not finalized: every organisation unit must be approved first.",
                 reason="not_finalized",
             )
-        approved = (PayProposal.cycle_id == cycle_id, PayProposal.status == ProposalStatus.approved.value)
-        raised = list(
-            (
-                await self.session.execute(
-                    select(PayProposal, CompensationRecord)
-                    .join(CompensationRecord, CompensationRecord.id == PayProposal.compensation_record_id)
-                    .where(*approved, PayProposal.proposed_salary.is_not(None))
-                    .order_by(PayProposal.person_id)
-                )
-            ).tuples()
-        )
+        proposals = ProposalRepository.from_session(self.session)
+        raised = await proposals.approved_raises(cycle_id)
         latest_base = max((record.effective_date for _proposal, record in raised), default=None)
         if latest_base is not None and effective_date <= latest_base:
             raise ValidationFailed.field(
                 "effective_date", f"must be after {latest_base.isoformat()}, the date of the newest pay it raises"
             )
-        newest_rows = await self.session.execute(
-            select(CompensationRecord.person_id, func.max(CompensationRecord.effective_date))
-            .join(PayProposal, PayProposal.person_id == CompensationRecord.person_id)
-            .where(*approved)
-            .group_by(CompensationRecord.person_id)
-        )
-        newest = {person_id: latest for person_id, latest in newest_rows.tuples()}
-        on_the_date = {
-            record.person_id: record
-            for record in await self.session.scalars(
-                select(CompensationRecord)
-                .join(PayProposal, PayProposal.person_id == CompensationRecord.person_id)
-                .where(*approved, CompensationRecord.effective_date == effective_date)
-            )
-        }
+        records = await proposals.records_of_approved(cycle_id)
+        newest: dict[uuid.UUID, date] = {}
+        for person_id, effective in records:
+            newest[person_id] = max(effective, newest.get(person_id, effective))
         result = PayChangesWritten(
             cycle_id=cycle_id,
             effective_date=effective_date,
@@ -82,10 +62,11 @@ class PayChangeService:
             newer_record=0,
             date_taken=0,
         )
+        written: list[CompensationRecord] = []
         for proposal, record in raised:
             salary = proposal.proposed_salary
             assert salary is not None
-            found = on_the_date.get(proposal.person_id)
+            found = records.get((proposal.person_id, effective_date))
             if salary == record.base_salary:
                 result.no_increase += 1
             elif found is not None:
@@ -97,11 +78,11 @@ class PayChangeService:
                 result.newer_record += 1
             else:
                 kept = {name: getattr(record, name) for name in KEPT}
-                self.session.add(
+                written.append(
                     CompensationRecord(**kept, base_salary=salary, effective_date=effective_date, imported_by=by)
                 )
-                result.written += 1
-        await self.session.flush()
+        await CompensationRepository.from_session(self.session).add_all(written)
+        result.written = len(written)
         if result.written:
             # Ids, a date and a count (for an HRIS that takes the new pay over): never an amount.
             data = {"cycle_id": str(cycle_id), "effective_date": effective_date.isoformat(), "written": result.written}

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from sqlalchemy import Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.rewards.models import OrgUnitApproval, PayCycle, PayProposal, Person
+from services.rewards.models import CompensationRecord, OrgUnitApproval, PayCycle, PayProposal, Person
 from shared.calibration import ProposalStatus
 
 # A guard against a corrupted hierarchy: no real organisation is this deep.
@@ -55,6 +55,29 @@ class ProposalRepository:
     @classmethod
     def from_session(cls, session: AsyncSession) -> ProposalRepository:
         return cls(session)
+
+    async def approved_raises(self, cycle_id: uuid.UUID) -> list[tuple[PayProposal, CompensationRecord]]:
+        """The cycle's approved proposals that name a salary, each with the record it raises."""
+        rows = await self.session.execute(
+            select(PayProposal, CompensationRecord)
+            .join(CompensationRecord, CompensationRecord.id == PayProposal.compensation_record_id)
+            .where(*self._approved(cycle_id), PayProposal.proposed_salary.is_not(None))
+            .order_by(PayProposal.person_id)
+        )
+        return list(rows.tuples())
+
+    async def records_of_approved(self, cycle_id: uuid.UUID) -> dict[tuple[uuid.UUID, date], CompensationRecord]:
+        """Every compensation record of the people approved in the cycle, by ``(person_id, effective_date)``."""
+        rows = await self.session.scalars(
+            select(CompensationRecord)
+            .join(PayProposal, PayProposal.person_id == CompensationRecord.person_id)
+            .where(*self._approved(cycle_id))
+        )
+        return {(row.person_id, row.effective_date): row for row in rows}
+
+    @staticmethod
+    def _approved(cycle_id: uuid.UUID) -> tuple[Any, ...]:
+        return PayProposal.cycle_id == cycle_id, PayProposal.status == ProposalStatus.approved.value
 
     async def get(self, proposal_id: uuid.UUID, *, for_update: bool = False) -> PayProposal | None:
         return await self.session.get(PayProposal, proposal_id, with_for_update=for_update)
