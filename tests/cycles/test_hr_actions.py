@@ -6,12 +6,15 @@ early, reassigning a task, cancelling; and a person who leaves the company mid-c
 
 from __future__ import annotations
 
+import asyncio
 from collections import Counter
 from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
+from services.reviews.cycles import activities as cycle_activities
+from services.reviews.cycles import review_starts
 from shared.database import utcnow
 from shared.events import CloudEvent
 from shared.settings import Settings
@@ -221,6 +224,51 @@ async def test_person_deactivated_mid_cycle(
         assert rated == set(org.people) - {leaver}
         created = Counter(e.data["person_id"] for e in events if e.type == "meritloop.reviews.task.created")
         assert created == {**{p: 4 for p in org.people if p != leaver}, leaver: 1}
+
+
+async def test_person_deactivated_before_their_review_started(
+    service_client: ServiceClientFactory,
+    auth: TokenFactory,
+    settings: Settings,
+    cycle_worker: WorkerFactory,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A bulk launch writes every first task, then starts the reviews: a leaver in between still leaves.
+
+    The reviews' start is held until the leaver's task is closed, so the deactivation meets a
+    review that does not exist yet (on a large cycle that lasts minutes).
+    """
+    release = asyncio.Event()
+    started_reviews = review_starts.start_reviews
+
+    async def held(*args: Any, **kwargs: Any) -> list[str]:
+        await release.wait()
+        return await started_reviews(*args, **kwargs)
+
+    # The activity calls the module's name: held there, the reviews service starts none until released.
+    monkeypatch.setattr(cycle_activities, "start_reviews", held)
+    async with service_client("reviews") as reviews, service_client("rewards") as rewards, cycle_worker():
+        org = await Org(reviews, rewards, auth).build(reports=2)
+        leaver = next(person for person in org.people if person != org.manager)
+        cycle = await org.launch()
+        selfs = {t["person_id"]: t for t in await org.wait_tasks(cycle, "self_assessment", 3)}
+
+        patched = await reviews.patch(f"/people/{leaver}", json={"active": False}, headers=org.hr)
+        assert patched.status_code == 200, patched.text
+        try:
+            await _wait_task(org, selfs[leaver]["id"], status="closed")
+        finally:
+            release.set()
+        for person, task in selfs.items():
+            if person != leaver:
+                await org.submit_ok(task)
+        await org.finish_from_manager_review(cycle, 2)
+
+        events = await reviews_events(settings)
+        closed = [e.data for e in events if e.type == "meritloop.reviews.review.closed"]
+        assert [(c["person_id"], c["reason"], c["tasks_closed"]) for c in closed] == [(leaver, "participant_left", 1)]
+        rated = {e.data["person_id"] for e in events if e.type == "meritloop.reviews.rating.finalized"}
+        assert rated == set(org.people) - {leaver}
 
 
 async def test_manager_leaving_hands_their_reviews_to_the_skip_level(

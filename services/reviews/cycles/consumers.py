@@ -4,7 +4,8 @@
   reviews stream): a person who leaves has their open reviews closed through the review
   workflow's ``close`` Update (reason ``participant_left``); the reviews they managed move
   to a successor (``change_manager``: open and later manager tasks), and any other open
-  task in their inbox is reassigned (``reassign_task``).
+  task in their inbox is reassigned (``reassign_task``). A review a bulk launch has not
+  started yet is started with its Update (``review_starts.update_review``).
 * ``meritloop.goals.cycle-score.computed``: the goal score shown in the form and used to
   score the review (highest revision wins).
 * ``meritloop.feedback.peer-aggregate.computed``: the peers' aggregate shown to the manager
@@ -21,11 +22,12 @@ the same SQLite database never waits for this transaction.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reviews.cycles.repository import CycleRepository, TaskRepository
+from services.reviews.cycles.review_starts import ReviewStart, first_task_start, update_review
 from services.reviews.cycles.temporal import holder
 from services.reviews.directory.repository import PersonRepository
 from shared.calibration import PROPOSAL_APPROVED, REWARDS_STREAM, ProposalStatusChanged
@@ -85,21 +87,28 @@ async def on_person_deactivated(session: AsyncSession, event: CloudEvent) -> Non
     if not (open_reviews or managed or others):
         return
     client = await holder.client()
+    settings = holder.settings()
+
+    def starter(cycle_id: uuid.UUID, person_id: uuid.UUID) -> Callable[[], Awaitable[ReviewStart | None]]:
+        # A bulk launch starts the reviews minutes after it wrote their first tasks; one that
+        # has not started yet is started with the Update rather than left to start unchanged.
+        async def start() -> ReviewStart | None:
+            with session.no_autoflush:
+                return await first_task_start(session, settings, cycle_id, person_id)
+
+        return start
+
     for participation in open_reviews:
-        await _settle(
-            client.get_workflow_handle(review_workflow_id(str(participation.cycle_id), str(person.id))).execute_update(
-                EmployeeReviewWorkflow.close, CloseReview(reason=CloseReason.participant_left, actor_id=SYSTEM_ACTOR)
-            )
-        )
+        close = CloseReview(reason=CloseReason.participant_left, actor_id=SYSTEM_ACTOR)
+        workflow_id = review_workflow_id(str(participation.cycle_id), str(person.id))
+        start = starter(participation.cycle_id, person.id)
+        await _settle(update_review(client, workflow_id, EmployeeReviewWorkflow.close, close, start))
     for participant, _owner in managed:
         successor = successors[(participant.cycle_id, participant.person_id)]
-        handle = client.get_workflow_handle(review_workflow_id(str(participant.cycle_id), str(participant.person_id)))
-        await _settle(
-            handle.execute_update(
-                EmployeeReviewWorkflow.change_manager,
-                ChangeManager(new_manager_id=str(successor), actor_id=SYSTEM_ACTOR),
-            )
-        )
+        change = ChangeManager(new_manager_id=str(successor), actor_id=SYSTEM_ACTOR)
+        workflow_id = review_workflow_id(str(participant.cycle_id), str(participant.person_id))
+        start = starter(participant.cycle_id, participant.person_id)
+        await _settle(update_review(client, workflow_id, EmployeeReviewWorkflow.change_manager, change, start))
         participant.manager_id = successor
     for task, successor in others:
         handle = client.get_workflow_handle(task.workflow_id)

@@ -19,9 +19,9 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
-from temporalio.client import Client, WithStartWorkflowOperation
+from temporalio.client import Client
 from temporalio.exceptions import WorkflowAlreadyStartedError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.service import RPCError
 
 from services.reviews.cycles.calibration_stats import BANDS, Band, Rated, band, leniency
 from services.reviews.cycles.repository import (
@@ -33,7 +33,7 @@ from services.reviews.cycles.repository import (
     TaskRepository,
     selection,
 )
-from services.reviews.cycles.review_starts import review_input, start_operation, template_of
+from services.reviews.cycles.review_starts import ReviewStart, first_task_start, update_review
 from services.reviews.cycles.schemas import (
     AdjustmentKind,
     AdjustmentWrite,
@@ -100,7 +100,6 @@ from workflows.models import (
     CycleAck,
     CycleConfig,
     CycleSchedule,
-    EmployeeReviewResult,
     Participant,
     PeerFeedbackPlan,
     Phase,
@@ -1117,39 +1116,15 @@ class SubmitService:
                 await asyncio.sleep(0.1 * (attempt + 1))
 
     async def _send(self, task: ReviewTask, update: CompleteTask) -> TaskResult:
-        client = await self.client()
-        handle = review_handle(client, task.workflow_id)
-        try:
-            return await handle.execute_update(EmployeeReviewWorkflow.complete_task, update)
-        except RPCError as error:
-            if error.status is not RPCStatusCode.NOT_FOUND:
-                raise
-            start = await self._start_operation(task)
-            if start is None:
-                raise
-        # A bulk launch writes the first tasks before their reviews start: start this one with
-        # the completion. A review that has ended is never started again (its id is taken).
-        try:
-            result: TaskResult = await client.execute_update_with_start_workflow(
-                EmployeeReviewWorkflow.complete_task, update, start_workflow_operation=start
-            )
-        except WorkflowAlreadyStartedError as error:
-            raise UpdateRefused(UpdateRefusal(Refusal.review_closed, "the review has ended")) from error
-        return result
+        # A bulk launch writes the first tasks before their reviews start: a submit that comes
+        # first starts its review with the completion.
+        async def start() -> ReviewStart | None:
+            if task.step != Step.self_assessment.value:
+                return None
+            return await first_task_start(self.session, self.settings, task.cycle_id, task.person_id)
 
-    async def _start_operation(
-        self, task: ReviewTask
-    ) -> WithStartWorkflowOperation[EmployeeReviewWorkflow, EmployeeReviewResult] | None:
-        """How to start the task's review, if the task is a first task of a running cycle."""
-        if task.step != Step.self_assessment.value:
-            return None
-        cycles = CycleRepository.from_session(self.session)
-        cycle = await cycles.get(task.cycle_id)
-        participant = await cycles.participant(task.cycle_id, task.person_id)
-        if cycle is None or cycle.status != "launched" or participant is None or participant.closed_reason:
-            return None
-        template = template_of(cycle, self.settings, task.created_at)
-        return start_operation(review_input(str(cycle.id), participant, template), self.settings.temporal_task_queue)
+        client = await self.client()
+        return await update_review(client, task.workflow_id, EmployeeReviewWorkflow.complete_task, update, start)
 
     async def _cycle_cancelled(self, cycle_id: uuid.UUID) -> bool:
         cycle = await CycleRepository.from_session(self.session).get(cycle_id)

@@ -46,6 +46,10 @@ class TemporalHolder:
                 self._clients[key] = found
             return found
 
+    def settings(self) -> Settings:
+        """The settings the client is (or will be) made from."""
+        return self.default_settings or get_settings()
+
     def forget(self) -> None:
         self._clients.clear()
 
