@@ -1,17 +1,17 @@
 """Pay proposals with budgets for 100,000 people through the rewards service.
 
-    python -m bench.proposals [--people 100000] [--units 20] [--batch 2000] [--edits 100] [--seed 7]
+    python -m bench.proposals [--people 100000] [--units 20] [--single 5000] [--run 100] [--edits 100] [--seed 7]
 
 Stores ``--people`` people (projection, one pay band, compensation records with job level and
 hire date), the tests' merit matrix, a bonus plan and a pay cycle with merit and bonus budgets
 in a migrated SQLite database in a temporary folder (not timed). Then, timed:
 
-* create: ``ProposalService.apply_rating`` for the first ``--rated`` people (default 10,000),
-  as the ``rating.finalized`` consumer calls it (compensation snapshot, compa-ratio, matrix
-  cell, target %, bonus), ``--batch`` ratings per transaction (the consumer commits one per
-  event; batching takes the commit cost out). At ~9 ms a proposal on the loaded host, all
-  100,000 would take ~15 minutes, so the other people's proposals are stored untimed by the same rules in
-  bulk (``bulk_proposals``) and the 100,000 figure is extrapolated (printed as such);
+* create: the first ``--single`` people (default 5,000) through ``ProposalService.apply_rating``
+  one at a time, as the consumer's single path calls it (compensation snapshot, compa-ratio,
+  matrix cell, target %, bonus), ``--batch`` ratings per transaction; then the rest up to
+  ``--rated`` (default all) through ``apply_ratings``, ``--run`` ratings per call and
+  transaction, as the consumer hands it a fetched batch. People past ``--rated`` get their
+  proposals untimed by the same rules in bulk (``bulk_proposals``);
 * pools: ``ProposalService.pools`` of every unit over all ``--people`` proposals (payroll,
   merit and bonus pool and spend);
 * edits: ``--edits`` manager-style edits by HR through ``ProposalService.edit`` (each checks
@@ -206,12 +206,22 @@ async def run(args: argparse.Namespace) -> None:
             ]
 
             rated = min(args.rated, args.people)
+            single = min(args.single, rated)
             start = time.perf_counter()
-            for first in range(0, rated, args.batch):
+            for first in range(0, single, args.batch):
                 async with sessionmaker() as session, session.begin():
                     service = ProposalService(session)
-                    for payload in payloads[first : min(first + args.batch, rated)]:
+                    for payload in payloads[first : min(first + args.batch, single)]:
                         await service.apply_rating(payload)
+            single_seconds = time.perf_counter() - start
+            start = time.perf_counter()
+            for first in range(single, rated, args.run):
+                async with sessionmaker() as session, session.begin():
+                    await ProposalService(session).apply_ratings(payloads[first : min(first + args.run, rated)])
+                done = min(first + args.run, rated) - single
+                if done % 10_000 < args.run:
+                    elapsed = time.perf_counter() - start
+                    print(f"  {done:,} of {rated - single:,} in runs of {args.run}: {elapsed:.1f} s", flush=True)
             create_seconds = time.perf_counter() - start
             started = time.perf_counter()
             await bulk_proposals(sessionmaker, cycle_id, payloads[rated:], data["base"][rated:])
@@ -265,12 +275,18 @@ async def run(args: argparse.Namespace) -> None:
             await engine.dispose()
 
     bare_best = min(bare_seconds)
-    per_proposal = create_seconds / rated
+    per_single = single_seconds / max(1, single)
+    per_proposal = create_seconds / max(1, rated - single)
     bare_per_person = bare_best / args.people
     print(f"merit spend {merit_spend:,.2f}, bonus spend {bonus_spend:,.2f} over {len(units)} units (ours = bare)")
     print(
-        f"create {rated:,} proposals through apply_rating ({args.batch:,} per transaction): {create_seconds:.1f} s, "
-        f"{per_proposal * 1000:.2f} ms each; {args.people:,} would take {per_proposal * args.people:.0f} s"
+        f"create {single:,} proposals through apply_rating, one at a time ({args.batch:,} per transaction): "
+        f"{single_seconds:.1f} s, {per_single * 1000:.2f} ms each"
+    )
+    print(
+        f"create {rated - single:,} proposals through apply_ratings, {args.run} per call and transaction (the "
+        f"consumer's batch): {create_seconds:.1f} s, {per_proposal * 1000:.2f} ms each "
+        f"({per_single / per_proposal:.1f}x faster); {args.people:,} would take {per_proposal * args.people:.0f} s"
     )
     print(f"pools of {len(units)} units over {args.people:,} proposals: {pools_seconds:.2f} s")
     print(
@@ -287,8 +303,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--people", type=int, default=100_000)
     parser.add_argument("--units", type=int, default=20)
-    parser.add_argument("--rated", type=int, default=10_000, help="proposals created through apply_rating")
-    parser.add_argument("--batch", type=int, default=2_000)
+    parser.add_argument("--rated", type=int, default=100_000, help="proposals created through the service")
+    parser.add_argument("--single", type=int, default=5_000, help="of them through apply_rating, one at a time")
+    parser.add_argument("--batch", type=int, default=2_000, help="apply_rating calls per transaction")
+    parser.add_argument("--run", type=int, default=100, help="ratings per apply_ratings call (the consumer's batch)")
     parser.add_argument("--edits", type=int, default=100)
     parser.add_argument("--seed", type=int, default=7)
     asyncio.run(run(parser.parse_args()))

@@ -37,6 +37,7 @@ logger = logging.getLogger(__name__)
 tracer = trace.get_tracer(__name__)
 
 Handler = Callable[[AsyncSession, CloudEvent], Awaitable[None]]
+BatchHandler = Callable[[AsyncSession, Sequence[CloudEvent]], Awaitable[None]]
 # How long a pull request waits on the server for messages before it is renewed.
 PULL_EXPIRES_SECONDS = 1.0
 INBOX_COLUMNS = ("consumer", "event_id", "event_type", "processed_at")
@@ -53,6 +54,14 @@ class Subscription:
     subjects: Sequence[str]
     handler: Handler
     batch: int = 100
+    batch_handler: BatchHandler | None = None
+    """Handles a run of a fetched batch (events in a row of one subject and trace) in one call.
+
+    For handlers whose events share what they read (one cycle's matrix, plan and pay records):
+    it must leave what ``handler`` leaves applied to each event in order. If it raises, nothing
+    of the batch is kept and every message goes through ``handler`` alone, so a bad event is
+    charged to itself. Unused with ``one_transaction_per_event``.
+    """
     one_transaction_per_event: bool = False
     """Handle every message of a fetched batch in its own transaction, never the batch in one.
 
@@ -335,8 +344,12 @@ class EventConsumer(BackgroundLoop):
                     if event.id in fresh:  # else handled before, or earlier in this very batch
                         fresh.discard(event.id)
                         todo.append((index, message, event))
+                batch_handler = self.subscription.batch_handler
                 for run in traced_runs(todo):
                     with self._span(run[0][1], len(run)):
+                        if batch_handler is not None and len(run) > 1:
+                            await batch_handler(session, [event for _index, _message, event in run])
+                            continue
                         for index, _message, event in run:
                             failed_at = index
                             await self.subscription.handler(session, event)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import nats
 import pytest
+from nats.aio.msg import Msg
 from opentelemetry import propagate, trace
 from prometheus_client import REGISTRY
 from sqlalchemy import func, select, text
@@ -23,6 +24,7 @@ from services.reviews.directory.service import PeopleService
 from services.reviews.models import OutboxEvent as ReviewsOutbox
 from shared.database import create_engine, create_sessionmaker
 from shared.events import (
+    BatchHandler,
     CloudEvent,
     ConsumerPolicy,
     EventBus,
@@ -68,7 +70,13 @@ class Pipeline:
     consumers: list[EventConsumer] = field(default_factory=list)
 
     def consumer(
-        self, handler: Handler, *, durable: str = "goals-test", max_deliver: int = 3, per_event: bool = False
+        self,
+        handler: Handler,
+        *,
+        durable: str = "goals-test",
+        max_deliver: int = 3,
+        per_event: bool = False,
+        batch_handler: BatchHandler | None = None,
     ) -> EventConsumer:
         subscription = Subscription(
             durable=durable,
@@ -76,6 +84,7 @@ class Pipeline:
             subjects=(PERSON_UPSERTED,),
             handler=handler,
             one_transaction_per_event=per_event,
+            batch_handler=batch_handler,
         )
         policy = ConsumerPolicy(max_deliver=max_deliver, backoff=[0.05, 0.1], ack_wait=5.0)
         return EventConsumer(self.bus, self.goals, GoalsInbox, subscription, policy)
@@ -428,6 +437,60 @@ async def test_same_event_twice_in_one_batch_is_handled_once(nats_url: str, pipe
     assert projector.calls.count(event.id) == 1
 
 
+async def fetch_one_batch(pipeline: Pipeline, consumer: EventConsumer, count: int) -> list[Msg]:
+    """The messages a running consumer would get in one fetch, for ``process_batch`` to take."""
+    js = pipeline.bus.jetstream()
+    durable = consumer.subscription.durable
+    await js.add_consumer(DIRECTORY_STREAM, consumer.consumer_config())
+    pulled = await js.pull_subscribe_bind(durable, stream=DIRECTORY_STREAM)
+    messages = await pulled.fetch(count + 5, timeout=2.0)
+    await pulled.unsubscribe()
+    assert len(messages) == count, "one fetch, one batch"
+    return messages
+
+
+@dataclass
+class BatchProjector:
+    """``Projector`` for a run at once: one call per run, the same rows (and the same poison)."""
+
+    single: Projector
+    runs: list[list[uuid.UUID]] = field(default_factory=list)
+
+    async def __call__(self, session: AsyncSession, events: Sequence[CloudEvent]) -> None:
+        self.runs.append([event.id for event in events])
+        for event in events:
+            await self.single(session, event)
+
+
+@pytest.mark.parametrize("poisoned", [False, True], ids=["run-at-once", "failed-run-one-by-one"])
+async def test_a_batch_handler_takes_each_run_or_leaves_it_to_the_handler(
+    nats_url: str, pipeline_factory: PipelineFactory, poisoned: bool
+) -> None:
+    """Five events of one subject and trace are one run; a run that fails goes event by event."""
+    pipeline = await pipeline_factory(nats_url)
+    await pipeline.bus.wait_connected(10)
+    events = [person_event() for _ in range(5)]
+    poison = events[2]
+    await publish_all(pipeline, events)
+    single = Projector(poison={poison.id} if poisoned else set())
+    batch = BatchProjector(single)
+    consumer = pipeline.consumer(single, durable=f"goals-runs-{int(poisoned)}", batch_handler=batch, max_deliver=2)
+    await consumer.process_batch(await fetch_one_batch(pipeline, consumer, 5))
+
+    assert batch.runs == [[event.id for event in events]], "one call for the run"
+    ids = [event.id for event in events]
+    kept = [event for event in events if not (poisoned and event is poison)]
+    people, inbox = await projected_and_inbox(pipeline)
+    # Each row once: what the failed run wrote before the poison was rolled back with it.
+    assert sorted(people) == sorted(uuid.UUID(event.data["id"]) for event in kept)
+    assert sorted(inbox) == sorted(event.id for event in kept)
+    assert consumer.handled == len(kept)
+    if poisoned:
+        assert single.calls == [*ids[:3], *ids], "the run up to the poison, then each event alone"
+    else:
+        assert single.calls == ids, "only through the batch handler, once each"
+
+
 @dataclass
 class WaitsOnAnotherConnection:
     """A handler that waits for a write another connection makes to the consumer's database.
@@ -469,12 +532,7 @@ async def test_a_handler_waiting_on_another_connection_needs_one_transaction_per
         events = [person_event() for _ in range(3)]
         await publish_all(pipeline, events)
         consumer = pipeline.consumer(handler, durable="goals-waits", per_event=per_event)
-        js = pipeline.bus.jetstream()
-        await js.add_consumer(DIRECTORY_STREAM, consumer.consumer_config())
-        pulled = await js.pull_subscribe_bind("goals-waits", stream=DIRECTORY_STREAM)
-        messages = await pulled.fetch(10, timeout=2.0)
-        await pulled.unsubscribe()
-        assert len(messages) == 3, "one fetch, one batch"
+        messages = await fetch_one_batch(pipeline, consumer, 3)
 
         started = asyncio.get_running_loop().time()
         await consumer.process_batch(messages)

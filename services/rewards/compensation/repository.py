@@ -49,13 +49,13 @@ class CompensationRepository:
         self.session.add_all(records)
         await self.session.flush()
 
-    def _current(self, today: date) -> Select[tuple[CompensationRecord, PayBand]]:
-        latest = (
-            select(CompensationRecord.person_id, func.max(CompensationRecord.effective_date).label("effective"))
-            .where(CompensationRecord.effective_date <= today)
-            .group_by(CompensationRecord.person_id)
-            .subquery()
-        )
+    def _current(self, today: date, people: set[uuid.UUID] | None = None) -> Select[tuple[CompensationRecord, PayBand]]:
+        effective = func.max(CompensationRecord.effective_date).label("effective")
+        query = select(CompensationRecord.person_id, effective).where(CompensationRecord.effective_date <= today)
+        if people is not None:
+            # In the grouping itself: SQLite does not push the outer filter down, and grouped every record.
+            query = query.where(CompensationRecord.person_id.in_(people))
+        latest = query.group_by(CompensationRecord.person_id).subquery()
         return (
             select(CompensationRecord, PayBand)
             .join(
@@ -75,7 +75,7 @@ class CompensationRepository:
         wanted = set(person_ids)
         if not wanted:
             return {}
-        rows = await self.session.execute(self._current(today).where(CompensationRecord.person_id.in_(wanted)))
+        rows = await self.session.execute(self._current(today, wanted))
         return {record.person_id: (record, band) for record, band in rows.tuples()}
 
     async def history(self, person_id: uuid.UUID) -> list[tuple[CompensationRecord, PayBand]]:

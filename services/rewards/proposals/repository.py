@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -91,13 +91,37 @@ class ProposalRepository:
         proposal = await self.session.scalar(query)
         return proposal
 
+    async def for_people(
+        self, cycle_id: uuid.UUID, person_ids: Sequence[uuid.UUID], *, for_update: bool = False
+    ) -> dict[uuid.UUID, PayProposal]:
+        if not person_ids:
+            return {}
+        query = select(PayProposal).where(PayProposal.cycle_id == cycle_id, PayProposal.person_id.in_(person_ids))
+        if for_update:
+            query = query.with_for_update()
+        return {proposal.person_id: proposal for proposal in await self.session.scalars(query)}
+
     async def add(self, proposal: PayProposal) -> PayProposal:
         self.session.add(proposal)
         await self.session.flush()
         return proposal
 
+    async def add_all(self, proposals: Sequence[PayProposal]) -> None:
+        """Flushes even with nothing new: the caller's changes to loaded proposals go with it."""
+        self.session.add_all(proposals)
+        await self.session.flush()
+
     async def person(self, person_id: uuid.UUID) -> Person | None:
         return await self.session.get(Person, person_id)
+
+    async def departments(self, person_ids: Sequence[uuid.UUID]) -> dict[uuid.UUID, str]:
+        """The people projection's department of each person who has one."""
+        if not person_ids:
+            return {}
+        rows = await self.session.execute(
+            select(Person.id, Person.department).where(Person.id.in_(person_ids), Person.department.is_not(None))
+        )
+        return {person_id: department for person_id, department in rows.tuples() if department}
 
     def reports(self, manager_id: uuid.UUID, *, all_levels: bool) -> Select[tuple[uuid.UUID]]:
         """Ids of the people under ``manager_id`` in the people projection (one recursive CTE)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
@@ -23,7 +24,15 @@ from services.rewards.bonus.service import BONUS_FIELDS, BonusService, apply_bon
 from services.rewards.compensation.repository import CompensationRepository
 from services.rewards.events import add_cycle_finalized_event, add_proposal_event
 from services.rewards.matrix.service import MeritMatrixService
-from services.rewards.models import BudgetOverride, OrgUnitApproval, PayCycle, PayProposal
+from services.rewards.models import (
+    BudgetOverride,
+    CompensationRecord,
+    MeritMatrix,
+    OrgUnitApproval,
+    PayBand,
+    PayCycle,
+    PayProposal,
+)
 from services.rewards.policy.service import PolicyService
 from services.rewards.proposals.repository import PayCycleRepository, ProposalRepository
 from services.rewards.proposals.schemas import (
@@ -97,6 +106,15 @@ class Pools:
 
 
 @dataclass(frozen=True)
+class RatingInputs:
+    """What computing proposals reads besides the rating, read once for many people of a cycle."""
+
+    pay: dict[uuid.UUID, tuple[CompensationRecord, PayBand]]
+    matrix: tuple[MeritMatrix, rules.Matrix] | None
+    bonus_plan: BonusPlanDefinition | None
+
+
+@dataclass(frozen=True)
 class Edited:
     proposal: PayProposal
     pools: Pools
@@ -125,45 +143,81 @@ class ProposalService:
 
     async def apply_rating(self, payload: dict[str, Any]) -> PayProposal | None:
         """One final rating -> one proposal per person and cycle; older versions never win."""
-        rating = RatingFinalized.model_validate(payload)
-        cycle = await self.cycles.get_or_create(rating.cycle_id)
+        return (await self.apply_ratings([payload]))[0]
+
+    async def apply_ratings(self, payloads: Sequence[dict[str, Any]]) -> list[PayProposal | None]:
+        """Final ratings, in order -> each person's proposal in its cycle (None: the cycle is finalized).
+
+        What a cycle's ratings share is read once for all of them: the pay cycle and its
+        approvals, the merit matrix, the bonus plan, and their proposals, people and current
+        pay in a query each; the changes are flushed together. Applied one by one (a
+        consumer's single path) or many at once, the same ratings leave the same proposals.
+        """
+        ratings = [RatingFinalized.model_validate(payload) for payload in payloads]
+        by_cycle: dict[uuid.UUID, list[int]] = defaultdict(list)
+        for index, rating in enumerate(ratings):
+            by_cycle[rating.cycle_id].append(index)
+        applied: list[PayProposal | None] = [None] * len(ratings)
+        for cycle_id, indexes in by_cycle.items():
+            proposals = await self._apply_cycle_ratings(cycle_id, [ratings[index] for index in indexes])
+            for index, proposal in zip(indexes, proposals, strict=True):
+                applied[index] = proposal
+        return applied
+
+    async def _apply_cycle_ratings(
+        self, cycle_id: uuid.UUID, ratings: Sequence[RatingFinalized]
+    ) -> list[PayProposal | None]:
+        cycle = await self.cycles.get_or_create(cycle_id)
         if cycle.finalized_at is not None:
-            logger.warning(
-                "rating v%d of %s ignored: cycle %s is finalized", rating.version, rating.person_id, cycle.id
+            for rating in ratings:
+                logger.warning(
+                    "rating v%d of %s ignored: cycle %s is finalized", rating.version, rating.person_id, cycle.id
+                )
+            return [None] * len(ratings)
+        people = list(dict.fromkeys(rating.person_id for rating in ratings))
+        proposals = await self.proposals.for_people(cycle_id, people, for_update=True)
+        approved = await self.cycles.approvals(cycle_id)
+        departments = await self.proposals.departments([person for person in people if person not in proposals])
+        inputs = await self._inputs(cycle_id, people)
+        created: list[PayProposal] = []
+        announced: list[tuple[PayProposal, str]] = []
+        applied: list[PayProposal | None] = []
+        for rating in ratings:
+            proposal = proposals.get(rating.person_id)
+            applied.append(proposal)
+            if proposal is not None and rating.version <= proposal.rating_version:
+                continue  # a stale or repeated rating
+            org_unit = rating.org_unit or (
+                proposal.org_unit if proposal is not None else departments.get(rating.person_id) or UNASSIGNED_UNIT
             )
-            return None
-        proposal = await self.proposals.get_for(rating.cycle_id, rating.person_id, for_update=True)
-        if proposal is not None and rating.version <= proposal.rating_version:
-            return proposal  # a stale or repeated rating
-        org_unit = await self._org_unit(rating, proposal)
-        if org_unit in await self.cycles.approvals(cycle.id):
-            logger.warning(
-                "rating v%d of %s ignored: unit of cycle %s is approved already",
-                rating.version,
-                rating.person_id,
-                cycle.id,
-            )
-            return proposal
-        created = proposal is None
-        if proposal is None:
-            proposal = PayProposal(cycle_id=rating.cycle_id, person_id=rating.person_id)
-        previous_status = proposal.status
-        proposal.org_unit = org_unit
-        proposal.rating = rating.rating
-        proposal.rating_label = rating.rating_label
-        proposal.scale_min, proposal.scale_max = rating.scale_min, rating.scale_max
-        proposal.rating_version = rating.version
-        proposal.rating_finalized_at = rating.finalized_at
-        proposal.submitted_by = proposal.submitted_at = None
-        await self._compute(proposal)
-        if created:
-            await self.proposals.add(proposal)
-            add_proposal_event(self.session, proposal, "created")
-        else:
-            await self.session.flush()
-            if previous_status == ProposalStatus.submitted:
-                add_proposal_event(self.session, proposal, "returned")
-        return proposal
+            if org_unit in approved:
+                logger.warning(
+                    "rating v%d of %s ignored: unit of cycle %s is approved already",
+                    rating.version,
+                    rating.person_id,
+                    cycle.id,
+                )
+                continue
+            if proposal is None:
+                proposal = proposals[rating.person_id] = applied[-1] = PayProposal(
+                    cycle_id=rating.cycle_id, person_id=rating.person_id
+                )
+                created.append(proposal)
+                announced.append((proposal, "created"))
+            elif proposal.status == ProposalStatus.submitted:
+                announced.append((proposal, "returned"))
+            proposal.org_unit = org_unit
+            proposal.rating = rating.rating
+            proposal.rating_label = rating.rating_label
+            proposal.scale_min, proposal.scale_max = rating.scale_min, rating.scale_max
+            proposal.rating_version = rating.version
+            proposal.rating_finalized_at = rating.finalized_at
+            proposal.submitted_by = proposal.submitted_at = None
+            self._compute(proposal, inputs)
+        await self.proposals.add_all(created)
+        for proposal, verb in announced:
+            add_proposal_event(self.session, proposal, verb)
+        return applied
 
     async def open_pay_approval(self, payload: dict[str, Any]) -> PayCycle:
         opened = PayApprovalOpened.model_validate(payload)
@@ -175,17 +229,16 @@ class ProposalService:
         await self.session.flush()
         return cycle
 
-    async def _org_unit(self, rating: RatingFinalized, proposal: PayProposal | None) -> str:
-        if rating.org_unit:
-            return rating.org_unit
-        if proposal is not None:
-            return proposal.org_unit
-        person = await self.proposals.person(rating.person_id)
-        return (person.department if person is not None else None) or UNASSIGNED_UNIT
+    async def _inputs(self, cycle_id: uuid.UUID, people: Sequence[uuid.UUID]) -> RatingInputs:
+        return RatingInputs(
+            pay=await self.compensation.current(people, today()),
+            matrix=await self.matrices.for_cycle(cycle_id),
+            bonus_plan=await BonusService(self.session).plan(cycle_id),
+        )
 
-    async def _compute(self, proposal: PayProposal) -> None:
+    def _compute(self, proposal: PayProposal, inputs: RatingInputs) -> None:
         """Snapshot salary, band and guideline; the proposed % starts at the target."""
-        reason = await self._fill(proposal)
+        reason = self._fill(proposal, inputs)
         if reason is not None:
             proposal.status = ProposalStatus.needs_data.value
             proposal.needs_data_reason = reason
@@ -205,9 +258,9 @@ class ProposalService:
         proposal.justification = None
         proposal.over_budget_reason = None
 
-    async def _fill(self, proposal: PayProposal) -> str | None:
+    def _fill(self, proposal: PayProposal, inputs: RatingInputs) -> str | None:
         """Fill the snapshot; returns why it cannot be completed, or None."""
-        found = (await self.compensation.current([proposal.person_id], today())).get(proposal.person_id)
+        found = inputs.pay.get(proposal.person_id)
         if found is None:
             return "The person has no current compensation record: import one, then refresh the cycle."
         record, band = found
@@ -221,7 +274,7 @@ class ProposalService:
         proposal.compa_ratio = ratio
         if ratio is None:
             return f"The pay band {band.grade} ({band.currency}) has no midpoint, so no compa-ratio."
-        matrix = await self.matrices.for_cycle(proposal.cycle_id)
+        matrix = inputs.matrix
         if matrix is None:
             return "No merit matrix is set for this cycle and there is no default one."
         stored, definition = matrix
@@ -239,7 +292,7 @@ class ProposalService:
         proposal.guideline_target_pct = cell.guideline.target
         proposal.guideline_max_pct = cell.guideline.max
         self._propose(proposal, cell.guideline.target)
-        apply_bonus(proposal, await BonusService(self.session).plan(proposal.cycle_id), record.hire_date)
+        apply_bonus(proposal, inputs.bonus_plan, record.hire_date)
         return None
 
     async def recompute_bonuses(self, cycle_id: uuid.UUID, plan: BonusPlanDefinition) -> int:
@@ -283,8 +336,10 @@ class ProposalService:
         """Recompute every ``needs_data`` proposal of a cycle (after an import or a new matrix)."""
         await self._cycle_or_404(cycle_id)
         completed = still = 0
-        for proposal in await self.proposals.of_cycle_needing_data(cycle_id):
-            await self._compute(proposal)
+        needing = await self.proposals.of_cycle_needing_data(cycle_id)
+        inputs = await self._inputs(cycle_id, [proposal.person_id for proposal in needing])
+        for proposal in needing:
+            self._compute(proposal, inputs)
             if proposal.status == ProposalStatus.draft:
                 completed += 1
             else:
