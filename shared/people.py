@@ -67,6 +67,9 @@ class PersonProjectionMixin:
     division: Mapped[str | None] = mapped_column(String(200), nullable=True)
     locale: Mapped[str | None] = mapped_column(String(35), nullable=True)
     timezone: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    # When the directory told this copy the person went from active to inactive (that event's
+    # time); None while active, and when not known (left before copies kept it, or first seen inactive).
+    deactivated_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     synced_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow)
 
 
@@ -82,6 +85,9 @@ class PersonOut(BaseModel):
     title: str | None = None
     organization: str | None = None
     division: str | None = None
+    deactivated_at: datetime | None = Field(
+        None, description="When this service learned the person left; null while active or when not known."
+    )
 
 
 class PeopleSync(BaseModel):
@@ -106,10 +112,17 @@ class PeopleProjection:
             data.active = False
         person = await session.get(self.model, data.id, with_for_update=True)
         if person is None:
+            # First seen inactive: when they left is not known here (an import of past staff).
             session.add(self.model(**data.model_dump(), synced_at=utcnow()))
             return
         if data.version < person.version:
             return
+        if data.active:
+            person.deactivated_at = None
+        elif person.active:
+            # Only the change from active counts: every later change to someone inactive is told
+            # as a deactivation again.
+            person.deactivated_at = event.time
         values: dict[str, Any] = data.model_dump(exclude={"id"})
         for name, value in values.items():
             setattr(person, name, value)

@@ -67,6 +67,7 @@ async def test_scim_changes_replicate_idempotently(
             "title": "Staff Engineer",
             "organization": None,
             "division": "Platform",
+            "deactivated_at": None,
         }
         for name, client in others.items():
 
@@ -113,6 +114,6 @@ async def test_scim_changes_replicate_idempotently(
 
             async def inactive(c: httpx.AsyncClient = client) -> bool:
                 seen = await projected(c, ada["id"], anyone)
-                return seen is not None and seen["active"] is False
+                return seen is not None and seen["active"] is False and seen["deactivated_at"] is not None
 
             await wait_until(inactive, message=f"{name} sees the deactivation")

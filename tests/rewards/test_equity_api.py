@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Any
 
@@ -20,9 +20,22 @@ from nats.js import JetStreamContext
 
 from services.rewards.models import Person
 from shared.auth import Role
+from shared.database import utcnow
+from shared.events import CloudEvent
+from shared.people import PERSON_DEACTIVATED, PERSON_UPSERTED, PersonEventData
 from tests.conftest import TokenFactory
-from tests.rewards.support import Someone, add_bands, band, insert_people, rewards_stream, someone, today
+from tests.rewards.support import (
+    Someone,
+    add_bands,
+    band,
+    insert_people,
+    publish_people,
+    rewards_stream,
+    someone,
+    today,
+)
 from tests.support.http import assert_problem, problem_fields
+from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
 
@@ -391,3 +404,64 @@ async def test_reports_take_the_records_in_force_on_the_reference_date_of_active
         await rewards.get("/pay-transparency/art9-report", params={"reference_date": str(soon)}, headers=hr)
     ).json()
     assert later["pay_gap"]["mean_gap_pct"] == "18.00"  # women (45000 + 4 x 40000) / 5 = 41000
+
+
+async def test_a_past_report_counts_who_was_employed_then(
+    rewards: httpx.AsyncClient, js: JetStreamContext, auth: TokenFactory
+) -> None:
+    """The leaving time comes from the directory's events: the first deactivation counts, a return clears it."""
+    hr = auth(Role.hr)
+    rewards.headers["Authorization"] = hr["Authorization"]  # for the people-projection probe
+    women = [someone(f"W{i}") for i in range(5)]
+    men = [someone(f"M{i}") for i in range(7)]
+    await publish_people(js, rewards, *women, *men)
+    await add_bands(rewards, hr, band("G", "EUR", "10000", "50000", "100000"))
+    lines = [f"{w.id},EUR,40000,G,{today() - timedelta(days=90)},,,,1,,female,,,0" for w in women]
+    lines += [f"{m.id},EUR,50000,G,{today() - timedelta(days=90)},,,,1,,male,,,0" for m in men]
+    assert (await post_csv(rewards, hr, csv_body(*lines))).status_code == 200
+    early, late, returner = men[4], men[5], men[6]
+    now = utcnow()
+
+    async def told(person: Someone, version: int, at: datetime, *, active: bool) -> None:
+        data = PersonEventData(
+            id=person.id, version=version, display_name=person.name, email=f"{person.name}@example.com", active=active
+        )
+        event = CloudEvent(
+            source="/meritloop/reviews",
+            type=PERSON_UPSERTED if active else PERSON_DEACTIVATED,
+            subject=str(person.id),
+            time=at,
+            data=data.model_dump(mode="json"),
+        )
+        await js.publish(event.nats_subject, event.to_bytes(), headers={"Nats-Msg-Id": str(event.id)})
+
+    await told(early, 2, now - timedelta(days=60), active=False)
+    await told(late, 2, now - timedelta(days=20), active=False)
+    await told(late, 3, now - timedelta(days=1), active=False)  # an edit to a leaver: still the first time
+    await told(returner, 2, now - timedelta(days=50), active=False)
+    await told(returner, 3, now - timedelta(days=40), active=True)  # rehired: employed throughout
+
+    async def projected() -> bool:
+        found = (await rewards.get(f"/people/{returner.id}", headers=hr)).json()
+        return (
+            found.get("active") is True
+            and (await rewards.get(f"/people/{late.id}", headers=hr)).json()["deactivated_at"] is not None
+        )
+
+    await wait_until(projected, message="the leavers projected")
+    shown = (await rewards.get(f"/people/{late.id}", headers=hr)).json()
+    assert shown["active"] is False
+    assert abs((datetime.fromisoformat(shown["deactivated_at"]) - (now - timedelta(days=20))).total_seconds()) < 1
+    assert (await rewards.get(f"/people/{returner.id}", headers=hr)).json()["deactivated_at"] is None
+
+    async def men_counted(days_ago: int) -> int:
+        params = {"reference_date": str(today() - timedelta(days=days_ago))}
+        report = (await rewards.get("/pay-transparency/art9-report", params=params, headers=hr)).json()
+        assert report["women"] == 5, report
+        count: int = report["men"]
+        return count
+
+    assert await men_counted(70) == 7  # before anyone left
+    assert await men_counted(30) == 6  # the early leaver is gone, the late one still there
+    assert await men_counted(10) == 5  # the late leaver left 20 days ago, not yesterday
+    assert await men_counted(0) == 5

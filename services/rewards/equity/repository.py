@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 
-from sqlalchemy import Float, String, select, type_coerce
+from sqlalchemy import Float, String, or_, select, type_coerce
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rewards.models import CompensationRecord, Person
@@ -42,15 +42,23 @@ class EquityRepository:
         return cls(session)
 
     async def on(self, reference_date: date) -> PayColumns:
-        """Each active person's record in force on ``reference_date``, as columns.
+        """The record in force on ``reference_date`` of each person employed then, as columns.
 
-        One scan of the records, the latest per person picked here, and the (few) inactive
-        people excluded by id: on SQLite the join to people and the grouped subquery took
-        three times as long as the scan for 100,000 records.
+        Employed then: active now, or left after that day (``deactivated_at``); someone who
+        left that day or before, or at a time not known, is not in it. One scan of the records,
+        the latest per person picked here, and the (few) leavers excluded by id: on SQLite the
+        join to people and the grouped subquery took three times as long as the scan for
+        100,000 records.
         """
+        day_after = datetime.combine(reference_date + timedelta(days=1), time.min, tzinfo=UTC)
         # Same column type as the records' person_id below, so the two compare on any driver.
         inactive = set(
-            await self.session.scalars(select(type_coerce(Person.id, String)).where(Person.active.is_(False)))
+            await self.session.scalars(
+                select(type_coerce(Person.id, String)).where(
+                    Person.active.is_(False),
+                    or_(Person.deactivated_at.is_(None), Person.deactivated_at < day_after),
+                )
+            )
         )
         record = CompensationRecord
         query = (
