@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -17,11 +18,15 @@ from temporalio.exceptions import ApplicationError
 
 from services.rewards.approvals.activities import ApprovalActivities
 from services.rewards.models import ApprovalAudit, ApprovalChain, OutboxEvent, Person
+from services.rewards.proposals.service import ProposalService
 from shared.auth import Role
+from shared.calibration import RatingFinalized
 from shared.database import utcnow
 from tests.conftest import TokenFactory
-from tests.rewards.support import insert_people, someone
+from tests.rewards.support import MATRIX, Someone, add_bands, band, import_csv, insert_people, someone, today
 from workflows.models import (
+    ApprovalAction,
+    ApprovalDecision,
     ApprovalEscalationInput,
     ApprovalReminderInput,
     ApprovalStepState,
@@ -29,6 +34,7 @@ from workflows.models import (
     EscalationTarget,
     OpenApprovalStepInput,
     PlanApprovalChainInput,
+    RecordApprovalDecisionInput,
 )
 
 pytestmark = pytest.mark.database
@@ -139,3 +145,85 @@ async def test_plan_open_remind_escalate(rewards: httpx.AsyncClient, auth: Token
     assert (
         await rewards.get(f"/cycles/{cycle}/approval-chains/{mia.id}", headers=auth(Role.manager, person_id=top.id))
     ).status_code == 200
+
+
+async def test_a_leavers_reports_go_with_the_next_active_manager(
+    rewards: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    """Until the HRIS moves them, a manager who left passes their people up: listed, submitted, approved."""
+    hr = auth(Role.hr)
+    boss = someone("Boss", "Eng")
+    gone = someone("Gone", "Eng", boss)
+    ada, bob, carl = someone("Ada", "Eng", gone), someone("Bob", "Eng", gone), someone("Carl", "Eng", boss)
+    await insert_people(rewards, boss, gone, ada, bob, carl)
+    sessionmaker = rewards.app.state.sessionmaker  # type: ignore[attr-defined]
+    async with sessionmaker() as session, session.begin():
+        (await session.get(Person, gone.id)).active = False
+    await add_bands(rewards, hr, band("L1", "EUR", "40000", "50000", "60000"))
+    past = today() - timedelta(days=30)
+    imported = await import_csv(rewards, hr, *((p.id, "EUR", "50000.00", "L1", past) for p in (gone, ada, bob, carl)))
+    assert imported.status_code == 200, imported.text
+    assert (await rewards.put("/merit-matrices/default", json=MATRIX, headers=hr)).status_code == 201
+    cycle = uuid.uuid4()
+    async with sessionmaker() as session, session.begin():
+        await ProposalService(session).apply_ratings([rating_of(cycle, p) for p in (gone, ada, bob, carl)])
+
+    as_boss = auth(Role.manager, person_id=boss.id)
+    listed = await rewards.get(f"/cycles/{cycle}/proposals", params={"manager": "me"}, headers=as_boss)
+    assert listed.status_code == 200, listed.text
+    assert {item["person_id"] for item in listed.json()["items"]} == {str(p.id) for p in (gone, ada, bob, carl)}
+    submitted = await rewards.post(f"/cycles/{cycle}/proposals/submit", params={"manager": "me"}, headers=as_boss)
+    assert submitted.status_code == 200, submitted.text
+    assert submitted.json()["submitted"] == 4
+
+    # Boss's chain approved at its final step approves the unit: Ada and Bob count as Boss's.
+    async with sessionmaker() as session, session.begin():
+        session.add(ApprovalChain(cycle_id=cycle, manager_id=boss.id, status="in_progress", steps=[]))
+    work = activities(rewards)
+    plan = await work.plan(
+        PlanApprovalChainInput(
+            idempotency_key="l:plan", cycle_id=str(cycle), manager_id=str(boss.id), depth=1, final_approver_id=None
+        )
+    )
+    final = plan.steps[-1]
+    assert final.final
+    now = utcnow()
+    await work.record(
+        RecordApprovalDecisionInput(
+            idempotency_key="l:final",
+            cycle_id=str(cycle),
+            manager_id=str(boss.id),
+            decision=ApprovalDecision(
+                step_index=final.level, actor_id=str(uuid.uuid4()), actor_is_hr=True, action=ApprovalAction.approve
+            ),
+            step=ApprovalStepState(
+                index=final.level,
+                level=final.level,
+                assignee_id=None,
+                status=ApprovalStepStatus.open,
+                round=1,
+                opened_at=now,
+                due_at=now + timedelta(hours=1),
+            ),
+            next_index=None,
+            decided_at=now,
+        )
+    )
+    summary = await rewards.get(f"/cycles/{cycle}/org-units/Eng/summary", headers=hr)
+    assert summary.status_code == 200, summary.text
+    assert summary.json()["approved"] is True, summary.json()
+
+
+def rating_of(cycle: uuid.UUID, person: Someone) -> dict[str, Any]:
+    return RatingFinalized(
+        cycle_id=cycle,
+        person_id=person.id,
+        rating=Decimal(4),
+        scale_min=Decimal(1),
+        scale_max=Decimal(5),
+        rating_label=None,
+        org_unit=person.department,
+        manager_id=person.manager_id,
+        finalized_at=utcnow(),
+        version=1,
+    ).model_dump(mode="json")

@@ -393,12 +393,21 @@ class ApprovalService:
             members = await self.proposals.of_unit(chain.cycle_id, unit)
             ready = True
             for member in members:
-                person = await self.approvals.person(member.person_id)
-                if member.status != ProposalStatus.submitted or person is None or person.manager_id not in approved:
+                if member.status != ProposalStatus.submitted or not await self._chain_approved(member, approved):
                     ready = False
                     break
             if ready:
                 await service.approve_unit(chain.cycle_id, unit, by)
+
+    async def _chain_approved(self, proposal: PayProposal, approved: set[uuid.UUID]) -> bool:
+        """The proposal's manager's chain is approved: their own, or, if they left before
+        starting one, the next active manager's, whose reports they are now (``reports()``)."""
+        person = await self.approvals.person(proposal.person_id)
+        if person is None or person.manager_id is None:
+            return False
+        if person.manager_id in approved:
+            return True
+        return await self.approvals.active_manager_of(proposal.person_id) in approved
 
     # --- bookkeeping ---------------------------------------------------------------------
 

@@ -124,19 +124,25 @@ class ProposalRepository:
         return {person_id: department for person_id, department in rows.tuples() if department}
 
     def reports(self, manager_id: uuid.UUID, *, all_levels: bool) -> Select[tuple[uuid.UUID]]:
-        """Ids of the people under ``manager_id`` in the people projection (one recursive CTE)."""
+        """Ids of the people under ``manager_id`` in the people projection (one recursive CTE).
+
+        Direct reports include those of a report who has left (inactive), and so on down: until
+        the HRIS moves them, a leaver's people are the next active manager's to propose for,
+        submit and approve, as their reviews are (the reviews service hands them on likewise).
+        """
         tree = (
-            select(Person.id.label("id"), literal(1).label("level"))
+            select(Person.id.label("id"), Person.active.label("active"), literal(1).label("level"))
             .where(Person.manager_id == manager_id)
             .cte("reports", recursive=True)
         )
-        if all_levels:
-            tree = tree.union_all(
-                select(Person.id, tree.c.level + 1)
-                .join(tree, Person.manager_id == tree.c.id)
-                .where(tree.c.level < MAX_DEPTH)
-            )
-        return select(tree.c.id)
+        below = (
+            select(Person.id, Person.active, tree.c.level + 1)
+            .join(tree, Person.manager_id == tree.c.id)
+            .where(tree.c.level < MAX_DEPTH)
+        )
+        if not all_levels:
+            below = below.where(tree.c.active.is_(False))
+        return select(tree.union_all(below).c.id)
 
     async def is_report(self, manager_id: uuid.UUID, person_id: uuid.UUID) -> bool:
         tree = self.reports(manager_id, all_levels=True).subquery()
