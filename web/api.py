@@ -118,6 +118,9 @@ class Api:
     async def put(self, service: WebBackend, path: str, json: Any = None) -> Any:
         return await self.request(service, "PUT", path, json=json)
 
+    async def patch(self, service: WebBackend, path: str, json: Any = None) -> Any:
+        return await self.request(service, "PATCH", path, json=json)
+
     async def names(self, ids: list[str | uuid.UUID | None]) -> dict[str, str]:
         """Display names of people (from the directory), looked up once per request."""
         wanted = {str(person) for person in ids if person is not None and str(person) not in self._names}

@@ -17,7 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from shared.metrics import METRICS_PATH, HTTPMetricsMiddleware
 from shared.settings import Settings, get_settings
-from web import checkin_pages, pages, policy_pages, signin, summary_pages, upward
+from web import checkin_pages, goal_pages, pages, policy_pages, signin, summary_pages, upward
 from web.api import ApiError, Services
 from web.rendering import Renderer
 from web.session import CsrfRefused, NotAllowed, Person, SignInRequired, signin_location
@@ -88,6 +88,7 @@ def create_app(
     app.include_router(signin.router)
     # Before pages: its catch-all POST /checkins/{id}/{what} would take /checkins/{id}/end.
     app.include_router(checkin_pages.router)
+    app.include_router(goal_pages.router)
     app.include_router(pages.router)
     app.include_router(upward.router)
     app.include_router(policy_pages.router)

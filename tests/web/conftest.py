@@ -102,6 +102,18 @@ async def sign_in_as(web: httpx.AsyncClient, person_id: str, next_path: str = "/
     return response
 
 
+async def client_of(stack: Stack, name: str) -> httpx.AsyncClient:
+    """A browser of its own for ``name``, signed in (several people at once in one test)."""
+    client = web_client(stack.app)
+    await sign_in_as(client, stack.people[name])
+    return client
+
+
+def admin_session(client: httpx.AsyncClient, person_id: str, auth: TokenFactory) -> None:
+    token = auth(Role.admin, person_id=uuid.UUID(person_id))["Authorization"].removeprefix("Bearer ")
+    forged_session(client, person_id, token, ["admin", "employee"])
+
+
 StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]
 
 

@@ -14,8 +14,7 @@ import pytest
 
 from tests.conftest import TokenFactory
 from tests.support.waiting import wait_until
-from tests.web.conftest import Stack, StackFactory, csrf_of, sign_in_as, web_client
-from tests.web.test_upward_pages import admin_session
+from tests.web.conftest import StackFactory, admin_session, client_of, csrf_of, web_client
 from web.checkin_pages import NO_SERIES, NO_SUCH, NO_TIME, OUT_OF_ORDER, local_start
 
 pytestmark = pytest.mark.database
@@ -26,12 +25,6 @@ OCCURRENCE = re.compile(r'action="/checkins/[0-9a-f-]+/occurrences/([0-9A-Z]+)/s
 async def post(client: httpx.AsyncClient, action: str, **data: str) -> httpx.Response:
     token = csrf_of((await client.get("/checkins")).text)
     return await client.post(action, data={"csrf_token": token, **data})
-
-
-async def client_of(stack: Stack, name: str) -> httpx.AsyncClient:
-    client = web_client(stack.app)
-    await sign_in_as(client, stack.people[name])
-    return client
 
 
 async def start_series(mona: httpx.AsyncClient, report: str) -> str:

@@ -40,6 +40,11 @@ KEPT = {
     "approval_chain.html": ["/approvals/{{ cycle_id }}/{{ chain.manager_id }}"],
     "calibration.html": ["/hr/calibration/{{ calibration.id }}/adjustments"] * 2,
     "goal_new.html": ["/goals/new"],
+    "goal_edit.html": [
+        "/goals/{{ goal.id }}/edit",
+        "/goals/{{ goal.id }}/key-results",
+        "/goals/{{ goal.id }}/milestones",
+    ],
 }
 
 

@@ -12,8 +12,8 @@ from shared.auth import Role
 from shared.settings import Settings
 from tests.conftest import TokenFactory
 from tests.rewards.support import today
-from tests.web.conftest import StackFactory, csrf_of
-from tests.web.test_policy_pages import client_of, pay_cycle
+from tests.web.conftest import StackFactory, client_of, csrf_of
+from tests.web.test_policy_pages import pay_cycle
 
 pytestmark = pytest.mark.database
 

@@ -16,17 +16,10 @@ from shared.settings import Settings
 from tests.conftest import TokenFactory
 from tests.rewards.support import MATRIX, Someone, add_bands, band, import_csv, publish_rating, today
 from tests.support.waiting import wait_until
-from tests.web.conftest import Stack, StackFactory, csrf_of, sign_in_as, web_client
-from tests.web.test_upward_pages import admin_session
+from tests.web.conftest import Stack, StackFactory, admin_session, client_of, csrf_of, web_client
 from web.policy_pages import NO_PAY_CYCLE, NOT_A_NUMBER
 
 pytestmark = pytest.mark.database
-
-
-async def client_of(stack: Stack, name: str) -> httpx.AsyncClient:
-    client = web_client(stack.app)
-    await sign_in_as(client, stack.people[name])
-    return client
 
 
 async def save(client: httpx.AsyncClient, cycle: object, **fields: str) -> httpx.Response:

@@ -12,11 +12,17 @@ import pytest
 from fastapi import FastAPI
 
 from services.feedback.models import Person as FeedbackPerson
-from shared.auth import Role
 from tests.conftest import TokenFactory
 from tests.notifications.conftest import Notifier
 from tests.support.waiting import wait_until
-from tests.web.conftest import Stack, StackFactory, csrf_of, forged_session, sign_in_as, web_client
+from tests.web.conftest import (
+    StackFactory,
+    admin_session,
+    client_of,
+    csrf_of,
+    sign_in_as,
+    web_client,
+)
 
 pytestmark = pytest.mark.database
 
@@ -31,20 +37,9 @@ BELOW_K = "No results about you: fewer people answered than the 3 needed"
 OTHERS_ONLY = "Each manager reads the results about themselves here"
 
 
-def admin_session(client: httpx.AsyncClient, person_id: str, auth: TokenFactory) -> None:
-    token = auth(Role.admin, person_id=uuid.UUID(person_id))["Authorization"].removeprefix("Bearer ")
-    forged_session(client, person_id, token, ["admin", "employee"])
-
-
 async def answer(client: httpx.AsyncClient, pulse: str, **fields: str) -> httpx.Response:
     token = csrf_of((await client.get("/upward")).text)
     return await client.post(f"/upward/{pulse}", data={"csrf_token": token, **fields})
-
-
-async def client_of(stack: Stack, name: str) -> httpx.AsyncClient:
-    client = web_client(stack.app)
-    await sign_in_as(client, stack.people[name])
-    return client
 
 
 async def sees_pulse(client: httpx.AsyncClient, pulse: str) -> None:

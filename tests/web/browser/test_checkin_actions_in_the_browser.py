@@ -11,19 +11,15 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
-from playwright.async_api import async_playwright, expect
+from playwright.async_api import expect
 
 from shared.auth import Role
-from shared.settings import Environment, Settings
+from shared.settings import Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.support.waiting import wait_until
-from tests.web.browser.test_review_cycle_in_the_browser import Pages, assert_axe_finds, sign_in
-from tests.web.conftest import serving
-from web.app import create_app
+from tests.web.browser.support import Pages, browsing, sign_in
 from web.checkin_pages import OUT_OF_ORDER
-from web.settings import WebSettings
 
 pytestmark = [pytest.mark.database, pytest.mark.timeout(600)]
 
@@ -66,58 +62,44 @@ async def test_skip_move_and_end_a_one_to_one_in_the_browser(
         second_start = datetime.fromisoformat(listed.json()["items"][1]["starts_at"]).astimezone(BERLIN)
         moved_to = (second_start + timedelta(days=1)).replace(hour=15, minute=30)
 
-        transports = {
-            name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
-            for name, client in (("reviews", reviews), ("feedback", feedback))
-        }
-        app = create_app(
-            settings.model_copy(update={"environment": Environment.development}),
-            WebSettings(),
-            transports=transports,  # type: ignore[arg-type]
-        )
         pages = Pages(artefacts)
-        async with app.router.lifespan_context(app), serving(app) as base, async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            try:
-                await assert_axe_finds(browser)
-                _, page = await sign_in(browser, base, "Mara Manager")
-                await page.get_by_role("link", name="1:1s").click()
-                await page.get_by_role("link", name="Eli Employee").click()
-                await expect(page.get_by_role("heading", name="Coming meetings")).to_be_visible()
-                await pages.check(page, "series")
+        async with browsing(settings, chromium, {"reviews": reviews, "feedback": feedback}) as (browser, base):
+            _, page = await sign_in(browser, base, "Mara Manager")
+            await page.get_by_role("link", name="1:1s").click()
+            await page.get_by_role("link", name="Eli Employee").click()
+            await expect(page.get_by_role("heading", name="Coming meetings")).to_be_visible()
+            await pages.check(page, "series")
 
-                await page.get_by_role("button", name="Skip this meeting").first.click()
-                await expect(page.get_by_role("status")).to_have_text("The meeting is skipped.")
-                await expect(page.get_by_role("heading", name=re.compile(r"\(skipped\)"))).to_have_count(1)
-                await pages.check(page, "skipped")
+            await page.get_by_role("button", name="Skip this meeting").first.click()
+            await expect(page.get_by_role("status")).to_have_text("The meeting is skipped.")
+            await expect(page.get_by_role("heading", name=re.compile(r"\(skipped\)"))).to_have_count(1)
+            await pages.check(page, "skipped")
 
-                # The first meeting left with a form is the second one now.
-                when = page.get_by_label(re.compile("New time for the meeting of")).first
-                await when.fill((moved_to + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"))
-                await page.get_by_role("button", name="Move this meeting").first.click()
-                await expect(page.get_by_text(OUT_OF_ORDER)).to_be_visible()
-                await expect(page.locator(f"#starts_at-{original[1]}")).to_have_attribute("aria-invalid", "true")
-                await pages.check(page, "move-refused")
-                await page.locator(f"#starts_at-{original[1]}").fill(moved_to.strftime("%Y-%m-%dT%H:%M"))
-                await page.get_by_role("button", name="Move this meeting").first.click()
-                await expect(page.get_by_role("status")).to_have_text("The meeting is moved.")
-                await expect(page.get_by_role("heading", name=re.compile("moved from"))).to_have_count(1)
-                await pages.check(page, "moved")
-                held = await feedback.get(f"/checkins/series/{series['id']}/occurrences", headers=mara)
-                by_id = {item["recurrence_id"]: item for item in held.json()["items"]}
-                assert by_id[original[0]]["status"] == "skipped"
-                assert by_id[original[1]]["status"] == "moved"
-                assert datetime.fromisoformat(by_id[original[1]]["starts_at"]) == moved_to
+            # The first meeting left with a form is the second one now.
+            when = page.get_by_label(re.compile("New time for the meeting of")).first
+            await when.fill((moved_to + timedelta(days=30)).strftime("%Y-%m-%dT%H:%M"))
+            await page.get_by_role("button", name="Move this meeting").first.click()
+            await expect(page.get_by_text(OUT_OF_ORDER)).to_be_visible()
+            await expect(page.locator(f"#starts_at-{original[1]}")).to_have_attribute("aria-invalid", "true")
+            await pages.check(page, "move-refused")
+            await page.locator(f"#starts_at-{original[1]}").fill(moved_to.strftime("%Y-%m-%dT%H:%M"))
+            await page.get_by_role("button", name="Move this meeting").first.click()
+            await expect(page.get_by_role("status")).to_have_text("The meeting is moved.")
+            await expect(page.get_by_role("heading", name=re.compile("moved from"))).to_have_count(1)
+            await pages.check(page, "moved")
+            held = await feedback.get(f"/checkins/series/{series['id']}/occurrences", headers=mara)
+            by_id = {item["recurrence_id"]: item for item in held.json()["items"]}
+            assert by_id[original[0]]["status"] == "skipped"
+            assert by_id[original[1]]["status"] == "moved"
+            assert datetime.fromisoformat(by_id[original[1]]["starts_at"]) == moved_to
 
-                await page.get_by_role("link", name="End this 1:1 series…").click()
-                await expect(page.get_by_role("heading", name=re.compile("End the 1:1 series"))).to_be_visible()
-                await pages.check(page, "end-confirm")
-                await page.get_by_role("button", name="Yes, end the series").click()
-                await expect(page.get_by_role("status")).to_have_text("The 1:1 series has ended.")
-                await expect(page.get_by_role("link", name="Eli Employee")).to_have_count(0)
-                await pages.check(page, "ended")
-            finally:
-                await browser.close()
+            await page.get_by_role("link", name="End this 1:1 series…").click()
+            await expect(page.get_by_role("heading", name=re.compile("End the 1:1 series"))).to_be_visible()
+            await pages.check(page, "end-confirm")
+            await page.get_by_role("button", name="Yes, end the series").click()
+            await expect(page.get_by_role("status")).to_have_text("The 1:1 series has ended.")
+            await expect(page.get_by_role("link", name="Eli Employee")).to_have_count(0)
+            await pages.check(page, "ended")
         assert pages.count == 6, pages.checked
         assert pages.violations == [], "\n".join(pages.violations)
         # What the browser did is what the service holds.

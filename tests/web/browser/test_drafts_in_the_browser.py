@@ -29,7 +29,7 @@ from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycle_reads.support import Seeded
 from tests.feedback.support import ensure_directory_stream
 from tests.support.waiting import wait_until
-from tests.web.browser.test_review_cycle_in_the_browser import Pages, assert_axe_finds
+from tests.web.browser.support import Pages, assert_axe_finds
 from tests.web.conftest import serving
 from web.app import SESSION_COOKIE, create_app
 from web.settings import WebSettings

@@ -15,7 +15,7 @@ from shared.settings import Settings
 from tests.conftest import TokenFactory
 from tests.drafts.conftest import PRAISE, PUBLIC_GOAL, World, model, settings, world
 from tests.llm.server import ModelServer, down
-from tests.web.browser.test_review_cycle_in_the_browser import Pages, assert_axe_finds, sign_in
+from tests.web.browser.support import Pages, assert_axe_finds, sign_in
 from tests.web.conftest import StackFactory, serving
 from tests.web.test_policy_pages import pay_cycle
 from web.summary_pages import YEAR_ERROR

@@ -11,81 +11,25 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from axe_playwright_python.async_playwright import Axe
-from playwright.async_api import Browser, BrowserContext, Page, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from shared.auth import Role
 from shared.database import utcnow
-from shared.settings import Environment, Settings
+from shared.settings import Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycles.conftest import WorkerFactory
 from tests.notifications.conftest import Notifier
 from tests.reviews_config.builders import scale_body, template_body
 from tests.rewards.support import MATRIX, band, import_csv
 from tests.support.waiting import wait_until
-from tests.web.conftest import serving
-from web.app import create_app
-from web.settings import WebSettings
+from tests.web.browser.support import Pages, browsing, reload_until, sign_in
 
 pytestmark = [pytest.mark.database, pytest.mark.timeout(900)]
-
-WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
-BLOCKING = {"serious", "critical"}
-
-
-async def assert_axe_finds(browser: Browser) -> None:
-    """axe-core runs and reports: an image without a text alternative is a critical violation."""
-    context = await browser.new_context()
-    page = await context.new_page()
-    await page.set_content('<html lang="en"><title>x</title><main><img src="data:,"></main></html>')
-    results = await Axe().run(page, options=WCAG)
-    assert "image-alt" in {v["id"] for v in results.response["violations"] if v.get("impact") in BLOCKING}
-    await context.close()
-
-
-class Pages:
-    """Screenshots and accessibility checks of every page the test opens."""
-
-    def __init__(self, folder: Path) -> None:
-        self.folder = folder
-        self.axe = Axe()
-        self.count = 0
-        self.violations: list[str] = []
-        self.checked: list[str] = []
-
-    async def check(self, page: Page, name: str) -> None:
-        self.count += 1
-        await page.screenshot(path=str(self.folder / f"{self.count:02d}-{name}.png"), full_page=True)
-        results = await self.axe.run(page, options=WCAG)
-        self.checked.append(f"{name} {page.url}")
-        for violation in results.response["violations"]:
-            if violation.get("impact") in BLOCKING:
-                targets = [node.get("target") for node in violation.get("nodes", [])][:3]
-                self.violations.append(f"{name}: {violation['id']} ({violation['impact']}) {targets}")
-
-
-async def sign_in(browser: Browser, base: str, name: str) -> tuple[BrowserContext, Page]:
-    context = await browser.new_context(base_url=base, locale="en-GB")
-    page = await context.new_page()
-    await page.goto("/signin")
-    await page.get_by_role("button", name=f"Sign in as {name}").click()
-    await expect(page.get_by_role("button", name="Sign out")).to_be_visible()
-    return context, page
-
-
-async def reload_until(page: Page, ready: Callable[[], Awaitable[bool]], what: str, timeout: float = 90) -> None:
-    async def probe() -> bool:
-        await page.reload()
-        return await ready()
-
-    await wait_until(probe, timeout=timeout, interval=0.5, message=what)
 
 
 async def test_a_review_cycle_through_the_pages(
@@ -160,24 +104,14 @@ async def test_a_review_cycle_through_the_pages(
         )
         assert goal.status_code == 201, goal.text
 
-        transports = {
-            name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
-            for name, client in (("reviews", reviews), ("rewards", rewards), ("goals", goals), ("feedback", feedback))
-        }
-        transports["notifications"] = httpx.ASGITransport(app=notifier.app)
-        app = create_app(
-            settings.model_copy(update={"environment": Environment.development}),
-            WebSettings(),
-            transports=transports,  # type: ignore[arg-type]
-        )
         pages = Pages(artefacts)
-        async with app.router.lifespan_context(app), serving(app) as base, async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            try:
-                await assert_axe_finds(browser)
-                await _run_cycle(browser, base, pages, people)
-            finally:
-                await browser.close()
+        async with browsing(
+            settings,
+            chromium,
+            {"reviews": reviews, "rewards": rewards, "goals": goals, "feedback": feedback},
+            {"notifications": notifier.app},
+        ) as (browser, base):
+            await _run_cycle(browser, base, pages, people)
         assert pages.count >= 20, pages.checked
         assert pages.violations == [], "\n".join(pages.violations)
 

@@ -14,18 +14,14 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
-from playwright.async_api import Browser, async_playwright, expect
+from playwright.async_api import Browser, expect
 
 from shared.auth import Role
 from shared.database import utcnow
-from shared.settings import Environment, Settings
+from shared.settings import Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
-from tests.web.browser.test_review_cycle_in_the_browser import Pages, assert_axe_finds, reload_until, sign_in
-from tests.web.conftest import serving
-from web.app import create_app
-from web.settings import WebSettings
+from tests.web.browser.support import Pages, browsing, reload_until, sign_in
 
 pytestmark = [pytest.mark.database, pytest.mark.timeout(600)]
 
@@ -54,28 +50,14 @@ async def test_an_upward_pulse_answered_in_the_browser(
             created = await reviews.post("/people", json=body, headers=hr_setup)
             assert created.status_code == 201, created.text
             people[name] = created.json()["id"]
-        transports = {
-            name: httpx.ASGITransport(app=client.app)  # type: ignore[attr-defined]
-            for name, client in (("reviews", reviews), ("feedback", feedback))
-        }
-        app = create_app(
-            settings.model_copy(update={"environment": Environment.development}),
-            WebSettings(),
-            transports=transports,  # type: ignore[arg-type]
-        )
         pages = Pages(artefacts)
-        async with app.router.lifespan_context(app), serving(app) as base, async_playwright() as playwright:
-            browser = await playwright.chromium.launch(executable_path=chromium, args=["--no-sandbox"])
-            try:
-                await assert_axe_finds(browser)
+        async with browsing(settings, chromium, {"reviews": reviews, "feedback": feedback}) as (browser, base):
 
-                async def close(pulse: str) -> None:
-                    closed = await feedback.post(f"/upward-feedback/{pulse}/close", headers=hr_setup)
-                    assert closed.json()["status"] == "closed", closed.text
+            async def close(pulse: str) -> None:
+                closed = await feedback.post(f"/upward-feedback/{pulse}/close", headers=hr_setup)
+                assert closed.json()["status"] == "closed", closed.text
 
-                pulse = await _answer_and_read(browser, base, pages, close)
-            finally:
-                await browser.close()
+            pulse = await _answer_and_read(browser, base, pages, close)
         assert pages.count >= 7, pages.checked
         assert pages.violations == [], "\n".join(pages.violations)
         # The pulse was answered in the browser: the service holds one released aggregate of three.
