@@ -148,6 +148,16 @@ async def goal_update(request: Request, person: SignedIn, goal_id: str, form: Ch
     return await _send(request, person, goal_id, call, "goal-", form, "goal")
 
 
+@router.post("/goals/{goal_id}/status", name="goal_status")
+async def goal_status(request: Request, person: SignedIn, goal_id: str, form: CheckedForm) -> Response:
+    """Show another status than the derived one, with a reason; an empty choice returns to the derived one."""
+    goal_id = _id(goal_id)
+    values = _values(form, "status-")
+    body = {"status": values.get("status") or None, "reason": values.get("reason") or None}
+    call = api_for(request, person).put("goals", f"/goals/{quote(goal_id)}/status", json=body)
+    return await _send(request, person, goal_id, call, "status-", form, "status")
+
+
 @router.post("/goals/{goal_id}/key-results", name="key_result_add")
 async def key_result_add(request: Request, person: SignedIn, goal_id: str, form: CheckedForm) -> Response:
     goal_id = _id(goal_id)

@@ -42,6 +42,7 @@ KEPT = {
     "goal_new.html": ["/goals/new"],
     "goal_edit.html": [
         "/goals/{{ goal.id }}/edit",
+        "/goals/{{ goal.id }}/status",
         "/goals/{{ goal.id }}/key-results",
         "/goals/{{ goal.id }}/milestones",
     ],

@@ -114,6 +114,23 @@ async def test_the_owner_changes_a_goal_its_key_results_and_milestones(web_stack
         assert (await post(emil, path, **fields, **{f"{prefix}done": "0"})).status_code == 303
         assert (await goal_of(stack, goal_id))["milestones"][0]["completed_at"] is None
 
+        # The status: another one needs a reason (named beside it); empty returns to the derived one.
+        status = f"/goals/{goal_id}/status"
+        unexplained = await post(emil, status, **{"status-status": "at_risk"})
+        assert unexplained.status_code == 422
+        assert 'id="error-status-reason"' in unexplained.text
+        explained = await post(emil, status, **{"status-status": "at_risk", "status-reason": "The CI vendor is late"})
+        assert explained.status_code == 303, explained.text
+        held = await goal_of(stack, goal_id)
+        assert (held["status"], held["status_override"], held["status_reason"]) == (
+            "at_risk",
+            "at_risk",
+            "The CI vendor is late",
+        )
+        assert "instead of the derived status, because: The CI vendor is late" in (await emil.get(edit)).text
+        assert (await post(emil, status, **{"status-status": ""})).status_code == 303
+        assert (await goal_of(stack, goal_id))["status_override"] is None
+
         # An address that names no goal, and a post without the CSRF token.
         assert (await emil.get("/goals/not-a-goal/edit")).status_code == 404
         assert (await emil.get(f"/goals/{uuid.uuid4()}/edit")).status_code == 404
@@ -169,6 +186,8 @@ async def test_who_may_change_a_goal(web_stack: StackFactory, auth: TokenFactory
             milestone = {"ms-new-title": name, "ms-new-due_date": "2026-12-01"}
             added = await post(client, f"/goals/{goal_id}/milestones", **milestone)
             assert added.status_code == change_status, name
+            shown = await post(client, f"/goals/{goal_id}/status", **{"status-status": "", "status-reason": ""})
+            assert shown.status_code == change_status, name
         titles = [m["title"] for m in (await goal_of(stack, goal_id))["milestones"]]
         assert sorted(titles) == sorted(name for name, (_page, change) in expected.items() if change == 303)
         assert (await goal_of(stack, goal_id))["title"] == "Ship the release (Ada Admin)"
