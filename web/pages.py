@@ -1038,9 +1038,12 @@ async def pay_approval_page(
     written: Annotated[int | None, Query(ge=0)] = None,
     kept: Annotated[int | None, Query(ge=0)] = None,
     on: Annotated[date | None, Query()] = None,
+    returned: Annotated[int | None, Query(ge=0)] = None,
+    unit: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     counts = None if written is None else {"written": written, "kept": kept or 0, "on": on}
-    return await _pay_approval_page(request, person, cycle_id, notice=notice, pay_changes=counts)
+    back = None if returned is None else {"count": returned, "unit": unit or ""}
+    return await _pay_approval_page(request, person, cycle_id, notice=notice, pay_changes=counts, returned=back)
 
 
 async def _pay_approval_page(
@@ -1053,6 +1056,8 @@ async def _pay_approval_page(
     status_code: int = 200,
     pay_changes: dict[str, Any] | None = None,
     effective_date: str = "",
+    returned: dict[str, Any] | None = None,
+    reasons: dict[str, str] | None = None,
 ) -> Response:
     api = api_for(request, person)
     try:
@@ -1081,6 +1086,8 @@ async def _pay_approval_page(
         status_code=status_code,
         pay_changes=pay_changes,
         effective_date=effective_date,
+        returned=returned,
+        reasons=reasons or {},
     )
 
 
@@ -1096,6 +1103,31 @@ async def pay_approve(request: Request, person: HRPerson, cycle_id: str, org_uni
             request, person, cycle_id, errors={org_unit: error.detail}, status_code=error.status
         )
     return see_other(f"/hr/pay/{cycle_id}", notice="approved")
+
+
+@router.post("/hr/pay/{cycle_id}/{org_unit}/return", name="pay_return")
+async def pay_return(request: Request, person: HRPerson, cycle_id: str, org_unit: str, form: CheckedForm) -> Response:
+    """Sends a unit's submitted proposals back to their managers with HR's reason (rewards' reject)."""
+    api = api_for(request, person)
+    reason = str(form.get("reason") or "").strip()
+    try:
+        done = await api.post(
+            "rewards",
+            f"/cycles/{quote(cycle_id)}/org-units/{quote(org_unit)}/reject",
+            json={"reason": reason or None},
+        )
+    except ApiError as error:
+        if error.status not in (404, 409, 422):
+            raise
+        return await _pay_approval_page(
+            request,
+            person,
+            cycle_id,
+            errors={f"return-{org_unit}": error.fields.get("reason") or error.detail},
+            status_code=error.status,
+            reasons={org_unit: reason},
+        )
+    return see_other(f"/hr/pay/{cycle_id}", notice="returned", returned=done["returned"], unit=org_unit)
 
 
 @router.post("/hr/pay/{cycle_id}/pay-changes", name="pay_changes")

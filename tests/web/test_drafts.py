@@ -40,6 +40,7 @@ KEPT = {
     "approval_chain.html": ["/approvals/{{ cycle_id }}/{{ chain.manager_id }}"],
     "calibration.html": ["/hr/calibration/{{ calibration.id }}/adjustments"] * 2,
     "goal_new.html": ["/goals/new"],
+    "pay_approval.html": ["/hr/pay/{{ cycle_id }}/{{ s.org_unit|urlencode }}/return"],
     "goal_edit.html": [
         "/goals/{{ goal.id }}/edit",
         "/goals/{{ goal.id }}/status",
