@@ -123,8 +123,21 @@ async def upward_answer(request: Request, person: SignedIn, pulse_id: str, form:
 
 
 @router.get("/upward/{pulse_id}/results", name="upward_results")
-async def upward_results(request: Request, person: SignedIn, pulse_id: str) -> Response:
+async def upward_results(request: Request, person: SignedIn, pulse_id: str, notice: str | None = None) -> Response:
     """The signed-in person's own aggregate as a manager; HR also sees the org units' aggregates."""
+    return await _results_page(request, person, pulse_id, notice=notice)
+
+
+async def _results_page(
+    request: Request,
+    person: Person,
+    pulse_id: str,
+    *,
+    notice: str | None = None,
+    errors: dict[str, str] | None = None,
+    closes_on: str = "",
+    status_code: int = 200,
+) -> Response:
     checked = _pulse_id(pulse_id)
     if checked is None:
         raise ApiError(status=404, title="Not Found", detail=STATUSES[404])
@@ -136,7 +149,60 @@ async def upward_results(request: Request, person: SignedIn, pulse_id: str) -> R
         result = await api.get("feedback", f"/upward-feedback/{quote(checked)}/results/me")
         if person.is_hr:
             units = await api.get("feedback", f"/upward-feedback/{quote(checked)}/results/org-units")
-    return renderer(request).page(request, "upward_results.html", person, pulse=pulse, result=result, units=units)
+    return renderer(request).page(
+        request,
+        "upward_results.html",
+        person,
+        pulse=pulse,
+        result=result,
+        units=units,
+        notice=notice,
+        errors=errors or {},
+        closes_on=closes_on,
+        status_code=status_code,
+    )
+
+
+@router.post("/hr/upward/{pulse_id}/close", name="upward_close")
+async def upward_close(request: Request, person: HRPerson, pulse_id: str, form: CheckedForm) -> Response:
+    """Closes an open pulse before its time and releases what reached k (the feedback service's close)."""
+    checked = _pulse_id(pulse_id)
+    if checked is None:
+        raise ApiError(status=404, title="Not Found", detail=STATUSES[404])
+    try:
+        await api_for(request, person).post("feedback", f"/upward-feedback/{quote(checked)}/close")
+    except ApiError as error:
+        if error.status not in (409, 422):
+            raise
+        return await _results_page(
+            request, person, checked, errors={"close": _message(error)}, status_code=error.status
+        )
+    return see_other(f"/upward/{checked}/results", notice="closed")
+
+
+@router.post("/hr/upward/{pulse_id}/extend", name="upward_extend")
+async def upward_extend(request: Request, person: HRPerson, pulse_id: str, form: CheckedForm) -> Response:
+    """Moves an open pulse's close later: a date means the end of that working day in HR's time zone."""
+    checked = _pulse_id(pulse_id)
+    if checked is None:
+        raise ApiError(status=404, title="Not Found", detail=STATUSES[404])
+    raw = str(form.get("closes_on", "")).strip()
+    closes_at = _deadline(raw, zone(person.timezone))
+    if closes_at is None:
+        errors = {"closes_on": _("Choose the day it closes.")}
+        return await _results_page(request, person, checked, errors=errors, closes_on=raw, status_code=422)
+    try:
+        await api_for(request, person).post(
+            "feedback", f"/upward-feedback/{quote(checked)}/extend", json={"closes_at": closes_at}
+        )
+    except ApiError as error:
+        if error.status not in (409, 422):
+            raise
+        message = error.fields.get("closes_at") or _message(error)
+        return await _results_page(
+            request, person, checked, errors={"closes_on": message}, closes_on=raw, status_code=error.status
+        )
+    return see_other(f"/upward/{checked}/results", notice="extended")
 
 
 # --- HR: a standalone pulse -----------------------------------------------------------------------

@@ -5,7 +5,7 @@ an opened pulse brings (the real notifications component and SMTP server)."""
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 
 import httpx
 import pytest
@@ -63,6 +63,7 @@ async def test_upward_pages_by_role_with_readable_refusals(web_stack: StackFacto
             await stack.add_person(name, "Eng", "Mona Manager")
         await stack.add_person("Una Unrelated", "Sales")
         await stack.add_person("Hanna HR", "People")
+        await stack.add_person("Helga Leaving", "People")
         admin_id = await stack.add_person("Adam Admin", "Ops")
         clients = {name: await client_of(stack, name) for name in stack.people if name != "Adam Admin"}
         admin = web_client(stack.app)
@@ -71,7 +72,7 @@ async def test_upward_pages_by_role_with_readable_refusals(web_stack: StackFacto
         try:
             # Only HR and admins open a pulse; everyone else is refused the page and the post.
             for name, client in clients.items():
-                may = name in ("Hanna HR", "Adam Admin")
+                may = name in ("Hanna HR", "Helga Leaving", "Adam Admin")
                 assert (await client.get("/hr/upward")).status_code == (200 if may else 403), name
                 undated = await open_pulse(client, title="Q3 pulse", closes_on="", min_raters="3")
                 assert undated.status_code == (422 if may else 403), name
@@ -143,8 +144,63 @@ async def test_upward_pages_by_role_with_readable_refusals(web_stack: StackFacto
             assert before.status_code == 200
             assert "Results are shown after it closes" in before.text
 
-            closed = await stack.services["feedback"].post(f"/upward-feedback/{pulse}/close", headers=stack.hr_headers)
-            assert closed.status_code == 200, closed.text
+            # HR gives more time, then closes it early from the results page; nobody else may do either.
+            hanna, results_page = clients["Hanna HR"], f"/upward/{pulse}/results"
+            hr_view = (await hanna.get(results_page)).text
+            assert f'action="/hr/upward/{pulse}/close"' in hr_view
+            assert f'action="/hr/upward/{pulse}/close"' in (await clients["Adam Admin"].get(results_page)).text
+            assert f'action="/hr/upward/{pulse}/close"' not in before.text
+            token = csrf_of(hr_view)
+            first_close = date.fromisoformat(closes_on)
+            later = (first_close + timedelta(days=7)).isoformat()
+            for name in ("Emil Employee", "Mona Manager", "Skip Level", "Una Unrelated"):
+                own = csrf_of((await clients[name].get("/upward")).text)
+                for what in ("close", "extend"):
+                    refused = await clients[name].post(
+                        f"/hr/upward/{pulse}/{what}", data={"csrf_token": own, "closes_on": later}
+                    )
+                    assert refused.status_code == 403, (name, what)
+            assert (await hanna.post(f"/hr/upward/{pulse}/close", data={})).status_code == 403  # no CSRF token
+            # Helga (HR) leaves while signed in: feedback refuses her once it learns of it.
+            helga = clients["Helga Leaving"]
+            helga_token = csrf_of((await helga.get(results_page)).text)
+            directory = stack.services["reviews"]
+            left = await directory.patch(
+                f"/people/{stack.people['Helga Leaving']}", json={"active": False}, headers=stack.hr_headers
+            )
+            assert left.status_code == 200, left.text
+
+            async def helga_refused() -> bool:
+                return (await helga.get(results_page)).status_code == 403
+
+            await wait_until(helga_refused, timeout=30, message="feedback refuses Helga")
+            for what in ("close", "extend"):
+                gone = await helga.post(
+                    f"/hr/upward/{pulse}/{what}", data={"csrf_token": helga_token, "closes_on": later}
+                )
+                assert gone.status_code == 403, what
+            undated = await hanna.post(f"/hr/upward/{pulse}/extend", data={"csrf_token": token, "closes_on": ""})
+            assert undated.status_code == 422
+            assert 'aria-describedby="error-closes_on"' in undated.text
+            earlier = (first_close - timedelta(days=2)).isoformat()
+            sooner = await hanna.post(f"/hr/upward/{pulse}/extend", data={"csrf_token": token, "closes_on": earlier})
+            assert sooner.status_code == 422, sooner.text
+            assert 'id="error-closes_on"' in sooner.text
+            assert f'value="{earlier}"' in sooner.text
+            extended = await hanna.post(f"/hr/upward/{pulse}/extend", data={"csrf_token": token, "closes_on": later})
+            assert extended.status_code == 303, extended.text
+            assert "now closes on" in (await hanna.get(extended.headers["location"])).text
+            held = (await stack.services["feedback"].get(f"/upward-feedback/{pulse}", headers=stack.hr_headers)).json()
+            assert datetime.fromisoformat(held["closes_at"]).date() == date.fromisoformat(later)
+            closed = await hanna.post(f"/hr/upward/{pulse}/close", data={"csrf_token": token})
+            assert closed.status_code == 303, closed.text
+            assert "The upward feedback is closed" in (await hanna.get(closed.headers["location"])).text
+            # Closed already: closing again changes nothing; more time is refused in words.
+            twice = await hanna.post(f"/hr/upward/{pulse}/close", data={"csrf_token": token})
+            assert twice.status_code == 303, twice.text
+            reopened = await hanna.post(f"/hr/upward/{pulse}/extend", data={"csrf_token": token, "closes_on": later})
+            assert reopened.status_code == 409, reopened.text
+            assert 'id="error-close"' in reopened.text
             late = await answer(clients["Erik Employee"], pulse, rating="5")
             assert late.status_code == 409
             assert CLOSED in late.text
@@ -164,7 +220,7 @@ async def test_upward_pages_by_role_with_readable_refusals(web_stack: StackFacto
                 assert "Results about you" not in (await clients[name].get("/upward")).text, name
             # Everyone else reads the page without Mona's result; Skip (one answer) is below k.
             for name, client in clients.items():
-                if name in ("Mona Manager", "Dora Departing"):
+                if name in ("Mona Manager", "Dora Departing", "Helga Leaving"):
                     continue
                 results = await client.get(f"/upward/{pulse}/results")
                 assert results.status_code == 200, name
