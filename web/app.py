@@ -17,7 +17,7 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from shared.metrics import METRICS_PATH, HTTPMetricsMiddleware
 from shared.settings import Settings, get_settings
-from web import checkin_pages, goal_pages, pages, policy_pages, signin, summary_pages, upward
+from web import checkin_pages, goal_pages, pages, policy_pages, signin, statement_pages, summary_pages, upward
 from web.api import ApiError, Services
 from web.rendering import Renderer
 from web.session import CsrfRefused, NotAllowed, Person, SignInRequired, signin_location
@@ -93,6 +93,7 @@ def create_app(
     app.include_router(upward.router)
     app.include_router(policy_pages.router)
     app.include_router(summary_pages.router)
+    app.include_router(statement_pages.router)
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -10,6 +10,7 @@ import gettext
 import io
 from datetime import date as Date
 from datetime import datetime as DateTime
+from decimal import Decimal
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -17,7 +18,7 @@ from babel import Locale, UnknownLocaleError
 from babel.dates import format_date, format_datetime
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
-from babel.numbers import format_decimal
+from babel.numbers import format_currency, format_decimal
 
 LOCALES_DIR = Path(__file__).parent / "locales"
 DEFAULT_LANGUAGE = "en"
@@ -80,3 +81,9 @@ class Formatter:
         if value is None or value == "":
             return ""
         return format_decimal(round(float(value), digits), locale=self.language)
+
+    def money(self, value: float | str | Decimal | None, currency: str) -> str:
+        """An amount in its currency, to the cent, as the person's language writes it (never through float)."""
+        if value is None or value == "":
+            return ""
+        return format_currency(Decimal(str(value)), currency, locale=self.language)
