@@ -20,6 +20,7 @@ class Kind(StrEnum):
     upward_feedback = "upward_feedback"
     upward_results = "upward_results"
     dispute_reminder = "dispute_reminder"
+    pay_change = "pay_change"
     # Sent at once and never opted out of: someone's work is late and this person must act.
     escalation = "escalation"
 
@@ -36,6 +37,7 @@ OPTIONAL_KINDS: tuple[Kind, ...] = (
     Kind.upward_feedback,
     Kind.upward_results,
     Kind.dispute_reminder,
+    Kind.pay_change,
 )
 # Mailed at once, one mail each. A check-in reminder comes an hour (the series' setting) before
 # the meeting: tomorrow's digest would arrive after it.
@@ -57,6 +59,7 @@ UPWARD_RELEASED = event_type("feedback", "upward-pulse", "released")
 APPROVAL_OPENED = event_type("rewards", "approval-step", "opened")
 APPROVAL_REMINDED = event_type("rewards", "approval-step", "reminded")
 APPROVAL_ESCALATED = event_type("rewards", "approval-step", "escalated")
+PAY_CHANGE_WRITTEN = event_type("rewards", "pay-change", "written")
 
 
 @dataclass(frozen=True)
@@ -85,6 +88,8 @@ SOURCES: dict[str, Source] = {
     APPROVAL_OPENED: Source(Kind.approval_step, ("person_id",)),
     APPROVAL_REMINDED: Source(Kind.approval_reminder, ("person_id",)),
     APPROVAL_ESCALATED: Source(Kind.escalation, ("person_id",)),
+    # HR wrote the person's approved raise into the pay records: the day it applies from.
+    PAY_CHANGE_WRITTEN: Source(Kind.pay_change, ("person_id",)),
 }
 
 

@@ -51,6 +51,7 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "upward_feedback": "You may now give anonymous feedback on your manager, until {due}.",
         "upward_feedback.extended": "The anonymous feedback on your manager now stays open until {due}.",
         "upward_results": "The results of an upward feedback about you are ready.",
+        "pay_change": "Your new pay from the review cycle applies from {day}. Your statement shows the details.",
         "dispute_reminder": "Reminder: a rating dispute{whose} waits for your answer, due {due}.",
         "escalation.dispute.subject": "Overdue: a rating dispute{whose}",
         "escalation.dispute": "A rating dispute{whose} was due {due} and is not answered. "
@@ -98,6 +99,8 @@ CATALOGUE: dict[str, dict[str, str]] = {
         "upward_feedback": "Sie können jetzt anonym Feedback zu Ihrer Führungskraft geben, bis {due}.",
         "upward_feedback.extended": "Das anonyme Feedback zu Ihrer Führungskraft ist jetzt bis {due} offen.",
         "upward_results": "Die Ergebnisse eines Aufwärts-Feedbacks zu Ihnen liegen vor.",
+        "pay_change": "Ihr neues Gehalt aus dem Beurteilungszyklus gilt ab dem {day}. Die Einzelheiten stehen in "
+        "Ihrer Vergütungsübersicht.",
         "dispute_reminder": "Erinnerung: Ein Einspruch gegen eine Bewertung{whose} wartet auf Ihre Antwort, "
         "fällig am {due}.",
         "escalation.dispute.subject": "Überfällig: Einspruch gegen eine Bewertung{whose}",
@@ -204,6 +207,8 @@ class Writer:
             return f"{self.base}/upward"
         if kind is Kind.upward_results:
             return f"{self.base}/upward/{data.get('pulse_id')}/results"
+        if kind is Kind.pay_change:
+            return f"{self.base}/statements"
         if kind is Kind.dispute_reminder or event_type == DISPUTE_ESCALATED:
             # HR's queue; the dispute itself is read through the API (the web app has no page per dispute).
             return f"{self.base}/hr/disputes"
@@ -243,6 +248,8 @@ class Writer:
             text = self.text("upward_feedback", due=self.due(data, "closes_at"))
         elif item.kind is Kind.upward_results:
             text = self.text("upward_results")
+        elif item.kind is Kind.pay_change:
+            text = self.text("pay_change", day=self.due(data, "effective_date"))
         elif item.kind in (Kind.approval_step, Kind.approval_reminder):
             text = self.text(item.kind.value, team=self.team(data))
         elif item.event_type == APPROVAL_ESCALATED:

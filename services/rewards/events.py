@@ -9,6 +9,8 @@ never an amount or a percentage):
 * ``cycle-rewards.finalized``: cycle id and how many proposals were approved, once per cycle.
 * ``pay-changes.written``: cycle id, effective date and how many records HR's write-back made
   (``pay_changes/``), when it made any.
+* ``pay-change.written``: one per person raised by that write-back: cycle id, person id and the
+  effective date (the notifications component tells the person; never the amount).
 """
 
 from __future__ import annotations

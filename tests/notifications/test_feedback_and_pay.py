@@ -16,6 +16,7 @@ from notifications.kinds import (
     CHECKIN_REMINDER,
     FEEDBACK_REMINDER,
     FEEDBACK_REQUESTED,
+    PAY_CHANGE_WRITTEN,
 )
 from notifications.models import Notification
 from tests.conftest import TokenFactory
@@ -208,6 +209,41 @@ async def test_approval_steps_wait_for_the_digest_and_an_escalation_goes_at_once
     assert body.count(f"{WEB}/approvals/{cycle}/{boss}") == 2
     await notifier.settle(5)
     assert len(notifier.inbox.to("katherine@example.com")) == 1, "her approval reminder was opted out of"
+
+
+async def test_each_person_raised_learns_the_day_their_new_pay_applies_from(
+    notifier: Notifier, auth: TokenFactory
+) -> None:
+    """What ``meritloop.rewards.pay-change.written`` carries (services/rewards/pay_changes/service.py):
+    ids and a day, never the amount; in the digest, in the person's language, linking to My pay."""
+    ada = await notifier.person("Ada Lovelace")
+    grace = await notifier.person("Grace Hopper", locale="de-DE")
+    alan = await notifier.person("Alan Turing")
+    await notifier.known(ada, grace, alan)
+    opted = await notifier.client.put(
+        "/notification-preferences/me", json={"opted_out": ["pay_change"]}, headers=auth(person_id=alan)
+    )
+    assert opted.status_code == 200, opted.text
+    cycle = str(uuid.uuid4())
+    told = {}
+    for person in (ada, grace, alan):
+        data = {"cycle_id": cycle, "person_id": str(person), "effective_date": "2027-02-01"}
+        told[person] = await notifier.publish(PAY_CHANGE_WRITTEN, data)
+    await notifier.queued(3)  # Alan's too: his choice is applied when the digest is sent
+
+    notifier.clock.advance_to(BERLIN_DIGEST)
+    await notifier.mails(2)
+    [english] = notifier.inbox.to("ada@example.com")
+    body = english.get_content()
+    assert "Your new pay from the review cycle applies from 01 Feb 2027. Your statement shows the details." in body
+    assert f"Open it: {WEB}/statements" in body
+    [german] = notifier.inbox.to("grace@example.com")
+    assert "Ihr neues Gehalt aus dem Beurteilungszyklus gilt ab dem 01.02.2027." in german.get_content()
+    # Redelivered: not mailed twice; and Alan chose not to be told.
+    await notifier.send(told[ada])
+    await notifier.settle(5)
+    assert len(notifier.inbox.mails) == 2
+    assert notifier.inbox.to("alan@example.com") == []
 
 
 async def test_escalations_cannot_be_opted_out_of_and_new_kinds_can(notifier: Notifier, auth: TokenFactory) -> None:

@@ -95,6 +95,7 @@ async def test_my_settings_are_mine_and_a_leaver_has_none(
             "upward_feedback",
             "upward_results",
             "dispute_reminder",
+            "pay_change",
         ],
     }
     changed = await notifier.client.put(

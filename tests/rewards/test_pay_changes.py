@@ -26,6 +26,7 @@ from tests.support.waiting import wait_until
 pytestmark = pytest.mark.database
 
 WRITTEN = "meritloop.rewards.pay-changes.written"
+PERSON_WRITTEN = "meritloop.rewards.pay-change.written"
 
 
 async def history(rewards: httpx.AsyncClient, person: uuid.UUID, hr: dict[str, str]) -> list[dict[str, Any]]:
@@ -121,3 +122,18 @@ async def test_approved_increases_become_records_from_the_date_once_and_only_for
     for name in ("Ada", "Cy"):
         assert proposals[name]["proposed_salary"] not in raw.decode()
     assert "salary" not in json.dumps(event.data)
+    # And each person raised once, by id, with the day (the repeats wrote nothing, so told nobody again).
+
+    async def each() -> list[tuple[Any, bytes]] | None:
+        found = [(event, raw) for event, raw in await rewards_stream(js) if event.type == PERSON_WRITTEN]
+        return found if len(found) >= 2 else None
+
+    per_person = await wait_until(each, message="pay-change.written per person")
+    assert sorted((e.data["person_id"], e.data["effective_date"]) for e, _raw in per_person) == sorted(
+        (str(person.id), str(later)) for person in (org.ada, org.cy)
+    )
+    for e, raw in per_person:
+        assert set(e.data) == {"cycle_id", "person_id", "effective_date"}
+        assert e.data["cycle_id"] == str(cycle)
+        for name in ("Ada", "Cy"):
+            assert proposals[name]["proposed_salary"] not in raw.decode()

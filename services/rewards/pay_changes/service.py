@@ -85,6 +85,18 @@ class PayChangeService:
         result.written = len(written)
         if result.written:
             # Ids, a date and a count (for an HRIS that takes the new pay over): never an amount.
-            data = {"cycle_id": str(cycle_id), "effective_date": effective_date.isoformat(), "written": result.written}
+            day = effective_date.isoformat()
+            data = {"cycle_id": str(cycle_id), "effective_date": day, "written": result.written}
             outbox.add(self.session, "pay-changes", "written", data, subject=str(cycle_id))
+            # Each person raised learns the day their new pay applies from (notifications mails them).
+            told = [
+                outbox.event(
+                    "pay-change",
+                    "written",
+                    {"cycle_id": str(cycle_id), "person_id": str(record.person_id), "effective_date": day},
+                    subject=str(record.person_id),
+                )
+                for record in written
+            ]
+            await outbox.add_many(self.session, told)
         return result
