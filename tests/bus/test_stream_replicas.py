@@ -20,6 +20,7 @@ import httpx
 import nats
 import pytest
 from nats.aio.client import Client
+from nats.js.api import StreamConfig
 from sqlalchemy import select
 
 from meritloop.bus import PROVISIONER, bus_plan, provision_bus
@@ -117,6 +118,18 @@ async def cluster(tmp_path: Path) -> AsyncIterator[Cluster]:
             return True
 
         await wait_until(meta_leader_elected, timeout=30.0, message="a JetStream meta leader")
+
+        async def every_server_placeable() -> bool:
+            # A leader comes before every peer reports in: an R3 stream then finds "no suitable peers".
+            js = admin.jetstream(timeout=2.0)
+            try:
+                await js.add_stream(StreamConfig(name="PLACEMENT_PROBE", subjects=["probe.>"], num_replicas=REPLICAS))
+            except nats.errors.Error:
+                return False
+            await js.delete_stream("PLACEMENT_PROBE")
+            return True
+
+        await wait_until(every_server_placeable, timeout=30.0, interval=0.2, message="all servers take replicas")
         await admin.close()
         yield cluster
     finally:
