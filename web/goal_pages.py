@@ -9,6 +9,7 @@ A refused field comes back beside its own form, named by that form's prefix.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -126,7 +127,13 @@ async def goal_edit(request: Request, person: SignedIn, goal_id: str) -> Respons
 
 
 async def _send(
-    request: Request, person: Person, goal_id: str, call: Any, prefix: str, form: CheckedForm, saved: str
+    request: Request,
+    person: Person,
+    goal_id: str,
+    call: Awaitable[Any],
+    prefix: str,
+    form: CheckedForm,
+    saved: str,
 ) -> Response:
     try:
         await call

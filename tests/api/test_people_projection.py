@@ -48,7 +48,7 @@ async def test_directory_changes_replicate_and_older_versions_never_win(
             "organization",
             "division",
         )
-        expected = {key: ada[key] for key in basics}
+        expected = {**{key: ada[key] for key in basics}, "deactivated_at": None}
         for name, client in others.items():
 
             async def arrived(c: httpx.AsyncClient = client) -> dict[str, Any] | None:
@@ -57,6 +57,7 @@ async def test_directory_changes_replicate_and_older_versions_never_win(
             assert await wait_until(arrived, message=f"{name} projection") == expected, name
 
         await reviews.patch(f"/people/{ada['id']}", json={"active": False, "display_name": "Ada L."}, headers=hr)
+        left_at: dict[str, str] = {}
         for name, client in others.items():
 
             async def deactivated(c: httpx.AsyncClient = client) -> bool:
@@ -64,6 +65,10 @@ async def test_directory_changes_replicate_and_older_versions_never_win(
                 return seen is not None and seen["active"] is False
 
             await wait_until(deactivated, message=f"{name} sees the deactivation")
+            seen = await projected(client, ada["id"], anyone)
+            assert seen is not None, name
+            assert seen["deactivated_at"] is not None, name  # when the copy learned it
+            left_at[name] = seen["deactivated_at"]
             listed = (await client.get("/people", params={"active": "true"}, headers=anyone)).json()
             assert [item["id"] for item in listed["items"]] == [boss["id"]], name
 
@@ -82,4 +87,5 @@ async def test_directory_changes_replicate_and_older_versions_never_win(
                 return await projected(c, str(barrier), anyone)
 
             await wait_until(barrier_in, message=f"{name} barrier")
-            assert await projected(client, ada["id"], anyone) == {**expected, "display_name": "Ada L.", "active": False}
+            after = {**expected, "display_name": "Ada L.", "active": False, "deactivated_at": left_at[name]}
+            assert await projected(client, ada["id"], anyone) == after
