@@ -13,8 +13,8 @@ from shared.settings import Settings
 from tests.conftest import TokenFactory
 from tests.rewards.support import today
 from tests.support.waiting import wait_until
-from tests.web.conftest import StackFactory, admin_session, client_of, csrf_of, web_client
-from tests.web.test_policy_pages import pay_cycle
+from tests.web.conftest import StackFactory, client_of, csrf_of
+from tests.web.test_policy_pages import pay_cycle, pay_org
 
 pytestmark = pytest.mark.database
 
@@ -87,19 +87,9 @@ async def test_hr_returns_a_units_submitted_proposals_with_a_reason(
     web_stack: StackFactory, auth: TokenFactory, settings: Settings
 ) -> None:
     async with web_stack("reviews", "rewards") as stack:
-        await stack.add_person("Skip Level", "Exec")
-        mia = await stack.add_person("Mia Manager", "Eng", "Skip Level")
-        ada = await stack.add_person("Ada Employee", "Eng", "Mia Manager")
-        await stack.add_person("Una Unrelated", "Sales")
-        hanna = await stack.add_person("Hanna HR", "People")
-        dora = await stack.add_person("Dora Departing", "People")
-        admin_id = await stack.add_person("Adam Admin", "Ops")
-        hr = auth(Role.hr, person_id=uuid.UUID(hanna))
+        cycle, hr, clients = await pay_org(stack, auth, settings, "Dora Departing")
+        mia, dora = stack.people["Mia Manager"], stack.people["Dora Departing"]
         rewards = stack.services["rewards"]
-        cycle = await pay_cycle(stack, settings, hr, ada, mia)
-        clients = {name: await client_of(stack, name) for name in stack.people if name != "Adam Admin"}
-        clients["Adam Admin"] = web_client(stack.app)
-        admin_session(clients["Adam Admin"], admin_id, auth)
         hanna_web = clients["Hanna HR"]
         page = f"/hr/pay/{cycle}"
 

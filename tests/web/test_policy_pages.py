@@ -53,24 +53,35 @@ async def pay_cycle(stack: Stack, settings: Settings, hr: dict[str, str], person
     return cycle
 
 
+async def pay_org(
+    stack: Stack, auth: TokenFactory, settings: Settings, *more_hr: str
+) -> tuple[uuid.UUID, dict[str, str], dict[str, httpx.AsyncClient]]:
+    """Skip Level over Mia Manager over Ada Employee (Eng), Una Unrelated (Sales), Hanna HR and
+    ``more_hr`` (People), Adam Admin; a pay cycle with Ada's final rating. Returns the cycle,
+    Hanna's API headers, and a browser for each person signed in (Adam's as an admin's)."""
+    await stack.add_person("Skip Level", "Exec")
+    mia = await stack.add_person("Mia Manager", "Eng", "Skip Level")
+    ada = await stack.add_person("Ada Employee", "Eng", "Mia Manager")
+    await stack.add_person("Una Unrelated", "Sales")
+    hanna = await stack.add_person("Hanna HR", "People")
+    for name in more_hr:
+        await stack.add_person(name, "People")
+    admin_id = await stack.add_person("Adam Admin", "Ops")
+    hr = auth(Role.hr, person_id=uuid.UUID(hanna))
+    cycle = await pay_cycle(stack, settings, hr, ada, mia)
+    clients = {name: await client_of(stack, name) for name in stack.people if name != "Adam Admin"}
+    clients["Adam Admin"] = web_client(stack.app)
+    admin_session(clients["Adam Admin"], admin_id, auth)
+    return cycle, hr, clients
+
+
 async def test_the_approval_policy_page_by_role(
     web_stack: StackFactory, auth: TokenFactory, settings: Settings
 ) -> None:
     async with web_stack("reviews", "rewards") as stack:
-        await stack.add_person("Skip Level", "Exec")
-        mia = await stack.add_person("Mia Manager", "Eng", "Skip Level")
-        ada = await stack.add_person("Ada Employee", "Eng", "Mia Manager")
-        await stack.add_person("Una Unrelated", "Sales")
-        hanna = await stack.add_person("Hanna HR", "People")
-        carl = await stack.add_person("Carl Comp", "People")
-        await stack.add_person("Dora Departing", "People")
-        admin_id = await stack.add_person("Adam Admin", "Ops")
-        hr = auth(Role.hr, person_id=uuid.UUID(hanna))
-        cycle = await pay_cycle(stack, settings, hr, ada, mia)
-        clients = {name: await client_of(stack, name) for name in stack.people if name != "Adam Admin"}
-        admin = web_client(stack.app)
-        admin_session(admin, admin_id, auth)
-        clients["Adam Admin"] = admin
+        cycle, hr, clients = await pay_org(stack, auth, settings, "Carl Comp", "Dora Departing")
+        hanna, carl, admin_id = (stack.people[name] for name in ("Hanna HR", "Carl Comp", "Adam Admin"))
+        admin = clients["Adam Admin"]
         try:
             # The pay approval page links here.
             assert f'href="/hr/pay/{cycle}/policy"' in (await clients["Hanna HR"].get(f"/hr/pay/{cycle}")).text

@@ -13,8 +13,8 @@ from shared.auth import Role
 from shared.settings import Settings
 from tests.conftest import TokenFactory
 from tests.support.waiting import wait_until
-from tests.web.conftest import StackFactory, admin_session, client_of, csrf_of, web_client
-from tests.web.test_policy_pages import pay_cycle
+from tests.web.conftest import StackFactory, csrf_of, web_client
+from tests.web.test_policy_pages import pay_org
 from web.i18n import Formatter
 
 pytestmark = pytest.mark.database
@@ -26,18 +26,9 @@ async def test_an_employee_reads_their_own_pay_statement(
     web_stack: StackFactory, auth: TokenFactory, settings: Settings
 ) -> None:
     async with web_stack("reviews", "rewards") as stack:
-        await stack.add_person("Skip Level", "Exec")
-        mia = await stack.add_person("Mia Manager", "Eng", "Skip Level")
-        ada = await stack.add_person("Ada Employee", "Eng", "Mia Manager")
-        await stack.add_person("Una Unrelated", "Sales")
-        hanna = await stack.add_person("Hanna HR", "People")
-        admin_id = await stack.add_person("Adam Admin", "Ops")
-        hr = auth(Role.hr, person_id=uuid.UUID(hanna))
+        cycle, _hr, clients = await pay_org(stack, auth, settings)
+        mia, ada = stack.people["Mia Manager"], stack.people["Ada Employee"]
         rewards = stack.services["rewards"]
-        cycle = await pay_cycle(stack, settings, hr, ada, mia)
-        clients = {name: await client_of(stack, name) for name in stack.people if name != "Adam Admin"}
-        clients["Adam Admin"] = web_client(stack.app)
-        admin_session(clients["Adam Admin"], admin_id, auth)
         ada_web = clients["Ada Employee"]
 
         # Before the approval: nothing to show.
