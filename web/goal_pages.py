@@ -9,7 +9,7 @@ A refused field comes back beside its own form, named by that form's prefix.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import date
 from typing import Any
 from urllib.parse import quote
@@ -175,18 +175,15 @@ async def key_result_add(request: Request, person: SignedIn, goal_id: str, form:
     return await _send(request, person, goal_id, call, "kr-new-", form, "key_result")
 
 
+def _key_result_changes(values: dict[str, str]) -> dict[str, Any]:
+    return {"title": values.get("title", ""), **_filled(values, ("start_value", "target_value", "weight"))}
+
+
 @router.post("/goals/{goal_id}/key-results/{key_result_id}", name="key_result_update")
 async def key_result_update(
     request: Request, person: SignedIn, goal_id: str, key_result_id: str, form: CheckedForm
 ) -> Response:
-    goal_id, key_result_id = _id(goal_id), _id(key_result_id)
-    prefix = f"kr-{key_result_id}-"
-    values = _values(form, prefix)
-    body = {"title": values.get("title", ""), **_filled(values, ("start_value", "target_value", "weight"))}
-    path = f"/goals/{quote(goal_id)}/key-results/{quote(key_result_id)}"
-    return await _send(
-        request, person, goal_id, api_for(request, person).patch("goals", path, json=body), prefix, form, "key_result"
-    )
+    return await _change_item(request, person, goal_id, "key-results", key_result_id, form, _key_result_changes)
 
 
 @router.post("/goals/{goal_id}/milestones", name="milestone_add")
@@ -199,17 +196,37 @@ async def milestone_add(request: Request, person: SignedIn, goal_id: str, form: 
     return await _send(request, person, goal_id, call, "ms-new-", form, "milestone")
 
 
+def _milestone_changes(values: dict[str, str]) -> dict[str, Any]:
+    body: dict[str, Any] = {"title": values.get("title", ""), **_filled(values, ("due_date",))}
+    if "done" in values:  # *Mark done* or *Not done after all*; *Save* leaves it
+        body["done"] = values["done"] == "1"
+    return body
+
+
 @router.post("/goals/{goal_id}/milestones/{milestone_id}", name="milestone_update")
 async def milestone_update(
     request: Request, person: SignedIn, goal_id: str, milestone_id: str, form: CheckedForm
 ) -> Response:
-    goal_id, milestone_id = _id(goal_id), _id(milestone_id)
-    prefix = f"ms-{milestone_id}-"
-    values = _values(form, prefix)
-    body: dict[str, Any] = {"title": values.get("title", ""), **_filled(values, ("due_date",))}
-    if "done" in values:
-        body["done"] = values["done"] == "1"
-    path = f"/goals/{quote(goal_id)}/milestones/{quote(milestone_id)}"
-    return await _send(
-        request, person, goal_id, api_for(request, person).patch("goals", path, json=body), prefix, form, "milestone"
-    )
+    return await _change_item(request, person, goal_id, "milestones", milestone_id, form, _milestone_changes)
+
+
+# The form prefix and the "saved" notice of each kind of item a goal holds.
+ITEMS = {"key-results": ("kr", "key_result"), "milestones": ("ms", "milestone")}
+
+
+async def _change_item(
+    request: Request,
+    person: Person,
+    goal_id: str,
+    collection: str,
+    item_id: str,
+    form: CheckedForm,
+    changes: Callable[[dict[str, str]], dict[str, Any]],
+) -> Response:
+    """One key result's or milestone's own form: its fields go to ``PATCH /goals/{id}/<collection>/{item}``."""
+    goal_id, item_id = _id(goal_id), _id(item_id)
+    short, saved = ITEMS[collection]
+    prefix = f"{short}-{item_id}-"
+    path = f"/goals/{quote(goal_id)}/{collection}/{quote(item_id)}"
+    call = api_for(request, person).patch("goals", path, json=changes(_values(form, prefix)))
+    return await _send(request, person, goal_id, call, prefix, form, saved)
