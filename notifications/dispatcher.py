@@ -23,6 +23,7 @@ from sqlalchemy import event, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session
 
+from notifications.htmlmail import to_html
 from notifications.models import Delivery
 from notifications.service import WAKE_DISPATCHER, NotificationService
 from notifications.settings import NotificationSettings, SMTPSecurity
@@ -71,8 +72,13 @@ def email_message(delivery: Delivery, sender: str) -> EmailMessage:
     message["Auto-Submitted"] = "auto-generated"
     message["X-Meritloop-Kind"] = delivery.kind
     message.set_content(delivery.body)
-    # After set_content, which replaces every Content-* header.
-    message["Content-Language"] = delivery.language
+    # Laid out here from the stored text rather than rendered and stored beside it: the
+    # delivery log keeps the one text, and the HTML can never say anything the text does not.
+    message.add_alternative(to_html(delivery.body, language=delivery.language), subtype="html")
+    # After both parts are set: making the mail multipart moves every Content-* header into
+    # its first part. On each part too, for a mail program that shows or forwards one alone.
+    for part in (message, *message.iter_parts()):
+        part["Content-Language"] = delivery.language
     return message
 
 

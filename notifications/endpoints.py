@@ -9,11 +9,11 @@ from fastapi import APIRouter, Depends, Request
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifications.kinds import OPTIONAL_KINDS
+from notifications.kinds import DIGEST_KINDS, OPTIONAL_KINDS
 from notifications.models import Delivery, Person, Preference
 from notifications.schedule import zone
 from notifications.schemas import DeliveryOut, PreferencesIn, PreferencesOut
-from notifications.service import NotificationService
+from notifications.service import NotificationService, quiet_hours_of
 from shared.auth import CurrentPrincipal, Principal, Role
 from shared.database import SessionDep
 from shared.errors import Forbidden
@@ -48,6 +48,9 @@ async def _out(session: AsyncSession, service: NotificationService, preference: 
         time_zone=zone(person.timezone if person else None).key,
         opted_out=list(preference.opted_out or []),
         optional_kinds=[kind.value for kind in OPTIONAL_KINDS],
+        at_once=list(preference.at_once or []),
+        at_once_kinds=[kind.value for kind in DIGEST_KINDS],
+        quiet_hours=quiet_hours_of(preference),
     )
 
 
@@ -62,7 +65,7 @@ async def set_my_preferences(
     body: PreferencesIn, session: SessionDep, principal: CurrentPrincipal, service: ServiceDep
 ) -> PreferencesOut:
     await _authorize(session, principal, principal.person_id)
-    preference = await service.set_preferences(session, principal.person_id, body.digest_hour, body.opted_out)
+    preference = await service.set_preferences(session, principal.person_id, body)
     return await _out(session, service, preference)
 
 
@@ -85,7 +88,7 @@ async def set_person_preferences(
     person_id: uuid.UUID, body: PreferencesIn, session: SessionDep, principal: CurrentPrincipal, service: ServiceDep
 ) -> PreferencesOut:
     await _authorize(session, principal, person_id)
-    preference = await service.set_preferences(session, person_id, body.digest_hour, body.opted_out)
+    preference = await service.set_preferences(session, person_id, body)
     return await _out(session, service, preference)
 
 

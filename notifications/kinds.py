@@ -42,6 +42,8 @@ OPTIONAL_KINDS: tuple[Kind, ...] = (
 # Mailed at once, one mail each. A check-in reminder comes an hour (the series' setting) before
 # the meeting: tomorrow's digest would arrive after it.
 AT_ONCE: frozenset[Kind] = frozenset({Kind.escalation, Kind.checkin_reminder})
+# What waits for the digest unless the person chooses to have it at once.
+DIGEST_KINDS: tuple[Kind, ...] = tuple(kind for kind in OPTIONAL_KINDS if kind not in AT_ONCE)
 
 TASK_CREATED = event_type("reviews", "task", "created")
 TASK_REMINDER = event_type("reviews", "task", "reminder-due")
@@ -56,6 +58,7 @@ CHECKIN_REMINDER = event_type("feedback", "checkin", "reminder-due")
 UPWARD_OPENED = event_type("feedback", "upward-pulse", "opened")
 UPWARD_EXTENDED = event_type("feedback", "upward-pulse", "extended")
 UPWARD_RELEASED = event_type("feedback", "upward-pulse", "released")
+UPWARD_CANCELLED = event_type("feedback", "upward-pulse", "cancelled")
 APPROVAL_OPENED = event_type("rewards", "approval-step", "opened")
 APPROVAL_REMINDED = event_type("rewards", "approval-step", "reminded")
 APPROVAL_ESCALATED = event_type("rewards", "approval-step", "escalated")
@@ -93,6 +96,20 @@ SOURCES: dict[str, Source] = {
 }
 
 
+@dataclass(frozen=True)
+class Withdrawal:
+    """An event that takes back the notifications of ``kind`` not mailed yet whose data ``key`` matches its own."""
+
+    kind: Kind
+    key: str
+
+
+WITHDRAWALS: dict[str, Withdrawal] = {
+    # A cancelled pulse takes no answers: an invitation still waiting for the digest would lead nowhere.
+    UPWARD_CANCELLED: Withdrawal(Kind.upward_feedback, "pulse_id"),
+}
+
+
 def subjects_of(service: str) -> tuple[str, ...]:
     """The consumed subjects one service publishes (one durable consumer per service's stream)."""
-    return tuple(subject for subject in SOURCES if subject.split(".")[1] == service)
+    return tuple(subject for subject in (*SOURCES, *WITHDRAWALS) if subject.split(".")[1] == service)

@@ -34,6 +34,11 @@ class Preference(TimestampMixin, Base):
     person_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
     digest_hour: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
     opted_out: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Kinds mailed one by one as they come rather than in the digest.
+    at_once: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Local hours [quiet_start, quiet_end) in which nothing is mailed at once (both null: none).
+    quiet_start: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
+    quiet_end: Mapped[int | None] = mapped_column(SmallInteger, nullable=True)
 
 
 class Notification(RecordMixin, Base):
@@ -54,7 +59,8 @@ class Notification(RecordMixin, Base):
     event_type: Mapped[str] = mapped_column(String(255))
     data: Mapped[dict[str, Any]] = mapped_column(JSON)
     due_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    # pending -> mailed (in delivery_id) | skipped (opted out, person inactive)
+    # pending -> mailed (in delivery_id) | skipped (opted out, person inactive) | withdrawn (what it
+    # announced was called off before the digest: a cancelled upward pulse)
     state: Mapped[str] = mapped_column(String(20), default="pending")
     delivery_id: Mapped[uuid.UUID | None] = mapped_column(
         ForeignKey("deliveries.id", ondelete="SET NULL"), nullable=True, index=True

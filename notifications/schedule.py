@@ -29,3 +29,15 @@ def next_digest_at(after: datetime, hour: int, tz: ZoneInfo) -> datetime:
         if candidate > local:
             return candidate.astimezone(UTC)
     raise AssertionError("unreachable: one of three days has the hour after any moment")
+
+
+def quiet_until(moment: datetime, start: int | None, end: int | None, tz: ZoneInfo) -> datetime | None:
+    """The end of the quiet hours ``[start, end)`` in ``tz`` that ``moment`` falls in, in UTC; None outside.
+
+    The hours may run past midnight (22 to 7). The local hour decides, so the quiet time follows
+    the wall clock across daylight-saving changes."""
+    if start is None or end is None or start == end:
+        return None
+    hour = moment.astimezone(tz).hour
+    inside = start <= hour < end if start < end else hour >= start or hour < end
+    return next_digest_at(moment, end, tz) if inside else None

@@ -13,14 +13,16 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from notifications.kinds import AT_ONCE, OPTIONAL_KINDS, SOURCES, Kind
+from notifications.kinds import AT_ONCE, DIGEST_KINDS, OPTIONAL_KINDS, SOURCES, WITHDRAWALS, Kind, Withdrawal
 from notifications.messages import Item, Rendered, Writer, language_of
 from notifications.models import Delivery, Notification, Person, Preference
-from notifications.schedule import next_digest_at, zone
+from notifications.schedule import next_digest_at, quiet_until, zone
+from notifications.schemas import PreferencesIn, QuietHours
 from notifications.settings import NotificationSettings
 from shared.errors import ValidationFailed
 from shared.events import CloudEvent
@@ -44,6 +46,10 @@ class NotificationService:
 
     async def handle(self, session: AsyncSession, event: CloudEvent) -> None:
         """Queue one notification per person the event names (the consumer's inbox makes it once)."""
+        withdrawal = WITHDRAWALS.get(event.type)
+        if withdrawal is not None:
+            await self._withdraw(session, event, withdrawal)
+            return
         source = SOURCES[event.type]
         recipients = _recipients(event.data, source.recipients)
         if not recipients:
@@ -51,6 +57,25 @@ class NotificationService:
             return
         for person_id in recipients:
             await self._queue(session, event, source.kind, person_id)
+
+    async def _withdraw(self, session: AsyncSession, event: CloudEvent, withdrawal: Withdrawal) -> None:
+        """Pending notifications the event makes pointless are never mailed; a mailed one stays in the log.
+
+        Only pending rows change, so the event handled twice changes nothing more.
+        """
+        value = event.data.get(withdrawal.key)
+        if not value:
+            logger.warning("%s %s names no %s; nothing to withdraw", event.type, event.id, withdrawal.key)
+            return
+        await session.execute(
+            update(Notification)
+            .where(
+                Notification.state == "pending",
+                Notification.kind == withdrawal.kind.value,
+                Notification.data[withdrawal.key].as_string() == str(value),
+            )
+            .values(state="withdrawn")
+        )
 
     async def _queue(self, session: AsyncSession, event: CloudEvent, kind: Kind, person_id: uuid.UUID) -> None:
         exists = await session.scalar(
@@ -65,13 +90,11 @@ class NotificationService:
         elif kind is Kind.feedback_reminder:
             data = await self._with_request(session, person_id, data)
         preference = await session.get(Preference, person_id)
+        person = await session.get(Person, person_id)
         state = "pending"
-        if kind in AT_ONCE:
-            due_at = now
+        due_at = self._due(kind, preference, now, zone(person.timezone if person else None))
+        if due_at <= now:
             session.info[WAKE_DISPATCHER] = True
-        else:
-            person = await session.get(Person, person_id)
-            due_at = next_digest_at(now, self.digest_hour(preference), zone(person.timezone if person else None))
         if kind is not Kind.escalation and preference is not None and kind.value in preference.opted_out:
             state = "skipped"
         session.add(
@@ -111,6 +134,14 @@ class NotificationService:
         if not created:
             return data
         return {**data, **{key: created[key] for key in ("step", "person_id", "cycle_id") if key in created}}
+
+    def _due(self, kind: Kind, preference: Preference | None, now: datetime, tz: ZoneInfo) -> datetime:
+        """When a new notification of ``kind`` goes out: now, after the quiet hours, or with the digest."""
+        if not at_once(kind, preference):
+            return next_digest_at(now, self.digest_hour(preference), tz)
+        if kind is Kind.checkin_reminder or preference is None:
+            return now  # timed to a meeting the person keeps, whatever the hour
+        return quiet_until(now, preference.quiet_start, preference.quiet_end, tz) or now
 
     def digest_hour(self, preference: Preference | None) -> int:
         if preference is None or preference.digest_hour is None:
@@ -164,12 +195,12 @@ class NotificationService:
             if not wanted:
                 continue
             writer = await self._writer(session, person, wanted)
-            for item in wanted:
-                if item.kind in AT_ONCE:
-                    rendered = writer.single(person.display_name, _item(item))
-                    self._deliver(session, person, writer.language, item.kind, rendered, [item], now)
-                    composed += 1
-            digest = [item for item in wanted if item.kind not in AT_ONCE]
+            singles = [item for item in wanted if at_once(Kind(item.kind), preference)]
+            for item in singles:
+                rendered = writer.single(person.display_name, _item(item))
+                self._deliver(session, person, writer.language, item.kind, rendered, [item], now)
+                composed += 1
+            digest = [item for item in wanted if item not in singles]
             if digest:
                 rendered = writer.digest(person.display_name, [_item(item) for item in digest])
                 self._deliver(session, person, writer.language, "digest", rendered, digest, now)
@@ -234,27 +265,36 @@ class NotificationService:
     async def preferences(self, session: AsyncSession, person_id: uuid.UUID) -> Preference:
         preference = await session.get(Preference, person_id)
         if preference is None:
-            return Preference(person_id=person_id, digest_hour=None, opted_out=[])
+            return Preference(person_id=person_id, digest_hour=None, opted_out=[], at_once=[])
         return preference
 
-    async def set_preferences(
-        self, session: AsyncSession, person_id: uuid.UUID, digest_hour: int | None, opted_out: Sequence[str]
-    ) -> Preference:
-        chosen = sorted(set(opted_out))
-        for index, kind in enumerate(chosen):
+    async def set_preferences(self, session: AsyncSession, person_id: uuid.UUID, chosen: PreferencesIn) -> Preference:
+        opted_out = sorted(set(chosen.opted_out))
+        for index, kind in enumerate(chosen.opted_out):
             if kind == Kind.escalation:
                 raise ValidationFailed.field(f"opted_out.{index}", "escalations are always sent")
             if kind not in OPTIONAL_KINDS:
                 allowed = ", ".join(OPTIONAL_KINDS)
                 raise ValidationFailed.field(f"opted_out.{index}", f"unknown kind {kind!r}; one of {allowed}")
+        for index, kind in enumerate(chosen.at_once):
+            if kind in AT_ONCE:
+                raise ValidationFailed.field(f"at_once.{index}", f"{kind} is always mailed at once")
+            if kind not in DIGEST_KINDS:
+                allowed = ", ".join(DIGEST_KINDS)
+                raise ValidationFailed.field(f"at_once.{index}", f"unknown kind {kind!r}; one of {allowed}")
+            if kind in opted_out:
+                raise ValidationFailed.field(f"at_once.{index}", f"{kind} is opted out of: it is not mailed at all")
         preference = await session.get(Preference, person_id, with_for_update=True)
         if preference is None:
             preference = Preference(person_id=person_id)
             session.add(preference)
-        preference.digest_hour = digest_hour
-        preference.opted_out = chosen
+        preference.digest_hour = chosen.digest_hour
+        preference.opted_out = opted_out
+        preference.at_once = sorted(set(chosen.at_once))
+        quiet = chosen.quiet_hours
+        preference.quiet_start, preference.quiet_end = (quiet.start, quiet.end) if quiet else (None, None)
         await session.flush()
-        await self._reschedule(session, person_id, self.digest_hour(preference))
+        await self._reschedule(session, preference)
         return preference
 
     async def release_digests(self, session: AsyncSession) -> int:
@@ -267,19 +307,38 @@ class NotificationService:
         session.info[WAKE_DISPATCHER] = True
         return int(getattr(result, "rowcount", 0) or 0)
 
-    async def _reschedule(self, session: AsyncSession, person_id: uuid.UUID, hour: int) -> None:
-        """Waiting digest items move to the newly chosen hour."""
-        person = await session.get(Person, person_id)
-        due_at = next_digest_at(self.clock(), hour, zone(person.timezone if person else None))
+    async def _reschedule(self, session: AsyncSession, preference: Preference) -> None:
+        """Waiting items follow the new choices: digest kinds to the chosen hour; kinds now wanted at
+        once, and escalations held by the quiet hours, to now or to the end of the new quiet hours.
+        1:1 reminders keep their time."""
+        person = await session.get(Person, preference.person_id)
+        tz = zone(person.timezone if person else None)
+        now = self.clock()
+        chosen = list(preference.at_once or [])
+        waiting = (Notification.person_id == preference.person_id, Notification.state == "pending")
         await session.execute(
             update(Notification)
-            .where(
-                Notification.person_id == person_id,
-                Notification.state == "pending",
-                Notification.kind.not_in(AT_ONCE_VALUES),
-            )
-            .values(due_at=due_at)
+            .where(*waiting, Notification.kind.not_in([*AT_ONCE_VALUES, *chosen]))
+            .values(due_at=next_digest_at(now, self.digest_hour(preference), tz))
         )
+        due_at = quiet_until(now, preference.quiet_start, preference.quiet_end, tz) or now
+        held = (Notification.kind == Kind.escalation.value) & (Notification.due_at > now)
+        await session.execute(
+            update(Notification).where(*waiting, Notification.kind.in_(chosen) | held).values(due_at=due_at)
+        )
+        if due_at <= now:
+            session.info[WAKE_DISPATCHER] = True
+
+
+def at_once(kind: Kind, preference: Preference | None) -> bool:
+    """Mailed one by one: by its nature (escalations, 1:1 reminders) or by the person's choice."""
+    return kind in AT_ONCE or (preference is not None and kind.value in (preference.at_once or []))
+
+
+def quiet_hours_of(preference: Preference) -> QuietHours | None:
+    if preference.quiet_start is None or preference.quiet_end is None:
+        return None
+    return QuietHours(start=preference.quiet_start, end=preference.quiet_end)
 
 
 def _recipients(data: dict[str, Any], fields: Sequence[str]) -> list[uuid.UUID]:

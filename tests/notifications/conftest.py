@@ -71,6 +71,15 @@ class Inbox:
         return [mail for mail in self.mails if mail["To"] == address]
 
 
+def plain(mail: EmailMessage) -> str:
+    """A mail's plain-text part: every mail is multipart/alternative, the text first, then HTML."""
+    part = mail.get_body(preferencelist=("plain",))
+    assert part is not None, f"no text/plain part in {mail.get_content_type()}"
+    text = part.get_content()
+    assert isinstance(text, str)
+    return text
+
+
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
     inbox = Inbox()

@@ -15,7 +15,7 @@ import pytest
 
 from notifications.kinds import DISPUTE_ESCALATED, DISPUTE_REMINDED
 from tests.conftest import TokenFactory
-from tests.notifications.conftest import WEB, Notifier
+from tests.notifications.conftest import WEB, Notifier, plain
 
 pytestmark = pytest.mark.database
 
@@ -60,7 +60,7 @@ async def test_the_reminder_reaches_the_assignee_in_the_digest_and_the_escalatio
     assert mail["To"] == "alan@example.com"
     assert mail["X-Meritloop-Kind"] == "escalation"
     assert mail["Subject"] == "Überfällig: Einspruch gegen eine Bewertung von Ada Lovelace"
-    text = mail.get_content()
+    text = plain(mail)
     assert "Ein Einspruch gegen eine Bewertung von Ada Lovelace war am 16.01.2027, 17:00" in text
     assert f"Öffnen: {WEB}/hr/disputes" in text
     assert "Eskalationen werden immer gesendet." in text
@@ -69,7 +69,7 @@ async def test_the_reminder_reaches_the_assignee_in_the_digest_and_the_escalatio
     notifier.clock.advance_to(BERLIN_DIGEST)
     mails = await notifier.mails(2)
     [digest] = [m for m in mails if m["To"] == "hanna@example.com"]
-    body = digest.get_content()
+    body = plain(digest)
     assert "Reminder: a rating dispute by Ada Lovelace waits for your answer, due 16 Jan 2027, 17:00" in body
     assert f"Open it: {WEB}/hr/disputes" in body
     assert notifier.inbox.to("ada@example.com") == [], "the disputing person is not told of HR's reminders"
@@ -112,6 +112,6 @@ async def test_a_repeated_escalation_says_how_often_it_was_escalated_before(
 
     mails = await notifier.mails(2)
     assert [mail["To"] for mail in mails] == ["cecilia@example.com"] * 2, "each escalation of one dispute is mailed"
-    texts = sorted(mail.get_content() for mail in mails)
+    texts = sorted(plain(mail) for mail in mails)
     assert "It had been escalated 1 time(s) before." in texts[0]
     assert "It had been escalated 2 time(s) before." in texts[1]

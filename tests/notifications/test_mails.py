@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from sqlalchemy import select
 
+from notifications.htmlmail import to_html
 from notifications.kinds import GATE_ESCALATED, GATE_REMINDER, TASK_CREATED, TASK_ESCALATED, TASK_REMINDER
 from notifications.models import Delivery
 from tests.conftest import TokenFactory
-from tests.notifications.conftest import DUE, WEB, Notifier, task_data
+from tests.notifications.conftest import DUE, WEB, Notifier, plain, task_data
 
 pytestmark = pytest.mark.database
 
@@ -38,7 +39,7 @@ async def test_an_escalation_is_mailed_at_once_with_a_link(notifier: Notifier, a
     assert mail["From"] == "Meritloop <noreply@meritloop.example>"
     assert mail["Subject"] == "Overdue: Manager review for Ada Lovelace"
     assert mail["Auto-Submitted"] == "auto-generated"
-    body = mail.get_content()
+    body = plain(mail)
     assert body.startswith("Hello Grace Hopper,")
     assert "was due 15 Jan 2027, 17:00 (Europe/Berlin)" in body
     assert f"Open it: {WEB}/tasks/{task}" in body
@@ -52,6 +53,41 @@ async def test_an_escalation_is_mailed_at_once_with_a_link(notifier: Notifier, a
     assert entry["subject"] == mail["Subject"]
 
 
+async def test_a_mail_is_its_text_and_html_laid_out_from_that_text(notifier: Notifier) -> None:
+    chef = await notifier.person("Greta Vogel", locale="de-DE")
+    ada = await notifier.person("Ada <script>alert(1)</script> & Bob", manager_id=chef)
+    await notifier.known(chef, ada)
+    task = f"t-{uuid.uuid4()}"
+
+    await notifier.publish(TASK_ESCALATED, escalation(task, person_id=ada, notified_id=chef, cycle_id=uuid.uuid4()))
+
+    [mail] = await notifier.mails(1)
+    assert mail.get_content_type() == "multipart/alternative"
+    assert mail["Content-Language"] == "de"
+    text, html = mail.iter_parts()
+    assert (text.get_content_type(), html.get_content_type()) == ("text/plain", "text/html")
+    async with notifier.app.state.sessionmaker() as session:
+        [delivery] = list(await session.scalars(select(Delivery)))
+    # The text part is the text the delivery log keeps, as before; SMTP carries it with CRLF.
+    assert text.get_content() == plain(mail)
+    assert plain(mail).replace("\r\n", "\n") == delivery.body
+    assert plain(mail).startswith("Hallo Greta Vogel,")
+    assert "Führungskraft für Ada <script>alert(1)</script> & Bob war am 15.01.2027, 17:00" in plain(mail)
+
+    page = html.get_content()
+    assert html["Content-Language"] == "de"
+    assert '<html lang="de">' in page
+    assert page.replace("\r\n", "\n") == to_html(delivery.body, language="de")
+    assert "<script>" not in page
+    assert "<p>Hallo Greta Vogel,</p>" in page
+    assert (
+        "für Ada &lt;script&gt;alert(1)&lt;/script&gt; &amp; Bob war am 15.01.2027, 17:00 (Europe/Berlin) fällig"
+        in page
+    )
+    assert f'Öffnen: <a href="{WEB}/tasks/{task}">{WEB}/tasks/{task}</a>' in page
+    assert "<p>Eskalationen werden immer gesendet.</p>" in page
+
+
 async def test_a_gate_escalation_reaches_hr_at_once(notifier: Notifier) -> None:
     hr = await notifier.person("Katherine Johnson", timezone="America/New_York")
     await notifier.known(hr)
@@ -61,8 +97,8 @@ async def test_a_gate_escalation_reaches_hr_at_once(notifier: Notifier) -> None:
 
     [mail] = await notifier.mails(1)
     assert mail["Subject"] == "Overdue: Calibration"
-    assert "2 item(s) are still open" in mail.get_content()
-    assert f"{WEB}/cycles/{cycle}" in mail.get_content()
+    assert "2 item(s) are still open" in plain(mail)
+    assert f"{WEB}/cycles/{cycle}" in plain(mail)
 
 
 async def test_tasks_and_reminders_wait_for_the_digest_hour_in_the_persons_time_zone(notifier: Notifier) -> None:
@@ -96,7 +132,7 @@ async def test_tasks_and_reminders_wait_for_the_digest_hour_in_the_persons_time_
     [digest] = notifier.inbox.to("ada@example.com")
     assert len(mails) == 2
     assert digest["Subject"] == "Meritloop: 2 update(s) for you"
-    body = digest.get_content()
+    body = plain(digest)
     # One mail, both events, each with the page that acts on it.
     assert "New task: Self-assessment, due 15 Jan 2027, 17:00 (Europe/Berlin)." in body
     # The reminder names its task only; the step comes from the task's own notification.
@@ -123,7 +159,7 @@ async def test_a_chosen_digest_hour_moves_waiting_items(notifier: Notifier, auth
     assert notifier.inbox.mails == []
     notifier.clock.advance_to(datetime(2027, 1, 14, 16, 0, tzinfo=UTC))
     [mail] = await notifier.mails(1)
-    assert "New task: Self-assessment" in mail.get_content()
+    assert "New task: Self-assessment" in plain(mail)
 
 
 async def test_opting_out_of_a_kind_but_never_of_escalations(notifier: Notifier, auth: TokenFactory) -> None:
@@ -137,7 +173,7 @@ async def test_opting_out_of_a_kind_but_never_of_escalations(notifier: Notifier,
     )
     assert refused.status_code == 422
     assert refused.headers["content-type"] == "application/problem+json"
-    assert refused.json()["errors"][0]["field"] == "opted_out.0"
+    assert refused.json()["errors"][0]["field"] == "opted_out.1"  # the place in the list as sent
     assert "always sent" in refused.json()["errors"][0]["message"]
     unknown = await notifier.client.put("/notification-preferences/me", json={"opted_out": ["praise"]}, headers=me)
     assert unknown.status_code == 422
@@ -168,7 +204,7 @@ async def test_opting_out_of_a_kind_but_never_of_escalations(notifier: Notifier,
     notifier.clock.advance_to(datetime(2027, 1, 15, 7, 0, tzinfo=UTC))
     mails = await notifier.mails(2)
     assert len(mails) == 2
-    digest = mails[1].get_content()
+    digest = plain(mails[1])
     assert mails[1]["Subject"] == "Meritloop: 1 update(s) for you"
     assert "New task: Self-assessment" in digest
     assert "Reminder" not in digest
@@ -229,7 +265,7 @@ async def test_mails_are_in_the_persons_language(notifier: Notifier) -> None:
     [urgent] = await notifier.mails(1)
     assert urgent["Subject"] == "Überfällig: Beurteilung durch die Führungskraft für Ada Lovelace"
     assert urgent["Content-Language"] == "de"
-    body = urgent.get_content()
+    body = plain(urgent)
     assert body.startswith("Hallo Greta Vogel,")
     assert "war am 15.01.2027, 17:00 (Europe/Berlin) fällig" in body
     assert "Eskalationen werden immer gesendet." in body
@@ -239,12 +275,10 @@ async def test_mails_are_in_the_persons_language(notifier: Notifier) -> None:
     digest = mails[1]
     assert digest["Subject"] == "Meritloop: 2 Neuigkeit(en) für Sie"
     assert "Erinnerung: Beurteilung durch die Führungskraft für Ada Lovelace ist am 15.01.2027, 17:00" in (
-        digest.get_content()
+        plain(digest)
     )
-    assert "Neue Aufgabe: Beurteilung durch die Führungskraft für Ada Lovelace, fällig am 15.01.2027" in (
-        digest.get_content()
-    )
-    assert f"Öffnen: {WEB}/tasks/t2" in digest.get_content()
+    assert "Neue Aufgabe: Beurteilung durch die Führungskraft für Ada Lovelace, fällig am 15.01.2027" in plain(digest)
+    assert f"Öffnen: {WEB}/tasks/t2" in plain(digest)
 
 
 async def test_a_deactivated_person_gets_no_mail(notifier: Notifier) -> None:

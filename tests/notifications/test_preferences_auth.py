@@ -97,6 +97,22 @@ async def test_my_settings_are_mine_and_a_leaver_has_none(
             "dispute_reminder",
             "pay_change",
         ],
+        "at_once": [],
+        # Escalations and 1:1 reminders are always mailed at once: not offered.
+        "at_once_kinds": [
+            "task_created",
+            "task_reminder",
+            "gate_reminder",
+            "feedback_request",
+            "feedback_reminder",
+            "approval_step",
+            "approval_reminder",
+            "upward_feedback",
+            "upward_results",
+            "dispute_reminder",
+            "pay_change",
+        ],
+        "quiet_hours": None,
     }
     changed = await notifier.client.put(
         f"/notification-preferences/{org['ada']}",

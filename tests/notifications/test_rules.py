@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from notifications.kinds import SOURCES, Kind
+from notifications.kinds import SOURCES, WITHDRAWALS, Kind
 from notifications.messages import CATALOGUE, Item, Writer, language_of
 from notifications.schedule import next_digest_at, zone
 
@@ -79,7 +79,7 @@ def test_the_bus_lets_the_component_read_exactly_what_it_subscribes_to() -> None
     allowed = {(c.stream, c.durable) for c in component("notifications").consumes}
     assert subscribed == allowed
     consumed = {subject for s in subscriptions(service)[1:] for subject in s.subjects}
-    assert consumed == set(SOURCES), "every event the component knows is read by one consumer"
+    assert consumed == set(SOURCES) | set(WITHDRAWALS), "every event the component knows is read by one consumer"
 
 
 def test_every_catalogue_has_the_same_keys_and_every_kind_renders_in_both_languages() -> None:

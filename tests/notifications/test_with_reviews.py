@@ -14,7 +14,7 @@ from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.cycles import conftest as cycles
 from tests.cycles.conftest import WorkerFactory
 from tests.cycles.support import Org, phase_deadlines
-from tests.notifications.conftest import WEB, Notifier
+from tests.notifications.conftest import WEB, Notifier, plain
 from tests.support.waiting import wait_until
 
 pytestmark = pytest.mark.database
@@ -46,7 +46,7 @@ async def test_a_real_cycle_mails_the_escalation_at_once_and_the_tasks_in_the_di
         await wait_until(lambda: notifier.inbox.to("mgr@example.com"), timeout=30, message="escalation mailed")
         [escalation] = notifier.inbox.to("mgr@example.com")
         assert escalation["Subject"] == "Overdue: Self-assessment"
-        assert f"Open it: {WEB}/tasks/{late}" in escalation.get_content()
+        assert f"Open it: {WEB}/tasks/{late}" in plain(escalation)
         assert notifier.inbox.to("emp0@example.com") == []
         await org.submit_ok(selfs[employee])
         # Both self-assessments done: the boss reviews the manager, the manager reviews emp0.
@@ -59,13 +59,13 @@ async def test_a_real_cycle_mails_the_escalation_at_once_and_the_tasks_in_the_di
         await notifier.settle()
         [digest] = notifier.inbox.to("emp0@example.com")
         assert digest["Subject"] == "Meritloop: 1 update(s) for you"
-        assert f"New task: Self-assessment, due {due.strftime('%d %b %Y, %H:%M')} (UTC)." in digest.get_content()
-        assert f"{WEB}/tasks/{late}" in digest.get_content()
+        assert f"New task: Self-assessment, due {due.strftime('%d %b %Y, %H:%M')} (UTC)." in plain(digest)
+        assert f"{WEB}/tasks/{late}" in plain(digest)
         manager_mails = notifier.inbox.to("mgr@example.com")
         assert len(manager_mails) == 2
         # The manager's own self-assessment, and the review of the report that opened once it was submitted.
-        assert "New task: Self-assessment" in manager_mails[1].get_content()
-        assert "New task: Manager review for emp0" in manager_mails[1].get_content()
+        assert "New task: Self-assessment" in plain(manager_mails[1])
+        assert "New task: Manager review for emp0" in plain(manager_mails[1])
         [boss] = notifier.inbox.to("boss@example.com")
-        assert "New task: Manager review for mgr" in boss.get_content()
+        assert "New task: Manager review for mgr" in plain(boss)
         assert len(notifier.inbox.mails) == 4
