@@ -29,6 +29,7 @@ DEFINITION = ServiceDefinition(
         endpoints.router,
         endpoints.peer_router,
         endpoints.values_router,
+        endpoints.competencies_router,
         # Before feedback_router: /feedback/{item_id} would take /feedback/draft-sources for an id.
         draft_sources.router,
         endpoints.feedback_router,
@@ -37,6 +38,8 @@ DEFINITION = ServiceDefinition(
         people_router(people),
         reminders_router,
         checkins.router,
+        checkins.feeds,
+        checkins.templates,
         peer_reviews_router,
         peer_results_router,
         upward_router,

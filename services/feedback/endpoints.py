@@ -12,6 +12,9 @@ from services.feedback.schemas import (
     CompanyValueCreate,
     CompanyValueRead,
     CompanyValueUpdate,
+    CompetencyCreate,
+    CompetencyRead,
+    CompetencyUpdate,
     FeedbackAnswer,
     FeedbackGive,
     FeedbackGiven,
@@ -28,6 +31,7 @@ from services.feedback.schemas import (
 )
 from services.feedback.service import (
     CompanyValueService,
+    CompetencyService,
     FeedbackRequestService,
     FeedbackService,
     PeerRatingService,
@@ -120,19 +124,17 @@ async def my_peer_aggregate(cycle_id: uuid.UUID, session: SessionDep, principal:
     return PeerAggregateRead.model_validate(await PeerRatingService(session).my_aggregate(cycle_id, principal))
 
 
-# --- company values (HR keeps the list; everyone reads it to pick one) --------------------------
+# --- company values and competencies (HR keeps each list; everyone reads it to pick one) ---------
 
 values_router = APIRouter(prefix="/company-values", tags=["company values"])
+IncludeArchived = Annotated[bool, Query(description="Also archived entries.")]
 
 
 @values_router.get("", response_model=Page[CompanyValueRead], summary="The company values, by name")
 async def list_company_values(
-    session: SessionDep,
-    _principal: CurrentPrincipal,
-    page: PageDep,
-    include_archived: Annotated[bool, Query(description="Also archived values.")] = False,
+    session: SessionDep, _principal: CurrentPrincipal, page: PageDep, include_archived: IncludeArchived = False
 ) -> Page[CompanyValueRead]:
-    rows, total = await CompanyValueService(session).values.list(
+    rows, total = await CompanyValueService(session).entries.list(
         limit=page.limit, offset=page.offset, include_archived=include_archived
     )
     return Page(
@@ -172,6 +174,56 @@ async def archive_company_value(value_id: uuid.UUID, session: SessionDep, _hr: H
     await CompanyValueService(session).archive(value_id)
 
 
+competencies_router = APIRouter(prefix="/competencies", tags=["competencies"])
+
+
+@competencies_router.get("", response_model=Page[CompetencyRead], summary="The competencies, by name")
+async def list_competencies(
+    session: SessionDep, _principal: CurrentPrincipal, page: PageDep, include_archived: IncludeArchived = False
+) -> Page[CompetencyRead]:
+    rows, total = await CompetencyService(session).entries.list(
+        limit=page.limit, offset=page.offset, include_archived=include_archived
+    )
+    return Page(
+        items=[CompetencyRead.model_validate(row) for row in rows], total=total, limit=page.limit, offset=page.offset
+    )
+
+
+@competencies_router.post(
+    "",
+    response_model=CompetencyRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add a competency (HR)",
+    responses=problems(409),
+)
+async def create_competency(data: CompetencyCreate, session: SessionDep, _hr: HRPrincipal) -> CompetencyRead:
+    return CompetencyRead.model_validate(await CompetencyService(session).create(data))
+
+
+@competencies_router.get("/{competency_id}", response_model=CompetencyRead, summary="One competency")
+async def get_competency(competency_id: uuid.UUID, session: SessionDep, _principal: CurrentPrincipal) -> CompetencyRead:
+    return CompetencyRead.model_validate(await CompetencyService(session).get(competency_id))
+
+
+@competencies_router.patch(
+    "/{competency_id}",
+    response_model=CompetencyRead,
+    summary="Rename, describe or archive (HR)",
+    responses=problems(409),
+)
+async def update_competency(
+    competency_id: uuid.UUID, data: CompetencyUpdate, session: SessionDep, _hr: HRPrincipal
+) -> CompetencyRead:
+    return CompetencyRead.model_validate(await CompetencyService(session).update(competency_id, data))
+
+
+@competencies_router.delete(
+    "/{competency_id}", status_code=status.HTTP_204_NO_CONTENT, summary="Archive a competency (HR); it stays readable"
+)
+async def archive_competency(competency_id: uuid.UUID, session: SessionDep, _hr: HRPrincipal) -> None:
+    await CompetencyService(session).archive(competency_id)
+
+
 # --- written feedback -----------------------------------------------------------------------------
 
 feedback_router = APIRouter(prefix="/feedback", tags=["written feedback"])
@@ -193,19 +245,34 @@ async def give_feedback(
     return FeedbackGiven(items=await FeedbackService(session, keyring).give(data, principal))
 
 
+AboutCompetency = Annotated[uuid.UUID | None, Query(description="Only feedback about this competency.")]
+
+
 @feedback_router.get("/received", response_model=Page[FeedbackRead], summary="Feedback you received, newest first")
 async def received_feedback(
-    session: SessionDep, keyring: KeyringDep, principal: CurrentPrincipal, page: PageDep
+    session: SessionDep,
+    keyring: KeyringDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    competency_id: AboutCompetency = None,
 ) -> Page[FeedbackRead]:
-    items, total = await FeedbackService(session, keyring).received(principal, limit=page.limit, offset=page.offset)
+    items, total = await FeedbackService(session, keyring).received(
+        principal, limit=page.limit, offset=page.offset, competency_id=competency_id
+    )
     return _page(items, total, page)
 
 
 @feedback_router.get("/given", response_model=Page[FeedbackRead], summary="Feedback you gave, newest first")
 async def given_feedback(
-    session: SessionDep, keyring: KeyringDep, principal: CurrentPrincipal, page: PageDep
+    session: SessionDep,
+    keyring: KeyringDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    competency_id: AboutCompetency = None,
 ) -> Page[FeedbackRead]:
-    items, total = await FeedbackService(session, keyring).given(principal, limit=page.limit, offset=page.offset)
+    items, total = await FeedbackService(session, keyring).given(
+        principal, limit=page.limit, offset=page.offset, competency_id=competency_id
+    )
     return _page(items, total, page)
 
 
@@ -215,10 +282,14 @@ async def given_feedback(
     summary="Feedback your reports chose to share with you (while they share it)",
 )
 async def shared_feedback(
-    session: SessionDep, keyring: KeyringDep, principal: CurrentPrincipal, page: PageDep
+    session: SessionDep,
+    keyring: KeyringDep,
+    principal: CurrentPrincipal,
+    page: PageDep,
+    competency_id: AboutCompetency = None,
 ) -> Page[FeedbackRead]:
     items, total = await FeedbackService(session, keyring).shared_with_me(
-        principal, limit=page.limit, offset=page.offset
+        principal, limit=page.limit, offset=page.offset, competency_id=competency_id
     )
     return _page(items, total, page)
 

@@ -11,6 +11,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from services.feedback.checkins.models import (
     CheckinActionColumns,
     CheckinAgendaColumns,
+    CheckinAgendaTemplateColumns,
+    CheckinCalendarFeedColumns,
     CheckinNoteColumns,
     CheckinOccurrenceColumns,
     CheckinSeriesColumns,
@@ -110,14 +112,24 @@ class PeerAggregate(RecordMixin, Base):
     rater_count: Mapped[int] = mapped_column(Integer)
 
 
-class CompanyValue(RecordMixin, Base):
-    """A company value HR keeps; praise and feedback may name one. Archived, never deleted, once used."""
-
-    __tablename__ = "company_values"
+class CatalogueEntryMixin(RecordMixin):
+    """An entry of a list HR keeps for people to choose from. Archived, never deleted, once used."""
 
     name: Mapped[str] = mapped_column(String(100), unique=True)
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
+
+
+class CompanyValue(CatalogueEntryMixin, Base):
+    """A company value HR keeps; praise and feedback may name one."""
+
+    __tablename__ = "company_values"
+
+
+class Competency(CatalogueEntryMixin, Base):
+    """A competency HR keeps (the company's framework); written feedback may be about one."""
+
+    __tablename__ = "competencies"
 
 
 class DataKey(Base):
@@ -214,13 +226,16 @@ class FeedbackShare(RecordMixin, Base):
 
 
 class FeedbackRequest(RecordMixin, Base):
-    """Someone asks colleagues for feedback on themselves; the optional question is ciphertext."""
+    """Someone asks colleagues for feedback on themselves, or on one of their goals; the optional
+    question is ciphertext."""
 
     __tablename__ = "feedback_requests"
 
     requester_id: Mapped[uuid.UUID] = mapped_column(index=True)
     due_on: Mapped[date] = mapped_column(Date)
     question: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # A goal of the requester's the feedback is asked about (goals service id): every answer is about it.
+    goal_id: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     recipients: Mapped[list[FeedbackRequestRecipient]] = relationship(
         back_populates="request",
         cascade="all, delete-orphan",
@@ -269,6 +284,14 @@ class CheckinActionItem(RecordMixin, CheckinActionColumns, Base):
 
 
 class CheckinNote(RecordMixin, CheckinNoteColumns, Base):
+    pass
+
+
+class CheckinCalendarFeed(RecordMixin, CheckinCalendarFeedColumns, Base):
+    pass
+
+
+class CheckinAgendaTemplate(RecordMixin, CheckinAgendaTemplateColumns, Base):
     pass
 
 
@@ -335,6 +358,19 @@ class UpwardScopeMember(Base):
     person_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
 
 
+class UpwardEarlyChange(Base):
+    """What a cycle's events said of its pulse before the launch opened it: a redelivered launch can
+    come after the cycle's later events (services/feedback/upward/cycles.py). Read once the pulse
+    opens, then dropped."""
+
+    __tablename__ = "upward_early_changes"
+
+    pulse_id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    # step -> the latest cycle-wide deadline told for it (ISO 8601 with offset).
+    deadlines: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+
+
 class UpwardPulse(RecordMixin, Base):
     """Upward feedback: reports rate and comment on their manager, standalone or in a cycle."""
 
@@ -345,7 +381,7 @@ class UpwardPulse(RecordMixin, Base):
     created_by: Mapped[uuid.UUID]
     closes_at: Mapped[datetime] = mapped_column(UTCDateTime())
     min_raters: Mapped[int] = mapped_column(Integer)
-    status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed
+    status: Mapped[str] = mapped_column(String(20), default="open")  # open | closed | cancelled
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # A cycle's pulse whose closing time was left to default: the step whose later deadlines it follows.
     follows_step: Mapped[str | None] = mapped_column(String(30), nullable=True)

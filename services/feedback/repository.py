@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import uuid
 from datetime import date
+from typing import Generic, TypeVar
 
 from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.models import (
     CompanyValue,
+    Competency,
     ContentKey,
     FeedbackItem,
     FeedbackRequest,
@@ -21,6 +23,9 @@ from services.feedback.models import (
     Praise,
     PraiseReceiver,
 )
+
+# A list HR keeps: its entries share one table shape (``CatalogueEntryMixin``).
+Entry = TypeVar("Entry", CompanyValue, Competency)
 
 
 class PraiseRepository:
@@ -120,37 +125,47 @@ class PeerRatingRepository:
         return found
 
 
-class CompanyValueRepository:
-    def __init__(self, session: AsyncSession) -> None:
+class CatalogueRepository(Generic[Entry]):
+    """One of the lists HR keeps (company values, competencies): the same table shape each."""
+
+    def __init__(self, session: AsyncSession, model: type[Entry]) -> None:
         self.session = session
+        self.model: type[Entry] = model
+
+    async def get(self, entry_id: uuid.UUID) -> Entry | None:
+        return await self.session.get(self.model, entry_id)
+
+    async def by_name(self, name: str) -> Entry | None:
+        found: Entry | None = await self.session.scalar(
+            select(self.model).where(func.lower(self.model.name) == name.lower())
+        )
+        return found
+
+    async def list(self, *, limit: int, offset: int, include_archived: bool) -> tuple[list[Entry], int]:
+        query = select(self.model)
+        if not include_archived:
+            query = query.where(self.model.archived.is_(False))
+        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
+        rows = await self.session.scalars(query.order_by(self.model.name, self.model.id).limit(limit).offset(offset))
+        return list(rows), total
+
+
+class CompanyValueRepository(CatalogueRepository[CompanyValue]):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session, CompanyValue)
 
     @classmethod
     def from_session(cls, session: AsyncSession) -> CompanyValueRepository:
         return cls(session)
 
-    async def get(self, value_id: uuid.UUID) -> CompanyValue | None:
-        return await self.session.get(CompanyValue, value_id)
 
-    async def by_name(self, name: str) -> CompanyValue | None:
-        found: CompanyValue | None = await self.session.scalar(
-            select(CompanyValue).where(func.lower(CompanyValue.name) == name.lower())
-        )
-        return found
+class CompetencyRepository(CatalogueRepository[Competency]):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session, Competency)
 
-    async def list(self, *, limit: int, offset: int, include_archived: bool) -> tuple[list[CompanyValue], int]:
-        query = select(CompanyValue)
-        if not include_archived:
-            query = query.where(CompanyValue.archived.is_(False))
-        total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
-        rows = await self.session.scalars(
-            query.order_by(CompanyValue.name, CompanyValue.id).limit(limit).offset(offset)
-        )
-        return list(rows), total
-
-    async def add(self, value: CompanyValue) -> CompanyValue:
-        self.session.add(value)
-        await self.session.flush()
-        return value
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> CompetencyRepository:
+        return cls(session)
 
 
 class FeedbackRepository:
@@ -176,6 +191,7 @@ class FeedbackRepository:
         offset: int,
         receiver_id: uuid.UUID | None = None,
         giver_id: uuid.UUID | None = None,
+        competency_id: uuid.UUID | None = None,
     ) -> tuple[list[tuple[FeedbackItem, bytes | None, bool]], int]:
         """A page with the reader's wrapped content key and the share flag of each item, and the total.
 
@@ -187,6 +203,8 @@ class FeedbackRepository:
         mine = [FeedbackItem.receiver_id == receiver_id] if receiver_id is not None else []
         if giver_id is not None:
             mine.append(FeedbackItem.giver_id == giver_id)
+        if competency_id is not None:
+            mine.append(FeedbackItem.competency_id == competency_id)
         # Only ids are cut, from the (person, created_at, id) index alone (migration 0007): a deep
         # page skips its offset inside the index instead of reading every skipped row.
         cut = (
@@ -217,12 +235,16 @@ class FeedbackRepository:
             return [], await self.session.scalar(select(func.count()).select_from(FeedbackItem).where(*mine)) or 0
         return [(row[0], row[1], bool(row[2])) for row in rows], int(rows[0][3])
 
-    async def shared_with(self, manager_id: uuid.UUID, *, limit: int, offset: int) -> tuple[list[FeedbackItem], int]:
+    async def shared_with(
+        self, manager_id: uuid.UUID, *, limit: int, offset: int, competency_id: uuid.UUID | None = None
+    ) -> tuple[list[FeedbackItem], int]:
         query = (
             select(FeedbackItem)
             .join(FeedbackShare, FeedbackShare.item_id == FeedbackItem.id)
             .where(FeedbackShare.manager_id == manager_id, FeedbackShare.revoked_at.is_(None))
         )
+        if competency_id is not None:
+            query = query.where(FeedbackItem.competency_id == competency_id)
         total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = await self.session.scalars(
             query.order_by(FeedbackItem.created_at.desc(), FeedbackItem.id.desc()).limit(limit).offset(offset)

@@ -60,24 +60,24 @@ class PeerAggregateRead(BaseModel):
     min_raters: int = MIN_PEER_RATERS
 
 
-# --- company values ----------------------------------------------------------------------------
+# --- company values and competencies (HR's lists to choose from) ------------------------------
 
 ValueName = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
 ValueDescription = Annotated[str, StringConstraints(strip_whitespace=True, max_length=1000)]
 
 
-class CompanyValueCreate(BaseModel):
-    name: ValueName
+class CatalogueEntryCreate(BaseModel):
+    name: ValueName = Field(description="Unique in its list, in any case.")
     description: ValueDescription | None = None
 
 
-class CompanyValueUpdate(BaseModel):
+class CatalogueEntryUpdate(BaseModel):
     name: ValueName | None = None
     description: ValueDescription | None = None
-    archived: bool | None = None
+    archived: bool | None = Field(None, description="Archived entries stay readable and can no longer be chosen.")
 
 
-class CompanyValueRead(BaseModel):
+class CatalogueEntryRead(BaseModel):
     model_config = ConfigDict(from_attributes=True)
 
     id: uuid.UUID
@@ -86,6 +86,30 @@ class CompanyValueRead(BaseModel):
     archived: bool
     created_at: datetime
     modified_at: datetime | None
+
+
+class CompanyValueCreate(CatalogueEntryCreate):
+    """A new company value."""
+
+
+class CompanyValueUpdate(CatalogueEntryUpdate):
+    """What changes of a company value."""
+
+
+class CompanyValueRead(CatalogueEntryRead):
+    """A company value."""
+
+
+class CompetencyCreate(CatalogueEntryCreate):
+    """A new competency of the company's framework."""
+
+
+class CompetencyUpdate(CatalogueEntryUpdate):
+    """What changes of a competency."""
+
+
+class CompetencyRead(CatalogueEntryRead):
+    """A competency of the company's framework."""
 
 
 # --- written feedback ---------------------------------------------------------------------------
@@ -97,7 +121,7 @@ Question = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1,
 
 class FeedbackLinks(BaseModel):
     goal_id: uuid.UUID | None = Field(None, description="A goal the feedback is about (goals service id).")
-    competency_id: uuid.UUID | None = Field(None, description="A competency the feedback is about.")
+    competency_id: uuid.UUID | None = Field(None, description="One of HR's competencies the feedback is about.")
     company_value_id: uuid.UUID | None = Field(None, description="One of HR's company values.")
 
 
@@ -144,6 +168,9 @@ class FeedbackRequestCreate(BaseModel):
     recipient_ids: list[uuid.UUID] = Field(min_length=1, description="Colleagues asked (at most the setting).")
     due_on: date
     question: Question | None = None
+    goal_id: uuid.UUID | None = Field(
+        None, description="A goal the feedback is asked about (goals service id): every answer is about it."
+    )
 
 
 class RecipientRead(BaseModel):
@@ -161,6 +188,7 @@ class FeedbackRequestRead(BaseModel):
     requester_id: uuid.UUID
     due_on: date
     question: str | None
+    goal_id: uuid.UUID | None = Field(None, description="The goal the feedback is asked about, if any.")
     recipients: list[RecipientRead]
     created_at: datetime
 
@@ -172,6 +200,7 @@ class InboxEntry(BaseModel):
     requester_id: uuid.UUID
     due_on: date
     question: str | None
+    goal_id: uuid.UUID | None = Field(None, description="The goal the feedback is asked about, if any.")
     status: str
     item_id: uuid.UUID | None
     responded_at: datetime | None

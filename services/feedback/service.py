@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date, timedelta
+from typing import Generic
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -25,6 +26,7 @@ from services.feedback.events import (
 from services.feedback.keyring import PEER_CYCLE, Keyring, Sealed, Tally
 from services.feedback.models import (
     CompanyValue,
+    Competency,
     FeedbackItem,
     FeedbackRequest,
     FeedbackRequestRecipient,
@@ -38,15 +40,18 @@ from services.feedback.models import (
 )
 from services.feedback.peer_reviews.repository import PeerRoundRepository
 from services.feedback.repository import (
+    CatalogueRepository,
     CompanyValueRepository,
+    CompetencyRepository,
+    Entry,
     FeedbackRepository,
     FeedbackRequestRepository,
     PeerRatingRepository,
     PraiseRepository,
 )
 from services.feedback.schemas import (
-    CompanyValueCreate,
-    CompanyValueUpdate,
+    CatalogueEntryCreate,
+    CatalogueEntryUpdate,
     FeedbackAnswer,
     FeedbackGive,
     FeedbackLinks,
@@ -59,7 +64,7 @@ from services.feedback.schemas import (
     RecipientRead,
 )
 from shared.auth import Principal, Role
-from shared.database import utcnow
+from shared.database import add_unique, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.events import CloudEvent
 from shared.peer_ratings import MIN_PEER_RATERS, PeerAggregateComputed, aggregate_event_id, peer_score
@@ -83,7 +88,7 @@ class PraiseService:
         await refuse_deactivated(self.session, principal)
         # Checked in the order given, so the error names the position the caller sent.
         await require_active(self.session, "receiver_ids", data.receiver_ids)
-        value = await company_value(self.session, data.company_value_id)
+        value = await CompanyValueService(self.session).current(data.company_value_id)
         praise = await self.praise.add(
             Praise(
                 giver_id=principal.person_id,
@@ -121,51 +126,69 @@ async def require_active(session: AsyncSession, field: str, person_ids: list[uui
             )
 
 
-async def company_value(session: AsyncSession, value_id: uuid.UUID | None) -> CompanyValue | None:
-    if value_id is None:
-        return None
-    value = await CompanyValueRepository.from_session(session).get(value_id)
-    if value is None or value.archived:
-        raise ValidationFailed.field("company_value_id", "no current company value with this id")
-    return value
+class CatalogueService(Generic[Entry]):
+    """HR keeps the list (names unique in any case); everyone chooses from its current entries."""
 
-
-class CompanyValueService:
-    def __init__(self, session: AsyncSession) -> None:
+    def __init__(self, session: AsyncSession, entries: CatalogueRepository[Entry], noun: str, field: str) -> None:
         self.session = session
-        self.values = CompanyValueRepository.from_session(session)
+        self.entries: CatalogueRepository[Entry] = entries
+        self.noun = noun
+        # The request field that names an entry of this list, for the 422 of a stale choice.
+        self.field = field
 
     async def _unique(self, name: str, current: uuid.UUID | None = None) -> None:
-        other = await self.values.by_name(name)
+        other = await self.entries.by_name(name)
         if other is not None and other.id != current:
-            raise Conflict(f"A company value named {name!r} exists already.")
+            raise Conflict(self._taken(name))
 
-    async def create(self, data: CompanyValueCreate) -> CompanyValue:
+    async def create(self, data: CatalogueEntryCreate) -> Entry:
         await self._unique(data.name)
-        return await self.values.add(CompanyValue(name=data.name, description=data.description, archived=False))
+        entry = self.entries.model(name=data.name, description=data.description, archived=False)
+        return await add_unique(self.session, entry, self._taken(data.name))
 
-    async def get(self, value_id: uuid.UUID) -> CompanyValue:
-        value = await self.values.get(value_id)
-        if value is None:
-            raise NotFound(f"No company value {value_id}.")
-        return value
+    def _taken(self, name: str) -> str:
+        return f"A {self.noun} named {name!r} exists already."
 
-    async def update(self, value_id: uuid.UUID, data: CompanyValueUpdate) -> CompanyValue:
-        value = await self.get(value_id)
+    async def get(self, entry_id: uuid.UUID) -> Entry:
+        entry = await self.entries.get(entry_id)
+        if entry is None:
+            raise NotFound(f"No {self.noun} {entry_id}.")
+        return entry
+
+    async def current(self, entry_id: uuid.UUID | None) -> Entry | None:
+        """The entry a write chooses: none, or one that exists and is not archived."""
+        if entry_id is None:
+            return None
+        entry = await self.entries.get(entry_id)
+        if entry is None or entry.archived:
+            raise ValidationFailed.field(self.field, f"no current {self.noun} with this id")
+        return entry
+
+    async def update(self, entry_id: uuid.UUID, data: CatalogueEntryUpdate) -> Entry:
+        entry = await self.get(entry_id)
         if data.name is not None:
-            await self._unique(data.name, value_id)
-            value.name = data.name
+            await self._unique(data.name, entry_id)
+            entry.name = data.name
         if "description" in data.model_fields_set:
-            value.description = data.description
+            entry.description = data.description
         if data.archived is not None:
-            value.archived = data.archived
-        await self.session.flush()
-        return value
+            entry.archived = data.archived
+        return await add_unique(self.session, entry, self._taken(entry.name))
 
-    async def archive(self, value_id: uuid.UUID) -> None:
+    async def archive(self, entry_id: uuid.UUID) -> None:
         # Archived, not deleted: praise and feedback that named it keep pointing at it.
-        (await self.get(value_id)).archived = True
+        (await self.get(entry_id)).archived = True
         await self.session.flush()
+
+
+class CompanyValueService(CatalogueService[CompanyValue]):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session, CompanyValueRepository.from_session(session), "company value", "company_value_id")
+
+
+class CompetencyService(CatalogueService[Competency]):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session, CompetencyRepository.from_session(session), "competency", "competency_id")
 
 
 FEEDBACK = "feedback"
@@ -211,7 +234,8 @@ class FeedbackService:
         links: FeedbackLinks,
         request_id: uuid.UUID | None = None,
     ) -> list[FeedbackItem]:
-        await company_value(self.session, links.company_value_id)
+        await CompanyValueService(self.session).current(links.company_value_id)
+        await CompetencyService(self.session).current(links.competency_id)
         items: list[FeedbackItem] = []
         for receiver_id in receiver_ids:
             if await self.keyring.is_erased(receiver_id):
@@ -269,26 +293,40 @@ class FeedbackService:
             return None
 
     async def _own_page(
-        self, me: uuid.UUID, *, limit: int, offset: int, received: bool
+        self, me: uuid.UUID, *, limit: int, offset: int, received: bool, competency_id: uuid.UUID | None
     ) -> tuple[list[FeedbackRead], int]:
         """Items, the reader's keys, share flags and total in one statement (the hot page; bench.feedback)."""
         mine = {"receiver_id": me} if received else {"giver_id": me}
-        rows, total = await self.items.page_for_reader(me, limit=limit, offset=offset, **mine)
+        rows, total = await self.items.page_for_reader(
+            me, limit=limit, offset=offset, competency_id=competency_id, **mine
+        )
         items = [item for item, _, _ in rows]
         texts = await self._open_many(items, me, {item.id: key for item, key, _ in rows}) if rows else {}
         return [feedback_read(item, texts[item.id], shared) for item, _, shared in rows], total
 
-    async def received(self, principal: Principal, *, limit: int, offset: int) -> tuple[list[FeedbackRead], int]:
+    async def received(
+        self, principal: Principal, *, limit: int, offset: int, competency_id: uuid.UUID | None = None
+    ) -> tuple[list[FeedbackRead], int]:
         await active_caller(self.session, principal)
-        return await self._own_page(principal.person_id, limit=limit, offset=offset, received=True)
+        return await self._own_page(
+            principal.person_id, limit=limit, offset=offset, received=True, competency_id=competency_id
+        )
 
-    async def given(self, principal: Principal, *, limit: int, offset: int) -> tuple[list[FeedbackRead], int]:
+    async def given(
+        self, principal: Principal, *, limit: int, offset: int, competency_id: uuid.UUID | None = None
+    ) -> tuple[list[FeedbackRead], int]:
         await active_caller(self.session, principal)
-        return await self._own_page(principal.person_id, limit=limit, offset=offset, received=False)
+        return await self._own_page(
+            principal.person_id, limit=limit, offset=offset, received=False, competency_id=competency_id
+        )
 
-    async def shared_with_me(self, principal: Principal, *, limit: int, offset: int) -> tuple[list[FeedbackRead], int]:
+    async def shared_with_me(
+        self, principal: Principal, *, limit: int, offset: int, competency_id: uuid.UUID | None = None
+    ) -> tuple[list[FeedbackRead], int]:
         await active_caller(self.session, principal)
-        rows, total = await self.items.shared_with(principal.person_id, limit=limit, offset=offset)
+        rows, total = await self.items.shared_with(
+            principal.person_id, limit=limit, offset=offset, competency_id=competency_id
+        )
         return await self._page(rows, principal.person_id), total
 
     async def read(self, item_id: uuid.UUID, principal: Principal) -> FeedbackRead:
@@ -364,7 +402,11 @@ class FeedbackRequestService:
             raise ValidationFailed.field("due_on", "the due date must be after today")
         await require_active(self.session, "recipient_ids", data.recipient_ids)
         request = FeedbackRequest(
-            id=uuid.uuid4(), requester_id=principal.person_id, due_on=data.due_on, created_at=utcnow()
+            id=uuid.uuid4(),
+            requester_id=principal.person_id,
+            due_on=data.due_on,
+            goal_id=data.goal_id,
+            created_at=utcnow(),
         )
         if data.question is not None:
             request.question = await self.keyring.seal(
@@ -387,6 +429,7 @@ class FeedbackRequestService:
             requester_id=request.requester_id,
             due_on=request.due_on,
             question=question,
+            goal_id=request.goal_id,
             recipients=[RecipientRead.model_validate(recipient) for recipient in request.recipients],
             created_at=request.created_at,
         )
@@ -415,6 +458,7 @@ class FeedbackRequestService:
                 requester_id=request.requester_id,
                 due_on=request.due_on,
                 question=await self._question(request, principal.person_id),
+                goal_id=request.goal_id,
                 status=recipient.status,
                 item_id=recipient.item_id,
                 responded_at=recipient.responded_at,
@@ -441,6 +485,10 @@ class FeedbackRequestService:
         requester = await people.get(self.session, request.requester_id)
         if requester is None or not requester.active:
             raise Conflict("The person who asked is no longer active.")
+        if request.goal_id is not None:
+            if data.goal_id not in (None, request.goal_id):
+                raise ValidationFailed.field("goal_id", "the request is about another goal: leave it out")
+            data = data.model_copy(update={"goal_id": request.goal_id})
         writer = FeedbackService(self.session, self.keyring)
         (item,) = await writer._write(principal.person_id, [request.requester_id], data.text, data, request.id)
         recipient.status, recipient.item_id, recipient.responded_at = "answered", item.id, utcnow()
@@ -460,6 +508,7 @@ class FeedbackRequestService:
             requester_id=request.requester_id,
             due_on=request.due_on,
             question=await self._question(request, principal.person_id),
+            goal_id=request.goal_id,
             status=recipient.status,
             item_id=None,
             responded_at=recipient.responded_at,

@@ -237,6 +237,20 @@ async def test_agenda_actions_skip_move_and_end(client: httpx.AsyncClient, org: 
     ).json()
     assert open_items["total"] == 0
 
+    # The calendar file: the skipped meeting left out, the moved one at its new time.
+    def berlin(recurrence_id: str, shift: timedelta = timedelta(0)) -> str:
+        moment = datetime.strptime(recurrence_id, "%Y%m%dT%H%M%SZ").replace(tzinfo=UTC) + shift
+        return moment.astimezone(ZoneInfo("Europe/Berlin")).strftime("%Y%m%dT%H%M%S")
+
+    ics = await client.get(f"/checkins/series/{series['id']}/calendar", headers=org.headers("receiver"))
+    assert ics.status_code == 200, ics.text
+    assert ics.headers["content-disposition"] == f'attachment; filename="checkin-{series["id"]}.ics"'
+    lines = ics.text.replace("\r\n ", "").split("\r\n")
+    assert f"EXDATE;TZID=Europe/Berlin:{berlin(first)}" in lines
+    assert f"RECURRENCE-ID;TZID=Europe/Berlin:{berlin(third)}" in lines
+    assert f"DTSTART;TZID=Europe/Berlin:{berlin(third, timedelta(days=1))}" in lines
+    assert "Promotion path" not in ics.text
+
     # Ending: reads still work, writes are refused.
     ended = await client.post(f"/checkins/series/{series['id']}/end", headers=org.headers("receiver"))
     assert (ended.json()["status"], ended.json()["end_reason"], ended.json()["next_occurrence"]) == (
@@ -254,6 +268,9 @@ async def test_agenda_actions_skip_move_and_end(client: httpx.AsyncClient, org: 
     assert (await client.get(f"/checkins/series/{series['id']}/occurrences", headers=org.headers("manager"))).json()[
         "total"
     ] == 0
+    # Ended before its first meeting took place: the calendar's event is cancelled.
+    after = (await client.get(f"/checkins/series/{series['id']}/calendar", headers=org.headers("manager"))).text
+    assert "STATUS:CANCELLED" in after.split("\r\n")
     # A new series between the same two may start once the old one ended.
     await start_series(client, org)
 
@@ -438,6 +455,7 @@ async def test_who_can_call_each_route(client: httpx.AsyncClient, org: Org) -> N
             await client.get(at(series, ids[0], "/agenda"), headers=headers),
             await client.get(base + "/action-items", headers=headers),
             await client.get(base + "/notes", headers=headers),
+            await client.get(base + "/calendar", headers=headers),
         ]
         writes = [
             await client.post(at(series, occurrence, "/agenda"), json={"text": "mine"}, headers=headers),
@@ -461,6 +479,9 @@ async def test_who_can_call_each_route(client: httpx.AsyncClient, org: Org) -> N
             assert all(response.status_code == 200 for response in reads), who
             assert secret in reads[2].text
             assert secret in reads[3].text
+            # The calendar file carries the meetings, never what is said in them.
+            assert reads[-1].headers["content-type"] == "text/calendar; charset=utf-8"
+            assert secret not in reads[-1].text
             assert [response.status_code for response in writes] == [201, 200, 201, 200, 201, 200], who
             continue
         assert_problem(create, 403)
@@ -552,6 +573,13 @@ async def test_series_follow_the_directory(client: httpx.AsyncClient, org: Org, 
     point = await client.post(at(series, first, "/agenda"), json={"text": "Team move"}, headers=org.headers("manager"))
     assert point.status_code == 201
     base = f"/checkins/series/{series['id']}"
+    action = await client.post(
+        at(series, first, "/action-items"),
+        json={"title": "Book the offsite", "owner_id": str(org.manager.id)},
+        headers=org.headers("manager"),
+    )
+    assert action.status_code == 201, action.text
+    item = f"{base}/action-items/{action.json()['id']}"
 
     # The report moves to the skip-level: the series passes to them.
     moved = org.receiver.model_copy(update={"manager_id": org.skip.id, "version": 2})
@@ -581,6 +609,22 @@ async def test_series_follow_the_directory(client: httpx.AsyncClient, org: Org, 
             )
         )
     assert readers == {org.receiver.id, org.skip.id}
+    # The previous manager's open action item stays theirs until one of the two hands it on.
+    items = (await client.get(base + "/action-items", headers=org.headers("skip"))).json()["items"]
+    assert [(entry["title"], entry["owner_id"]) for entry in items] == [("Book the offsite", str(org.manager.id))]
+    refused = await client.patch(item, json={"owner_id": str(org.colleague.id)}, headers=org.headers("skip"))
+    assert problem_fields(refused) == {"owner_id"}
+    assert_problem(await client.patch(item, json={"owner_id": str(org.skip.id)}, headers=org.headers("manager")), 404)
+    handed = await client.patch(item, json={"owner_id": str(org.skip.id)}, headers=org.headers("receiver"))
+    assert handed.status_code == 200, handed.text
+    assert (handed.json()["owner_id"], handed.json()["title"]) == (str(org.skip.id), "Book the offsite")
+    event, raw, _ = await published(settings.nats_url, ASSIGNED, action.json()["id"])
+    assert event.data == {"id": action.json()["id"], "series_id": series["id"], "owner_id": str(org.skip.id)}
+    assert b"offsite" not in raw
+    again = await client.patch(item, json={"owner_id": str(org.receiver.id)}, headers=org.headers("skip"))
+    assert again.json()["owner_id"] == str(org.receiver.id)
+    back = await client.patch(item, json={"owner_id": str(org.manager.id)}, headers=org.headers("skip"))
+    assert problem_fields(back) == {"owner_id"}  # the previous manager is no participant any more
 
     # A late, older event naming the old manager changes nothing.
     await publish_people(settings.nats_url, [org.receiver])

@@ -256,3 +256,48 @@ async def test_reminders_are_published_once_before_the_due_date(
         assert reminded - {early} == soon_reminded
         assert uuid.UUID(later["id"]) not in {request for request, _ in reminded}
         assert reminders == len(reminded)  # each reminded once
+
+
+async def test_a_request_about_a_goal_makes_every_answer_about_it(
+    client: httpx.AsyncClient, org: Org, settings: Settings
+) -> None:
+    goal, other = uuid.uuid4(), uuid.uuid4()
+    body = {"recipient_ids": [str(org.giver.id), str(org.colleague.id)], "due_on": in_days(10), "goal_id": str(goal)}
+    asked = await client.post("/feedback-requests", json=body, headers=org.headers("receiver"))
+    assert asked.status_code == 201, asked.text
+    request = asked.json()
+    assert request["goal_id"] == str(goal)
+    event, _, _ = await published(settings.nats_url, REQUESTED, request["id"])
+    assert "goal_id" not in event.data  # the bus hears who was asked, not about what
+    (entry,) = (await client.get("/feedback-requests/inbox", headers=org.headers("giver"))).json()["items"]
+    assert entry["goal_id"] == str(goal)
+
+    # An answer naming another goal is refused; one naming none is about the request's goal.
+    refused = await client.post(
+        f"/feedback-requests/{request['id']}/answer",
+        json={"text": "Strong quarter", "goal_id": str(other)},
+        headers=org.headers("giver"),
+    )
+    assert problem_fields(refused) == {"goal_id"}
+    answered = await client.post(
+        f"/feedback-requests/{request['id']}/answer", json={"text": "Strong quarter"}, headers=org.headers("giver")
+    )
+    assert answered.status_code == 201, answered.text
+    assert answered.json()["goal_id"] == str(goal)
+    same = await client.post(
+        f"/feedback-requests/{request['id']}/answer",
+        json={"text": "Agreed", "goal_id": str(goal)},
+        headers=org.headers("colleague"),
+    )
+    assert same.json()["goal_id"] == str(goal)
+    received = (await client.get("/feedback/received", headers=org.headers("receiver"))).json()
+    assert {item["goal_id"] for item in received["items"]} == {str(goal)}
+    # A request without a goal: the answer may name one of its own, as before.
+    plain = await ask(client, org, "giver")
+    assert plain["goal_id"] is None
+    free = await client.post(
+        f"/feedback-requests/{plain['id']}/answer",
+        json={"text": "On the roadmap", "goal_id": str(other)},
+        headers=org.headers("giver"),
+    )
+    assert free.json()["goal_id"] == str(other)

@@ -4,12 +4,16 @@ released at k (a unit never includes a suppressed manager, which differencing wo
 
 from __future__ import annotations
 
+import json
 import uuid
 from datetime import timedelta
+from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from services.feedback.models import ContentKey, OutboxEvent, TallyKey, UpwardAnswer
 from shared.database import utcnow
 from shared.settings import Settings
 from tests.conftest import TokenFactory
@@ -196,3 +200,140 @@ async def test_released_at_k_suppressed_below_and_units_never_include_a_suppress
     raw = await stored_bytes(settings.database_url("feedback"))
     for text in (*comments, "upward-below-k-7001"):
         assert text.encode() not in raw
+
+
+async def test_hr_lists_every_pulse_newest_first_by_status_and_cycle_without_answers(
+    client: httpx.AsyncClient, org: Org
+) -> None:
+    cycle = uuid.uuid4()
+    closes_at = (utcnow() + timedelta(days=7)).isoformat()
+    ids = []
+    for title, cycle_id in (("First", None), ("Second", str(cycle)), ("Third", None)):
+        body = {"title": title, "closes_at": closes_at, "cycle_id": cycle_id}
+        created = await client.post(BASE, json=body, headers=org.headers("hr"))
+        assert created.status_code == 201, created.text
+        ids.append(created.json()["id"])
+    first, second, third = ids
+    answered = await client.post(f"{BASE}/{first}/answers", json={"rating": 4}, headers=org.headers("receiver"))
+    assert answered.status_code == 201, answered.text
+    assert (await client.post(f"{BASE}/{first}/close", headers=org.headers("hr"))).status_code == 200
+    assert (await client.post(f"{BASE}/{third}/cancel", headers=org.headers("hr"))).status_code == 200
+
+    listed = {who: await client.get(BASE, headers=org.headers(who)) for who in ROLES}
+    assert {who: r.status_code for who, r in listed.items()} == {
+        who: 200 if who in ("hr", "admin") else 403 for who in ROLES
+    }
+    for who in ROLES:
+        if who not in ("hr", "admin"):
+            assert_problem(listed[who], 403)
+    everything = listed["hr"].json()
+    assert [(p["id"], p["status"]) for p in everything["items"]] == [
+        (third, "cancelled"),
+        (second, "open"),
+        (first, "closed"),
+    ]
+    assert everything["total"] == 3
+    # The pulse as anyone reads it, nothing more: no answer, no count of answers below k or above.
+    assert {frozenset(p) for p in everything["items"]} == {
+        frozenset({"id", "title", "cycle_id", "closes_at", "min_raters", "status", "closed_at"})
+    }
+
+    async def ids_of(**params: str | int) -> tuple[list[str], int]:
+        response = await client.get(BASE, params=params, headers=org.headers("admin"))
+        assert response.status_code == 200, response.text
+        return [p["id"] for p in response.json()["items"]], response.json()["total"]
+
+    assert await ids_of(status="open") == ([second], 1)
+    assert await ids_of(status="closed") == ([first], 1)
+    assert await ids_of(status="cancelled") == ([third], 1)
+    assert await ids_of(cycle_id=str(cycle)) == ([second], 1)
+    assert await ids_of(cycle_id=str(cycle), status="closed") == ([], 0)
+    assert await ids_of(cycle_id=str(uuid.uuid4())) == ([], 0)
+    assert await ids_of(limit=1, offset=1) == ([second], 3)
+    for params, field in (
+        ({"status": "released"}, "status"),
+        ({"cycle_id": "not-a-cycle"}, "cycle_id"),
+        ({"limit": 0}, "limit"),
+        ({"offset": -1}, "offset"),
+    ):
+        wrong = await client.get(BASE, params=params, headers=org.headers("hr"))
+        assert field in problem_fields(wrong), (params, wrong.text)
+
+
+async def test_hr_cancels_an_open_pulse_and_nothing_of_it_is_ever_released(
+    client: httpx.AsyncClient, settings: Settings, org: Org, auth: TokenFactory
+) -> None:
+    reports = await _reports(client, settings, auth, org)
+    pulse = await _pulse(client, org)
+    # k reached for the manager, with comments: a close would release them.
+    for headers in (org.headers("receiver"), *(auth(person_id=report) for report in reports)):
+        body = {"rating": 5, "comment": "upward-cancelled-comment-4410"}
+        answered = await client.post(f"{BASE}/{pulse}/answers", json=body, headers=headers)
+        assert answered.status_code == 201, answered.text
+
+    async def count(model: Any, *where: Any) -> int:
+        async with client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+            return int(await session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
+
+    async def told(verb: str) -> list[dict[str, Any]]:
+        async with client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+            subject = f"meritloop.feedback.upward-pulse.{verb}"
+            rows = await session.scalars(select(OutboxEvent).where(OutboxEvent.subject == subject))
+            return [json.loads(row.payload)["data"] for row in rows]
+
+    answer_ids = list(await _answer_ids(client, pulse))
+    assert len(answer_ids) == 4
+    refused = {
+        who: await client.post(f"{BASE}/{pulse}/cancel", headers=org.headers(who))
+        for who in ROLES
+        if who not in ("hr", "admin")
+    }
+    assert {who: r.status_code for who, r in refused.items()} == {who: 403 for who in refused}
+    assert_problem(refused["manager"], 403)
+    assert (await client.get(f"{BASE}/{pulse}", headers=org.headers("hr"))).json()["status"] == "open"
+    assert await count(UpwardAnswer, UpwardAnswer.pulse_id == uuid.UUID(pulse)) == 4
+
+    cancelled = await client.post(f"{BASE}/{pulse}/cancel", headers=org.headers("hr"))
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert cancelled.json()["closed_at"] is not None
+    # The answers are gone with their comments' keys, and the ratings' tally key is a tombstone.
+    assert await count(UpwardAnswer, UpwardAnswer.pulse_id == uuid.UUID(pulse)) == 0
+    assert await count(ContentKey, ContentKey.object_id.in_(answer_ids)) == 0
+    tombstone = TallyKey.scope_id == uuid.UUID(pulse), TallyKey.wrapped_key.is_(None)
+    assert await count(TallyKey, *tombstone) == 1
+    # Nothing for the manager, for HR or in the manager's list; a close afterwards computes nothing.
+    assert (await client.get(f"{BASE}/{pulse}/results/me", headers=org.headers("manager"))).status_code == 404
+    assert (await client.get(f"{BASE}/{pulse}/results/org-units", headers=org.headers("hr"))).status_code == 404
+    assert (await client.post(f"{BASE}/{pulse}/close", headers=org.headers("hr"))).json()["status"] == "cancelled"
+    assert (await client.get(f"{BASE}/results", headers=org.headers("manager"))).json()["total"] == 0
+    late = await client.post(f"{BASE}/{pulse}/answers", json={"rating": 1}, headers=org.headers("colleague"))
+    assert assert_problem(late, 409)["reason"] == "too_late"
+    assert pulse not in [p["id"] for p in (await client.get(f"{BASE}/inbox", headers=org.headers("giver"))).json()]
+    # Told on the bus by its id alone; no release was ever announced.
+    assert [event for event in await told("cancelled") if event["pulse_id"] == pulse] == [{"pulse_id": pulse}]
+    assert [event for event in await told("released") if event["pulse_id"] == pulse] == []
+
+    # Only an open pulse: cancelled already, or closed with its results out, is 409 with a reason.
+    again = await client.post(f"{BASE}/{pulse}/cancel", headers=org.headers("admin"))
+    assert assert_problem(again, 409)["reason"] == "pulse_cancelled"
+    later = {"closes_at": (utcnow() + timedelta(days=30)).isoformat()}
+    extended = await client.post(f"{BASE}/{pulse}/extend", json=later, headers=org.headers("hr"))
+    assert assert_problem(extended, 409)["reason"] == "pulse_cancelled"
+    closed = await _pulse(client, org)
+    assert (await client.post(f"{BASE}/{closed}/close", headers=org.headers("hr"))).status_code == 200
+    too_late = await client.post(f"{BASE}/{closed}/cancel", headers=org.headers("hr"))
+    assert assert_problem(too_late, 409)["reason"] == "pulse_closed"
+    assert (await client.get(f"{BASE}/{closed}", headers=org.headers("hr"))).json()["status"] == "closed"
+    assert_problem(await client.post(f"{BASE}/{uuid.uuid4()}/cancel", headers=org.headers("hr")), 404)
+    malformed = await client.post(f"{BASE}/not-a-pulse/cancel", headers=org.headers("hr"))
+    assert "pulse_id" in problem_fields(malformed)
+    # An admin cancels too.
+    other = await _pulse(client, org)
+    by_admin = await client.post(f"{BASE}/{other}/cancel", headers=org.headers("admin"))
+    assert by_admin.status_code == 200, by_admin.text
+
+
+async def _answer_ids(client: httpx.AsyncClient, pulse_id: str) -> list[uuid.UUID]:
+    async with client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+        return list(await session.scalars(select(UpwardAnswer.id).where(UpwardAnswer.pulse_id == uuid.UUID(pulse_id))))

@@ -1,6 +1,6 @@
 """What feedback tells the bus about upward pulses (for the notifications component): who may now
-answer, who is asked again when the closing time moves, and which managers' results were released.
-Ids and times only; each person told once per change."""
+answer, who is asked again when the closing time moves, which managers' results were released, and
+which pulse was cancelled. Ids and times only; each person told once per change."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from sqlalchemy import select
 
 from services.feedback.models import OutboxEvent
 from shared.database import utcnow
-from shared.peer_ratings import CYCLE_LAUNCHED
+from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED
 from shared.settings import Settings
 from shared.upward_feedback import DEADLINE_EXTENDED, FOLLOWED_STEP, UPWARD_SCOPED, cycle_pulse_id
 from tests.feedback.support import Org
@@ -28,6 +28,7 @@ pytestmark = pytest.mark.database
 OPENED = "meritloop.feedback.upward-pulse.opened"
 EXTENDED = "meritloop.feedback.upward-pulse.extended"
 RELEASED = "meritloop.feedback.upward-pulse.released"
+CANCELLED = "meritloop.feedback.upward-pulse.cancelled"
 
 
 async def announced(client: httpx.AsyncClient, subject: str, pulse_id: str) -> list[dict[str, Any]]:
@@ -82,10 +83,13 @@ async def test_a_cycle_pulse_names_its_participants_once_whichever_event_comes_f
     )
 
 
+@pytest.mark.parametrize("tied_to_a_cycle", [False, True])
 async def test_a_moved_closing_time_is_announced_to_everyone_asked_answered_or_not(
-    client: httpx.AsyncClient, org: Org
+    client: httpx.AsyncClient, org: Org, tied_to_a_cycle: bool
 ) -> None:
-    body = {"title": "Pulse", "closes_at": (utcnow() + timedelta(days=7)).isoformat()}
+    # HR's pulse tied to a cycle by ``cycle_id`` still asks everyone with a manager (it has no scope).
+    cycle_id = str(uuid.uuid4()) if tied_to_a_cycle else None
+    body = {"title": "Pulse", "closes_at": (utcnow() + timedelta(days=7)).isoformat(), "cycle_id": cycle_id}
     pulse = (await client.post(BASE, json=body, headers=org.headers("hr"))).json()
     answered = await client.post(f"{BASE}/{pulse['id']}/answers", json={"rating": 4}, headers=org.headers("receiver"))
     assert answered.status_code == 201, answered.text
@@ -171,3 +175,26 @@ async def test_a_cycle_pulse_left_at_its_default_time_follows_the_self_assessmen
     # The participants' inbox shows the new time.
     read = (await client.get(f"{BASE}/{cycle_pulse_id(following)}", headers=org.headers("receiver"))).json()
     assert read["closes_at"].replace("Z", "+00:00") == later.isoformat()
+
+
+async def test_a_cancelled_pulse_is_told_by_its_id_alone_once_whoever_cancels_it(
+    client: httpx.AsyncClient, settings: Settings, org: Org
+) -> None:
+    body = {"title": "Pulse", "closes_at": (utcnow() + timedelta(days=7)).isoformat()}
+    pulse = (await client.post(BASE, json=body, headers=org.headers("hr"))).json()
+    assert (await client.post(f"{BASE}/{pulse['id']}/cancel", headers=org.headers("hr"))).status_code == 200
+    assert await announced(client, CANCELLED, pulse["id"]) == [{"pulse_id": pulse["id"]}]
+
+    # A cycle's pulse cancelled with its cycle: told the same way, and a redelivery tells nobody again.
+    cycle = uuid.uuid4()
+    pulse_id = str(cycle_pulse_id(cycle))
+    launch = await publish(settings, CYCLE_LAUNCHED, launched(cycle, utcnow() + timedelta(days=5)))
+    await wait_until(lambda: handled(client, launch), message="the launch handled")
+    cancel = await publish(settings, CYCLE_CANCELLED, {"cycle_id": str(cycle)})
+    await wait_until(lambda: handled(client, cancel), message="the cancellation handled")
+    await publish(settings, CYCLE_CANCELLED, {"cycle_id": str(cycle)}, event_id=cancel.id)
+    # The consumer takes events in order: once a later one is handled, the redelivery was too.
+    later = await publish(settings, CYCLE_CANCELLED, {"cycle_id": str(uuid.uuid4())})
+    await wait_until(lambda: handled(client, later), message="the redelivery and a later event handled")
+    assert await announced(client, CANCELLED, pulse_id) == [{"pulse_id": pulse_id}]
+    assert await announced(client, RELEASED, pulse_id) == []

@@ -4,6 +4,7 @@ real bus (tests/cycles/test_upward_cycle.py runs the same with the reviews servi
 
 from __future__ import annotations
 
+import functools
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -13,12 +14,20 @@ import nats
 import pytest
 from sqlalchemy import func, select
 
-from services.feedback.models import ContentKey, InboxEvent, TallyKey, UpwardAnswer, UpwardPulse
+from services.feedback.models import (
+    ContentKey,
+    InboxEvent,
+    OutboxEvent,
+    TallyKey,
+    UpwardAnswer,
+    UpwardEarlyChange,
+    UpwardPulse,
+)
 from shared.database import utcnow
 from shared.events import CloudEvent
 from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED
 from shared.settings import Settings
-from shared.upward_feedback import UPWARD_SCOPED, cycle_pulse_id
+from shared.upward_feedback import DEADLINE_EXTENDED, UPWARD_SCOPED, cycle_pulse_id
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.feedback.support import ROLES, Org, ensure_directory_stream, make_org, person, publish_people, wait_projected
 from tests.support.waiting import wait_until
@@ -191,6 +200,42 @@ async def test_a_cycle_pulse_is_opened_once_answered_by_its_participants_and_can
     assert pulse_id not in [p["id"] for p in await inbox(client, org.headers("receiver"))]
     # HR closing it afterwards computes nothing either.
     assert (await client.post(f"{BASE}/{pulse_id}/close", headers=org.headers("hr"))).json()["status"] == "cancelled"
+
+
+async def test_a_cycles_extension_or_cancellation_handled_before_its_launch_applies_once_the_pulse_opens(
+    client: httpx.AsyncClient, settings: Settings, org: Org
+) -> None:
+    """A launch whose handling failed is redelivered after the cycle's later events were handled."""
+    closes_at = (utcnow() + timedelta(days=5)).replace(microsecond=0)
+    later = closes_at + timedelta(days=4)
+    extended, cancelled = uuid.uuid4(), uuid.uuid4()
+    step = "self_assessment"
+    for deadline in (later, closes_at + timedelta(days=2)):  # an earlier one told after never shortens it
+        data = {"cycle_id": str(extended), "step": step, "deadline": deadline.isoformat()}
+        told = await publish(settings, DEADLINE_EXTENDED, data)
+        await wait_until(functools.partial(handled, client, told), message="the extension handled")
+    gone = await publish(settings, CYCLE_CANCELLED, {"cycle_id": str(cancelled)})
+    await wait_until(lambda: handled(client, gone), message="the cancellation handled")
+    assert await count(client, UpwardEarlyChange) == 2
+
+    for cycle in (extended, cancelled):
+        await publish(settings, UPWARD_SCOPED, scoped(cycle, org.id("receiver")))
+        launch = await publish(settings, CYCLE_LAUNCHED, launched(cycle, closes_at, follows=step))
+        await wait_until(functools.partial(handled, client, launch), message="the launch handled")
+    (open_pulse,) = await pulses_of(client, extended)
+    assert (open_pulse.status, open_pulse.closes_at) == ("open", later)
+    (dropped,) = await pulses_of(client, cancelled)
+    assert dropped.status == "cancelled"
+    asked = [p["id"] for p in await inbox(client, org.headers("receiver"))]
+    assert str(open_pulse.id) in asked
+    assert str(dropped.id) not in asked
+    # Read once: a second launch event changes nothing, and nothing is kept for them any more.
+    assert await count(client, UpwardEarlyChange) == 0
+    async with client.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+        opened = await session.scalar(
+            select(func.count()).select_from(OutboxEvent).where(OutboxEvent.subject == str(dropped.id))
+        )
+    assert opened == 0  # nobody was invited to the cancelled cycle's pulse
 
 
 async def _answer_ids(client: httpx.AsyncClient, pulse_id: str) -> list[uuid.UUID]:

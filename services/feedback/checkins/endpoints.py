@@ -1,4 +1,6 @@
-"""Routes of 1:1 check-ins (``/checkins``): only the series' two people get anything but a 404."""
+"""Routes of 1:1 check-ins (``/checkins``): only the series' two people get anything but a 404.
+
+HR's agenda templates (``/checkins/agenda-templates``) are the exception: company text everyone reads."""
 
 from __future__ import annotations
 
@@ -6,30 +8,40 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Depends, Query, status
+from fastapi import APIRouter, Depends, Query, Request, Response, status
 
 from services.feedback.checkins.schemas import (
     ActionCreate,
     ActionRead,
     ActionUpdate,
     AgendaCreate,
+    AgendaPage,
     AgendaRead,
+    AgendaTemplateCreate,
+    AgendaTemplateRead,
+    AgendaTemplateUpdate,
     AgendaUpdate,
+    CalendarFeedCreated,
+    CalendarFeedRead,
     NoteCreate,
     NoteRead,
     OccurrenceMove,
     OccurrenceRead,
     SeriesCreate,
     SeriesRead,
+    SeriesUpdate,
 )
-from services.feedback.checkins.service import CheckinService
+from services.feedback.checkins.service import AgendaTemplateService, CheckinService
 from services.feedback.keyring import KeyringDep
-from shared.auth import CurrentPrincipal
+from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.database import SessionDep
-from shared.openapi import problems
+from shared.errors import Unauthorized
+from shared.openapi import SecurityScheme, problems, register_security
 from shared.pagination import Page, PageDep
 
 router = APIRouter(prefix="/checkins/series", tags=["check-ins"])
+feeds = APIRouter(prefix="/checkins/calendar-feed", tags=["check-ins"])
+templates = APIRouter(prefix="/checkins/agenda-templates", tags=["check-ins"])
 
 
 def _service(session: SessionDep) -> CheckinService:
@@ -40,10 +52,16 @@ def _with_keys(session: SessionDep, keyring: KeyringDep) -> CheckinService:
     return CheckinService(session, keyring)
 
 
+def _templates(session: SessionDep) -> AgendaTemplateService:
+    return AgendaTemplateService(session)
+
+
 ServiceDep = Annotated[CheckinService, Depends(_service)]
+TemplatesDep = Annotated[AgendaTemplateService, Depends(_templates)]
 # Routes that read or write content need the key file (503 while it is unavailable).
 KeyedServiceDep = Annotated[CheckinService, Depends(_with_keys)]
 OCCURRENCE = "/{series_id}/occurrences/{recurrence_id}"
+CALENDAR = "text/calendar; charset=utf-8"
 # Statuses only these routes' own rules give (an ended series, an occurrence already over...).
 CONFLICT = problems(409, s409="The series or occurrence does not allow it now.")
 
@@ -69,6 +87,30 @@ async def list_series(
 @router.get("/{series_id}", response_model=SeriesRead, summary="One series with its next occurrence")
 async def get_series(series_id: uuid.UUID, service: ServiceDep, principal: CurrentPrincipal) -> SeriesRead:
     return await service.get(series_id, principal)
+
+
+@router.patch(
+    "/{series_id}",
+    response_model=SeriesRead,
+    summary="Choose the series' agenda template, or none (either participant)",
+    responses=CONFLICT,
+)
+async def update_series(
+    series_id: uuid.UUID, data: SeriesUpdate, service: ServiceDep, principal: CurrentPrincipal
+) -> SeriesRead:
+    return await service.update(series_id, data, principal)
+
+
+@router.get(
+    "/{series_id}/calendar",
+    response_class=Response,
+    summary="The series as an iCalendar file (either participant)",
+    responses={200: {"content": {CALENDAR: {}}, "description": "RFC 5545 text: the meetings, no agenda"}},
+)
+async def series_calendar(series_id: uuid.UUID, service: ServiceDep, principal: CurrentPrincipal) -> Response:
+    text = await service.calendar(series_id, principal)
+    disposition = f'attachment; filename="checkin-{series_id}.ics"'
+    return Response(text, media_type=CALENDAR, headers={"Content-Disposition": disposition})
 
 
 @router.post(
@@ -109,12 +151,15 @@ async def move_occurrence(
     return await service.move(series_id, recurrence_id, data, principal)
 
 
-@router.get(OCCURRENCE + "/agenda", response_model=Page[AgendaRead], summary="The shared agenda of one occurrence")
+@router.get(
+    OCCURRENCE + "/agenda",
+    response_model=AgendaPage,
+    summary="The shared agenda of one occurrence, with the agenda template's prompts",
+)
 async def occurrence_agenda(
     series_id: uuid.UUID, recurrence_id: str, service: KeyedServiceDep, principal: CurrentPrincipal, page: PageDep
-) -> Page[AgendaRead]:
-    items, total = await service.agenda(series_id, recurrence_id, principal, limit=page.limit, offset=page.offset)
-    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+) -> AgendaPage:
+    return await service.agenda(series_id, recurrence_id, principal, limit=page.limit, offset=page.offset)
 
 
 @router.post(
@@ -195,3 +240,121 @@ async def list_notes(
 ) -> Page[NoteRead]:
     items, total = await service.notes(series_id, principal, limit=page.limit, offset=page.offset)
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+# --- HR's agenda templates (HR writes them; everyone signed in reads them to choose one) ----------
+
+
+@templates.get("", response_model=Page[AgendaTemplateRead], summary="The agenda templates, by name")
+async def list_templates(
+    service: TemplatesDep,
+    _principal: CurrentPrincipal,
+    page: PageDep,
+    include_archived: Annotated[bool, Query(description="Also archived templates.")] = False,
+) -> Page[AgendaTemplateRead]:
+    items, total = await service.listed(include_archived=include_archived, limit=page.limit, offset=page.offset)
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@templates.post(
+    "",
+    response_model=AgendaTemplateRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Add an agenda template (HR)",
+    responses=problems(409),
+)
+async def create_template(data: AgendaTemplateCreate, service: TemplatesDep, _hr: HRPrincipal) -> AgendaTemplateRead:
+    return await service.create(data)
+
+
+@templates.get("/{template_id}", response_model=AgendaTemplateRead, summary="One agenda template")
+async def get_template(
+    template_id: uuid.UUID, service: TemplatesDep, _principal: CurrentPrincipal
+) -> AgendaTemplateRead:
+    return await service.get(template_id)
+
+
+@templates.patch(
+    "/{template_id}",
+    response_model=AgendaTemplateRead,
+    summary="Rename, change the prompts, archive or restore (HR)",
+    responses=problems(409),
+)
+async def update_template(
+    template_id: uuid.UUID, data: AgendaTemplateUpdate, service: TemplatesDep, _hr: HRPrincipal
+) -> AgendaTemplateRead:
+    return await service.update(template_id, data)
+
+
+@templates.delete(
+    "/{template_id}",
+    status_code=status.HTTP_204_NO_CONTENT,
+    summary="Archive an agenda template (HR); the series that use it keep its prompts",
+)
+async def archive_template(template_id: uuid.UUID, service: TemplatesDep, _hr: HRPrincipal) -> None:
+    await service.archive(template_id)
+
+
+# --- the caller's calendar subscription ---------------------------------------------------------
+
+
+@feeds.get("", response_model=CalendarFeedRead, summary="Whether you have a calendar subscription address")
+async def get_feed(service: ServiceDep, principal: CurrentPrincipal) -> CalendarFeedRead:
+    return await service.feed(principal)
+
+
+@feeds.post(
+    "",
+    response_model=CalendarFeedCreated,
+    status_code=status.HTTP_201_CREATED,
+    summary="A new subscription address for all your 1:1s; the one before stops working",
+)
+async def new_feed(service: ServiceDep, principal: CurrentPrincipal) -> CalendarFeedCreated:
+    return await service.new_feed(principal)
+
+
+@feeds.delete("", status_code=status.HTTP_204_NO_CONTENT, summary="Stop your subscription address")
+async def drop_feed(service: ServiceDep, principal: CurrentPrincipal) -> None:
+    await service.drop_feed(principal)
+
+
+FEED_HEADER = "X-Calendar-Token"
+
+
+async def calendar_token(request: Request) -> str:
+    """The subscription address's secret, in a header so that it stays out of URLs and their logs here.
+
+    None is a 401; a wrong one is the calendar route's 404 (whether the secret is known is never said)."""
+    token = request.headers.get(FEED_HEADER, "").strip()
+    if not token:
+        raise Unauthorized(f"The {FEED_HEADER} header is required.")
+    return token
+
+
+register_security(
+    calendar_token,
+    SecurityScheme(
+        "calendarToken",
+        {
+            "type": "apiKey",
+            "in": "header",
+            "name": FEED_HEADER,
+            "description": "The secret of a person's calendar subscription address (POST /checkins/calendar-feed).",
+        },
+        (401,),
+    ),
+)
+
+
+@feeds.get(
+    "/calendar",
+    response_class=Response,
+    summary="The calendar behind a subscription address (no sign-in: the secret is the credential)",
+    responses={
+        200: {"content": {CALENDAR: {}}, "description": "RFC 5545 text: every series of the address's owner"},
+        **problems(404, s404="No such address, or its owner is no longer active."),
+    },
+)
+async def feed_calendar(service: ServiceDep, token: Annotated[str, Depends(calendar_token)]) -> Response:
+    text = await service.feed_calendar(token)
+    return Response(text, media_type=CALENDAR, headers={"Cache-Control": "private, no-store"})

@@ -12,7 +12,18 @@ import uuid
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, LargeBinary, String, UniqueConstraint, text
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    UniqueConstraint,
+    text,
+)
 from sqlalchemy.orm import Mapped, declared_attr, mapped_column
 
 from shared.database import UTCDateTime
@@ -62,6 +73,10 @@ class CheckinSeriesColumns(_Constructible):
     # The sweep's work list: when the next reminder is due, and for which occurrence (original start).
     remind_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True, index=True)
     remind_start: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # HR's template whose prompts every meeting's agenda shows; archiving it leaves the series on it.
+    agenda_template_id: Mapped[uuid.UUID | None] = mapped_column(
+        ForeignKey("checkin_agenda_templates.id", ondelete="RESTRICT"), nullable=True
+    )
 
 
 class CheckinOccurrenceColumns(_Constructible):
@@ -122,3 +137,26 @@ class CheckinNoteColumns(_Constructible):
     occurrence_start: Mapped[datetime] = mapped_column(UTCDateTime())
     author_id: Mapped[uuid.UUID]
     ciphertext: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+class CheckinCalendarFeedColumns(_Constructible):
+    """A person's calendar subscription address: only the SHA-256 of its secret is kept."""
+
+    __tablename__ = "checkin_calendar_feeds"
+
+    person_id: Mapped[uuid.UUID] = mapped_column(unique=True)
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class CheckinAgendaTemplateColumns(_Constructible):
+    """Prompts HR writes for everyone's 1:1s: company text, not anyone's words, so stored in clear.
+
+    Archived, never deleted: the series that use one keep showing its prompts.
+    """
+
+    __tablename__ = "checkin_agenda_templates"
+
+    # Unique as typed here; the service refuses the same name in another case too.
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    prompts: Mapped[list[str]] = mapped_column(JSON)
+    archived: Mapped[bool] = mapped_column(Boolean, default=False)

@@ -13,6 +13,8 @@ from services.feedback.checkins.models import ACTIVE
 from services.feedback.models import (
     CheckinActionItem,
     CheckinAgendaItem,
+    CheckinAgendaTemplate,
+    CheckinCalendarFeed,
     CheckinNote,
     CheckinOccurrence,
     CheckinSeries,
@@ -68,6 +70,16 @@ class CheckinRepository:
         if status is not None:
             query = query.where(CheckinSeries.status == status)
         return await self._page(query, CheckinSeries.created_at.desc(), CheckinSeries.id, limit=limit, offset=offset)
+
+    async def all_of(self, person_id: uuid.UUID, *, limit: int) -> list[CheckinSeries]:
+        """A person's series as manager or report, ended ones too, newest first."""
+        rows = await self.session.scalars(
+            select(CheckinSeries)
+            .where(or_(CheckinSeries.manager_id == person_id, CheckinSeries.report_id == person_id))
+            .order_by(CheckinSeries.created_at.desc(), CheckinSeries.id)
+            .limit(limit)
+        )
+        return list(rows)
 
     async def active_with(self, person_id: uuid.UUID) -> list[CheckinSeries]:
         rows = await self.session.scalars(
@@ -173,3 +185,35 @@ class CheckinRepository:
         await self.session.execute(
             delete(ContentKey).where(ContentKey.reader_id == reader_id, ContentKey.object_id.in_(shared))
         )
+
+    # --- calendar subscriptions ------------------------------------------------------------------
+
+    async def feed_of(self, person_id: uuid.UUID) -> CheckinCalendarFeed | None:
+        found = await self.session.scalar(select(CheckinCalendarFeed).where(CheckinCalendarFeed.person_id == person_id))
+        return found
+
+    async def feed_by_digest(self, digest: str) -> CheckinCalendarFeed | None:
+        found = await self.session.scalar(select(CheckinCalendarFeed).where(CheckinCalendarFeed.token_digest == digest))
+        return found
+
+    async def drop_feed(self, person_id: uuid.UUID) -> None:
+        await self.session.execute(delete(CheckinCalendarFeed).where(CheckinCalendarFeed.person_id == person_id))
+
+    # --- HR's agenda templates -------------------------------------------------------------------
+
+    async def template(self, template_id: uuid.UUID) -> CheckinAgendaTemplate | None:
+        return await self.session.get(CheckinAgendaTemplate, template_id)
+
+    async def template_named(self, name: str) -> CheckinAgendaTemplate | None:
+        found: CheckinAgendaTemplate | None = await self.session.scalar(
+            select(CheckinAgendaTemplate).where(func.lower(CheckinAgendaTemplate.name) == name.lower())
+        )
+        return found
+
+    async def templates(
+        self, *, include_archived: bool, limit: int, offset: int
+    ) -> tuple[list[CheckinAgendaTemplate], int]:
+        query = select(CheckinAgendaTemplate)
+        if not include_archived:
+            query = query.where(CheckinAgendaTemplate.archived.is_(False))
+        return await self._page(query, CheckinAgendaTemplate.name, CheckinAgendaTemplate.id, limit=limit, offset=offset)

@@ -1,4 +1,5 @@
-"""Check-in rules: who may do what to a series, its occurrences, agenda, actions and notes.
+"""Check-in rules: who may do what to a series, its occurrences, agenda, actions and notes, and to HR's
+agenda templates.
 
 Flushes, never commits; every change that others may react to writes a ``checkin.*`` event
 (ids only) through the feedback outbox in the same transaction.
@@ -6,17 +7,20 @@ Flushes, never commits; every change that others may react to writes a ``checkin
 
 from __future__ import annotations
 
+import hashlib
+import secrets
 import uuid
 from collections.abc import Iterator
 from contextlib import suppress
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 
 from dateutil.rrule import rrule
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.feedback.checkins import rules
+from services.feedback.checkins import calendar, rules
+from services.feedback.checkins.calendar import SeriesEvent
 from services.feedback.checkins.events import (
     ActionAssignedData,
     OccurrenceEventData,
@@ -34,14 +38,21 @@ from services.feedback.checkins.schemas import (
     ActionRead,
     ActionUpdate,
     AgendaCreate,
+    AgendaPage,
     AgendaRead,
+    AgendaTemplateCreate,
+    AgendaTemplateRead,
+    AgendaTemplateUpdate,
     AgendaUpdate,
+    CalendarFeedCreated,
+    CalendarFeedRead,
     NoteCreate,
     NoteRead,
     OccurrenceMove,
     OccurrenceRead,
     SeriesCreate,
     SeriesRead,
+    SeriesUpdate,
 )
 from services.feedback.crypto import DecryptionFailed, KeyUnavailable
 from services.feedback.events import outbox, people
@@ -49,12 +60,14 @@ from services.feedback.keyring import Keyring, Sealed
 from services.feedback.models import (
     CheckinActionItem,
     CheckinAgendaItem,
+    CheckinAgendaTemplate,
+    CheckinCalendarFeed,
     CheckinNote,
     CheckinOccurrence,
     CheckinSeries,
 )
 from shared.auth import Principal
-from shared.database import utcnow
+from shared.database import add_unique, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.people import PersonEventData
 
@@ -64,6 +77,13 @@ MAX_WINDOW = timedelta(days=366)
 # Bounds every walk along a rule (a daily series for almost three years).
 MAX_STEPS = 1000
 DEFAULT_WINDOW = timedelta(days=90)
+# A subscription's secret: 32 random bytes (43 characters); anything longer is no address of ours.
+FEED_TOKEN_BYTES = 32
+FEED_TOKEN_MAX = 100
+FEED_SERIES = 500  # a manager's series, newest first: far more than anyone holds
+FEED_NAME = "Meritloop 1:1s"
+FEED_REFRESH = timedelta(hours=1)
+Row = TypeVar("Row", CheckinSeries, CheckinAgendaTemplate)
 
 
 @dataclass(frozen=True)
@@ -161,6 +181,11 @@ class Schedule:
         return self._original_before(original_start), rules.next_start(self.rule, original_start)
 
 
+def feed_digest(token: str) -> str:
+    # A plain hash suffices: the secret is 256 random bits, nothing to guess a dictionary for.
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 async def active_caller(session: AsyncSession, principal: Principal) -> None:
     person = await people.get(session, principal.person_id)
     if person is None or not person.active:
@@ -169,6 +194,12 @@ async def active_caller(session: AsyncSession, principal: Principal) -> None:
 
 def agenda_seal(item: CheckinAgendaItem) -> Sealed:
     return Sealed(AGENDA, item.id, item.author_id, item.series_id)
+
+
+def _participant_owner(series: CheckinSeries, owner_id: uuid.UUID) -> uuid.UUID:
+    if owner_id not in (series.manager_id, series.report_id):
+        raise ValidationFailed.field("owner_id", "the owner is the manager or the report of the series")
+    return owner_id
 
 
 def action_seal(item: CheckinActionItem) -> Sealed:
@@ -203,11 +234,90 @@ def action_read(item: CheckinActionItem, title: str | None) -> ActionRead:
     )
 
 
+def name_taken(name: str) -> str:
+    return f"An agenda template named {name!r} exists already (in any case)."
+
+
+def distinct_prompts(prompts: list[str]) -> list[str]:
+    """The prompts as given, none twice (in any case): a repeated one is named by its position."""
+    seen: set[str] = set()
+    for position, prompt in enumerate(prompts):
+        if prompt.casefold() in seen:
+            raise ValidationFailed.field(f"prompts.{position}", "this prompt is in the list already")
+        seen.add(prompt.casefold())
+    return prompts
+
+
+class AgendaTemplateService:
+    """HR's agenda templates: HR writes them for everyone, anyone signed in reads them, a series uses one.
+
+    Archived, never deleted: a series that uses one keeps showing its prompts."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+        self.repo = CheckinRepository.from_session(session)
+
+    async def _template(self, template_id: uuid.UUID) -> CheckinAgendaTemplate:
+        template = await self.repo.template(template_id)
+        if template is None:
+            raise NotFound(f"No agenda template {template_id}.")
+        return template
+
+    async def _unique(self, name: str, template_id: uuid.UUID | None = None) -> None:
+        other = await self.repo.template_named(name)
+        if other is not None and other.id != template_id:
+            raise Conflict(name_taken(name))
+
+    async def listed(self, *, include_archived: bool, limit: int, offset: int) -> tuple[list[AgendaTemplateRead], int]:
+        rows, total = await self.repo.templates(include_archived=include_archived, limit=limit, offset=offset)
+        return [AgendaTemplateRead.model_validate(row) for row in rows], total
+
+    async def get(self, template_id: uuid.UUID) -> AgendaTemplateRead:
+        return AgendaTemplateRead.model_validate(await self._template(template_id))
+
+    async def create(self, data: AgendaTemplateCreate) -> AgendaTemplateRead:
+        prompts = distinct_prompts(data.prompts)
+        await self._unique(data.name)
+        template = CheckinAgendaTemplate(id=uuid.uuid4(), name=data.name, prompts=prompts, archived=False)
+        await add_unique(self.session, template, name_taken(data.name))
+        return AgendaTemplateRead.model_validate(template)
+
+    async def update(self, template_id: uuid.UUID, data: AgendaTemplateUpdate) -> AgendaTemplateRead:
+        template = await self._template(template_id)
+        prompts = distinct_prompts(data.prompts) if data.prompts is not None else None
+        if data.name is not None:
+            await self._unique(data.name, template_id)
+            template.name = data.name
+        if prompts is not None:
+            template.prompts = prompts
+        if data.archived is not None:
+            template.archived = data.archived
+        await add_unique(self.session, template, name_taken(template.name))
+        return AgendaTemplateRead.model_validate(template)
+
+    async def archive(self, template_id: uuid.UUID) -> None:
+        (await self._template(template_id)).archived = True
+        await self.session.flush()
+
+    async def current(self, template_id: uuid.UUID | None) -> None:
+        """What a series may choose: no template, or one that exists and is not archived."""
+        if template_id is None:
+            return
+        template = await self.repo.template(template_id)
+        if template is None or template.archived:
+            raise ValidationFailed.field("agenda_template_id", "no current agenda template with this id")
+
+    async def prompts(self, template_id: uuid.UUID | None) -> list[str]:
+        template = await self.repo.template(template_id) if template_id is not None else None
+        return list(template.prompts) if template is not None else []
+
+
 class CheckinService:
     def __init__(self, session: AsyncSession, keyring: Keyring | None = None) -> None:
         self.session = session
         self._keyring = keyring
         self.repo = CheckinRepository.from_session(session)
+        self.templates = AgendaTemplateService(session)
 
     @property
     def keyring(self) -> Keyring:
@@ -232,6 +342,7 @@ class CheckinService:
             ended_at=series.ended_at,
             end_reason=series.end_reason,
             next_occurrence=upcoming.read() if upcoming is not None else None,
+            agenda_template_id=series.agenda_template_id,
             created_at=series.created_at,
         )
 
@@ -293,24 +404,26 @@ class CheckinService:
         length = timedelta(minutes=data.duration_minutes)
         if first is None or rules.next_start(rule, utcnow() - length) is None:
             raise ValidationFailed.field("starts_at", "the series must have a meeting that is not over yet")
+        await self.templates.current(data.agenda_template_id)
+        held = "These two people hold a check-in series already: end it first."
         if await self.repo.active_between(manager.id, report.id) is not None:
-            raise Conflict("These two people hold a check-in series already: end it first.")
-        try:
-            series = await self._insert_series(
-                CheckinSeries(
-                    manager_id=manager.id,
-                    report_id=report.id,
-                    rrule=rules.rule_value(data.rrule),
-                    first_start=first,
-                    timezone=timezone,
-                    duration_minutes=data.duration_minutes,
-                    reminder_minutes=data.reminder_minutes,
-                    status=ACTIVE,
-                    report_version=report.version,
-                )
-            )
-        except IntegrityError as exc:
-            raise Conflict("These two people hold a check-in series already: end it first.") from exc
+            raise Conflict(held)
+        series = await add_unique(
+            self.session,
+            CheckinSeries(
+                manager_id=manager.id,
+                report_id=report.id,
+                rrule=rules.rule_value(data.rrule),
+                first_start=first,
+                timezone=timezone,
+                duration_minutes=data.duration_minutes,
+                reminder_minutes=data.reminder_minutes,
+                status=ACTIVE,
+                report_version=report.version,
+                agenda_template_id=data.agenda_template_id,
+            ),
+            held,
+        )
         await self._plan_reminder(series)
         started = SeriesEventData(id=series.id, manager_id=series.manager_id, report_id=series.report_id)
         outbox.add(self.session, "checkin", "series-started", started.model_dump(mode="json"), subject=str(series.id))
@@ -326,6 +439,72 @@ class CheckinService:
 
     async def get(self, series_id: uuid.UUID, principal: Principal) -> SeriesRead:
         return await self.read(await self._series(series_id, principal))
+
+    async def update(self, series_id: uuid.UUID, data: SeriesUpdate, principal: Principal) -> SeriesRead:
+        """Either participant chooses the series' agenda template, or none."""
+        series = await self._writable(series_id, principal)
+        # Keeping the template the series has is no choice: allowed even once HR archived it.
+        if "agenda_template_id" in data.model_fields_set and data.agenda_template_id != series.agenda_template_id:
+            await self.templates.current(data.agenda_template_id)
+            series.agenda_template_id = data.agenda_template_id
+            await self.session.flush()
+        return await self.read(series)
+
+    async def calendar(self, series_id: uuid.UUID, principal: Principal, now: datetime | None = None) -> str:
+        """The series as an iCalendar file for either participant (no agenda, note or action in it)."""
+        series = await self._series(series_id, principal)
+        return calendar.calendar_file([await self._calendar_event(series)], now=now or utcnow())
+
+    async def _calendar_event(self, series: CheckinSeries) -> SeriesEvent:
+        names = []
+        for person_id in (series.manager_id, series.report_id):
+            person = await people.get(self.session, person_id)
+            names.append(person.display_name if person is not None else str(person_id)[:8])
+        overrides = {
+            original: calendar.Override(original, row.status == SKIPPED, row.starts_at)
+            for original, row in (await self.repo.occurrences(series.id)).items()
+            if row.status in (SKIPPED, MOVED)
+        }
+        data = calendar.SeriesInput(
+            id=str(series.id),
+            rrule=series.rrule,
+            first_start=series.first_start,
+            timezone=series.timezone,
+            duration_minutes=series.duration_minutes,
+            ended_at=series.ended_at,
+        )
+        return SeriesEvent(data, overrides, f"1:1: {names[0]} and {names[1]}")
+
+    # --- a calendar subscription: every series of one person, at an address with a secret ---------
+
+    async def feed(self, principal: Principal) -> CalendarFeedRead:
+        await active_caller(self.session, principal)
+        row = await self.repo.feed_of(principal.person_id)
+        return CalendarFeedRead(active=row is not None, created_at=row.created_at if row is not None else None)
+
+    async def new_feed(self, principal: Principal) -> CalendarFeedCreated:
+        """A new address for the caller; the one before stops working at once."""
+        await active_caller(self.session, principal)
+        await self.repo.drop_feed(principal.person_id)
+        await self.session.flush()
+        token = secrets.token_urlsafe(FEED_TOKEN_BYTES)
+        row = await self.repo.add(CheckinCalendarFeed(person_id=principal.person_id, token_digest=feed_digest(token)))
+        return CalendarFeedCreated(token=token, created_at=row.created_at)
+
+    async def drop_feed(self, principal: Principal) -> None:
+        await active_caller(self.session, principal)
+        await self.repo.drop_feed(principal.person_id)
+
+    async def feed_calendar(self, token: str, now: datetime | None = None) -> str:
+        """The subscription's calendar: the same 404 for an unknown, replaced or malformed secret and for
+        a person no longer active, so the answer tells a guesser nothing."""
+        row = await self.repo.feed_by_digest(feed_digest(token)) if len(token) <= FEED_TOKEN_MAX else None
+        person = await people.get(self.session, row.person_id) if row is not None else None
+        if row is None or person is None or not person.active:
+            raise NotFound("No such calendar.")
+        held = await self.repo.all_of(row.person_id, limit=FEED_SERIES)
+        events = [await self._calendar_event(series) for series in held]
+        return calendar.calendar_file(events, now=now or utcnow(), name=FEED_NAME, refresh=FEED_REFRESH)
 
     async def end(self, series_id: uuid.UUID, principal: Principal) -> SeriesRead:
         series = await self._writable(series_id, principal)
@@ -494,7 +673,7 @@ class CheckinService:
 
     async def agenda(
         self, series_id: uuid.UUID, recurrence_id: str, principal: Principal, *, limit: int, offset: int
-    ) -> tuple[list[AgendaRead], int]:
+    ) -> AgendaPage:
         series = await self._series(series_id, principal)
         schedule = await self.schedule(series)
         occurrence = await self._occurrence(schedule, recurrence_id)
@@ -502,7 +681,13 @@ class CheckinService:
             await self._carry(schedule)
         rows, total = await self.repo.agenda(series.id, occurrence.original_start, limit=limit, offset=offset)
         texts = await self._open_shared(series, [(agenda_seal(row), row.ciphertext) for row in rows], principal)
-        return [agenda_read(row, texts[row.id]) for row in rows], total
+        return AgendaPage(
+            items=[agenda_read(row, texts[row.id]) for row in rows],
+            total=total,
+            limit=limit,
+            offset=offset,
+            prompts=await self.templates.prompts(series.agenda_template_id),
+        )
 
     async def add_agenda(
         self, series_id: uuid.UUID, recurrence_id: str, data: AgendaCreate, principal: Principal
@@ -549,8 +734,7 @@ class CheckinService:
     ) -> ActionRead:
         series = await self._writable(series_id, principal)
         occurrence = await self._occurrence(await self.schedule(series), recurrence_id)
-        if data.owner_id not in (series.manager_id, series.report_id):
-            raise ValidationFailed.field("owner_id", "the owner is the manager or the report of the series")
+        _participant_owner(series, data.owner_id)
         if data.due_on is not None and data.due_on < utcnow().date():
             raise ValidationFailed.field("due_on", "the due date is in the past")
         item = CheckinActionItem(
@@ -564,9 +748,14 @@ class CheckinService:
         )
         item.ciphertext = await self._seal_shared(action_seal(item), series, data.title)
         await self.repo.add(item)
-        event = ActionAssignedData(id=item.id, series_id=series.id, owner_id=item.owner_id)
-        outbox.add(self.session, "checkin", "action-assigned", event.model_dump(mode="json"), subject=str(series.id))
+        self._assigned(item)
         return action_read(item, data.title)
+
+    def _assigned(self, item: CheckinActionItem) -> None:
+        event = ActionAssignedData(id=item.id, series_id=item.series_id, owner_id=item.owner_id)
+        outbox.add(
+            self.session, "checkin", "action-assigned", event.model_dump(mode="json"), subject=str(item.series_id)
+        )
 
     async def actions(
         self, series_id: uuid.UUID, principal: Principal, *, done: bool | None, limit: int, offset: int
@@ -589,6 +778,10 @@ class CheckinService:
             item.due_on = data.due_on
         if data.done is not None:
             item.done_at = (item.done_at or utcnow()) if data.done else None
+        if data.owner_id is not None and data.owner_id != item.owner_id:
+            # A series that passed to a new manager leaves the previous one's items with them until handed on.
+            item.owner_id = _participant_owner(series, data.owner_id)
+            self._assigned(item)
         await self.session.flush()
         titles = await self._open_shared(series, [(action_seal(item), item.ciphertext)], principal)
         return action_read(item, titles[item.id])
@@ -614,12 +807,6 @@ class CheckinService:
             raise Conflict("Your feedback keys were erased; you can no longer write private notes.") from exc
         await self.repo.add(note)
         return self._note(note, data.text)
-
-    async def _insert_series(self, series: CheckinSeries) -> CheckinSeries:
-        # A savepoint: a lost race for the pair's one active series leaves the request usable.
-        async with self.session.begin_nested():
-            self.session.add(series)
-        return series
 
     def _note(self, note: CheckinNote, text: str | None) -> NoteRead:
         return NoteRead(
@@ -707,10 +894,13 @@ class CheckinService:
     # --- driven by the directory's person events -----------------------------------------------
 
     async def follow_person(self, data: PersonEventData, *, deactivated: bool) -> None:
-        """A leaver ends their series; a report with a new manager takes the series to them."""
+        """A leaver ends their series and loses their calendar address (one who returns makes a new one);
+        a report with a new manager takes the series to them."""
         projected = await people.get(self.session, data.id)
         if projected is not None and projected.version > data.version:
             return  # a newer change of this person is known: this event is stale
+        if deactivated or not data.active:
+            await self.repo.drop_feed(data.id)
         for series in await self.repo.active_with(data.id):
             if deactivated or not data.active:
                 await self._end(series, "person-left")

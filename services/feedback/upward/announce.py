@@ -6,7 +6,8 @@ pulse asks everyone with a manager); ``extended`` names everyone it asks again, 
 closing time (all of them, answered or not: a list of those who have not answered would tell
 the bus who did); ``released`` names the managers whose aggregate reached k
 when the pulse closed (a manager below k is not named: the absence of a mail says no more than
-the results page does).
+the results page does); ``cancelled`` names the pulse alone, so that invitations still waiting
+for a digest are not sent for a pulse nobody can answer any more.
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.events import outbox
 from services.feedback.models import Person, UpwardPulse, UpwardScopeMember
-from shared.upward_feedback import MAX_PEOPLE_PER_SCOPE
+from shared.upward_feedback import MAX_PEOPLE_PER_SCOPE, cycle_pulse_id
 
 ENTITY = "upward-pulse"
 
@@ -53,7 +54,8 @@ async def everyone_asked(session: AsyncSession) -> list[uuid.UUID]:
 
 async def asked(session: AsyncSession, pulse: UpwardPulse) -> list[uuid.UUID]:
     """Whom ``pulse`` asks now: a cycle's pulse its scope (people HR removed have left it), else everyone."""
-    if pulse.cycle_id is None:
+    if pulse.cycle_id is None or pulse.id != cycle_pulse_id(pulse.cycle_id):
+        # HR's pulse tied to a cycle by ``cycle_id`` has no scope: it asks everyone, as when it opened.
         return await everyone_asked(session)
     found = await session.scalars(
         select(UpwardScopeMember.person_id)
@@ -68,3 +70,7 @@ def released(session: AsyncSession, pulse: UpwardPulse, manager_ids: Sequence[uu
         return
     data = {"pulse_id": str(pulse.id), "manager_ids": [str(manager) for manager in manager_ids]}
     outbox.add(session, ENTITY, "released", data, subject=str(pulse.id))
+
+
+def cancelled(session: AsyncSession, pulse: UpwardPulse) -> None:
+    outbox.add(session, ENTITY, "cancelled", {"pulse_id": str(pulse.id)}, subject=str(pulse.id))

@@ -8,8 +8,8 @@ the pulse belongs to the cycle, not to one review, and the participants of a lar
 a list of ids that would fill the workflow's history; feedback already follows these events
 for peer ratings, and closing at a known time needs no orchestration, only the sweep below.
 
-Cancelling drops the pulse's answers and the keys of their comments: a cancelled pulse releases
-nothing and keeps nothing to release.
+Cancelling drops the pulse's answers and the keys of their comments, as HR's cancellation does
+(``UpwardService.withdraw``): a cancelled pulse releases nothing and keeps nothing to release.
 """
 
 from __future__ import annotations
@@ -23,13 +23,13 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.feedback.events import people
-from services.feedback.keyring import UPWARD_PULSE, Keyring, destroy_tally, provider_from_settings
-from services.feedback.models import ContentKey, UpwardAnswer, UpwardPulse, UpwardScopeMember
+from services.feedback.keyring import Keyring, provider_from_settings
+from services.feedback.models import UpwardAnswer, UpwardEarlyChange, UpwardPulse, UpwardScopeMember
 from services.feedback.peer_reviews.rules import effective_k
 from services.feedback.sweeps import sweep_router
 from services.feedback.upward import announce
 from services.feedback.upward.schemas import PulseRead, UpwardInboxItem
-from services.feedback.upward.service import CLOSED, OPEN, UpwardService
+from services.feedback.upward.service import CANCELLED, CLOSED, OPEN, UpwardService
 from shared.auth import Principal
 from shared.database import utcnow
 from shared.errors import Forbidden
@@ -49,7 +49,6 @@ from shared.upward_feedback import (
 
 log = logging.getLogger(__name__)
 
-CANCELLED = "cancelled"
 # No title travels on the bus; the reviews service names the cycle (GET /review-cycles/{cycle_id}).
 CYCLE_TITLE = "Upward feedback of a review cycle"
 # A pulse opened by a launch has no person as its author.
@@ -83,6 +82,18 @@ class CyclePulses:
             status=OPEN,
             follows_step=plan.follows,
         )
+        before_launch = await self.session.get(UpwardEarlyChange, pulse_id, with_for_update=True)
+        if before_launch is not None:
+            await self.session.delete(before_launch)
+            told = before_launch.deadlines.get(plan.follows or "")
+            if told is not None and datetime.fromisoformat(told) > pulse.closes_at:
+                pulse.closes_at = datetime.fromisoformat(told)
+            if before_launch.cancelled:
+                # The cycle was cancelled before this launch came through: nobody is asked.
+                pulse.status, pulse.closed_at = CANCELLED, utcnow()
+                self.session.add(pulse)
+                await self.session.flush()
+                return pulse
         self.session.add(pulse)
         await self.session.flush()
         # Scope events that came before the launch were kept: their people are told now.
@@ -125,7 +136,14 @@ class CyclePulses:
         asked learns the new time, as when HR extends the pulse itself.
         """
         pulse = await self.session.get(UpwardPulse, cycle_pulse_id(extended.cycle_id), with_for_update=True)
-        if pulse is None or pulse.status != OPEN or pulse.follows_step != extended.step:
+        if pulse is None:
+            early = await self._early(extended.cycle_id)
+            told = early.deadlines.get(extended.step)
+            if told is None or datetime.fromisoformat(told) < extended.deadline:
+                early.deadlines = {**early.deadlines, extended.step: extended.deadline.isoformat()}
+            await self.session.flush()
+            return False
+        if pulse.status != OPEN or pulse.follows_step != extended.step:
             return False
         if extended.deadline <= pulse.closes_at:
             return False
@@ -137,14 +155,23 @@ class CyclePulses:
     async def cancel(self, cycle_id: uuid.UUID) -> bool:
         """Cancel the cycle's pulse if still open: no result is computed, the answers are dropped."""
         pulse = await self.session.get(UpwardPulse, cycle_pulse_id(cycle_id), with_for_update=True)
-        if pulse is None or pulse.status != OPEN:
+        if pulse is None:
+            (await self._early(cycle_id)).cancelled = True
+            await self.session.flush()
             return False
-        pulse.status, pulse.closed_at = CANCELLED, utcnow()
-        answers = select(UpwardAnswer.id).where(UpwardAnswer.pulse_id == pulse.id)
-        await self.session.execute(delete(ContentKey).where(ContentKey.object_id.in_(answers)))
-        await self.session.execute(delete(UpwardAnswer).where(UpwardAnswer.pulse_id == pulse.id))
-        await destroy_tally(self.session, UPWARD_PULSE, pulse.id)
+        if pulse.status != OPEN:
+            return False
+        await UpwardService(self.session).withdraw(pulse)
         return True
+
+    async def _early(self, cycle_id: uuid.UUID) -> UpwardEarlyChange:
+        """Kept for a pulse the launch has not opened yet (a cycle without the option never opens one)."""
+        pulse_id = cycle_pulse_id(cycle_id)
+        found = await self.session.get(UpwardEarlyChange, pulse_id, with_for_update=True)
+        if found is None:
+            found = UpwardEarlyChange(pulse_id=pulse_id, cancelled=False, deadlines={})
+            self.session.add(found)
+        return found
 
     async def in_scope(self, pulse: UpwardPulse, person_id: uuid.UUID) -> bool:
         if not is_cycle_pulse(pulse):

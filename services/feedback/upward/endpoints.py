@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
+from typing import Annotated, Literal
 
-from fastapi import APIRouter, Request, status
+from fastapi import APIRouter, Query, Request, status
 
 from services.feedback.keyring import KeyringDep
 from services.feedback.upward.cycles import CyclePulses
@@ -22,9 +23,12 @@ from services.feedback.upward.schemas import (
 from services.feedback.upward.service import UpwardService
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.database import SessionDep
+from shared.openapi import problems
 from shared.pagination import Page, PageDep
 
 upward_router = APIRouter(prefix="/upward-feedback", tags=["upward feedback"])
+
+NOT_OPEN = problems(409, s409="The pulse is no longer open (`pulse_closed` or `pulse_cancelled`).")
 
 
 def _service(request: Request, session: SessionDep, keyring: KeyringDep | None = None) -> UpwardService:
@@ -34,6 +38,28 @@ def _service(request: Request, session: SessionDep, keyring: KeyringDep | None =
 @upward_router.post("", response_model=PulseRead, status_code=status.HTTP_201_CREATED, summary="Open upward feedback")
 async def create_pulse(data: PulseCreate, request: Request, session: SessionDep, hr: HRPrincipal) -> PulseRead:
     return PulseRead.model_validate(await _service(request, session).create(data, hr))
+
+
+@upward_router.get(
+    "",
+    response_model=Page[PulseRead],
+    summary="Every upward feedback, newest first (HR; never an answer or a count)",
+)
+async def list_pulses(
+    request: Request,
+    session: SessionDep,
+    _hr: HRPrincipal,
+    page: PageDep,
+    status_filter: Annotated[
+        Literal["open", "closed", "cancelled"] | None, Query(alias="status", description="Only this status.")
+    ] = None,
+    cycle_id: Annotated[uuid.UUID | None, Query(description="Only the pulses of this review cycle.")] = None,
+) -> Page[PulseRead]:
+    pulses, total = await _service(request, session).listed(
+        status=status_filter, cycle_id=cycle_id, limit=page.limit, offset=page.offset
+    )
+    items = [PulseRead.model_validate(pulse) for pulse in pulses]
+    return Page(items=items, total=total, limit=page.limit, offset=page.offset)
 
 
 @upward_router.get(
@@ -68,6 +94,7 @@ async def read_pulse(pulse_id: uuid.UUID, request: Request, session: SessionDep,
     response_model=UpwardAnswered,
     status_code=status.HTTP_201_CREATED,
     summary="Rate and comment on your manager, once",
+    responses=problems(409, s409="`no_manager`, `too_late` (closed or cancelled) or `task_done` (answered already)."),
 )
 async def answer_pulse(
     pulse_id: uuid.UUID,
@@ -89,14 +116,31 @@ async def close_pulse(
 
 
 @upward_router.post(
-    "/{pulse_id}/extend", response_model=PulseRead, summary="Move an open pulse's closing time later (HR)"
+    "/{pulse_id}/extend",
+    response_model=PulseRead,
+    summary="Move an open pulse's closing time later (HR)",
+    responses=NOT_OPEN,
 )
 async def extend_pulse(
     pulse_id: uuid.UUID, data: PulseExtend, request: Request, session: SessionDep, _hr: HRPrincipal
 ) -> PulseRead:
     """For low participation or a cycle whose deadlines moved: the pulse takes answers until the new time.
-    Never earlier than announced (422 naming `closes_at`); a closed pulse is 409 `pulse_closed`."""
+    Never earlier than announced (422 naming `closes_at`); a closed pulse is 409 `pulse_closed`, a
+    cancelled one 409 `pulse_cancelled`."""
     return PulseRead.model_validate(await _service(request, session).extend(pulse_id, data))
+
+
+@upward_router.post(
+    "/{pulse_id}/cancel",
+    response_model=PulseRead,
+    summary="End an open pulse without any release (HR)",
+    responses=NOT_OPEN,
+)
+async def cancel_pulse(pulse_id: uuid.UUID, request: Request, session: SessionDep, _hr: HRPrincipal) -> PulseRead:
+    """Nothing is ever released for it: its answers are deleted with their comments' keys and the ratings'
+    tally key. Only an open pulse: a closed one keeps what it released (409 `pulse_closed`), a cancelled
+    one was cancelled already (409 `pulse_cancelled`)."""
+    return PulseRead.model_validate(await _service(request, session).cancel(pulse_id))
 
 
 @upward_router.get(

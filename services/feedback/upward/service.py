@@ -7,6 +7,12 @@ managers whose own aggregate was released.
 
 Each rating is sealed under the pulse's tally key, bound to its answer, pulse and manager; the
 close opens them once and destroys the key (nothing reads a single rating after it).
+
+A cancellation (HR's, or the review cycle's) ends an open pulse without any release. Its answers
+are deleted in the same transaction rather than kept unreadable: the comments' content keys go
+with them and the tally key is destroyed as at a close, so a copy of the database taken afterwards
+holds neither a rating nor a comment to open, and nothing is left that a later change of mind
+could release from answers given under a promise of "results at k".
 """
 
 from __future__ import annotations
@@ -16,13 +22,13 @@ import secrets
 import uuid
 from collections import defaultdict
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.crypto import DecryptionFailed, KeyUnavailable
 from services.feedback.events import people
-from services.feedback.keyring import UPWARD_PULSE, Keyring, Sealed
-from services.feedback.models import UpwardAnswer, UpwardPulse, UpwardResult
+from services.feedback.keyring import UPWARD_PULSE, Keyring, Sealed, destroy_tally
+from services.feedback.models import ContentKey, UpwardAnswer, UpwardPulse, UpwardResult
 from services.feedback.peer_reviews.rules import effective_k
 from services.feedback.upward import announce
 from services.feedback.upward.schemas import (
@@ -39,7 +45,7 @@ from shared.database import utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.peer_ratings import peer_score
 
-OPEN, CLOSED = "open", "closed"
+OPEN, CLOSED, CANCELLED = "open", "closed", "cancelled"
 KIND = "upward-answer"
 log = logging.getLogger(__name__)
 
@@ -47,6 +53,13 @@ log = logging.getLogger(__name__)
 def sealed(answer_id: uuid.UUID, pulse_id: uuid.UUID, manager_id: uuid.UUID) -> Sealed:
     # Bound to the pulse, not to the report who wrote it.
     return Sealed(KIND, answer_id, pulse_id, manager_id)
+
+
+def still_open(pulse: UpwardPulse) -> None:
+    if pulse.status == CANCELLED:
+        raise Conflict("The upward feedback was cancelled; nothing of it is released.", reason="pulse_cancelled")
+    if pulse.status != OPEN:
+        raise Conflict("The upward feedback has closed; its results are out.", reason="pulse_closed")
 
 
 class UpwardService:
@@ -80,8 +93,7 @@ class UpwardService:
         if data.closes_at.tzinfo is None:
             raise ValidationFailed.field("closes_at", "needs a time zone offset")
         pulse = await self.get(pulse_id, for_update=True)
-        if pulse.status != OPEN:
-            raise Conflict("The upward feedback has closed; its results are out.", reason="pulse_closed")
+        still_open(pulse)
         if data.closes_at <= utcnow():
             raise ValidationFailed.field("closes_at", "must be in the future")
         if data.closes_at < pulse.closes_at:
@@ -93,6 +105,47 @@ class UpwardService:
         # The opening mail named the old time: everyone asked learns the new one.
         announce.extended_for(self.session, pulse, await announce.asked(self.session, pulse))
         return pulse
+
+    async def cancel(self, pulse_id: uuid.UUID) -> UpwardPulse:
+        """End an open pulse without release (HR): nothing about any manager is ever computed."""
+        pulse = await self.get(pulse_id, for_update=True)
+        still_open(pulse)
+        await self.withdraw(pulse)
+        return pulse
+
+    async def withdraw(self, pulse: UpwardPulse) -> None:
+        """Cancel ``pulse``, locked and open: its answers, their comments' keys and its tally key go.
+
+        Answering takes a shared lock on the pulse, so no answer lands after the delete; one that
+        waited for the lock then finds the pulse cancelled.
+        """
+        pulse.status, pulse.closed_at = CANCELLED, utcnow()
+        answers = select(UpwardAnswer.id).where(UpwardAnswer.pulse_id == pulse.id)
+        await self.session.execute(delete(ContentKey).where(ContentKey.object_id.in_(answers)))
+        await self.session.execute(delete(UpwardAnswer).where(UpwardAnswer.pulse_id == pulse.id))
+        # Without the key provider: a cancellation must not wait for a key file it does not need.
+        await destroy_tally(self.session, UPWARD_PULSE, pulse.id)
+        announce.cancelled(self.session, pulse)
+        await self.session.flush()
+
+    async def listed(
+        self, *, status: str | None, cycle_id: uuid.UUID | None, limit: int, offset: int
+    ) -> tuple[list[UpwardPulse], int]:
+        """Every pulse, newest first, for HR: the pulses themselves, never an answer or a count of them."""
+        where = []
+        if status is not None:
+            where.append(UpwardPulse.status == status)
+        if cycle_id is not None:
+            where.append(UpwardPulse.cycle_id == cycle_id)
+        total = await self.session.scalar(select(func.count()).select_from(UpwardPulse).where(*where)) or 0
+        rows = await self.session.scalars(
+            select(UpwardPulse)
+            .where(*where)
+            .order_by(UpwardPulse.created_at.desc(), UpwardPulse.id)
+            .limit(limit)
+            .offset(offset)
+        )
+        return list(rows), total
 
     async def get(self, pulse_id: uuid.UUID, *, for_update: bool = False, for_share: bool = False) -> UpwardPulse:
         lock = True if for_update else {"read": True} if for_share else None
