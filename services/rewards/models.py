@@ -21,6 +21,8 @@ RATIO = Numeric(8, 4)  # compa-ratio, 1.0500
 RATING = Numeric(9, 3)
 FTE = Numeric(4, 3)  # 0.800 is four days a week
 MULTIPLIER = Numeric(6, 3)  # 1.250
+# An exchange rate: at most 15 digits (a SQLite REAL keeps them exactly), 10 of them decimals.
+EXCHANGE_RATE = Numeric(20, 10)
 
 # Gender as the Directive's reporting needs it; "other" is another value the person gave.
 GENDERS = ("female", "male", "other", "undisclosed")
@@ -244,7 +246,11 @@ class BonusPlan(RecordMixin, Base):
 
 
 class BudgetOverride(RecordMixin, Base):
-    """HR's own merit and bonus percentages for one organisation unit in one cycle."""
+    """HR's own merit and bonus pools for one organisation unit in one cycle.
+
+    A pool is a percentage of the unit's payroll, or, per currency, a fixed amount that wins
+    over the percentage for that currency.
+    """
 
     __tablename__ = "budget_overrides"
     __table_args__ = (UniqueConstraint("cycle_id", "org_unit"),)
@@ -253,6 +259,10 @@ class BudgetOverride(RecordMixin, Base):
     org_unit: Mapped[str] = mapped_column(String(200))
     merit_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
     bonus_pct: Mapped[Decimal | None] = mapped_column(PERCENT, nullable=True)
+    # {"EUR": "25000.00"}: decimal strings, so no float ever holds an amount. One document
+    # beside the percentages because the row is always read and replaced as a whole.
+    merit_amounts: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
+    bonus_amounts: Mapped[dict[str, str] | None] = mapped_column(JSON, nullable=True)
     reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     set_by: Mapped[uuid.UUID]
 
@@ -266,6 +276,46 @@ class WorkerCategory(RecordMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     description: Mapped[str | None] = mapped_column(Text, nullable=True)
     created_by: Mapped[uuid.UUID]
+
+
+class ExchangeRate(RecordMixin, Base):
+    """HR's rate: one unit of ``currency`` is worth ``rate`` units of ``base`` from ``effective_date`` on.
+
+    Every row has the same base (the service keeps it so), so any two currencies convert
+    through it. A rate is in force until the next one of its currency.
+    """
+
+    __tablename__ = "exchange_rates"
+    __table_args__ = (
+        UniqueConstraint("currency", "effective_date"),
+        CheckConstraint("rate > 0", name="rate_positive"),
+        CheckConstraint("currency <> base", name="not_the_base"),
+    )
+
+    currency: Mapped[str] = mapped_column(String(3))
+    base: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal] = mapped_column(EXCHANGE_RATE)
+    effective_date: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    set_by: Mapped[uuid.UUID]
+
+
+class ExchangeRateChange(RecordMixin, Base):
+    """A rate as it stood before HR replaced or removed it (``created_at``: when): the reports of
+    that time converted with it, so an auditor can still tell what they used."""
+
+    __tablename__ = "exchange_rate_changes"
+    __table_args__ = (Index("ix_exchange_rate_changes_currency_effective_date", "currency", "effective_date"),)
+
+    currency: Mapped[str] = mapped_column(String(3))
+    base: Mapped[str] = mapped_column(String(3))
+    rate: Mapped[Decimal] = mapped_column(EXCHANGE_RATE)
+    effective_date: Mapped[date] = mapped_column(Date)
+    note: Mapped[str | None] = mapped_column(Text, nullable=True)
+    set_by: Mapped[uuid.UUID]
+    set_at: Mapped[datetime] = mapped_column(UTCDateTime(timezone=True))
+    change: Mapped[str] = mapped_column(String(16))  # replaced, removed
+    changed_by: Mapped[uuid.UUID]
 
 
 class RewardsPolicy(TimestampMixin, Base):
@@ -283,6 +333,8 @@ class RewardsPolicy(TimestampMixin, Base):
     equity_flag_pct: Mapped[Decimal] = mapped_column(PERCENT, default=Decimal(5))
     # Controls of the adjusted gap's regression, in order (see services/rewards/equity/stats.py).
     equity_controls: Mapped[list[str]] = mapped_column(JSON)
+    # What the calibration impact groups by when a request names nothing (null: gender alone).
+    impact_attributes: Mapped[list[str] | None] = mapped_column(JSON, nullable=True)
     # Over budget: "block" refuses the edit; "warn" accepts it with a reason.
     budget_mode: Mapped[str] = mapped_column(String(10), default="block")
     updated_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)

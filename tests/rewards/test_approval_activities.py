@@ -17,6 +17,8 @@ from sqlalchemy import func, select
 from temporalio.exceptions import ApplicationError
 
 from services.rewards.approvals.activities import ApprovalActivities
+from services.rewards.approvals.repository import ApprovalRepository
+from services.rewards.approvals.service import ApprovalService
 from services.rewards.models import ApprovalAudit, ApprovalChain, OutboxEvent, Person
 from services.rewards.proposals.service import ProposalService
 from shared.auth import Role
@@ -122,7 +124,16 @@ async def test_plan_open_remind_escalate(rewards: httpx.AsyncClient, auth: Token
             hr_owner_id=str(hr_owner),
         )
 
-    await work.escalate(escalation("k:e1", EscalationTarget.manager, step))  # Dora's manager: Top (Gone skipped)
+    # A read that began before the escalation committed: the chain and its audit still agree
+    # (on PostgreSQL each statement sees the commits made before it, so they come from one).
+    async with sessionmaker() as reading:
+        stale = await ApprovalRepository.from_session(reading).chain(cycle, mia.id)
+        assert stale is not None
+        assert stale.current_status == "open"
+        await work.escalate(escalation("k:e1", EscalationTarget.manager, step))  # Dora's manager: Top (Gone skipped)
+        seen = await ApprovalService(reading).read(stale)
+        escalated = any(entry.action == "escalated" for entry in seen.audit)
+        assert (seen.current_status == "escalated") is escalated, (seen.current_status, seen.audit)
     await work.escalate(escalation("k:e2", EscalationTarget.skip_level, step))  # above Top: nobody -> HR owner
     final = step.model_copy(update={"index": 3, "level": 3, "assignee_id": None, "final": True})
     await work.escalate(escalation("k:e3", EscalationTarget.manager, final))  # any-HR step: the HR owner

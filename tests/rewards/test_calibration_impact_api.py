@@ -16,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 from nats.js import JetStreamContext
+from sqlalchemy import select
 
 from services.rewards.models import BudgetOverride, PayCycle, Person
 from shared.auth import Role
@@ -144,6 +145,47 @@ async def test_live_impact_prices_spend_per_unit_against_its_budget_and_the_gap(
     assert Decimal(gap["after"]["adjusted_gap_pct"]) == round(Decimal((1 - math.exp(after_b)) * 100), 2)  # 14.73
 
 
+async def test_live_impact_follows_a_units_fixed_pools(rewards: httpx.AsyncClient, auth: TokenFactory) -> None:
+    """HR fixed Eng's merit pool at 16,000 EUR (its bonus only in USD) and Ops' bonus pool at 1,500 EUR."""
+    hr = auth(Role.hr)
+    cycle_id, people = await _org(rewards, hr)
+    sessionmaker = rewards.app.state.sessionmaker  # type: ignore[attr-defined]
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            BudgetOverride(
+                cycle_id=cycle_id,
+                org_unit="Eng",
+                merit_amounts={"EUR": "16000.00"},
+                bonus_amounts={"USD": "1.00"},
+                set_by=uuid.uuid4(),
+            )
+        )
+        ops = await session.scalar(select(BudgetOverride).where(BudgetOverride.org_unit == "Ops"))
+        assert ops is not None
+        ops.bonus_amounts = {"EUR": "1500.00"}
+    url = f"/cycles/{cycle_id}/calibration-impact"
+    stranger = {"person_id": str(uuid.uuid4()), "rating": 3}
+    body = {"scale_min": 1, "scale_max": 5, "ratings": [*_ratings(people), stranger], "merit_budget_pct": "10"}
+
+    answer = await rewards.post(url, json=body, headers=hr)
+
+    assert answer.status_code == 200, answer.text
+    units = {unit["org_unit"]: unit for unit in answer.json()["units"]}
+    eng, ops_unit, nobody = units["Eng"], units["Ops"], units["unassigned"]
+    # Eng: the amount wins over the request's 10 %; spend 16,250 as before. Bonus: the cycle's 10 %.
+    keys = ("merit_basis", "merit_budget_pct", "merit_budget", "merit_spend", "merit_remaining")
+    assert tuple(eng[key] for key in keys) == ("amount", None, "16000.00", "16250.00", "-250.00")
+    assert (eng["bonus_basis"], eng["bonus_budget_pct"], eng["bonus_budget"]) == ("percent", "10.00", "45000.00")
+    assert eng["over_budget"] == ["merit", "bonus"]
+    # Ops: merit at its own 5 % of 40,000; bonus spend 2,000 against the fixed 1,500.
+    assert (ops_unit["merit_basis"], ops_unit["merit_budget"]) == ("percent", "2000.00")
+    keys = ("bonus_basis", "bonus_budget_pct", "bonus_budget", "bonus_spend", "bonus_remaining")
+    assert tuple(ops_unit[key] for key in keys) == ("amount", None, "1500.00", "2000.00", "-500.00")
+    assert ops_unit["over_budget"] == ["bonus"]
+    # Without an override: the request's 10 % of nothing.
+    assert (nobody["merit_basis"], nobody["merit_budget_pct"], nobody["merit_budget"]) == ("percent", "10", "0.00")
+
+
 async def test_live_impact_suppresses_a_small_gap_and_names_bad_fields(
     rewards: httpx.AsyncClient, auth: TokenFactory
 ) -> None:
@@ -244,6 +286,32 @@ async def test_adverse_impact_of_posted_and_of_final_ratings(
     assert problem_fields(await rewards.post(url, json={"top_min": 9}, headers=hr)) == {"top_min"}
     without_scale = await rewards.post(url, json={"ratings": ratings}, headers=hr)
     assert problem_fields(without_scale) == {"scale_min"}
+
+
+async def test_the_attributes_left_out_are_hrs_default(rewards: httpx.AsyncClient, auth: TokenFactory) -> None:
+    hr = auth(Role.hr)
+    cycle_id, people = await _org(rewards, hr)
+    url = f"/cycles/{cycle_id}/adverse-impact"
+    ratings = [{k: v for k, v in row.items() if k != "previous_rating"} for row in _ratings(people)]
+    posted = {"scale_min": 1, "scale_max": 5, "top_min": 4, "ratings": ratings}
+
+    async def grouped_by(body: dict[str, Any]) -> list[str]:
+        answer = await rewards.post(url, json=body, headers=hr)
+        assert answer.status_code == 200, answer.text
+        return [entry["attribute"] for entry in answer.json()["attributes"]]
+
+    assert (await rewards.get("/rewards-policy", headers=hr)).json()["impact_attributes"] == ["gender"]
+    assert await grouped_by(posted) == ["gender"]
+    chosen = await rewards.patch("/rewards-policy", json={"impact_attributes": ["location", "gender"]}, headers=hr)
+    assert chosen.status_code == 200, chosen.text
+    assert chosen.json()["impact_attributes"] == ["location", "gender"]
+    assert await grouped_by(posted) == ["location", "gender"]
+    assert await grouped_by({**posted, "attributes": ["job_family"]}) == ["job_family"]  # a request still names its own
+    for bad in ([], ["shoe_size"], ["gender"] * 6):
+        assert "impact_attributes" in str(
+            problem_fields(await rewards.patch("/rewards-policy", json={"impact_attributes": bad}, headers=hr))
+        )
+    assert (await rewards.get("/rewards-policy", headers=hr)).json()["impact_attributes"] == ["location", "gender"]
 
 
 @pytest.mark.parametrize("route", ["adverse-impact", "calibration-impact"])

@@ -111,6 +111,7 @@ async def test_bad_rows_are_reported_per_row_and_field_and_nothing_is_applied(
         (ADA.id, "EUR", "48000", "L1", past),  # same person and date as row 1
         (BOB.id, "EUR", "47777.77", "L1", past),  # changes an existing record
         ("not-a-uuid", "eur", "12.345", "", past),
+        (CY.id, "EUO", "48000", "L1", past),  # three capitals, but no currency ISO 4217 knows
     )
     body = assert_problem(response, 422)
     reported = {(error["row"], error["field"]) for error in body["errors"]}
@@ -125,8 +126,9 @@ async def test_bad_rows_are_reported_per_row_and_field_and_nothing_is_applied(
         (7, "currency"),
         (7, "base_salary"),
         (7, "grade"),
+        (8, "currency"),
     }
-    assert body["invalid_rows"] == 6
+    assert body["invalid_rows"] == 7
     assert all(error["message"] for error in body["errors"])
     # Nothing of the file was stored, not even its good first row.
     assert_problem(await rewards.get(f"/compensation/{ADA.id}", headers=hr), 404)

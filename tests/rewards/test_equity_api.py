@@ -442,11 +442,15 @@ async def test_a_past_report_counts_who_was_employed_then(
     await told(returner, 3, now - timedelta(days=40), active=True)  # rehired: employed throughout
 
     async def projected() -> bool:
-        found = (await rewards.get(f"/people/{returner.id}", headers=hr)).json()
-        return (
-            found.get("active") is True
-            and (await rewards.get(f"/people/{late.id}", headers=hr)).json()["deactivated_at"] is not None
-        )
+        # Every event applied: the consumer may take people in any order, so the returner still active
+        # (as before any event) says nothing; each person's last version does.
+        async with rewards.app.state.sessionmaker() as session:  # type: ignore[attr-defined]
+            versions = {
+                person.id: (await session.get(Person, person.id, populate_existing=True))
+                for person in (early, late, returner)
+            }
+        wanted = {early.id: 2, late.id: 3, returner.id: 3}
+        return all(row is not None and row.version == wanted[key] for key, row in versions.items())
 
     await wait_until(projected, message="the leavers projected")
     shown = (await rewards.get(f"/people/{late.id}", headers=hr)).json()

@@ -175,12 +175,13 @@ async def test_pay_approval_from_final_ratings_to_statements(
     assert Decimal(edited["proposal"]["proposed_salary"]) == Decimal("46575.00")
     assert edited["proposal"]["outside_guideline"] is False
     # Eng payroll 95000; budget 4 % = 3800; Ada 1575 + Bob 2000 = 3575.
-    assert {k: Decimal(v) for k, v in edited["budget"].items() if k != "currency"} == {
+    assert {k: Decimal(v) for k, v in edited["budget"].items() if k not in ("currency", "basis")} == {
         "payroll": Decimal("95000"),
         "proposed_increase": Decimal("3575"),
         "budget": Decimal("3800"),
         "remaining": Decimal("225"),
     }
+    assert edited["budget"]["basis"] == "percent"
     outside = {"proposed_pct": "5.5"}
     assert problem_fields(await rewards.patch(f"/proposals/{proposal_a['id']}", json=outside, headers=as_mia)) == {
         "justification"

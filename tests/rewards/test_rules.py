@@ -151,3 +151,76 @@ def test_bonus_proration_multiplier_and_deviation() -> None:
     assert not rules.deviation_allowed(Decimal(9000), Decimal("10800.01"), Decimal(20))
     assert rules.deviation_allowed(Decimal(9000), Decimal(7200), Decimal(20))
     assert not rules.deviation_allowed(Decimal(9000), Decimal(9001), Decimal(0))
+
+
+def test_a_fixed_pool_wins_over_the_percentage_in_its_own_currency_only() -> None:
+    amounts = {"EUR": D("25000.00")}
+    fixed, other = rules.pool_rule("EUR", D("3"), amounts), rules.pool_rule("USD", D("3"), amounts)
+    assert (fixed.amount, fixed.pct, fixed.basis) == (D("25000.00"), None, "amount")
+    assert (other.amount, other.pct, other.basis) == (None, D("3"), "percent")
+    assert rules.pool_rule("EUR", None, {}).basis is None
+    assert rules.unit_pool(fixed, D("150000")) == D("25000.00")  # whatever the payroll
+    assert rules.unit_pool(other, D("150000")) == D("4500.00")
+    assert rules.unit_pool(rules.pool_rule("EUR", None, {}), D("150000")) is None
+    assert rules.unit_pool(rules.pool_rule("EUR", D("3"), {"EUR": D("0")}), D("150000")) == D("0.00")
+
+
+def test_a_fixed_pool_is_shared_pro_rata_to_salary_over_the_units_payroll() -> None:
+    """Eng fixes 5,400 EUR: Mia's reports earn 90,000 of its 150,000, so 3,240; Sam's 2,160."""
+    eng = [("Eng", "EUR", D("50000"), D("2000")), ("Eng", "EUR", D("40000"), D("1200"))]
+    sams = [("Eng", "EUR", D("60000"), D("1800")), ("Ops", "EUR", D("30000"), D("900"))]
+    payrolls = rules.unit_payrolls(eng + sams)
+    assert payrolls[("Eng", "EUR")] == (D("150000"), 3)
+
+    def rule(unit: str, currency: str) -> rules.PoolRule:
+        return rules.pool_rule(currency, D("4"), {"EUR": D("5400")} if unit == "Eng" else {})
+
+    [mia] = rules.pools_of(eng, rule, payrolls).values()
+    assert (mia.payroll, mia.proposed, mia.budget, mia.remaining, mia.basis) == (
+        D("90000"),
+        D("3200"),
+        D("3240.00"),
+        D("40.00"),
+        "amount",
+    )
+    # Sam's reports: 5,400 x 60,000 / 150,000 = 2,160 of Eng's pool and 4 % of Ops' 30,000.
+    [sam] = rules.pools_of(sams, rule, payrolls).values()
+    assert (sam.budget, sam.basis) == (D("3360.00"), "mixed")
+    # The whole unit gets its amount back, not payroll x 4 %.
+    whole = rules.pools_of(eng + sams[:1], rule, payrolls)
+    assert whole["EUR"].budget == D("5400.00")
+
+
+def test_shares_of_a_fixed_pool_round_per_manager_and_add_up_for_the_unit() -> None:
+    lines = [("Eng", "EUR", D("1000"), D("0"))] * 3
+    payrolls = rules.unit_payrolls(lines)
+
+    def rule(unit: str, currency: str) -> rules.PoolRule:
+        return rules.pool_rule(currency, None, {"EUR": D("100.00")})
+
+    assert rules.pools_of(lines[:1], rule, payrolls)["EUR"].budget == D("33.33")
+    assert rules.pools_of(lines[:2], rule, payrolls)["EUR"].budget == D("66.67")  # 66.666..: half up
+    assert rules.pools_of(lines, rule, payrolls)["EUR"].budget == D("100.00")
+    # A unit paid nothing in the currency shares its amount per head.
+    unpaid = [("Eng", "EUR", D("0"), D("0"))] * 4
+    assert rules.pools_of(unpaid[:1], rule, rules.unit_payrolls(unpaid))["EUR"].budget == D("25.00")
+
+
+def test_a_currency_without_an_amount_keeps_the_percentage_and_no_pool_stays_none() -> None:
+    lines = [("Eng", "EUR", D("50000"), D("0")), ("Eng", "USD", D("100000"), D("0")), ("Lab", "GBP", D("1"), D("0"))]
+
+    def rule(unit: str, currency: str) -> rules.PoolRule:
+        if unit == "Lab":
+            return rules.pool_rule(currency, None, {})
+        return rules.pool_rule(currency, D("4"), {"EUR": D("1000")})
+
+    pools = rules.pools_of(lines, rule, rules.unit_payrolls(lines))
+    assert [(c, b.budget, b.basis) for c, b in pools.items()] == [
+        ("EUR", D("1000.00"), "amount"),
+        ("GBP", None, None),
+        ("USD", D("4000.00"), "percent"),
+    ]
+    assert rules.merge_basis(None, "percent") == "percent"
+    assert rules.merge_basis("percent", None) == "percent"
+    assert rules.merge_basis("amount", "percent") == "mixed"
+    assert rules.merge_basis("mixed", "amount") == "mixed"

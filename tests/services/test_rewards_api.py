@@ -78,6 +78,7 @@ async def test_invalid_band_is_a_problem_naming_the_field(client: httpx.AsyncCli
     assert await fields(band("L1", "EUR", "-1", "50", "60")) == {"minimum"}
     assert await fields(band("L1", "eur")) == {"currency"}
     assert await fields(band("L1", "EURO")) == {"currency"}
+    assert await fields(band("L1", "EUO")) == {"currency"}  # three capitals, but not an ISO 4217 code
     assert await fields(band("  ")) == {"grade"}
     assert await fields(band("x" * 51)) == {"grade"}
     assert problem_fields(await client.get("/pay-bands", params={"currency": "us"}, headers=hr)) == {"currency"}

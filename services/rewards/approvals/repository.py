@@ -54,14 +54,19 @@ class ApprovalRepository:
         )
         return list(await self.session.scalars(query))
 
-    async def audit(self, chain_id: uuid.UUID) -> Sequence[tuple[ApprovalAudit, str | None]]:
+    async def audit(self, chain: ApprovalChain) -> Sequence[tuple[ApprovalAudit, str | None]]:
+        """The chain's audit, and ``chain`` refreshed by the same statement. Under PostgreSQL's read
+        committed each statement sees the commits made before it: a chain row read before an
+        escalation committed would contradict the audit read after it (status open, yet escalated)."""
         rows = await self.session.execute(
-            select(ApprovalAudit, ApprovalComment.text)
+            select(ApprovalChain, ApprovalAudit, ApprovalComment.text)
+            .outerjoin(ApprovalAudit, ApprovalAudit.chain_id == ApprovalChain.id)
             .outerjoin(ApprovalComment, ApprovalComment.id == ApprovalAudit.comment_id)
-            .where(ApprovalAudit.chain_id == chain_id)
+            .where(ApprovalChain.id == chain.id)
             .order_by(ApprovalAudit.at, ApprovalAudit.created_at)
+            .execution_options(populate_existing=True)
         )
-        return [(row[0], row[1]) for row in rows.all()]
+        return [(row[1], row[2]) for row in rows.all() if row[1] is not None]
 
     async def audited(self, key: str) -> bool:
         found = await self.session.scalar(select(ApprovalAudit.id).where(ApprovalAudit.idempotency_key == key))

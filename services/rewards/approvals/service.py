@@ -213,7 +213,7 @@ class ApprovalService:
         return comment.id
 
     async def read(self, chain: ApprovalChain, *, audit: bool = True) -> ChainRead:
-        entries = await self.approvals.audit(chain.id) if audit else []
+        entries = await self.approvals.audit(chain) if audit else []
         due = chain.current_due_at
         return ChainRead(
             id=chain.id,

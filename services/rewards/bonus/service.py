@@ -7,16 +7,20 @@ proposal is (re)computed; no amount is logged or published.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from datetime import date
 from decimal import Decimal
+from typing import Literal
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rewards import rules
 from services.rewards.bonus.repository import BonusRepository
 from services.rewards.bonus.schemas import BonusPlanDefinition
-from services.rewards.models import BonusPlan, PayProposal
+from services.rewards.models import BonusPlan, BudgetOverride, PayProposal
 from shared.errors import ValidationFailed
+
+PoolKind = Literal["merit", "bonus"]
 
 BONUS_FIELDS = (
     "bonus_target_pct",
@@ -40,6 +44,28 @@ def check_plan(plan: BonusPlanDefinition) -> None:
             errors.append({"field": f"multipliers[{index}].min", "message": f"must equal multipliers[{index - 1}].max"})
     if errors:
         raise ValidationFailed("The bonus plan is inconsistent: " + ", ".join(e["field"] for e in errors), errors)
+
+
+def override_pct(override: BudgetOverride | None, kind: PoolKind) -> Decimal | None:
+    """The unit's own percentage for the pool (None: the cycle's applies)."""
+    if override is None:
+        return None
+    value = override.merit_pct if kind == "merit" else override.bonus_pct
+    return None if value is None else Decimal(value)
+
+
+def override_amounts(override: BudgetOverride | None, kind: PoolKind) -> dict[str, Decimal]:
+    """The unit's fixed pools by currency (none: the percentage applies in every currency)."""
+    if override is None:
+        return {}
+    stored = override.merit_amounts if kind == "merit" else override.bonus_amounts
+    return {currency: Decimal(amount) for currency, amount in sorted((stored or {}).items())}
+
+
+def stored_amounts(amounts: Mapping[str, Decimal] | None) -> dict[str, str] | None:
+    if not amounts:
+        return None
+    return {currency: str(rules.half_up(amount, rules.CENT)) for currency, amount in sorted(amounts.items())}
 
 
 def plan_of(stored: BonusPlan) -> BonusPlanDefinition:

@@ -8,28 +8,19 @@ from __future__ import annotations
 
 import uuid
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.rewards.calibration_impact.stats import Suppressed
 from services.rewards.equity.schemas import AdjustedGapRead
+from services.rewards.exchange_rates.schemas import ConversionRead
 from services.rewards.policy.schemas import Control
-from services.rewards.schemas import Currency, OrgUnit, Percent
+from services.rewards.rules import PoolBasis
+from services.rewards.schemas import Attribute, Currency, OrgUnit, Percent
 from shared.calibration import RatingNumber, RatingValue
 
 MAX_PEOPLE = 20_000
-
-
-class Attribute(StrEnum):
-    """Attributes of the compensation record an adverse-impact analysis may group by."""
-
-    gender = "gender"
-    employment_type = "employment_type"
-    worker_category = "worker_category"
-    job_family = "job_family"
-    location = "location"
 
 
 class SessionRating(BaseModel):
@@ -53,8 +44,12 @@ class AdverseImpactRequest(BaseModel):
     top_min: RatingValue | None = Field(
         None, description="A rating at or above this is a top rating; default scale_max."
     )
-    attributes: list[Attribute] = Field(
-        default_factory=lambda: [Attribute.gender], min_length=1, max_length=5, description="Protected attributes."
+    attributes: list[Attribute] | None = Field(
+        None,
+        min_length=1,
+        max_length=5,
+        description="Protected attributes; left out: HR's default (impact_attributes of /rewards-policy, gender "
+        "until HR changes it).",
     )
 
 
@@ -101,29 +96,65 @@ class ImpactRequest(BaseModel):
     scale_min: RatingValue
     scale_max: RatingValue
     ratings: Annotated[list[ImpactRating], Field(min_length=1, max_length=MAX_PEOPLE)]
-    currency: Currency | None = Field(None, description="Required when the people are paid in several currencies.")
+    currency: Currency | None = Field(
+        None,
+        description="Only the people paid in this currency; required when they are paid in several and no "
+        "reporting_currency is given.",
+    )
+    reporting_currency: Currency | None = Field(
+        None,
+        description="Price everyone in their own currency and show the answer's amounts in this one, at the "
+        "exchange rates in force today (a currency without one: 422 naming it).",
+    )
     merit_budget_pct: Percent | None = Field(
         None,
-        description="Instead of the cycle's merit budget % (units' overrides still win); e.g. before pay approval.",
+        description="Instead of the cycle's merit budget % (units' own % and fixed amounts still win); "
+        "e.g. before pay approval.",
     )
     bonus_budget_pct: Percent | None = Field(None, description="Instead of the cycle's bonus budget %, likewise.")
 
 
-class UnitImpactRead(BaseModel):
-    org_unit: str
-    people: int = Field(description="People of the unit with a record in the currency.")
+class PoolImpactRead(BaseModel):
+    people: int = Field(description="People with a record (in the currency, for a currency's line).")
     payroll: Decimal
-    merit_budget_pct: Decimal | None
+    merit_budget_pct: Decimal | None = Field(
+        description="Null when the pool is a fixed amount (merit_basis), or the unit's currencies differ."
+    )
+    merit_basis: PoolBasis | None = Field(
+        None,
+        description="'percent' of the payroll, or 'amount': HR fixed the unit's pool in this currency; 'mixed' "
+        "across currencies.",
+    )
     merit_budget: Decimal | None = Field(
-        description="Null while the cycle has no merit budget % (pay approval not open)."
+        description="Null while the cycle has no merit budget % (pay approval not open) and the unit no fixed "
+        "amount; in a converted total, while one of its currencies has no pool."
     )
     merit_spend: Decimal
     merit_remaining: Decimal | None
     bonus_budget_pct: Decimal | None
+    bonus_basis: PoolBasis | None = None
     bonus_budget: Decimal | None
     bonus_spend: Decimal
     bonus_remaining: Decimal | None
-    over_budget: list[str] = Field(description="'merit', 'bonus': pools the projected spend exceeds.")
+    over_budget: list[str] = Field(
+        description="'merit', 'bonus': pools the projected spend exceeds, in any one currency (a surplus in one "
+        "currency never covers an overrun in another)."
+    )
+
+
+class UnitCurrencyImpactRead(PoolImpactRead):
+    """One currency's pools of a unit, in that currency: each unit pays in its own currencies."""
+
+    currency: str
+
+
+class UnitImpactRead(PoolImpactRead):
+    """A unit's figures in the answer's currency; converted, the sum of its currency lines converted."""
+
+    org_unit: str
+    currencies: list[UnitCurrencyImpactRead] = Field(
+        default_factory=list, description="The unit's pools and spend per currency its people are paid in."
+    )
 
 
 class AdjustmentImpactRead(BaseModel):
@@ -146,7 +177,10 @@ class PayGapImpactRead(BaseModel):
 
 class ImpactRead(BaseModel):
     cycle_id: uuid.UUID
-    currency: str | None
+    currency: str | None = Field(description="The currency of the answer's amounts (units[].currencies[] aside).")
+    conversion: ConversionRead | None = Field(
+        None, description="How the amounts came into the reporting currency; null when none was asked for."
+    )
     people: int
     priced: int = Field(description="People whose merit increase the matrix prices.")
     unpriced: dict[str, int] = Field(

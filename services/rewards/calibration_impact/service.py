@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
@@ -17,32 +18,35 @@ from typing import Any
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.rewards import rules
 from services.rewards.bonus.repository import BonusRepository
 from services.rewards.bonus.schemas import BonusPlanDefinition
-from services.rewards.bonus.service import BonusService
+from services.rewards.bonus.service import BonusService, PoolKind, override_amounts, override_pct
 from services.rewards.calibration_impact import stats
 from services.rewards.calibration_impact.repository import ImpactRepository, Record, key_of
 from services.rewards.calibration_impact.schemas import (
     AdjustmentImpactRead,
     AdverseImpactRead,
     AdverseImpactRequest,
-    Attribute,
     AttributeImpactRead,
     GroupRateRead,
     ImpactRead,
     ImpactRequest,
     PayGapImpactRead,
     SessionRating,
+    UnitCurrencyImpactRead,
     UnitImpactRead,
 )
 from services.rewards.equity import stats as equity_stats
 from services.rewards.equity.repository import PayColumns
-from services.rewards.equity.service import adjusted_read, population_of
+from services.rewards.equity.service import adjusted_read, converted_columns, population_of
+from services.rewards.exchange_rates.service import ExchangeRateService, conversion_read
 from services.rewards.matrix.service import MeritMatrixService
 from services.rewards.policy.service import PolicyService
 from services.rewards.proposals.repository import PayCycleRepository
 from services.rewards.proposals.service import UNASSIGNED_UNIT
 from services.rewards.rules import Matrix
+from services.rewards.schemas import Attribute
 from shared.database import utcnow
 from shared.errors import NotFound, ValidationFailed
 
@@ -145,7 +149,7 @@ class ImpactService:
         records = await self.repository.records(utcnow().date(), set(keys))
         top = [rating >= top_min for _, rating in pairs]
         attributes = []
-        for attribute in dict.fromkeys(data.attributes):
+        for attribute in dict.fromkeys(data.attributes or policy.impact_attributes):
             values = [attribute_value(records.get(key), attribute) for key in keys]
             found = stats.adverse_impact(attribute.value, values, top, policy.min_cell_size)
             attributes.append(
@@ -189,9 +193,16 @@ class ImpactService:
         records = await self.repository.records(today, set(keys))
         currencies = sorted({record.currency for record in records.values()})
         currency = data.currency
-        if currency is None:
+        converter: rules.Converter | None = None
+        if data.reporting_currency is not None:
+            paid = [c for c in currencies if currency is None or c == currency]
+            converter = await ExchangeRateService(self.session).converter(data.reporting_currency, today, paid)
+        elif currency is None:
             if len(currencies) > 1:
-                raise ValidationFailed.field("currency", "the people are paid in several currencies: name one")
+                raise ValidationFailed.field(
+                    "currency",
+                    "the people are paid in several currencies: name one, or convert them with reporting_currency",
+                )
             currency = currencies[0] if currencies else None
         departments = await self.repository.departments() if any(r.org_unit is None for r in data.ratings) else {}
         units = [
@@ -205,8 +216,25 @@ class ImpactService:
         policy = await PolicyService(self.session).current()
         controls = [control.value for control in policy.equity_controls]
         merit_pct, bonus_pct = (None, None) if pay_cycle is None else (pay_cycle.budget_pct, pay_cycle.bonus_budget_pct)
-        merit_pct = merit_pct if data.merit_budget_pct is None else data.merit_budget_pct
-        bonus_pct = bonus_pct if data.bonus_budget_pct is None else data.bonus_budget_pct
+        cycle_pcts: dict[PoolKind, Decimal | None] = {
+            "merit": merit_pct if data.merit_budget_pct is None else data.merit_budget_pct,
+            "bonus": bonus_pct if data.bonus_budget_pct is None else data.bonus_budget_pct,
+        }
+
+        def pool_rule(unit: str, kind: PoolKind, paid_in: str) -> rules.PoolRule:
+            override = overrides.get(unit)
+            own = override_pct(override, kind)
+            pct = cycle_pcts[kind] if own is None else own
+            return rules.pool_rule(paid_in, pct, override_amounts(override, kind))
+
+        shown = data.reporting_currency or currency
+        # A unit's pools in each currency it may hold, and in the answer's (a unit nobody is priced in).
+        paid_in = {*(currencies if currency is None else [currency]), shown or ""}
+        pool_rules = {
+            (unit, code): (pool_rule(unit, "merit", code), pool_rule(unit, "bonus", code))
+            for unit in set(units)
+            for code in paid_in
+        }
         # The arithmetic runs off the event loop: 10,000 people are tens of milliseconds of numpy.
         return await asyncio.to_thread(
             _impact,
@@ -214,16 +242,63 @@ class ImpactService:
             data,
             keys,
             records,
-            currency,
+            Pricing(currency, shown, converter),
             units,
             found_matrix,
             plan,
-            (merit_pct, bonus_pct),
-            {unit: (o.merit_pct, o.bonus_pct) for unit, o in overrides.items()},
+            pool_rules,
             controls,
             policy.min_cell_size,
             today,
         )
+
+
+@dataclass(frozen=True)
+class Pricing:
+    """Whom an answer prices and in which currency it shows them."""
+
+    only: str | None  # the people paid in this currency (None: everyone, converted)
+    shown: str | None  # the currency of the answer's amounts
+    converter: rules.Converter | None  # into ``shown``, when the answer converts
+
+
+def _pool_read(
+    merit: rules.Budget, bonus: rules.Budget, merit_pct: Decimal | None, bonus_pct: Decimal | None
+) -> dict[str, Any]:
+    """The fields of a pool line: its payroll, pools, spend and what remains of them."""
+    return {
+        "payroll": merit.payroll,
+        "merit_budget_pct": merit_pct,
+        "merit_basis": merit.basis,
+        "merit_budget": merit.budget,
+        "merit_spend": merit.proposed,
+        "merit_remaining": merit.remaining,
+        "bonus_budget_pct": bonus_pct,
+        "bonus_basis": bonus.basis,
+        "bonus_budget": bonus.budget,
+        "bonus_spend": bonus.proposed,
+        "bonus_remaining": bonus.remaining,
+        "over_budget": _over(merit, bonus),
+    }
+
+
+def _budget(currency: str, payroll: Decimal, spend: Decimal, rule: rules.PoolRule) -> rules.Budget:
+    return rules.Budget(currency, payroll, spend, rules.unit_pool(rule, payroll), rule.basis)
+
+
+def _over(merit: rules.Budget, bonus: rules.Budget) -> list[str]:
+    return [
+        kind
+        for kind, budget in (("merit", merit), ("bonus", bonus))
+        if budget.budget is not None and budget.proposed > budget.budget
+    ]
+
+
+def _common_pct(found: Sequence[rules.PoolRule]) -> Decimal | None:
+    """The % a unit's total shows: the one all its currencies' pools are set by, else none."""
+    pcts = {rule.pct for rule in found}
+    shared = all(rule.amount is None for rule in found) and len(pcts) == 1
+    return pcts.pop() if shared else None
 
 
 def _impact(
@@ -231,18 +306,17 @@ def _impact(
     data: ImpactRequest,
     keys: list[str],
     records: dict[str, Record],
-    currency: str | None,
+    pricing: Pricing,
     units: list[str],
     found_matrix: tuple[Any, Matrix] | None,
     plan: BonusPlanDefinition | None,
-    cycle_pcts: tuple[Decimal | None, Decimal | None],
-    overrides: dict[str, tuple[Decimal | None, Decimal | None]],
+    pool_rules: dict[tuple[str, str], tuple[rules.PoolRule, rules.PoolRule]],
     controls: list[str],
     min_cell: int,
     today: date,
 ) -> ImpactRead:
     rows = [records.get(key) for key in keys]
-    held = [row if row is not None and row.currency == currency else None for row in rows]
+    held = [row if row is not None and pricing.only in (None, row.currency) else None for row in rows]
     count = len(keys)
     unpriced: dict[str, int] = {}
 
@@ -274,7 +348,13 @@ def _impact(
         levels = [None if row is None else plan.targets.get(row.job_level or "", default) for row in held]
         target = np.array([np.nan if t is None else float(t) for t in levels], dtype=np.float64)
         proration = prorations([None if row is None else row.hire_date for row in held], plan)
+    # Each person is priced in their own currency (band, salary and proposal all are).
     projected = stats.project(salary, midpoint, rating, matrix, target, proration, bonus)
+    converter = pricing.converter
+
+    def shown(value: float, i: int) -> Decimal:
+        amount, row = _money(value), held[i]
+        return amount if converter is None or row is None else converter(amount, row.currency)
 
     adjustments: list[AdjustmentImpactRead] = []
     changed = [i for i, item in enumerate(data.ratings) if item.previous_rating is not None]
@@ -293,62 +373,97 @@ def _impact(
                     rating=item.rating,
                     previous_rating=item.previous_rating,
                     merit_pct=None if np.isnan(pct) else _pct(float(pct)),
-                    merit_increase=_money(projected.increase[i]),
-                    merit_change=_money(projected.increase[i] - before.increase[j]),
-                    bonus=_money(projected.bonus[i]),
-                    bonus_change=_money(projected.bonus[i] - before.bonus[j]),
+                    merit_increase=shown(projected.increase[i], i),
+                    merit_change=shown(projected.increase[i] - before.increase[j], i),
+                    bonus=shown(projected.bonus[i], i),
+                    bonus_change=shown(projected.bonus[i] - before.bonus[j], i),
                 )
             )
 
     names = sorted(set(units))
-    index = {name: n for n, name in enumerate(names)}
-    code = np.fromiter((index[unit] for unit in units), dtype=np.int64, count=count)
+    paid = sorted({row.currency for row in held if row is not None})
+    slot = {(name, code): n for n, (name, code) in enumerate((name, code) for name in names for code in paid)}
+    size = max(len(slot), 1)
+    code = np.fromiter(
+        (slot[unit, row.currency] if row is not None else 0 for unit, row in zip(units, held, strict=True)),
+        dtype=np.int64,
+        count=count,
+    )
     base = np.where(with_record, salary, 0.0)
-    people = np.bincount(code, weights=with_record.astype(np.float64), minlength=len(names))
-    payroll = np.bincount(code, weights=base, minlength=len(names))
-    merit_spend = np.bincount(code, weights=projected.increase, minlength=len(names))
-    bonus_spend = np.bincount(code, weights=projected.bonus, minlength=len(names))
+    people = np.bincount(code, weights=with_record.astype(np.float64), minlength=size)
+    payroll = np.bincount(code, weights=base, minlength=size)
+    merit_spend = np.bincount(code, weights=projected.increase, minlength=size)
+    bonus_spend = np.bincount(code, weights=projected.bonus, minlength=size)
     unit_reads = []
-    for n, name in enumerate(names):
-        merit_pct, bonus_pct = overrides.get(name, (None, None))
-        merit_pct = cycle_pcts[0] if merit_pct is None else merit_pct
-        bonus_pct = cycle_pcts[1] if bonus_pct is None else bonus_pct
-        money = _money(payroll[n])
-        merit_budget = None if merit_pct is None else (money * Decimal(merit_pct) / 100).quantize(CENT, ROUND_HALF_UP)
-        bonus_budget = None if bonus_pct is None else (money * Decimal(bonus_pct) / 100).quantize(CENT, ROUND_HALF_UP)
-        merit, paid = _money(merit_spend[n]), _money(bonus_spend[n])
-        unit_reads.append(
-            UnitImpactRead(
-                org_unit=name,
-                people=int(people[n]),
-                payroll=money,
-                merit_budget_pct=None if merit_pct is None else Decimal(merit_pct),
-                merit_budget=merit_budget,
-                merit_spend=merit,
-                merit_remaining=None if merit_budget is None else merit_budget - merit,
-                bonus_budget_pct=None if bonus_pct is None else Decimal(bonus_pct),
-                bonus_budget=bonus_budget,
-                bonus_spend=paid,
-                bonus_remaining=None if bonus_budget is None else bonus_budget - paid,
-                over_budget=[
-                    kind
-                    for kind, budget, spend in (("merit", merit_budget, merit), ("bonus", bonus_budget, paid))
-                    if budget is not None and spend > budget
-                ],
+    for name in names:
+        lines: list[UnitCurrencyImpactRead] = []
+        merits: list[rules.Budget] = []
+        bonuses: list[rules.Budget] = []
+        merit_used: list[rules.PoolRule] = []
+        bonus_used: list[rules.PoolRule] = []
+        for paid_in in paid:
+            n = slot[name, paid_in]
+            if not people[n]:
+                continue
+            merit_rule, bonus_rule = pool_rules[name, paid_in]
+            money = _money(payroll[n])
+            merit = _budget(paid_in, money, _money(merit_spend[n]), merit_rule)
+            paid_bonus = _budget(paid_in, money, _money(bonus_spend[n]), bonus_rule)
+            merits.append(merit)
+            bonuses.append(paid_bonus)
+            merit_used.append(merit_rule)
+            bonus_used.append(bonus_rule)
+            lines.append(
+                UnitCurrencyImpactRead(
+                    currency=paid_in,
+                    people=int(people[n]),
+                    **_pool_read(merit, paid_bonus, merit_rule.pct, bonus_rule.pct),
+                )
             )
+        if not merits:
+            # Nobody priced in the unit: its pools in the answer's currency, of no payroll.
+            merit_rule, bonus_rule = pool_rules[name, pricing.shown or ""]
+            nothing = _money(0.0)
+            fields = _pool_read(
+                _budget(pricing.shown or "", nothing, nothing, merit_rule),
+                _budget(pricing.shown or "", nothing, nothing, bonus_rule),
+                merit_rule.pct,
+                bonus_rule.pct,
+            )
+        elif converter is None:
+            # One currency, the answer's: the unit's figures are its only line.
+            fields = lines[0].model_dump(exclude={"currency", "people"})
+        else:
+            fields = _pool_read(
+                rules.total_in(merits, converter),
+                rules.total_in(bonuses, converter),
+                _common_pct(merit_used),
+                _common_pct(bonus_used),
+            )
+            # The total never nets one currency's overrun against another's surplus.
+            fields["over_budget"] = [
+                kind for kind in ("merit", "bonus") if any(kind in line.over_budget for line in lines)
+            ]
+        unit_reads.append(
+            UnitImpactRead(org_unit=name, people=sum(line.people for line in lines), currencies=lines, **fields)
         )
 
     kept = np.flatnonzero(with_record)
     gaps = []
     for pay in (salary, salary + projected.increase):
         columns = _columns([held[i] for i in kept], pay[kept])
+        if converter is not None:
+            columns = converted_columns(columns, converter)
         population = population_of(columns, None, today)
         everyone = np.arange(len(population), dtype=np.int64)
         gap, _ = equity_stats.adjusted_gap(population, everyone, controls, min_cell)
         gaps.append(adjusted_read(gap))
     return ImpactRead(
         cycle_id=cycle_id,
-        currency=currency,
+        currency=pricing.shown,
+        conversion=None
+        if converter is None
+        else conversion_read(converter, [row.currency for row in held if row is not None]),
         people=count,
         priced=int((~np.isnan(projected.merit_pct)).sum()),
         unpriced=unpriced,

@@ -25,7 +25,15 @@ router = APIRouter(tags=["pay equity"])
 
 DateQuery = Annotated[date | None, Query(description="Records in force on this date; default today (UTC).")]
 CurrencyQuery = Annotated[
-    Currency | None, Query(description="Only records in this currency; required when there are several.")
+    Currency | None,
+    Query(description="Only records in this currency; required when there are several and no reporting_currency."),
+]
+ReportingQuery = Annotated[
+    Currency | None,
+    Query(
+        description="Convert every record into this currency at the exchange rates in force on the reference "
+        "date (a currency without one: 422 naming it)."
+    ),
 ]
 
 
@@ -40,9 +48,10 @@ async def art9_report(
     _hr: ActiveHR,
     reference_date: DateQuery = None,
     currency: CurrencyQuery = None,
+    reporting_currency: ReportingQuery = None,
     format: Annotated[ReportFormat, Query(description="json (default) or csv.")] = ReportFormat.json,
 ) -> Art9ReportRead | Response:
-    report = await EquityService(session).art9(reference_date, currency)
+    report = await EquityService(session).art9(reference_date, currency, reporting_currency)
     if format is ReportFormat.csv:
         name = f"art9-report-{report.reference_date.isoformat()}-{report.currency}.csv"
         return Response(
@@ -62,8 +71,9 @@ async def pay_equity(
     controls: Annotated[
         list[Control] | None, Query(description="Controls of the regression; default the policy's.")
     ] = None,
+    reporting_currency: ReportingQuery = None,
 ) -> PayEquityRead:
-    return await EquityService(session).pay_equity(reference_date, currency, controls)
+    return await EquityService(session).pay_equity(reference_date, currency, controls, reporting_currency)
 
 
 @router.post(

@@ -10,8 +10,11 @@ from enum import StrEnum
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.rewards.equity.stats import Suppressed
+from services.rewards.exchange_rates.schemas import ConversionRead
 from services.rewards.policy.schemas import Control
 from services.rewards.schemas import Amount, Currency
+
+CONVERSION = "How the records were converted into the reporting currency; null when none was asked for."
 
 
 class ReportFormat(StrEnum):
@@ -53,7 +56,8 @@ class Art9ReportRead(BaseModel):
     """EU Pay Transparency Directive (2023/970) Art. 9 (1) (a)-(g) on one reference date."""
 
     reference_date: date
-    currency: str
+    currency: str = Field(description="The currency of the figures: the records', or the reporting currency.")
+    conversion: ConversionRead | None = Field(None, description=CONVERSION)
     min_cell_size: int
     people: int
     women: int
@@ -89,6 +93,7 @@ class CategoryEquityRead(BaseModel):
 class PayEquityRead(BaseModel):
     reference_date: date
     currency: str
+    conversion: ConversionRead | None = Field(None, description=CONVERSION)
     min_cell_size: int
     flag_threshold_pct: Decimal
     controls: list[Control]
@@ -101,7 +106,10 @@ class RemediationRequest(BaseModel):
 
     budget: Amount = Field(description="At most this much in annual raises, in the report's currency.")
     reference_date: date | None = None
-    currency: Currency | None = None
+    currency: Currency | None = Field(None, description="Only the people paid in this currency.")
+    reporting_currency: Currency | None = Field(
+        None, description="Convert everyone's pay (and the budget's currency) into this one at the reference date."
+    )
     controls: list[Control] | None = Field(None, max_length=7)
 
 
@@ -111,6 +119,10 @@ class RaiseRead(BaseModel):
     raise_amount: Decimal
     new_base_salary: Decimal
     raise_pct: Decimal
+    paid_currency: str = Field(description="The currency the person is paid in.")
+    paid_raise_amount: Decimal = Field(
+        description="The raise in paid_currency (converted back at the same rate, rounded up to the cent)."
+    )
 
 
 class RemedyRead(BaseModel):
@@ -125,6 +137,7 @@ class RemedyRead(BaseModel):
 class RemediationRead(BaseModel):
     reference_date: date
     currency: str
+    conversion: ConversionRead | None = Field(None, description=CONVERSION)
     controls: list[Control]
     budget: Decimal
     total_cost: Decimal

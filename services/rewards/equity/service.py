@@ -11,13 +11,15 @@ import io
 import uuid
 from collections import Counter
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import date
-from decimal import ROUND_HALF_UP, Decimal
+from decimal import ROUND_CEILING, ROUND_HALF_UP, Decimal
 from typing import Any
 
 import numpy as np
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from services.rewards import rules
 from services.rewards.equity import stats
 from services.rewards.equity.repository import EquityRepository, PayColumns
 from services.rewards.equity.schemas import (
@@ -34,6 +36,8 @@ from services.rewards.equity.schemas import (
     RemedyRead,
     VariablePayShareRead,
 )
+from services.rewards.exchange_rates.schemas import ConversionRead
+from services.rewards.exchange_rates.service import ExchangeRateService, conversion_read
 from services.rewards.policy.schemas import Control
 from services.rewards.policy.service import Policy, PolicyService
 from shared.database import utcnow
@@ -53,6 +57,35 @@ def _rounded(value: float) -> Decimal:
 
 def _money(value: float | Decimal) -> Decimal:
     return Decimal(str(value)).quantize(CENT, ROUND_HALF_UP)
+
+
+def _cents(value: Any) -> int:
+    # SQLite gives amounts as floats (a projected salary is a sum of two): the nearest cent is
+    # the amount, so no float residue (…329999999994) decides which way a conversion rounds.
+    if isinstance(value, Decimal):
+        return int((value * 100).to_integral_value(ROUND_HALF_UP))
+    return round(float(value) * 100)
+
+
+def converted_columns(columns: PayColumns, converter: rules.Converter) -> PayColumns:
+    """The records' base and variable pay in the converter's currency, each amount to the cent.
+
+    Only the records paid in another currency are touched, in integer cents with the exact
+    cross rate (``rules.convert_cents``): a report in the currency everyone is paid in costs
+    nothing more, and 100,000 conversions take a tenth of a second.
+    """
+    to = converter.to
+    if all(currency == to for currency in columns.currencies):
+        return columns
+    ratios = {currency: converter.ratio(currency) for currency in set(columns.currencies) if currency != to}
+
+    def amounts(values: Sequence[Any]) -> tuple[Any, ...]:
+        return tuple(
+            value if currency == to else rules.convert_cents(_cents(value), ratios[currency]) / 100
+            for value, currency in zip(values, columns.currencies, strict=True)
+        )
+
+    return columns._replace(base=amounts(columns.base), variable=amounts(columns.variable))
 
 
 def population_of(columns: PayColumns, keep: Sequence[bool] | None, reference_date: date) -> stats.Population:
@@ -103,11 +136,18 @@ def adjusted_read(gap: stats.AdjustedGap) -> AdjustedGapRead:
     )
 
 
-def art9_read(report: stats.Art9Report, reference_date: date, currency: str, min_cell: int) -> Art9ReportRead:
+def art9_read(
+    report: stats.Art9Report,
+    reference_date: date,
+    currency: str,
+    min_cell: int,
+    conversion: ConversionRead | None = None,
+) -> Art9ReportRead:
     share = report.variable_pay_share
     return Art9ReportRead(
         reference_date=reference_date,
         currency=currency,
+        conversion=conversion,
         min_cell_size=min_cell,
         people=report.people,
         women=report.women,
@@ -150,7 +190,14 @@ def art9_csv(report: Art9ReportRead) -> str:
     """One line per figure: ``indicator`` is the Art. 9 (1) letter and what it measures."""
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(("reference_date", report.reference_date.isoformat(), "currency", report.currency))
+    heading = ["reference_date", report.reference_date.isoformat(), "currency", report.currency]
+    if report.conversion is not None:
+        # The rates stay with the figures they produced, e.g. "rate_USD", "0.9200000000".
+        heading += ["rates_on", report.conversion.rates_on.isoformat()]
+        for item in report.conversion.currencies:
+            if item.currency != report.currency:
+                heading += [f"rate_{item.currency}", str(item.rate)]
+    writer.writerow(heading)
     writer.writerow(CSV_HEADER)
 
     def cell(value: object) -> str:
@@ -203,44 +250,88 @@ def art9_csv(report: Art9ReportRead) -> str:
     return out.getvalue()
 
 
+@dataclass(frozen=True)
+class Basis:
+    """What a report is computed over: its date, currency, people (and what each is paid in)."""
+
+    when: date
+    currency: str
+    population: stats.Population
+    policy: Policy
+    paid_in: list[str]  # each person's own currency, by position in the population
+    converter: rules.Converter | None
+    conversion: ConversionRead | None
+
+
 class EquityService:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self.records = EquityRepository.from_session(session)
         self.policy = PolicyService(session)
 
-    async def _population(
-        self, reference_date: date | None, currency: str | None
-    ) -> tuple[date, str, stats.Population, Policy]:
+    async def _basis(self, reference_date: date | None, currency: str | None, reporting: str | None) -> Basis:
+        """The records in force on the date: in one currency, or all (or ``currency``'s) converted.
+
+        Without a reporting currency the records must be in one currency (or ``currency`` picks
+        the people paid in it); with one, every record is converted at the rates in force on
+        the reference date, and a currency without a rate is a 422 naming it.
+        """
         when = reference_date or utcnow().date()
         columns = await self.records.on(when)
         currencies = Counter(columns.currencies)
-        if currency is None:
+        if reporting is None and currency is None:
             if len(currencies) > 1:
                 raise ValidationFailed.field(
-                    "currency", f"the records are in {', '.join(sorted(currencies))}: choose one (no conversion)"
+                    "currency",
+                    f"the records are in {', '.join(sorted(currencies))}: choose one, "
+                    "or convert them all with reporting_currency",
                 )
             currency = next(iter(currencies), "EUR")
-        keep = None if len(currencies) <= 1 and currency in currencies else [c == currency for c in columns.currencies]
-        return when, currency, population_of(columns, keep, when), await self.policy.current()
+        if currency is not None and (len(currencies) > 1 or currency not in currencies):
+            kept = [c == currency for c in columns.currencies]
+            columns = PayColumns(*(tuple(v for v, k in zip(column, kept, strict=True) if k) for column in columns))
+        paid_in = list(columns.currencies)
+        converter: rules.Converter | None = None
+        conversion: ConversionRead | None = None
+        if reporting is not None:
+            converter = await ExchangeRateService(self.session).converter(reporting, when, set(paid_in))
+            columns = converted_columns(columns, converter)
+            conversion = conversion_read(converter, paid_in)
+        chosen = reporting or currency
+        assert chosen is not None
+        population = population_of(columns, None, when)
+        return Basis(when, chosen, population, await self.policy.current(), paid_in, converter, conversion)
 
-    async def art9(self, reference_date: date | None, currency: str | None) -> Art9ReportRead:
-        when, chosen, population, policy = await self._population(reference_date, currency)
+    async def art9(
+        self, reference_date: date | None, currency: str | None, reporting: str | None = None
+    ) -> Art9ReportRead:
+        basis = await self._basis(reference_date, currency, reporting)
+        policy = basis.policy
         # Off the event loop: for 100,000 people the arithmetic takes a few hundred milliseconds.
-        report = await asyncio.to_thread(stats.art9_report, population, policy.min_cell_size)
-        return art9_read(report, when, chosen, policy.min_cell_size)
+        report = await asyncio.to_thread(stats.art9_report, basis.population, policy.min_cell_size)
+        return art9_read(report, basis.when, basis.currency, policy.min_cell_size, basis.conversion)
 
     async def pay_equity(
-        self, reference_date: date | None, currency: str | None, controls: Sequence[Control] | None
+        self,
+        reference_date: date | None,
+        currency: str | None,
+        controls: Sequence[Control] | None,
+        reporting: str | None = None,
     ) -> PayEquityRead:
-        when, chosen, population, policy = await self._population(reference_date, currency)
+        basis = await self._basis(reference_date, currency, reporting)
+        policy = basis.policy
         used = tuple(dict.fromkeys(controls if controls is not None else policy.equity_controls))
         equity, _fits = await asyncio.to_thread(
-            stats.pay_equity, population, [c.value for c in used], policy.min_cell_size, float(policy.equity_flag_pct)
+            stats.pay_equity,
+            basis.population,
+            [c.value for c in used],
+            policy.min_cell_size,
+            float(policy.equity_flag_pct),
         )
         return PayEquityRead(
-            reference_date=when,
-            currency=chosen,
+            reference_date=basis.when,
+            currency=basis.currency,
+            conversion=basis.conversion,
             min_cell_size=policy.min_cell_size,
             flag_threshold_pct=policy.equity_flag_pct,
             controls=list(used),
@@ -252,7 +343,8 @@ class EquityService:
         )
 
     async def remediation(self, data: RemediationRequest) -> RemediationRead:
-        when, chosen, population, policy = await self._population(data.reference_date, data.currency)
+        basis = await self._basis(data.reference_date, data.currency, data.reporting_currency)
+        population, policy = basis.population, basis.policy
         used = tuple(dict.fromkeys(data.controls if data.controls is not None else policy.equity_controls))
         _equity, fits = await asyncio.to_thread(
             stats.pay_equity, population, [c.value for c in used], policy.min_cell_size, float(policy.equity_flag_pct)
@@ -264,6 +356,9 @@ class EquityService:
             for item in remedy.raises:
                 base = _money(population.base[item.position])
                 amount = _money(item.amount)
+                paid_in = basis.paid_in[item.position]
+                # Paid in the person's own currency; rounded up, like the raise, so it closes the gap.
+                paid = amount if basis.converter is None else basis.converter.back(amount, paid_in, ROUND_CEILING)
                 raises.append(
                     RaiseRead(
                         person_id=uuid.UUID(population.person_ids[item.position]),
@@ -271,6 +366,8 @@ class EquityService:
                         raise_amount=amount,
                         new_base_salary=base + amount,
                         raise_pct=(amount / base * 100).quantize(CENT, ROUND_HALF_UP) if base else Decimal(0),
+                        paid_currency=paid_in,
+                        paid_raise_amount=paid,
                     )
                 )
             reads.append(
@@ -285,8 +382,9 @@ class EquityService:
             )
         total = sum((remedy.cost for remedy in reads), Decimal(0))
         return RemediationRead(
-            reference_date=when,
-            currency=chosen,
+            reference_date=basis.when,
+            currency=basis.currency,
+            conversion=basis.conversion,
             controls=list(used),
             budget=data.budget,
             total_cost=total,

@@ -20,6 +20,7 @@ async def _read(service: PolicyService) -> PolicyRead:
         equity_flag_pct=policy.equity_flag_pct,
         equity_controls=list(policy.equity_controls),
         budget_mode=policy.budget_mode,
+        impact_attributes=list(policy.impact_attributes),
         updated_by=stored.updated_by if stored else None,
         modified_at=(stored.modified_at or stored.created_at) if stored else None,
     )

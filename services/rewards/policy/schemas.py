@@ -9,6 +9,7 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from services.rewards.models import MIN_CELL_SIZE_FLOOR
+from services.rewards.schemas import Attribute
 
 Code = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=50, pattern=r"^[A-Za-z0-9_.-]+$")
@@ -34,6 +35,7 @@ class BudgetMode(StrEnum):
 
 
 DEFAULT_CONTROLS = (Control.job_level, Control.location, Control.tenure)
+DEFAULT_IMPACT_ATTRIBUTES = (Attribute.gender,)
 
 
 class PolicyRead(BaseModel):
@@ -41,6 +43,9 @@ class PolicyRead(BaseModel):
     equity_flag_pct: Decimal = Field(description="An unexplained gap of this many percent or more is flagged.")
     equity_controls: list[Control]
     budget_mode: BudgetMode
+    impact_attributes: list[Attribute] = Field(
+        description="What the calibration impact groups people by when a request names nothing."
+    )
     updated_by: uuid.UUID | None
     modified_at: datetime | None
 
@@ -49,11 +54,14 @@ class PolicyUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     min_cell_size: int | None = Field(
-        None, ge=MIN_CELL_SIZE_FLOOR, le=1000, description="May only be raised above the floor of 5."
+        None, ge=MIN_CELL_SIZE_FLOOR, le=1000, description="5 or more: cells covering fewer people are never shown."
     )
     equity_flag_pct: Decimal | None = Field(None, gt=0, le=100, max_digits=5, decimal_places=2)
     equity_controls: list[Control] | None = Field(None, max_length=7)
     budget_mode: BudgetMode | None = None
+    impact_attributes: list[Attribute] | None = Field(
+        None, min_length=1, max_length=5, description="The protected attributes the calibration impact uses by default."
+    )
 
 
 class WorkerCategoryCreate(BaseModel):

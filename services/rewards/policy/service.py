@@ -10,7 +10,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rewards.models import MIN_CELL_SIZE_FLOOR, RewardsPolicy, WorkerCategory
 from services.rewards.policy.repository import POLICY_ID, PolicyRepository
-from services.rewards.policy.schemas import DEFAULT_CONTROLS, BudgetMode, Control, PolicyUpdate, WorkerCategoryCreate
+from services.rewards.policy.schemas import (
+    DEFAULT_CONTROLS,
+    DEFAULT_IMPACT_ATTRIBUTES,
+    BudgetMode,
+    Control,
+    PolicyUpdate,
+    WorkerCategoryCreate,
+)
+from services.rewards.schemas import Attribute
 from shared.errors import Conflict
 
 
@@ -20,6 +28,7 @@ class Policy:
     equity_flag_pct: Decimal
     equity_controls: tuple[Control, ...]
     budget_mode: BudgetMode = BudgetMode.block
+    impact_attributes: tuple[Attribute, ...] = DEFAULT_IMPACT_ATTRIBUTES
 
 
 DEFAULT_POLICY = Policy(MIN_CELL_SIZE_FLOOR, Decimal(5), DEFAULT_CONTROLS)
@@ -43,6 +52,7 @@ class PolicyService:
             stored.equity_flag_pct,
             tuple(Control(name) for name in stored.equity_controls),
             BudgetMode(stored.budget_mode),
+            tuple(Attribute(name) for name in stored.impact_attributes or ()) or DEFAULT_IMPACT_ATTRIBUTES,
         )
 
     async def update(self, data: PolicyUpdate, by: uuid.UUID) -> RewardsPolicy:
@@ -64,6 +74,8 @@ class PolicyService:
             stored.equity_controls = [control.value for control in dict.fromkeys(data.equity_controls)]
         if data.budget_mode is not None:
             stored.budget_mode = data.budget_mode.value
+        if data.impact_attributes is not None:
+            stored.impact_attributes = [attribute.value for attribute in dict.fromkeys(data.impact_attributes)]
         stored.updated_by = by
         await self.session.flush()
         return stored

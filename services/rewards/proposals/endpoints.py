@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import uuid
+from datetime import date
 from typing import Annotated
 
 from fastapi import APIRouter, Query
 
-from services.rewards import rules
 from services.rewards.access import ActiveHR, ActivePrincipal
 from services.rewards.proposals.schemas import (
     ApproveResult,
     BudgetOverrideUpdate,
+    CycleBudgetTotals,
     CycleRead,
     CycleUpdate,
     ManagerBudget,
@@ -28,7 +29,7 @@ from services.rewards.proposals.schemas import (
     UnitSummary,
 )
 from services.rewards.proposals.service import ProposalService, budget_read
-from services.rewards.schemas import OrgUnit
+from services.rewards.schemas import Currency, OrgUnit
 from shared.auth import CurrentPrincipal, HRPrincipal
 from shared.calibration import ProposalStatus
 from shared.database import SessionDep
@@ -43,6 +44,11 @@ ManagerQuery = Annotated[
     Query(description="'me' for your own reports; HR may give a manager's id or leave it out for everyone."),
 ]
 ScopeQuery = Annotated[ReportScope, Query(description="direct reports only, or everyone below (all levels).")]
+ReportingQuery = Annotated[
+    Currency | None,
+    Query(description="Also total every currency's figures in this one, beside them (exchange rates of rates_on)."),
+]
+RatesOnQuery = Annotated[date | None, Query(description="The exchange rates in force on this day; default today.")]
 
 
 @router.get("/cycles/{cycle_id}", response_model=CycleRead, summary="A cycle's pay policy and progress")
@@ -116,14 +122,13 @@ async def edit_proposal(
     service = ProposalService(session)
     edited = await service.edit(proposal_id, data, principal)
     currency = edited.proposal.currency or ""
-    empty = rules.budget_of(currency, rules.ZERO, rules.ZERO, None)
     unit = edited.scope == "org_unit"
     return ProposalEdited(
         proposal=await service.read(edited.proposal),
         budget_pct=edited.pools.merit_pct if unit else None,
-        budget=budget_read(edited.pools.merit.get(currency, empty)),
+        budget=budget_read(edited.pools.of("merit", currency)),
         bonus_budget_pct=edited.pools.bonus_pct if unit else None,
-        bonus_budget=budget_read(edited.pools.bonus.get(currency, empty)),
+        bonus_budget=budget_read(edited.pools.of("bonus", currency)),
         budget_scope="org_unit" if unit else "own_reports",
         warnings=edited.warnings,
     )
@@ -147,7 +152,8 @@ async def manager_budget(
 @router.put(
     "/cycles/{cycle_id}/org-units/{org_unit}/budget",
     response_model=UnitSummary,
-    summary="Set an organisation unit's own merit and bonus percentages",
+    summary="Set an organisation unit's own merit and bonus pools: percentages, or fixed amounts per currency",
+    responses=problems(409),
 )
 async def override_unit_budget(
     cycle_id: uuid.UUID, org_unit: str, data: BudgetOverrideUpdate, session: SessionDep, hr: ActiveHR
@@ -181,8 +187,30 @@ async def submit_proposals(
     response_model=UnitSummary,
     summary="An organisation unit's proposals, payroll and budget",
 )
-async def unit_summary(cycle_id: uuid.UUID, org_unit: str, session: SessionDep, _hr: HRPrincipal) -> UnitSummary:
-    return await ProposalService(session).summary(cycle_id, org_unit)
+async def unit_summary(
+    cycle_id: uuid.UUID,
+    org_unit: str,
+    session: SessionDep,
+    _hr: HRPrincipal,
+    reporting_currency: ReportingQuery = None,
+    rates_on: RatesOnQuery = None,
+) -> UnitSummary:
+    return await ProposalService(session).summary(cycle_id, org_unit, reporting_currency, rates_on)
+
+
+@router.get(
+    "/cycles/{cycle_id}/budget-totals",
+    response_model=CycleBudgetTotals,
+    summary="A cycle's merit and bonus pools and spend over all units, per currency and in a reporting currency",
+)
+async def budget_totals(
+    cycle_id: uuid.UUID,
+    session: SessionDep,
+    _hr: ActiveHR,
+    reporting_currency: ReportingQuery = None,
+    rates_on: RatesOnQuery = None,
+) -> CycleBudgetTotals:
+    return await ProposalService(session).budget_totals(cycle_id, reporting_currency, rates_on)
 
 
 @router.post(

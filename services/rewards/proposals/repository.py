@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Collection, Iterable, Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -201,13 +201,20 @@ class ProposalRepository:
         return list(await self.session.scalars(query.with_for_update().order_by(PayProposal.id)))
 
     async def money(
-        self, cycle_id: uuid.UUID, org_unit: str | None = None, *, under: uuid.UUID | None = None
+        self,
+        cycle_id: uuid.UUID,
+        org_unit: str | None = None,
+        *,
+        under: uuid.UUID | None = None,
+        units: Collection[str] | None = None,
     ) -> list[tuple[str, str, Decimal, Decimal, Decimal]]:
         """``(org_unit, currency, salary, increase, bonus)`` of the proposals that have pay data:
-        of one unit, or of everyone below a manager (all levels), or both.
+        of one unit, of some ``units``, or of everyone below a manager (all levels), or both.
 
         Summed by the caller in Decimal: SQLite would add the amounts as floating point.
         """
+        if units is not None and not units:
+            return []
         query = select(
             PayProposal.org_unit,
             PayProposal.currency,
@@ -222,6 +229,8 @@ class ProposalRepository:
         )
         if org_unit is not None:
             query = query.where(PayProposal.org_unit == org_unit)
+        if units is not None:
+            query = query.where(PayProposal.org_unit.in_(sorted(units)))
         if under is not None:
             query = query.where(PayProposal.person_id.in_(self.reports(under, all_levels=True)))
         rows = await self.session.execute(query)

@@ -8,10 +8,18 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
-from services.rewards.schemas import Amount, Percent
+from services.rewards.exchange_rates.schemas import ConversionRead
+from services.rewards.rules import PoolBasis
+from services.rewards.schemas import Amount, Currency, Percent
 from shared.calibration import ProposalStatus, RatingNumber
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=2000)]
+# A unit's pool per currency as a fixed amount: {"EUR": "25000.00"}.
+FixedPools = Annotated[dict[Currency, Amount], Field(max_length=50)]
+BASIS = (
+    "How the pool is set: 'percent' of payroll, 'amount' (HR's fixed amount; for a manager, their reports' "
+    "pro-rata share of it), 'mixed' (a manager's reports in units set either way); null: no pool."
+)
 
 
 class ReportScope(StrEnum):
@@ -98,6 +106,7 @@ class BudgetRead(BaseModel):
     proposed_increase: Decimal
     budget: Decimal | None
     remaining: Decimal | None
+    basis: PoolBasis | None = Field(None, description=BASIS)
 
 
 BudgetScope = Literal["org_unit", "own_reports"]
@@ -127,6 +136,8 @@ class PoolRead(BaseModel):
     bonus_proposed: Decimal
     bonus_budget: Decimal | None
     bonus_remaining: Decimal | None
+    merit_basis: PoolBasis | None = Field(None, description=BASIS)
+    bonus_basis: PoolBasis | None = Field(None, description=BASIS)
 
 
 class ManagerBudget(BaseModel):
@@ -137,6 +148,23 @@ class ManagerBudget(BaseModel):
     currencies: list[PoolRead]
 
 
+class CycleBudgetTotals(BaseModel):
+    """A cycle's merit and bonus pools and spend over all its units, per currency and, on request, in one."""
+
+    cycle_id: uuid.UUID
+    org_units: int = Field(description="Units with proposals that have pay data.")
+    people: int = Field(description="Proposals with pay data.")
+    currencies: list[PoolRead] = Field(
+        description="Per currency: the units' figures as their summaries show them, added up (a pool is null "
+        "when a unit has none in that currency)."
+    )
+    total: PoolRead | None = Field(
+        description="With reporting_currency: every currency's figures converted and added up; never instead of "
+        "them: each unit pays in its own currencies, and a surplus in one never covers an overrun in another."
+    )
+    conversion: ConversionRead | None
+
+
 class BudgetOverrideUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -145,6 +173,15 @@ class BudgetOverrideUpdate(BaseModel):
     )
     bonus_pct: Percent | None = Field(
         None, description="This unit's bonus pool in % of its payroll; null: the cycle's."
+    )
+    merit_amounts: FixedPools | None = Field(
+        None,
+        description="This unit's merit pool as a fixed amount per currency (ISO 4217 code -> amount, 2 decimals); "
+        "it wins over the percentage in that currency, other currencies keep the percentage.",
+        examples=[{"EUR": "25000.00"}],
+    )
+    bonus_amounts: FixedPools | None = Field(
+        None, description="This unit's bonus pool as a fixed amount per currency, likewise."
     )
     reason: Text | None = None
 
@@ -169,6 +206,20 @@ class UnitSummary(BaseModel):
     currencies: list[BudgetRead]
     bonus_budget_pct: Decimal | None = None
     bonus: list[BudgetRead] = Field(default_factory=list, description="Bonus pool and spend per currency.")
+    total: PoolRead | None = Field(
+        None,
+        description="With reporting_currency: the per-currency figures converted and added up, beside them (each "
+        "pool is still spent in its own currency).",
+    )
+    conversion: ConversionRead | None = None
+    merit_amounts: dict[str, Decimal] = Field(
+        default_factory=dict, description="The unit's fixed merit pools by currency (they win over budget_pct)."
+    )
+    bonus_amounts: dict[str, Decimal] = Field(
+        default_factory=dict, description="The unit's fixed bonus pools by currency (they win over bonus_budget_pct)."
+    )
+    unit_merit_pct: Decimal | None = Field(None, description="The unit's own merit %; null: it follows the cycle's.")
+    unit_bonus_pct: Decimal | None = Field(None, description="The unit's own bonus %; null: it follows the cycle's.")
     override_reason: str | None = None
     manager_due: date | None
     hr_due: date | None

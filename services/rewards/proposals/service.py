@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
 from typing import Any
@@ -20,9 +20,20 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from services.rewards import rules
 from services.rewards.bonus.repository import BonusRepository
 from services.rewards.bonus.schemas import BonusPlanDefinition
-from services.rewards.bonus.service import BONUS_FIELDS, BonusService, apply_bonus, check_bonus
+from services.rewards.bonus.service import (
+    BONUS_FIELDS,
+    BonusService,
+    PoolKind,
+    apply_bonus,
+    check_bonus,
+    override_amounts,
+    override_pct,
+    stored_amounts,
+)
 from services.rewards.compensation.repository import CompensationRepository
 from services.rewards.events import add_cycle_finalized_event, add_proposal_event
+from services.rewards.exchange_rates.schemas import ConversionRead
+from services.rewards.exchange_rates.service import ExchangeRateService, conversion_read
 from services.rewards.matrix.service import MeritMatrixService
 from services.rewards.models import (
     BudgetOverride,
@@ -39,6 +50,7 @@ from services.rewards.proposals.schemas import (
     ApproveResult,
     BudgetOverrideUpdate,
     BudgetRead,
+    CycleBudgetTotals,
     CycleUpdate,
     Guideline,
     ManagerBudget,
@@ -96,13 +108,27 @@ def proposal_read(proposal: PayProposal, display_name: str | None = None) -> Pro
 
 @dataclass(frozen=True)
 class Pools:
-    """Merit and bonus budgets per currency, of a unit or of a manager's own reports."""
+    """Merit and bonus budgets per currency, of a unit or of a manager's own reports.
+
+    The percentages and fixed amounts are the unit's (empty for a manager's reports).
+    """
 
     merit: dict[str, rules.Budget]
     bonus: dict[str, rules.Budget]
     merit_pct: Decimal | None
     bonus_pct: Decimal | None
     people: int
+    merit_amounts: dict[str, Decimal] = field(default_factory=dict)
+    bonus_amounts: dict[str, Decimal] = field(default_factory=dict)
+
+    def of(self, kind: PoolKind, currency: str) -> rules.Budget:
+        """The pool in ``currency``, also when no proposal of the unit is paid in it."""
+        found = (self.merit if kind == "merit" else self.bonus).get(currency)
+        if found is not None:
+            return found
+        pct, amounts = (self.merit_pct, self.merit_amounts) if kind == "merit" else (self.bonus_pct, self.bonus_amounts)
+        rule = rules.pool_rule(currency, pct, amounts)
+        return rules.Budget(currency, rules.ZERO, rules.ZERO, rules.unit_pool(rule, rules.ZERO), rule.basis)
 
 
 @dataclass(frozen=True)
@@ -423,8 +449,7 @@ class ProposalService:
             new_bonus = data.bonus_amount
         new_increase = rules.increase(salary, data.proposed_pct)
         unit = await self.pools(cycle, org_unit=proposal.org_unit)
-        merit = unit.merit.get(currency, rules.budget_of(currency, rules.ZERO, rules.ZERO, unit.merit_pct))
-        bonus = unit.bonus.get(currency, rules.budget_of(currency, rules.ZERO, rules.ZERO, unit.bonus_pct))
+        merit, bonus = unit.of("merit", currency), unit.of("bonus", currency)
         merit_after = merit.proposed - old_increase + new_increase
         bonus_after = bonus.proposed - old_bonus + new_bonus
         # Lowering is always allowed; only a rise that ends above a pool is over budget.
@@ -464,53 +489,78 @@ class ProposalService:
     async def pools(self, cycle: PayCycle, *, org_unit: str | None = None, under: uuid.UUID | None = None) -> Pools:
         """Merit and bonus budgets per currency over a unit's proposals or a manager's reports'.
 
-        Each proposal's share of a pool is its salary x its unit's % (the override, else the
-        cycle's), so a manager's budget is the sum over their reports, unit by unit.
+        Each proposal brings its part of its unit's pool (``rules.pools_of``): its salary x the
+        unit's % (the override, else the cycle's), or, in a currency where HR fixed the unit's
+        pool, that amount pro rata to its salary; a manager's budget is the sum over their reports.
         """
         overrides = await self.bonuses.overrides(cycle.id)
-
-        def pct(unit: str, kind: str) -> Decimal | None:
-            override: BudgetOverride | None = overrides.get(unit)
-            value = getattr(override, f"{kind}_pct") if override is not None else None
-            if value is not None:
-                return Decimal(value)
-            return cycle.budget_pct if kind == "merit" else cycle.bonus_budget_pct
-
-        payroll: dict[str, Decimal] = defaultdict(Decimal)
-        spent: dict[str, dict[str, Decimal]] = {"merit": defaultdict(Decimal), "bonus": defaultdict(Decimal)}
-        pools: dict[str, dict[str, Decimal | None]] = {"merit": {}, "bonus": {}}
+        pct, rule_of = pool_rules_of(cycle, overrides)
         rows = await self.proposals.money(cycle.id, org_unit, under=under)
-        for unit, currency, salary, increase, bonus in rows:
-            payroll[currency] += salary
-            spent["merit"][currency] += increase
-            spent["bonus"][currency] += bonus
-            for kind in ("merit", "bonus"):
-                share = pct(unit, kind)
-                if share is not None:
-                    pools[kind][currency] = (pools[kind].get(currency) or rules.ZERO) + salary * share / rules.HUNDRED
-                else:
-                    pools[kind].setdefault(currency, None)
-        built = {
-            kind: {
-                currency: rules.Budget(
-                    currency,
-                    payroll[currency],
-                    spent[kind][currency],
-                    None
-                    if pools[kind][currency] is None
-                    else rules.half_up(pools[kind][currency] or rules.ZERO, rules.CENT),
-                )
-                for currency in sorted(payroll)
-            }
-            for kind in ("merit", "bonus")
-        }
+        fixed = {unit for unit, override in overrides.items() if override.merit_amounts or override.bonus_amounts}
+        # A share of a fixed pool needs its whole unit's payroll, beyond a manager's reports.
+        whole = rows if under is None else await self.proposals.money(cycle.id, units=fixed & {r[0] for r in rows})
+        payrolls = rules.unit_payrolls((r[0], r[1], r[2], rules.ZERO) for r in whole if r[0] in fixed)
+        merit = rules.pools_of(((r[0], r[1], r[2], r[3]) for r in rows), rule_of("merit"), payrolls)
+        bonus = rules.pools_of(((r[0], r[1], r[2], r[4]) for r in rows), rule_of("bonus"), payrolls)
+        if org_unit is None:
+            return Pools(merit, bonus, None, None, len(rows))
+        override = overrides.get(org_unit)
         return Pools(
-            built["merit"],
-            built["bonus"],
-            pct(org_unit, "merit") if org_unit is not None else None,
-            pct(org_unit, "bonus") if org_unit is not None else None,
+            merit,
+            bonus,
+            pct("merit", org_unit),
+            pct("bonus", org_unit),
             len(rows),
+            override_amounts(override, "merit"),
+            override_amounts(override, "bonus"),
         )
+
+    async def budget_totals(
+        self, cycle_id: uuid.UUID, reporting: str | None, rates_on: date | None
+    ) -> CycleBudgetTotals:
+        """The cycle's pools and spend per currency, each unit's as its summary shows them, added up;
+        with ``reporting``, also their total in that currency beside them."""
+        cycle = await self._cycle_or_404(cycle_id)
+        overrides = await self.bonuses.overrides(cycle.id)
+        _pct, rule_of = pool_rules_of(cycle, overrides)
+        rows = await self.proposals.money(cycle.id)
+        payrolls = rules.unit_payrolls((r[0], r[1], r[2], rules.ZERO) for r in rows)
+        by_unit: dict[str, list[tuple[str, str, Decimal, Decimal, Decimal]]] = defaultdict(list)
+        for row in rows:
+            by_unit[row[0]].append(row)
+        merit = rules.sum_budgets(
+            rules.pools_of(((r[0], r[1], r[2], r[3]) for r in lines), rule_of("merit"), payrolls)
+            for lines in by_unit.values()
+        )
+        bonus = rules.sum_budgets(
+            rules.pools_of(((r[0], r[1], r[2], r[4]) for r in lines), rule_of("bonus"), payrolls)
+            for lines in by_unit.values()
+        )
+        total, conversion = await self._total(merit, bonus, [r[1] for r in rows], reporting, rates_on)
+        return CycleBudgetTotals(
+            cycle_id=cycle_id,
+            org_units=len(by_unit),
+            people=len(rows),
+            currencies=[pool_read(merit[c], bonus[c]) for c in merit],
+            total=total,
+            conversion=conversion,
+        )
+
+    async def _total(
+        self,
+        merit: dict[str, rules.Budget],
+        bonus: dict[str, rules.Budget],
+        paid_in: list[str],
+        reporting: str | None,
+        rates_on: date | None,
+    ) -> tuple[PoolRead | None, ConversionRead | None]:
+        """Per-currency pools as one total in ``reporting`` at the rates in force on ``rates_on`` (today)."""
+        if reporting is None:
+            return None, None
+        on = rates_on or today()
+        converter = await ExchangeRateService(self.session).converter(reporting, on, merit)
+        total = pool_read(rules.total_in(merit.values(), converter), rules.total_in(bonus.values(), converter))
+        return total, conversion_read(converter, paid_in)
 
     async def manager_budget(self, cycle_id: uuid.UUID, manager_id: uuid.UUID) -> ManagerBudget:
         cycle = await self._cycle_or_404(cycle_id)
@@ -533,6 +583,8 @@ class ProposalService:
             override = BudgetOverride(cycle_id=cycle_id, org_unit=org_unit, set_by=by)
             await self.bonuses.add(override)
         override.merit_pct, override.bonus_pct, override.reason = data.merit_pct, data.bonus_pct, data.reason
+        override.merit_amounts = stored_amounts(data.merit_amounts)
+        override.bonus_amounts = stored_amounts(data.bonus_amounts)
         override.set_by = by
         await self.session.flush()
 
@@ -569,7 +621,9 @@ class ProposalService:
             raise NotFound(f"No pay cycle {cycle_id} is known to the rewards service.")
         return cycle
 
-    async def summary(self, cycle_id: uuid.UUID, org_unit: str) -> UnitSummary:
+    async def summary(
+        self, cycle_id: uuid.UUID, org_unit: str, reporting: str | None = None, rates_on: date | None = None
+    ) -> UnitSummary:
         cycle = await self._cycle_or_404(cycle_id)
         counts = await self.proposals.status_counts(cycle_id, org_unit)
         if not counts:
@@ -577,6 +631,8 @@ class ProposalService:
         approval = (await self.cycles.approvals(cycle_id)).get(org_unit)
         pools = await self.pools(cycle, org_unit=org_unit)
         override = await self.bonuses.override(cycle_id, org_unit)
+        paid_in = [row[1] for row in await self.proposals.money(cycle_id, org_unit)] if reporting else []
+        total, conversion = await self._total(pools.merit, pools.bonus, paid_in, reporting, rates_on)
         now = today()
         return UnitSummary(
             cycle_id=cycle_id,
@@ -590,6 +646,12 @@ class ProposalService:
             currencies=[budget_read(budget) for budget in pools.merit.values()],
             bonus_budget_pct=pools.bonus_pct,
             bonus=[budget_read(budget) for budget in pools.bonus.values()],
+            total=total,
+            conversion=conversion,
+            merit_amounts=pools.merit_amounts,
+            bonus_amounts=pools.bonus_amounts,
+            unit_merit_pct=override.merit_pct if override is not None else None,
+            unit_bonus_pct=override.bonus_pct if override is not None else None,
             override_reason=override.reason if override is not None else None,
             manager_due=cycle.manager_due,
             hr_due=cycle.hr_due,
@@ -678,6 +740,31 @@ class ProposalService:
         return StatementHistory(person_id=person_id, statements=[statement_of(proposal) for proposal in approved])
 
 
+def pool_rules_of(
+    cycle: PayCycle, overrides: Mapping[str, BudgetOverride]
+) -> tuple[Callable[[PoolKind, str], Decimal | None], Callable[[PoolKind], Callable[[str, str], rules.PoolRule]]]:
+    """A unit's % of a kind (its override, else the cycle's), and each kind's pool rule per (unit, currency)."""
+
+    def pct(kind: PoolKind, unit: str) -> Decimal | None:
+        own = override_pct(overrides.get(unit), kind)
+        if own is not None:
+            return own
+        return cycle.budget_pct if kind == "merit" else cycle.bonus_budget_pct
+
+    def rule_of(kind: PoolKind) -> Callable[[str, str], rules.PoolRule]:
+        found: dict[tuple[str, str], rules.PoolRule] = {}
+
+        def rule(unit: str, currency: str) -> rules.PoolRule:
+            if (unit, currency) not in found:
+                amounts = override_amounts(overrides.get(unit), kind)
+                found[unit, currency] = rules.pool_rule(currency, pct(kind, unit), amounts)
+            return found[unit, currency]
+
+        return rule
+
+    return pct, rule_of
+
+
 def statement_of(proposal: PayProposal) -> Statement:
     """An approved proposal as its employee sees it: base before and after, merit, bonus, cash."""
     # An approved proposal went through draft, so its snapshot is complete.
@@ -713,6 +800,8 @@ def pool_read(merit: rules.Budget, bonus: rules.Budget) -> PoolRead:
         bonus_proposed=bonus.proposed,
         bonus_budget=bonus.budget,
         bonus_remaining=bonus.remaining,
+        merit_basis=merit.basis,
+        bonus_basis=bonus.basis,
     )
 
 
@@ -723,4 +812,5 @@ def budget_read(budget: rules.Budget) -> BudgetRead:
         proposed_increase=budget.proposed,
         budget=budget.budget,
         remaining=budget.remaining,
+        basis=budget.basis,
     )
