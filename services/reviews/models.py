@@ -337,9 +337,11 @@ class CalibrationSession(RecordMixin, Base):
 
 
 class RatingDispute(RecordMixin, Base):
-    """An employee's disagreement with their final rating, raised with the acknowledgement.
+    """An employee's disagreement with their final rating, raised with the acknowledgement or within
+    ``LATE_DISPUTE_DAYS`` after it.
 
-    The reason is the acknowledgement's comment (in the task's answers, never copied). HR
+    The reason is the acknowledgement's comment (in the task's answers, never copied), or for a
+    dispute raised later, its own ``reason``. HR
     resolves it: ``upheld`` keeps the rating, ``amended`` sets a new one (a new rating version).
     Until then the rating stands as calibrated. An open dispute is reminded to its assignee
     before ``due_at`` and escalated at it (``services.reviews.cycles.dispute_sweep``).
@@ -366,6 +368,9 @@ class RatingDispute(RecordMixin, Base):
     resolution: Mapped[str | None] = mapped_column(Text, nullable=True)
     resolved_by: Mapped[uuid.UUID | None] = mapped_column(nullable=True)
     resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # Why, for a dispute raised after the acknowledgement (POST /disputes); null for one raised with
+    # it, whose reason is the acknowledgement's comment.
+    reason: Mapped[str | None] = mapped_column(Text, nullable=True)
     # Set by the dispute sweep in the transaction that writes the event: the conditional UPDATE
     # (on NULL, or on an escalation old enough to repeat) keeps two replicas from sending it twice.
     reminded_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

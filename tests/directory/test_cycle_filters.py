@@ -77,9 +77,21 @@ async def test_locations_and_hired_before_select_exactly(reviews: httpx.AsyncCli
     by_id = {person_id: name for name, person_id in ids.items()}
 
     cycle_id = await _cycle(reviews, hr, template_id, {"locations": ["Berlin", "Lisbon"], "hired_before": "2024-01-01"})
-    stored = (await reviews.get(f"/review-cycles/{cycle_id}", headers=hr)).json()["filters"]
-    assert stored == {"locations": ["Berlin", "Lisbon"], "hired_before": "2024-01-01", "include": [], "exclude": []}
+    draft = (await reviews.get(f"/review-cycles/{cycle_id}", headers=hr)).json()
+    assert draft["filters"] == {
+        "locations": ["Berlin", "Lisbon"],
+        "hired_before": "2024-01-01",
+        "include": [],
+        "exclude": [],
+    }
     assert await _count(reviews, cycle_id) == 2
+    # HR reads how many the filters take before launching; it follows the directory.
+    assert (draft["matching_now"], draft["participant_count"]) == (2, 0)
+    moved = await reviews.patch(f"/people/{ids['berlin-no-date']}", json={"hire_date": "2021-03-01"}, headers=hr)
+    assert moved.status_code == 200, moved.text
+    assert (await reviews.get(f"/review-cycles/{cycle_id}", headers=hr)).json()["matching_now"] == 3
+    back = await reviews.patch(f"/people/{ids['berlin-no-date']}", json={"hire_date": None}, headers=hr)
+    assert back.status_code == 200, back.text
 
     # Launch's snapshot (the workflow is not started here: no Temporal in this test).
     settings: Settings = reviews.app.state.settings  # type: ignore[attr-defined]
@@ -90,6 +102,8 @@ async def test_locations_and_hired_before_select_exactly(reviews: httpx.AsyncCli
     response = await reviews.get(f"/review-cycles/{cycle_id}/participants", headers=hr)
     assert response.status_code == 200, response.text
     assert {by_id[row["person_id"]] for row in response.json()["items"]} == {"berlin-old", "lisbon-old"}
+    launched = (await reviews.get(f"/review-cycles/{cycle_id}", headers=hr)).json()
+    assert (launched["matching_now"], launched["participant_count"]) == (None, 2)
 
 
 @pytest.mark.parametrize(
@@ -148,3 +162,13 @@ async def test_filters_are_validated(reviews: httpx.AsyncClient, auth: TokenFact
     for filters in ({"hired_before": "01/01/2024"}, {"locations": "Berlin"}, {"locations": ["x"] * 501}):
         response = await reviews.post("/review-cycles", json={**body, "filters": filters}, headers=hr)
         assert response.status_code == 422, (filters, response.text)
+    # A manager the directory does not know is named when the cycle is added, not at launch.
+    stranger = str(uuid.uuid4())
+    unknown = await reviews.post(
+        "/review-cycles", json={**body, "filters": {"manager_subtrees": [stranger]}}, headers=hr
+    )
+    assert unknown.status_code == 422, unknown.text
+    assert unknown.headers["content-type"].startswith("application/problem+json")
+    [error] = unknown.json()["errors"]
+    assert (error["field"], stranger in error["message"]) == ("filters.manager_subtrees", True)
+    assert (await reviews.get("/review-cycles", headers=hr)).json()["total"] == 0

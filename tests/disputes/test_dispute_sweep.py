@@ -228,10 +228,10 @@ async def test_a_resolved_dispute_is_neither_reminded_nor_escalated(
     assert await _events(seeded, REMINDED) == await _events(seeded, ESCALATED) == []
 
 
-async def test_without_a_manager_above_the_assignee_nobody_is_named_but_the_dispute_is_marked(
+async def test_without_a_manager_above_the_assignee_the_creator_or_the_assignee_is_named(
     reviews: httpx.AsyncClient, auth: TokenFactory, settings: Settings
 ) -> None:
-    # The HR owner is the cycle's creator and not in the directory: nobody else to tell.
+    # The HR owner is the cycle's creator and not in the directory: nobody to tell, the dispute is marked.
     seeded = await Seeded(reviews, auth, settings).build()
     dispute = await _dispute(seeded)
     assert dispute.assignee_id == seeded.hr_id
@@ -245,6 +245,15 @@ async def test_without_a_manager_above_the_assignee_nobody_is_named_but_the_disp
     assert await sweep_once(sessionmaker_of(reviews), settings, now=second.due_at) == (1, 0)
     notified = {e["data"]["dispute_id"]: e["data"]["notified_ids"] for e in await _events(seeded, ESCALATED)}
     assert notified[str(second.id)] == [creator]
+    # The creator left: with nobody above her, the HR owner at the top of the directory hears it herself.
+    await seeded.deactivate(creator)
+    hana = await add_person(reviews, seeded.hr, "hana", "HR", None)
+    await seeded.set_cycle(hr_owner_id=uuid.UUID(hana))
+    third = await _dispute(seeded, seeded.manager)
+    assert str(third.assignee_id) == hana
+    assert await sweep_once(sessionmaker_of(reviews), settings, now=third.due_at) == (1, 0)
+    notified = {e["data"]["dispute_id"]: e["data"]["notified_ids"] for e in await _events(seeded, ESCALATED)}
+    assert notified[str(third.id)] == [hana]
 
 
 async def test_the_queue_shows_what_is_overdue_to_those_who_may_read_it(

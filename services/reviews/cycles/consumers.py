@@ -9,7 +9,9 @@
 * ``meritloop.goals.cycle-score.computed``: the goal score shown in the form and used to
   score the review (highest revision wins).
 * ``meritloop.feedback.peer-aggregate.computed``: the peers' aggregate shown to the manager
-  and used as the ``peer`` component of the score (highest revision wins).
+  and used as the ``peer`` component of the score (highest revision wins). A goal score or
+  aggregate that arrives after calibration scored the review scores it again while its session
+  is open (``CalibrationService.rescore``).
 * ``meritloop.feedback.peer-review.answered`` (360): a peer answered in the feedback service;
   the peer's task is completed through ``complete_task`` as its assignee (no answer travels).
 * ``meritloop.rewards.proposal.approved``: HR approved a unit's pay; the cycle workflow
@@ -28,6 +30,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reviews.cycles.repository import CycleRepository, TaskRepository
 from services.reviews.cycles.review_starts import ReviewStart, first_task_start, update_review
+from services.reviews.cycles.service import CalibrationService
 from services.reviews.cycles.temporal import holder
 from services.reviews.directory.repository import PersonRepository
 from shared.calibration import PROPOSAL_APPROVED, REWARDS_STREAM, ProposalStatusChanged
@@ -148,16 +151,20 @@ async def _settle(update: Awaitable[object]) -> None:
 async def on_goal_score(session: AsyncSession, event: CloudEvent) -> None:
     score = CycleScoreComputed.model_validate(event.data)
     goals = [goal.model_dump(mode="json") for goal in score.goals]
-    await CycleRepository.from_session(session).set_goal_score(
+    stored = await CycleRepository.from_session(session).set_goal_score(
         score.cycle_id, score.person_id, score.score, score.revision, goals
     )
+    if stored:
+        await CalibrationService(session).rescore(score.cycle_id, score.person_id)
 
 
 async def on_peer_aggregate(session: AsyncSession, event: CloudEvent) -> None:
     aggregate = PeerAggregateComputed.model_validate(event.data)
-    await CycleRepository.from_session(session).set_peer_score(
+    stored = await CycleRepository.from_session(session).set_peer_score(
         aggregate.cycle_id, aggregate.person_id, aggregate.score, aggregate.rater_count, aggregate.revision
     )
+    if stored:
+        await CalibrationService(session).rescore(aggregate.cycle_id, aggregate.person_id)
 
 
 async def on_peer_review_answered(session: AsyncSession, event: CloudEvent) -> None:

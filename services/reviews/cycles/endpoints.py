@@ -32,6 +32,7 @@ from services.reviews.cycles.schemas import (
     CycleStatus,
     CycleWrite,
     DeadlineRead,
+    DisputeRaise,
     DisputeRead,
     DisputeResolve,
     ExtendRequest,
@@ -415,6 +416,19 @@ async def list_disputes(
     )
     items = [DisputeRead.model_validate(row) for row in rows]
     return Page(items=items, total=total, limit=page.limit, offset=page.offset)
+
+
+@router.post(
+    "/disputes",
+    response_model=DisputeRead,
+    status_code=status.HTTP_201_CREATED,
+    summary="Dispute my final rating after acknowledging it (within 30 days)",
+    responses=problems(404, 409),
+)
+async def raise_dispute(data: DisputeRaise, session: SessionDep, principal: CurrentPrincipal) -> DisputeRead:
+    """For the employee whose acknowledgement task it is, once it is done without a dispute: 409
+    ``dispute_exists``, ``acknowledgement_open`` (dispute on the task) or ``dispute_window_closed``."""
+    return DisputeRead.model_validate(await DisputeService(session).raise_late(data, principal))
 
 
 @router.get("/disputes/{dispute_id}", response_model=DisputeRead, summary="One rating dispute")

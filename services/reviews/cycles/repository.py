@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, and_, false, func, insert, literal, not_, or_, select, update
+from sqlalchemy import ColumnElement, Select, and_, false, func, insert, literal, not_, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
@@ -237,8 +237,9 @@ class CycleRepository:
         score: float | None,
         revision: int,
         goals: list[dict[str, object]] | None = None,
-    ) -> None:
-        await self.session.execute(
+    ) -> bool:
+        """True when this revision is newer than the one held (and so was stored)."""
+        result = await self.session.execute(
             update(CycleParticipant)
             .where(
                 CycleParticipant.cycle_id == cycle_id,
@@ -247,11 +248,13 @@ class CycleRepository:
             )
             .values(goal_score=score, goal_score_revision=revision, goal_inputs=goals)
         )
+        return bool(getattr(result, "rowcount", 0))
 
     async def set_peer_score(
         self, cycle_id: uuid.UUID, person_id: uuid.UUID, score: float | None, rater_count: int, revision: int
-    ) -> None:
-        await self.session.execute(
+    ) -> bool:
+        """True when this revision is newer than the one held (and so was stored)."""
+        result = await self.session.execute(
             update(CycleParticipant)
             .where(
                 CycleParticipant.cycle_id == cycle_id,
@@ -260,6 +263,7 @@ class CycleRepository:
             )
             .values(peer_score=score, peer_rater_count=rater_count, peer_score_revision=revision)
         )
+        return bool(getattr(result, "rowcount", 0))
 
 
 class TaskRepository:
@@ -272,6 +276,17 @@ class TaskRepository:
 
     async def get(self, task_id: str, *, for_update: bool = False) -> ReviewTask | None:
         return await self.session.get(ReviewTask, task_id, with_for_update=for_update)
+
+    async def locked(self, task_id: str) -> ReviewTask | None:
+        """The task, its row held until the transaction ends; the first statement of its transaction.
+
+        SQLite has no row locks, and a transaction that read before it writes fails when another
+        writer committed meanwhile: a write that changes nothing takes SQLite's one write lock first
+        (waiting for it, as long as the busy timeout lets it)."""
+        connection = await self.session.connection()
+        if connection.dialect.name == "sqlite":
+            await connection.execute(text("UPDATE review_tasks SET id = id WHERE id = :id"), {"id": task_id})
+        return await self.session.get(ReviewTask, task_id, with_for_update=True)
 
     async def add(self, task: ReviewTask) -> bool:
         """Insert the task; False when another attempt inserted it first (nothing changes)."""
@@ -556,6 +571,19 @@ class CalibrationRepository:
             .order_by(CalibrationAdjustment.created_at, CalibrationAdjustment.id)
         )
         return list(rows)
+
+    async def adjusted(self, session_id: uuid.UUID, person_id: uuid.UUID, kind: str) -> bool:
+        """Whether HR set this person's rating of ``kind`` in the session."""
+        found = await self.session.scalar(
+            select(CalibrationAdjustment.id)
+            .where(
+                CalibrationAdjustment.session_id == session_id,
+                CalibrationAdjustment.person_id == person_id,
+                CalibrationAdjustment.kind == kind,
+            )
+            .limit(1)
+        )
+        return found is not None
 
     async def all_final(self, cycle_id: uuid.UUID) -> bool:
         open_count = await self.session.scalar(

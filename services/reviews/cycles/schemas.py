@@ -272,6 +272,11 @@ class CycleRead(BaseModel):
     activity: CycleActivity | None = Field(
         None, description="GET /review-cycles/{id} only, once launched: progress of the background work."
     )
+    matching_now: int | None = Field(
+        None,
+        description="GET /review-cycles/{id} only, while a draft: how many active people its filters select now "
+        "(launch takes them; participant_count stays 0 until then).",
+    )
 
 
 class ParticipantRead(BaseModel):
@@ -568,7 +573,8 @@ class DisputeOutcome(StrEnum):
 
 
 class DisputeRead(BaseModel):
-    """A rating dispute: the reason is the acknowledgement's comment (``GET /tasks/{task_id}``)."""
+    """A rating dispute: the reason is the acknowledgement's comment (``GET /tasks/{task_id}``), or
+    ``reason`` for one raised after the acknowledgement."""
 
     model_config = ConfigDict(from_attributes=True)
 
@@ -583,6 +589,9 @@ class DisputeRead(BaseModel):
     outcome: DisputeOutcome | None
     resolved_rating: RatingNumber | None
     resolution: str | None = Field(description="HR's answer to the employee.")
+    reason: str | None = Field(
+        None, description="Why, for a dispute raised after the acknowledgement; null: the acknowledgement's comment."
+    )
     resolved_by: uuid.UUID | None
     resolved_at: datetime | None
     created_at: datetime
@@ -602,6 +611,28 @@ class DisputeRead(BaseModel):
         # Read from the clock, not from escalated_at: the sweep may not have run since due_at passed.
         self.overdue = self.status == "open" and self.due_at <= utcnow()
         return self
+
+
+class DisputeRaise(BaseModel):
+    """A dispute raised after the acknowledgement was submitted without one."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [{"task_id": "ack-…", "reason": "The Q3 launch I led is not in the calibrated rating."}]
+        },
+    )
+
+    task_id: str = Field(min_length=1, max_length=200, description="The person's done acknowledgement task.")
+    reason: str = Field(min_length=1, max_length=5000, description="Why the employee disagrees.")
+
+    @field_validator("reason")
+    @classmethod
+    def _words(cls, value: str) -> str:
+        stripped = value.strip()
+        if not stripped:
+            raise ValueError("say why you disagree")
+        return stripped
 
 
 class DisputeResolve(BaseModel):

@@ -10,6 +10,7 @@ recorded what the inbox shows. Routes (endpoints.py) neither commit nor retry.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
@@ -44,6 +45,7 @@ from services.reviews.cycles.schemas import (
     CycleRead,
     CycleWrite,
     DisputeOutcome,
+    DisputeRaise,
     DisputeResolve,
     FormGoal,
     FormItem,
@@ -110,6 +112,7 @@ from workflows.models import (
     Step,
     StepSchedule,
     TaskResult,
+    TaskStatus,
     cycle_workflow_id,
 )
 from workflows.review_cycle import ReviewCycleWorkflow
@@ -294,6 +297,8 @@ class CycleService:
             participant_count=0,
             upward_feedback=None if upward is None else upward.model_dump(mode="json"),
         )
+        # An unknown manager would otherwise surface only when HR launches the cycle.
+        await self._where(cycle)
         return await self.cycles.add(cycle)
 
     def _upward_feedback(self, data: CycleWrite) -> UpwardFeedbackPlan | None:
@@ -456,6 +461,10 @@ class CycleService:
         read = CycleRead.model_validate(cycle)
         if cycle.status != "draft":
             read.activity = await self.activity(cycle)
+        else:
+            # A draft stored before its managers were checked has no count: launch names the unknown one.
+            with contextlib.suppress(ValidationFailed):
+                read.matching_now = await self.cycles.count_selected(await self._where(cycle))
         return read
 
     async def activity(self, cycle: ReviewCycle) -> CycleActivity:
@@ -792,6 +801,8 @@ async def announce_completion(session: AsyncSession, task: ReviewTask) -> None:
 
 # How long HR has to answer a dispute.
 DISPUTE_DAYS = 14
+# How long after submitting the acknowledgement without a dispute the employee may still raise one.
+LATE_DISPUTE_DAYS = 30
 
 
 class DisputeService:
@@ -807,7 +818,7 @@ class DisputeService:
         self.cycles = CycleRepository.from_session(session)
         self.people = PersonRepository.from_session(session)
 
-    async def open(self, task: ReviewTask) -> RatingDispute:
+    async def open(self, task: ReviewTask, reason: str | None = None) -> RatingDispute:
         """Once per acknowledgement task (its id is unique among disputes)."""
         found = await self.disputes.of_task(task.id)
         if found is not None:
@@ -824,10 +835,33 @@ class DisputeService:
                 status="open",
                 due_at=utcnow() + timedelta(days=DISPUTE_DAYS),
                 disputed_rating=None if participant is None else participant.final_rating,
+                reason=reason,
             )
         )
         outbox.add(self.session, "dispute", "opened", dispute_event_data(dispute), subject=str(dispute.id))
         return dispute
+
+    async def raise_late(self, data: DisputeRaise, principal: Principal) -> RatingDispute:
+        """The employee disputes after submitting the acknowledgement without a dispute, within
+        ``LATE_DISPUTE_DAYS``. Anyone else's task, or a task that is none, is the same 404."""
+        # Locked first: of two requests at once, the second finds the first one's dispute.
+        task = await TaskRepository.from_session(self.session).locked(data.task_id)
+        if not await self._active(principal):
+            raise Forbidden("Your directory record is deactivated.")
+        if task is None or task.person_id != principal.person_id or task.step != Step.acknowledgement.value:
+            raise NotFound(f"No acknowledgement {data.task_id} of yours.")
+        if await self.disputes.of_task(task.id) is not None:
+            raise Conflict("This rating is disputed already.", reason="dispute_exists")
+        if task.status != TaskStatus.done.value or task.completed_at is None:
+            raise Conflict(
+                "The acknowledgement is not submitted: dispute the rating on it.", reason="acknowledgement_open"
+            )
+        if utcnow() > task.completed_at + timedelta(days=LATE_DISPUTE_DAYS):
+            raise Conflict(
+                f"A rating can be disputed up to {LATE_DISPUTE_DAYS} days after its acknowledgement.",
+                reason="dispute_window_closed",
+            )
+        return await self.open(task, reason=data.reason)
 
     async def get(self, dispute_id: uuid.UUID, principal: Principal) -> RatingDispute:
         dispute = await self.disputes.get(dispute_id)
@@ -972,18 +1006,21 @@ async def _escalation_targets(
     assignee in the directory, or the highest one again once the line ends.
 
     Without any (an HR owner who is not in the directory, or at its top), the cycle's creator if
-    that is someone else and not deactivated. The directory holds no roles, so "every HR person"
-    cannot be found here; with nobody to tell the dispute is still marked and shows as overdue
-    in HR's queue (``GET /disputes?overdue=true``).
+    that is someone else and not deactivated; else the assignee themselves, if the directory has
+    them active, so that an overdue answer is said to someone rather than to nobody. The directory
+    holds no roles, so "every HR person" cannot be found here; with nobody at all to tell the
+    dispute is still marked and shows as overdue in HR's queue (``GET /disputes?overdue=true``).
     """
     managers = [person.id for person, _level in await people.manager_chain(dispute.assignee_id) if person.active]
     if managers:
         return [managers[min(dispute.escalations, len(managers)) - 1]]
     cycle = await cycles.get(dispute.cycle_id)
-    if cycle is None or cycle.created_by == dispute.assignee_id:
-        return []
-    creator = await people.get(cycle.created_by)
-    return [] if creator is not None and not creator.active else [cycle.created_by]
+    if cycle is not None and cycle.created_by != dispute.assignee_id:
+        creator = await people.get(cycle.created_by)
+        if creator is None or creator.active:
+            return [cycle.created_by]
+    assignee = await people.get(dispute.assignee_id)
+    return [dispute.assignee_id] if assignee is not None and assignee.active else []
 
 
 def dispute_event_data(dispute: RatingDispute) -> dict[str, object]:
@@ -1191,12 +1228,50 @@ class CalibrationService:
                     participant.final_rating = participant.proposed_rating
         await self.session.flush()
 
-    async def _answers(self, cycle_id: uuid.UUID) -> dict[uuid.UUID, list[Rating]]:
+    async def rescore(self, cycle_id: uuid.UUID, person_id: uuid.UUID) -> bool:
+        """Score a review again after a component (goals, peers) arrived once calibration had scored it.
+
+        Until the person's session is final: the score record and the proposed rating follow the new
+        component, and so does the final rating unless HR set it in the session. After that the rating
+        is published and stays; the component only shows in the forms. True when the record changed.
+        """
+        participant = await self.cycles.participant(cycle_id, person_id, for_update=True)
+        if participant is None or participant.closed_reason is not None or participant.score is None:
+            return False  # not scored yet: calibration scores it with every component when it opens
+        calibration = next(
+            (s for s in await self.sessions.of_cycle(cycle_id) if s.org_unit == participant.org_unit), None
+        )
+        if calibration is None or calibration.status != "open":
+            return False
+        cycle = await self.cycles.get(cycle_id)
+        assert cycle is not None
+        spec = await TemplateService(self.session).scoring_spec(cycle.template_id)
+        ratings = (await self._answers(cycle_id, person_id)).get(person_id, [])
+        try:
+            record = score_review(spec, ratings, goals=participant.goal_score, peer=participant.peer_score)
+        except ScoringError:
+            return False
+        rescored = record.model_dump(mode="json")
+        if rescored == participant.score:
+            return False
+        before = participant.proposed_rating
+        participant.score = rescored
+        participant.proposed_rating = None if record.score is None else nearest_point(points_of(cycle), record.score)
+        set_by_hr = await self.sessions.adjusted(calibration.id, person_id, AdjustmentKind.performance.value)
+        if not set_by_hr and participant.final_rating == before:
+            participant.final_rating = participant.proposed_rating
+        await self.session.flush()
+        return True
+
+    async def _answers(self, cycle_id: uuid.UUID, person_id: uuid.UUID | None = None) -> dict[uuid.UUID, list[Rating]]:
         found: dict[uuid.UUID, list[Rating]] = defaultdict(list)
         for step, respondent in STEP_RESPONDENT.items():
-            tasks, _ = await self.tasks.page(
-                cycle_id=cycle_id, step=step, open_only=False, now=utcnow(), limit=10**9, offset=0
-            )
+            if person_id is None:
+                tasks, _ = await self.tasks.page(
+                    cycle_id=cycle_id, step=step, open_only=False, now=utcnow(), limit=10**9, offset=0
+                )
+            else:
+                tasks = [t for t in await self.tasks.of_person(cycle_id, person_id) if t.step == step]
             for task in tasks:
                 if task.status != "done" or not task.draft:
                     continue

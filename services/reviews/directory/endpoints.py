@@ -28,7 +28,7 @@ from services.reviews.directory.schemas import (
     ReportRead,
     ReportsDepth,
 )
-from services.reviews.directory.service import PeopleService, parse_etag
+from services.reviews.directory.service import SEARCH_MAX, SEARCH_MIN, PeopleService, parse_etag
 from shared.auth import CurrentPrincipal, HRPrincipal, Principal, Role
 from shared.database import SessionDep
 from shared.errors import BadRequest, NotFound, ValidationFailed
@@ -166,6 +166,10 @@ async def import_file(
     return report
 
 
+# A page of names at once (web pages name many people) without a URL too long for proxies.
+MAX_IDS = 200
+
+
 @router.get("", response_model=Page[PersonRecord] | Page[PersonRead], summary="The directory")
 async def list_people(
     session: SessionDep,
@@ -176,17 +180,36 @@ async def list_people(
     organization: Annotated[str | None, Query(description="Only this organization.")] = None,
     division: Annotated[str | None, Query(description="Only this division.")] = None,
     location: Annotated[str | None, Query(description="Only this location (exact match).")] = None,
+    person_id: Annotated[
+        list[uuid.UUID] | None,
+        Query(alias="id", max_length=MAX_IDS, description=f"Only these people (at most {MAX_IDS}; repeat it)."),
+    ] = None,
+    q: Annotated[
+        str | None,
+        Query(
+            min_length=SEARCH_MIN,
+            max_length=SEARCH_MAX,
+            description=f"Only people whose display name or e-mail address contains this text, in any case "
+            f"({SEARCH_MIN} to {SEARCH_MAX} characters, spaces at either end left out, no control characters; "
+            "% and _ are plain characters). HR and admins match every address of a person, everyone else "
+            "the primary one: the addresses they see.",
+        ),
+    ] = None,
 ) -> Page[PersonRecord] | Page[PersonRead]:
-    rows, total = await PeopleService(session).people.list(
+    whole_record = principal.has_any(Role.hr, Role.admin)
+    rows, total = await PeopleService(session).directory(
         limit=page.limit,
         offset=page.offset,
+        q=q,
+        every_address=whole_record,
         active=active,
         department=department,
         organization=organization,
         division=division,
         location=location,
+        ids=person_id,
     )
-    if principal.has_any(Role.hr, Role.admin):
+    if whole_record:
         return Page[PersonRecord](
             items=[PersonRecord.model_validate(row) for row in rows], total=total, limit=page.limit, offset=page.offset
         )

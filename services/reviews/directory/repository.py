@@ -74,8 +74,15 @@ class PersonRepository:
         organization: str | None = None,
         division: str | None = None,
         location: str | None = None,
+        ids: Sequence[uuid.UUID] | None = None,
+        text: str | None = None,
+        every_address: bool = False,
     ) -> Select[tuple[Person]]:
         query = select(Person)
+        if text is not None:
+            query = query.where(name_or_email_contains(text, every_address=every_address))
+        if ids is not None:
+            query = query.where(Person.id.in_(list(ids)))
         if active is not None:
             query = query.where(Person.active.is_(active))
         if department is not None:
@@ -219,9 +226,21 @@ class PersonRepository:
         organization: str | None = None,
         division: str | None = None,
         location: str | None = None,
+        ids: Sequence[uuid.UUID] | None = None,
+        text: str | None = None,
+        every_address: bool = False,
     ) -> tuple[list[Person], int]:
+        """A page of the directory by name; ``text``: only people whose display name or e-mail address
+        contains it (see ``name_or_email_contains``)."""
         query = self._filtered(
-            active=active, department=department, organization=organization, division=division, location=location
+            active=active,
+            department=department,
+            organization=organization,
+            division=division,
+            location=location,
+            ids=ids,
+            text=text,
+            every_address=every_address,
         )
         total = await self.session.scalar(select(func.count()).select_from(query.subquery())) or 0
         rows = await self.session.scalars(query.order_by(Person.display_name, Person.id).limit(limit).offset(offset))
@@ -235,3 +254,17 @@ def any_email_is(key: str) -> ColumnElement[bool]:
 
 def any_email_matches(condition: ColumnElement[bool]) -> ColumnElement[bool]:
     return Person.id.in_(select(PersonEmail.person_id).where(condition))
+
+
+def name_or_email_contains(text: str, *, every_address: bool) -> ColumnElement[bool]:
+    """People whose display name or e-mail address contains ``text``, ignoring case.
+
+    ``%`` and ``_`` in ``text`` are literal (autoescape). The primary address only, unless
+    ``every_address``: then any of the person's addresses (HR and admins see them all).
+    On SQLite case is ignored for ASCII letters only; PostgreSQL folds every letter.
+    """
+    name = Person.display_name.icontains(text, autoescape=True)
+    if every_address:
+        # person_emails keeps every address lower-cased (its key), the primary one included.
+        return name | any_email_matches(PersonEmail.value_key.contains(text.lower(), autoescape=True))
+    return name | Person.email.icontains(text, autoescape=True)

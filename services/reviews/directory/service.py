@@ -6,6 +6,7 @@ people through this layer, so uniqueness, the manager rules and the events live 
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any
 
@@ -41,6 +42,25 @@ def parse_etag(value: str | None) -> int | None:
         return int(text)
     except ValueError:
         raise PreconditionFailed(f"If-Match {value!r} names no version of this person.") from None
+
+
+# GET /people?q=: the text to find people by, trimmed, in characters.
+SEARCH_MIN = 2
+SEARCH_MAX = 100
+
+
+def search_text(q: str) -> str:
+    """``q`` without the spaces at either end; a 422 naming ``q`` when what is left is too short or long,
+    or holds a control character (PostgreSQL cannot even compare a NUL byte)."""
+    text = q.strip()
+    message = None
+    if not SEARCH_MIN <= len(text) <= SEARCH_MAX:
+        message = f"give {SEARCH_MIN} to {SEARCH_MAX} characters (spaces at either end do not count)"
+    elif any(unicodedata.category(character) == "Cc" for character in text):
+        message = "a name or an e-mail address holds no control character"
+    if message is not None:
+        raise ValidationFailed(f"q: {message}", [{"field": "q", "in": "query", "message": message}])
+    return text
 
 
 def etag(person: Person) -> str:
@@ -105,6 +125,36 @@ class PeopleService:
     async def deactivate(self, person_id: uuid.UUID, *, expected_version: int | None = None) -> Person:
         """Deactivate; the record and its history stay."""
         return await self.update(person_id, {"active": False}, expected_version=expected_version)
+
+    async def directory(
+        self,
+        *,
+        limit: int,
+        offset: int,
+        q: str | None = None,
+        every_address: bool = False,
+        active: bool | None = None,
+        department: str | None = None,
+        organization: str | None = None,
+        division: str | None = None,
+        location: str | None = None,
+        ids: list[uuid.UUID] | None = None,
+    ) -> tuple[list[Person], int]:
+        """A page of the directory, by name. ``q`` finds people whose display name or e-mail address
+        contains it (any case); the primary address only, unless ``every_address`` (for the callers who
+        see every address of a person: a search never tells more than the answer shows)."""
+        return await self.people.list(
+            limit=limit,
+            offset=offset,
+            active=active,
+            department=department,
+            organization=organization,
+            division=division,
+            location=location,
+            ids=ids,
+            text=None if q is None else search_text(q),
+            every_address=every_address,
+        )
 
     # Hierarchy reads
 
