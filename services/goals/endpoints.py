@@ -208,6 +208,15 @@ async def update_key_result(
     return service.read_model(await service.update_key_result(goal_id, key_result_id, data, principal))
 
 
+@router.delete("/{goal_id}/key-results/{key_result_id}", response_model=GoalRead, summary="Remove a key result")
+async def remove_key_result(
+    goal_id: uuid.UUID, key_result_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, day: TodayDep
+) -> GoalRead:
+    """Its check-ins stay in the history without it; milestones tied to it stay, tied to no key result."""
+    service = GoalService(session, today=day)
+    return service.read_model(await service.remove_key_result(goal_id, key_result_id, principal))
+
+
 @router.post(
     "/{goal_id}/milestones", response_model=GoalRead, status_code=status.HTTP_201_CREATED, summary="Add a milestone"
 )
@@ -229,6 +238,14 @@ async def update_milestone(
 ) -> GoalRead:
     service = GoalService(session, today=day)
     return service.read_model(await service.update_milestone(goal_id, milestone_id, data, principal))
+
+
+@router.delete("/{goal_id}/milestones/{milestone_id}", response_model=GoalRead, summary="Remove a milestone")
+async def remove_milestone(
+    goal_id: uuid.UUID, milestone_id: uuid.UUID, session: SessionDep, principal: CurrentPrincipal, day: TodayDep
+) -> GoalRead:
+    service = GoalService(session, today=day)
+    return service.read_model(await service.remove_milestone(goal_id, milestone_id, principal))
 
 
 @router.post(

@@ -35,6 +35,7 @@ from sqlalchemy import (
     select,
     true,
     type_coerce,
+    update,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.ext.compiler import compiles
@@ -484,6 +485,13 @@ class GoalRepository:
             query.order_by(AuditEntry.created_at.desc(), AuditEntry.id).limit(limit).offset(offset)
         )
         return list(rows), total
+
+    async def detach_check_ins(self, key_result_id: uuid.UUID) -> None:
+        """The key result's check-ins stay in the history, reporting no key result."""
+        # What ON DELETE SET NULL does as well; stated here so check-ins this session holds agree.
+        await self.session.execute(
+            update(CheckIn).where(CheckIn.key_result_id == key_result_id).values(key_result_id=None)
+        )
 
     def record(self, goal_id: uuid.UUID, actor_id: uuid.UUID, action: str, changes: dict[str, Any]) -> None:
         self.session.add(

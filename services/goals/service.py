@@ -555,6 +555,39 @@ class GoalService:
             return goal
         return await self._measurement_changed(goal, before, principal, "milestone_updated", {str(milestone_id): audit})
 
+    async def remove_key_result(self, goal_id: uuid.UUID, kr_id: uuid.UUID, principal: Principal) -> Goal:
+        """Remove a key result: its check-ins stay in the history and its milestones stay, tied to nothing."""
+        goal = await self.editable(goal_id, Access(self.session, principal))
+        before = goal_status(goal, self.today)
+        kr = next((kr for kr in goal.key_results if kr.id == kr_id), None)
+        if kr is None:
+            raise NotFound(f"Goal {goal_id} has no key result {kr_id}.")
+        detached = [m for m in goal.milestones if m.key_result_id == kr.id]
+        # The database's ON DELETE SET NULL would do the same; the loaded milestones must agree with it.
+        for milestone in detached:
+            milestone.key_result_id = None
+        await self.goals.detach_check_ins(kr.id)
+        goal.key_results.remove(kr)
+        for position, rest in enumerate(goal.key_results):
+            rest.position = position
+        audit = {"id": kr.id, "title": kr.title, "milestones_detached": [m.id for m in detached]}
+        return await self._measurement_changed(goal, before, principal, "key_result_removed", audit)
+
+    async def remove_milestone(self, goal_id: uuid.UUID, milestone_id: uuid.UUID, principal: Principal) -> Goal:
+        goal = await self.editable(goal_id, Access(self.session, principal))
+        before = goal_status(goal, self.today)
+        milestone = next((m for m in goal.milestones if m.id == milestone_id), None)
+        if milestone is None:
+            raise NotFound(f"Goal {goal_id} has no milestone {milestone_id}.")
+        goal.milestones.remove(milestone)
+        audit = {
+            "id": milestone.id,
+            "title": milestone.title,
+            "due_date": milestone.due_date,
+            "done": milestone.completed_at is not None,
+        }
+        return await self._measurement_changed(goal, before, principal, "milestone_removed", audit)
+
     async def _measurement_changed(
         self, goal: Goal, before: Status, principal: Principal, action: str, audit: dict[str, object]
     ) -> Goal:

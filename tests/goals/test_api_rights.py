@@ -165,3 +165,66 @@ async def test_weights_are_for_the_owner_managers_and_hr(
             await goals.get("/goals/weights", params=params, headers=auth(*roles, person_id=viewer))
         ).status_code == 200
     assert_problem(await goals.get("/goals/weights", params=params, headers=auth(person_id=org.bob)), 403)
+
+
+async def test_who_removes_key_results_and_milestones(goals: httpx.AsyncClient, auth: TokenFactory, org: Org) -> None:
+    """The rule of every change: the owner, their managers at any level, admins; HR only non-individual goals."""
+    gone = uuid.uuid4()
+    await add_people(goals, [Member(gone, org.mgr, "R&D", active=False)])
+    allowed = {
+        "self": auth(person_id=org.ada),
+        "manager": auth(Role.manager, person_id=org.mgr),
+        "skip-level": auth(Role.manager, person_id=org.ceo),
+        "admin": auth(Role.admin, person_id=org.admin),
+    }
+    refused = {
+        "hr": auth(Role.hr, person_id=org.hr),
+        "colleague": auth(person_id=org.bob),
+        "other manager": auth(Role.manager, person_id=org.eve),
+    }
+    names = [*allowed, *refused]
+    goal = await create(
+        goals,
+        allowed["self"],
+        key_results=[{"title": f"KR of {name}", "target_value": 10} for name in names],
+        milestones=[{"title": f"Milestone of {name}", "due_date": "2026-06-30"} for name in names],
+    )
+    path = f"/goals/{goal['id']}"
+    kr_ids = {kr["title"].removeprefix("KR of "): kr["id"] for kr in goal["key_results"]}
+    ms_ids = {m["title"].removeprefix("Milestone of "): m["id"] for m in goal["milestones"]}
+
+    for name, headers in refused.items():
+        for item in (f"key-results/{kr_ids[name]}", f"milestones/{ms_ids[name]}"):
+            body = assert_problem(await goals.delete(f"{path}/{item}", headers=headers), 403)
+            assert body["type"].endswith("/forbidden"), name
+    for name, headers in allowed.items():
+        assert (await goals.delete(f"{path}/key-results/{kr_ids[name]}", headers=headers)).status_code == 200, name
+        assert (await goals.delete(f"{path}/milestones/{ms_ids[name]}", headers=headers)).status_code == 200, name
+    left = (await goals.get(path, headers=allowed["self"])).json()
+    assert [kr["title"] for kr in left["key_results"]] == [f"KR of {name}" for name in refused]
+    assert sorted(m["title"] for m in left["milestones"]) == sorted(f"Milestone of {name}" for name in refused)
+    audit = (await goals.get(f"{path}/audit", headers=refused["hr"])).json()["items"]
+    actions = [entry["action"] for entry in audit]
+    assert (actions.count("key_result_removed"), actions.count("milestone_removed")) == (4, 4)
+
+    # A private goal is not found for those who may not read it, whatever the item.
+    private = await create(goals, allowed["self"], visibility="private", key_results=[{"title": "Hidden"}])
+    hidden = f"/goals/{private['id']}/key-results/{private['key_results'][0]['id']}"
+    assert_problem(await goals.delete(hidden, headers=refused["colleague"]), 404)
+    assert (await goals.delete(hidden, headers=refused["hr"])).status_code == 403
+
+    # HR changes department goals, so removes from them.
+    department = await create(
+        goals, refused["hr"], level="department", department="R&D", key_results=[{"title": "Cloud spend"}]
+    )
+    removed = await goals.delete(
+        f"/goals/{department['id']}/key-results/{department['key_results'][0]['id']}", headers=refused["hr"]
+    )
+    assert (removed.status_code, removed.json()["key_results"]) == (200, [])
+
+    # A person who has left is refused even on their own goal; their manager still may.
+    theirs = await create(goals, allowed["manager"], owner_id=str(gone), key_results=[{"title": "Handover"}])
+    item = f"/goals/{theirs['id']}/key-results/{theirs['key_results'][0]['id']}"
+    body = assert_problem(await goals.delete(item, headers=auth(person_id=gone)), 403)
+    assert body["type"].endswith("/person-inactive")
+    assert (await goals.delete(item, headers=allowed["manager"])).status_code == 200
