@@ -17,7 +17,23 @@ from starlette.middleware.sessions import SessionMiddleware
 
 from shared.metrics import METRICS_PATH, HTTPMetricsMiddleware
 from shared.settings import Settings, get_settings
-from web import checkin_pages, goal_pages, pages, policy_pages, signin, statement_pages, summary_pages, upward
+from web import (
+    calendar_pages,
+    checkin_pages,
+    dispute_pages,
+    exchange_rate_pages,
+    goal_pages,
+    notification_pages,
+    pages,
+    pay_unit_pages,
+    policy_pages,
+    rewards_settings_pages,
+    signin,
+    statement_pages,
+    summary_pages,
+    upward,
+    values_pages,
+)
 from web.api import ApiError, Services
 from web.rendering import Renderer
 from web.session import CsrfRefused, NotAllowed, Person, SignInRequired, signin_location
@@ -94,6 +110,14 @@ def create_app(
     app.include_router(policy_pages.router)
     app.include_router(summary_pages.router)
     app.include_router(statement_pages.router)
+    app.include_router(pay_unit_pages.router)
+    app.include_router(exchange_rate_pages.router)
+    app.include_router(rewards_settings_pages.router)
+    app.include_router(values_pages.router)
+    app.include_router(calendar_pages.router)
+    app.include_router(notification_pages.router)
+    app.include_router(dispute_pages.router)
+    calendar_pages.redacted_access_log()
 
     @app.get("/healthz", include_in_schema=False)
     async def healthz() -> JSONResponse:

@@ -1,17 +1,19 @@
 """Changing a goal in the pages: its fields, its key results and its milestones.
 
 Each form posts to its own address and the goals service decides (``PATCH /goals/{id}``, ``POST
-/goals/{id}/key-results``, ``PATCH /goals/{id}/key-results/{kr}``, ``POST /goals/{id}/milestones``,
-``PATCH /goals/{id}/milestones/{m}``): who may change a goal is its rule, and the page passes its
-refusals on (403 for a goal the person may read but not change, 404 for one they may not read).
-A refused field comes back beside its own form, named by that form's prefix.
+/goals/{id}/key-results``, ``PATCH`` and ``DELETE /goals/{id}/key-results/{kr}``, ``POST
+/goals/{id}/milestones``, ``PATCH`` and ``DELETE /goals/{id}/milestones/{m}``): who may change a
+goal is its rule, and the page passes its refusals on (403 for a goal the person may read but not
+change, 404 for one they may not read). A refused field comes back beside its own form, named by
+that form's prefix. Removing an item cannot be undone, so the edit page only links to a page that
+asks first, and that page's button removes it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import quote
 from uuid import UUID
 
@@ -19,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from web.api import ApiError
+from web.i18n import marked as _
 from web.pages import api_for, see_other
 from web.rendering import renderer
 from web.session import CheckedForm, Person, SignedIn
@@ -29,11 +32,6 @@ router = APIRouter()
 SHOWN = (400, 409, 422)
 # Fields a person may empty: sent as null, which clears them in the goals service.
 CLEARABLE = ("description", "due_date", "weight", "aligned_to_id")
-
-
-def _(message: str) -> str:
-    """Marks a message for the catalogue (tests/web/test_units.py finds it); the page translates it."""
-    return message
 
 
 NOT_FOUND = _("There is no such goal, key result or milestone.")
@@ -74,6 +72,8 @@ def goal_changes(values: dict[str, str]) -> dict[str, Any]:
         body["period"] = values["period"]
     for name in CLEARABLE:
         body[name] = values.get(name) or None
+    if values.get("visibility"):
+        body["visibility"] = values["visibility"]
     return body
 
 
@@ -106,6 +106,7 @@ async def _edit_page(
         "due_date": goal["due_date"] or "",
         "weight": "" if goal["weight"] is None else f"{goal['weight']:g}",
         "aligned_to_id": goal["aligned_to_id"] or "",
+        "visibility": goal["visibility"],
     }
     return renderer(request).page(
         request,
@@ -210,8 +211,15 @@ async def milestone_update(
     return await _change_item(request, person, goal_id, "milestones", milestone_id, form, _milestone_changes)
 
 
-# The form prefix and the "saved" notice of each kind of item a goal holds.
-ITEMS = {"key-results": ("kr", "key_result"), "milestones": ("ms", "milestone")}
+class Item(NamedTuple):
+    """A kind of item a goal holds, by its address segment."""
+
+    prefix: str  # of its form's fields
+    field: str  # the goal's list of them
+    kind: str  # the "saved" notice, and what the confirmation page calls it
+
+
+ITEMS = {"key-results": Item("kr", "key_results", "key_result"), "milestones": Item("ms", "milestones", "milestone")}
 
 
 async def _change_item(
@@ -225,8 +233,66 @@ async def _change_item(
 ) -> Response:
     """One key result's or milestone's own form: its fields go to ``PATCH /goals/{id}/<collection>/{item}``."""
     goal_id, item_id = _id(goal_id), _id(item_id)
-    short, saved = ITEMS[collection]
+    short, _field, saved = ITEMS[collection]
     prefix = f"{short}-{item_id}-"
     path = f"/goals/{quote(goal_id)}/{collection}/{quote(item_id)}"
     call = api_for(request, person).patch("goals", path, json=changes(_values(form, prefix)))
     return await _send(request, person, goal_id, call, prefix, form, saved)
+
+
+@router.get("/goals/{goal_id}/key-results/{key_result_id}/remove", name="key_result_remove_confirm")
+async def key_result_remove_confirm(request: Request, person: SignedIn, goal_id: str, key_result_id: str) -> Response:
+    return await _remove_page(request, person, goal_id, "key-results", key_result_id)
+
+
+@router.post("/goals/{goal_id}/key-results/{key_result_id}/remove", name="key_result_remove")
+async def key_result_remove(
+    request: Request, person: SignedIn, goal_id: str, key_result_id: str, form: CheckedForm
+) -> Response:
+    return await _remove(request, person, goal_id, "key-results", key_result_id)
+
+
+@router.get("/goals/{goal_id}/milestones/{milestone_id}/remove", name="milestone_remove_confirm")
+async def milestone_remove_confirm(request: Request, person: SignedIn, goal_id: str, milestone_id: str) -> Response:
+    return await _remove_page(request, person, goal_id, "milestones", milestone_id)
+
+
+@router.post("/goals/{goal_id}/milestones/{milestone_id}/remove", name="milestone_remove")
+async def milestone_remove(
+    request: Request, person: SignedIn, goal_id: str, milestone_id: str, form: CheckedForm
+) -> Response:
+    return await _remove(request, person, goal_id, "milestones", milestone_id)
+
+
+async def _remove_page(request: Request, person: Person, goal_id: str, collection: str, item_id: str) -> Response:
+    """What removing the item takes with it, and the one button that removes it."""
+    goal_id, item_id = _id(goal_id), _id(item_id)
+    goal = await api_for(request, person).get("goals", f"/goals/{quote(goal_id)}")
+    _prefix, field, kind = ITEMS[collection]
+    item = next((entry for entry in goal[field] if entry["id"] == item_id), None)
+    if item is None:
+        raise ApiError(status=404, title="Not Found", detail=NOT_FOUND)
+    tied = [m for m in goal["milestones"] if kind == "key_result" and m["key_result_id"] == item_id]
+    return renderer(request).page(
+        request,
+        "goal_remove.html",
+        person,
+        goal=goal,
+        item=item,
+        kind=kind,
+        tied=tied,
+        action=f"/goals/{goal_id}/{collection}/{item_id}/remove",
+    )
+
+
+async def _remove(request: Request, person: Person, goal_id: str, collection: str, item_id: str) -> Response:
+    goal_id, item_id = _id(goal_id), _id(item_id)
+    api = api_for(request, person)
+    try:
+        await api.delete("goals", f"/goals/{quote(goal_id)}/{collection}/{quote(item_id)}")
+    except ApiError as error:
+        if error.status != 404:
+            raise
+        # A second press, or another tab was first: the goal still readable means the item is gone already.
+        await api.get("goals", f"/goals/{quote(goal_id)}")
+    return see_other(f"/goals/{goal_id}/edit", saved="removed")

@@ -24,6 +24,12 @@ LOCALES_DIR = Path(__file__).parent / "locales"
 DEFAULT_LANGUAGE = "en"
 
 
+def marked(message: str) -> str:
+    """A message for the catalogue, translated where the page shows it. Modules import it as ``_``, the
+    name tests/web/test_units.py and gettext's tools look for."""
+    return message
+
+
 def load_catalogues(folder: Path = LOCALES_DIR) -> dict[str, gettext.NullTranslations]:
     """``language -> translations`` for every ``<lang>/LC_MESSAGES/messages.po`` (English built in)."""
     found: dict[str, gettext.NullTranslations] = {DEFAULT_LANGUAGE: gettext.NullTranslations()}

@@ -3,20 +3,27 @@
 from __future__ import annotations
 
 import asyncio
+import unicodedata
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import Annotated, Any
+from functools import partial
+from typing import Annotated, Any, ClassVar
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
+import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import RedirectResponse, Response
 from starlette.datastructures import FormData
 
 from web.api import Api, ApiError, Services
 from web.charts import Bucket, SpendRow, StackedRow, distribution_chart, nine_box_chart, progress_chart, spend_chart
+from web.i18n import marked as _
 from web.i18n import zone
 from web.rendering import renderer
-from web.session import CheckedForm, HRPerson, ManagerPerson, Person, SignedIn
+from web.session import CheckedForm, HRPerson, ManagerPerson, Person, SignedIn, renewed_token
 
 router = APIRouter()
 
@@ -28,7 +35,7 @@ OPEN_STATUSES = ("open", "overdue", "escalated")
 
 def api_for(request: Request, person: Person) -> Api:
     services: Services = request.app.state.services
-    return services.as_person(person.token)
+    return services.as_person(person.token, renew=partial(renewed_token, request))
 
 
 def pages(total: int, offset: int, limit: int = PAGE) -> dict[str, int | None]:
@@ -48,6 +55,38 @@ def query(**params: Any) -> str:
 def see_other(path: str, **params: Any) -> RedirectResponse:
     suffix = query(**params)
     return RedirectResponse(f"{path}?{suffix}" if suffix else path, status_code=303)
+
+
+def errors_beside(error: ApiError, fields: Iterable[str]) -> dict[str, str]:
+    """A service's refusal beside the form's ``fields`` it names (``answers.0`` beside ``answers``); what names
+    no field of the form (or nothing) stands above it, as ``_form``."""
+    known = set(fields)
+    found: dict[str, str] = {}
+    for field, message in error.fields.items():
+        name = field.split(".")[0]
+        found.setdefault(name if name in known else "_form", message)
+    return found or {"_form": error.detail}
+
+
+# What a post to one of HR's archivable lists did (values, competencies, 1:1 agenda templates).
+ENTRY_DONE = ("added", "saved", "archived", "restored")
+
+
+async def entry_notice(api: Api, notice: str | None, address: str) -> dict[str, str] | None:
+    """The notice of what the last post did to the entry at feedback's ``address``, naming it as feedback holds
+    it now (never a name from the page's address); none when it is gone or another HR person has turned it
+    back meanwhile."""
+    if notice not in ENTRY_DONE:
+        return None
+    try:
+        found = await api.get("feedback", address)
+    except ApiError as error:
+        if error.status != 404:
+            raise
+        return None
+    if notice in ("archived", "restored") and found["archived"] != (notice == "archived"):
+        return None
+    return {"done": notice, "name": str(found["name"])}
 
 
 # --- employee ----------------------------------------------------------------------------------
@@ -70,7 +109,12 @@ async def inbox(
     api = api_for(request, person)
     kind = kind if kind in STEPS else None
     status = status if status in ("done", "any") else None
-    found = await api.get("reviews", "/tasks", kind=kind, status=status, limit=PAGE, offset=offset)
+    tasks = api.get("reviews", "/tasks", kind=kind, status=status, limit=PAGE, offset=offset)
+    pulses: list[dict[str, Any]] | None = []
+    if kind is None:
+        found, pulses = await asyncio.gather(tasks, _open_pulses(api))
+    else:
+        found = await tasks
     names = await api.names([task["person_id"] for task in found["items"]])
     return renderer(request).page(
         request,
@@ -84,7 +128,20 @@ async def inbox(
         paging=pages(found["total"], offset),
         base=f"/inbox?{query(kind=kind, status=status)}",
         done=done,
+        pulses=pulses,
     )
+
+
+async def _open_pulses(api: Api) -> list[dict[str, Any]] | None:
+    """The upward feedback the person may still answer; None when the feedback service cannot say.
+
+    The inbox is every person's first page: it stands without this part rather than fail with it.
+    """
+    try:
+        pulses: list[dict[str, Any]] = await api.get("feedback", "/upward-feedback/inbox")
+    except (ApiError, httpx.TransportError):
+        return None
+    return [pulse for pulse in pulses if not pulse["answered"]]
 
 
 def _answers_from(form: FormData, sections: list[dict[str, Any]], step: str) -> dict[str, Any]:
@@ -337,6 +394,92 @@ async def goal_check_in(request: Request, person: SignedIn, goal_id: str, form: 
     return see_other("/goals")
 
 
+# --- people pickers (praise, feedback, feedback requests, a new cycle) ---------------------------
+
+# A picker lists the first PICKER active people of the directory by name; anyone else is found by name
+# or e-mail address (``people_q``), and a search lists its first MATCHES matches.
+PICKER = 500
+MATCHES = 50
+SEARCH_MIN, SEARCH_MAX = 2, 100  # the directory's bounds for GET /people?q=
+CHOSEN_MAX = 200  # the directory's GET /people?id= takes this many ids a call
+
+# The people a picker has chosen, as the search form passes them back (repeated query parameters).
+Chosen = Annotated[list[str] | None, Query()]
+
+
+@dataclass(frozen=True)
+class PeopleChoice:
+    """What a people picker offers: ``people`` for its select, and what its search form says."""
+
+    least: ClassVar[int] = SEARCH_MIN
+    most: ClassVar[int] = SEARCH_MAX
+    listed: ClassVar[int] = PICKER
+    shown: ClassVar[int] = MATCHES
+
+    people: list[dict[str, Any]]
+    q: str | None = None  # the search as typed; None: none
+    matches: int | None = None  # how many people match the search (None: the list is no search result)
+    total: int = 0  # active people in the directory, when the list is its first PICKER
+    refused: bool = False  # the search text is too short or too long: the list is the first PICKER
+
+    @property
+    def offered(self) -> bool:
+        """The search form shows when the list cannot hold everyone, or once a search is asked for."""
+        return self.q is not None or self.total > PICKER
+
+
+def person_ids(values: Iterable[Any] | None) -> list[str]:
+    """Distinct person ids, in order, without what is not one (a hand-made address)."""
+    found: list[str] = []
+    for value in values or ():
+        try:
+            person_id = str(uuid.UUID(str(value)))
+        except ValueError:
+            continue
+        if person_id not in found:
+            found.append(person_id)
+    return found
+
+
+async def people_choice(
+    api: Api, q: str | None, chosen: Iterable[Any] | None = None, *, leave_out: str | None = None
+) -> PeopleChoice:
+    """The people a picker offers: the first PICKER active people of the directory by name, or with ``q``
+    (a name or e-mail address, SEARCH_MIN to SEARCH_MAX characters) the first MATCHES who match it; either
+    way with the ``chosen`` ones first when the list leaves them out, so what is chosen stays chosen.
+    ``leave_out``: the signed-in person, where nobody picks themselves. The directory answers as its
+    ``GET /people`` answers this person: the search shows nobody the list would not show them."""
+    text = q.strip() if q is not None else None
+    if text == "":
+        text = None  # an empty search: the list again
+    # The directory's rules for q, checked here so that the page says it beside the box: a length, and no
+    # control character (only a hand-made address has one: the box takes none).
+    refused = text is not None and (
+        not SEARCH_MIN <= len(text) <= SEARCH_MAX or any(unicodedata.category(c) == "Cc" for c in text)
+    )
+    searching = text is not None and not refused
+    wanted = person_ids(chosen)[:CHOSEN_MAX]
+
+    async def chosen_people() -> list[dict[str, Any]]:
+        if not wanted:
+            return []
+        params = [("id", person_id) for person_id in wanted] + [("active", "true"), ("limit", str(len(wanted)))]
+        return list((await api.request("reviews", "GET", "/people", params=params))["items"])
+
+    found, known = await asyncio.gather(
+        api.get(
+            "reviews", "/people", active="true", q=text if searching else None, limit=MATCHES if searching else PICKER
+        ),
+        chosen_people(),
+    )
+    listed = {str(p["id"]) for p in found["items"]}
+    offered = [p for p in known if str(p["id"]) not in listed] + list(found["items"])
+    people = [p for p in offered if str(p["id"]) != leave_out]
+    if searching:
+        return PeopleChoice(people, q=text, matches=found["total"])
+    return PeopleChoice(people, q=text, total=found["total"], refused=refused)
+
+
 @router.get("/praise", name="praise")
 async def praise_page(
     request: Request,
@@ -344,8 +487,18 @@ async def praise_page(
     offset: Annotated[int, Query(ge=0)] = 0,
     given: str | None = None,
     mine: str | None = None,
+    people_q: str | None = None,
+    receiver_ids: Chosen = None,
 ) -> Response:
-    return await _praise_page(request, person, offset=offset, notice="given" if given else None, mine=bool(mine))
+    return await _praise_page(
+        request,
+        person,
+        offset=offset,
+        notice="given" if given else None,
+        mine=bool(mine),
+        people_q=people_q,
+        chosen=receiver_ids,
+    )
 
 
 async def _praise_page(
@@ -358,12 +511,14 @@ async def _praise_page(
     errors: dict[str, str] | None = None,
     status_code: int = 200,
     mine: bool = False,
+    people_q: str | None = None,
+    chosen: list[str] | None = None,
 ) -> Response:
     api = api_for(request, person)
     receiver = person.person_id if mine else None
     found, colleagues = await asyncio.gather(
         api.get("feedback", "/praise", receiver_id=receiver, limit=PAGE, offset=offset),
-        api.get("reviews", "/people", active="true", limit=500),
+        people_choice(api, people_q, chosen, leave_out=person.person_id),
     )
     ids = [p["giver_id"] for p in found["items"]] + [r for p in found["items"] for r in p["receiver_ids"]]
     names = await api.names(ids)
@@ -373,7 +528,8 @@ async def _praise_page(
         person,
         praise=found["items"],
         names=names,
-        colleagues=[c for c in colleagues["items"] if str(c["id"]) != person.person_id],
+        colleagues=colleagues,
+        chosen=person_ids(chosen),
         paging=pages(found["total"], offset),
         base=f"/praise?{query(mine='1' if mine else None)}",
         mine=mine,
@@ -399,7 +555,9 @@ async def praise_give(request: Request, person: SignedIn, form: CheckedForm) -> 
         if error.status not in (400, 404, 409, 422):
             raise
         errors = {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
-        return await _praise_page(request, person, values=values, errors=errors, status_code=error.status)
+        return await _praise_page(
+            request, person, values=values, errors=errors, status_code=error.status, chosen=body["receiver_ids"]
+        )
     return see_other("/praise", given="1")
 
 
@@ -515,11 +673,18 @@ async def cycles_page(
 
 
 async def _new_cycle_page(
-    request: Request, person: Person, values: dict[str, Any], errors: dict[str, str], status_code: int = 200
+    request: Request,
+    person: Person,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    status_code: int = 200,
+    people_q: str | None = None,
 ) -> Response:
     api = api_for(request, person)
+    chosen = {many: person_ids(values.get(f"{many}_list")) for many in PEOPLE_FILTERS}
     templates, people = await asyncio.gather(
-        api.get("reviews", "/templates", limit=200), api.get("reviews", "/people", active="true", limit=500)
+        api.get("reviews", "/templates", limit=200),
+        people_choice(api, people_q, [person_id for many in PEOPLE_FILTERS for person_id in chosen[many]]),
     )
     published = [t for t in templates["items"] if t.get("status") == "published"]
     return renderer(request).page(
@@ -527,8 +692,8 @@ async def _new_cycle_page(
         "cycle_new.html",
         person,
         templates=published,
-        people=people["items"],
-        chosen_subtrees={str(value) for value in values.get("manager_subtrees_list", [])},
+        people=people,
+        chosen=chosen,
         values=values,
         errors=errors,
         phases=PHASES,
@@ -542,8 +707,7 @@ def _default_cycle_values(person: Person) -> dict[str, Any]:
         "name": "",
         "period_start": date(today.year, 1, 1).isoformat(),
         "period_end": date(today.year, 12, 31).isoformat(),
-        "departments": "",
-        "locations": "",
+        **dict.fromkeys(TEXT_FILTERS, ""),
         "reminder_every_hours": "48",
     }
     for index, phase in enumerate(PHASES):
@@ -552,8 +716,25 @@ def _default_cycle_values(person: Person) -> dict[str, Any]:
 
 
 @router.get("/hr/cycles/new", name="cycle_new")
-async def cycle_new(request: Request, person: HRPerson) -> Response:
-    return await _new_cycle_page(request, person, _default_cycle_values(person), {})
+async def cycle_new(
+    request: Request,
+    person: HRPerson,
+    people_q: str | None = None,
+    manager_subtrees: Chosen = None,
+    include: Chosen = None,
+    exclude: Chosen = None,
+) -> Response:
+    """``people_q``: the people lists show who matches it; the people chosen come back as parameters."""
+    chosen = {"manager_subtrees_list": manager_subtrees, "include_list": include, "exclude_list": exclude}
+    values = {**_default_cycle_values(person), **{name: ids for name, ids in chosen.items() if ids}}
+    return await _new_cycle_page(request, person, values, {}, people_q=people_q)
+
+
+# The reviews service's participant filters the new-cycle form offers: comma-separated names, and
+# people chosen from the directory (everyone below a manager, plus some, minus some).
+TEXT_FILTERS = ("departments", "organizations", "divisions", "locations")
+PEOPLE_FILTERS = ("manager_subtrees", "include", "exclude")
+NAMED = 20  # people named per list on a draft cycle's page; the rest are counted
 
 
 def _split(raw: str) -> list[str] | None:
@@ -573,7 +754,8 @@ def _deadline(raw: str, tz: ZoneInfo) -> str | None:
 @router.post("/hr/cycles", name="cycle_create")
 async def cycle_create(request: Request, person: HRPerson, form: CheckedForm) -> Response:
     values: dict[str, Any] = {key: str(value) for key, value in form.items() if key != "csrf_token"}
-    values["manager_subtrees_list"] = [str(value) for value in form.getlist("manager_subtrees")]
+    for many in PEOPLE_FILTERS:
+        values[f"{many}_list"] = [str(value) for value in form.getlist(many) if str(value)]
     tz = zone(person.timezone)
     errors: dict[str, str] = {}
     deadlines: dict[str, str] = {}
@@ -584,15 +766,14 @@ async def cycle_create(request: Request, person: HRPerson, form: CheckedForm) ->
         else:
             deadlines[phase] = found
     filters: dict[str, Any] = {}
-    if departments := _split(values.get("departments", "")):
-        filters["departments"] = departments
-    if locations := _split(values.get("locations", "")):
-        filters["locations"] = locations
+    for name in TEXT_FILTERS:
+        if listed := _split(values.get(name, "")):
+            filters[name] = listed
     if hired_before := values.get("hired_before", "").strip():
         filters["hired_before"] = hired_before
-    subtrees = [str(value) for value in form.getlist("manager_subtrees") if str(value)]
-    if subtrees:
-        filters["manager_subtrees"] = subtrees
+    for many in PEOPLE_FILTERS:
+        if values[f"{many}_list"]:
+            filters[many] = values[f"{many}_list"]
     body: dict[str, Any] = {
         "name": values.get("name", ""),
         "period_start": values.get("period_start", ""),
@@ -635,8 +816,10 @@ async def cycle_page(
     cycle_id: str,
     offset: Annotated[int, Query(ge=0)] = 0,
     notice: str | None = None,
+    people_q: str | None = None,
 ) -> Response:
-    return await _cycle_page(request, person, cycle_id, offset=offset, notice=notice)
+    """``people_q``: the overdue tasks' *Reassign* lists offer who matches it."""
+    return await _cycle_page(request, person, cycle_id, offset=offset, notice=notice, people_q=people_q)
 
 
 async def _cycle_page(
@@ -648,6 +831,7 @@ async def _cycle_page(
     notice: str | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    people_q: str | None = None,
 ) -> Response:
     api = api_for(request, person)
     path = f"/review-cycles/{quote(cycle_id)}"
@@ -661,12 +845,11 @@ async def _cycle_page(
             api.get("reviews", f"{path}/overdue", limit=PAGE, offset=offset),
             api.get("reviews", f"{path}/calibration-sessions"),
         )
+    chosen = [str(value) for many in PEOPLE_FILTERS for value in (cycle["filters"].get(many) or [])[:NAMED]]
     names = await api.names(
-        [task["person_id"] for task in overdue["items"]] + [task["assignee_id"] for task in overdue["items"]]
+        [task["person_id"] for task in overdue["items"]] + [task["assignee_id"] for task in overdue["items"]] + chosen
     )
-    people: list[dict[str, Any]] = []
-    if overdue["items"]:
-        people = (await api.get("reviews", "/people", active="true", limit=500))["items"]
+    people = await people_choice(api, people_q) if overdue["items"] else None
     translations = renderer(request).translations(renderer(request).language(request, person))
     rows = []
     for unit in progress["org_units"]:
@@ -698,6 +881,7 @@ async def _cycle_page(
         base=f"/hr/cycles/{cycle_id}?",
         sessions=sessions,
         names=names,
+        named=NAMED,
         people=people,
         steps=STEPS,
         notice=notice,
@@ -843,6 +1027,9 @@ async def _calibration_page(
     values: dict[str, str] | None = None,
     status_code: int = 200,
     notice: str | None = None,
+    offset: int = 0,
+    manager: str | None = None,
+    changed: bool = False,
 ) -> Response:
     api = api_for(request, person)
     path = f"/calibration-sessions/{quote(session_id)}"
@@ -860,7 +1047,20 @@ async def _calibration_page(
             moved = None
     impact, impact_error, adverse, adverse_error = await _pay_consequences(api, calibration, cycle, moved)
     managers = [m["manager_id"] for m in (raters or {}).get("managers", [])]
-    names = await api.names([row["person_id"] for row in calibration["rows"]] + managers)
+    rows = calibration["rows"]
+    names = await api.names([row["person_id"] for row in rows] + [row["manager_id"] for row in rows] + managers)
+    shown = sorted(
+        (
+            row
+            for row in rows
+            if (not manager or str(row["manager_id"]) == manager)
+            and (not changed or row["final_rating"] != row["proposed_rating"])
+        ),
+        key=lambda row: names.get(str(row["person_id"]), "").casefold(),
+    )
+    row_managers = sorted(
+        {str(row["manager_id"]) for row in rows if row["manager_id"]}, key=lambda m: names.get(m, "").casefold()
+    )
     translations = renderer(request).translations(renderer(request).language(request, person))
     gettext = translations.gettext
     buckets = [Bucket(b["label"], float(b["share"]), float(b["guideline"])) for b in calibration["distribution"]]
@@ -898,6 +1098,13 @@ async def _calibration_page(
         "calibration.html",
         person,
         calibration=calibration,
+        rows_page=shown[offset : offset + CALIBRATION_ROWS],
+        rows_shown=len(shown),
+        row_managers=row_managers,
+        manager=manager or "",
+        changed=changed,
+        paging=pages(len(shown), offset, CALIBRATION_ROWS),
+        base=f"/hr/calibration/{session_id}?{query(manager=manager, changed='1' if changed else None)}",
         cycle=cycle,
         names=names,
         chart=chart,
@@ -921,9 +1128,24 @@ async def _calibration_page(
     )
 
 
+# Rows of the ratings table a page: a session is one organisation unit, which may be large.
+CALIBRATION_ROWS = 50
+
+
 @router.get("/hr/calibration/{session_id}", name="calibration")
-async def calibration_page(request: Request, person: HRPerson, session_id: str, notice: str | None = None) -> Response:
-    return await _calibration_page(request, person, session_id, notice=notice)
+async def calibration_page(
+    request: Request,
+    person: HRPerson,
+    session_id: str,
+    notice: str | None = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    manager: Annotated[str | None, Query(max_length=64)] = None,
+    changed: bool = False,
+) -> Response:
+    """``manager``: only that manager's reports; ``changed``: only ratings calibration moved."""
+    return await _calibration_page(
+        request, person, session_id, notice=notice, offset=offset, manager=manager, changed=changed
+    )
 
 
 @router.post("/hr/calibration/{session_id}/adjustments", name="calibration_adjust")
@@ -1161,71 +1383,6 @@ async def pay_changes(request: Request, person: HRPerson, cycle_id: str, form: C
     )
 
 
-# --- notification settings (the notifications component) --------------------------------------------
-
-
-async def _notifications_page(
-    request: Request,
-    person: Person,
-    *,
-    notice: str | None = None,
-    values: dict[str, Any] | None = None,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
-    api = api_for(request, person)
-    current = await api.get("notifications", "/notification-preferences/me")
-    if values is None:
-        values = {
-            "digest_hour": "" if current["digest_hour"] is None else str(current["digest_hour"]),
-            "receive": [kind for kind in current["optional_kinds"] if kind not in current["opted_out"]],
-        }
-    return renderer(request).page(
-        request,
-        "notifications.html",
-        person,
-        current=current,
-        values=values,
-        hours=range(24),
-        notice=notice,
-        errors=errors or {},
-        status_code=status_code,
-    )
-
-
-@router.get("/notifications", name="notifications")
-async def notifications_page(request: Request, person: SignedIn, saved: str | None = None) -> Response:
-    """The address every mail links to: which mails I get and at which hour my digest comes."""
-    return await _notifications_page(request, person, notice="saved" if saved else None)
-
-
-@router.post("/notifications", name="notifications_save")
-async def notifications_save(request: Request, person: SignedIn, form: CheckedForm) -> Response:
-    api = api_for(request, person)
-    current = await api.get("notifications", "/notification-preferences/me")
-    receive = [str(value) for value in form.getlist("receive")]
-    hour = str(form.get("digest_hour", "")).strip()
-    # The form lists the kinds one may receive; the service stores the ones left out.
-    body: dict[str, Any] = {
-        "digest_hour": hour or None,
-        "opted_out": [kind for kind in current["optional_kinds"] if kind not in receive],
-    }
-    try:
-        await api.put("notifications", "/notification-preferences/me", json=body)
-    except ApiError as error:
-        if error.status not in (400, 422):
-            raise
-        errors = {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
-        return await _notifications_page(
-            request,
-            person,
-            values={"digest_hour": hour, "receive": receive},
-            errors=errors,
-            status_code=error.status,
-        )
-    return see_other("/notifications", saved="1")
-
-
 # --- pay approval chains (rewards' approval routes) ------------------------------------------------
 
 
@@ -1349,9 +1506,49 @@ def _form_errors(error: ApiError) -> dict[str, str]:
     return {field.split(".")[0]: message for field, message in error.fields.items()} or {"_form": error.detail}
 
 
-async def _colleagues(api: Api, person: Person) -> list[dict[str, Any]]:
-    found = await api.get("reviews", "/people", active="true", limit=500)
-    return [c for c in found["items"] if str(c["id"]) != person.person_id]
+# The form fields that choose from HR's lists (web/values_pages.py), as the feedback service names them.
+CHOSEN_FROM_CATALOGUES = ("company_value_id", "competency_id")
+# Entries of such a list a page reads at once (HR's lists are far shorter).
+CATALOGUE_LIMIT = 200
+
+
+def _names_by_id(entries: list[dict[str, Any]]) -> dict[str, str]:
+    return {str(entry["id"]): str(entry["name"]) for entry in entries}
+
+
+def _answer_errors(error: ApiError, request_id: str) -> dict[str, str]:
+    """An answer's refusals, keyed by the ids of its fields on the requests page (many answer forms on one page):
+    a stale company value or competency beside its select, anything else beside the text."""
+    selects = {"company_value_id": f"value-{request_id}", "competency_id": f"competency-{request_id}"}
+    found: dict[str, str] = {}
+    for field, message in error.fields.items():
+        found.setdefault(selects.get(field.split(".")[0], request_id), message)
+    return found or {request_id: error.detail}
+
+
+async def _goal_titles(api: Api, goal_ids: list[str]) -> dict[str, str | None]:
+    """Titles of the goals feedback is about, as the viewer may read them (None: not for them)."""
+
+    async def one(goal_id: str) -> str | None:
+        try:
+            return str((await api.get("goals", f"/goals/{quote(goal_id)}"))["title"])
+        except (ApiError, httpx.HTTPError):
+            return None  # the feedback is still shown when the goals service cannot say
+
+    wanted = list(dict.fromkeys(goal_ids))
+    return dict(zip(wanted, await asyncio.gather(*(one(goal_id) for goal_id in wanted)), strict=True))
+
+
+NOT_YOUR_GOAL = _("Ask about one of your own goals.")
+
+
+async def _about_goal(api: Api, goal_id: str) -> dict[str, str] | None:
+    """The goal a new feedback is about, if the giver may read it."""
+    try:
+        goal = await api.get("goals", f"/goals/{quote(goal_id)}")
+    except ApiError:
+        return None
+    return {"id": str(goal["id"]), "title": str(goal["title"]), "owner_id": str(goal["owner_id"])}
 
 
 async def _feedback_page(
@@ -1364,14 +1561,22 @@ async def _feedback_page(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    about_goal: dict[str, str] | None = None,
+    people_q: str | None = None,
 ) -> Response:
     api = api_for(request, person)
     view = view if view in ("received", "given", "shared") else "received"
     path = {"received": "/feedback/received", "given": "/feedback/given", "shared": "/feedback/shared-with-me"}[view]
-    found, colleagues = await asyncio.gather(
-        api.get("feedback", path, limit=PAGE, offset=offset), _colleagues(api, person)
+    chosen = (values or {}).get("receiver_ids")
+    # Archived entries too: the listed feedback may have chosen one before; the form offers the current ones.
+    found, colleagues, company_values, competencies = await asyncio.gather(
+        api.get("feedback", path, limit=PAGE, offset=offset),
+        people_choice(api, people_q, chosen, leave_out=person.person_id),
+        api.get("feedback", "/company-values", include_archived="true", limit=CATALOGUE_LIMIT),
+        api.get("feedback", "/competencies", include_archived="true", limit=CATALOGUE_LIMIT),
     )
     names = await api.names([i["giver_id"] for i in found["items"]] + [i["receiver_id"] for i in found["items"]])
+    goal_titles = await _goal_titles(api, [str(i["goal_id"]) for i in found["items"] if i.get("goal_id")])
     return renderer(request).page(
         request,
         "feedback.html",
@@ -1380,6 +1585,12 @@ async def _feedback_page(
         view=view,
         names=names,
         colleagues=colleagues,
+        company_values=company_values["items"],
+        value_names=_names_by_id(company_values["items"]),
+        competencies=competencies["items"],
+        competency_names=_names_by_id(competencies["items"]),
+        goal_titles=goal_titles,
+        about_goal=about_goal,
         paging=pages(found["total"], offset),
         base=f"/feedback?{query(view=view)}",
         notice=notice,
@@ -1396,8 +1607,25 @@ async def feedback_page(
     view: str = "received",
     offset: Annotated[int, Query(ge=0)] = 0,
     notice: str | None = None,
+    about_goal: Annotated[str | None, Query(max_length=64)] = None,
+    people_q: str | None = None,
+    receiver_ids: Chosen = None,
 ) -> Response:
-    return await _feedback_page(request, person, view=view, offset=offset, notice=notice)
+    """``about_goal`` (from a goal's page): the new feedback is about that goal, to its owner.
+    ``people_q``: the receivers to choose from are who matches it; those chosen come back as parameters."""
+    about = await _about_goal(api_for(request, person), about_goal) if about_goal else None
+    owner = [about["owner_id"]] if about and about["owner_id"] != person.person_id else []
+    chosen = person_ids([*owner, *(receiver_ids or [])])
+    return await _feedback_page(
+        request,
+        person,
+        view=view,
+        offset=offset,
+        notice=notice,
+        values={"receiver_ids": chosen} if chosen else None,
+        about_goal=about,
+        people_q=people_q,
+    )
 
 
 @router.post("/feedback", name="feedback_give")
@@ -1405,14 +1633,23 @@ async def feedback_give(request: Request, person: SignedIn, form: CheckedForm) -
     api = api_for(request, person)
     receivers = [str(value) for value in form.getlist("receiver_ids") if str(value)]
     text = str(form.get("text", "")).strip()
+    links = {name: str(form.get(name) or "") or None for name in ("goal_id", *CHOSEN_FROM_CATALOGUES)}
     try:
-        await api.post("feedback", "/feedback", json={"receiver_ids": receivers, "text": text})
+        await api.post("feedback", "/feedback", json={"receiver_ids": receivers, "text": text, **links})
     except ApiError as error:
         if error.status not in (400, 404, 409, 422):
             raise
-        values = {"receiver_ids": receivers, "text": text}
+        picked = {name: links[name] or "" for name in CHOSEN_FROM_CATALOGUES}
+        values = {"receiver_ids": receivers, "text": text, **picked}
+        about = await _about_goal(api, links["goal_id"]) if links["goal_id"] else None
         return await _feedback_page(
-            request, person, view="given", values=values, errors=_form_errors(error), status_code=error.status
+            request,
+            person,
+            view="given",
+            values=values,
+            errors=_form_errors(error),
+            status_code=error.status,
+            about_goal=about,
         )
     return see_other("/feedback", view="given", notice="given")
 
@@ -1443,16 +1680,24 @@ async def _requests_page(
     values: dict[str, Any] | None = None,
     errors: dict[str, str] | None = None,
     status_code: int = 200,
+    people_q: str | None = None,
+    about_goal: str | None = None,
 ) -> Response:
     api = api_for(request, person)
-    inbox, sent, colleagues = await asyncio.gather(
+    chosen = (values or {}).get("recipient_ids")
+    inbox, sent, colleagues, company_values, competencies = await asyncio.gather(
         api.get("feedback", "/feedback-requests/inbox", status="open", limit=PAGE, offset=offset),
         api.get("feedback", "/feedback-requests", limit=PAGE),
-        _colleagues(api, person),
+        people_choice(api, people_q, chosen, leave_out=person.person_id),
+        api.get("feedback", "/company-values", limit=CATALOGUE_LIMIT),
+        api.get("feedback", "/competencies", limit=CATALOGUE_LIMIT),
     )
+    goal = await _about_goal(api, about_goal) if about_goal else None
     ids = [e["requester_id"] for e in inbox["items"]]
     ids += [r["person_id"] for s in sent["items"] for r in s["recipients"]]
     names = await api.names(ids)
+    goals = [str(i["goal_id"]) for i in [*inbox["items"], *sent["items"]] if i.get("goal_id")]
+    goal_titles = await _goal_titles(api, goals)
     return renderer(request).page(
         request,
         "feedback_requests.html",
@@ -1461,6 +1706,11 @@ async def _requests_page(
         sent=sent["items"],
         names=names,
         colleagues=colleagues,
+        company_values=company_values["items"],
+        competencies=competencies["items"],
+        # Only one's own goal can be asked about: a colleague's is theirs to ask about.
+        about_goal=goal if goal and goal["owner_id"] == person.person_id else None,
+        goal_titles=goal_titles,
         paging=pages(inbox["total"], offset),
         base="/feedback/requests?",
         notice=notice,
@@ -1472,26 +1722,44 @@ async def _requests_page(
 
 @router.get("/feedback/requests", name="feedback_requests")
 async def feedback_requests_page(
-    request: Request, person: SignedIn, offset: Annotated[int, Query(ge=0)] = 0, notice: str | None = None
+    request: Request,
+    person: SignedIn,
+    offset: Annotated[int, Query(ge=0)] = 0,
+    notice: str | None = None,
+    people_q: str | None = None,
+    recipient_ids: Chosen = None,
+    about_goal: Annotated[str | None, Query(max_length=36)] = None,
 ) -> Response:
-    return await _requests_page(request, person, offset=offset, notice=notice)
+    """``people_q``: the people to ask are who matches it; those chosen come back as parameters.
+    ``about_goal``: the request is about that goal of mine (the goal page links here)."""
+    chosen = person_ids(recipient_ids)
+    values = {"recipient_ids": chosen} if chosen else None
+    return await _requests_page(
+        request, person, offset=offset, notice=notice, values=values, people_q=people_q, about_goal=about_goal
+    )
 
 
 @router.post("/feedback/requests", name="feedback_ask")
 async def feedback_ask(request: Request, person: SignedIn, form: CheckedForm) -> Response:
     api = api_for(request, person)
     recipients = [str(value) for value in form.getlist("recipient_ids") if str(value)]
+    goal_id = str(form.get("goal_id") or "") or None
     body: dict[str, Any] = {
         "recipient_ids": recipients,
         "due_on": str(form.get("due_on", "")).strip(),
         "question": str(form.get("question", "")).strip() or None,
+        "goal_id": goal_id,
     }
     try:
+        if goal_id is not None and (await _about_goal(api, goal_id) or {}).get("owner_id") != person.person_id:
+            raise ApiError(status=422, title="Unprocessable", detail="", fields={"goal_id": NOT_YOUR_GOAL})
         await api.post("feedback", "/feedback-requests", json=body)
     except ApiError as error:
         if error.status not in (400, 404, 409, 422):
             raise
-        return await _requests_page(request, person, values=body, errors=_form_errors(error), status_code=error.status)
+        return await _requests_page(
+            request, person, values=body, errors=_form_errors(error), status_code=error.status, about_goal=goal_id
+        )
     return see_other("/feedback/requests", notice="asked")
 
 
@@ -1500,20 +1768,25 @@ async def feedback_answer(request: Request, person: SignedIn, request_id: str, f
     api = api_for(request, person)
     declining = form.get("action") == "decline"
     text = str(form.get("text", "")).strip()
+    links = {name: str(form.get(name) or "") or None for name in CHOSEN_FROM_CATALOGUES}
     try:
         if declining:
             await api.post("feedback", f"/feedback-requests/{quote(request_id)}/decline")
         else:
-            await api.post("feedback", f"/feedback-requests/{quote(request_id)}/answer", json={"text": text})
+            answer = {"text": text, **links}
+            await api.post("feedback", f"/feedback-requests/{quote(request_id)}/answer", json=answer)
     except ApiError as error:
         if error.status not in (400, 404, 409, 422):
             raise
-        message = next(iter(error.fields.values()), None) or error.detail
         return await _requests_page(
             request,
             person,
-            values={f"text:{request_id}": text},
-            errors={request_id: message},
+            values={
+                f"text:{request_id}": text,
+                f"value:{request_id}": links["company_value_id"] or "",
+                f"competency:{request_id}": links["competency_id"] or "",
+            },
+            errors=_answer_errors(error, request_id),
             status_code=error.status,
         )
     return see_other("/feedback/requests", notice="declined" if declining else "answered")
@@ -1522,7 +1795,6 @@ async def feedback_answer(request: Request, person: SignedIn, request_id: str, f
 # --- 1:1 check-ins (the feedback service) -------------------------------------------------------------
 
 RRULES = ("FREQ=WEEKLY", "FREQ=WEEKLY;INTERVAL=2", "FREQ=MONTHLY")
-OCCURRENCES_SHOWN = 6
 
 
 async def _checkins_page(
@@ -1585,105 +1857,3 @@ async def checkin_start(request: Request, person: SignedIn, form: CheckedForm) -
             request, person, values=values, errors=_form_errors(error), status_code=error.status
         )
     return see_other(f"/checkins/{created['id']}", notice="started")
-
-
-async def _series_page(
-    request: Request,
-    person: Person,
-    series_id: str,
-    *,
-    notice: str | None = None,
-    values: dict[str, str] | None = None,
-    errors: dict[str, str] | None = None,
-    status_code: int = 200,
-) -> Response:
-    api = api_for(request, person)
-    path = f"/checkins/series/{quote(series_id)}"
-    series = await api.get("feedback", path)
-    upcoming = series.get("next_occurrence")
-    agenda: dict[str, Any] = {"items": []}
-    actions, notes = await asyncio.gather(
-        api.get("feedback", f"{path}/action-items", limit=100), api.get("feedback", f"{path}/notes", limit=PAGE)
-    )
-    if upcoming is not None:
-        agenda = await api.get("feedback", f"{path}/occurrences/{quote(upcoming['recurrence_id'])}/agenda", limit=100)
-    # The next few meetings (skipped ones too, so a skip can be seen) for skipping or moving one.
-    occurrences: list[dict[str, Any]] = []
-    if series["status"] == "active":
-        occurrences = (await api.get("feedback", f"{path}/occurrences", limit=OCCURRENCES_SHOWN))["items"]
-    errors = dict(errors or {})
-    shown = {occurrence["recurrence_id"] for occurrence in occurrences}
-    for key in [key for key in errors if key.startswith(("occurrence-", "starts_at-"))]:
-        # A refusal about a meeting without a form here (the series ended, an unknown one) stands above.
-        if key.split("-", 1)[1] not in shown:
-            errors.setdefault("_form", errors.pop(key))
-    tz = zone(person.timezone)
-    for occurrence in occurrences:
-        # The move field's value: the meeting's time as the person's own clock shows it.
-        occurrence["local"] = datetime.fromisoformat(occurrence["starts_at"]).astimezone(tz).strftime("%Y-%m-%dT%H:%M")
-    names = await api.names([series["manager_id"], series["report_id"]])
-    return renderer(request).page(
-        request,
-        "checkin_series.html",
-        person,
-        series=series,
-        upcoming=upcoming,
-        agenda=agenda["items"],
-        occurrences=occurrences,
-        actions=actions["items"],
-        notes=notes["items"],
-        names=names,
-        notice=notice,
-        values=values or {},
-        errors=errors or {},
-        status_code=status_code,
-    )
-
-
-@router.get("/checkins/{series_id}", name="checkin_series")
-async def checkin_series_page(
-    request: Request, person: SignedIn, series_id: str, notice: str | None = None
-) -> Response:
-    return await _series_page(request, person, series_id, notice=notice)
-
-
-@router.post("/checkins/{series_id}/{what}", name="checkin_add")
-async def checkin_add(request: Request, person: SignedIn, series_id: str, what: str, form: CheckedForm) -> Response:
-    """Add to the next meeting: a talking point (``agenda``), an action item (``actions``), my private note
-    (``notes``); or mark a talking point covered (``covered``) or an action item done (``done``)."""
-    api = api_for(request, person)
-    values = {key: str(value) for key, value in form.items() if key != "csrf_token"}
-    path = f"/checkins/series/{quote(series_id)}"
-    occurrence = quote(values.get("recurrence_id", ""))
-    item = quote(values.get("item_id", ""))
-    calls: dict[str, tuple[str, str, dict[str, Any]]] = {
-        "agenda": ("POST", f"{path}/occurrences/{occurrence}/agenda", {"text": values.get("text", "").strip()}),
-        "notes": ("POST", f"{path}/occurrences/{occurrence}/notes", {"text": values.get("note", "").strip()}),
-        "actions": (
-            "POST",
-            f"{path}/occurrences/{occurrence}/action-items",
-            {
-                "title": values.get("title", "").strip(),
-                "owner_id": values.get("owner_id", ""),
-                "due_on": values.get("due_on") or None,
-            },
-        ),
-        "covered": ("PATCH", f"{path}/agenda/{item}", {"covered": True}),
-        "done": ("PATCH", f"{path}/action-items/{item}", {"done": True}),
-    }
-    if what not in calls:
-        return renderer(request).page(request, "error.html", person, status_code=404, message_key="not_found")
-    method, target, body = calls[what]
-    try:
-        await api.request("feedback", method, target, json=body)
-    except ApiError as error:
-        if error.status not in (400, 404, 409, 422):
-            raise
-        # Each form's field is named after the form, so the message stands beside the right one.
-        field = {"agenda": "text", "notes": "note", "actions": "title"}.get(what, "_form")
-        errors = {field: next(iter(error.fields.values()), None) or error.detail}
-        for name, message in error.fields.items():
-            if name.split(".")[0] in ("owner_id", "due_on"):
-                errors = {name.split(".")[0]: message}
-        return await _series_page(request, person, series_id, values=values, errors=errors, status_code=error.status)
-    return see_other(f"/checkins/{series_id}", notice=what)

@@ -192,7 +192,7 @@ def sealer(request: Request) -> Sealer:
     return found
 
 
-async def _refreshed_oidc(request: Request, person: Person) -> Person:
+async def _refreshed_oidc(request: Request, person: Person, *, stale: str | None = None) -> Person:
     oauth = request.app.state.oauth
     if oauth is None or not person.refresh_token:
         raise RefreshRefused("no refresh token")
@@ -203,7 +203,7 @@ async def _refreshed_oidc(request: Request, person: Person) -> Person:
         return await refresh_at_provider(oauth.idp, refresh_token, person.person_id)
 
     margin = request.app.state.web_settings.token_refresh_margin
-    answer = await _coordinator(request).refresh(refresh_token, exchange, margin=margin)
+    answer = await _coordinator(request).refresh(refresh_token, exchange, margin=margin, stale=stale)
     return replace(
         person,
         token=answer.access_token,
@@ -234,26 +234,30 @@ async def _refreshed_development(request: Request, person: Person) -> Person:
     )
 
 
-async def fresh_person(request: Request, person: Person) -> Person:
+async def fresh_person(request: Request, person: Person, *, refused: bool = False) -> Person:
     """``person`` with an access token that outlasts the refresh margin, stored in the session.
 
     The provider's refusal (revoked, expired) ends the sign-in once the current token has expired; while
     it is still valid the person carries on with it, because a provider that rotates refresh tokens
     refuses the loser of two simultaneous refreshes. A development person no longer active in the
     directory is signed out at once. A provider that cannot be reached never ends a sign-in:
-    with an expired token the person gets an error page and tries again."""
+    with an expired token the person gets an error page and tries again.
+
+    ``refused``: a service has just refused the person's token, so it is renewed whatever its expiry says,
+    and counts as expired."""
     margin = request.app.state.web_settings.token_refresh_margin
-    if person.expires_at - time.time() > margin:
+    if not refused and person.expires_at - time.time() > margin:
         return person
+    valid = person.token_valid and not refused
     try:
         if person.how == "oidc":
-            renewed = await _refreshed_oidc(request, person)
+            renewed = await _refreshed_oidc(request, person, stale=person.token if refused else None)
         elif person.how == "development":
             renewed = await _refreshed_development(request, person)
         else:
             raise RefreshRefused(f"a sign-in of kind {person.how!r} cannot be refreshed")
     except RefreshRefused as exc:
-        if person.how == "development" or not person.token_valid:
+        if person.how == "development" or not valid:
             log.info("sign-in of %s ended: refresh refused (%s)", person.person_id, exc)
             sign_out(request)
             raise SignInRequired from exc
@@ -261,7 +265,7 @@ async def fresh_person(request: Request, person: Person) -> Person:
         return person
     except ProviderUnavailable as exc:
         log.warning("the identity provider cannot refresh a token: %s", exc)
-        if person.token_valid:
+        if valid:
             return person
         raise ApiError(
             status=503,
@@ -271,6 +275,16 @@ async def fresh_person(request: Request, person: Person) -> Person:
         ) from exc
     request.session["person"] = renewed.as_session()
     return renewed
+
+
+async def renewed_token(request: Request, refused: str) -> str:
+    """A new access token for the signed-in person after a service refused ``refused`` (see ``Api``)."""
+    person = Person.from_session(request.session.get("person"))
+    if person is None:
+        raise SignInRequired
+    if person.token != refused:
+        return person.token  # renewed already, by another call of this request
+    return (await fresh_person(request, person, refused=True)).token
 
 
 async def current_person(request: Request) -> Person:

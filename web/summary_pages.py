@@ -19,16 +19,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from web.api import Api, ApiError
+from web.i18n import marked as _
 from web.pages import api_for
 from web.rendering import renderer
 from web.session import CheckedForm, NotAllowed, Person, SignedIn
 
 router = APIRouter()
-
-
-def _(message: str) -> str:
-    """Marks a message for the catalogue (tests/web/test_units.py finds it); the page translates it."""
-    return message
 
 
 NO_SUCH = _("There is no such person among your reports.")

@@ -180,17 +180,28 @@ class RefreshCoordinator:
             del self._locks[key]
 
     async def refresh(
-        self, refresh_token: str, exchange: Callable[[], Awaitable[Refreshed]], *, margin: float
+        self,
+        refresh_token: str,
+        exchange: Callable[[], Awaitable[Refreshed]],
+        *,
+        margin: float,
+        stale: str | None = None,
     ) -> Refreshed:
         """The answer for ``refresh_token``: a remembered one while its access token outlasts ``margin``
-        (a provider that does not rotate hands the same refresh token back, so an old answer can be stale)."""
+        (a provider that does not rotate hands the same refresh token back, so an old answer can be stale)
+        and is not ``stale``, an access token a service has refused."""
         now = time.monotonic()
         self._forget_old(now)
         key = self._key(refresh_token)
         lock = self._locks.setdefault(key, asyncio.Lock())
         async with lock:
             known = self._answers.get(key)
-            if known is not None and known[0] > time.monotonic() and known[1].expires_at - time.time() > margin:
+            if (
+                known is not None
+                and known[0] > time.monotonic()
+                and known[1].expires_at - time.time() > margin
+                and known[1].access_token != stale
+            ):
                 return known[1]
             answer = await exchange()
             self._answers[key] = (time.monotonic() + self._grace, answer)

@@ -1,5 +1,6 @@
 """Upward feedback in the pages: answer the open pulses about one's manager, read one's own results,
-and (HR) open a standalone pulse. Everything goes through the feedback service with the person's token.
+and (HR) list every pulse, open a standalone one, give more time, close or cancel one. Everything
+goes through the feedback service with the person's token.
 
 A manager's results page never shows how many answered: below k the service releases nothing
 and says so in the same words for "below k" and "nobody", and the page keeps it that way.
@@ -7,16 +8,17 @@ and says so in the same words for "below k" and "nobody", and the page keeps it 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import quote
 from uuid import UUID
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from web.api import ApiError
+from web.i18n import marked as _
 from web.i18n import zone
-from web.pages import _deadline, api_for, see_other
+from web.pages import PAGE, _deadline, api_for, pages, query, see_other
 from web.rendering import renderer
 from web.session import CheckedForm, HRPerson, Person, SignedIn
 
@@ -25,11 +27,7 @@ router = APIRouter()
 SCALE = (1, 2, 3, 4, 5)
 # The newest released results listed on /upward; older ones are a page of the API away.
 RESULTS_SHOWN = 20
-
-
-def _(message: str) -> str:
-    """Marks a message for the catalogue (tests/web/test_units.py finds it); the page translates it."""
-    return message
+PULSE_STATUSES = ("open", "closed", "cancelled")
 
 
 # The service's problem ``reason`` (or status) -> the page's message (an English msgid).
@@ -37,6 +35,8 @@ REASONS = {
     "task_done": _("You have answered this upward feedback already; answers are taken once."),
     "too_late": _("This upward feedback has closed; it takes no more answers."),
     "no_manager": _("You have no manager to give upward feedback to."),
+    "pulse_closed": _("This upward feedback has closed; its results are out."),
+    "pulse_cancelled": _("This upward feedback was cancelled."),
 }
 STATUSES = {
     403: _("You are not asked to answer this upward feedback."),
@@ -205,13 +205,79 @@ async def upward_extend(request: Request, person: HRPerson, pulse_id: str, form:
     return see_other(f"/upward/{checked}/results", notice="extended")
 
 
+@router.get("/hr/upward/{pulse_id}/cancel", name="upward_cancel_confirm")
+async def upward_cancel_confirm(request: Request, person: HRPerson, pulse_id: str) -> Response:
+    """Cancelling cannot be undone and deletes the answers: the results page links here, and only this
+    page's button cancels."""
+    checked = _pulse_id(pulse_id)
+    if checked is None:
+        raise ApiError(status=404, title="Not Found", detail=STATUSES[404])
+    pulse = await api_for(request, person).get("feedback", f"/upward-feedback/{quote(checked)}")
+    return renderer(request).page(request, "upward_cancel.html", person, pulse=pulse)
+
+
+@router.post("/hr/upward/{pulse_id}/cancel", name="upward_cancel")
+async def upward_cancel(request: Request, person: HRPerson, pulse_id: str, form: CheckedForm) -> Response:
+    """Ends an open pulse without any release (the feedback service deletes its answers)."""
+    checked = _pulse_id(pulse_id)
+    if checked is None:
+        raise ApiError(status=404, title="Not Found", detail=STATUSES[404])
+    try:
+        await api_for(request, person).post("feedback", f"/upward-feedback/{quote(checked)}/cancel")
+    except ApiError as error:
+        if error.status != 409:
+            raise
+        # Closed or cancelled meanwhile (the sweep, another HR person): the results page says which.
+        return await _results_page(
+            request, person, checked, errors={"close": _message(error)}, status_code=error.status
+        )
+    return see_other(f"/upward/{checked}/results", notice="cancelled")
+
+
 # --- HR: a standalone pulse -----------------------------------------------------------------------
 
 
+async def _hr_page(
+    request: Request,
+    person: Person,
+    *,
+    status: str | None = None,
+    offset: int = 0,
+    values: dict[str, str] | None = None,
+    errors: dict[str, str] | None = None,
+    created: str | None = None,
+    status_code: int = 200,
+) -> Response:
+    """Every pulse, newest first (the feedback service's list: the pulses themselves, never a count of
+    answers), and the form that opens a standalone one."""
+    status = status if status in PULSE_STATUSES else None
+    found = await api_for(request, person).get("feedback", "/upward-feedback", status=status, limit=PAGE, offset=offset)
+    return renderer(request).page(
+        request,
+        "upward_new.html",
+        person,
+        pulses=found["items"],
+        status=status,
+        statuses=PULSE_STATUSES,
+        paging=pages(found["total"], offset),
+        base=f"/hr/upward?{query(status=status)}",
+        values=values or {"min_raters": "3"},
+        errors=errors or {},
+        created=created,
+        status_code=status_code,
+    )
+
+
 @router.get("/hr/upward", name="upward_new")
-async def upward_new(request: Request, person: HRPerson, created: str | None = None) -> Response:
+async def upward_new(
+    request: Request,
+    person: HRPerson,
+    created: str | None = None,
+    status: Annotated[str | None, Query()] = None,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> Response:
     shown = _pulse_id(created) if created else None
-    return renderer(request).page(request, "upward_new.html", person, values={"min_raters": "3"}, created=shown)
+    return await _hr_page(request, person, status=status, offset=offset, created=shown)
 
 
 @router.post("/hr/upward", name="upward_create")
@@ -235,6 +301,4 @@ async def upward_create(request: Request, person: HRPerson, form: CheckedForm) -
                 errors["_form"] = error.detail
         else:
             return see_other("/hr/upward", created=created["id"])
-    return renderer(request).page(
-        request, "upward_new.html", person, values=values, errors=errors, created=None, status_code=422
-    )
+    return await _hr_page(request, person, values=values, errors=errors, status_code=422)

@@ -32,6 +32,7 @@ from tests.notifications.conftest import (  # noqa: F401
     smtp,
 )
 from tests.support.processes import free_port
+from tests.support.waiting import wait_until
 from web.app import SESSION_COOKIE, create_app
 from web.session import Person
 from web.settings import WebBackend, WebSettings
@@ -112,6 +113,46 @@ async def client_of(stack: Stack, name: str) -> httpx.AsyncClient:
 def admin_session(client: httpx.AsyncClient, person_id: str, auth: TokenFactory) -> None:
     token = auth(Role.admin, person_id=uuid.UUID(person_id))["Authorization"].removeprefix("Bearer ")
     forged_session(client, person_id, token, ["admin", "employee"])
+
+
+async def clients_of(stack: Stack, auth: TokenFactory, admin: str = "Adam Admin") -> dict[str, httpx.AsyncClient]:
+    """A signed-in browser for everyone added so far; ``admin`` as an admin (development sign-in knows none)."""
+    clients = {name: await client_of(stack, name) for name in stack.people if name != admin}
+    if admin in stack.people:
+        clients[admin] = web_client(stack.app)
+        admin_session(clients[admin], stack.people[admin], auth)
+    return clients
+
+
+async def hr_org(stack: Stack, auth: TokenFactory) -> dict[str, httpx.AsyncClient]:
+    """For HR's pages: Skip Level over Mia Manager over Ada Employee (Eng), Una Unrelated (Sales), Hanna
+    HR, Greta Geld (HR, German) and Dora Departing (HR) in People, Adam Admin; a browser each, signed in."""
+    await stack.add_person("Skip Level", "Exec")
+    await stack.add_person("Mia Manager", "Eng", "Skip Level")
+    await stack.add_person("Ada Employee", "Eng", "Mia Manager")
+    await stack.add_person("Una Unrelated", "Sales")
+    await stack.add_person("Hanna HR", "People")
+    await stack.add_person("Greta Geld", "People", locale="de-DE")
+    await stack.add_person("Dora Departing", "People")
+    await stack.add_person("Adam Admin", "Ops")
+    return await clients_of(stack, auth)
+
+
+async def deactivate_dora(stack: Stack, dora: httpx.AsyncClient, probe: str) -> str:
+    """Dora Departing (``hr_org``) leaves while signed in; returns her form token once ``probe``, a page of hers,
+    answers 403: the service behind it has learnt of it from the directory's event."""
+    token = csrf_of((await dora.get("/inbox")).text)
+    assert (await dora.get(probe)).status_code != 403, "refused before she left"
+    gone = await stack.services["reviews"].patch(
+        f"/people/{stack.people['Dora Departing']}", json={"active": False}, headers=stack.hr_headers
+    )
+    assert gone.status_code == 200, gone.text
+
+    async def refused() -> bool:
+        return (await dora.get(probe)).status_code == 403
+
+    await wait_until(refused, timeout=30, message=f"{probe} refuses Dora, deactivated")
+    return token
 
 
 StackFactory = Callable[..., AbstractAsyncContextManager[Stack]]

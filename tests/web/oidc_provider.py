@@ -53,6 +53,9 @@ class Provider:
     refused: list[str] = field(default_factory=list)
     authorize_requests: list[dict[str, str]] = field(default_factory=list)
     access_ttl: int = 600
+    # The lifetime the token answer claims (expires_in), when it should differ from the token's exp: a
+    # token refused before the client expects it, as after a slow request or with clocks apart.
+    claimed_ttl: int | None = None
     refresh: bool = False  # hand out refresh tokens
     rotate: bool = False  # a refresh token is spent by its use; the answer carries a new one
     refresh_tokens: dict[str, RefreshGrant] = field(default_factory=dict)
@@ -167,7 +170,7 @@ class Provider:
         answer: dict[str, Any] = {
             "access_token": self.sign({**base, "aud": self.audience, "roles": self.roles}),
             "token_type": "Bearer",
-            "expires_in": self.access_ttl,
+            "expires_in": self.access_ttl if self.claimed_ttl is None else self.claimed_ttl,
             "id_token": self.sign(id_claims),
         }
         if self.refresh and new_refresh:

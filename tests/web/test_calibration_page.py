@@ -19,12 +19,13 @@ from tests.cycle_reads.support import Seeded, open_session
 from tests.rewards.support import MATRIX, add_bands, band, import_csv, today
 from tests.support.waiting import wait_until
 from tests.web.conftest import StackFactory, csrf_of, sign_in_as
+from web import pages as web_pages
 
 pytestmark = pytest.mark.database
 
 
 async def test_calibration_shows_nine_box_raters_and_pay_consequences(
-    web_stack: StackFactory, auth: TokenFactory, settings: Settings
+    web_stack: StackFactory, auth: TokenFactory, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     async with web_stack("reviews", "rewards") as stack:
         reviews, rewards = stack.services["reviews"], stack.services["rewards"]
@@ -81,6 +82,26 @@ async def test_calibration_shows_nine_box_raters_and_pay_consequences(
         after = (await stack.web.get(moved.headers["location"])).text
         assert "<td>4,000</td>" in after
         assert "The last change (bob, 3 → 4) changes the merit increase by 750" in after
+
+        # The ratings table by manager, the changed ones only, and a page at a time (by name).
+        def names_in_table(page_html: str) -> list[str]:
+            table = page_html.split("Proposed and final ratings</caption>")[1].split("</table>")[0]
+            return [cell.split("</th>")[0] for cell in table.split('<th scope="row">')[1:]]
+
+        base = f"/hr/calibration/{session_id}"
+        assert names_in_table(after) == ["alice", "bob", "mgr"]
+        changed = (await stack.web.get(base, params={"changed": "1"})).text
+        assert names_in_table(changed) == ["bob"]
+        mine = (await stack.web.get(base, params={"manager": seeded.manager})).text
+        assert names_in_table(mine) == ["alice", "bob"]
+        assert f'<option value="{seeded.manager}" selected>mgr</option>' in mine
+        monkeypatch.setattr(web_pages, "CALIBRATION_ROWS", 2)
+        first = (await stack.web.get(base)).text
+        assert names_in_table(first) == ["alice", "bob"]
+        assert f'href="{base}?&offset=2"' in first
+        assert names_in_table((await stack.web.get(base, params={"offset": "2"})).text) == ["mgr"]
+        nobody = (await stack.web.get(base, params={"manager": str(uuid.uuid4())})).text
+        assert "No rating matches." in nobody
 
         # Potential: a point off the potential scale stands beside its own field; then alice is placed.
         bad = await stack.web.post(

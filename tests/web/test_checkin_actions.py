@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import TokenFactory
 from tests.support.waiting import wait_until
-from tests.web.conftest import StackFactory, admin_session, client_of, csrf_of, web_client
+from tests.web.conftest import Stack, StackFactory, clients_of, csrf_of
 from web.checkin_pages import NO_SERIES, NO_SUCH, NO_TIME, OUT_OF_ORDER, local_start
 
 pytestmark = pytest.mark.database
@@ -45,6 +45,18 @@ async def start_series(mona: httpx.AsyncClient, report: str) -> str:
     return started[-1].headers["location"].split("?")[0].rsplit("/", 1)[1]
 
 
+async def cast(stack: Stack, auth: TokenFactory) -> dict[str, httpx.AsyncClient]:
+    """Mona manages Emil and Dora; Mona's manager, a colleague elsewhere, HR and an admin look on."""
+    await stack.add_person("Skip Level", "Exec", timezone="Europe/Berlin")
+    await stack.add_person("Mona Manager", "Eng", "Skip Level", timezone="Europe/Berlin")
+    await stack.add_person("Emil Employee", "Eng", "Mona Manager", timezone="America/New_York")
+    await stack.add_person("Dora Departing", "Eng", "Mona Manager")
+    await stack.add_person("Una Unrelated", "Sales")
+    await stack.add_person("Hanna HR", "People")
+    await stack.add_person("Adam Admin", "Ops")
+    return await clients_of(stack, auth)
+
+
 def test_a_typed_time_is_read_in_the_persons_zone() -> None:
     assert local_start("2027-01-05T09:00", "America/New_York") == "2027-01-05T09:00:00-05:00"
     assert local_start("2027-07-05T09:00", "Europe/Berlin") == "2027-07-05T09:00:00+02:00"
@@ -55,17 +67,8 @@ def test_a_typed_time_is_read_in_the_persons_zone() -> None:
 
 async def test_skip_move_and_end_by_role(web_stack: StackFactory, auth: TokenFactory) -> None:
     async with web_stack("reviews", "feedback") as stack:
-        await stack.add_person("Skip Level", "Exec", timezone="Europe/Berlin")
-        await stack.add_person("Mona Manager", "Eng", "Skip Level", timezone="Europe/Berlin")
-        emil = await stack.add_person("Emil Employee", "Eng", "Mona Manager", timezone="America/New_York")
-        await stack.add_person("Dora Departing", "Eng", "Mona Manager")
-        await stack.add_person("Una Unrelated", "Sales")
-        await stack.add_person("Hanna HR", "People")
-        admin_id = await stack.add_person("Adam Admin", "Ops")
-        clients = {name: await client_of(stack, name) for name in stack.people if name != "Adam Admin"}
-        admin = web_client(stack.app)
-        admin_session(admin, admin_id, auth)
-        clients["Adam Admin"] = admin
+        clients = await cast(stack, auth)
+        emil = stack.people["Emil Employee"]
         mona, emil_web, dora = clients["Mona Manager"], clients["Emil Employee"], clients["Dora Departing"]
         try:
             series = await start_series(mona, emil)
@@ -178,3 +181,49 @@ async def test_skip_move_and_end_by_role(web_stack: StackFactory, auth: TokenFac
         finally:
             for client in clients.values():
                 await client.aclose()
+
+
+async def test_an_action_item_handed_on_by_role(web_stack: StackFactory, auth: TokenFactory) -> None:
+    async with web_stack("reviews", "feedback") as stack:
+        clients = await cast(stack, auth)
+        mona_id, emil_id = stack.people["Mona Manager"], stack.people["Emil Employee"]
+        mona, emil = clients["Mona Manager"], clients["Emil Employee"]
+        series = await start_series(mona, emil_id)
+        page = (await mona.get(f"/checkins/{series}")).text
+        recurrence = re.search(r'name="recurrence_id" value="([0-9A-Z]+)"', page)
+        assert recurrence is not None
+        added = await post(
+            mona, f"/checkins/{series}/actions", recurrence_id=recurrence[1], title="Book the offsite", owner_id=emil_id
+        )
+        assert added.status_code == 303, added.text
+        [item] = (
+            await stack.services["feedback"].get(
+                f"/checkins/series/{series}/action-items", headers=auth(person_id=uuid.UUID(mona_id))
+            )
+        ).json()["items"]
+        shown = (await emil.get(f"/checkins/{series}")).text
+        assert "Give to Mona Manager" in shown
+        assert "Give to Emil Employee" not in shown  # it is his already
+
+        # Outside the pair: the service's 404, and the owner stays.
+        for name in ("Skip Level", "Una Unrelated", "Hanna HR", "Adam Admin"):
+            refused = await post(clients[name], f"/checkins/{series}/owner", item_id=item["id"], owner_id=mona_id)
+            assert refused.status_code == 404, name
+        # Someone who is neither of the two, typed in by hand: the service's refusal, on the page.
+        stranger = await post(
+            emil, f"/checkins/{series}/owner", item_id=item["id"], owner_id=stack.people["Una Unrelated"]
+        )
+        assert stranger.status_code == 422, stranger.text
+        assert "the owner is the manager or the report of the series" in stranger.text
+
+        handed = await post(emil, f"/checkins/{series}/owner", item_id=item["id"], owner_id=mona_id)
+        assert handed.status_code == 303, handed.text
+        assert handed.headers["location"] == f"/checkins/{series}?notice=owner"
+        after = (await mona.get(handed.headers["location"])).text
+        assert "The action item has a new owner." in after
+        assert "Book the offsite — Mona Manager" in after
+        assert "Give to Emil Employee" in after
+        held = await stack.services["feedback"].get(
+            f"/checkins/series/{series}/action-items", headers=auth(person_id=uuid.UUID(emil_id))
+        )
+        assert [entry["owner_id"] for entry in held.json()["items"]] == [mona_id]

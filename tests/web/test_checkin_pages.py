@@ -87,6 +87,17 @@ async def test_a_one_to_one_series(web_stack: StackFactory) -> None:
         assert done.status_code == 303, done.text
         assert "Draft the promotion case — Emil Employee (done)" in (await web.get(series_path)).text
 
-        # A colleague outside the pair: the service's 404.
+        # The meetings for his own calendar: a file, linked from the page, without the agenda.
+        calendar = f"{series_path}/calendar.ics"
+        assert f'href="{calendar}" download' in (await web.get(series_path)).text
+        ics = await web.get(calendar)
+        assert ics.status_code == 200, ics.text
+        assert ics.headers["content-type"] == "text/calendar; charset=utf-8"
+        assert "SUMMARY:1:1: Mona Manager and Emil Employee" in ics.text
+        assert "RRULE:FREQ=WEEKLY;INTERVAL=2" in ics.text
+        assert "Career goals" not in ics.text
+
+        # A colleague outside the pair: the service's 404, for the calendar too.
         await sign_in_as(web, una)
         assert (await web.get(series_path)).status_code == 404
+        assert (await web.get(calendar)).status_code == 404

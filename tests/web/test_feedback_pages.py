@@ -80,22 +80,32 @@ async def test_written_feedback_and_requests(web_stack: StackFactory) -> None:
         )
         assert asked.status_code == 303, asked.text
 
-        # Una answers (an empty answer first: refused beside it), Mona declines.
+        # Una answers (an empty answer first: refused beside it, the value she chose kept), Mona declines.
+        value = await stack.services["feedback"].post(
+            "/company-values", json={"name": "Ownership"}, headers=stack.hr_headers
+        )
+        assert value.status_code == 201, value.text
+        ownership = value.json()["id"]
         await sign_in_as(web, una)
         inbox = await web.get("/feedback/requests")
+        assert f'<option value="{ownership}">Ownership</option>' in inbox.text
         assert "Emil Employee asks for your feedback" in inbox.text
         assert "How did the launch go for you?" in inbox.text
         request_id = inbox.text.split('action="/feedback/requests/')[1].split("/answer")[0]
         blank = await post_form(
-            web, "/feedback/requests", f"/feedback/requests/{request_id}/answer", {"action": "answer", "text": ""}
+            web,
+            "/feedback/requests",
+            f"/feedback/requests/{request_id}/answer",
+            {"action": "answer", "text": "", "company_value_id": ownership},
         )
         assert blank.status_code == 422, blank.text
         assert f'id="error-{request_id}"' in blank.text
+        assert f'<option value="{ownership}" selected>Ownership</option>' in blank.text
         answered = await post_form(
             web,
             "/feedback/requests",
             f"/feedback/requests/{request_id}/answer",
-            {"action": "answer", "text": "Smooth, thanks to your runbook."},
+            {"action": "answer", "text": "Smooth, thanks to your runbook.", "company_value_id": ownership},
         )
         assert answered.headers["location"] == "/feedback/requests?notice=answered"
         assert "Nobody waits for your feedback." in (await web.get("/feedback/requests")).text
@@ -109,4 +119,6 @@ async def test_written_feedback_and_requests(web_stack: StackFactory) -> None:
         mine = (await web.get("/feedback/requests")).text
         assert "Una Unrelated: answered" in mine
         assert "Mona Manager: declined" in mine
-        assert "Smooth, thanks to your runbook." in (await web.get("/feedback")).text
+        answers = (await web.get("/feedback")).text
+        assert "Smooth, thanks to your runbook." in answers
+        assert "Company value: Ownership" in answers

@@ -131,10 +131,59 @@ async def test_the_owner_changes_a_goal_its_key_results_and_milestones(web_stack
         assert (await post(emil, status, **{"status-status": ""})).status_code == 303
         assert (await goal_of(stack, goal_id))["status_override"] is None
 
+        # Who may see it: private, then public again; a choice the service does not know is named.
+        fields = {"goal-title": "Halve the CI time", "goal-period": "2026-H2", "goal-weight": "30"}
+        assert '<option value="public" selected>' in (await emil.get(edit)).text
+        assert (await post(emil, edit, **fields, **{"goal-visibility": "private"})).status_code == 303
+        assert (await goal_of(stack, goal_id))["visibility"] == "private"
+        assert '<option value="private" selected>' in (await emil.get(edit)).text
+        secret = await post(emil, edit, **fields, **{"goal-visibility": "secret"})
+        assert secret.status_code == 422
+        assert 'id="error-goal-visibility"' in secret.text
+        assert (await post(emil, edit, **fields, **{"goal-visibility": "public"})).status_code == 303
+        assert (await goal_of(stack, goal_id))["visibility"] == "public"
+
+        # Removing the key result asks first and names the milestone that stays without it.
+        tied = {"ms-new-title": "Builds under 20 minutes", "ms-new-due_date": "2026-10-31"}
+        tied |= {"ms-new-key_result_id": key_result["id"], "ms-new-target_value": "20"}
+        assert (await post(emil, f"/goals/{goal_id}/milestones", **tied)).status_code == 303
+        remove = f"/goals/{goal_id}/key-results/{key_result['id']}/remove"
+        assert f'href="{remove}"' in (await emil.get(edit)).text
+        confirm = await emil.get(remove)
+        assert confirm.status_code == 200
+        assert "Remove the key result p95 build minutes?" in confirm.text
+        assert "<li>Builds under 20 minutes</li>" in confirm.text
+        assert f'href="{edit}"' in confirm.text  # no, back
+        assert (await emil.post(remove, data={})).status_code == 403  # no CSRF token
+        assert len((await goal_of(stack, goal_id))["key_results"]) == 1
+        removed = await post(emil, remove)
+        assert removed.status_code == 303, removed.text
+        assert removed.headers["location"] == f"{edit}?saved=removed"
+        held = await goal_of(stack, goal_id)
+        assert held["key_results"] == []
+        assert [(m["title"], m["key_result_id"]) for m in held["milestones"] if m["target_value"] == 20] == [
+            ("Builds under 20 minutes", None)
+        ]
+        assert "Removed." in (await emil.get(f"{edit}?saved=removed")).text
+        assert (await post(emil, remove)).status_code == 303  # pressed twice: gone already
+        assert (await emil.get(remove)).status_code == 404
+
+        # And a milestone.
+        remove = f"/goals/{goal_id}/milestones/{milestone['id']}/remove"
+        assert f'href="{remove}"' in (await emil.get(edit)).text
+        assert "Remove the milestone Cache the toolchain?" in (await emil.get(remove)).text
+        assert (await post(emil, remove)).status_code == 303
+        assert [m["title"] for m in (await goal_of(stack, goal_id))["milestones"]] == ["Builds under 20 minutes"]
+        assert (await emil.get(f"/goals/{goal_id}/milestones/{uuid.uuid4()}/remove")).status_code == 404
+        assert (await emil.get(f"/goals/{goal_id}/milestones/not-an-id/remove")).status_code == 404
+
         # An address that names no goal, and a post without the CSRF token.
         assert (await emil.get("/goals/not-a-goal/edit")).status_code == 404
         assert (await emil.get(f"/goals/{uuid.uuid4()}/edit")).status_code == 404
         assert (await emil.post(edit, data={"goal-title": "x"})).status_code == 403
+
+
+NAMES = ("Emil Employee", "Mona Manager", "Skip Level", "Ada Admin", "Hanna HR", "Una Unrelated")
 
 
 async def test_who_may_change_a_goal(web_stack: StackFactory, auth: TokenFactory) -> None:
@@ -156,8 +205,11 @@ async def test_who_may_change_a_goal(web_stack: StackFactory, auth: TokenFactory
             return True
 
         await wait_until(known, timeout=30, message="goals knows everyone")
+        key_results = [{"title": f"KR of {name}"} for name in NAMES]
         goal = await stack.services["goals"].post(
-            "/goals", json={"title": "Ship the release", "owner_id": owner}, headers=stack.hr_headers
+            "/goals",
+            json={"title": "Ship the release", "owner_id": owner, "key_results": key_results},
+            headers=stack.hr_headers,
         )
         assert goal.status_code == 201, goal.text
         goal_id = goal.json()["id"]
@@ -192,12 +244,33 @@ async def test_who_may_change_a_goal(web_stack: StackFactory, auth: TokenFactory
         assert sorted(titles) == sorted(name for name, (_page, change) in expected.items() if change == 303)
         assert (await goal_of(stack, goal_id))["title"] == "Ship the release (Ada Admin)"
 
+        # Removing: everyone who reads the goal sees the question; only those who may change it remove.
+        held = await goal_of(stack, goal_id)
+        kr_of = {kr["title"].removeprefix("KR of "): kr["id"] for kr in held["key_results"]}
+        milestone_of = {m["title"]: m["id"] for m in held["milestones"]}
+        first = next(iter(milestone_of.values()))
+        refused_first = sorted(expected.items(), key=lambda entry: entry[1][1] == 303)
+        for name, (page_status, change_status) in refused_first:
+            client = clients[name]
+            remove_kr = f"/goals/{goal_id}/key-results/{kr_of[name]}/remove"
+            assert (await client.get(remove_kr)).status_code == page_status, name
+            assert (await post(client, remove_kr)).status_code == change_status, name
+            remove_ms = f"/goals/{goal_id}/milestones/{milestone_of.get(name, first)}/remove"
+            assert (await client.get(remove_ms)).status_code == page_status, name
+            assert (await post(client, remove_ms)).status_code == change_status, name
+        held = await goal_of(stack, goal_id)
+        assert sorted(kr["title"] for kr in held["key_results"]) == ["KR of Hanna HR", "KR of Una Unrelated"]
+        assert held["milestones"] == []
+
         plan = {"title": "Private plan", "owner_id": owner, "visibility": "private"}
         private = await stack.services["goals"].post("/goals", json=plan, headers=stack.hr_headers)
         assert private.status_code == 201, private.text
         hidden = f"/goals/{private.json()['id']}/edit"
         assert (await clients["Una Unrelated"].get(hidden)).status_code == 404  # not told it exists
         assert (await post(clients["Una Unrelated"], hidden, **{"goal-title": "x"})).status_code == 404
+        hidden_kr = f"/goals/{private.json()['id']}/key-results/{uuid.uuid4()}/remove"
+        assert (await clients["Una Unrelated"].get(hidden_kr)).status_code == 404
+        assert (await post(clients["Una Unrelated"], hidden_kr)).status_code == 404
 
         # Dora leaves while signed in: the goals service refuses her once it learns it.
         csrf = csrf_of((await dora.get("/goals")).text)
@@ -211,3 +284,6 @@ async def test_who_may_change_a_goal(web_stack: StackFactory, auth: TokenFactory
 
         await wait_until(refused, timeout=30, message="the goals service learns Dora left")
         assert (await goal_of(stack, goal_id))["title"] == "Ship the release (Ada Admin)"
+        kept = f"/goals/{goal_id}/key-results/{kr_of['Hanna HR']}/remove"
+        assert (await dora.post(kept, data={"csrf_token": csrf})).status_code == 403
+        assert len((await goal_of(stack, goal_id))["key_results"]) == 2

@@ -61,6 +61,57 @@ async def test_my_notification_settings(web_stack: StackFactory, notifier: Notif
         assert 'value="gate_reminder" checked' in shown
         assert 'value="task_created">' in shown
 
+        # A kind at once, and quiet hours past midnight; a box at once for a kind not received means nothing.
+        token = csrf_of(shown)
+        chosen = await stack.web.post(
+            "/notifications",
+            data={
+                "csrf_token": token,
+                "digest_hour": "7",
+                "receive": ["gate_reminder", "task_created"],
+                "at_once": ["task_created", "task_reminder"],
+                "quiet_start": "22",
+                "quiet_end": "6",
+            },
+        )
+        assert chosen.status_code == 303, chosen.text
+        stored = (await notifier.client.get("/notification-preferences/me", headers=headers)).json()
+        assert (stored["at_once"], stored["quiet_hours"]) == (["task_created"], {"start": 22, "end": 6})
+        shown = (await stack.web.get("/notifications")).text
+        assert 'id="at-once-task_created" name="at_once" value="task_created" checked' in shown
+        assert 'id="at-once-checkin_reminder"' not in shown  # always at once: not offered
+        assert '<option value="22" selected>' in shown
+        # Saving the hour again keeps what is chosen at once (the service replaces the whole setting).
+        again = await stack.web.post(
+            "/notifications",
+            data={
+                **{"csrf_token": token, "digest_hour": "8", "receive": ["task_created"]},
+                "at_once": "task_created",
+                "quiet_start": "22",
+                "quiet_end": "6",
+            },
+        )
+        assert again.status_code == 303
+        assert (await notifier.client.get("/notification-preferences/me", headers=headers)).json()["at_once"] == [
+            "task_created"
+        ]
+        # One hour of the two: refused beside the missing one, nothing stored; the same hour twice: the service's 422.
+        half = await stack.web.post(
+            "/notifications", data={"csrf_token": token, "receive": ["task_created"], "quiet_start": "22"}
+        )
+        assert half.status_code == 422
+        assert 'id="error-quiet_end"' in half.text
+        same = await stack.web.post(
+            "/notifications",
+            data={"csrf_token": token, "receive": ["task_created"], "quiet_start": "5", "quiet_end": "5"},
+        )
+        assert same.status_code == 422
+        assert 'id="error-quiet_start"' in same.text
+        stored = (await notifier.client.get("/notification-preferences/me", headers=headers)).json()
+        assert stored["quiet_hours"] == {"start": 22, "end": 6}
+        german = await stack.web.get("/notifications", headers={"accept-language": "de"})
+        assert "Ruhezeit" in german.text
+
         # Without the CSRF token nothing changes.
         refused = await stack.web.post("/notifications", data={"digest_hour": "9"})
         assert refused.status_code == 403

@@ -1,6 +1,7 @@
 """Upward feedback in the pages over the real feedback service (and NATS): who reaches which page,
-the service's refusals as readable messages, a manager's results without counts, and the mail
-an opened pulse brings (the real notifications component and SMTP server)."""
+the service's refusals as readable messages, a manager's results without counts, HR's list of
+pulses and its cancellation, the inbox leading to open pulses, and the mail an opened pulse brings
+(the real notifications component and SMTP server)."""
 
 from __future__ import annotations
 
@@ -13,16 +14,17 @@ from fastapi import FastAPI
 
 from services.feedback.models import Person as FeedbackPerson
 from tests.conftest import TokenFactory
-from tests.notifications.conftest import Notifier
+from tests.notifications.conftest import Notifier, plain
 from tests.support.waiting import wait_until
 from tests.web.conftest import (
     StackFactory,
-    admin_session,
-    client_of,
+    clients_of,
     csrf_of,
     sign_in_as,
     web_client,
 )
+from web.api import Services
+from web.pages import _open_pulses
 
 pytestmark = pytest.mark.database
 
@@ -64,11 +66,8 @@ async def test_upward_pages_by_role_with_readable_refusals(web_stack: StackFacto
         await stack.add_person("Una Unrelated", "Sales")
         await stack.add_person("Hanna HR", "People")
         await stack.add_person("Helga Leaving", "People")
-        admin_id = await stack.add_person("Adam Admin", "Ops")
-        clients = {name: await client_of(stack, name) for name in stack.people if name != "Adam Admin"}
-        admin = web_client(stack.app)
-        admin_session(admin, admin_id, auth)
-        clients["Adam Admin"] = admin
+        await stack.add_person("Adam Admin", "Ops")
+        clients = await clients_of(stack, auth)
         try:
             # Only HR and admins open a pulse; everyone else is refused the page and the post.
             for name, client in clients.items():
@@ -300,15 +299,198 @@ async def test_an_opened_pulse_and_released_results_mail_the_people_concerned(
             "mona.manager@example.com",
         ], "the reports are asked; Mona, who has no manager, is told of her results only"
         [asked] = notifier.inbox.to("emil.employee@example.com")
-        text = asked.get_content()
+        text = plain(asked)
         assert "You may now give anonymous feedback on your manager, until" in text
         assert "17:00 (Europe/Berlin)" in text
         assert "/upward\r\n" in text
         [told] = notifier.inbox.to("mona.manager@example.com")
-        assert "The results of an upward feedback about you are ready." in told.get_content()
-        assert f"/upward/{pulse}/results" in told.get_content()
+        assert "The results of an upward feedback about you are ready." in plain(told)
+        assert f"/upward/{pulse}/results" in plain(told)
         for mail in mails:
             # Nothing but ids and times crossed the bus: no title, comment or rating reaches a mail.
-            assert "Q4 pulse" not in mail.get_content()
-            assert "Secret words" not in mail.get_content()
-            assert "4.3" not in mail.get_content()
+            assert "Q4 pulse" not in plain(mail)
+            assert "Secret words" not in plain(mail)
+            assert "4.3" not in plain(mail)
+
+
+CANCEL_LINK = "Cancel it without results…"
+CONFIRM = "Yes, cancel it without results"
+WAS_CANCELLED = "This upward feedback was cancelled."
+HAS_CLOSED = "This upward feedback has closed; its results are out."
+INBOX_HEADING = "Upward feedback you may answer"
+
+
+async def test_hr_lists_and_cancels_pulses_and_the_inbox_leads_to_open_ones(
+    web_stack: StackFactory, auth: TokenFactory
+) -> None:
+    async with web_stack("reviews", "feedback") as stack:
+        await stack.add_person("Skip Level", "Exec")
+        await stack.add_person("Mona Manager", "Eng", "Skip Level")
+        for name in ("Emil Employee", "Dora Departing"):
+            await stack.add_person(name, "Eng", "Mona Manager")
+        await stack.add_person("Una Unrelated", "Sales")
+        await stack.add_person("Hanna HR", "People")
+        await stack.add_person("Helga Leaving", "People")
+        await stack.add_person("Adam Admin", "Ops")
+        clients = await clients_of(stack, auth)
+        admin = clients["Adam Admin"]
+        feedback = stack.services["feedback"]
+        hanna, emil = clients["Hanna HR"], clients["Emil Employee"]
+        try:
+            closes_on = (datetime.now(UTC).date() + timedelta(days=7)).isoformat()
+            opened = await open_pulse(hanna, title="Spring pulse", closes_on=closes_on, min_raters="3")
+            assert opened.status_code == 303, opened.text
+            spring = opened.headers["location"].split("created=")[1]
+            closes_at = (datetime.now(UTC) + timedelta(days=9)).isoformat()
+            created = await feedback.post(
+                "/upward-feedback", json={"title": "Autumn pulse", "closes_at": closes_at}, headers=stack.hr_headers
+            )
+            assert created.status_code == 201, created.text
+            autumn = created.json()["id"]
+
+            # The inbox names the pulses Emil may still answer and leads to each; answered, it is gone.
+            await sees_pulse(emil, autumn)
+            inbox = (await emil.get("/inbox")).text
+            assert INBOX_HEADING in inbox
+            for pulse in (spring, autumn):
+                assert f'href="/upward#pulse-{pulse}"' in inbox
+                assert f'id="pulse-{pulse}"' in (await emil.get("/upward")).text
+            assert (await answer(emil, spring, rating="4")).status_code == 303
+            inbox = (await emil.get("/inbox")).text
+            assert f'href="/upward#pulse-{spring}"' not in inbox
+            assert f'href="/upward#pulse-{autumn}"' in inbox
+            # Not on the list of reviews to write, and not for people without a manager to rate.
+            assert INBOX_HEADING not in (await emil.get("/inbox?kind=manager_review")).text
+            for name in ("Una Unrelated", "Hanna HR", "Skip Level"):
+                assert INBOX_HEADING not in (await clients[name].get("/inbox")).text, name
+
+            # Only HR and admins reach the list, the confirmation page and the cancel post.
+            results = f"/upward/{autumn}/results"
+            for name, client in clients.items():
+                may = name in ("Hanna HR", "Helga Leaving", "Adam Admin")
+                listing = await client.get("/hr/upward")
+                assert listing.status_code == (200 if may else 403), name
+                assert (await client.get(f"/hr/upward/{autumn}/cancel")).status_code == (200 if may else 403), name
+                page = await client.get(results)
+                assert page.status_code == 200, name
+                assert (f'href="/hr/upward/{autumn}/cancel"' in page.text) == may, name
+                if not may:
+                    own = csrf_of((await client.get("/upward")).text)
+                    refused = await client.post(f"/hr/upward/{autumn}/cancel", data={"csrf_token": own})
+                    assert refused.status_code == 403, name
+            listed = (await hanna.get("/hr/upward")).text
+            assert "Upward feedback (HR)" in listed
+            assert listed.index("Autumn pulse") < listed.index("Spring pulse"), "newest first"
+            assert f'href="/upward/{spring}/results"' in listed
+            assert 'href="/hr/upward" aria-current="page"' in listed
+            assert 'href="/hr/upward"' not in (await emil.get("/inbox")).text, "no HR link for an employee"
+
+            # Confirmation first; a post without the CSRF token changes nothing.
+            confirm = await hanna.get(f"/hr/upward/{autumn}/cancel")
+            assert CONFIRM in confirm.text
+            assert f'action="/hr/upward/{autumn}/cancel"' in confirm.text
+            assert (await hanna.post(f"/hr/upward/{autumn}/cancel", data={})).status_code == 403
+            held = await feedback.get(f"/upward-feedback/{autumn}", headers=stack.hr_headers)
+            assert held.json()["status"] == "open"
+            cancelled = await hanna.post(f"/hr/upward/{autumn}/cancel", data={"csrf_token": csrf_of(confirm.text)})
+            assert cancelled.status_code == 303, cancelled.text
+            assert cancelled.headers["location"] == f"/upward/{autumn}/results?notice=cancelled"
+            shown = (await hanna.get(cancelled.headers["location"])).text
+            assert "The upward feedback is cancelled" in shown
+            assert CANCEL_LINK not in shown
+            held = await feedback.get(f"/upward-feedback/{autumn}", headers=stack.hr_headers)
+            assert held.json()["status"] == "cancelled"
+            # Gone from Emil's inbox; an answer now is refused in words.
+            assert INBOX_HEADING not in (await emil.get("/inbox")).text
+            late = await answer(emil, autumn, rating="3")
+            assert late.status_code == 409
+            assert CLOSED in late.text
+            # Cancelled already (another HR person's tab), or closed with its results out: 409 in words.
+            token = csrf_of((await admin.get("/hr/upward")).text)
+            again = await admin.post(f"/hr/upward/{autumn}/cancel", data={"csrf_token": token})
+            assert again.status_code == 409, again.text
+            assert WAS_CANCELLED in again.text
+            assert 'id="error-close"' in again.text
+            assert CONFIRM not in (await hanna.get(f"/hr/upward/{autumn}/cancel")).text
+            closed = await feedback.post(f"/upward-feedback/{spring}/close", headers=stack.hr_headers)
+            assert closed.status_code == 200, closed.text
+            too_late = await admin.post(f"/hr/upward/{spring}/cancel", data={"csrf_token": token})
+            assert too_late.status_code == 409, too_late.text
+            assert HAS_CLOSED in too_late.text
+            for missing in (str(uuid.uuid4()), "not-a-pulse"):
+                assert (await hanna.get(f"/hr/upward/{missing}/cancel")).status_code == 404, missing
+                unknown = await hanna.post(f"/hr/upward/{missing}/cancel", data={"csrf_token": csrf_of(confirm.text)})
+                assert unknown.status_code == 404, missing
+
+            # The status filter, and pages of 20, newest first.
+            for number in range(20):
+                body = {"title": f"Pulse {number:02d}", "closes_at": closes_at}
+                made = await feedback.post("/upward-feedback", json=body, headers=stack.hr_headers)
+                assert made.status_code == 201, made.text
+            only_cancelled = (await hanna.get("/hr/upward?status=cancelled")).text
+            assert "Autumn pulse" in only_cancelled
+            assert "Spring pulse" not in only_cancelled
+            assert "Pulse 19" not in only_cancelled
+            only_closed = (await admin.get("/hr/upward?status=closed")).text
+            assert ("Spring pulse" in only_closed, "Autumn pulse" in only_closed) == (True, False)
+            first = (await hanna.get("/hr/upward")).text
+            assert "Pulse 19" in first
+            assert "Autumn pulse" not in first
+            assert 'href="/hr/upward?&amp;offset=20"' in first or 'href="/hr/upward?&offset=20"' in first
+            second = (await hanna.get("/hr/upward?offset=20")).text
+            assert ("Autumn pulse" in second, "Spring pulse" in second, "Pulse 19" in second) == (True, True, False)
+            assert "No upward feedback with this status." in (await hanna.get("/hr/upward?status=open&offset=40")).text
+
+            # Helga (HR) leaves while signed in: feedback refuses her the list and the cancel.
+            helga = clients["Helga Leaving"]
+            helga_token = csrf_of((await helga.get("/hr/upward")).text)
+            left = await stack.services["reviews"].patch(
+                f"/people/{stack.people['Helga Leaving']}", json={"active": False}, headers=stack.hr_headers
+            )
+            assert left.status_code == 200, left.text
+
+            async def helga_refused() -> bool:
+                return (await helga.get("/hr/upward")).status_code == 403
+
+            await wait_until(helga_refused, timeout=30, message="feedback refuses Helga the list")
+            open_one = (await feedback.get("/upward-feedback?status=open&limit=1", headers=stack.hr_headers)).json()
+            target = open_one["items"][0]["id"]
+            gone = await helga.post(f"/hr/upward/{target}/cancel", data={"csrf_token": helga_token})
+            assert gone.status_code == 403
+            still = await feedback.get(f"/upward-feedback/{target}", headers=stack.hr_headers)
+            assert still.json()["status"] == "open"
+            # Dora (an employee) is deactivated while signed in: no HR page opens for her either.
+            dora = clients["Dora Departing"]
+            await stack.services["reviews"].patch(
+                f"/people/{stack.people['Dora Departing']}", json={"active": False}, headers=stack.hr_headers
+            )
+            assert (await dora.get("/hr/upward")).status_code == 403
+
+            # Signed out: the sign-in.
+            anonymous = web_client(stack.app)
+            for path in ("/hr/upward", f"/hr/upward/{autumn}/cancel"):
+                assert (await anonymous.get(path)).status_code == 303, path
+            await anonymous.aclose()
+        finally:
+            for client in clients.values():
+                await client.aclose()
+
+
+async def test_the_inbox_stands_when_the_feedback_service_cannot_name_open_pulses() -> None:
+    answered = {"id": str(uuid.uuid4()), "answered": True}
+    waiting = {"id": str(uuid.uuid4()), "answered": False}
+
+    def answering(request: httpx.Request) -> httpx.Response:
+        if request.headers["Authorization"] == "Bearer down":
+            raise httpx.ConnectError("refused", request=request)
+        if request.headers["Authorization"] == "Bearer failing":
+            return httpx.Response(503, json={"title": "Service Unavailable", "status": 503, "detail": "no key"})
+        return httpx.Response(200, json=[answered, waiting])
+
+    services = Services({"feedback": "http://feedback"}, {"feedback": httpx.MockTransport(answering)})
+    try:
+        assert await _open_pulses(services.as_person("fine")) == [waiting]
+        assert await _open_pulses(services.as_person("failing")) is None
+        assert await _open_pulses(services.as_person("down")) is None
+    finally:
+        await services.aclose()

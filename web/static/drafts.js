@@ -77,8 +77,13 @@
     else store.removeItem(key);
   };
 
-  // Fills in what was kept. Only empty fields and choices nobody made, unless the draft is the one whose
-  // post met the ended sign-in: that is newer than anything the page shows, so it takes the fields over.
+  // A value the page only proposes (a default date, marked data-suggested) is no one's data: what the
+  // person typed over it and kept in the tab wins, as long as the field still shows the proposal.
+  const suggested = (field) => "suggested" in field.dataset && field.value === field.defaultValue;
+
+  // Fills in what was kept. Only empty fields, suggestions and choices nobody made, unless the draft is the
+  // one whose post met the ended sign-in: that is newer than anything the page shows, so it takes the
+  // fields over.
   const restore = (form, values, replace) => {
     let restored = false;
     const all = fields(form);
@@ -112,7 +117,7 @@
           field.value = kept;
           restored = true;
         }
-      } else if (field.value !== kept && (replace || field.value === "")) {
+      } else if (field.value !== kept && (replace || field.value === "" || suggested(field))) {
         field.value = kept;
         restored = true;
       }
@@ -169,16 +174,36 @@
   // Every form handler answers an accepted post with a redirect (303) and a refused one with the page
   // itself, so arriving here through a redirect means the post was taken: its draft has done its work.
   const [navigation] = performance.getEntriesByType("navigation");
-  if (pending && navigation && navigation.redirectCount > 0) store.removeItem(pending);
+  // Other tabs of this browser may keep their own copy of the same form (sessionStorage is per tab):
+  // they hear that it was accepted here, so they do not offer that text again as unsent.
+  const channel = "BroadcastChannel" in window ? new BroadcastChannel("meritloop-drafts") : null;
+  if (pending && navigation && navigation.redirectCount > 0) {
+    store.removeItem(pending);
+    if (channel) channel.postMessage({ person, accepted: pending });
+  }
 
+  const kept = new Map();
   for (const form of document.querySelectorAll("form[data-keep-draft]")) {
     const key = keyOf(form);
+    kept.set(key, form);
     const draft = load(key);
     if (draft && restore(form, draft.values, Boolean(draft.bounced))) {
       notice(form, draft.bounced ? script.dataset.bounced : script.dataset.restored);
     }
     if (draft && draft.bounced) save(key, form);
     watch(form, key);
+  }
+
+  if (channel) {
+    channel.addEventListener("message", (event) => {
+      const { person: sender, accepted } = event.data || {};
+      if (sender !== person || typeof accepted !== "string" || !accepted.startsWith(PREFIX)) return;
+      if (store.getItem(accepted) === null) return;
+      store.removeItem(accepted);
+      // The fields still show what was typed in this tab; the person decides whether it still matters.
+      const form = kept.get(accepted);
+      if (form) notice(form, script.dataset.sentElsewhere);
+    });
   }
 
   const signout = document.querySelector('form[action="/signout"]');

@@ -1,6 +1,7 @@
-"""A 1:1 series' meetings skipped, moved and the series ended through the pages, in Chromium, over the
-real reviews and feedback services (and NATS). A move outside the series' order is refused beside its
-field first. Every page gets a screenshot and an axe-core check (WCAG 2.1 A/AA)."""
+"""A 1:1 series' talking point reworded, its earlier meetings opened, its meetings skipped, moved and the
+series ended through the pages, in Chromium, over the real reviews and feedback services (and NATS). An
+empty wording and a move outside the series' order are refused beside their fields first. Every page
+gets a screenshot and an axe-core check (WCAG 2.1 A/AA)."""
 
 from __future__ import annotations
 
@@ -19,7 +20,7 @@ from shared.settings import Settings
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.support.waiting import wait_until
 from tests.web.browser.support import Pages, browsing, sign_in
-from web.checkin_pages import OUT_OF_ORDER
+from web.checkin_pages import NO_WORDING, OUT_OF_ORDER
 
 pytestmark = [pytest.mark.database, pytest.mark.timeout(600)]
 
@@ -70,6 +71,31 @@ async def test_skip_move_and_end_a_one_to_one_in_the_browser(
             await expect(page.get_by_role("heading", name="Coming meetings")).to_be_visible()
             await pages.check(page, "series")
 
+            # Mara puts a talking point on the agenda and rewords it: an empty wording first.
+            await page.get_by_label("Talking point").fill("Quarterly goals")
+            await page.get_by_role("button", name="Add to the agenda").click()
+            await page.get_by_text("Reword", exact=True).click()
+            wording = page.get_by_label("New wording")
+            await wording.fill("")
+            await page.get_by_role("button", name="Save the new wording").click()
+            await expect(page.get_by_text(NO_WORDING)).to_be_visible()
+            await expect(page.get_by_label("New wording")).to_have_attribute("aria-invalid", "true")
+            await pages.check(page, "reword-refused")
+            await page.get_by_label("New wording").fill("Quarterly goals, revisited")
+            await page.get_by_role("button", name="Save the new wording").click()
+            await expect(page.get_by_role("status")).to_have_text("The talking point is reworded.")
+            await expect(page.get_by_text("Quarterly goals, revisited — Mara Manager")).to_be_visible()
+            await pages.check(page, "reworded")
+            held = await feedback.get(f"/checkins/series/{series['id']}/occurrences/{original[0]}/agenda", headers=mara)
+            assert [item["text"] for item in held.json()["items"]] == ["Quarterly goals, revisited"]
+
+            # The series begins in three days: no meeting of it is over yet.
+            await page.get_by_role("link", name="Earlier meetings and their agendas").click()
+            await expect(page.get_by_role("heading", name=re.compile("Earlier meetings"))).to_be_visible()
+            await expect(page.get_by_text("There are no earlier meetings in this time.")).to_be_visible()
+            await pages.check(page, "earlier-meetings")
+            await page.get_by_role("link", name="Back to the 1:1").click()
+
             await page.get_by_role("button", name="Skip this meeting").first.click()
             await expect(page.get_by_role("status")).to_have_text("The meeting is skipped.")
             await expect(page.get_by_role("heading", name=re.compile(r"\(skipped\)"))).to_have_count(1)
@@ -100,7 +126,7 @@ async def test_skip_move_and_end_a_one_to_one_in_the_browser(
             await expect(page.get_by_role("status")).to_have_text("The 1:1 series has ended.")
             await expect(page.get_by_role("link", name="Eli Employee")).to_have_count(0)
             await pages.check(page, "ended")
-        assert pages.count == 6, pages.checked
+        assert pages.count == 9, pages.checked
         assert pages.violations == [], "\n".join(pages.violations)
         # What the browser did is what the service holds.
         after = (await feedback.get(f"/checkins/series/{series['id']}", headers=mara)).json()

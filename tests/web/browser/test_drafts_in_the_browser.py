@@ -5,8 +5,9 @@ Alice edits her saved self-assessment draft and writes more; her sign-in reaches
 (MERITLOOP_WEB_SESSION_MAX_AGE, 30 seconds here) before she saves; the sign-in page says her text is
 kept; once signed in again she is back on the form with her newer text in it and a notice, and the
 service still holds the old draft. Saving it is accepted: the kept copy is gone, so it does not come
-back when the service's draft changes from elsewhere, nor after feedback is sent. Text kept across
-pages is gone after sign-out, from every tab, and never shown to someone else signing in in the same tab.
+back when the service's draft changes from elsewhere, nor after feedback is sent. Another tab's copy
+of a form goes once the form is sent from one tab. Text kept across pages is gone after sign-out, from
+every tab, and never shown to someone else signing in in the same tab.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ LONGER = "Shipped the search rewrite, then forty minutes on what it taught the t
 NEW = "Took the on-call rota over when nobody else would."
 BOUNCED = "Your text from before your sign-in ended is back in the form. It is not saved yet."
 RESTORED = "Your unsaved text from earlier in this tab is back in the form. It is not saved yet."
+SENT_ELSEWHERE = "This form was sent from another tab. What you typed here is no longer kept, and it is not saved."
 KEPT_DRAFTS = "Object.keys(sessionStorage).filter((key) => key.startsWith('meritloop-draft:'))"
 
 
@@ -174,12 +176,31 @@ async def test_typed_text_survives_an_ended_sign_in_in_the_tab(
                     await expect(text).to_have_value("Half a thought about the planning meeting")
                     await expect(page.get_by_role("status")).to_have_text(RESTORED)
                     await pages.check(page, "feedback-text-back")
-                    # A second tab keeps its own copy; sign-out in the first empties both.
+                    # A second tab keeps its own copy, until the same form is sent from the first one:
+                    # the copy goes, and the form the second tab shows says so and keeps what it shows.
                     other = await context.new_page()
                     await other.goto("/feedback")
-                    await other.get_by_label("Your feedback (only they can read it)").fill("Written in another tab")
+                    other_text = other.get_by_label("Your feedback (only they can read it)")
+                    await other_text.fill("Written in another tab")
                     await other.get_by_role("link", name="Inbox").click()
                     assert len(await other.evaluate(KEPT_DRAFTS)) == 1
+                    await other.get_by_role("link", name="Feedback", exact=True).click()
+                    await expect(other_text).to_have_value("Written in another tab")
+                    await page.get_by_label("To", exact=True).select_option(label="bob")
+                    await page.get_by_role("button", name="Send feedback").click()
+                    await expect(page.get_by_role("status")).to_have_text("Your feedback is sent.")
+                    await expect(other.get_by_role("status").filter(has_text=SENT_ELSEWHERE)).to_be_visible()
+                    await expect(other_text).to_have_value("Written in another tab")
+                    assert await other.evaluate(KEPT_DRAFTS) == []
+                    await pages.check(other, "feedback-sent-elsewhere")
+                    # Typed on, it is kept again; sign-out in the first tab empties both.
+                    await other_text.fill("Written on in another tab")
+                    await other.get_by_role("link", name="Inbox").click()
+                    assert len(await other.evaluate(KEPT_DRAFTS)) == 1
+                    await page.get_by_role("link", name="Feedback", exact=True).click()
+                    await text.fill("Half a thought about the next planning meeting")
+                    await page.get_by_role("link", name="Inbox").click()
+                    assert len(await page.evaluate(KEPT_DRAFTS)) == 1
                     await page.get_by_role("button", name="Sign out").click()
                     await expect(page.get_by_role("heading", name="Sign in", exact=True)).to_be_visible()
                     assert await page.evaluate(KEPT_DRAFTS) == []
@@ -201,6 +222,6 @@ async def test_typed_text_survives_an_ended_sign_in_in_the_tab(
                     assert await page.evaluate(KEPT_DRAFTS) == []
                 finally:
                     await browser.close()
-            assert pages.count == 3, pages.checked
+            assert pages.count == 4, pages.checked
             assert pages.violations == [], "\n".join(pages.violations)
             assert [message for message in refused if "Content Security Policy" in message] == []

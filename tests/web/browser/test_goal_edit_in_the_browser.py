@@ -1,6 +1,7 @@
 """A goal changed through the pages in Chromium, over the real reviews and goals services (and NATS):
-its title and weight, a key result added, a milestone added and marked done, a refused weight shown
-beside its field first. Every page gets a screenshot and an axe-core check (WCAG 2.1 A/AA)."""
+its title, weight and visibility, a key result added, a milestone added and marked done, the key result
+removed through the page that asks first, a refused weight shown beside its field first. Every page gets
+a screenshot and an axe-core check (WCAG 2.1 A/AA)."""
 
 from __future__ import annotations
 
@@ -51,6 +52,7 @@ async def test_change_a_goal_in_the_browser(
             await expect(page.locator("#error-goal-weight")).to_be_visible()
             await pages.check(page, "weight-refused")
             await page.locator("#goal-weight").fill("30")
+            await page.get_by_label("Who may see it").select_option("private")
             await page.get_by_role("button", name="Save goal").click()
             await expect(page.get_by_role("status")).to_have_text("Saved.")
             await expect(page.locator("#goal-title")).to_have_value("Halve the CI time")
@@ -68,10 +70,24 @@ async def test_change_a_goal_in_the_browser(
             await milestone.get_by_role("button", name="Mark done").click()
             await expect(milestone.get_by_role("button", name="Not done after all")).to_be_visible()
             await pages.check(page, "changed")
-        assert pages.count == 3, pages.checked
+
+            key_result = page.get_by_role("form", name="Key result p95 build minutes")
+            await key_result.get_by_role("link", name="Remove key result p95 build minutes").click()
+            await expect(page.get_by_role("heading", name="Remove the key result p95 build minutes?")).to_be_visible()
+            await pages.check(page, "remove-key-result")
+            await page.get_by_role("button", name="Yes, remove the key result").click()
+            await expect(page.get_by_role("status")).to_have_text("Removed.")
+            await expect(page.get_by_role("form", name="Key result p95 build minutes")).to_have_count(0)
+            await expect(page.get_by_label("Who may see it")).to_have_value("private")
+            await pages.check(page, "removed")
+        assert pages.count == 5, pages.checked
         assert pages.violations == [], "\n".join(pages.violations)
         # What the browser did is what the service holds.
         held = (await goals.get(f"/goals/{goal_id}", headers=hr)).json()
-        assert (held["title"], held["weight"]) == ("Halve the CI time", 30)
-        assert [(kr["title"], kr["target_value"]) for kr in held["key_results"]] == [("p95 build minutes", 20)]
+        assert (held["title"], held["weight"], held["visibility"]) == ("Halve the CI time", 30, "private")
+        assert held["key_results"] == []
         assert [m["completed_at"] is not None for m in held["milestones"]] == [True]
+        audit = (await goals.get(f"/goals/{goal_id}/audit", headers=hr)).json()["items"]
+        # Only the milestone done is left to measure it: the goal is done.
+        assert {entry["action"] for entry in audit[:2]} == {"key_result_removed", "completed"}
+        assert (held["progress"], held["status"]) == (100.0, "done")

@@ -193,10 +193,15 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
     # The notification settings every mail links to (the notifications component).
     await eli.get_by_role("link", name="Notifications").click()
     await eli.get_by_label("Hour of the daily digest").select_option(label="07:00")
-    await eli.get_by_label("Reminders before a task is due").uncheck()
+    receive = eli.get_by_role("group", name="Mails I want to receive")
+    await receive.get_by_label("Reminders before a task is due").uncheck()
+    await eli.get_by_role("group", name="Mail these at once").get_by_label("A new task for me").check()
+    await eli.get_by_label("Quiet from").select_option(label="22:00")
+    await eli.get_by_label("Quiet until").select_option(label="07:00")
     await eli.get_by_role("button", name="Save").click()
     await expect(eli.get_by_role("status")).to_contain_text("notification settings are saved")
-    await expect(eli.get_by_label("Reminders before a task is due")).not_to_be_checked()
+    await expect(receive.get_by_label("Reminders before a task is due")).not_to_be_checked()
+    await expect(eli.get_by_role("group", name="Mail these at once").get_by_label("A new task for me")).to_be_checked()
     await pages.check(eli, "employee-notifications")
     await eli.get_by_role("link", name="Inbox").click()
     await eli.get_by_role("link", name="Self-assessment").click()
@@ -328,10 +333,20 @@ async def _run_cycle(browser: Browser, base: str, pages: Pages, people: dict[str
 
     # --- a second cycle: overdue at once, a task reassigned, moved on a phase, cancelled ------------
     await hr.get_by_role("link", name="New cycle").click()
+    await hr.goto(f"{hr.url}?people_q=Mara")  # as after a search: the people lists' search form is shown
     await hr.get_by_label("Name", exact=True).fill("Mid-year check")
     await hr.get_by_label("Departments").fill("Eng")
     # Its self-assessment was due yesterday: the task is overdue from the start.
-    await hr.get_by_label("Self-assessment").fill((utcnow() - timedelta(days=1)).date().isoformat())
+    due = (utcnow() - timedelta(days=1)).date().isoformat()
+    await hr.get_by_label("Self-assessment").fill(due)
+    # A search reloads the page; what HR typed comes back from the tab's draft.
+    await hr.get_by_label("Find people by name or e-mail").fill("Eli")
+    await hr.get_by_role("button", name="Find", exact=True).click()
+    await expect(hr.get_by_role("status")).to_contain_text("Your unsaved text from earlier in this tab")
+    await expect(hr.get_by_label("Find people by name or e-mail")).to_have_value("Eli")
+    await expect(hr.get_by_label("Name", exact=True)).to_have_value("Mid-year check")
+    await expect(hr.get_by_label("Departments")).to_have_value("Eng")
+    await expect(hr.get_by_label("Self-assessment")).to_have_value(due)
     await hr.get_by_role("button", name="Create cycle").click()
     await hr.get_by_role("button", name="Launch").click()
     await expect(hr.get_by_role("status")).to_contain_text("launched")

@@ -71,8 +71,8 @@ async def test_an_upward_pulse_answered_in_the_browser(
 async def _answer_and_read(browser: Browser, base: str, pages: Pages, close: Callable[[str], Awaitable[None]]) -> str:
     # --- HR opens a pulse ---------------------------------------------------------------------------
     _, hr = await sign_in(browser, base, "Hedda People")
-    await hr.get_by_role("link", name="Upward feedback").click()
-    await hr.get_by_role("link", name="Open an upward feedback").click()
+    await hr.get_by_role("link", name="Upward feedback (HR)").click()
+    await expect(hr.get_by_text("No upward feedback yet.")).to_be_visible()
     await hr.get_by_label("Title").fill("Spring pulse")
     await hr.get_by_role("button", name="Open", exact=True).click()
     await expect(hr.locator("#error-closes_on")).to_be_visible()
@@ -87,13 +87,19 @@ async def _answer_and_read(browser: Browser, base: str, pages: Pages, close: Cal
     # --- the reports answer -------------------------------------------------------------------------
     for number, name in enumerate(REPORTS):
         _, report = await sign_in(browser, base, name)
-        await report.get_by_role("link", name="Upward feedback").click()
+        await report.get_by_role("link", name="Upward feedback", exact=True).click()
         # The feedback service learns the report and their manager from the directory's events.
         await reload_until(
             report,
             lambda page=report: page.get_by_role("heading", name="Spring pulse").is_visible(),  # type: ignore[misc]
             f"{name}'s pulse",
         )
+        if number == 0:
+            # The inbox mentions the pulse and leads to it.
+            await report.get_by_role("link", name="Inbox").click()
+            await expect(report.get_by_role("heading", name="Upward feedback you may answer")).to_be_visible()
+            await pages.check(report, "employee-inbox-upward")
+            await report.get_by_role("link", name="Spring pulse").click()
         await expect(report.get_by_text("Open until")).to_be_visible()
         if number == 0:
             await pages.check(report, "employee-upward")
@@ -128,4 +134,24 @@ async def _answer_and_read(browser: Browser, base: str, pages: Pages, close: Cal
     await expect(hr.get_by_role("row", name="Eng 50 1")).to_be_visible()
     await expect(hr.get_by_text("Shields us from churn.")).to_have_count(0)
     await pages.check(hr, "hr-upward-results")
+
+    # --- HR opens a second pulse and cancels it from the list, through the confirmation page ----------
+    await hr.get_by_role("link", name="Upward feedback (HR)").click()
+    await hr.get_by_label("Title").fill("Autumn pulse")
+    await hr.get_by_label("Closes on (end of the working day)").fill((utcnow() + timedelta(days=9)).date().isoformat())
+    await hr.get_by_role("button", name="Open", exact=True).click()
+    await expect(hr.get_by_role("row", name=re.compile("Spring pulse closed"))).to_be_visible()
+    await pages.check(hr, "hr-upward-list")
+    await hr.get_by_role("link", name="Autumn pulse").click()
+    await hr.get_by_role("link", name="Cancel it without results…").click()
+    await expect(hr.get_by_text("This cannot be undone.")).to_be_visible()
+    await pages.check(hr, "hr-upward-cancel-confirm")
+    await hr.get_by_role("button", name="Yes, cancel it without results").click()
+    await expect(hr.get_by_role("status")).to_contain_text("The upward feedback is cancelled")
+    await pages.check(hr, "hr-upward-cancelled")
+    await hr.get_by_role("link", name="Every upward feedback").click()
+    await hr.get_by_label("Status").select_option("cancelled")
+    await hr.get_by_role("button", name="Filter").click()
+    await expect(hr.get_by_role("row", name=re.compile("Autumn pulse cancelled"))).to_be_visible()
+    await expect(hr.get_by_role("link", name="Spring pulse")).to_have_count(0)
     return pulse
