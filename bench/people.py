@@ -26,9 +26,11 @@ import uuid
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import closing
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
+from sqlalchemy import text as sql_text
 from sqlalchemy.engine import make_url
 
 from services.reviews.directory.importer import import_people, parse_records
@@ -266,6 +268,16 @@ def bare_sqlite(path: Path, org: Org, events_written: Sequence[tuple[str, str]])
     return elapsed, cpu
 
 
+# The search's predicate as plain SQL: the floor a name search stands on (display name or primary address).
+BARE_COUNT = sql_text(
+    "SELECT count(*) FROM people WHERE active = TRUE AND (lower(display_name) LIKE :p OR lower(email) LIKE :p)"
+)
+BARE_PAGE = sql_text(
+    "SELECT * FROM people WHERE active = TRUE AND (lower(display_name) LIKE :p OR lower(email) LIKE :p) "
+    "ORDER BY display_name, id LIMIT 50"
+)
+
+
 async def run(args: argparse.Namespace) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="meritloop-bench-"))
     url = args.database_url or f"sqlite+aiosqlite:///{workdir / 'reviews.db'}"
@@ -328,6 +340,26 @@ async def run(args: argparse.Namespace) -> None:
         _, everyone = await timed("reports under the VP, all depths (every id)", args.runs, all_report_ids)
         _, managers = await timed("manager chain of a person at the bottom", args.runs, chain)
         print(f"  (checks: total {total:,}, ids {len(everyone):,}, chain length {len(managers)})")
+
+        # GET /people?q= (the pickers' search): a family name many share, and one person by part of an
+        # address; each beside the same statement as bare SQL (count, then the first page of 50).
+        family = org.rows[org.levels[-1][0]][3].lower()
+        address = f".{org.levels[-1][0] + 1}@"
+
+        async def search(text_: str, *, every_address: bool) -> tuple[list[Any], int]:
+            return await repository.list(limit=50, offset=0, active=True, text=text_, every_address=every_address)
+
+        async def bare_sql(text_: str) -> tuple[int, list[Any]]:
+            pattern = {"p": f"%{text_}%"}
+            counted = await session.scalar(BARE_COUNT, pattern)
+            return int(counted or 0), list(await session.execute(BARE_PAGE, pattern))
+
+        for label, text_ in (("a shared family name", family), ("part of one address", address)):
+            title = f"search {label} ({text_!r}): count + first page of 50"
+            mine, (_rows, found) = await timed(title, args.runs, partial(search, text_, every_address=False))
+            hr, _ = await timed("  the same as HR", args.runs, partial(search, text_, every_address=True))
+            floor, (bare_found, _) = await timed("  bare SQL, same predicate", args.runs, partial(bare_sql, text_))
+            print(f"  ({found:,} match; bare {bare_found:,}; search/bare {mine / floor:.1f}x, as HR {hr / floor:.1f}x)")
     await engine.dispose()
     print(f"data left in {workdir}")
 

@@ -156,6 +156,39 @@ async def load_demo(client: httpx.AsyncClient, settings: Settings) -> DemoResult
     )
 
 
+# --- demo company values and competencies (feedback) -------------------------------------------
+
+# The values match the demo template's competencies section; the competencies are what people tag
+# everyday feedback with.
+DEMO_LISTS: dict[str, tuple[tuple[str, str], ...]] = {
+    "/company-values": (
+        ("Ownership", "Sees things through and says so when they slip."),
+        ("Candour", "Says the hard thing kindly, early."),
+    ),
+    "/competencies": (
+        ("Clarity", "Plans, docs and talks that others can act on."),
+        ("Craft", "Work that is careful, tested and easy to change."),
+        ("Collaboration", "Makes the people around them more effective."),
+    ),
+}
+
+
+async def load_demo_lists(client: httpx.AsyncClient, settings: Settings) -> int:
+    """HR's company values and competencies in the feedback service; those there already are kept.
+
+    ``client`` has the feedback service's URL as its ``base_url``. Returns how many were added.
+    """
+    headers = _headers(settings)
+    added = 0
+    for path, entries in DEMO_LISTS.items():
+        for name, description in entries:
+            response = await client.post(path, json={"name": name, "description": description}, headers=headers)
+            if response.status_code not in (201, 409):
+                raise DemoError(f"POST {path} for {name} answered {response.status_code}: {_detail(response)}")
+            added += response.status_code == 201
+    return added
+
+
 # --- demo pay data (rewards) ------------------------------------------------------------------
 
 # Grade -> (minimum, midpoint, maximum) in EUR a year.

@@ -1102,6 +1102,7 @@ class Launcher:
         if result.created:
             self.console.say(f"Demo organisation loaded: {result.people} people (POST /people on reviews).")
             await self._load_demo_template()
+            await self._load_demo_lists()
             await self._load_demo_pay(result.ids)
         else:
             self.console.say(f"Directory has {result.people} people already; demo organisation not loaded.")
@@ -1129,6 +1130,18 @@ class Launcher:
             self.console.error(f"Demo template not loaded: {exc}")
             return
         self.console.say("Demo review template 'Annual review' published (for new cycles in the web app).")
+
+    async def _load_demo_lists(self) -> None:
+        """Company values and competencies, so praise and feedback offer some from the start."""
+        from meritloop.demo import DemoError, load_demo_lists
+
+        try:
+            async with self._http(self.service_url("feedback")) as client:
+                added = await load_demo_lists(client, self.settings)
+        except (DemoError, httpx.HTTPError) as exc:
+            self.console.error(f"Demo company values and competencies not loaded: {exc}")
+            return
+        self.console.say(f"Demo company values and competencies loaded: {added} (feedback).")
 
     async def _load_demo_pay(self, ids: dict[str, uuid.UUID]) -> None:
         """Pay bands, compensation records and a merit matrix, so a demo cycle reaches pay approval."""

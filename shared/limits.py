@@ -13,6 +13,11 @@ more than a route's limit in memory:
   ``max_import_body_bytes`` (or the route's own smaller limit).
 
 A declared ``Content-Length`` above the limit is refused before a byte is read.
+
+No text may hold a NUL character: PostgreSQL refuses one in any text value, so a ``%00`` in the
+query or the path, or a ``\u0000`` in a JSON string, used to end in a 500 there (and be stored
+on SQLite). Such a request is answered 422 naming the parameter or the field, before the
+application sees it; an upload is refused with 422 at the first NUL byte (or ``\u0000``) in it.
 """
 
 from __future__ import annotations
@@ -20,12 +25,13 @@ from __future__ import annotations
 import asyncio
 import json
 import re
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from typing import Any
+from urllib.parse import parse_qsl, unquote
 
 from starlette.routing import compile_path
 
-from shared.errors import PROBLEM_JSON, BadRequest, Problem
+from shared.errors import PROBLEM_JSON, BadRequest, Problem, ValidationFailed
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -79,6 +85,63 @@ def check_json_depth(body: bytes, max_depth: int, *, field: str = "body") -> Non
         raise BadRequest(f"The JSON {field} nests deeper than {max_depth} levels.")
 
 
+NUL = "\x00"
+NO_NUL = "holds a NUL character (\\u0000), which no text here may"
+# A NUL as JSON writes it: JSON's escape has a small u, and its hex digits here are all digits.
+_JSON_NUL = b"\\u0000"
+
+
+def _nul_in_query(scope: Scope) -> ValidationFailed | None:
+    raw = bytes(scope.get("query_string", b""))
+    if b"%00" not in raw and b"\x00" not in raw:
+        return None
+    names = sorted(
+        {name for name, value in parse_qsl(raw.decode("latin-1"), keep_blank_values=True) if NUL in name + value}
+    )
+    errors = [{"field": name.replace(NUL, "\\u0000"), "in": "query", "message": NO_NUL} for name in names]
+    return ValidationFailed(f"{', '.join(error['field'] for error in errors)}: {NO_NUL}", errors) if errors else None
+
+
+def _nul_in_path(scope: Scope) -> ValidationFailed | None:
+    path = str(scope.get("path", ""))
+    if NUL not in path and NUL not in unquote(bytes(scope.get("raw_path") or b"").decode("latin-1")):
+        return None
+    return ValidationFailed(f"path: {NO_NUL}", [{"field": "path", "in": "path", "message": NO_NUL}])
+
+
+def _strings_with_nul(value: Any, at: tuple[str, ...] = ()) -> Iterator[str]:
+    """The places (``items.3.name``) of the JSON strings, keys included, that hold a NUL."""
+    if isinstance(value, str):
+        if NUL in value:
+            yield ".".join(at)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            if NUL in key:
+                yield ".".join((*at, key.replace(NUL, "\\u0000")))
+            yield from _strings_with_nul(item, (*at, key))
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            yield from _strings_with_nul(item, (*at, str(index)))
+
+
+def nul_in_json(body: bytes) -> ValidationFailed | None:
+    """422 naming each field of a JSON body whose text holds a NUL; None when none does.
+
+    A byte search first: only a body with the escape in it is parsed again (a text that merely
+    shows a backslash and ``u0000`` passes)."""
+    if _JSON_NUL not in body:
+        return None
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None  # FastAPI's parser reports it
+    places = list(dict.fromkeys(_strings_with_nul(parsed)))[:20]
+    if not places:
+        return None
+    errors = [{"field": place or "body", "message": NO_NUL} for place in places]
+    return ValidationFailed(f"{', '.join(error['field'] for error in errors)}: {NO_NUL}", errors)
+
+
 class BodyLimitMiddleware:
     def __init__(
         self,
@@ -97,7 +160,14 @@ class BodyLimitMiddleware:
         self.max_json_depth = max_json_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        refused = _nul_in_path(scope) or _nul_in_query(scope)
+        if refused is not None:
+            await _answer(scope, send, refused)
+            return
+        if scope["method"] in ("GET", "HEAD", "OPTIONS", "DELETE"):
             await self.app(scope, receive, send)
             return
         upload = await self._upload_limit(scope)
@@ -123,6 +193,9 @@ class BodyLimitMiddleware:
         if _is_json(scope) and json_depth_exceeds(bytes(body), self.max_json_depth):
             problem = BadRequest(f"The JSON body nests deeper than {self.max_json_depth} levels.")
             await _answer(scope, send, problem)
+            return
+        if (with_nul := nul_in_json(bytes(body))) is not None:
+            await _answer(scope, send, with_nul)
             return
         await self.app(scope, _replay(bytes(body), receive), send)
 
@@ -197,9 +270,12 @@ def _counting(receive: Receive, limit: int) -> Receive:
         nonlocal seen
         message = await receive()
         if message["type"] == "http.request":
-            seen += len(message.get("body", b""))
+            chunk = message.get("body", b"")
+            seen += len(chunk)
             if seen > limit:
                 raise _too_large(limit)
+            if b"\x00" in chunk or _JSON_NUL in chunk:
+                raise ValidationFailed(f"file: {NO_NUL}", [{"field": "file", "message": NO_NUL}])
         return message
 
     return counting

@@ -123,10 +123,22 @@ async def test_security_is_declared(service: ServiceName, service_client: Servic
                 assert "security" not in operation, (method, template)
                 continue
             expected: list[dict[str, list[str]]] = (
-                [{"scimToken": []}] if template.startswith("/scim/") else [{"bearerAuth": []}]
+                [{"scimToken": []}]
+                if template.startswith("/scim/")
+                # A calendar application's subscription: the address's secret, not a person's token.
+                else [{"calendarToken": []}]
+                if template == "/checkins/calendar-feed/calendar"
+                else [{"bearerAuth": []}]
             )
             assert operation.get("security") == expected, (method, template)
             assert {"401"} <= set(operation["responses"]), (method, template)
+    if service == "feedback":
+        assert schemes["calendarToken"] == {
+            "type": "apiKey",
+            "in": "header",
+            "name": "X-Calendar-Token",
+            "description": "The secret of a person's calendar subscription address (POST /checkins/calendar-feed).",
+        }
     if service == "reviews":
         assert schemes["scimToken"]["scheme"] == "bearer"
         users = document["paths"]["/scim/v2/Users"]

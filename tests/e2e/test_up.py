@@ -324,6 +324,7 @@ def test_up_starts_everything_loads_the_demo_and_stops_cleanly(system: System) -
     print(f"\ncold start: ready after {ready_after:.1f}s\n{output}")
     assert "Demo organisation loaded: 12 people" in output
     assert "Demo review template 'Annual review' published" in output
+    assert "Demo company values and competencies loaded: 5 (feedback)." in output
     hint = re.search(r"meritloop token ([0-9a-f-]{36}) -r hr", output)
     assert hint is not None, output
     for needle in ("/docs", "Temporal", "NATS", str(system.data_dir / "logs"), "/dev/mails"):

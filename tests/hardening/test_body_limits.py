@@ -170,3 +170,41 @@ def test_depth_is_measured_outside_strings_and_exactly() -> None:
     # Many shallow lists are fine; malformed input is left to the JSON parser.
     assert not json_depth_exceeds(json.dumps([[1]] * 10_000).encode(), 32)
     assert not json_depth_exceeds(b"[" * 1000, 32)
+
+
+async def test_a_nul_character_anywhere_is_a_422_naming_where(
+    services: dict[ServiceName, httpx.AsyncClient], auth: TokenFactory
+) -> None:
+    """PostgreSQL refuses a NUL in any text: each of these was a 500 there (and stored on SQLite)."""
+    hr = auth(Role.hr)
+    reviews = services["reviews"]
+    query = await reviews.get("/people", params={"department": "Eng\x00", "limit": "5"}, headers=hr)
+    problem = assert_problem(query, 422)
+    assert problem["errors"] == [
+        {"field": "department", "in": "query", "message": "holds a NUL character (\\u0000), which no text here may"}
+    ]
+    assert_problem(await reviews.get("/tasks/a%00b", headers=hr), 422)
+    body = {
+        "email": "nul@example.com",
+        "display_name": "Ada\x00",
+        "department": "Eng",
+        "extra": [{"k": ["ok", "x\x00"]}],
+    }
+    posted = await reviews.post("/people", json=body, headers=hr)
+    assert [error["field"] for error in assert_problem(posted, 422)["errors"]] == ["display_name", "extra.0.k.1"]
+    # Nothing was stored; a text that only shows a backslash and u0000 is no NUL.
+    assert (await reviews.get("/people", params={"q": "nul@example"}, headers=hr)).json()["total"] == 0
+    shown = await services["feedback"].post(
+        "/praise",
+        json={"receiver_ids": [], "message": "typed \\u0000 on purpose"},
+        headers=auth(Role.employee),
+    )
+    assert shown.status_code != 422 or "NUL" not in shown.text
+    # An upload: refused at the NUL byte.
+    upload = await reviews.post(
+        "/people/import",
+        content=b"email,display_name\nada@example.com,Ada\x00\n",
+        params={"dry_run": "true"},
+        headers={**hr, "Content-Type": "text/csv"},
+    )
+    assert assert_problem(upload, 422)["errors"][0]["field"] == "file"

@@ -24,6 +24,7 @@ from tests.workflows.fakes import (
     fresh_time_skipping_env,
     schedule,
     serving,
+    skip,
     start_review,
 )
 from workflows.client import refusal_of
@@ -105,7 +106,7 @@ async def test_reminders_at_the_configured_cadence(env: WorkflowEnvironment, tas
     async with review(env, task_queue, fakes) as (_, start):
         assert fakes.named("reviews.send_reminder") == []
         for number in (1, 2, 3):
-            await env.sleep(timedelta(days=3))
+            await skip(env, timedelta(days=3))
             await reminders_sent(fakes, number)
         reminders = [call for call in fakes.calls if call.name == "reviews.send_reminder"]
         assert [call.value.number for call in reminders] == [1, 2, 3]
@@ -119,18 +120,18 @@ async def test_reminders_at_the_configured_cadence(env: WorkflowEnvironment, tas
 async def test_escalation_to_manager_then_skip_level_then_hr(env: WorkflowEnvironment, task_queue: str) -> None:
     fakes = FakeServices(chains={EMPLOYEE: ManagerChain(manager_id=MANAGER, skip_level_id=SKIP)})
     async with review(env, task_queue, fakes) as (_, start):
-        await env.sleep(timedelta(days=10, minutes=1))
+        await skip(env, timedelta(days=10, minutes=1))
         await eventually(lambda: len(escalations(fakes)) == 1)
         first = escalations(fakes)[0]
         assert (first.target, first.notified_id, first.escalation_index) == (EscalationTarget.manager, MANAGER, 0)
 
-        await env.sleep(timedelta(days=1))
+        await skip(env, timedelta(days=1))
         assert len(escalations(fakes)) == 1  # skip-level comes two days after the deadline
-        await env.sleep(timedelta(days=1))
+        await skip(env, timedelta(days=1))
         await eventually(lambda: len(escalations(fakes)) == 2)
         assert (escalations(fakes)[1].target, escalations(fakes)[1].notified_id) == (EscalationTarget.skip_level, SKIP)
 
-        await env.sleep(timedelta(days=2))
+        await skip(env, timedelta(days=2))
         await eventually(lambda: len(escalations(fakes)) == 3)
         third = escalations(fakes)[2]
         assert (third.target, third.notified_id, third.fell_back_to_hr) == (EscalationTarget.hr, HR, False)
@@ -140,7 +141,7 @@ async def test_escalation_to_manager_then_skip_level_then_hr(env: WorkflowEnviro
         assert times == [240, 288, 336]
 
         # The step closes six days past the deadline: the task expires, the manager review opens.
-        await env.sleep(timedelta(days=2))
+        await skip(env, timedelta(days=2))
         await eventually(lambda: MR_TASK in fakes.tasks)
         expired = [u for u in fakes.named("reviews.update_task") if u.task_id == SA_TASK]
         assert [u.status for u in expired] == [TaskStatus.expired]
@@ -150,16 +151,16 @@ async def test_escalation_to_manager_then_skip_level_then_hr(env: WorkflowEnviro
 async def test_escalation_falls_back_to_hr_without_a_chain(env: WorkflowEnvironment, task_queue: str) -> None:
     fakes = FakeServices(chains={EMPLOYEE: ManagerChain(manager_id=MANAGER, skip_level_id=None)})
     async with review(env, task_queue, fakes):
-        await env.sleep(timedelta(days=12, minutes=1))
+        await skip(env, timedelta(days=12, minutes=1))
         await eventually(lambda: len(escalations(fakes)) == 2)
-        skip = escalations(fakes)[1]
-        assert (skip.target, skip.notified_id, skip.fell_back_to_hr) == (EscalationTarget.skip_level, HR, True)
+        second = escalations(fakes)[1]
+        assert (second.target, second.notified_id, second.fell_back_to_hr) == (EscalationTarget.skip_level, HR, True)
 
 
 async def test_extension_moves_reminders_and_escalations(env: WorkflowEnvironment, task_queue: str) -> None:
     fakes = FakeServices(chains={EMPLOYEE: ManagerChain(manager_id=MANAGER, skip_level_id=SKIP)})
     async with review(env, task_queue, fakes) as (handle, start):
-        await env.sleep(timedelta(days=4))
+        await skip(env, timedelta(days=4))
         new_deadline = start + timedelta(days=20)
         result = await handle.execute_update(
             EmployeeReviewWorkflow.extend_deadline,
@@ -168,10 +169,10 @@ async def test_extension_moves_reminders_and_escalations(env: WorkflowEnvironmen
         assert result.deadline == new_deadline
         assert [u.due_at for u in fakes.named("reviews.update_task")] == [new_deadline]
 
-        await env.sleep(timedelta(days=7))  # past the old deadline (day 10)
+        await skip(env, timedelta(days=7))  # past the old deadline (day 10)
         await eventually(lambda: len(fakes.named("reviews.send_reminder")) == 3)
         assert escalations(fakes) == []
-        await env.sleep(timedelta(days=9, minutes=1))  # day 20: the new deadline
+        await skip(env, timedelta(days=9, minutes=1))  # day 20: the new deadline
         await eventually(lambda: len(escalations(fakes)) == 1)
         assert [r.number for r in fakes.named("reviews.send_reminder")] == [1, 2, 3, 4, 5, 6]
         assert escalations(fakes)[0].due_at == new_deadline
@@ -220,7 +221,7 @@ async def test_reassignment_changes_the_assignee_and_refuses_the_old_one(
         assert await refused(handle, EmployeeReviewWorkflow.complete_task, old) is Refusal.wrong_actor
 
         # Escalation now follows the new assignee's chain (manager review due on day 30).
-        await env.sleep(timedelta(days=30, minutes=1))
+        await skip(env, timedelta(days=30, minutes=1))
         await eventually(lambda: len(escalations(fakes)) == 1)
         assert escalations(fakes)[0].notified_id == "m2-boss"
         done = await handle.execute_update(
@@ -300,7 +301,7 @@ async def test_retried_activity_does_not_create_a_second_task(env: WorkflowEnvir
         assert creates[0].value.task_id == creates[1].value.task_id == SA_TASK
         assert list(fakes.tasks) == [SA_TASK]
 
-        await env.sleep(timedelta(days=10, minutes=1))
+        await skip(env, timedelta(days=10, minutes=1))
         await eventually(lambda: len(escalations(fakes)) == 2)
         keys = {e.idempotency_key for e in escalations(fakes)}
         assert len(keys) == 1
@@ -322,11 +323,11 @@ async def test_shorter_cycle_wide_deadline_keeps_a_personal_extension(
             EmployeeReviewWorkflow.deadline_changed,
             ExtendDeadline(step=Step.self_assessment, new_deadline=cycle_wide, actor_id=HR),
         )
-        await env.sleep(timedelta(days=15, minutes=1))  # past the cycle-wide deadline
+        await skip(env, timedelta(days=15, minutes=1))  # past the cycle-wide deadline
         assert escalations(fakes) == []
         assert [u.due_at for u in fakes.named("reviews.update_task")] == [personal]
         assert [t.due_at for t in await handle.query(EmployeeReviewWorkflow.tasks)] == [personal]
-        await env.sleep(timedelta(days=5))  # day 20: the personal deadline
+        await skip(env, timedelta(days=5))  # day 20: the personal deadline
         await eventually(lambda: len(escalations(fakes)) == 1)
         assert escalations(fakes)[0].due_at == personal
 
@@ -388,9 +389,9 @@ async def test_a_review_started_late_still_reminds_and_escalates(env: WorkflowEn
         )
         await reminders_sent(fakes, 1)
         assert fakes.named("reviews.create_task") == []  # the task was in the inbox already
-        await env.sleep(timedelta(days=2, hours=12))
+        await skip(env, timedelta(days=2, hours=12))
         await reminders_sent(fakes, 2)
-        await env.sleep(timedelta(days=4))  # past the deadline (launch + 10 days)
+        await skip(env, timedelta(days=4))  # past the deadline (launch + 10 days)
         await eventually(lambda: len(escalations(fakes)) == 1)
         reminders = [call for call in fakes.calls if call.name == "reviews.send_reminder"]
         assert [call.value.number for call in reminders] == [1, 2, 3]
@@ -453,7 +454,7 @@ async def test_a_report_the_cycle_did_not_take_is_sent_again(env: WorkflowEnviro
 
         await eventually_async(report_refused)
         sink = await env.client.start_workflow(ReportSink.run, id=cycle_id, task_queue=sink_queue)
-        await env.sleep(timedelta(seconds=2))  # past the first pause
+        await skip(env, timedelta(seconds=2))  # past the first pause
 
         async def started_reported() -> bool:
             return any(report.started for report in await sink.query(ReportSink.reports))

@@ -19,6 +19,7 @@ from tests.workflows.fakes import (
     fresh_time_skipping_env,
     schedule,
     serving,
+    skip,
     start_review,
 )
 from workflows.employee_review import EmployeeReviewWorkflow
@@ -123,12 +124,12 @@ async def test_a_360_round_nominates_approves_reminds_escalates_and_releases_at_
             await handle.execute_update(EmployeeReviewWorkflow.complete_task, CompleteTask(task_id=task, actor_id=peer))
         assert fakes.named("feedback.release_peer_reviews") == []  # not at an answer
         # The third is reminded daily and escalated at the deadline (day 6), like any task.
-        await env.sleep(timedelta(days=6, hours=12))
+        await skip(env, timedelta(days=6, hours=12))
         await eventually(lambda: any(e.task_id == peer_tasks[2] for e in fakes.named("reviews.escalate_task")))
         reminded = {r.task_id for r in fakes.named("reviews.send_reminder")}
         assert peer_tasks[2] in reminded
         assert fakes.named("feedback.release_peer_reviews") == []  # the round closes on day 8
-        await env.sleep(timedelta(days=2))
+        await skip(env, timedelta(days=2))
         await eventually(lambda: len(fakes.named("feedback.release_peer_reviews")) == 1)
         (released,) = fakes.named("feedback.release_peer_reviews")
         assert (released.person_id, released.cancelled) == (EMPLOYEE, False)

@@ -19,6 +19,7 @@ from tests.workflows.fakes import (
     queues_for,
     schedule,
     serving,
+    skip,
 )
 from workflows.client import refusal_of
 from workflows.employee_review import EmployeeReviewWorkflow
@@ -178,7 +179,7 @@ async def test_cycle_extension_reaches_every_child_and_add_participant(
         assert await refused(handle, ReviewCycleWorkflow.add_participant, again) is Refusal.already_participant  # type: ignore[arg-type]
 
         # Day 21 (15 + 6): everyone's self-assessment expired except p00002's (closes day 31).
-        await env.sleep(timedelta(days=21, minutes=1))
+        await skip(env, timedelta(days=21, minutes=1))
 
         async def phase_still_open() -> bool:
             progress = await handle.query(ReviewCycleWorkflow.progress)
@@ -186,10 +187,7 @@ async def test_cycle_extension_reaches_every_child_and_add_participant(
             return (sa.expired, sa.open, progress.phase) == (3, 1, Phase.self_assessment)
 
         await eventually_async(phase_still_open)
-        # Two shorter skips, not one of 10 days: on a loaded machine the test server's single
-        # long skip outlasted its RPC ("Timeout expired").
-        await env.sleep(timedelta(days=5))
-        await env.sleep(timedelta(days=5))
+        await skip(env, timedelta(days=10))
 
         async def moved_on() -> bool:
             progress = await handle.query(ReviewCycleWorkflow.progress)
@@ -256,7 +254,7 @@ async def test_phases_from_start_to_close_with_gate_escalation(env: WorkflowEnvi
 
         await eventually_async(calibration_open)
         # Calibration is due on day 50; the policy escalates at once, after 2 and 4 days.
-        await env.sleep(timedelta(days=50, minutes=1))
+        await skip(env, timedelta(days=50, minutes=1))
         await eventually(lambda: len(fakes.named("reviews.escalate_gate")) == 1)
         gate = fakes.named("reviews.escalate_gate")[0]
         assert (gate.step, gate.target, gate.pending) == (Step.calibration, EscalationTarget.manager, ["s1"])
@@ -375,7 +373,7 @@ async def test_cycle_wide_change_keeps_a_longer_personal_extension(env: Workflow
 
             await eventually_async(check)
 
-        await env.sleep(timedelta(days=21, minutes=1))  # day 21: the cycle-wide closing time (15 + 6)
+        await skip(env, timedelta(days=21, minutes=1))  # day 21: the cycle-wide closing time (15 + 6)
         await self_assessment(1, still_open=True)
         assert due_changes("p00000") == [cycle_wide]
         assert due_changes("p00001") == [personal]
@@ -385,9 +383,9 @@ async def test_cycle_wide_change_keeps_a_longer_personal_extension(env: Workflow
         assert await extend(later) == later
         await eventually(lambda: due_changes("p00001") == [personal, later])
         assert due_changes("p00000") == [cycle_wide]  # expired: left alone
-        await env.sleep(timedelta(days=10))  # day 31: p00001's personal closing time has passed, not day 36
+        await skip(env, timedelta(days=10))  # day 31: p00001's personal closing time has passed, not day 36
         await self_assessment(1, still_open=True)
-        await env.sleep(timedelta(days=5))  # day 36: the new cycle-wide closing time
+        await skip(env, timedelta(days=5))  # day 36: the new cycle-wide closing time
         await self_assessment(2, still_open=False)
         await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
         await handle.result()
@@ -434,7 +432,7 @@ async def test_calibration_gate_reminders_until_every_session_is_final(
         await eventually_async(calibration_open)
         opened = phase_opened_at(fakes, Phase.calibration)
         assert fakes.named("reviews.remind_gate") == []
-        await env.sleep(timedelta(days=7))
+        await skip(env, timedelta(days=7))
         await eventually(lambda: len(gate_reminders(fakes, Step.calibration)) == 2)
         first, second = gate_reminders(fakes, Step.calibration)
         assert [(r.number, r.pending, r.hr_owner_id) for r in (first, second)] == [
@@ -449,7 +447,7 @@ async def test_calibration_gate_reminders_until_every_session_is_final(
         await handle.execute_update(
             ReviewCycleWorkflow.calibration_finalized, SessionFinalized(session_id="s1", actor_id=HR)
         )
-        await env.sleep(timedelta(days=3))
+        await skip(env, timedelta(days=3))
         await eventually(lambda: len(gate_reminders(fakes, Step.calibration)) == 3)
         assert gate_reminders(fakes, Step.calibration)[2].pending == ["s2"]
 
@@ -461,7 +459,7 @@ async def test_calibration_gate_reminders_until_every_session_is_final(
             return (await handle.query(ReviewCycleWorkflow.progress)).phase is Phase.pay_approval
 
         await eventually_async(pay_approval)
-        await env.sleep(timedelta(days=9, hours=12))  # between 3-day reminder instants (sdk-java#3088)
+        await skip(env, timedelta(days=9, hours=12))  # between 3-day reminder instants (sdk-java#3088)
         assert len(gate_reminders(fakes, Step.calibration)) == 3  # every session final: no more
         assert fakes.named("reviews.escalate_gate") == []
         await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
@@ -484,13 +482,13 @@ async def test_pay_approval_gate_reminders_stop_at_the_deadline_and_when_approve
 
         await eventually_async(pay_approval_open)
         opened = phase_opened_at(fakes, Phase.pay_approval)
-        await env.sleep(timedelta(days=6, minutes=1))
+        await skip(env, timedelta(days=6, minutes=1))
         await eventually(lambda: len(gate_reminders(fakes, Step.pay_approval)) == 2)
         await handle.execute_update(
             ReviewCycleWorkflow.pay_approval_finalized, PayApprovalFinalized(org_unit="ou1", actor_id=HR)
         )
         # Day 90 is the deadline: reminders on days 3, 6, ... 87 after the opening (about day 0).
-        await env.sleep(timedelta(days=84))
+        await skip(env, timedelta(days=84))
         await eventually(lambda: len(fakes.named("reviews.escalate_gate")) == 1)
         reminders = gate_reminders(fakes, Step.pay_approval)
         assert [r.number for r in reminders] == list(range(1, 30))
@@ -501,7 +499,7 @@ async def test_pay_approval_gate_reminders_stop_at_the_deadline_and_when_approve
         assert len({r.idempotency_key for r in reminders}) == 29
         assert fakes.named("reviews.remind_gate") == reminders  # none for calibration (no sessions)
 
-        await env.sleep(timedelta(days=3))
+        await skip(env, timedelta(days=3))
         assert len(gate_reminders(fakes, Step.pay_approval)) == 29  # past the deadline: escalations only
         await handle.execute_update(
             ReviewCycleWorkflow.pay_approval_finalized, PayApprovalFinalized(org_unit="ou2", actor_id=HR)
@@ -514,7 +512,7 @@ async def test_pay_approval_gate_reminders_stop_at_the_deadline_and_when_approve
         # Land between the acknowledgement task's 3-day reminders: the cancel below makes the
         # review cancel its reminder timer, and the time-skipping server strands a run whose
         # task cancels a timer that fired meanwhile (temporalio/sdk-java#3088; seen once in CI).
-        await env.sleep(timedelta(days=9, hours=12))
+        await skip(env, timedelta(days=9, hours=12))
         assert len(fakes.named("reviews.remind_gate")) == 29
         await handle.execute_update(ReviewCycleWorkflow.cancel, CancelCycle(actor_id=HR))
         await handle.result()
@@ -545,7 +543,7 @@ async def test_gate_reminder_numbers_survive_continue_as_new(env: WorkflowEnviro
         handle = cycle_handle(env.client, cycle_workflow_id(cycle_id))
         await all_started(handle, 1)
         await advance_to(handle, Phase.calibration)
-        await env.sleep(timedelta(days=50, minutes=1))
+        await skip(env, timedelta(days=50, minutes=1))
         await eventually(lambda: len(fakes.named("reviews.escalate_gate")) == 1, timeout=30)
         reminders = gate_reminders(fakes, Step.calibration)
         assert [r.number for r in reminders] == list(range(1, 100))  # 12 h * 99 < 50 days
