@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Callable
 
 import nats
 from nats.js import JetStreamContext
@@ -15,8 +16,12 @@ from shared.settings import Environment, Settings
 from tests.support.waiting import wait_until
 
 
-async def published(nats_url: str, subject: str, entity_id: str) -> tuple[CloudEvent, bytes, dict[str, str]]:
-    """The last event on ``subject`` once it is about ``entity_id``: envelope, raw bytes, headers."""
+async def published(
+    nats_url: str, subject: str, entity_id: str, where: Callable[[CloudEvent], bool] | None = None
+) -> tuple[CloudEvent, bytes, dict[str, str]]:
+    """The last event on ``subject`` once it is about ``entity_id`` (and ``where`` holds): envelope, raw bytes, headers.
+
+    ``where`` tells a later event about the entity from an earlier one still last on the subject."""
     service = subject.split(".")[1]
     nc = await nats.connect(nats_url)
     try:
@@ -28,7 +33,10 @@ async def published(nats_url: str, subject: str, entity_id: str) -> tuple[CloudE
             except NotFoundError:
                 return None
             raw = message.data
-            if raw is None or CloudEvent.from_bytes(raw).data.get("id") != entity_id:
+            if raw is None:
+                return None
+            event = CloudEvent.from_bytes(raw)
+            if event.data.get("id") != entity_id or (where is not None and not where(event)):
                 return None
             return raw, dict(message.headers or {})
 
