@@ -5,7 +5,19 @@ from __future__ import annotations
 import uuid
 from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+    func,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 from services.feedback.checkins.models import (
@@ -293,6 +305,12 @@ class CheckinCalendarFeed(RecordMixin, CheckinCalendarFeedColumns, Base):
 
 class CheckinAgendaTemplate(RecordMixin, CheckinAgendaTemplateColumns, Base):
     pass
+
+
+# A name is unique in any case (the services read first and answer 409; these make two racing
+# adds of "Wins" and "wins" end the same way). lower() is the database's own on both sides.
+for _catalogue in (CompanyValue, Competency, CheckinAgendaTemplate):
+    Index(f"uq_{_catalogue.__tablename__}_name_lower", func.lower(_catalogue.name), unique=True)
 
 
 class PeerRound(RecordMixin, Base):

@@ -175,11 +175,13 @@ async def test_the_demo_lists_load_once(client: httpx.AsyncClient, org: Org, set
 
 
 @LISTS
-async def test_two_racing_adds_of_one_name_make_one_entry(client: httpx.AsyncClient, org: Org, path: str) -> None:
-    body = {"name": "Curiosity"}
+@pytest.mark.parametrize("second", ["Curiosity", "curiosity"])
+async def test_two_racing_adds_of_one_name_make_one_entry(
+    client: httpx.AsyncClient, org: Org, path: str, second: str
+) -> None:
     answers = await asyncio.gather(
-        client.post(path, json=body, headers=org.headers("hr")),
-        client.post(path, json=body, headers=org.headers("admin")),
+        client.post(path, json={"name": "Curiosity"}, headers=org.headers("hr")),
+        client.post(path, json={"name": second}, headers=org.headers("admin")),
     )
     assert sorted(response.status_code for response in answers) == [201, 409]
     assert (await client.get(path, headers=org.headers("hr"))).json()["total"] == 1

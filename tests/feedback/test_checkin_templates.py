@@ -113,11 +113,11 @@ async def test_hr_keeps_the_templates(client: httpx.AsyncClient, org: Org) -> No
     assert_problem(await client.get(f"{TEMPLATES}/{uuid.uuid4()}", headers=org.headers("hr")), 404)
 
 
-async def test_two_racing_adds_of_one_name_make_one_template(client: httpx.AsyncClient, org: Org) -> None:
-    body = {"name": "Quarterly", "prompts": ["Goals"]}
+@pytest.mark.parametrize("second", ["Quarterly", "QUARTERLY"])
+async def test_two_racing_adds_of_one_name_make_one_template(client: httpx.AsyncClient, org: Org, second: str) -> None:
     answers = await asyncio.gather(
-        client.post(TEMPLATES, json=body, headers=org.headers("hr")),
-        client.post(TEMPLATES, json=body, headers=org.headers("admin")),
+        client.post(TEMPLATES, json={"name": "Quarterly", "prompts": ["Goals"]}, headers=org.headers("hr")),
+        client.post(TEMPLATES, json={"name": second, "prompts": ["Goals"]}, headers=org.headers("admin")),
     )
     assert sorted(response.status_code for response in answers) == [201, 409]
     assert (await listed(client, org))["total"] == 1

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import importlib
 import uuid
+from datetime import timedelta
 
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import MetaData, String, Uuid, bindparam, inspect, text
 from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
 
 from shared.database import UTCDateTime, create_engine, utcnow
 from shared.migrations import downgrade_async, upgrade_async
@@ -24,6 +26,9 @@ def _metadata(service: ServiceName) -> MetaData:
 
 
 @pytest.mark.parametrize("service", SERVICES)
+# SQLite cannot reflect an index on an expression (lower(name)); PostgreSQL compares them.
+@pytest.mark.filterwarnings("ignore:autogenerate skipping metadata-specified expression-based index")
+@pytest.mark.filterwarnings("ignore:Skipped unsupported reflection of expression-based index")
 async def test_migrations_match_the_models(service: ServiceName, database_urls: dict[ServiceName, str]) -> None:
     url = database_urls[service]
     await upgrade_async(service, url)
@@ -118,5 +123,34 @@ async def test_location_and_hire_date_keep_existing_people(database_urls: dict[S
             rows = [tuple(row) for row in (await connection.execute(kept)).all()]
         assert not {"location", "hire_date"} & columns
         assert rows == [("boss@x.io", None), ("rep@x.io", boss)]
+    finally:
+        await engine.dispose()
+
+
+async def test_names_differing_only_in_case_are_numbered(database_urls: dict[ServiceName, str]) -> None:
+    """Feedback's 0020 makes HR's list names unique in any case: the oldest keeps its name, later ones are numbered."""
+    url = database_urls["feedback"]
+    await upgrade_async("feedback", url, "0019")
+    insert = text(
+        "INSERT INTO competencies (id, name, archived, created_at) VALUES (:id, :name, false, :at)"
+    ).bindparams(bindparam("id", type_=Uuid()), bindparam("at", type_=UTCDateTime()))
+    engine = create_engine(url)
+    try:
+        async with engine.begin() as connection:
+            start = utcnow()
+            names = ["Craft", "craft", "CRAFT", "Craft (2)", "Clarity"]
+            for minutes, name in enumerate(names):
+                values = {"id": uuid.uuid4(), "name": name, "at": start + timedelta(minutes=minutes)}
+                await connection.execute(insert, values)
+        await upgrade_async("feedback", url, "0020")
+        query = text("SELECT name FROM competencies ORDER BY created_at").columns(name=String())
+        async with engine.connect() as connection:
+            stored = list((await connection.execute(query)).scalars())
+        # "craft" would be "craft (2)", which "Craft (2)" holds in another case: it is the third.
+        assert stored == ["Craft", "craft (3)", "CRAFT (4)", "Craft (2)", "Clarity"]
+        async with engine.begin() as connection:
+            with pytest.raises(IntegrityError):
+                await connection.execute(insert, {"id": uuid.uuid4(), "name": "clarity", "at": utcnow()})
+        await downgrade_async("feedback", url, "0019")
     finally:
         await engine.dispose()

@@ -156,7 +156,7 @@ class CheckinAgendaTemplateColumns(_Constructible):
 
     __tablename__ = "checkin_agenda_templates"
 
-    # Unique as typed here; the service refuses the same name in another case too.
+    # Unique in any case: see the lower(name) index beside the model (services/feedback/models.py).
     name: Mapped[str] = mapped_column(String(100), unique=True)
     prompts: Mapped[list[str]] = mapped_column(JSON)
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
