@@ -10,6 +10,7 @@ from sqlalchemy import and_, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.models import (
+    CheckinAgendaTemplate,
     CompanyValue,
     Competency,
     ContentKey,
@@ -24,8 +25,8 @@ from services.feedback.models import (
     PraiseReceiver,
 )
 
-# A list HR keeps: its entries share one table shape (``CatalogueEntryMixin``).
-Entry = TypeVar("Entry", CompanyValue, Competency)
+# A list HR keeps: entries with a name unique in any case, archived rather than deleted.
+Entry = TypeVar("Entry", CompanyValue, Competency, CheckinAgendaTemplate)
 
 
 class PraiseRepository:
@@ -126,7 +127,7 @@ class PeerRatingRepository:
 
 
 class CatalogueRepository(Generic[Entry]):
-    """One of the lists HR keeps (company values, competencies): the same table shape each."""
+    """One of the lists HR keeps (company values, competencies, 1:1 agenda templates)."""
 
     def __init__(self, session: AsyncSession, model: type[Entry]) -> None:
         self.session = session
@@ -165,6 +166,15 @@ class CompetencyRepository(CatalogueRepository[Competency]):
 
     @classmethod
     def from_session(cls, session: AsyncSession) -> CompetencyRepository:
+        return cls(session)
+
+
+class AgendaTemplateRepository(CatalogueRepository[CheckinAgendaTemplate]):
+    def __init__(self, session: AsyncSession) -> None:
+        super().__init__(session, CheckinAgendaTemplate)
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> AgendaTemplateRepository:
         return cls(session)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date, timedelta
-from typing import Generic
+from typing import Generic, TypeVar
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -72,6 +72,9 @@ from shared.people import PersonProjectionMixin
 
 OPEN, CLOSED, CANCELLED = "open", "closed", "cancelled"
 log = logging.getLogger(__name__)
+
+# The lists whose entries are a name and a description.
+Described = TypeVar("Described", CompanyValue, Competency)
 UNKNOWN_CYCLE = "Cycle {cycle_id} takes no peer ratings (unknown here, or not launched yet)."
 
 
@@ -127,7 +130,10 @@ async def require_active(session: AsyncSession, field: str, person_ids: list[uui
 
 
 class CatalogueService(Generic[Entry]):
-    """HR keeps the list (names unique in any case); everyone chooses from its current entries."""
+    """A list HR keeps (names unique in any case); everyone chooses from its current entries.
+
+    Archived, never deleted: what named an entry keeps pointing at it. Each list adds its own
+    create and update for the fields beside the name."""
 
     def __init__(self, session: AsyncSession, entries: CatalogueRepository[Entry], noun: str, field: str) -> None:
         self.session = session
@@ -136,18 +142,25 @@ class CatalogueService(Generic[Entry]):
         # The request field that names an entry of this list, for the 422 of a stale choice.
         self.field = field
 
+    def _taken(self, name: str) -> str:
+        article = "An" if self.noun[0] in "aeiou" else "A"
+        return f"{article} {self.noun} named {name!r} exists already (in any case)."
+
     async def _unique(self, name: str, current: uuid.UUID | None = None) -> None:
         other = await self.entries.by_name(name)
         if other is not None and other.id != current:
             raise Conflict(self._taken(name))
 
-    async def create(self, data: CatalogueEntryCreate) -> Entry:
-        await self._unique(data.name)
-        entry = self.entries.model(name=data.name, description=data.description, archived=False)
-        return await add_unique(self.session, entry, self._taken(data.name))
+    async def _save(self, entry: Entry) -> Entry:
+        # The read in _unique cannot see a racing add; the lower(name) index can (migration 0020).
+        return await add_unique(self.session, entry, self._taken(entry.name))
 
-    def _taken(self, name: str) -> str:
-        return f"A {self.noun} named {name!r} exists already."
+    async def _rename(self, entry: Entry, name: str | None, archived: bool | None) -> None:
+        if name is not None:
+            await self._unique(name, entry.id)
+            entry.name = name
+        if archived is not None:
+            entry.archived = archived
 
     async def get(self, entry_id: uuid.UUID) -> Entry:
         entry = await self.entries.get(entry_id)
@@ -164,29 +177,33 @@ class CatalogueService(Generic[Entry]):
             raise ValidationFailed.field(self.field, f"no current {self.noun} with this id")
         return entry
 
-    async def update(self, entry_id: uuid.UUID, data: CatalogueEntryUpdate) -> Entry:
-        entry = await self.get(entry_id)
-        if data.name is not None:
-            await self._unique(data.name, entry_id)
-            entry.name = data.name
-        if "description" in data.model_fields_set:
-            entry.description = data.description
-        if data.archived is not None:
-            entry.archived = data.archived
-        return await add_unique(self.session, entry, self._taken(entry.name))
-
     async def archive(self, entry_id: uuid.UUID) -> None:
-        # Archived, not deleted: praise and feedback that named it keep pointing at it.
         (await self.get(entry_id)).archived = True
         await self.session.flush()
 
 
-class CompanyValueService(CatalogueService[CompanyValue]):
+class DescribedCatalogueService(CatalogueService[Described]):
+    """The lists whose entries are a name and a description (company values, competencies)."""
+
+    async def create(self, data: CatalogueEntryCreate) -> Described:
+        await self._unique(data.name)
+        entry = self.entries.model(name=data.name, description=data.description, archived=False)
+        return await self._save(entry)
+
+    async def update(self, entry_id: uuid.UUID, data: CatalogueEntryUpdate) -> Described:
+        entry = await self.get(entry_id)
+        await self._rename(entry, data.name, data.archived)
+        if "description" in data.model_fields_set:
+            entry.description = data.description
+        return await self._save(entry)
+
+
+class CompanyValueService(DescribedCatalogueService[CompanyValue]):
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session, CompanyValueRepository.from_session(session), "company value", "company_value_id")
 
 
-class CompetencyService(CatalogueService[Competency]):
+class CompetencyService(DescribedCatalogueService[Competency]):
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session, CompetencyRepository.from_session(session), "competency", "competency_id")
 

@@ -271,7 +271,7 @@ async def create_template(data: AgendaTemplateCreate, service: TemplatesDep, _hr
 async def get_template(
     template_id: uuid.UUID, service: TemplatesDep, _principal: CurrentPrincipal
 ) -> AgendaTemplateRead:
-    return await service.get(template_id)
+    return await service.read(template_id)
 
 
 @templates.patch(

@@ -13,7 +13,6 @@ from services.feedback.checkins.models import ACTIVE
 from services.feedback.models import (
     CheckinActionItem,
     CheckinAgendaItem,
-    CheckinAgendaTemplate,
     CheckinCalendarFeed,
     CheckinNote,
     CheckinOccurrence,
@@ -198,22 +197,3 @@ class CheckinRepository:
 
     async def drop_feed(self, person_id: uuid.UUID) -> None:
         await self.session.execute(delete(CheckinCalendarFeed).where(CheckinCalendarFeed.person_id == person_id))
-
-    # --- HR's agenda templates -------------------------------------------------------------------
-
-    async def template(self, template_id: uuid.UUID) -> CheckinAgendaTemplate | None:
-        return await self.session.get(CheckinAgendaTemplate, template_id)
-
-    async def template_named(self, name: str) -> CheckinAgendaTemplate | None:
-        found: CheckinAgendaTemplate | None = await self.session.scalar(
-            select(CheckinAgendaTemplate).where(func.lower(CheckinAgendaTemplate.name) == name.lower())
-        )
-        return found
-
-    async def templates(
-        self, *, include_archived: bool, limit: int, offset: int
-    ) -> tuple[list[CheckinAgendaTemplate], int]:
-        query = select(CheckinAgendaTemplate)
-        if not include_archived:
-            query = query.where(CheckinAgendaTemplate.archived.is_(False))
-        return await self._page(query, CheckinAgendaTemplate.name, CheckinAgendaTemplate.id, limit=limit, offset=offset)

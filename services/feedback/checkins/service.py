@@ -66,6 +66,8 @@ from services.feedback.models import (
     CheckinOccurrence,
     CheckinSeries,
 )
+from services.feedback.repository import AgendaTemplateRepository
+from services.feedback.service import CatalogueService
 from shared.auth import Principal
 from shared.database import add_unique, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
@@ -234,10 +236,6 @@ def action_read(item: CheckinActionItem, title: str | None) -> ActionRead:
     )
 
 
-def name_taken(name: str) -> str:
-    return f"An agenda template named {name!r} exists already (in any case)."
-
-
 def distinct_prompts(prompts: list[str]) -> list[str]:
     """The prompts as given, none twice (in any case): a repeated one is named by its position."""
     seen: set[str] = set()
@@ -248,67 +246,39 @@ def distinct_prompts(prompts: list[str]) -> list[str]:
     return prompts
 
 
-class AgendaTemplateService:
+class AgendaTemplateService(CatalogueService[CheckinAgendaTemplate]):
     """HR's agenda templates: HR writes them for everyone, anyone signed in reads them, a series uses one.
 
     Archived, never deleted: a series that uses one keeps showing its prompts."""
 
     def __init__(self, session: AsyncSession) -> None:
-        self.session = session
-        self.repo = CheckinRepository.from_session(session)
-
-    async def _template(self, template_id: uuid.UUID) -> CheckinAgendaTemplate:
-        template = await self.repo.template(template_id)
-        if template is None:
-            raise NotFound(f"No agenda template {template_id}.")
-        return template
-
-    async def _unique(self, name: str, template_id: uuid.UUID | None = None) -> None:
-        other = await self.repo.template_named(name)
-        if other is not None and other.id != template_id:
-            raise Conflict(name_taken(name))
+        super().__init__(
+            session, AgendaTemplateRepository.from_session(session), "agenda template", "agenda_template_id"
+        )
 
     async def listed(self, *, include_archived: bool, limit: int, offset: int) -> tuple[list[AgendaTemplateRead], int]:
-        rows, total = await self.repo.templates(include_archived=include_archived, limit=limit, offset=offset)
+        rows, total = await self.entries.list(include_archived=include_archived, limit=limit, offset=offset)
         return [AgendaTemplateRead.model_validate(row) for row in rows], total
 
-    async def get(self, template_id: uuid.UUID) -> AgendaTemplateRead:
-        return AgendaTemplateRead.model_validate(await self._template(template_id))
+    async def read(self, template_id: uuid.UUID) -> AgendaTemplateRead:
+        return AgendaTemplateRead.model_validate(await self.get(template_id))
 
     async def create(self, data: AgendaTemplateCreate) -> AgendaTemplateRead:
         prompts = distinct_prompts(data.prompts)
         await self._unique(data.name)
         template = CheckinAgendaTemplate(id=uuid.uuid4(), name=data.name, prompts=prompts, archived=False)
-        await add_unique(self.session, template, name_taken(data.name))
-        return AgendaTemplateRead.model_validate(template)
+        return AgendaTemplateRead.model_validate(await self._save(template))
 
     async def update(self, template_id: uuid.UUID, data: AgendaTemplateUpdate) -> AgendaTemplateRead:
-        template = await self._template(template_id)
+        template = await self.get(template_id)
         prompts = distinct_prompts(data.prompts) if data.prompts is not None else None
-        if data.name is not None:
-            await self._unique(data.name, template_id)
-            template.name = data.name
+        await self._rename(template, data.name, data.archived)
         if prompts is not None:
             template.prompts = prompts
-        if data.archived is not None:
-            template.archived = data.archived
-        await add_unique(self.session, template, name_taken(template.name))
-        return AgendaTemplateRead.model_validate(template)
-
-    async def archive(self, template_id: uuid.UUID) -> None:
-        (await self._template(template_id)).archived = True
-        await self.session.flush()
-
-    async def current(self, template_id: uuid.UUID | None) -> None:
-        """What a series may choose: no template, or one that exists and is not archived."""
-        if template_id is None:
-            return
-        template = await self.repo.template(template_id)
-        if template is None or template.archived:
-            raise ValidationFailed.field("agenda_template_id", "no current agenda template with this id")
+        return AgendaTemplateRead.model_validate(await self._save(template))
 
     async def prompts(self, template_id: uuid.UUID | None) -> list[str]:
-        template = await self.repo.template(template_id) if template_id is not None else None
+        template = await self.entries.get(template_id) if template_id is not None else None
         return list(template.prompts) if template is not None else []
 
 
