@@ -16,8 +16,10 @@ A declared ``Content-Length`` above the limit is refused before a byte is read.
 
 No text may hold a NUL character: PostgreSQL refuses one in any text value, so a ``%00`` in the
 query or the path, or a ``\u0000`` in a JSON string, used to end in a 500 there (and be stored
-on SQLite). Such a request is answered 422 naming the parameter or the field, before the
-application sees it; an upload is refused with 422 at the first NUL byte (or ``\u0000``) in it.
+on SQLite). Nor may a JSON string hold half of a surrogate pair alone (``\ud800``): no driver
+encodes it. Such a request is answered 422 naming the parameter or the field, before the
+application sees it; an upload is refused with 422 at the first NUL byte in it, and a JSON
+upload's escapes are checked whole by the endpoint (``check_json_upload``).
 """
 
 from __future__ import annotations
@@ -87,8 +89,11 @@ def check_json_depth(body: bytes, max_depth: int, *, field: str = "body") -> Non
 
 NUL = "\x00"
 NO_NUL = "holds a NUL character (\\u0000), which no text here may"
-# A NUL as JSON writes it: JSON's escape has a small u, and its hex digits here are all digits.
-_JSON_NUL = b"\\u0000"
+NO_SURROGATE = "holds half of a UTF-16 surrogate pair (\\ud800-\\udfff) alone, which no text here may"
+# Only a body with one of these in it is parsed a second time: a NUL or a surrogate as JSON
+# escapes them, or a NUL byte (which UTF-16 and UTF-32 JSON text is full of).
+_SUSPECT = re.compile(rb"\\u(?:0000|[dD][89abcdefABCDEF])|\x00")
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 def _nul_in_query(scope: Scope) -> ValidationFailed | None:
@@ -109,37 +114,62 @@ def _nul_in_path(scope: Scope) -> ValidationFailed | None:
     return ValidationFailed(f"path: {NO_NUL}", [{"field": "path", "in": "path", "message": NO_NUL}])
 
 
-def _strings_with_nul(value: Any, at: tuple[str, ...] = ()) -> Iterator[str]:
-    """The places (``items.3.name``) of the JSON strings, keys included, that hold a NUL."""
+def _refused_text(value: str) -> str | None:
+    # Neither database stores these: PostgreSQL refuses a NUL, and no driver encodes a lone surrogate.
+    if NUL in value:
+        return NO_NUL
+    if _SURROGATE.search(value):
+        return NO_SURROGATE
+    return None
+
+
+def _escaped(key: str) -> str:
+    # A key named in an error is shown with its NUL or surrogate as JSON writes them.
+    return "".join(f"\\u{ord(c):04x}" if c == NUL or _SURROGATE.match(c) else c for c in key)
+
+
+def _bad_strings(value: Any, at: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
+    """The places (``items.3.name``) of the JSON strings, keys included, no database stores, and why."""
     if isinstance(value, str):
-        if NUL in value:
-            yield ".".join(at)
+        if (why := _refused_text(value)) is not None:
+            yield ".".join(at), why
     elif isinstance(value, dict):
         for key, item in value.items():
-            if NUL in key:
-                yield ".".join((*at, key.replace(NUL, "\\u0000")))
-            yield from _strings_with_nul(item, (*at, key))
+            if (why := _refused_text(key)) is not None:
+                yield ".".join((*at, _escaped(key))), why
+            yield from _bad_strings(item, (*at, key))
     elif isinstance(value, list):
         for index, item in enumerate(value):
-            yield from _strings_with_nul(item, (*at, str(index)))
+            yield from _bad_strings(item, (*at, str(index)))
 
 
-def nul_in_json(body: bytes) -> ValidationFailed | None:
-    """422 naming each field of a JSON body whose text holds a NUL; None when none does.
+def nul_in_json(body: bytes, *, field: str | None = None) -> ValidationFailed | None:
+    """422 naming each field of a JSON body whose text holds a NUL or a lone surrogate; None when none does.
 
-    A byte search first: only a body with the escape in it is parsed again (a text that merely
-    shows a backslash and ``u0000`` passes)."""
-    if _JSON_NUL not in body:
+    ``field`` names a whole file instead (an upload). A text that merely shows a backslash and
+    ``u0000`` passes. Bodies that are no JSON, or nest too deep to walk, are the parser's to refuse."""
+    if _SUSPECT.search(body) is None:
         return None
     try:
-        parsed = json.loads(body)
-    except ValueError:
-        return None  # FastAPI's parser reports it
-    places = list(dict.fromkeys(_strings_with_nul(parsed)))[:20]
+        parsed = json.loads(body)  # bytes: UTF-8, UTF-16 or UTF-32, as FastAPI reads them
+        places = list(dict.fromkeys(_bad_strings(parsed)))[:20]
+    except (ValueError, RecursionError):
+        return None
     if not places:
         return None
-    errors = [{"field": place or "body", "message": NO_NUL} for place in places]
-    return ValidationFailed(f"{', '.join(error['field'] for error in errors)}: {NO_NUL}", errors)
+    if field is not None:
+        return ValidationFailed(f"{field}: {places[0][1]}", [{"field": field, "message": places[0][1]}])
+    errors = [{"field": place or "body", "message": why} for place, why in places]
+    return ValidationFailed(f"{', '.join(error['field'] for error in errors)}: {errors[0]['message']}", errors)
+
+
+def check_json_upload(body: bytes, max_depth: int, *, field: str = "body") -> None:
+    """For a JSON file an endpoint reads itself: 400 past ``max_depth``, 422 for text no database stores.
+
+    The middleware only refuses an upload's NUL bytes as they arrive; the escapes need the whole file."""
+    check_json_depth(body, max_depth, field=field)
+    if (refused := nul_in_json(body, field=field)) is not None:
+        raise refused
 
 
 class BodyLimitMiddleware:
@@ -274,7 +304,9 @@ def _counting(receive: Receive, limit: int) -> Receive:
             seen += len(chunk)
             if seen > limit:
                 raise _too_large(limit)
-            if b"\x00" in chunk or _JSON_NUL in chunk:
+            # A NUL byte only: a JSON file's escapes are checked whole (check_json_upload), and a
+            # CSV's backslash-u0000 is four characters of text.
+            if b"\x00" in chunk:
                 raise ValidationFailed(f"file: {NO_NUL}", [{"field": "file", "message": NO_NUL}])
         return message
 

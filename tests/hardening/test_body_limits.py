@@ -208,3 +208,48 @@ async def test_a_nul_character_anywhere_is_a_422_naming_where(
         headers={**hr, "Content-Type": "text/csv"},
     )
     assert assert_problem(upload, 422)["errors"][0]["field"] == "file"
+
+
+async def test_text_no_database_stores_is_refused_in_any_encoding_and_never_a_500(
+    services: dict[ServiceName, httpx.AsyncClient], auth: TokenFactory
+) -> None:
+    """UTF-16 JSON, lone surrogates, deep bodies of other types and JSON files all end before the database."""
+    feedback, reviews, hr = services["feedback"], services["reviews"], auth(Role.hr)
+    employee = {**auth(Role.employee), "Content-Type": "application/json"}
+    utf16 = json.dumps({"receiver_ids": [], "message": "x\x00y"}).encode("utf-16")
+    refused = assert_problem(await feedback.post("/praise", content=utf16, headers=employee), 422)
+    assert [error["field"] for error in refused["errors"]] == ["message"]
+    # Half of a surrogate pair: no driver encodes it (a UnicodeEncodeError, a 500, before).
+    alone = b'{"receiver_ids": [], "message": "x\\ud800"}'
+    refused = assert_problem(await feedback.post("/praise", content=alone, headers=employee), 422)
+    assert [(error["field"], "surrogate" in error["message"]) for error in refused["errors"]] == [("message", True)]
+    # A whole pair is one character (an emoji): no problem of this kind.
+    paired = await feedback.post(
+        "/praise", content=b'{"receiver_ids": [], "message": "\\ud83d\\ude00"}', headers=employee
+    )
+    assert "surrogate" not in paired.text
+    # Too deep to walk, sent as another type: the parser's to refuse, not a RecursionError.
+    deep = b"[" * 5000 + b'"\\u0000"' + b"]" * 5000
+    plain = await feedback.post("/praise", content=deep, headers={**employee, "Content-Type": "text/plain"})
+    assert 400 <= plain.status_code < 500, plain.text
+    # A JSON file's escaped NUL, wherever the chunks of the upload split it.
+    people = json.dumps([{"email": "nul@example.com", "display_name": "Ada\x00"}]).encode()
+    split = people.index(b"\\u0000") + 3
+
+    async def in_two_chunks() -> AsyncIterator[bytes]:
+        yield people[:split]
+        yield people[split:]
+
+    imported = await reviews.post(
+        "/people/import",
+        content=in_two_chunks(),
+        params={"dry_run": "true"},
+        headers={**hr, "Content-Type": "application/json"},
+    )
+    assert [error["field"] for error in assert_problem(imported, 422)["errors"]] == ["import file"]
+    # In a CSV file, backslash-u0000 is just text.
+    csv_text = b"email,display_name\nslash@example.com,Ada \\u0000\n"
+    dry = await reviews.post(
+        "/people/import", content=csv_text, params={"dry_run": "true"}, headers={**hr, "Content-Type": "text/csv"}
+    )
+    assert dry.status_code == 200, dry.text

@@ -32,7 +32,7 @@ from services.reviews.directory.service import SEARCH_MAX, SEARCH_MIN, PeopleSer
 from shared.auth import CurrentPrincipal, HRPrincipal, Principal, Role
 from shared.database import SessionDep
 from shared.errors import BadRequest, NotFound, ValidationFailed
-from shared.limits import check_json_depth, upload_route
+from shared.limits import check_json_upload, upload_route
 from shared.openapi import problems
 from shared.pagination import Page, PageDep
 from shared.people import PeopleSync
@@ -89,7 +89,7 @@ async def _read_import_file(request: Request) -> tuple[bytes, str]:
         content = await request.body()
     file_format = detect_format(content_type, filename)
     if file_format == "json":
-        check_json_depth(content, request.app.state.settings.max_json_depth, field="import file")
+        check_json_upload(content, request.app.state.settings.max_json_depth, field="import file")
     return content, file_format
 
 

@@ -23,7 +23,7 @@ from services.rewards.schemas import Currency, Gender
 from shared.auth import CurrentPrincipal, HRPrincipal, Role
 from shared.database import SessionDep
 from shared.errors import NotFound
-from shared.limits import check_json_depth, upload_route
+from shared.limits import check_json_upload, upload_route
 from shared.pagination import Page, PageDep
 
 router = APIRouter(prefix="/compensation", tags=["compensation"])
@@ -80,7 +80,7 @@ async def import_compensation(
     content_type = request.headers.get("content-type", "")
     body = await request.body()
     if "json" in content_type:
-        check_json_depth(body, request.app.state.settings.max_json_depth)
+        check_json_upload(body, request.app.state.settings.max_json_depth)
     rows = parse(content_type, body)
     return await CompensationService(session).import_rows(rows, dry_run=dry_run, by=hr.person_id)
 
@@ -106,7 +106,7 @@ async def start_import_job(
     check_media_type(content_type)
     body = await request.body()
     if "json" in content_type:
-        check_json_depth(body, request.app.state.settings.max_json_depth)
+        check_json_upload(body, request.app.state.settings.max_json_depth)
     job = compensation_import_jobs(request.app.state).start(content_type, body, dry_run=dry_run, by=hr.person_id)
     response.headers["Location"] = f"/compensation/import-jobs/{job.id}"
     return job.read()
