@@ -306,6 +306,9 @@ async def test_a_bad_reference_file_is_refused_whole_naming_each_cell(
     assert [e["field"] for e in await refused(b"Date,USD\n2026-11-27,N/A\n")] == ["file"]  # no rate at all
     assert [e["field"] for e in await refused(b"Date,USD\n2026-11-27,1.05\n2026-11-27,1.06\n")] == ["USD"]
     assert [e["field"] for e in await refused(b"\xff\xfeD", csv_headers)] == ["file"]
+    # A quote so small that its rate per euro cannot even be rounded, and a cell past the csv limit.
+    assert [(e["row"], e["field"]) for e in await refused(b"Date,USD\n2026-11-27,1E-60\n")] == [(1, "USD")]
+    assert [e["field"] for e in await refused(b"Date,USD\n2026-11-27," + b"1" * 200_000 + b"\n")] == ["file"]
     assert [
         e["field"] for e in await refused(b"Date,USD\n2026-11-27,1.05\n", {**hr, "Content-Type": "application/json"})
     ] == ["content-type"]

@@ -65,6 +65,9 @@ def _currency(raw: str) -> str | None:
         return None
 
 
+_SMALLEST_QUOTE = Decimal(1) / 100_000
+
+
 def _inverse(quoted: Decimal) -> Decimal:
     with localcontext() as context:
         context.prec = 60
@@ -79,7 +82,10 @@ def parse_reference_rates(body: bytes) -> ReferenceRates:
         text = body.decode("utf-8-sig")
     except UnicodeDecodeError:
         raise ValidationFailed.field("file", "the file must be UTF-8 text") from None
-    lines = list(csv.reader(io.StringIO(text, newline="")))
+    try:
+        lines = list(csv.reader(io.StringIO(text, newline="")))
+    except csv.Error as exc:  # a cell longer than the csv module's field limit, a NUL byte
+        raise ValidationFailed.field("file", f"not a CSV file the ECB writes: {exc}") from None
     if not lines or not lines[0] or lines[0][0].strip().lower() != "date":
         raise ValidationFailed.field("file", "the first line must be the ECB's header: Date, USD, JPY, …")
     header = [cell.strip() for cell in lines[0]]
@@ -113,7 +119,8 @@ def parse_reference_rates(body: bytes) -> ReferenceRates:
             if not quoted.is_finite() or quoted <= 0 or quoted >= Decimal(10) ** 10:
                 errors.append({"row": number, "field": code, "message": "a positive number of that currency per euro"})
                 continue
-            rate = _inverse(quoted)
+            # A quote this small would be a rate of 100,000 or more (and 1/quote may not even round).
+            rate = _inverse(quoted) if quoted > _SMALLEST_QUOTE else Decimal(100_000)
             if rate <= 0 or rate >= 100_000:
                 errors.append({"row": number, "field": code, "message": "the rate per euro is out of range"})
                 continue
