@@ -305,7 +305,9 @@ def pools_of(
         payroll[currency] = payroll.get(currency, ZERO) + salary
         spent[currency] = spent.get(currency, ZERO) + spend
         rule = rule_of(unit, currency)
-        whole, people = payrolls[unit, currency] if rule.amount is not None else (ZERO, 0)
+        # A line missing from the whole units' payroll was committed between the two reads
+        # (PostgreSQL's read committed): it counts as its unit's only line until the next read.
+        whole, people = payrolls.get((unit, currency), (salary, 1)) if rule.amount is not None else (ZERO, 0)
         share = pool_share(rule, salary, whole, people)
         if share is not None:
             pools[currency] = (pools.get(currency) or ZERO) + share

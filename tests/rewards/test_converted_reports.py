@@ -459,6 +459,36 @@ async def test_converted_answers_are_for_active_hr_and_admins_only(
         assert_problem(await rewards.request(method, path, json=body), 401)
 
 
+async def test_a_deactivated_hr_person_reads_and_changes_no_pay_data(
+    rewards: httpx.AsyncClient, js: JetStreamContext, auth: TokenFactory
+) -> None:
+    """Every HR route of rewards, not only the converted reports: a token outlives a deactivation."""
+    org, cycle = await setup_cycle(rewards, js, auth)
+    gone, hr = auth(Role.hr, person_id=org.gone.id), auth(Role.hr)
+    matrix: dict[str, Any] = {"cells": []}
+    requests: list[tuple[str, str, dict[str, Any] | None]] = [
+        ("GET", f"/cycles/{cycle}/org-units/Eng/summary?reporting_currency=EUR", None),
+        ("GET", f"/cycles/{cycle}", None),
+        ("PATCH", f"/cycles/{cycle}", {}),
+        ("POST", f"/cycles/{cycle}/proposals/refresh", None),
+        ("POST", f"/cycles/{cycle}/org-units/Eng/approve", None),
+        ("POST", f"/cycles/{cycle}/org-units/Eng/reject", {"reason": "Too high"}),
+        ("GET", "/pay-bands", None),
+        ("GET", "/compensation", None),
+        ("GET", f"/compensation/{org.ada.id}", None),
+        ("GET", f"/compensation/{org.ada.id}/history", None),
+        ("GET", "/merit-matrices/default", None),
+        ("PUT", "/merit-matrices/default", matrix),
+        ("GET", f"/cycles/{cycle}/merit-matrix", None),
+        ("DELETE", f"/cycles/{cycle}/merit-matrix", None),
+    ]
+    for method, path, body in requests:
+        assert_problem(await rewards.request(method, path, json=body, headers=gone), 403)
+        # The same request by an active HR person passes the access check (whatever it then answers).
+        answer = await rewards.request(method, path, json=body, headers=hr)
+        assert answer.status_code not in (401, 403), (method, path, answer.text)
+
+
 def test_the_expected_figures_here_are_not_the_unconverted_ones() -> None:
     """Guard of the fixtures above: a conversion that forgot the rates (or inverted them) would differ."""
     converted = expected_art9("EUR", NOW_RATES)

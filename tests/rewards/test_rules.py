@@ -224,3 +224,13 @@ def test_a_currency_without_an_amount_keeps_the_percentage_and_no_pool_stays_non
     assert rules.merge_basis("percent", None) == "percent"
     assert rules.merge_basis("amount", "percent") == "mixed"
     assert rules.merge_basis("mixed", "amount") == "mixed"
+
+
+def test_a_line_the_whole_units_payroll_missed_counts_as_its_only_line() -> None:
+    """A proposal committed between the manager's read and the unit's read (read committed) gives no KeyError."""
+    line = ("Eng", "USD", D("80000"), D("0"))
+
+    def rule(unit: str, currency: str) -> rules.PoolRule:
+        return rules.pool_rule(currency, None, {"USD": D("2000")})
+
+    assert rules.pools_of([line], rule, {})["USD"].budget == D("2000.00")
