@@ -4,6 +4,7 @@ real service and bus."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 
 import httpx
@@ -99,6 +100,18 @@ async def test_only_the_digest_is_kept_and_a_new_address_ends_the_old(client: ht
     assert (await client.delete(FEED, headers=org.headers("receiver"))).status_code == 204
     assert_problem(await calendar(client, second), 404)
     assert (await client.get(FEED, headers=org.headers("receiver"))).json()["active"] is False
+
+
+async def test_a_double_click_makes_two_addresses_of_which_one_works(client: httpx.AsyncClient, org: Org) -> None:
+    """A delete then an insert failed the second request on the unique person (PostgreSQL): a 500."""
+    await start_series(client, org)
+    tokens = await asyncio.gather(*(subscribe(client, org, "receiver") for _ in range(4)))
+    answers = [(await calendar(client, token)).status_code for token in tokens]
+    assert sorted(answers) == [200, 404, 404, 404]
+    sessionmaker = client.app.state.sessionmaker  # type: ignore[attr-defined]
+    async with sessionmaker() as session:
+        [row] = (await session.scalars(select(CheckinCalendarFeed))).all()
+    assert row.token_digest == hashlib.sha256(tokens[answers.index(200)].encode()).hexdigest()
 
 
 async def test_a_guess_a_malformed_secret_or_none_gets_nothing(client: httpx.AsyncClient, org: Org) -> None:

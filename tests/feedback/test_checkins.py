@@ -333,6 +333,9 @@ async def test_bad_input_names_the_field(client: httpx.AsyncClient, org: Org) ->
     assert await fields(report_id=str(uuid.uuid4())) == {"report_id"}
     assert await fields(starts_at="next tuesday") == {"starts_at"}
     assert await fields(duration_minutes=0) == {"duration_minutes"}
+    # A start no calendar file could be built for (it made both people's feeds a 500 for good).
+    assert await fields(starts_at="9996-01-06T10:00:00Z") == {"starts_at"}
+    assert await fields(starts_at=(datetime.now(UTC) + timedelta(days=800)).isoformat()) == {"starts_at"}
     series = await start_series(client, org)
     first = (await occurrences(client, org, series))[0]
     assert problem_fields(await client.post(at(series, "tuesday", "/skip"), headers=headers)) == {"recurrence_id"}

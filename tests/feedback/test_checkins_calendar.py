@@ -165,3 +165,11 @@ def test_a_subscription_holds_each_series_and_each_zone_once() -> None:
     ]
     assert (lines[5], lines[7]) == ("X-WR-CALNAME:Meritloop 1:1s", "X-PUBLISHED-TTL:PT60M")
     assert [event["SUMMARY"] for event in events(lines)] == ["late", "late", "early", "tokyo"]
+
+
+def test_a_start_at_the_end_of_time_still_makes_a_file() -> None:
+    """Stored before starts were bounded (the service now refuses one over two years ahead)."""
+    far = datetime(9996, 1, 6, 10, 0, tzinfo=UTC)
+    lines = unfolded(series_calendar(series(first_start=far), {}, title="x", now=NOW))
+    [master] = events(lines)
+    assert master["DTSTART;TZID=Europe/Berlin"] == "99960106T110000"

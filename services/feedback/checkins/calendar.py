@@ -163,8 +163,9 @@ def _offset(delta: timedelta | None) -> str:
 
 def _timezone(tz: ZoneInfo, name: str, first_start: datetime, now: datetime) -> list[str]:
     """``VTIMEZONE`` with the offset in force at the window's start and every change in it."""
-    start = datetime(first_start.year - ZONE_YEARS_BEFORE, 1, 1, tzinfo=UTC)
-    end = datetime(max(first_start.year, now.year) + ZONE_YEARS_AFTER, 12, 31, tzinfo=UTC)
+    # Within datetime's years whatever a stored start says (one past them would fail every feed).
+    start = datetime(max(first_start.year - ZONE_YEARS_BEFORE, 1), 1, 1, tzinfo=UTC)
+    end = datetime(min(max(first_start.year, now.year) + ZONE_YEARS_AFTER, 9998), 12, 31, tzinfo=UTC)
     lines = ["BEGIN:VTIMEZONE", f"TZID:{name}"]
     lines += _observance(tz, start, None)
     for change in _changes(tz, start, end):

@@ -15,6 +15,9 @@ DEFAULT_TIMEZONE = "UTC"
 # A series must meet at least once a year and at most daily: anything finer is not a 1:1.
 MAX_GAP = timedelta(days=366)
 MIN_GAP = timedelta(hours=23)
+# How far ahead a series may start or a meeting be moved: a 1:1 is planned in months, and a
+# start in the year 9999 would leave nothing a calendar file could be built from.
+MAX_LEAD = timedelta(days=2 * 366)
 RECURRENCE_ID = "%Y%m%dT%H%M%SZ"
 _RECURRENCE_ID = re.compile(r"^\d{8}T\d{6}Z$")
 # Parts that would turn a weekly 1:1 into something else, or that RFC 5545 puts elsewhere.

@@ -61,7 +61,6 @@ from services.feedback.models import (
     CheckinActionItem,
     CheckinAgendaItem,
     CheckinAgendaTemplate,
-    CheckinCalendarFeed,
     CheckinNote,
     CheckinOccurrence,
     CheckinSeries,
@@ -366,6 +365,8 @@ class CheckinService:
         except rules.RuleError as exc:
             raise ValidationFailed.field("timezone", str(exc)) from exc
         first_start = rules.to_utc(rules.localise(data.starts_at, timezone))
+        if first_start > utcnow() + rules.MAX_LEAD:
+            raise ValidationFailed.field("starts_at", "at most two years ahead")
         try:
             rule = rules.parse_rule(data.rrule, first_start, timezone)
         except rules.RuleError as exc:
@@ -455,11 +456,9 @@ class CheckinService:
     async def new_feed(self, principal: Principal) -> CalendarFeedCreated:
         """A new address for the caller; the one before stops working at once."""
         await active_caller(self.session, principal)
-        await self.repo.drop_feed(principal.person_id)
-        await self.session.flush()
-        token = secrets.token_urlsafe(FEED_TOKEN_BYTES)
-        row = await self.repo.add(CheckinCalendarFeed(person_id=principal.person_id, token_digest=feed_digest(token)))
-        return CalendarFeedCreated(token=token, created_at=row.created_at)
+        token, now = secrets.token_urlsafe(FEED_TOKEN_BYTES), utcnow()
+        await self.repo.put_feed(principal.person_id, feed_digest(token), now)
+        return CalendarFeedCreated(token=token, created_at=now)
 
     async def drop_feed(self, principal: Principal) -> None:
         await active_caller(self.session, principal)
@@ -568,6 +567,8 @@ class CheckinService:
             raise ValidationFailed.field(
                 "starts_at", "must be in the future and between the previous and the next occurrence"
             )
+        if new_start > utcnow() + rules.MAX_LEAD:
+            raise ValidationFailed.field("starts_at", "at most two years ahead")
         row = await self._override(schedule, occurrence)
         row.starts_at = new_start
         row.status = MOVED if new_start != row.original_start else SCHEDULED
