@@ -277,7 +277,11 @@ _Row = TypeVar("_Row")
 
 async def add_unique(session: AsyncSession, row: _Row, conflict: str) -> _Row:
     """Insert or change ``row`` in a savepoint: a unique index lost to a racing request is a 409 (``conflict``
-    says why) instead of a failed commit, and the request's session stays usable."""
+    says why) instead of a failed commit.
+
+    A new row is written inside the savepoint, so the request's session stays usable after the
+    409. A change to a row the session already holds is flushed as the savepoint opens, outside
+    it: still a 409, but on PostgreSQL the transaction is then spent (the request ends there)."""
     try:
         async with session.begin_nested():
             session.add(row)
