@@ -4,6 +4,7 @@ real bus (tests/cycles/test_upward_cycle.py runs the same with the reviews servi
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import uuid
 from datetime import datetime, timedelta
@@ -23,11 +24,12 @@ from services.feedback.models import (
     UpwardEarlyChange,
     UpwardPulse,
 )
+from services.feedback.upward.cycles import CyclePulses
 from shared.database import utcnow
 from shared.events import CloudEvent
 from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED
 from shared.settings import Settings
-from shared.upward_feedback import DEADLINE_EXTENDED, UPWARD_SCOPED, cycle_pulse_id
+from shared.upward_feedback import DEADLINE_EXTENDED, UPWARD_SCOPED, UpwardFeedbackPlan, cycle_pulse_id
 from tests.conftest import ServiceClientFactory, TokenFactory
 from tests.feedback.support import ROLES, Org, ensure_directory_stream, make_org, person, publish_people, wait_projected
 from tests.support.waiting import wait_until
@@ -302,3 +304,29 @@ async def test_pulses_close_and_release_at_their_closing_time(
         await wait_until(lambda: handled(client, cancelled), message="the late cancellation handled")
         again = (await client.get(f"{BASE}/{pulse_id}/results/me", headers=org.headers("manager"))).json()
         assert (again["released"], again["score"]) == (True, 75.0)
+
+
+async def test_a_cancellation_handled_beside_the_launch_waits_for_it_and_cancels_the_pulse(
+    client: httpx.AsyncClient,
+) -> None:
+    """Two replicas handle the launch and the cancellation at once: the cancellation must not record
+    itself as early while the launch's pulse is still uncommitted (an open pulse of a cancelled cycle)."""
+    sessionmaker = client.app.state.sessionmaker  # type: ignore[attr-defined]
+    cycle = uuid.uuid4()
+    plan = UpwardFeedbackPlan(closes_at=utcnow() + timedelta(days=5))
+
+    async def cancel() -> bool:
+        async with sessionmaker() as session, session.begin():
+            return await CyclePulses(session).cancel(cycle)
+
+    async with sessionmaker() as launching:
+        opened = await CyclePulses(launching).open(cycle, plan)
+        assert opened.status == "open"
+        cancelling = asyncio.create_task(cancel())
+        await asyncio.sleep(0.5)
+        assert not cancelling.done(), "the cancellation did not wait for the launch"
+        await launching.commit()
+    assert await asyncio.wait_for(cancelling, 10) is True
+    (pulse,) = await pulses_of(client, cycle)
+    assert pulse.status == "cancelled"
+    assert await count(client, UpwardEarlyChange, UpwardEarlyChange.pulse_id == pulse.id) == 0

@@ -20,6 +20,8 @@ from datetime import datetime
 
 from fastapi import FastAPI
 from sqlalchemy import delete, select
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.feedback.events import people
@@ -69,8 +71,10 @@ class CyclePulses:
     async def open(self, cycle_id: uuid.UUID, plan: UpwardFeedbackPlan) -> UpwardPulse:
         """The cycle's pulse, opened once; a repeated launch answers the one there."""
         pulse_id = cycle_pulse_id(cycle_id)
-        found = await self.session.get(UpwardPulse, pulse_id)
+        before_launch = await self._lock(cycle_id)
+        found = await self.session.get(UpwardPulse, pulse_id, populate_existing=True)
         if found is not None:
+            await self.session.delete(before_launch)
             return found
         pulse = UpwardPulse(
             id=pulse_id,
@@ -82,18 +86,16 @@ class CyclePulses:
             status=OPEN,
             follows_step=plan.follows,
         )
-        before_launch = await self.session.get(UpwardEarlyChange, pulse_id, with_for_update=True)
-        if before_launch is not None:
-            await self.session.delete(before_launch)
-            told = before_launch.deadlines.get(plan.follows or "")
-            if told is not None and datetime.fromisoformat(told) > pulse.closes_at:
-                pulse.closes_at = datetime.fromisoformat(told)
-            if before_launch.cancelled:
-                # The cycle was cancelled before this launch came through: nobody is asked.
-                pulse.status, pulse.closed_at = CANCELLED, utcnow()
-                self.session.add(pulse)
-                await self.session.flush()
-                return pulse
+        await self.session.delete(before_launch)
+        told = before_launch.deadlines.get(plan.follows or "")
+        if told is not None and datetime.fromisoformat(told) > pulse.closes_at:
+            pulse.closes_at = datetime.fromisoformat(told)
+        if before_launch.cancelled:
+            # The cycle was cancelled before this launch came through: nobody is asked.
+            pulse.status, pulse.closed_at = CANCELLED, utcnow()
+            self.session.add(pulse)
+            await self.session.flush()
+            return pulse
         self.session.add(pulse)
         await self.session.flush()
         # Scope events that came before the launch were kept: their people are told now.
@@ -106,6 +108,7 @@ class CyclePulses:
     async def scope(self, scoped: UpwardFeedbackScoped) -> int:
         """Let these participants answer; kept even before the pulse exists (events may come in any order)."""
         pulse_id = cycle_pulse_id(scoped.cycle_id)
+        guard = await self._lock(scoped.cycle_id)
         known = set(
             await self.session.scalars(
                 select(UpwardScopeMember.person_id).where(
@@ -116,8 +119,11 @@ class CyclePulses:
         new = [person for person in dict.fromkeys(scoped.person_ids) if person not in known]
         self.session.add_all(UpwardScopeMember(pulse_id=pulse_id, person_id=person) for person in new)
         await self.session.flush()
-        pulse = await self.session.get(UpwardPulse, pulse_id)
-        if pulse is not None and pulse.status == OPEN and new:
+        pulse = await self.session.get(UpwardPulse, pulse_id, populate_existing=True)
+        if pulse is None:
+            return len(new)  # the guard stays for the launch, which reads and drops it
+        await self.session.delete(guard)
+        if pulse.status == OPEN and new:
             announce.opened_for(self.session, pulse, new)
         return len(new)
 
@@ -135,14 +141,15 @@ class CyclePulses:
         Never earlier: nobody who planned to answer by the announced time is cut off. Everyone
         asked learns the new time, as when HR extends the pulse itself.
         """
-        pulse = await self.session.get(UpwardPulse, cycle_pulse_id(extended.cycle_id), with_for_update=True)
+        early = await self._lock(extended.cycle_id)
+        pulse = await self.session.get(UpwardPulse, cycle_pulse_id(extended.cycle_id), populate_existing=True)
         if pulse is None:
-            early = await self._early(extended.cycle_id)
             told = early.deadlines.get(extended.step)
             if told is None or datetime.fromisoformat(told) < extended.deadline:
                 early.deadlines = {**early.deadlines, extended.step: extended.deadline.isoformat()}
             await self.session.flush()
             return False
+        await self.session.delete(early)
         if pulse.status != OPEN or pulse.follows_step != extended.step:
             return False
         if extended.deadline <= pulse.closes_at:
@@ -154,23 +161,32 @@ class CyclePulses:
 
     async def cancel(self, cycle_id: uuid.UUID) -> bool:
         """Cancel the cycle's pulse if still open: no result is computed, the answers are dropped."""
+        early = await self._lock(cycle_id)
         pulse = await self.session.get(UpwardPulse, cycle_pulse_id(cycle_id), with_for_update=True)
         if pulse is None:
-            (await self._early(cycle_id)).cancelled = True
+            early.cancelled = True
             await self.session.flush()
             return False
+        await self.session.delete(early)
         if pulse.status != OPEN:
             return False
         await UpwardService(self.session).withdraw(pulse)
         return True
 
-    async def _early(self, cycle_id: uuid.UUID) -> UpwardEarlyChange:
-        """Kept for a pulse the launch has not opened yet (a cycle without the option never opens one)."""
+    async def _lock(self, cycle_id: uuid.UUID) -> UpwardEarlyChange:
+        """The cycle's guard row, made if missing and locked: what the cycle's events said of its pulse
+        before the launch opened it (a cycle without the option never opens one).
+
+        The launch, the scope, an extension and the cancellation each take it before they look for
+        the pulse, so two of them handled at once (two replicas) wait for each other: a lock on a
+        pulse row another transaction has not committed yet would lock nothing, and a cancellation
+        could slip past the launch that opens the pulse."""
         pulse_id = cycle_pulse_id(cycle_id)
-        found = await self.session.get(UpwardEarlyChange, pulse_id, with_for_update=True)
-        if found is None:
-            found = UpwardEarlyChange(pulse_id=pulse_id, cancelled=False, deadlines={})
-            self.session.add(found)
+        insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
+        values = {"pulse_id": pulse_id, "cancelled": False, "deadlines": {}}
+        await self.session.execute(insert(UpwardEarlyChange).values(**values).on_conflict_do_nothing())
+        found = await self.session.get(UpwardEarlyChange, pulse_id, with_for_update=True, populate_existing=True)
+        assert found is not None  # made above, and only these handlers drop it, behind the same lock
         return found
 
     async def in_scope(self, pulse: UpwardPulse, person_id: uuid.UUID) -> bool:
