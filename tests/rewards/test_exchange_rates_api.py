@@ -6,6 +6,7 @@ directly.
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import timedelta
 from typing import Any
@@ -85,6 +86,23 @@ async def test_hr_sets_lists_and_corrects_rates_against_one_base(
     assert (await rewards.delete(f"/exchange-rates/USD/{march}", headers=hr)).status_code == 204
     assert_problem(await rewards.delete(f"/exchange-rates/USD/{march}", headers=hr), 404)
     assert (await in_force(march))["USD"] == "0.9234000000"
+
+
+async def test_racing_first_rates_fix_one_base_and_one_rate_per_day(
+    rewards: httpx.AsyncClient, auth: TokenFactory
+) -> None:
+    """Both first rates read an empty table before either wrote (SQLite took no lock for the reads)."""
+    hr = auth(Role.hr)
+    answers = await asyncio.gather(
+        rewards.put("/exchange-rates/USD/2026-01-01", json={"rate": "0.92", "base": "EUR"}, headers=hr),
+        rewards.put("/exchange-rates/GBP/2026-01-01", json={"rate": "0.85", "base": "CHF"}, headers=hr),
+        rewards.put("/exchange-rates/JPY/2026-01-01", json={"rate": "0.006", "base": "EUR"}, headers=hr),
+        rewards.put("/exchange-rates/JPY/2026-01-01", json={"rate": "0.007", "base": "EUR"}, headers=hr),
+    )
+    assert all(answer.status_code in (200, 201, 422) for answer in answers), [a.text for a in answers]
+    listed = (await rewards.get("/exchange-rates", headers=hr)).json()["items"]
+    assert len({row["base"] for row in listed}) == 1
+    assert len([row for row in listed if row["currency"] == "JPY"]) <= 1
 
 
 async def test_a_replaced_or_removed_rate_is_kept_as_it_stood(rewards: httpx.AsyncClient, auth: TokenFactory) -> None:

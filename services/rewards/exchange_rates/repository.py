@@ -20,14 +20,18 @@ class ExchangeRateRepository:
         return cls(session)
 
     async def lock(self) -> None:
-        """Rate writers take turns until the transaction ends.
+        """Rate writers take turns until the transaction ends; the first statement of a rate write.
 
         The first rate fixes the base: two first rates against different bases must not both
-        see an empty table. SQLite lets one writer in at a time already.
+        see an empty table, nor two rates of one currency and day both see none. SQLite has one
+        writer at a time, but its reads before a transaction's first write take no lock: a write
+        that changes nothing takes the write lock first (waiting as long as the busy timeout lets it).
         """
         connection = await self.session.connection()
         if connection.dialect.name == "postgresql":
             await connection.execute(text("LOCK TABLE exchange_rates IN SHARE ROW EXCLUSIVE MODE"))
+        else:
+            await connection.execute(text("UPDATE exchange_rates SET currency = currency WHERE currency = ''"))
 
     async def base(self) -> str | None:
         found = await self.session.scalar(select(ExchangeRate.base).limit(1))
