@@ -11,6 +11,7 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, Request
 from sqlalchemy import DateTime, MetaData, Table, event, insert, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import (
@@ -273,6 +274,13 @@ SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 _Row = TypeVar("_Row")
+
+
+def dialect_insert(session: AsyncSession, target: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that takes ON CONFLICT clauses, in the session's database's own dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(target)
+    return sqlite.insert(target)
 
 
 async def add_unique(session: AsyncSession, row: _Row, conflict: str) -> _Row:

@@ -14,8 +14,6 @@ from typing import Annotated, Any
 
 from fastapi import Depends, Request
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.crypto import (
@@ -37,7 +35,7 @@ from services.feedback.crypto import (
     tally_key_aad,
 )
 from services.feedback.models import ContentKey, DataKey, ServiceKey, TallyKey
-from shared.database import SessionDep, utcnow
+from shared.database import SessionDep, dialect_insert, utcnow
 from shared.errors import ServiceUnavailable
 from shared.openapi import register_statuses
 from shared.settings import Environment, Settings
@@ -142,8 +140,7 @@ class Keyring:
         self, model: type[DataKey] | type[ServiceKey] | type[TallyKey], values: dict[str, Any]
     ) -> None:
         """Two requests may make the same person's first key at once: the second keeps the first's."""
-        insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
-        await self.session.execute(insert(model).values(**values).on_conflict_do_nothing())
+        await self.session.execute(dialect_insert(self.session, model).values(**values).on_conflict_do_nothing())
 
     async def service_key(self, name: str) -> bytes:
         """A key of the service itself, made on first use."""

@@ -7,8 +7,6 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from sqlalchemy import Select, delete, func, or_, select, union_all
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.checkins.models import ACTIVE
@@ -21,6 +19,7 @@ from services.feedback.models import (
     CheckinSeries,
     ContentKey,
 )
+from shared.database import dialect_insert
 
 T = TypeVar("T")
 
@@ -201,9 +200,8 @@ class CheckinRepository:
         """The person's one address, new or replacing theirs in one statement: two requests at once
         (a double click) both succeed and the later one's secret stands, where a delete and an insert
         would fail the second on the unique person under read committed."""
-        insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         values = {"id": uuid.uuid4(), "person_id": person_id, "token_digest": digest, "created_at": at}
-        statement = insert(CheckinCalendarFeed).values(**values)
+        statement = dialect_insert(self.session, CheckinCalendarFeed).values(**values)
         update = {"token_digest": digest, "created_at": at, "modified_at": at}
         await self.session.execute(statement.on_conflict_do_update(index_elements=["person_id"], set_=update))
 

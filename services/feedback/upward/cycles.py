@@ -20,8 +20,6 @@ from datetime import datetime
 
 from fastapi import FastAPI
 from sqlalchemy import delete, select
-from sqlalchemy.dialects.postgresql import insert as postgresql_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from services.feedback.events import people
@@ -33,7 +31,7 @@ from services.feedback.upward import announce
 from services.feedback.upward.schemas import PulseRead, UpwardInboxItem
 from services.feedback.upward.service import CANCELLED, CLOSED, OPEN, UpwardService
 from shared.auth import Principal
-from shared.database import utcnow
+from shared.database import dialect_insert, utcnow
 from shared.errors import Forbidden
 from shared.events import CloudEvent, Subscription
 from shared.peer_ratings import CYCLE_CANCELLED, CYCLE_LAUNCHED, CYCLES_STREAM
@@ -182,9 +180,9 @@ class CyclePulses:
         pulse row another transaction has not committed yet would lock nothing, and a cancellation
         could slip past the launch that opens the pulse."""
         pulse_id = cycle_pulse_id(cycle_id)
-        insert = postgresql_insert if self.session.get_bind().dialect.name == "postgresql" else sqlite_insert
         values = {"pulse_id": pulse_id, "cancelled": False, "deadlines": {}}
-        await self.session.execute(insert(UpwardEarlyChange).values(**values).on_conflict_do_nothing())
+        statement = dialect_insert(self.session, UpwardEarlyChange).values(**values)
+        await self.session.execute(statement.on_conflict_do_nothing())
         found = await self.session.get(UpwardEarlyChange, pulse_id, with_for_update=True, populate_existing=True)
         assert found is not None  # made above, and only these handlers drop it, behind the same lock
         return found
