@@ -252,8 +252,11 @@ def unit_pool(rule: PoolRule, payroll: Decimal) -> Decimal | None:
     return None if rule.pct is None else budget_amount(payroll, rule.pct)
 
 
-def pool_share(rule: PoolRule, salary: Decimal, unit_payroll: Decimal, unit_people: int) -> Decimal | None:
-    """The part of its unit's pool one salary brings, unrounded: the caller sums parts and rounds once.
+def pool_share(
+    rule: PoolRule, salary: Decimal, unit_payroll: Decimal, unit_people: int, people: int = 1
+) -> Decimal | None:
+    """The part of its unit's pool that ``people`` earning ``salary`` between them bring, unrounded:
+    the caller sums parts and rounds once.
 
     A percentage gives ``salary x pct / 100``. A fixed amount is shared pro rata to salary over
     the unit's payroll in that currency, as if it were the percentage it is of that payroll, so
@@ -262,7 +265,7 @@ def pool_share(rule: PoolRule, salary: Decimal, unit_payroll: Decimal, unit_peop
     if rule.amount is not None:
         if unit_payroll > ZERO:
             return rule.amount * salary / unit_payroll
-        return rule.amount / unit_people if unit_people else ZERO
+        return rule.amount * people / unit_people if unit_people else ZERO
     return None if rule.pct is None else salary * rule.pct / HUNDRED
 
 

@@ -186,6 +186,43 @@ async def test_live_impact_follows_a_units_fixed_pools(rewards: httpx.AsyncClien
     assert (nobody["merit_basis"], nobody["merit_budget_pct"], nobody["merit_budget"]) == ("percent", "10", "0.00")
 
 
+async def test_live_impact_gives_part_of_a_unit_its_pro_rata_part_of_a_fixed_pool(
+    rewards: httpx.AsyncClient, js: JetStreamContext, auth: TokenFactory
+) -> None:
+    """Everyone's final rating is in (so Eng has ten proposals, 450,000 EUR); HR fixed Eng's merit
+    pool at 16,000 EUR. A session showing only Eng's five women (200,000) is compared with their
+    part of it, as a manager's budget view would share it."""
+    hr = auth(Role.hr)
+    cycle_id, people = await _org(rewards, hr)
+    for name, person in people.items():
+        await publish_rating(js, cycle_id, person, "4" if name in WOMEN else "3" if name in MEN else "2")
+
+    async def received() -> dict[str, Any] | None:
+        found = await rewards.get(f"/cycles/{cycle_id}", headers=hr)
+        return found.json() if found.status_code == 200 and found.json()["ratings_received"] == 11 else None
+
+    await wait_until(received, message="ratings received")
+    sessionmaker = rewards.app.state.sessionmaker  # type: ignore[attr-defined]
+    async with sessionmaker() as session, session.begin():
+        session.add(
+            BudgetOverride(cycle_id=cycle_id, org_unit="Eng", merit_amounts={"EUR": "16000.00"}, set_by=uuid.uuid4())
+        )
+    url = f"/cycles/{cycle_id}/calibration-impact"
+    ratings = _ratings(people)
+    women = [row for row in ratings if row["person_id"] in {str(people[name].id) for name in WOMEN}]
+
+    part = await rewards.post(url, json={"scale_min": 1, "scale_max": 5, "ratings": women}, headers=hr)
+    whole = await rewards.post(url, json={"scale_min": 1, "scale_max": 5, "ratings": ratings}, headers=hr)
+
+    assert part.status_code == 200, part.text
+    [eng] = part.json()["units"]
+    # 16,000 x 200,000 / 450,000 = 7,111.11 against the women's 5 x 2,000; the bonus keeps 10 %.
+    keys = ("payroll", "merit_basis", "merit_budget", "merit_spend", "merit_remaining", "bonus_budget")
+    assert tuple(eng[key] for key in keys) == ("200000.00", "amount", "7111.11", "10000.00", "-2888.89", "20000.00")
+    units = {unit["org_unit"]: unit for unit in whole.json()["units"]}
+    assert (units["Eng"]["merit_budget"], units["Ops"]["merit_budget"]) == ("16000.00", "2000.00")
+
+
 async def test_live_impact_suppresses_a_small_gap_and_names_bad_fields(
     rewards: httpx.AsyncClient, auth: TokenFactory
 ) -> None:

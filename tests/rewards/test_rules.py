@@ -191,6 +191,14 @@ def test_a_fixed_pool_is_shared_pro_rata_to_salary_over_the_units_payroll() -> N
     assert whole["EUR"].budget == D("5400.00")
 
 
+def test_a_group_s_share_of_a_fixed_pool_follows_its_payroll_or_its_head_count() -> None:
+    fixed = rules.pool_rule("EUR", D("3"), {"EUR": D("900")})
+    assert rules.pool_share(fixed, D("200000"), D("450000"), 10, 5) == D("400")
+    # A unit paid nothing: per head, two of its three people.
+    assert rules.pool_share(fixed, D("0"), D("0"), 3, 2) == D("600")
+    assert rules.pool_share(rules.pool_rule("EUR", D("3"), {}), D("200000"), D("450000"), 10, 5) == D("6000")
+
+
 def test_shares_of_a_fixed_pool_round_per_manager_and_add_up_for_the_unit() -> None:
     lines = [("Eng", "EUR", D("1000"), D("0"))] * 3
     payrolls = rules.unit_payrolls(lines)

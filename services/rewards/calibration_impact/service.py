@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import ROUND_HALF_UP, Decimal
@@ -42,8 +42,9 @@ from services.rewards.equity.repository import PayColumns
 from services.rewards.equity.service import adjusted_read, converted_columns, population_of
 from services.rewards.exchange_rates.service import ExchangeRateService, conversion_read
 from services.rewards.matrix.service import MeritMatrixService
+from services.rewards.models import BudgetOverride
 from services.rewards.policy.service import PolicyService
-from services.rewards.proposals.repository import PayCycleRepository
+from services.rewards.proposals.repository import PayCycleRepository, ProposalRepository
 from services.rewards.proposals.service import UNASSIGNED_UNIT
 from services.rewards.rules import Matrix
 from services.rewards.schemas import Attribute
@@ -235,6 +236,7 @@ class ImpactService:
             for unit in set(units)
             for code in paid_in
         }
+        unposted = await self._unposted(cycle_id, overrides, set(units), set(keys))
         # The arithmetic runs off the event loop: 10,000 people are tens of milliseconds of numpy.
         return await asyncio.to_thread(
             _impact,
@@ -247,9 +249,21 @@ class ImpactService:
             found_matrix,
             plan,
             pool_rules,
+            unposted,
             controls,
             policy.min_cell_size,
             today,
+        )
+
+    async def _unposted(
+        self, cycle_id: uuid.UUID, overrides: Mapping[str, BudgetOverride], units: set[str], posted: set[str]
+    ) -> dict[tuple[str, str], tuple[Decimal, int]]:
+        """Payroll and head count per (unit, currency) of the proposals of people the request leaves
+        out, in the units with a fixed pool: the posted people get their pro rata part of it."""
+        fixed = {unit for unit in units if (o := overrides.get(unit)) and (o.merit_amounts or o.bonus_amounts)}
+        rows = await ProposalRepository.from_session(self.session).salaries(cycle_id, fixed)
+        return rules.unit_payrolls(
+            (unit, code, salary, rules.ZERO) for unit, code, person, salary in rows if key_of(person) not in posted
         )
 
 
@@ -282,8 +296,22 @@ def _pool_read(
     }
 
 
-def _budget(currency: str, payroll: Decimal, spend: Decimal, rule: rules.PoolRule) -> rules.Budget:
-    return rules.Budget(currency, payroll, spend, rules.unit_pool(rule, payroll), rule.basis)
+def _budget(
+    currency: str,
+    payroll: Decimal,
+    spend: Decimal,
+    rule: rules.PoolRule,
+    people: int = 0,
+    unposted: tuple[Decimal, int] = (rules.ZERO, 0),
+) -> rules.Budget:
+    """The posted people's pool: a percentage of their payroll, or their part of a fixed amount,
+    pro rata to their payroll over the whole unit's (``unposted``: the rest of it)."""
+    if rule.amount is None or not unposted[1]:
+        pool = rules.unit_pool(rule, payroll)
+    else:
+        share = rules.pool_share(rule, payroll, payroll + unposted[0], people + unposted[1], people)
+        pool = None if share is None else rules.half_up(share, CENT)
+    return rules.Budget(currency, payroll, spend, pool, rule.basis)
 
 
 def _over(merit: rules.Budget, bonus: rules.Budget) -> list[str]:
@@ -311,6 +339,7 @@ def _impact(
     found_matrix: tuple[Any, Matrix] | None,
     plan: BonusPlanDefinition | None,
     pool_rules: dict[tuple[str, str], tuple[rules.PoolRule, rules.PoolRule]],
+    unposted: dict[tuple[str, str], tuple[Decimal, int]],
     controls: list[str],
     min_cell: int,
     today: date,
@@ -406,9 +435,9 @@ def _impact(
             if not people[n]:
                 continue
             merit_rule, bonus_rule = pool_rules[name, paid_in]
-            money = _money(payroll[n])
-            merit = _budget(paid_in, money, _money(merit_spend[n]), merit_rule)
-            paid_bonus = _budget(paid_in, money, _money(bonus_spend[n]), bonus_rule)
+            money, heads, rest = _money(payroll[n]), int(people[n]), unposted.get((name, paid_in), (rules.ZERO, 0))
+            merit = _budget(paid_in, money, _money(merit_spend[n]), merit_rule, heads, rest)
+            paid_bonus = _budget(paid_in, money, _money(bonus_spend[n]), bonus_rule, heads, rest)
             merits.append(merit)
             bonuses.append(paid_bonus)
             merit_used.append(merit_rule)
@@ -422,11 +451,12 @@ def _impact(
             )
         if not merits:
             # Nobody priced in the unit: its pools in the answer's currency, of no payroll.
-            merit_rule, bonus_rule = pool_rules[name, pricing.shown or ""]
-            nothing = _money(0.0)
+            shown_in = pricing.shown or ""
+            merit_rule, bonus_rule = pool_rules[name, shown_in]
+            nothing, rest = _money(0.0), unposted.get((name, shown_in), (rules.ZERO, 0))
             fields = _pool_read(
-                _budget(pricing.shown or "", nothing, nothing, merit_rule),
-                _budget(pricing.shown or "", nothing, nothing, bonus_rule),
+                _budget(shown_in, nothing, nothing, merit_rule, 0, rest),
+                _budget(shown_in, nothing, nothing, bonus_rule, 0, rest),
                 merit_rule.pct,
                 bonus_rule.pct,
             )

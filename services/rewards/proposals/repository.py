@@ -8,7 +8,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-from sqlalchemy import Select, func, literal, select
+from sqlalchemy import ColumnElement, Select, func, literal, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.rewards.models import CompensationRecord, OrgUnitApproval, PayCycle, PayProposal, Person
@@ -16,6 +16,16 @@ from shared.calibration import ProposalStatus
 
 # A guard against a corrupted hierarchy: no real organisation is this deep.
 MAX_DEPTH = 64
+
+
+def _with_pay_data(cycle_id: uuid.UUID) -> tuple[ColumnElement[bool], ...]:
+    """A cycle's proposals that have pay data: the ones a pool counts."""
+    return (
+        PayProposal.cycle_id == cycle_id,
+        PayProposal.currency.is_not(None),
+        PayProposal.current_salary.is_not(None),
+        PayProposal.increase_amount.is_not(None),
+    )
 
 
 class PayCycleRepository:
@@ -221,12 +231,7 @@ class ProposalRepository:
             PayProposal.current_salary,
             PayProposal.increase_amount,
             PayProposal.bonus_amount,
-        ).where(
-            PayProposal.cycle_id == cycle_id,
-            PayProposal.currency.is_not(None),
-            PayProposal.current_salary.is_not(None),
-            PayProposal.increase_amount.is_not(None),
-        )
+        ).where(*_with_pay_data(cycle_id))
         if org_unit is not None:
             query = query.where(PayProposal.org_unit == org_unit)
         if units is not None:
@@ -235,6 +240,18 @@ class ProposalRepository:
             query = query.where(PayProposal.person_id.in_(self.reports(under, all_levels=True)))
         rows = await self.session.execute(query)
         return [(row[0], row[1], row[2], row[3], row[4] or Decimal(0)) for row in rows.all()]
+
+    async def salaries(self, cycle_id: uuid.UUID, units: Collection[str]) -> list[tuple[str, str, uuid.UUID, Decimal]]:
+        """``(org_unit, currency, person, salary)`` of the proposals with pay data in some ``units``."""
+        if not units:
+            return []
+        query = select(
+            PayProposal.org_unit, PayProposal.currency, PayProposal.person_id, PayProposal.current_salary
+        ).where(*_with_pay_data(cycle_id), PayProposal.org_unit.in_(sorted(units)))
+        rows = await self.session.execute(query)
+        return [
+            (unit, currency or "", person, salary or Decimal(0)) for unit, currency, person, salary in rows.tuples()
+        ]
 
     async def of_cycle_with_data(self, cycle_id: uuid.UUID, statuses: Iterable[ProposalStatus]) -> list[PayProposal]:
         values = [status.value for status in statuses]
