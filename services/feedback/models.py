@@ -132,13 +132,19 @@ class CatalogueEntryMixin(RecordMixin):
     archived: Mapped[bool] = mapped_column(Boolean, default=False)
 
 
-class CompanyValue(CatalogueEntryMixin, Base):
+class PublishedEntryMixin(CatalogueEntryMixin):
+    """An entry other services follow (shared/catalogue.py): every change is a new revision."""
+
+    revision: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+
+
+class CompanyValue(PublishedEntryMixin, Base):
     """A company value HR keeps; praise and feedback may name one."""
 
     __tablename__ = "company_values"
 
 
-class Competency(CatalogueEntryMixin, Base):
+class Competency(PublishedEntryMixin, Base):
     """A competency HR keeps (the company's framework); written feedback may be about one."""
 
     __tablename__ = "competencies"

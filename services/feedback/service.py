@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 import uuid
 from datetime import date, timedelta
-from typing import Generic, TypeVar
+from typing import ClassVar, Generic, TypeVar
 
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.feedback.crypto import DecryptionFailed, KeyUnavailable
@@ -64,6 +64,7 @@ from services.feedback.schemas import (
     RecipientRead,
 )
 from shared.auth import Principal, Role
+from shared.catalogue import CatalogueEntryChanged, CatalogueKind, entry_event_id
 from shared.database import add_unique, utcnow
 from shared.errors import Conflict, Forbidden, NotFound, ValidationFailed
 from shared.events import CloudEvent
@@ -178,12 +179,29 @@ class CatalogueService(Generic[Entry]):
         return entry
 
     async def archive(self, entry_id: uuid.UUID) -> None:
-        (await self.get(entry_id)).archived = True
-        await self.session.flush()
+        entry = await self.get(entry_id)
+        entry.archived = True
+        await self._save(entry)
 
 
 class DescribedCatalogueService(CatalogueService[Described]):
-    """The lists whose entries are a name and a description (company values, competencies)."""
+    """The lists whose entries are a name and a description (company values, competencies), which
+    other services follow: every write is a new revision on the bus (shared/catalogue.py)."""
+
+    kind: ClassVar[CatalogueKind]
+
+    async def _save(self, entry: Described) -> Described:
+        held = inspect(entry).persistent
+        if held:
+            # In SQL, so that two changes racing on PostgreSQL get two revisions, not one twice.
+            entry.revision = type(entry).revision + 1
+        saved = await add_unique(self.session, entry, self._taken(entry.name))
+        if held:
+            await self.session.refresh(saved, attribute_names=["revision"])
+        data = CatalogueEntryChanged.model_validate(saved).model_dump(mode="json")
+        event_id = entry_event_id(self.kind, saved.id, saved.revision)
+        outbox.add(self.session, self.kind.value, "changed", data, subject=str(saved.id), event_id=event_id)
+        return saved
 
     async def create(self, data: CatalogueEntryCreate) -> Described:
         await self._unique(data.name)
@@ -199,11 +217,15 @@ class DescribedCatalogueService(CatalogueService[Described]):
 
 
 class CompanyValueService(DescribedCatalogueService[CompanyValue]):
+    kind = CatalogueKind.company_value
+
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session, CompanyValueRepository.from_session(session), "company value", "company_value_id")
 
 
 class CompetencyService(DescribedCatalogueService[Competency]):
+    kind = CatalogueKind.competency
+
     def __init__(self, session: AsyncSession) -> None:
         super().__init__(session, CompetencyRepository.from_session(session), "competency", "competency_id")
 

@@ -206,6 +206,20 @@ class ReviewTemplateScale(Base):
     )
 
 
+class CatalogueEntry(Base):
+    """A competency or company value of HR's lists in the feedback service, as its events say
+    (shared/catalogue.py): what a template's competency item may link to by id."""
+
+    __tablename__ = "catalogue_entries"
+    __table_args__ = (CheckConstraint("kind IN ('competency', 'company-value')", name="kind"),)
+
+    kind: Mapped[str] = mapped_column(String(20), primary_key=True)
+    id: Mapped[uuid.UUID] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    archived: Mapped[bool] = mapped_column(Boolean)
+    revision: Mapped[int] = mapped_column(Integer)
+
+
 # --- review cycles: cycles, participants, tasks, calibration ---
 
 

@@ -122,6 +122,7 @@ COMPONENTS: tuple[Component, ...] = (
             Consumes(stream_name("feedback"), "reviews-cycles-peer-aggregates"),
             Consumes(stream_name("feedback"), "reviews-cycles-peer-reviews"),
             Consumes(stream_name("rewards"), "reviews-cycles-pay-approvals"),
+            Consumes(stream_name("feedback"), "reviews-templates-catalogue"),
         ),
     ),
     Component("rewards", (_reviews("rewards-people"), _reviews("rewards-ratings"))),

@@ -9,11 +9,14 @@ from datetime import timedelta
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import MetaData, String, Uuid, bindparam, inspect, text
+from sqlalchemy import MetaData, String, Uuid, bindparam, column, inspect, select, text
+from sqlalchemy import table as sql_table
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from shared.catalogue import ENTRY_CHANGED, CatalogueEntryChanged, CatalogueKind, entry_event_id
 from shared.database import UTCDateTime, create_engine, utcnow
+from shared.events import CloudEvent
 from shared.migrations import downgrade_async, upgrade_async
 from shared.settings import SERVICES, ServiceName
 
@@ -152,5 +155,57 @@ async def test_names_differing_only_in_case_are_numbered(database_urls: dict[Ser
             with pytest.raises(IntegrityError):
                 await connection.execute(insert, {"id": uuid.uuid4(), "name": "clarity", "at": utcnow()})
         await downgrade_async("feedback", url, "0019")
+    finally:
+        await engine.dispose()
+
+
+async def test_entries_stored_before_revisions_are_announced_once(database_urls: dict[ServiceName, str]) -> None:
+    """Feedback's 0021: every company value and competency already stored is at revision 1 and
+    has its ``changed`` event in the outbox, as the service would have written it."""
+    url = database_urls["feedback"]
+    await upgrade_async("feedback", url, "0020")
+    entries = {"competencies": uuid.uuid4(), "company_values": uuid.uuid4()}
+    engine = create_engine(url)
+    try:
+        tables = {
+            name: sql_table(
+                name,
+                column("id", Uuid()),
+                column("name", String()),
+                column("archived"),
+                column("created_at", UTCDateTime()),
+                column("revision"),
+            )
+            for name in entries
+        }
+        async with engine.begin() as connection:
+            for name, entry_id in entries.items():
+                row = {"id": entry_id, "name": f"Old {name}", "archived": True, "created_at": utcnow()}
+                await connection.execute(tables[name].insert().values(row))
+        await upgrade_async("feedback", url, "0021")
+        query = text("SELECT id, subject, payload FROM event_outbox ORDER BY subject").columns(id=Uuid())
+        async with engine.connect() as connection:
+            rows = (await connection.execute(query)).all()
+            revisions = [(await connection.execute(select(tables[name].c.revision))).scalar_one() for name in entries]
+        assert revisions == [1, 1]
+        expected = [
+            (CatalogueKind.company_value, entries["company_values"], "Old company_values"),
+            (CatalogueKind.competency, entries["competencies"], "Old competencies"),
+        ]
+        for (event_id, subject, payload), (kind, entry_id, name) in zip(rows, expected, strict=True):
+            event = CloudEvent.model_validate_json(payload)
+            assert (subject, event.type, event.source) == (
+                ENTRY_CHANGED[kind],
+                ENTRY_CHANGED[kind],
+                "/meritloop/feedback",
+            )
+            assert event_id == event.id == entry_event_id(kind, entry_id, 1)
+            changed = CatalogueEntryChanged.model_validate(event.data)
+            assert changed == CatalogueEntryChanged(id=entry_id, name=name, archived=True, revision=1)
+        async with engine.begin() as connection:  # the lower(name) index of 0020 is still there
+            row = {"id": uuid.uuid4(), "name": "OLD COMPETENCIES", "archived": False, "created_at": utcnow()}
+            with pytest.raises(IntegrityError):
+                await connection.execute(tables["competencies"].insert().values(row))
+        await downgrade_async("feedback", url, "0020")
     finally:
         await engine.dispose()

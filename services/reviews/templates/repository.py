@@ -8,7 +8,9 @@ from collections.abc import Collection
 from sqlalchemy import Select, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from services.reviews.models import RatingScale, ReviewTemplate, ReviewTemplateScale
+from services.reviews.models import CatalogueEntry, RatingScale, ReviewTemplate, ReviewTemplateScale
+from shared.catalogue import CatalogueEntryChanged, CatalogueKind
+from shared.database import dialect_insert
 
 
 class RatingScaleRepository:
@@ -144,3 +146,36 @@ class TemplateRepository:
     async def delete(self, template: ReviewTemplate) -> None:
         await self.session.delete(template)
         await self.session.flush()
+
+
+class CatalogueEntryRepository:
+    """The feedback service's competencies and company values, as its events said last."""
+
+    def __init__(self, session: AsyncSession) -> None:
+        self.session = session
+
+    @classmethod
+    def from_session(cls, session: AsyncSession) -> CatalogueEntryRepository:
+        return cls(session)
+
+    async def put(self, kind: CatalogueKind, entry: CatalogueEntryChanged) -> None:
+        """Keep the entry unless a later revision of it is held already (events may come late or twice)."""
+        insert = dialect_insert(self.session, CatalogueEntry).values(kind=kind.value, **entry.model_dump())
+        await self.session.execute(
+            insert.on_conflict_do_update(
+                index_elements=["kind", "id"],
+                set_={
+                    "name": insert.excluded.name,
+                    "archived": insert.excluded.archived,
+                    "revision": insert.excluded.revision,
+                },
+                where=CatalogueEntry.revision < insert.excluded.revision,
+            )
+        )
+
+    async def get_many(self, wanted: Collection[tuple[CatalogueKind, uuid.UUID]]) -> list[CatalogueEntry]:
+        ids = {entry_id for _kind, entry_id in wanted}
+        if not ids:
+            return []
+        rows = await self.session.scalars(select(CatalogueEntry).where(CatalogueEntry.id.in_(sorted(ids))))
+        return [row for row in rows if (CatalogueKind(row.kind), row.id) in wanted]

@@ -19,8 +19,12 @@ from services.reviews.templates.schemas import (
     TemplateWrite,
 )
 from services.reviews.templates.scoring import available_components, component_weights
+from shared.catalogue import CatalogueKind
 
 MIN_POINTS, MAX_POINTS = 2, 10
+
+# HR's competencies and company values as the reviews service knows them: (name, archived).
+Catalogue = Mapping[tuple[CatalogueKind, uuid.UUID], tuple[str, bool]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,8 +91,12 @@ def _with_keys(sections: Sequence[SectionWrite]) -> list[tuple[str, list[str]]]:
     return keys
 
 
-def check_template(data: TemplateWrite, scales: Mapping[uuid.UUID, Sequence[float]]) -> CheckedTemplate:
-    """Every rule of a template; ``scales`` maps each known scale id to its point values."""
+def check_template(
+    data: TemplateWrite, scales: Mapping[uuid.UUID, Sequence[float]], catalogue: Catalogue | None = None
+) -> CheckedTemplate:
+    """Every rule of a template; ``scales`` maps each known scale id to its point values, ``catalogue``
+    the competencies and company values the items link to."""
+    catalogue = catalogue or {}
     errors: list[FieldError] = []
     if not data.sections:
         errors.append(FieldError("sections", "a template needs at least one section"))
@@ -115,11 +123,14 @@ def check_template(data: TemplateWrite, scales: Mapping[uuid.UUID, Sequence[floa
         for item_index, (item, item_key) in enumerate(zip(section.items, item_keys, strict=True)):
             item_path = f"{path}.items[{item_index}]"
             _unique(item_key, f"{item_path}.key", seen, errors)
-            errors.extend(_check_item(section.kind, item, item_path, scales))
+            links = _links(item, item_path, catalogue, errors)
+            # A link that failed is its own error: no second one for the name it would have given.
+            named = "name" in links or item.competency_id is not None
+            errors.extend(_check_item(section.kind, item, item_path, scales, named=named))
             weight = item.weight
             if weight is None and item.kind is not ItemKind.free_text:
                 weight = 1.0
-            items.append(Item.model_validate({**item.model_dump(), "key": item_key, "weight": weight}))
+            items.append(Item.model_validate({**item.model_dump(), **links, "key": item_key, "weight": weight}))
         rated = [item for item in items if item.kind is not ItemKind.free_text]
         weights = [item.weight or 0.0 for item in rated]
         if rated and min(weights) >= 0 and math.fsum(weights) <= 0:
@@ -139,14 +150,35 @@ def _unique(key: str, path: str, seen: dict[str, str], errors: list[FieldError])
         seen[key] = path.removesuffix(".key")
 
 
+def _links(item: ItemWrite, path: str, catalogue: Catalogue, errors: list[FieldError]) -> dict[str, str]:
+    """The names an item takes from the entries it links to, where it gives none of its own."""
+    names: dict[str, str] = {}
+    for kind, entry_id, field, name_field in (
+        (CatalogueKind.competency, item.competency_id, "competency_id", "name"),
+        (CatalogueKind.company_value, item.company_value_id, "company_value_id", "company_value"),
+    ):
+        if entry_id is None:
+            continue
+        if item.kind is not ItemKind.competency:
+            errors.append(FieldError(f"{path}.{field}", "only a competency item links to HR's lists"))
+            continue
+        entry = catalogue.get((kind, entry_id))
+        if entry is None or entry[1]:
+            noun = kind.value.replace("-", " ")
+            errors.append(FieldError(f"{path}.{field}", f"no current {noun} with id {entry_id}"))
+        elif not (getattr(item, name_field) or "").strip():
+            names[name_field] = entry[0]
+    return names
+
+
 def _check_item(
-    kind: SectionKind, item: ItemWrite, path: str, scales: Mapping[uuid.UUID, Sequence[float]]
+    kind: SectionKind, item: ItemWrite, path: str, scales: Mapping[uuid.UUID, Sequence[float]], *, named: bool
 ) -> list[FieldError]:
     errors: list[FieldError] = []
     if kind is SectionKind.competencies:
         if item.kind is not ItemKind.competency:
             errors.append(FieldError(f"{path}.kind", "must be 'competency' in a competencies section"))
-        if not (item.name or "").strip():
+        if not named and not (item.name or "").strip():
             errors.append(FieldError(f"{path}.name", "a competency needs a name"))
     elif kind is SectionKind.questions:
         if item.kind is ItemKind.competency:

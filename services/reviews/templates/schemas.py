@@ -97,6 +97,14 @@ class ItemWrite(BaseModel):
     kind: ItemKind = Field(description="competency in a competencies section; rated or free_text in questions.")
     name: str | None = Field(None, max_length=200, description="Competency name.")
     company_value: str | None = Field(None, max_length=200, description="The company value this item stands for.")
+    competency_id: uuid.UUID | None = Field(
+        None,
+        description="The competency of HR's list (GET /competencies) this item rates; name defaults to its name.",
+    )
+    company_value_id: uuid.UUID | None = Field(
+        None,
+        description="The company value of HR's list (GET /company-values); company_value defaults to its name.",
+    )
     behaviours: list[Behaviour] = Field(default_factory=list, max_length=20)
     text: str | None = Field(None, max_length=2000, description="Question text.")
     scale_id: uuid.UUID | None = None

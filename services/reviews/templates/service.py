@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from services.reviews.events import outbox
 from services.reviews.models import RatingScale, ReviewTemplate
-from services.reviews.templates.repository import RatingScaleRepository, TemplateRepository
+from services.reviews.templates.repository import CatalogueEntryRepository, RatingScaleRepository, TemplateRepository
 from services.reviews.templates.rules import FieldError, check_points, check_template
 from services.reviews.templates.schemas import (
     PeerFeedbackOptions,
@@ -45,6 +45,7 @@ from services.reviews.templates.scoring import (
     default_formula,
     score,
 )
+from shared.catalogue import CatalogueKind
 from shared.database import utcnow
 from shared.errors import Conflict, NotFound, ValidationFailed
 from shared.events import event_type
@@ -347,7 +348,19 @@ class TemplateService:
     async def _checked(self, data: TemplateWrite, *, for_update: bool = False) -> list[Section]:
         wanted = {item.scale_id for section in data.sections for item in section.items if item.scale_id is not None}
         scales = await self.scales.get_many(wanted, for_update=for_update)
-        checked = check_template(data, {scale.id: _values(scale.points) for scale in scales})
+        linked = {
+            (kind, entry_id)
+            for section in data.sections
+            for item in section.items
+            for kind, entry_id in (
+                (CatalogueKind.competency, item.competency_id),
+                (CatalogueKind.company_value, item.company_value_id),
+            )
+            if entry_id is not None
+        }
+        entries = await CatalogueEntryRepository.from_session(self.session).get_many(linked)
+        catalogue = {(CatalogueKind(entry.kind), entry.id): (entry.name, entry.archived) for entry in entries}
+        checked = check_template(data, {scale.id: _values(scale.points) for scale in scales}, catalogue)
         if checked.errors:
             raise invalid("template", checked.errors)
         if data.peer_feedback is not None:
