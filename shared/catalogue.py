@@ -27,14 +27,12 @@ class CatalogueKind(StrEnum):
 
 CATALOGUE_STREAM = stream_name("feedback")
 ENTRY_CHANGED = {kind: event_type("feedback", kind.value, "changed") for kind in CatalogueKind}
+_EVENTS = uuid.UUID("5b0f3a52-9a7e-4c55-8a9d-3a1c2f0e7d41")  # feedback migration 0021 holds a copy
 
 
 def entry_event_id(kind: CatalogueKind, entry_id: uuid.UUID, revision: int) -> uuid.UUID:
     """One id per revision of an entry: publishing a revision twice is a duplicate JetStream drops."""
     return uuid.uuid5(_EVENTS, f"{kind.value}:{entry_id}:{revision}")
-
-
-_EVENTS = uuid.UUID("5b0f3a52-9a7e-4c55-8a9d-3a1c2f0e7d41")
 
 
 class CatalogueEntryChanged(BaseModel):
