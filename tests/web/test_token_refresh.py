@@ -218,7 +218,10 @@ async def test_a_token_refused_before_its_time_is_renewed_and_the_call_sent_agai
         )
         assert posted.status_code == 422, posted.headers.get("location")
         assert "Renewed mid-form" in posted.text
-        assert provider.refreshes == 2
+        # Renewed for the post; on a busy machine the new two-second token may also run out while
+        # the form is drawn again, and is renewed once more then.
+        assert provider.refreshes >= 2
+        renewed_so_far = provider.refreshes
 
         # Refused again, and the provider no longer renews: the sign-in ends, cleared, not left to fail.
         provider.revoke()
@@ -227,7 +230,7 @@ async def test_a_token_refused_before_its_time_is_renewed_and_the_call_sent_agai
         assert ended.status_code == 303
         assert ended.headers["location"] == "/signin?next=/inbox"
         assert "person" not in session_of(web)
-        assert provider.refreshes == 2
+        assert provider.refreshes == renewed_so_far
 
 
 async def test_concurrent_requests_share_one_refresh_and_a_rotated_token_is_not_a_sign_out(
